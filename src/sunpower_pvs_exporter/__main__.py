@@ -1,0 +1,5 @@
+"""Allows ``python -m sunpower_pvs_exporter``."""
+
+from sunpower_pvs_exporter.cli import main
+
+raise SystemExit(main())

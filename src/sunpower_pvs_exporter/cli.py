@@ -1,0 +1,276 @@
+"""Command line: the original exporter's flags, plus ours, and the process lifecycle.
+
+The original's flags keep their names, defaults and meaning
+(``--hostname sunpowerconsole.com --port 80 --listen-on 9110 --timeout 10``
+…); everything new is an addition. Errors in flags or in the config file are
+one line naming the flag or key, and a non-zero exit — never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from aiohttp import web
+
+from sunpower_pvs_exporter import __version__
+from sunpower_pvs_exporter.config import (
+    DEFAULT_HOSTNAME,
+    DEFAULT_LISTEN_PORT,
+    ConfigError,
+    ExporterConfig,
+    load_config_file,
+    make_target,
+    parse_duration,
+    parse_listen,
+    parse_port,
+)
+from sunpower_pvs_exporter.logsetup import configure_logging
+from sunpower_pvs_exporter.poller import Poller, PollSchedule
+from sunpower_pvs_exporter.pvs.readers import make_reader
+from sunpower_pvs_exporter.simulator.demo import DemoSite
+from sunpower_pvs_exporter.web.app import ExporterState, build_app
+
+PROG = "sunpower-pvs-exporter"
+log = logging.getLogger(PROG)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but errors are one line (no usage dump) and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _typed(convert: object, flag: str) -> object:
+    def parse(text: str) -> object:
+        try:
+            return convert(text, flag)  # type: ignore[operator]
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{flag}: ")) from None
+
+    return parse
+
+
+def _positive_seconds(text: str, flag: str) -> float:
+    return parse_duration(text, flag)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog=PROG,
+        description="Prometheus exporter for SunPower PVS5x/PVS6 solar supervisors.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    original = parser.add_argument_group("options of the original exporter")
+    original.add_argument(
+        "--hostname",
+        help=f"PVS host name or address (default: {DEFAULT_HOSTNAME})",
+    )
+    original.add_argument(
+        "--port",
+        type=_typed(parse_port, "--port"),
+        help="PVS port (default: 80, or 443 with --use-tls)",
+    )
+    original.add_argument(
+        "--use-tls",
+        action="store_true",
+        default=None,
+        help="talk https to the PVS (its self-signed certificate is accepted "
+        "unless --tls-ca-file is given)",
+    )
+    original.add_argument(
+        "--listen-on",
+        type=_typed(parse_listen, "--listen-on"),
+        help=f"PORT or HOST:PORT to serve metrics on (default: {DEFAULT_LISTEN_PORT}, "
+        "all interfaces); e.g. 127.0.0.1:9110 or [::1]:9110",
+    )
+    original.add_argument("--log-file", help="log to this file instead of stderr")
+    original.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=["ERROR", "WARNING", "INFO", "DEBUG"],
+        help="log verbosity (default: INFO)",
+    )
+    original.add_argument(
+        "--timeout",
+        type=_typed(_positive_seconds, "--timeout"),
+        help="PVS request timeout in seconds (default: 120 in background poll mode, "
+        "10 in scrape mode as in the original)",
+    )
+    original.add_argument(
+        "--use-device-data-timestamp",
+        action="store_true",
+        default=None,
+        help="stamp samples with the time the device sampled them (DATATIME)",
+    )
+    new = parser.add_argument_group("polling and targets")
+    new.add_argument("--config", metavar="FILE", help="YAML config file with one or more targets")
+    new.add_argument(
+        "--check-config", action="store_true", help="validate the configuration and exit"
+    )
+    new.add_argument(
+        "--api",
+        choices=["auto", "legacy", "varserver"],
+        help="PVS API to use (default: auto; only legacy is available in this version)",
+    )
+    new.add_argument(
+        "--poll-interval",
+        type=_typed(_positive_seconds, "--poll-interval"),
+        help="seconds between PVS polls (default 120, minimum 60 for the legacy API)",
+    )
+    new.add_argument(
+        "--poll-mode",
+        choices=["background", "scrape"],
+        help="background: poll on a schedule, scrapes read the cache (default); "
+        "scrape: poll inside a scrape like the original, at most once per interval",
+    )
+    new.add_argument(
+        "--max-age",
+        type=_typed(_positive_seconds, "--max-age"),
+        help="drop data older than this many seconds (default: 3 x poll interval)",
+    )
+    new.add_argument("--tls-ca-file", help="verify the PVS's certificate against this CA file")
+    new.add_argument(
+        "--pvs-timezone",
+        help="IANA time zone the PVS clock runs in, for DATATIME (default: this machine's)",
+    )
+    new.add_argument(
+        "--demo",
+        action="store_true",
+        help="start the built-in PVS simulator on a loopback port and export from it",
+    )
+    new.add_argument(
+        "--demo-inverters", type=int, default=20, help="inverters on the demo site (default: 20)"
+    )
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> ExporterConfig:
+    """One ExporterConfig from flags, or from --config with flags overriding globals."""
+    if args.config:
+        config = load_config_file(args.config)
+        overrides: dict[str, object] = {}
+        if args.listen_on is not None:
+            overrides["listen_host"], overrides["listen_port"] = args.listen_on
+        if args.log_level is not None:
+            overrides["log_level"] = args.log_level
+        if args.log_file is not None:
+            overrides["log_file"] = args.log_file
+        if args.use_device_data_timestamp:
+            overrides["use_device_data_timestamp"] = True
+        return dataclasses.replace(config, **overrides)  # type: ignore[arg-type]
+
+    poll_mode = args.poll_mode or "background"
+    hostname = args.hostname or DEFAULT_HOSTNAME
+    if args.demo:
+        hostname = "127.0.0.1"
+    target = make_target(
+        lambda name: "--" + name.replace("_", "-"),
+        name="demo" if args.demo else hostname,
+        host=hostname,
+        port=args.port,
+        use_tls=bool(args.use_tls),
+        tls_ca_file=args.tls_ca_file,
+        api="legacy" if args.demo else (args.api or "auto"),
+        poll_mode=poll_mode,
+        poll_interval=args.poll_interval,
+        timeout=args.timeout,
+        max_age=args.max_age,
+        password_file=None,
+        password_env=None,
+        timezone=args.pvs_timezone,
+    )
+    host, port = args.listen_on if args.listen_on is not None else ("", DEFAULT_LISTEN_PORT)
+    return ExporterConfig(
+        targets=(target,),
+        listen_host=host,
+        listen_port=port,
+        poll_mode=poll_mode,
+        use_device_data_timestamp=bool(args.use_device_data_timestamp),
+        single_target=True,
+        log_level=args.log_level or "INFO",
+        log_file=args.log_file,
+    )
+
+
+def make_pollers(config: ExporterConfig) -> list[Poller]:
+    return [
+        Poller(
+            name=target.name,
+            host=target.host,
+            api=target.api,
+            reader=make_reader(target),
+            schedule=PollSchedule(
+                interval=target.poll_interval,
+                max_age=target.max_age,
+                timeout=target.timeout,
+            ),
+            mode=config.poll_mode,
+        )
+        for target in config.targets
+    ]
+
+
+async def serve(config: ExporterConfig, demo: DemoSite | None = None) -> None:
+    """Run until SIGTERM/SIGINT; then stop pollers, close sessions and return."""
+    if demo is not None:
+        await demo.start()
+        config = demo.point_at(config)
+    state = ExporterState(config, make_pollers(config))
+    runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.listen_host or None, config.listen_port)
+        await site.start()
+        shown = config.listen_host or "*"
+        log.info("listening on %s:%d (%d targets)", shown, config.listen_port,
+                 len(config.targets))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await runner.cleanup()
+        if demo is not None:
+            await demo.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    if args.check_config:
+        names = ", ".join(t.name for t in config.targets)
+        print(f"configuration OK: {len(config.targets)} target(s): {names}")
+        return 0
+    try:
+        configure_logging(config.log_level, config.log_file, config.log_format)
+    except OSError as exc:
+        print(f"{PROG}: error: --log-file: cannot open {config.log_file}: {exc.strerror}",
+              file=sys.stderr)
+        return 2
+    demo = DemoSite(inverters=args.demo_inverters) if args.demo else None
+    try:
+        asyncio.run(serve(config, demo))
+    except OSError as exc:
+        print(f"{PROG}: error: cannot listen on port {config.listen_port}: {exc.strerror}",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,376 @@
+"""Exporter configuration: one frozen tree, from CLI flags or a YAML file.
+
+Defaults and limits live here and only here. Validation is strict (unknown
+keys are errors) and every error names the key path and the problem, e.g.
+``targets[1].poll_interval: must be >= 60s for the legacy API, got 20s``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+Api = Literal["auto", "legacy", "varserver"]
+PollMode = Literal["background", "scrape"]
+LogFormat = Literal["plain", "logfmt", "json"]
+LogLevel = Literal["ERROR", "WARNING", "INFO", "DEBUG"]
+
+DEFAULT_HOSTNAME = "sunpowerconsole.com"
+DEFAULT_LISTEN_PORT = 9110
+PASSWORD_ENV = "SUNPOWER_PVS_PASSWORD"
+
+# Poll limits per API, from shared/pvs-protocol.md: DeviceList is slow and
+# heavy polling has been tied to PVS crashes; varserver is cheaper.
+DEFAULT_INTERVAL: dict[str, float] = {"legacy": 120.0, "varserver": 60.0, "auto": 120.0}
+MIN_INTERVAL: dict[str, float] = {"legacy": 60.0, "varserver": 30.0, "auto": 60.0}
+# Background polls can wait long for DeviceList; a scrape cannot.
+DEFAULT_TIMEOUT: dict[str, float] = {"background": 120.0, "scrape": 10.0}
+MAX_AGE_FACTOR = 3.0
+
+TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$")
+
+
+class ConfigError(ValueError):
+    """A configuration problem, already phrased for the user."""
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    name: str
+    host: str
+    port: int
+    use_tls: bool = False
+    tls_ca_file: str | None = None
+    api: Api = "auto"
+    password_file: str | None = None
+    password_env: str | None = None
+    poll_interval: float = DEFAULT_INTERVAL["auto"]
+    timeout: float = DEFAULT_TIMEOUT["background"]
+    max_age: float = DEFAULT_INTERVAL["auto"] * MAX_AGE_FACTOR
+    timezone: str | None = None
+
+    def password(self) -> str | None:
+        """The PVS password from file or environment; never stored on the config."""
+        if self.password_file:
+            try:
+                with open(self.password_file, encoding="utf-8") as handle:
+                    return handle.read().strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"target {self.name}: cannot read password_file {self.password_file}: "
+                    f"{exc.strerror}"
+                ) from exc
+        if self.password_env:
+            value = os.environ.get(self.password_env)
+            return value.strip() if value else None
+        return None
+
+
+@dataclass(frozen=True)
+class ExporterConfig:
+    targets: tuple[TargetConfig, ...]
+    listen_host: str = ""
+    listen_port: int = DEFAULT_LISTEN_PORT
+    poll_mode: PollMode = "background"
+    use_device_data_timestamp: bool = False
+    # CLI-only mode: device metrics of the one target appear on /metrics too,
+    # as with the original exporter.
+    single_target: bool = True
+    log_level: LogLevel = "INFO"
+    log_file: str | None = None
+    log_format: LogFormat = "plain"
+    web_config_file: str | None = None
+    push_to: str | None = None
+    push_job: str = "sunpower_pvs"
+    push_auth_file: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def target(self, name: str) -> TargetConfig | None:
+        for target in self.targets:
+            if target.name == name:
+                return target
+        return None
+
+
+# --- parsing helpers ------------------------------------------------------------
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: object, key: str) -> float:
+    """Seconds from ``90``, ``90.5``, ``"90s"``, ``"2m"``, ``"1h"``, ``"500ms"``."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{key}: expected a duration like 120 or '2m', got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match.group(1)) * _UNIT[match.group(2)]
+    else:
+        raise ConfigError(f"{key}: expected a duration like 120 or '2m', got {value!r}")
+    if seconds <= 0:
+        raise ConfigError(f"{key}: must be positive, got {value!r}")
+    return seconds
+
+
+def parse_port(value: object, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ConfigError(f"{key}: expected a port number 1-65535, got {value!r}")
+    try:
+        port = int(value)
+    except ValueError:
+        raise ConfigError(f"{key}: expected a port number 1-65535, got {value!r}") from None
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{key}: expected a port number 1-65535, got {value!r}")
+    return port
+
+
+def parse_listen(value: str, key: str) -> tuple[str, int]:
+    """``9110``, ``:9110``, ``127.0.0.1:9110`` or ``[::1]:9110`` -> (host, port)."""
+    text = str(value).strip()
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+        if not sep or not host:
+            raise ConfigError(f"{key}: expected PORT, HOST:PORT or [IPV6]:PORT, got {value!r}")
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    elif ":" in text:
+        raise ConfigError(f"{key}: IPv6 addresses need brackets, e.g. [::1]:9110; got {value!r}")
+    else:
+        host, port = "", text
+    return host, parse_port(port, key)
+
+
+def _choice(value: object, key: str, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ConfigError(f"{key}: must be one of {', '.join(choices)}; got {value!r}")
+    return value
+
+
+def _bool(value: object, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    return value
+
+
+def _str(value: object, key: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key}: expected a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def check_timezone(value: str | None, key: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{key}: unknown time zone {value!r} (use an IANA name)") from None
+    return value
+
+
+def make_target(
+    keys: Callable[[str], str],
+    *,
+    name: str,
+    host: str,
+    port: int | None,
+    use_tls: bool,
+    tls_ca_file: str | None,
+    api: Api,
+    poll_mode: PollMode,
+    poll_interval: float | None,
+    timeout: float | None,
+    max_age: float | None,
+    password_file: str | None,
+    password_env: str | None,
+    timezone: str | None,
+) -> TargetConfig:
+    """Apply defaults and limits; the one place both CLI and file targets pass."""
+    if not TARGET_NAME.match(name):
+        raise ConfigError(
+            f"{keys('name')}: {name!r} must be 1-63 letters, digits, '_', '.', ':' or '-'"
+        )
+    interval = DEFAULT_INTERVAL[api] if poll_interval is None else poll_interval
+    minimum = MIN_INTERVAL[api]
+    if interval < minimum:
+        api_text = {"auto": "auto-detected", "legacy": "legacy", "varserver": "varserver"}[api]
+        raise ConfigError(
+            f"{keys('poll_interval')}: must be >= {minimum:g}s for the {api_text} API, "
+            f"got {interval:g}s"
+        )
+    resolved_timeout = DEFAULT_TIMEOUT[poll_mode] if timeout is None else timeout
+    age = interval * MAX_AGE_FACTOR if max_age is None else max_age
+    if age < interval:
+        raise ConfigError(
+            f"{keys('max_age')}: must be >= poll_interval ({interval:g}s), got {age:g}s"
+        )
+    if password_file is not None and password_env is not None:
+        raise ConfigError(f"{keys('password_file')}: give a password file or a password env var, not both")
+    return TargetConfig(
+        name=name,
+        host=host,
+        port=port if port is not None else (443 if use_tls else 80),
+        use_tls=use_tls,
+        tls_ca_file=tls_ca_file,
+        api=api,
+        password_file=password_file,
+        password_env=password_env,
+        poll_interval=interval,
+        timeout=resolved_timeout,
+        max_age=age,
+        timezone=check_timezone(timezone, keys("timezone")),
+    )
+
+
+# --- the YAML file ----------------------------------------------------------------
+
+TARGET_KEYS = {
+    "name",
+    "host",
+    "port",
+    "use_tls",
+    "tls_ca_file",
+    "api",
+    "password_file",
+    "password_env",
+    "poll_interval",
+    "timeout",
+    "max_age",
+    "timezone",
+}
+GLOBAL_KEYS = {
+    "listen_on",
+    "poll_mode",
+    "use_device_data_timestamp",
+    "log_level",
+    "log_file",
+    "log_format",
+    "web_config_file",
+    "push_to",
+    "push_job",
+    "push_auth_file",
+    "targets",
+    "defaults",
+}
+DEFAULTS_KEYS = TARGET_KEYS - {"name", "host"}
+
+
+def _unknown_keys(doc: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
+    for key in doc:
+        if key not in allowed:
+            hint = ", ".join(sorted(allowed))
+            raise ConfigError(f"{prefix}{key}: unknown key (allowed: {hint})")
+
+
+def _parse_target(
+    raw: object, index: int, defaults: Mapping[str, Any], poll_mode: PollMode
+) -> TargetConfig:
+    key = f"targets[{index}]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{key}: expected a mapping with at least name and host")
+    _unknown_keys(raw, TARGET_KEYS, f"{key}.")
+    merged = {**defaults, **raw}
+    for required in ("name", "host"):
+        if required not in merged:
+            raise ConfigError(f"{key}.{required}: missing (required)")
+    k = f"{key}."
+
+    def opt(name: str) -> Any:
+        return merged.get(name)
+
+    use_tls = _bool(opt("use_tls"), k + "use_tls") if "use_tls" in merged else False
+    return make_target(
+        lambda name: k + name,
+        name=_str(merged["name"], k + "name"),
+        host=_str(merged["host"], k + "host"),
+        port=parse_port(opt("port"), k + "port") if "port" in merged else None,
+        use_tls=use_tls,
+        tls_ca_file=_str(opt("tls_ca_file"), k + "tls_ca_file") if opt("tls_ca_file") else None,
+        api=_choice(opt("api") or "auto", k + "api", get_args(Api)),  # type: ignore[arg-type]
+        poll_mode=poll_mode,
+        poll_interval=parse_duration(opt("poll_interval"), k + "poll_interval")
+        if "poll_interval" in merged
+        else None,
+        timeout=parse_duration(opt("timeout"), k + "timeout") if "timeout" in merged else None,
+        max_age=parse_duration(opt("max_age"), k + "max_age") if "max_age" in merged else None,
+        password_file=_str(opt("password_file"), k + "password_file")
+        if "password_file" in merged
+        else None,
+        password_env=_str(opt("password_env"), k + "password_env")
+        if "password_env" in merged
+        else None,
+        timezone=_str(opt("timezone"), k + "timezone") if "timezone" in merged else None,
+    )
+
+
+def load_config_file(path: str) -> ExporterConfig:
+    """Read and validate a YAML config file; ``ConfigError`` says what is wrong."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            doc = yaml.safe_load(handle)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from exc
+    return parse_config(doc)
+
+
+def parse_config(doc: object) -> ExporterConfig:
+    if not isinstance(doc, dict):
+        raise ConfigError("config: expected a mapping at the top level with a 'targets' list")
+    _unknown_keys(doc, GLOBAL_KEYS, "")
+    poll_mode: PollMode = _choice(  # type: ignore[assignment]
+        doc.get("poll_mode", "background"), "poll_mode", get_args(PollMode)
+    )
+    defaults = doc.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise ConfigError("defaults: expected a mapping of target settings")
+    _unknown_keys(defaults, DEFAULTS_KEYS, "defaults.")
+    raw_targets = doc.get("targets")
+    if not isinstance(raw_targets, list) or not raw_targets:
+        raise ConfigError("targets: expected a non-empty list of targets")
+    targets = tuple(
+        _parse_target(raw, index, defaults, poll_mode) for index, raw in enumerate(raw_targets)
+    )
+    names: set[str] = set()
+    for index, target in enumerate(targets):
+        if target.name in names:
+            raise ConfigError(f"targets[{index}].name: duplicate target name {target.name!r}")
+        names.add(target.name)
+    host, port = ("", DEFAULT_LISTEN_PORT)
+    if "listen_on" in doc:
+        host, port = parse_listen(str(doc["listen_on"]), "listen_on")
+    level = str(doc.get("log_level", "INFO")).upper()
+    return ExporterConfig(
+        targets=targets,
+        listen_host=host,
+        listen_port=port,
+        poll_mode=poll_mode,
+        use_device_data_timestamp=_bool(
+            doc.get("use_device_data_timestamp", False), "use_device_data_timestamp"
+        ),
+        single_target=False,
+        log_level=_choice(level, "log_level", get_args(LogLevel)),  # type: ignore[arg-type]
+        log_file=_str(doc["log_file"], "log_file") if "log_file" in doc else None,
+        log_format=_choice(  # type: ignore[arg-type]
+            doc.get("log_format", "plain"), "log_format", get_args(LogFormat)
+        ),
+        web_config_file=_str(doc["web_config_file"], "web_config_file")
+        if "web_config_file" in doc
+        else None,
+        push_to=_str(doc["push_to"], "push_to") if "push_to" in doc else None,
+        push_job=_str(doc.get("push_job", "sunpower_pvs"), "push_job"),
+        push_auth_file=_str(doc["push_auth_file"], "push_auth_file")
+        if "push_auth_file" in doc
+        else None,
+    )

@@ -1,0 +1,57 @@
+"""A point-in-time view of one target's polling health.
+
+The poller owns the mutable state; scrapes and the status page get this
+frozen copy, so rendering never races a poll that finishes meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sunpower_pvs_exporter.pvs.errors import FAILURE_REASONS, FailureReason
+from sunpower_pvs_exporter.pvs.model import Snapshot
+
+
+def zero_failures() -> dict[FailureReason, int]:
+    return dict.fromkeys(FAILURE_REASONS, 0)
+
+
+@dataclass(frozen=True)
+class TargetStatus:
+    """Health of one target as of ``now``.
+
+    ``snapshot`` is the last good read only while it is fresher than
+    ``max_age``; stale data is withheld so no one graphs it as current.
+    """
+
+    target: str
+    host: str
+    api: str
+    now: float
+    backend: str = ""
+    snapshot: Snapshot | None = None
+    last_snapshot_at: float | None = None
+    last_attempt_at: float | None = None
+    last_success_at: float | None = None
+    last_poll_duration: float | None = None
+    last_poll_ok: bool = False
+    last_error: str = ""
+    last_error_reason: str = ""
+    polls: int = 0
+    failures: Mapping[FailureReason, int] = field(default_factory=zero_failures)
+    consecutive_failures: int = 0
+    poll_interval: float = 0.0
+    next_poll_at: float | None = None
+    backend_changes: int = 0
+
+    @property
+    def up(self) -> bool:
+        """The last poll worked and its data is still being served."""
+        return self.last_poll_ok and self.snapshot is not None
+
+    @property
+    def snapshot_age(self) -> float | None:
+        if self.last_snapshot_at is None:
+            return None
+        return max(0.0, self.now - self.last_snapshot_at)

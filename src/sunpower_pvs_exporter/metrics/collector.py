@@ -1,0 +1,161 @@
+"""Catalog + snapshots -> Prometheus metric families.
+
+No I/O here: ``collect()`` only reads frozen ``TargetStatus`` objects. Device
+families are built once per snapshot and reused by every scrape until the
+next poll replaces it, so a scrape of a 300-inverter site costs little more
+than formatting the text.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from sunpower_pvs_exporter import __version__
+from sunpower_pvs_exporter.health import TargetStatus
+from sunpower_pvs_exporter.metrics.catalog import (
+    DEVICE_METRICS,
+    EXPORTER_METRICS,
+    HEALTH_METRICS,
+    MetricSpec,
+    Subject,
+)
+from sunpower_pvs_exporter.pvs.model import Snapshot
+
+NAN = math.nan
+
+
+def _new_family(spec: MetricSpec[Any, Any]) -> Metric:
+    labels = list(spec.label_names)
+    if spec.kind == "counter":
+        return CounterMetricFamily(spec.family_name, spec.help, labels=labels)
+    if spec.kind == "info":
+        return InfoMetricFamily(spec.family_name, spec.help, labels=labels)
+    return GaugeMetricFamily(spec.family_name, spec.help, labels=labels)
+
+
+def build_families(
+    specs: Sequence[MetricSpec[Any, Any]], root: object, use_timestamps: bool = False
+) -> list[Metric]:
+    """Families for ``specs`` over ``root``; families without samples are left out."""
+    prepared: dict[int, list[tuple[Any, list[str], float | None]]] = {}
+    families: list[Metric] = []
+    for spec in specs:
+        subject: Subject[Any, Any] = spec.subject
+        rows = prepared.get(id(subject))
+        if rows is None:
+            rows = [
+                (
+                    item,
+                    list(subject.labels(item)),
+                    subject.data_time(item) if use_timestamps else None,
+                )
+                for item in subject.items(root)
+            ]
+            prepared[id(subject)] = rows
+        if not rows:
+            continue
+        family = _new_family(spec)
+        value_of = spec.value
+        add = _adder(family, spec)
+        nan_when_missing = spec.missing == "nan"
+        for item, labels, timestamp in rows:
+            value = value_of(item)
+            if value is None:
+                if not nan_when_missing:
+                    continue
+                value = NAN
+            add(labels, value, timestamp)
+        if family.samples:
+            families.append(family)
+    return families
+
+
+def _adder(family: Metric, spec: MetricSpec[Any, Any]) -> Callable[[list[str], float, Any], None]:
+    if isinstance(family, InfoMetricFamily):
+        info = family
+
+        def add_info(labels: list[str], _value: float, timestamp: Any) -> None:
+            info.add_metric(labels, {}, timestamp=timestamp)
+
+        return add_info
+    if isinstance(family, CounterMetricFamily):
+        counter = family
+
+        def add_counter(labels: list[str], value: float, timestamp: Any) -> None:
+            counter.add_metric(labels, value, timestamp=timestamp)
+
+        return add_counter
+    assert isinstance(family, GaugeMetricFamily), spec.kind
+    gauge = family
+
+    def add_gauge(labels: list[str], value: float, timestamp: Any) -> None:
+        gauge.add_metric(labels, value, timestamp=timestamp)
+
+    return add_gauge
+
+
+class DeviceFamilyCache:
+    """Device families per snapshot: built on the first scrape after a poll."""
+
+    def __init__(self, use_timestamps: bool) -> None:
+        self.use_timestamps = use_timestamps
+        self._entries: dict[str, tuple[Snapshot, list[Metric]]] = {}
+
+    def families(self, target: str, snapshot: Snapshot) -> list[Metric]:
+        entry = self._entries.get(target)
+        if entry is not None and entry[0] is snapshot:
+            return entry[1]
+        families = build_families(DEVICE_METRICS, snapshot, self.use_timestamps)
+        self._entries[target] = (snapshot, families)
+        return families
+
+
+class ExporterCollector(Collector):
+    """Health of the given targets, plus their device metrics when asked.
+
+    ``statuses`` is called on every collect so each scrape sees the poller's
+    current state.
+    """
+
+    def __init__(
+        self,
+        statuses: Callable[[], Iterable[TargetStatus]],
+        cache: DeviceFamilyCache,
+        include_devices: bool,
+        include_exporter_info: bool = True,
+    ) -> None:
+        self.statuses = statuses
+        self.cache = cache
+        self.include_devices = include_devices
+        self.include_exporter_info = include_exporter_info
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        statuses = list(self.statuses())
+        if self.include_exporter_info:
+            yield from build_families(EXPORTER_METRICS, __version__)
+        merged: dict[str, Metric] = {}
+        for status in statuses:
+            for family in build_families(HEALTH_METRICS, status):
+                existing = merged.get(family.name)
+                if existing is None:
+                    merged[family.name] = family
+                else:
+                    existing.samples.extend(family.samples)
+        yield from merged.values()
+        if self.include_devices:
+            for status in statuses:
+                if status.snapshot is not None:
+                    yield from self.cache.families(status.target, status.snapshot)

@@ -1,0 +1,248 @@
+"""Reads one PVS on a schedule and keeps its last good ``Snapshot``.
+
+The PVS is a small embedded box that has been seen to crash or stop uploading
+when polled hard, and ``DeviceList`` can take over a minute. So:
+
+* scrapes never wait on the PVS: they read what the poller cached;
+* at most one request is in flight per PVS (single-flight), whatever the
+  number of scrapers;
+* after failures the next poll waits longer (exponential backoff with jitter,
+  capped), and never less than the normal interval;
+* data older than ``max_age`` is withheld instead of served as current.
+
+``mode="scrape"`` keeps the original exporter's behaviour of reading the PVS
+inside a scrape (for Pushgateway/cron use), still single-flight and never
+more often than the interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from sunpower_pvs_exporter.health import TargetStatus, zero_failures
+from sunpower_pvs_exporter.pvs.errors import FailureReason, PvsError, PvsTimeoutError
+from sunpower_pvs_exporter.pvs.model import Snapshot
+
+PollMode = Literal["background", "scrape"]
+
+log = logging.getLogger(__name__)
+
+
+class PvsReader(Protocol):
+    """What the poller needs from a PVS client (legacy, varserver or auto)."""
+
+    @property
+    def backend(self) -> str: ...
+
+    async def read(self) -> Snapshot: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class PollSchedule:
+    interval: float
+    max_age: float
+    timeout: float
+    backoff_cap: float = 300.0
+    jitter: float = 0.2
+
+    def retry_delay(self, consecutive_failures: int, rng: random.Random) -> float:
+        """Delay before the next poll after ``consecutive_failures`` failures.
+
+        Doubles from the interval up to the cap (or the interval, if larger);
+        the jitter only ever lengthens it, so a failing PVS is never polled
+        faster than a healthy one.
+        """
+        if consecutive_failures <= 0:
+            return self.interval
+        cap = max(self.backoff_cap, self.interval)
+        base = min(cap, self.interval * 2 ** (consecutive_failures - 1))
+        return min(cap, base * (1.0 + self.jitter * rng.random()))
+
+
+class Poller:
+    def __init__(
+        self,
+        name: str,
+        host: str,
+        api: str,
+        reader: PvsReader,
+        schedule: PollSchedule,
+        mode: PollMode = "background",
+        on_snapshot: Callable[[Snapshot], Awaitable[None]] | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.name = name
+        self.host = host
+        self.api = api
+        self.reader = reader
+        self.schedule = schedule
+        self.mode = mode
+        self.on_snapshot = on_snapshot
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self._snapshot: Snapshot | None = None
+        self._snapshot_at: float | None = None
+        self._last_attempt_at: float | None = None
+        self._last_success_at: float | None = None
+        self._last_duration: float | None = None
+        self._last_ok = False
+        self._last_error = ""
+        self._last_error_reason = ""
+        self._polls = 0
+        self._failures = zero_failures()
+        self._consecutive_failures = 0
+        self._next_poll_at: float | None = None
+        self._inflight: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    # --- reading the cache ---------------------------------------------------
+
+    def status(self) -> TargetStatus:
+        now = self.clock()
+        fresh = (
+            self._snapshot is not None
+            and self._snapshot_at is not None
+            and now - self._snapshot_at <= self.schedule.max_age
+        )
+        return TargetStatus(
+            target=self.name,
+            host=self.host,
+            api=self.api,
+            now=now,
+            backend=self.reader.backend,
+            snapshot=self._snapshot if fresh else None,
+            last_snapshot_at=self._snapshot_at,
+            last_attempt_at=self._last_attempt_at,
+            last_success_at=self._last_success_at,
+            last_poll_duration=self._last_duration,
+            last_poll_ok=self._last_ok,
+            last_error=self._last_error,
+            last_error_reason=self._last_error_reason,
+            polls=self._polls,
+            failures=dict(self._failures),
+            consecutive_failures=self._consecutive_failures,
+            poll_interval=self.schedule.interval,
+            next_poll_at=self._next_poll_at,
+        )
+
+    # --- polling -------------------------------------------------------------
+
+    def is_due(self) -> bool:
+        return self._next_poll_at is None or self.clock() >= self._next_poll_at
+
+    async def poll(self) -> None:
+        """Poll now, or join the poll already in flight (single-flight)."""
+        if self._inflight is None or self._inflight.done():
+            self._inflight = asyncio.create_task(self._poll_once(), name=f"poll-{self.name}")
+        await asyncio.shield(self._inflight)
+
+    async def refresh_if_due(self, wait: float) -> None:
+        """Scrape mode: poll if the schedule allows, waiting at most ``wait`` s.
+
+        A scrape that arrives within the interval of the last poll gets the
+        cached result; one that arrives while a poll runs joins it.
+        """
+        if not (self.is_due() or (self._inflight is not None and not self._inflight.done())):
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.poll(), timeout=wait)
+
+    async def _poll_once(self) -> None:
+        started_wall = self.clock()
+        started = time.monotonic()
+        self._last_attempt_at = started_wall
+        self._polls += 1
+        try:
+            try:
+                async with asyncio.timeout(self.schedule.timeout):
+                    snapshot = await self.reader.read()
+            except TimeoutError as exc:
+                raise PvsTimeoutError(
+                    f"no complete answer within {self.schedule.timeout:g}s"
+                ) from exc
+        except PvsError as exc:
+            self._record_failure(exc.reason, exc.message, started, started_wall)
+            return
+        except Exception as exc:  # a bug in a parser must not kill the poller
+            log.exception("target=%s unexpected error while polling", self.name)
+            self._record_failure("invalid_payload", f"internal error: {type(exc).__name__}",
+                                 started, started_wall)
+            return
+        self._last_duration = time.monotonic() - started
+        self._snapshot = snapshot
+        self._snapshot_at = self.clock()
+        self._last_success_at = self._snapshot_at
+        self._last_ok = True
+        if self._consecutive_failures:
+            log.info(
+                "target=%s PVS answering again after %d failed polls",
+                self.name,
+                self._consecutive_failures,
+            )
+        self._consecutive_failures = 0
+        self._next_poll_at = started_wall + self.schedule.interval
+        log.debug(
+            "target=%s poll ok in %.3fs: %d devices",
+            self.name,
+            self._last_duration,
+            len(snapshot.devices),
+        )
+        if self.on_snapshot is not None:
+            try:
+                await self.on_snapshot(snapshot)
+            except Exception:
+                log.exception("target=%s snapshot hook failed", self.name)
+
+    def _record_failure(
+        self, reason: FailureReason, message: str, started: float, started_wall: float
+    ) -> None:
+        self._last_duration = time.monotonic() - started
+        self._last_ok = False
+        self._last_error = message
+        self._last_error_reason = reason
+        self._failures[reason] += 1
+        self._consecutive_failures += 1
+        delay = self.schedule.retry_delay(self._consecutive_failures, self.rng)
+        self._next_poll_at = self.clock() + delay
+        log.warning(
+            "target=%s poll failed (%s): %s; next try in %.0fs",
+            self.name,
+            reason,
+            message,
+            delay,
+        )
+
+    async def run(self) -> None:
+        """Background mode: poll forever on the schedule until ``stop()``."""
+        while not self._stopping.is_set():
+            if self.is_due():
+                await self.poll()
+            delay = 0.0
+            if self._next_poll_at is not None:
+                delay = max(0.0, self._next_poll_at - self.clock())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=max(delay, 0.001))
+
+    def start(self) -> None:
+        if self.mode == "background" and self._task is None:
+            self._task = asyncio.create_task(self.run(), name=f"poller-{self.name}")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        for task in (self._task, self._inflight):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self.reader.close()

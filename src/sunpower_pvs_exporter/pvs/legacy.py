@@ -1,0 +1,82 @@
+"""Client for the legacy ``dl_cgi`` API (PVS firmware before the varserver API).
+
+Per poll it sends one ``DeviceList``. ``Get_Comm`` and ``GridProfileGet``
+describe things that change rarely (network links, grid profile), so they are
+refreshed only every ``aux_refresh_seconds`` and their last answer is reused in
+between: the PVS sees one request per poll most of the time, where the
+original exporter sent five per scrape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from datetime import tzinfo
+
+from sunpower_pvs_exporter.pvs.errors import PvsError
+from sunpower_pvs_exporter.pvs.legacy_parse import (
+    parse_comm,
+    parse_device_list,
+    parse_grid_profile,
+)
+from sunpower_pvs_exporter.pvs.model import CommInterface, GridProfile, Snapshot
+from sunpower_pvs_exporter.pvs.transport import HttpTransport
+
+DL_CGI = "/cgi-bin/dl_cgi"
+AUX_REFRESH_SECONDS = 600.0
+
+log = logging.getLogger(__name__)
+
+
+class LegacyClient:
+    backend = "legacy"
+
+    def __init__(
+        self,
+        transport: HttpTransport,
+        tz: tzinfo | None = None,
+        aux_refresh_seconds: float = AUX_REFRESH_SECONDS,
+        target_name: str = "",
+    ) -> None:
+        self.transport = transport
+        self.tz = tz
+        self.aux_refresh_seconds = aux_refresh_seconds
+        self.target_name = target_name
+        self._interfaces: tuple[CommInterface, ...] = ()
+        self._grid_profile: GridProfile | None = None
+        self._aux_fetched_at: float | None = None
+
+    async def command(self, name: str) -> object:
+        return await self.transport.get_json(DL_CGI, name, params={"Command": name})
+
+    async def read(self) -> Snapshot:
+        doc = await self.command("DeviceList")
+        snapshot = await asyncio.to_thread(parse_device_list, doc, time.time(), self.tz)
+        for warning in snapshot.warnings:
+            log.warning("target=%s DeviceList: %s", self.target_name, warning)
+        await self._refresh_aux()
+        return dataclasses.replace(
+            snapshot, interfaces=self._interfaces, grid_profile=self._grid_profile
+        )
+
+    async def _refresh_aux(self) -> None:
+        """Best effort: a failing Get_Comm/GridProfileGet does not fail the poll."""
+        now = time.monotonic()
+        if self._aux_fetched_at is not None and now - self._aux_fetched_at < (
+            self.aux_refresh_seconds
+        ):
+            return
+        self._aux_fetched_at = now
+        try:
+            self._interfaces = parse_comm(await self.command("Get_Comm"))
+        except PvsError as exc:
+            log.info("target=%s Get_Comm unavailable: %s", self.target_name, exc.message)
+        try:
+            self._grid_profile = parse_grid_profile(await self.command("GridProfileGet"))
+        except PvsError as exc:
+            log.info("target=%s GridProfileGet unavailable: %s", self.target_name, exc.message)
+
+    async def close(self) -> None:
+        await self.transport.close()

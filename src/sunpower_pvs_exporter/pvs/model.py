@@ -1,0 +1,146 @@
+"""What one read of a PVS says, in SI units, whichever API it came from.
+
+Every reading is ``float | None``: ``None`` means the PVS did not report it (or
+reported something unparsable). Zero is a real reading, so it is never used as
+a stand-in for "missing" — a zero on a production graph is a lie.
+
+All classes are frozen: a ``Snapshot`` is shared between the poller, any
+number of concurrent scrapes and the status page without locks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Backend = Literal["legacy", "varserver"]
+MeterMode = Literal["production", "consumption", ""]
+Phase = Literal["L1", "L2"]
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """Identity and state every PVS device has, known type or not.
+
+    ``state`` is the raw PVS string (``working``/``error``/…); ``""`` when the
+    API has no state (varserver reports none).
+    """
+
+    device_type: str
+    serial: str
+    model: str = ""
+    software_version: str = ""
+    state: str = ""
+    type: str = ""
+    description: str = ""
+    port: str = ""
+    # Epoch seconds at which the device sampled its data (DATATIME/msmtEps).
+    data_time: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Supervisor:
+    device: Device
+    hardware_version: str = ""
+    uptime_seconds: float | None = None
+    cpu_loadavg: float | None = None
+    memory_used_bytes: float | None = None
+    flash_available_bytes: float | None = None
+    error_count: float | None = None
+    communication_errors: float | None = None
+    skipped_scans: float | None = None
+    scan_time_seconds: float | None = None
+    untransmitted_events: float | None = None
+    # varserver only: usage percentages reported as ratios 0..1.
+    cpu_usage_ratio: float | None = None
+    memory_usage_ratio: float | None = None
+    flash_usage_ratio: float | None = None
+    flash_wear_ratio: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseReading:
+    power_watts: float | None = None
+    current_amperes: float | None = None
+    voltage_volts: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Meter:
+    device: Device
+    mode: MeterMode = ""
+    ct_rated_current_label: str = ""
+    subtype: str = ""
+    ct_rated_current_amperes: float | None = None
+    frequency_hertz: float | None = None
+    net_energy_watt_hours: float | None = None
+    imported_energy_watt_hours: float | None = None
+    exported_energy_watt_hours: float | None = None
+    real_power_watts: float | None = None
+    reactive_power_var: float | None = None
+    apparent_power_va: float | None = None
+    power_factor: float | None = None
+    current_amperes: float | None = None
+    supply_voltage_volts: float | None = None
+    phases: tuple[tuple[Phase, PhaseReading], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Inverter:
+    device: Device
+    module_id: str = ""
+    panel: str = ""
+    ac_current_amperes: float | None = None
+    ac_power_watts: float | None = None
+    ac_voltage_volts: float | None = None
+    dc_current_amperes: float | None = None
+    dc_power_watts: float | None = None
+    dc_voltage_volts: float | None = None
+    frequency_hertz: float | None = None
+    energy_watt_hours: float | None = None
+    heatsink_celsius: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommInterface:
+    name: str
+    internet: str = ""
+    sms: str = ""
+    link: str = ""
+    state: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GridProfile:
+    id: str = ""
+    name: str = ""
+    percent: str = ""
+    status: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One complete read of one PVS.
+
+    ``devices`` holds every device the PVS listed (including the supervisor,
+    meters and inverters) so unknown hardware still shows in ``device_state``.
+    """
+
+    backend: Backend
+    fetched_at: float
+    supervisor: Supervisor | None = None
+    meters: tuple[Meter, ...] = ()
+    inverters: tuple[Inverter, ...] = ()
+    devices: tuple[Device, ...] = ()
+    interfaces: tuple[CommInterface, ...] = ()
+    grid_profile: GridProfile | None = None
+    # Non-fatal oddities found while parsing (e.g. a device without serial).
+    warnings: tuple[str, ...] = field(default=())
+
+    def device_counts(self) -> dict[tuple[str, str], int]:
+        """Devices by (device_type, state), for the status page."""
+        counts: dict[tuple[str, str], int] = {}
+        for dev in self.devices:
+            key = (dev.device_type, dev.state)
+            counts[key] = counts.get(key, 0) + 1
+        return counts

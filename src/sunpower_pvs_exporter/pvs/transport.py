@@ -1,0 +1,162 @@
+"""HTTP plumbing shared by the PVS clients: one session, bounded bodies, typed errors.
+
+Everything that can go wrong on the wire is turned into a ``PvsError`` with a
+reason here, once, so the clients above only deal with JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from sunpower_pvs_exporter.pvs.errors import (
+    PvsAuthError,
+    PvsConnectionError,
+    PvsError,
+    PvsHttpStatusError,
+    PvsPayloadError,
+    PvsTimeoutError,
+)
+
+# A DeviceList for a very large site (thousands of devices) is a few MB; a body
+# past this is not a PVS answer we want to hold in memory.
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a PVS is and how to reach it. No credentials here: never logged."""
+
+    host: str
+    port: int
+    use_tls: bool = False
+    tls_ca_file: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        scheme = "https" if self.use_tls else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+
+def make_ssl_context(ca_file: str | None) -> ssl.SSLContext:
+    """Verify against ``ca_file`` when given; else accept the PVS's self-signed cert.
+
+    Every PVS ships a self-signed certificate for its own address, so
+    verification is opt-in (``--tls-ca-file``) rather than a default that can
+    never work.
+    """
+    if ca_file:
+        return ssl.create_default_context(cafile=ca_file)
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def decode_json(body: bytes, what: str) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise PvsPayloadError(f"{what}: response is not valid JSON ({type(exc).__name__})") from exc
+
+
+class HttpTransport:
+    """One reused aiohttp session per PVS, created lazily inside the event loop."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        timeout: float,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    ) -> None:
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self.max_body_bytes = max_body_bytes
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            ssl_context: ssl.SSLContext | bool = (
+                make_ssl_context(self.endpoint.tls_ca_file) if self.endpoint.use_tls else False
+            )
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=ssl_context, limit_per_host=1),
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                # The PVS sets no cookies on dl_cgi; varserver's session cookie
+                # is set for an IP host, which the default jar refuses.
+                cookie_jar=aiohttp.CookieJar(unsafe=True),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def request_bytes(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> bytes:
+        """Body of a 200 answer, or a ``PvsError`` saying why there is none."""
+        url = self.endpoint.base_url + path
+        try:
+            async with self.session.request(
+                method,
+                url,
+                params=params,
+                data=data,
+                headers=headers,
+                allow_redirects=False,
+            ) as response:
+                if response.status in (401, 403):
+                    raise PvsAuthError(f"{what}: HTTP {response.status} (not authorized)")
+                if response.status != 200:
+                    raise PvsHttpStatusError(f"{what}: HTTP {response.status}", response.status)
+                return await self._read_bounded(response, what)
+        except PvsError:
+            raise
+        except (TimeoutError, asyncio.TimeoutError) as exc:
+            raise PvsTimeoutError(f"{what}: no answer within {self.timeout:g}s") from exc
+        except aiohttp.ClientPayloadError as exc:
+            raise PvsConnectionError(f"{what}: response cut short ({exc})") from exc
+        except aiohttp.ClientResponseError as exc:
+            raise PvsConnectionError(f"{what}: malformed HTTP response ({exc.message})") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise PvsConnectionError(f"{what}: {type(exc).__name__}: {exc}") from exc
+
+    async def _read_bounded(self, response: aiohttp.ClientResponse, what: str) -> bytes:
+        declared = response.content_length
+        if declared is not None and declared > self.max_body_bytes:
+            raise PvsPayloadError(
+                f"{what}: body of {declared} bytes exceeds the {self.max_body_bytes}-byte cap"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_chunked(65536):
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise PvsPayloadError(
+                    f"{what}: body exceeds the {self.max_body_bytes}-byte cap"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def get_json(
+        self, path: str, what: str, params: Mapping[str, str] | None = None
+    ) -> Any:
+        body = await self.request_bytes("GET", path, what, params=params)
+        return await asyncio.to_thread(decode_json, body, what)

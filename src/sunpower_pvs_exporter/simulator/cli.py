@@ -1,0 +1,102 @@
+"""``sunpower-pvs-simulator``: run the fake PVS on its own, e.g. for a local stack."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
+
+from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer
+from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
+
+
+def parse_start(text: str) -> float:
+    """``now``, ``HH:MM`` (today, local time) or an ISO date-time."""
+    if text == "now":
+        return time.time()
+    try:
+        if len(text) <= 5 and ":" in text:
+            hour, minute = (int(part) for part in text.split(":"))
+            today = datetime.now().astimezone()
+            return today.replace(hour=hour, minute=minute, second=0, microsecond=0).timestamp()
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected now, HH:MM or ISO time, got {text!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.astimezone()
+    return parsed.timestamp()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sunpower-pvs-simulator",
+        description="A fake SunPower PVS serving the dl_cgi API on a loopback address.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 = any)")
+    parser.add_argument("--inverters", type=int, default=20, help="micro-inverters (default 20)")
+    parser.add_argument(
+        "--error-inverters", type=int, default=1, help="inverters stuck in error state (default 1)"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="site seed (serials, clouds)")
+    parser.add_argument(
+        "--time-scale", type=float, default=1.0, help="simulated seconds per real second"
+    )
+    parser.add_argument(
+        "--start", type=parse_start, default="now", help="simulated start: now, HH:MM or ISO time"
+    )
+    parser.add_argument(
+        "--error-style",
+        choices=["strip", "keep"],
+        default="strip",
+        help="inverters in error state drop their readings (old firmware) or keep them",
+    )
+    return parser
+
+
+async def run(args: argparse.Namespace) -> None:
+    start = args.start if isinstance(args.start, float) else parse_start(args.start)
+    pvs = SimulatedPvs(
+        config=SiteConfig(
+            seed=args.seed,
+            inverters=args.inverters,
+            error_inverters=min(args.error_inverters, args.inverters),
+            error_style=args.error_style,
+        ),
+        clock=SimClock(start=start, scale=args.time_scale),
+    )
+    server = SimulatorServer(pvs, host=args.host, port=args.port)
+    await server.start()
+    print(f"simulated PVS on {server.url}/cgi-bin/dl_cgi?Command=DeviceList", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.inverters < 0 or args.time_scale <= 0:
+        print("sunpower-pvs-simulator: error: --inverters must be >= 0 and --time-scale > 0",
+              file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(run(args))
+    except OSError as exc:
+        print(f"sunpower-pvs-simulator: error: cannot listen: {exc.strerror}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,68 @@
+"""Fault injection and a request log for the simulated PVS.
+
+Tests flip fields on a ``FaultPlan`` while the simulator runs; the next
+matching request misbehaves accordingly. The ``RequestLog`` lets tests count
+exactly what the exporter asked the PVS for.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, fields
+
+@dataclass
+class FaultPlan:
+    """What the next requests should suffer. Empty plan: a healthy PVS.
+
+    ``only`` restricts faults to requests whose name (dl_cgi command, or path)
+    is listed; ``remaining`` bounds how many requests are affected (``None``:
+    all of them until cleared).
+    """
+
+    latency: float = 0.0
+    status: int | None = None
+    reset: bool = False
+    truncate: bool = False
+    invalid_json: bool = False
+    huge_bytes: int = 0
+    only: frozenset[str] = frozenset()
+    remaining: int | None = None
+
+    def applies_to(self, name: str) -> bool:
+        if self.only and name not in self.only:
+            return False
+        return self.remaining is None or self.remaining > 0
+
+    def consume(self) -> None:
+        if self.remaining is not None:
+            self.remaining -= 1
+
+    def clear(self) -> None:
+        healthy = FaultPlan()
+        for spec in fields(self):
+            setattr(self, spec.name, getattr(healthy, spec.name))
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    at: float
+    method: str
+    path: str
+    name: str
+
+
+@dataclass
+class RequestLog:
+    entries: list[LoggedRequest] = field(default_factory=list)
+
+    def add(self, method: str, path: str, name: str) -> None:
+        self.entries.append(LoggedRequest(time.monotonic(), method, path, name))
+
+    def count(self, name: str) -> int:
+        return sum(1 for entry in self.entries if entry.name == name)
+
+    def times(self, name: str) -> list[float]:
+        return [entry.at for entry in self.entries if entry.name == name]
+
+    def clear(self) -> None:
+        self.entries.clear()

@@ -1,0 +1,214 @@
+"""The simulated site as the legacy ``dl_cgi`` API shows it.
+
+Numbers are JSON strings and power is in kW, as on a real PVS. Written from
+the field tables of ``shared/pvs-protocol.md`` section A.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+from typing import Any
+
+from sunpower_pvs_exporter.pvs.values import PVS_TIME_FORMAT
+from sunpower_pvs_exporter.simulator.site import InverterState, MeterState, SiteState
+
+
+def pvs_time(t: float, tz: tzinfo | None) -> str:
+    moment = datetime.fromtimestamp(t, tz) if tz is not None else datetime.fromtimestamp(t)
+    return moment.strftime(PVS_TIME_FORMAT)
+
+
+def _num(value: float) -> str:
+    return f"{value:g}" if isinstance(value, int) else repr(round(value, 4))
+
+
+def supervisor_json(state: SiteState, tz: tzinfo | None) -> dict[str, Any]:
+    sup = state.supervisor
+    return {
+        "DETAIL": "detail",
+        "STATE": "working",
+        "STATEDESCR": "Working",
+        "SERIAL": sup.serial,
+        "MODEL": sup.model,
+        "HWVER": sup.hardware_version,
+        "SWVER": sup.software_version,
+        "DEVICE_TYPE": "PVS",
+        "DATATIME": pvs_time(sup.data_time, tz),
+        "CURTIME": pvs_time(state.now, tz),
+        "dl_err_count": str(sup.error_count),
+        "dl_comm_err": str(sup.comm_errors),
+        "dl_skipped_scans": str(sup.skipped_scans),
+        "dl_scan_time": str(sup.scan_time),
+        "dl_untransmitted": str(sup.untransmitted),
+        "dl_uptime": _num(sup.uptime),
+        "dl_cpu_load": _num(sup.cpu_load),
+        "dl_mem_used": _num(sup.mem_used_kib),
+        "dl_flash_avail": _num(sup.flash_avail_kib),
+        "panid": 3276331684,
+    }
+
+
+def meter_json(meter: MeterState, now: float, tz: tzinfo | None) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "ISDETAIL": True,
+        "SERIAL": meter.serial,
+        "TYPE": meter.type,
+        "STATE": "working",
+        "STATEDESCR": "Working",
+        "MODEL": meter.model,
+        "DESCR": meter.description,
+        "DEVICE_TYPE": "Power Meter",
+        "interface": "mime",
+        "subtype": "GROSS_PRODUCTION_SITE"
+        if meter.kind == "production"
+        else "NET_CONSUMPTION_LOADSIDE",
+        "SWVER": "3000",
+        "PORT": "",
+        "DATATIME": pvs_time(meter.data_time, tz),
+        "CURTIME": pvs_time(now, tz),
+        "ct_scl_fctr": str(meter.ct_amps),
+        "CAL0": str(meter.ct_amps),
+        "origin": "data_logger",
+        "OPERATION": "noop",
+        "net_ltea_3phsum_kwh": _num(meter.net_kwh),
+        "p_3phsum_kw": _num(meter.p_kw),
+        "q_3phsum_kvar": _num(meter.q_kvar),
+        "s_3phsum_kva": _num(meter.s_kva),
+        "tot_pf_rto": _num(meter.pf),
+        "freq_hz": _num(meter.freq_hz),
+        "v12_v": _num(meter.v12_v),
+    }
+    if meter.kind == "production":
+        doc["i_a"] = _num(meter.i_a)
+    else:
+        doc.update(
+            {
+                "pos_ltea_3phsum_kwh": _num(meter.pos_kwh),
+                "neg_ltea_3phsum_kwh": _num(meter.neg_kwh),
+                "i1_a": _num(meter.i1_a),
+                "i2_a": _num(meter.i2_a),
+                "p1_kw": _num(meter.p1_kw),
+                "p2_kw": _num(meter.p2_kw),
+                "v1n_v": _num(meter.v1n_v),
+                "v2n_v": _num(meter.v2n_v),
+            }
+        )
+    return doc
+
+
+def inverter_json(
+    inv: InverterState, now: float, tz: tzinfo | None, error_style: str
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "ISDETAIL": True,
+        "SERIAL": inv.serial,
+        "TYPE": "SOLARBRIDGE",
+        "STATE": "working" if inv.working else "error",
+        "STATEDESCR": "Working" if inv.working else "Error",
+        "MODEL": inv.model,
+        "DESCR": inv.description,
+        "DEVICE_TYPE": "Inverter",
+        "hw_version": "4403",
+        "interface": "mime",
+        "PANEL": inv.panel,
+        "slave": 0,
+        "SWVER": inv.software_version,
+        "PORT": "",
+        "MOD_SN": inv.module_serial,
+        "NMPLT_SKU": "",
+        "CURTIME": pvs_time(now, tz),
+        "OPERATION": "noop",
+    }
+    if not inv.working and error_style == "strip":
+        # Older firmware: an inverter in error state reports identity only.
+        return doc
+    doc.update(
+        {
+            "DATATIME": pvs_time(inv.data_time, tz),
+            "origin": "data_logger",
+            "ltea_3phsum_kwh": _num(inv.energy_kwh),
+            "p_3phsum_kw": _num(inv.p_kw),
+            "vln_3phavg_v": _num(inv.vln_v),
+            "i_3phsum_a": _num(inv.i_a),
+            "p_mpptsum_kw": _num(inv.dc_kw),
+            "v_mppt1_v": _num(inv.dc_v),
+            "i_mppt1_a": _num(inv.dc_a),
+            "t_htsnk_degc": _num(inv.heatsink_c),
+            "freq_hz": _num(inv.freq_hz),
+            "stat_ind": "0",
+        }
+    )
+    return doc
+
+
+def device_list(state: SiteState, tz: tzinfo | None, error_style: str) -> dict[str, Any]:
+    devices = [supervisor_json(state, tz)]
+    devices += [meter_json(m, state.now, tz) for m in state.meters]
+    devices += [inverter_json(i, state.now, tz, error_style) for i in state.inverters]
+    return {"devices": devices, "result": "succeed"}
+
+
+def get_comm(state: SiteState) -> dict[str, Any]:
+    return {
+        "networkstatus": {
+            "interfaces": [
+                {
+                    "interface": "wan",
+                    "internet": "up",
+                    "ipaddr": "192.0.2.20",
+                    "link": "connected",
+                    "state": "up",
+                    "sms": "reachable",
+                },
+                {
+                    "interface": "plc",
+                    "internet": "down",
+                    "ipaddr": "",
+                    "link": "disconnected",
+                    "state": "down",
+                    "sms": "unreachable",
+                    "pairing": "unpaired",
+                    "speed": 0,
+                },
+                {
+                    "interface": "sta0",
+                    "internet": "down",
+                    "ipaddr": "",
+                    "link": "disconnected",
+                    "state": "down",
+                    "sms": "unreachable",
+                    "ssid": "",
+                    "signal": "-80",
+                },
+            ],
+            "system": {"interface": "wan", "internet": "up", "sms": "reachable"},
+            "ts": str(int(state.now)),
+        },
+        "result": "succeed",
+    }
+
+
+def grid_profile(_state: SiteState) -> dict[str, Any]:
+    return {
+        "active_name": "IEEE-1547a-2014 + 2020 CA Rule21",
+        "active_id": "816bf3302d337a42680b996227ddbc46abf9cd05",
+        "pending_name": "IEEE-1547a-2014 + 2020 CA Rule21",
+        "pending_id": "816bf3302d337a42680b996227ddbc46abf9cd05",
+        "percent": 100,
+        "supported_by": "ALL",
+        "status": "success",
+        "result": "succeed",
+    }
+
+
+def start(state: SiteState) -> dict[str, Any]:
+    sup = state.supervisor
+    return {
+        "result": "succeed",
+        "supervisor": {
+            "SWVER": sup.software_version,
+            "SERIAL": sup.serial,
+            "MODEL": "PVS6",
+            "FWVER": "1.0.0",
+        },
+    }

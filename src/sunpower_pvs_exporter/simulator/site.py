@@ -1,0 +1,386 @@
+"""A simulated solar site: sun, clouds, household load, meters and micro-inverters.
+
+The model is a pure function of simulated time and a seed, except for
+lifetime energy, which is integrated forward as time passes so it only ever
+grows. Each API module (legacy, varserver) renders the same ``SiteState``, so
+the two APIs describe one physical site and can be compared series by series.
+
+Device data is sampled on a grid (inverters and the supervisor every 5
+minutes, meters every 15 s) like a real PVS: two reads inside one period see
+identical values and identical sample times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+
+INVERTER_PERIOD = 300.0
+SUPERVISOR_PERIOD = 300.0
+METER_PERIOD = 15.0
+INTEGRATION_STEP = 60.0
+SUPERVISOR_SWVER = "2021.9, Build 41001"
+INVERTER_MODELS = ("AC_Module_Type_E", "AC_Module_Type_H")
+PANELS = {"AC_Module_Type_E": "SPR-E20-327-E-AC", "AC_Module_Type_H": "SPR-X22-360-E-AC"}
+
+
+@dataclass
+class SimClock:
+    """Simulated wall clock: starts at ``start`` and runs ``scale`` times real time."""
+
+    start: float
+    scale: float = 1.0
+    real_start: float = field(default_factory=time.monotonic)
+
+    def now(self) -> float:
+        return self.start + (time.monotonic() - self.real_start) * self.scale
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    seed: int = 1
+    inverters: int = 20
+    error_inverters: int = 1
+    production_meter: bool = True
+    consumption_meter: bool = True
+    tz: tzinfo | None = None
+    # Legacy firmware before ~2020 drops all readings of a device in error
+    # state; later firmware keeps the last values. ``"strip"`` or ``"keep"``.
+    error_style: str = "strip"
+    software_version: str = SUPERVISOR_SWVER
+
+
+@dataclass(frozen=True)
+class SupervisorState:
+    serial: str
+    model: str
+    hardware_version: str
+    software_version: str
+    data_time: float
+    uptime: float
+    cpu_load: float
+    mem_used_kib: float
+    flash_avail_kib: float
+    error_count: int
+    comm_errors: int
+    skipped_scans: int
+    scan_time: int
+    untransmitted: int
+    cpu_usage_pct: float
+    ram_usage_pct: float
+    flash_usage_pct: float
+
+
+@dataclass(frozen=True)
+class MeterState:
+    serial: str
+    model: str
+    type: str
+    description: str
+    kind: str  # "production" | "consumption"
+    data_time: float
+    ct_amps: int
+    p_kw: float
+    q_kvar: float
+    s_kva: float
+    pf: float
+    freq_hz: float
+    net_kwh: float
+    pos_kwh: float
+    neg_kwh: float
+    v12_v: float
+    i_a: float
+    p1_kw: float
+    p2_kw: float
+    i1_a: float
+    i2_a: float
+    v1n_v: float
+    v2n_v: float
+
+
+@dataclass(frozen=True)
+class InverterState:
+    serial: str
+    model: str
+    module_serial: str
+    panel: str
+    software_version: str
+    description: str
+    working: bool
+    data_time: float
+    p_kw: float
+    energy_kwh: float
+    vln_v: float
+    i_a: float
+    freq_hz: float
+    dc_kw: float
+    dc_v: float
+    dc_a: float
+    heatsink_c: float
+
+
+@dataclass(frozen=True)
+class SiteState:
+    now: float
+    supervisor: SupervisorState
+    meters: tuple[MeterState, ...]
+    inverters: tuple[InverterState, ...]
+
+
+def _unit_noise(seed: int, *parts: object) -> float:
+    """A deterministic pseudo-random number in [0, 1) for (seed, parts)."""
+    digest = hashlib.blake2b(repr((seed, *parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def _serial(rng: random.Random, prefix: str, length: int, suffix: str = "") -> str:
+    alphabet = "0123456789ABCDEF"
+    return prefix + "".join(rng.choice(alphabet) for _ in range(length)) + suffix
+
+
+@dataclass
+class _Inverter:
+    serial: str
+    model: str
+    module_serial: str
+    rated_w: float
+    efficiency: float
+    forced_error: bool
+    energy_kwh: float
+
+
+class Site:
+    """The site's hardware and its behaviour over time."""
+
+    def __init__(self, config: SiteConfig, start: float) -> None:
+        self.config = config
+        rng = random.Random(config.seed)
+        self.pvs_serial = _serial(rng, "ZT", 14, "")
+        self.boot_time = start - rng.uniform(3600, 40 * 86400)
+        self.inverters: list[_Inverter] = []
+        for index in range(config.inverters):
+            # Mostly newer Type H modules, with an older Type E every seventh.
+            model = INVERTER_MODELS[0] if index % 7 == 6 else INVERTER_MODELS[1]
+            self.inverters.append(
+                _Inverter(
+                    serial=_serial(rng, "E00", 12),
+                    model=model,
+                    module_serial=_serial(rng, "", 12),
+                    rated_w=327.0 if model.endswith("E") else 360.0,
+                    efficiency=rng.uniform(0.86, 1.0),
+                    forced_error=index >= config.inverters - config.error_inverters,
+                    energy_kwh=rng.uniform(2000.0, 4500.0),
+                )
+            )
+        self.production_serial = _serial(rng, "PVS6M", 10, "p")
+        self.consumption_serial = _serial(rng, "PVS6M", 10, "c")
+        self.import_kwh = rng.uniform(8000.0, 20000.0)
+        self.export_kwh = rng.uniform(5000.0, 15000.0)
+        self.production_offset_kwh = rng.uniform(0.0, 50.0)
+        self._integrated_to = start
+        self._flash_start_kib = 90000.0
+
+    # --- physics -------------------------------------------------------------
+
+    def _local(self, t: float) -> datetime:
+        if self.config.tz is None:
+            return datetime.fromtimestamp(t).astimezone()
+        return datetime.fromtimestamp(t, self.config.tz)
+
+    def sun(self, t: float) -> float:
+        """Clear-sky irradiance fraction 0..1 at local time, with the seasons."""
+        local = self._local(t)
+        hour = local.hour + local.minute / 60 + local.second / 3600
+        day = local.timetuple().tm_yday
+        half_day = 6.0 + 1.5 * math.cos(2 * math.pi * (day - 172) / 365.25)
+        sunrise, sunset = 12.5 - half_day, 12.5 + half_day
+        if not sunrise < hour < sunset:
+            return 0.0
+        return math.sin(math.pi * (hour - sunrise) / (sunset - sunrise)) ** 1.3
+
+    def clouds(self, t: float) -> float:
+        slot = int(t // 600)
+        return 0.7 + 0.3 * _unit_noise(self.config.seed, "cloud", slot)
+
+    def inverter_watts(self, inv: _Inverter, t: float) -> float:
+        if inv.forced_error:
+            return 0.0
+        return inv.rated_w * inv.efficiency * self.sun(t) * self.clouds(t)
+
+    def pv_watts(self, t: float) -> float:
+        return sum(self.inverter_watts(inv, t) for inv in self.inverters)
+
+    def load_watts(self, t: float) -> float:
+        local = self._local(t)
+        hour = local.hour + local.minute / 60
+        base = 350.0 + 150.0 * _unit_noise(self.config.seed, "base", int(t // 900))
+        morning = 800.0 * math.exp(-(((hour - 7.5) / 1.0) ** 2))
+        evening = 1500.0 * math.exp(-(((hour - 19.0) / 1.6) ** 2))
+        spikes = 1200.0 if _unit_noise(self.config.seed, "spike", int(t // 300)) > 0.9 else 0.0
+        return base + morning + evening + spikes
+
+    def advance(self, t: float) -> None:
+        """Integrate lifetime energies up to ``t`` (never backwards)."""
+        if t <= self._integrated_to:
+            return
+        start = self._integrated_to
+        # Long gaps (a simulator started with a huge time scale) are integrated
+        # coarsely: energy stays monotonic, only its shape is approximate.
+        step = max(INTEGRATION_STEP, (t - start) / 2000)
+        while start < t:
+            end = min(t, start + step)
+            mid = (start + end) / 2
+            hours = (end - start) / 3600
+            for inv in self.inverters:
+                inv.energy_kwh += self.inverter_watts(inv, mid) * hours / 1000
+            net = self.load_watts(mid) - self.pv_watts(mid)
+            if net > 0:
+                self.import_kwh += net * hours / 1000
+            else:
+                self.export_kwh += -net * hours / 1000
+            start = end
+        self._integrated_to = t
+
+    # --- state ---------------------------------------------------------------
+
+    def state(self, now: float) -> SiteState:
+        self.advance(now)
+        return SiteState(
+            now=now,
+            supervisor=self._supervisor(now),
+            meters=self._meters(now),
+            inverters=tuple(self._inverter(inv, index, now) for index, inv in
+                            enumerate(self.inverters)),
+        )
+
+    def _supervisor(self, now: float) -> SupervisorState:
+        sampled = now - now % SUPERVISOR_PERIOD
+        noise = _unit_noise(self.config.seed, "sup", int(sampled))
+        uptime = max(0.0, sampled - self.boot_time)
+        return SupervisorState(
+            serial=self.pvs_serial,
+            model="PV Supervisor PVS6",
+            hardware_version="6.02",
+            software_version=self.config.software_version,
+            data_time=sampled,
+            uptime=round(uptime),
+            cpu_load=round(0.3 + 0.9 * noise, 2),
+            mem_used_kib=round(39000 + 3000 * noise),
+            flash_avail_kib=round(self._flash_start_kib - uptime / 86400 * 12),
+            error_count=0,
+            comm_errors=int(200 + 100 * noise),
+            skipped_scans=0,
+            scan_time=int(noise * 2),
+            untransmitted=int(50 + 20 * noise),
+            cpu_usage_pct=round(10 + 40 * noise),
+            ram_usage_pct=round(40 + 10 * noise),
+            flash_usage_pct=round(30 + uptime / 86400 / 100),
+        )
+
+    def _meters(self, now: float) -> tuple[MeterState, ...]:
+        sampled = now - now % METER_PERIOD
+        noise = _unit_noise(self.config.seed, "meter", int(sampled))
+        freq = round(60.0 + (noise - 0.5) * 0.1, 4)
+        v1n = round(120.5 + (noise - 0.5) * 2, 4)
+        v2n = round(120.3 + (0.5 - noise) * 2, 4)
+        v12 = round(v1n + v2n, 4)
+        meters: list[MeterState] = []
+        if self.config.production_meter:
+            pv_kw = self.pv_watts(sampled) / 1000
+            production_kwh = self.production_offset_kwh + sum(
+                inv.energy_kwh for inv in self.inverters
+            )
+            s_kva = pv_kw / 0.99 if pv_kw > 0 else 0.0
+            meters.append(
+                MeterState(
+                    serial=self.production_serial,
+                    model="PVS6M0400p",
+                    type="PVS5-METER-P",
+                    description="Power Meter " + self.production_serial,
+                    kind="production",
+                    data_time=sampled,
+                    ct_amps=50,
+                    p_kw=round(pv_kw, 4),
+                    q_kvar=round(s_kva * 0.14, 4),
+                    s_kva=round(s_kva, 4),
+                    pf=0.99 if pv_kw > 0 else 0.0,
+                    freq_hz=freq,
+                    net_kwh=round(production_kwh, 2),
+                    pos_kwh=round(production_kwh, 2),
+                    neg_kwh=0.0,
+                    v12_v=v12,
+                    i_a=round(pv_kw * 1000 / v12, 4),
+                    p1_kw=round(pv_kw / 2, 4),
+                    p2_kw=round(pv_kw / 2, 4),
+                    i1_a=round(pv_kw * 500 / v1n, 4),
+                    i2_a=round(pv_kw * 500 / v2n, 4),
+                    v1n_v=v1n,
+                    v2n_v=v2n,
+                )
+            )
+        if self.config.consumption_meter:
+            net_kw = (self.load_watts(sampled) - self.pv_watts(sampled)) / 1000
+            p1 = net_kw * 0.55
+            p2 = net_kw - p1
+            s_kva = abs(net_kw) / 0.95
+            meters.append(
+                MeterState(
+                    serial=self.consumption_serial,
+                    model="PVS6M0400c",
+                    type="PVS5-METER-C",
+                    description="Power Meter " + self.consumption_serial,
+                    kind="consumption",
+                    data_time=sampled,
+                    ct_amps=100,
+                    p_kw=round(net_kw, 4),
+                    q_kvar=round(s_kva * 0.3, 4),
+                    s_kva=round(s_kva, 4),
+                    pf=round(0.95 if net_kw >= 0 else -0.95, 4),
+                    freq_hz=freq,
+                    net_kwh=round(self.import_kwh - self.export_kwh, 2),
+                    pos_kwh=round(self.import_kwh, 2),
+                    neg_kwh=round(self.export_kwh, 2),
+                    v12_v=v12,
+                    i_a=round(abs(net_kw) * 1000 / v12, 4),
+                    p1_kw=round(p1, 4),
+                    p2_kw=round(p2, 4),
+                    i1_a=round(abs(p1) * 1000 / v1n, 4),
+                    i2_a=round(abs(p2) * 1000 / v2n, 4),
+                    v1n_v=v1n,
+                    v2n_v=v2n,
+                )
+            )
+        return tuple(meters)
+
+    def _inverter(self, inv: _Inverter, index: int, now: float) -> InverterState:
+        sampled = now - now % INVERTER_PERIOD
+        watts = self.inverter_watts(inv, sampled)
+        noise = _unit_noise(self.config.seed, "inv", index, int(sampled))
+        working = watts >= 1.0
+        vln = round(240.0 + 8 * (noise - 0.5), 2)
+        dc_v = round(52.0 + 4 * noise, 2) if working else 0.0
+        dc_kw = watts / 0.965 / 1000 if working else 0.0
+        sun = self.sun(sampled)
+        return InverterState(
+            serial=inv.serial,
+            model=inv.model,
+            module_serial=inv.module_serial,
+            panel=PANELS[inv.model],
+            software_version="4.21.4",
+            description=f"Inverter {inv.serial}",
+            working=working,
+            data_time=sampled,
+            p_kw=round(watts / 1000, 4),
+            energy_kwh=round(inv.energy_kwh, 4),
+            vln_v=vln,
+            i_a=round(watts / vln, 2),
+            freq_hz=round(60.0 + (noise - 0.5) * 0.04, 2),
+            dc_kw=round(dc_kw, 4),
+            dc_v=dc_v,
+            dc_a=round(dc_kw * 1000 / dc_v, 2) if working and dc_v else 0.0,
+            heatsink_c=round(12 + 30 * sun + 4 * noise) if working else round(12 + 4 * noise),
+        )

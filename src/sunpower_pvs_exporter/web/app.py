@@ -1,0 +1,161 @@
+"""The HTTP face of the exporter, assembled in one place.
+
+Routes: ``/metrics`` (exporter health; plus device metrics in single-target
+mode, as the original exporter did), ``/probe?target=NAME`` (one configured
+target, blackbox_exporter style), ``/`` (status page), ``/-/healthy`` and
+``/-/ready``. Handlers read poller caches only; in ``scrape`` poll mode they
+may wait for a poll, bounded by the target's timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiohttp import web
+from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
+from prometheus_client.registry import CollectorRegistry
+
+from sunpower_pvs_exporter import __version__
+from sunpower_pvs_exporter.config import ExporterConfig
+from sunpower_pvs_exporter.metrics.collector import DeviceFamilyCache, ExporterCollector
+from sunpower_pvs_exporter.poller import Poller
+from sunpower_pvs_exporter.web.exposition import render
+from sunpower_pvs_exporter.web.status import render_status_page
+
+SERVER_HEADER = f"sunpower-pvs-exporter/{__version__}"
+MAX_TARGET_NAME = 64
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ExporterState:
+    """What the web layer reads: the config and one poller per target."""
+
+    def __init__(self, config: ExporterConfig, pollers: Sequence[Poller]) -> None:
+        self.config = config
+        self.pollers = {poller.name: poller for poller in pollers}
+        self.cache = DeviceFamilyCache(config.use_device_data_timestamp)
+        self.ready = False
+        self.metrics_registry = CollectorRegistry(auto_describe=False)
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            self.metrics_registry.register(collector)
+        self.metrics_registry.register(
+            ExporterCollector(
+                lambda: [poller.status() for poller in self.pollers.values()],
+                self.cache,
+                include_devices=config.single_target,
+            )
+        )
+
+    def probe_registry(self, poller: Poller) -> CollectorRegistry:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(
+            ExporterCollector(
+                lambda: [poller.status()],
+                self.cache,
+                include_devices=True,
+                include_exporter_info=False,
+            )
+        )
+        return registry
+
+    async def refresh(self, pollers: Sequence[Poller]) -> None:
+        """Scrape poll mode: let due pollers read the PVS before rendering."""
+        if self.config.poll_mode != "scrape":
+            return
+        for poller in pollers:
+            await poller.refresh_if_due(wait=poller.schedule.timeout)
+
+
+STATE_KEY = web.AppKey("exporter_state", ExporterState)
+
+
+def _exposition(request: web.Request, registry: CollectorRegistry) -> web.Response:
+    body, headers = render(
+        registry,
+        request.headers.get("Accept", ""),
+        request.headers.get("Accept-Encoding", ""),
+    )
+    return web.Response(body=body, headers=headers)
+
+
+async def handle_metrics(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    if state.config.single_target:
+        await state.refresh(list(state.pollers.values()))
+    return _exposition(request, state.metrics_registry)
+
+
+async def handle_probe(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    names = request.query.getall("target", [])
+    if len(names) != 1 or not names[0]:
+        raise web.HTTPBadRequest(text="exactly one 'target' parameter is required\n")
+    name = names[0]
+    poller = state.pollers.get(name)
+    if poller is None:
+        shown = name if len(name) <= MAX_TARGET_NAME else name[:MAX_TARGET_NAME] + "…"
+        raise web.HTTPBadRequest(
+            text=f"unknown target {shown!r}: /probe only serves targets named in the "
+            "config file\n"
+        )
+    await state.refresh([poller])
+    return _exposition(request, state.probe_registry(poller))
+
+
+async def handle_status(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    statuses = [poller.status() for poller in state.pollers.values()]
+    page = render_status_page(statuses, state.config.single_target)
+    return web.Response(text=page, content_type="text/html", charset="utf-8")
+
+
+async def handle_healthy(_request: web.Request) -> web.Response:
+    return web.Response(text="Healthy\n")
+
+
+async def handle_ready(request: web.Request) -> web.Response:
+    if not request.app[STATE_KEY].ready:
+        raise web.HTTPServiceUnavailable(text="Starting\n")
+    return web.Response(text="Ready\n")
+
+
+@web.middleware
+async def common_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers["Server"] = SERVER_HEADER
+        raise
+    response.headers["Server"] = SERVER_HEADER
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
+
+
+def build_app(
+    state: ExporterState, extra_middlewares: Sequence[Handler | object] = ()
+) -> web.Application:
+    app = web.Application(
+        middlewares=[common_headers, *extra_middlewares],  # type: ignore[list-item]
+        client_max_size=64 * 1024,
+    )
+    app[STATE_KEY] = state
+    app.router.add_get("/metrics", handle_metrics)
+    app.router.add_get("/probe", handle_probe)
+    app.router.add_get("/", handle_status)
+    app.router.add_get("/-/healthy", handle_healthy)
+    app.router.add_get("/-/ready", handle_ready)
+
+    async def lifecycle(app: web.Application) -> object:
+        for poller in state.pollers.values():
+            poller.start()
+        state.ready = True
+        yield
+        state.ready = False
+        for poller in state.pollers.values():
+            await poller.stop()
+
+    app.cleanup_ctx.append(lifecycle)  # type: ignore[arg-type]
+    return app

@@ -1,0 +1,28 @@
+"""Rendering a registry for one HTTP request: format negotiation and gzip.
+
+Mirrors what ``prometheus_client``'s own HTTP handlers do (OpenMetrics when
+the scraper asks for it, gzip when accepted), for aiohttp.
+"""
+
+from __future__ import annotations
+
+import gzip
+
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import CollectorRegistry
+
+# Small bodies are not worth the CPU of compressing.
+GZIP_MIN_BYTES = 1024
+
+
+def render(
+    registry: CollectorRegistry, accept: str, accept_encoding: str
+) -> tuple[bytes, dict[str, str]]:
+    encoder, content_type = choose_encoder(accept)
+    body: bytes = encoder(registry)
+    headers = {"Content-Type": content_type}
+    if "gzip" in accept_encoding.lower() and len(body) >= GZIP_MIN_BYTES:
+        body = gzip.compress(body, compresslevel=6)
+        headers["Content-Encoding"] = "gzip"
+    headers["Vary"] = "Accept, Accept-Encoding"
+    return body, headers
