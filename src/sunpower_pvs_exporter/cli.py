@@ -15,10 +15,8 @@ import dataclasses
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
-
-from aiohttp import web
 
 from sunpower_pvs_exporter import __version__
 from sunpower_pvs_exporter.config import (
@@ -26,6 +24,7 @@ from sunpower_pvs_exporter.config import (
     DEFAULT_LISTEN_PORT,
     ConfigError,
     ExporterConfig,
+    PollMode,
     load_config_file,
     make_target,
     parse_duration,
@@ -36,7 +35,7 @@ from sunpower_pvs_exporter.logsetup import configure_logging
 from sunpower_pvs_exporter.poller import Poller, PollSchedule
 from sunpower_pvs_exporter.pvs.readers import make_reader
 from sunpower_pvs_exporter.simulator.demo import DemoSite
-from sunpower_pvs_exporter.web.app import ExporterState, build_app
+from sunpower_pvs_exporter.web.server import ExporterServer
 
 PROG = "sunpower-pvs-exporter"
 log = logging.getLogger(PROG)
@@ -49,10 +48,10 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _typed(convert: object, flag: str) -> object:
+def _typed(convert: Callable[[str, str], object], flag: str) -> Callable[[str], object]:
     def parse(text: str) -> object:
         try:
-            return convert(text, flag)  # type: ignore[operator]
+            return convert(text, flag)
         except ConfigError as exc:
             raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{flag}: ")) from None
 
@@ -168,7 +167,7 @@ def config_from_args(args: argparse.Namespace) -> ExporterConfig:
             overrides["use_device_data_timestamp"] = True
         return dataclasses.replace(config, **overrides)  # type: ignore[arg-type]
 
-    poll_mode = args.poll_mode or "background"
+    poll_mode: PollMode = args.poll_mode or "background"
     hostname = args.hostname or DEFAULT_HOSTNAME
     if args.demo:
         hostname = "127.0.0.1"
@@ -224,15 +223,15 @@ async def serve(config: ExporterConfig, demo: DemoSite | None = None) -> None:
     if demo is not None:
         await demo.start()
         config = demo.point_at(config)
-    state = ExporterState(config, make_pollers(config))
-    runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False)
-    await runner.setup()
+    server = ExporterServer(config, make_pollers(config))
     try:
-        site = web.TCPSite(runner, config.listen_host or None, config.listen_port)
-        await site.start()
-        shown = config.listen_host or "*"
-        log.info("listening on %s:%d (%d targets)", shown, config.listen_port,
-                 len(config.targets))
+        await server.start()
+        log.info(
+            "listening on %s:%d (%d targets)",
+            config.listen_host or "*",
+            server.port,
+            len(config.targets),
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -241,7 +240,7 @@ async def serve(config: ExporterConfig, demo: DemoSite | None = None) -> None:
         await stop.wait()
         log.info("shutting down")
     finally:
-        await runner.cleanup()
+        await server.stop()
         if demo is not None:
             await demo.stop()
 
@@ -261,15 +260,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         configure_logging(config.log_level, config.log_file, config.log_format)
     except OSError as exc:
-        print(f"{PROG}: error: --log-file: cannot open {config.log_file}: {exc.strerror}",
-              file=sys.stderr)
+        print(
+            f"{PROG}: error: --log-file: cannot open {config.log_file}: {exc.strerror}",
+            file=sys.stderr,
+        )
         return 2
     demo = DemoSite(inverters=args.demo_inverters) if args.demo else None
     try:
         asyncio.run(serve(config, demo))
     except OSError as exc:
-        print(f"{PROG}: error: cannot listen on port {config.listen_port}: {exc.strerror}",
-              file=sys.stderr)
+        print(
+            f"{PROG}: error: cannot listen on port {config.listen_port}: {exc.strerror}",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         pass

@@ -212,7 +212,9 @@ def make_target(
             f"{keys('max_age')}: must be >= poll_interval ({interval:g}s), got {age:g}s"
         )
     if password_file is not None and password_env is not None:
-        raise ConfigError(f"{keys('password_file')}: give a password file or a password env var, not both")
+        raise ConfigError(
+            f"{keys('password_file')}: give a password file or a password env var, not both"
+        )
     return TargetConfig(
         name=name,
         host=host,

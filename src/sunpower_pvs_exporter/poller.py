@@ -64,7 +64,7 @@ class PollSchedule:
         if consecutive_failures <= 0:
             return self.interval
         cap = max(self.backoff_cap, self.interval)
-        base = min(cap, self.interval * 2 ** (consecutive_failures - 1))
+        base = min(cap, self.interval * 2.0 ** (consecutive_failures - 1))
         return min(cap, base * (1.0 + self.jitter * rng.random()))
 
 
@@ -176,8 +176,9 @@ class Poller:
             return
         except Exception as exc:  # a bug in a parser must not kill the poller
             log.exception("target=%s unexpected error while polling", self.name)
-            self._record_failure("invalid_payload", f"internal error: {type(exc).__name__}",
-                                 started, started_wall)
+            self._record_failure(
+                "invalid_payload", f"internal error: {type(exc).__name__}", started, started_wall
+            )
             return
         self._last_duration = time.monotonic() - started
         self._snapshot = snapshot

@@ -638,8 +638,7 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
     MetricSpec(
         "sunpower_pvs_communication_interface_info",
         "info",
-        "Network interfaces of the PVS and whether they reach the internet and "
-        "SunPower's servers.",
+        "Network interfaces of the PVS and whether they reach the internet and SunPower's servers.",
         "",
         INTERFACE,
         _one,

@@ -129,7 +129,7 @@ class HttpTransport:
                 return await self._read_bounded(response, what)
         except PvsError:
             raise
-        except (TimeoutError, asyncio.TimeoutError) as exc:
+        except TimeoutError as exc:
             raise PvsTimeoutError(f"{what}: no answer within {self.timeout:g}s") from exc
         except aiohttp.ClientPayloadError as exc:
             raise PvsConnectionError(f"{what}: response cut short ({exc})") from exc
@@ -149,14 +149,10 @@ class HttpTransport:
         async for chunk in response.content.iter_chunked(65536):
             size += len(chunk)
             if size > self.max_body_bytes:
-                raise PvsPayloadError(
-                    f"{what}: body exceeds the {self.max_body_bytes}-byte cap"
-                )
+                raise PvsPayloadError(f"{what}: body exceeds the {self.max_body_bytes}-byte cap")
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def get_json(
-        self, path: str, what: str, params: Mapping[str, str] | None = None
-    ) -> Any:
+    async def get_json(self, path: str, what: str, params: Mapping[str, str] | None = None) -> Any:
         body = await self.request_bytes("GET", path, what, params=params)
         return await asyncio.to_thread(decode_json, body, what)

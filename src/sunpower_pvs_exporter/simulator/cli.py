@@ -87,8 +87,10 @@ async def run(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.inverters < 0 or args.time_scale <= 0:
-        print("sunpower-pvs-simulator: error: --inverters must be >= 0 and --time-scale > 0",
-              file=sys.stderr)
+        print(
+            "sunpower-pvs-simulator: error: --inverters must be >= 0 and --time-scale > 0",
+            file=sys.stderr,
+        )
         return 2
     try:
         asyncio.run(run(args))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, fields
 
+
 @dataclass
 class FaultPlan:
     """What the next requests should suffer. Empty plan: a healthy PVS.

@@ -73,8 +73,9 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
             status=plan.status,
         )
     if plan.invalid_json:
-        return web.Response(body=b"<html><body>dl_cgi: segmentation fault</body></html>",
-                            content_type="text/html")
+        return web.Response(
+            body=b"<html><body>dl_cgi: segmentation fault</body></html>", content_type="text/html"
+        )
     if plan.huge_bytes:
         return web.Response(body=b" " * plan.huge_bytes, content_type="application/json")
     response = await handler(request)

@@ -200,7 +200,7 @@ class Site:
         sunrise, sunset = 12.5 - half_day, 12.5 + half_day
         if not sunrise < hour < sunset:
             return 0.0
-        return math.sin(math.pi * (hour - sunrise) / (sunset - sunrise)) ** 1.3
+        return float(math.sin(math.pi * (hour - sunrise) / (sunset - sunrise)) ** 1.3)
 
     def clouds(self, t: float) -> float:
         slot = int(t // 600)
@@ -253,8 +253,9 @@ class Site:
             now=now,
             supervisor=self._supervisor(now),
             meters=self._meters(now),
-            inverters=tuple(self._inverter(inv, index, now) for index, inv in
-                            enumerate(self.inverters)),
+            inverters=tuple(
+                self._inverter(inv, index, now) for index, inv in enumerate(self.inverters)
+            ),
         )
 
     def _supervisor(self, now: float) -> SupervisorState:

@@ -98,8 +98,7 @@ async def handle_probe(request: web.Request) -> web.Response:
     if poller is None:
         shown = name if len(name) <= MAX_TARGET_NAME else name[:MAX_TARGET_NAME] + "…"
         raise web.HTTPBadRequest(
-            text=f"unknown target {shown!r}: /probe only serves targets named in the "
-            "config file\n"
+            text=f"unknown target {shown!r}: /probe only serves targets named in the config file\n"
         )
     await state.refresh([poller])
     return _exposition(request, state.probe_registry(poller))

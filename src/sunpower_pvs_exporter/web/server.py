@@ -1,0 +1,65 @@
+"""Starting and stopping the exporter's HTTP server (used by the CLI and tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from sunpower_pvs_exporter.config import ExporterConfig
+from sunpower_pvs_exporter.poller import Poller
+from sunpower_pvs_exporter.web.app import ExporterState, build_app
+
+
+class ExporterServer:
+    """The web app plus its pollers, bound to ``config.listen_host:listen_port``.
+
+    Port 0 picks a free port; ``port`` tells which after ``start()``.
+    """
+
+    def __init__(
+        self,
+        config: ExporterConfig,
+        pollers: Sequence[Poller],
+        ssl_context: ssl.SSLContext | None = None,
+        middlewares: Sequence[object] = (),
+    ) -> None:
+        self.config = config
+        self.state = ExporterState(config, pollers)
+        self.ssl_context = ssl_context
+        self.middlewares = middlewares
+        self.port = config.listen_port
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = build_app(self.state, self.middlewares)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(
+            self._runner,
+            self.config.listen_host or None,
+            self.config.listen_port,
+            ssl_context=self.ssl_context,
+        )
+        try:
+            await site.start()
+        except BaseException:
+            await self._runner.cleanup()
+            raise
+        server = site._server
+        if isinstance(server, asyncio.base_events.Server) and server.sockets:
+            self.port = server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def url(self) -> str:
+        host = self.config.listen_host or "127.0.0.1"
+        host = f"[{host}]" if ":" in host else host
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{host}:{self.port}"

@@ -1,0 +1,74 @@
+"""Helpers shared by tests (importable: ``pythonpath = tests`` in pyproject)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
+from sunpower_pvs_exporter.poller import Poller, PollSchedule
+from sunpower_pvs_exporter.pvs.readers import make_reader
+from sunpower_pvs_exporter.simulator.server import SimulatorServer
+
+# Simulated noon on a summer day, in UTC so tests do not depend on the machine's zone.
+NOON_UTC = datetime(2026, 6, 21, 12, 0, tzinfo=UTC).timestamp()
+MIDNIGHT_UTC = datetime(2026, 6, 21, 0, 30, tzinfo=UTC).timestamp()
+
+
+def target_for(sim: SimulatorServer, name: str = "site", **overrides: Any) -> TargetConfig:
+    """A target aimed at ``sim`` with test-sized timings (below user minimums)."""
+    settings: dict[str, Any] = {
+        "name": name,
+        "host": sim.host,
+        "port": sim.port,
+        "api": "legacy",
+        "poll_interval": 0.2,
+        "timeout": 2.0,
+        "max_age": 5.0,
+        "timezone": "UTC",
+    }
+    settings.update(overrides)
+    return TargetConfig(**settings)
+
+
+def pollers_for(
+    config: ExporterConfig, backoff_cap: float = 1.0, jitter: float = 0.0
+) -> list[Poller]:
+    return [
+        Poller(
+            name=t.name,
+            host=t.host,
+            api=t.api,
+            reader=make_reader(t),
+            schedule=PollSchedule(
+                interval=t.poll_interval,
+                max_age=t.max_age,
+                timeout=t.timeout,
+                backoff_cap=backoff_cap,
+                jitter=jitter,
+            ),
+            mode=config.poll_mode,
+        )
+        for t in config.targets
+    ]
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def parse_samples(text: str) -> Samples:
+    """Exposition text -> {(sample name, labels): value}. Fails on invalid text."""
+    samples: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            key = (sample.name, frozenset(sample.labels.items()))
+            assert key not in samples, f"duplicate series {key}"
+            samples[key] = sample.value
+    return samples
+
+
+def series(samples: Samples, name: str) -> list[tuple[dict[str, str], float]]:
+    """All series of one sample name, as (labels, value)."""
+    return [(dict(labels), value) for (n, labels), value in samples.items() if n == name]
