@@ -29,7 +29,11 @@ def to_float(value: object, scale: float = 1.0) -> float | None:
         return None
     if not math.isfinite(number):
         return None
-    scaled = number * scale
+    if scale == 1.0:
+        return number
+    # 0.3051 kVA * 1000 is 305.09999999999997 in binary floating point; 15
+    # significant digits (all a double holds exactly) give back 305.1.
+    scaled = float(f"{number * scale:.15g}")
     return scaled if math.isfinite(scaled) else None
 
 
