@@ -38,6 +38,8 @@ from sunpower_pvs_exporter.simulator.demo import DemoSite
 from sunpower_pvs_exporter.web.server import ExporterServer
 
 PROG = "sunpower-pvs-exporter"
+# Config keys whose flag has another name, for error messages.
+CLI_FLAG_FOR = {"timezone": "--pvs-timezone", "name": "--hostname"}
 log = logging.getLogger(PROG)
 
 
@@ -172,7 +174,7 @@ def config_from_args(args: argparse.Namespace) -> ExporterConfig:
     if args.demo:
         hostname = "127.0.0.1"
     target = make_target(
-        lambda name: "--" + name.replace("_", "-"),
+        lambda name: CLI_FLAG_FOR.get(name, "--" + name.replace("_", "-")),
         name="demo" if args.demo else hostname,
         host=hostname,
         port=args.port,

@@ -19,7 +19,7 @@ def pvs_time(t: float, tz: tzinfo | None) -> str:
 
 
 def _num(value: float) -> str:
-    return f"{value:g}" if isinstance(value, int) else repr(round(value, 4))
+    return str(value) if isinstance(value, int) else repr(round(value, 4))
 
 
 def supervisor_json(state: SiteState, tz: tzinfo | None) -> dict[str, Any]:

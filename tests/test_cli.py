@@ -1,0 +1,223 @@
+"""Command line: the original's flags and defaults, one-line errors, lifecycle."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from sunpower_pvs_exporter import __version__
+from sunpower_pvs_exporter.cli import build_parser, config_from_args, main
+from sunpower_pvs_exporter.simulator.server import free_port
+from support import parse_samples, series
+
+
+def config_for(*argv: str):
+    return config_from_args(build_parser().parse_args(list(argv)))
+
+
+def exit_code(argv: list[str]) -> int | str | None:
+    """main()'s exit status, whether it returns it or argparse raises it."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return exc.code
+
+
+def test_defaults_are_the_original_exporters():
+    config = config_for()
+    (target,) = config.targets
+    assert target.host == "sunpowerconsole.com"
+    assert target.port == 80
+    assert target.use_tls is False
+    assert config.listen_port == 9110
+    assert config.listen_host == ""
+    assert config.log_level == "INFO"
+    assert config.use_device_data_timestamp is False
+    assert config.single_target is True
+    # Background polling waits longer than a scrape could (DeviceList is slow).
+    assert target.timeout == 120
+    assert target.poll_interval == 120
+    assert target.max_age == 360
+
+
+def test_original_flags_are_honoured():
+    config = config_for(
+        "--hostname",
+        "172.27.153.1",
+        "--port",
+        "8443",
+        "--use-tls",
+        "--listen-on",
+        "9999",
+        "--log-level",
+        "debug",
+        "--timeout",
+        "15",
+        "--use-device-data-timestamp",
+        "--log-file",
+        "/tmp/x.log",
+    )
+    (target,) = config.targets
+    assert (target.host, target.port, target.use_tls, target.timeout) == (
+        "172.27.153.1",
+        8443,
+        True,
+        15.0,
+    )
+    assert config.listen_port == 9999
+    assert config.log_level == "DEBUG"
+    assert config.use_device_data_timestamp is True
+    assert config.log_file == "/tmp/x.log"
+
+
+def test_tls_without_port_uses_443_and_scrape_mode_keeps_10s_timeout():
+    assert config_for("--use-tls").targets[0].port == 443
+    assert config_for("--poll-mode", "scrape").targets[0].timeout == 10
+
+
+@pytest.mark.parametrize(
+    ("value", "host", "port"),
+    [
+        ("9110", "", 9110),
+        (":9200", "", 9200),
+        ("127.0.0.1:9110", "127.0.0.1", 9110),
+        ("[::1]:9111", "::1", 9111),
+        ("localhost:80", "localhost", 80),
+    ],
+)
+def test_listen_on_accepts_port_and_host_port(value: str, host: str, port: int):
+    config = config_for("--listen-on", value)
+    assert (config.listen_host, config.listen_port) == (host, port)
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["--port", "x"], "--port"),
+        (["--port", "70000"], "--port"),
+        (["--listen-on", "::1:9110"], "--listen-on"),
+        (["--listen-on", "host:"], "--listen-on"),
+        (["--timeout", "-1"], "--timeout"),
+        (["--timeout", "soon"], "--timeout"),
+        (["--log-level", "LOUD"], "--log-level"),
+        (["--poll-interval", "20"], "--poll-interval"),
+        (["--max-age", "10"], "--max-age"),
+        (["--pvs-timezone", "Mars/Olympus"], "--pvs-timezone"),
+        (["--bogus"], "--bogus"),
+    ],
+)
+def test_invalid_values_exit_nonzero_with_one_line_naming_the_flag(
+    argv: list[str], flag: str, capsys: pytest.CaptureFixture[str]
+):
+    assert exit_code([*argv, "--check-config"]) == 2
+    err = capsys.readouterr().err
+    assert flag in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+
+
+def test_poll_interval_minimum_message(capsys: pytest.CaptureFixture[str]):
+    assert exit_code(["--poll-interval", "20", "--check-config"]) == 2
+    err = capsys.readouterr().err
+    assert "--poll-interval: must be >= 60s for the auto-detected API, got 20s" in err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_check_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    good = tmp_path / "good.yml"
+    good.write_text("targets:\n  - name: home\n    host: 172.27.153.1\n")
+    assert main(["--config", str(good), "--check-config"]) == 0
+    assert "1 target(s): home" in capsys.readouterr().out
+    bad = tmp_path / "bad.yml"
+    bad.write_text("targets:\n  - name: home\n    host: pvs\n    poll_intervall: 90\n")
+    assert main(["--config", str(bad), "--check-config"]) == 2
+    err = capsys.readouterr().err
+    assert "targets[0].poll_intervall: unknown key" in err
+
+
+def run_exporter(*argv: str) -> tuple[subprocess.Popen[str], int]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sunpower_pvs_exporter", *argv, "--listen-on", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return proc, port
+
+
+def wait_for_metrics(port: int, proc: subprocess.Popen[str], want_up: bool = True) -> str:
+    deadline = time.monotonic() + 20
+    text = ""
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                text = r.read().decode()
+        except OSError:
+            time.sleep(0.1)
+            continue
+        up = series(parse_samples(text), "sunpower_pvs_up")
+        if not want_up or (up and up[0][1] == 1.0):
+            return text
+        time.sleep(0.1)
+    raise AssertionError(f"no metrics in time:\n{text[-1500:]}")
+
+
+def test_demo_exports_daytime_production_and_exits_cleanly_on_sigterm():
+    proc, port = run_exporter("--demo", "--demo-inverters", "5")
+    try:
+        text = wait_for_metrics(port, proc)
+        samples = parse_samples(text)
+        power = series(samples, "sunpower_pvs_inverter_ac_power_watts")
+        # The demo's simulated sun is at late morning: real production.
+        assert sum(value for _, value in power if value == value) > 100, power
+        assert len(power) == 5
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=5)
+        assert code == 0
+        assert time.monotonic() - started < 2.0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_port_in_use_is_a_one_line_error():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "sunpower_pvs_exporter",
+                "--demo",
+                "--listen-on",
+                f"127.0.0.1:{port}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            env={**os.environ},
+        )
+    assert result.returncode == 1
+    assert "cannot listen" in result.stderr
+    assert "Traceback" not in result.stderr
