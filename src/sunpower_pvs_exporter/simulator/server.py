@@ -136,7 +136,7 @@ class SimulatorServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(build_app(self.pvs), access_log=None)
+        self._runner = web.AppRunner(build_app(self.pvs), access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()

@@ -11,6 +11,7 @@ from aiohttp import web
 from sunpower_pvs_exporter.config import ExporterConfig
 from sunpower_pvs_exporter.poller import Poller
 from sunpower_pvs_exporter.web.app import ExporterState, build_app
+from sunpower_pvs_exporter.web.security import RequestLimits
 
 
 class ExporterServer:
@@ -25,17 +26,27 @@ class ExporterServer:
         pollers: Sequence[Poller],
         ssl_context: ssl.SSLContext | None = None,
         middlewares: Sequence[object] = (),
+        limits: RequestLimits | None = None,
     ) -> None:
         self.config = config
         self.state = ExporterState(config, pollers)
         self.ssl_context = ssl_context
         self.middlewares = middlewares
+        self.limits = limits or RequestLimits()
         self.port = config.listen_port
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        app = build_app(self.state, self.middlewares)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        app = build_app(self.state, self.middlewares, self.limits.client_max_size)
+        # Open scrapes get one second to finish on shutdown: SIGTERM must end
+        # the process within two.
+        self._runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=1.0,
+            **self.limits.handler_args(),
+        )
         await self._runner.setup()
         site = web.TCPSite(
             self._runner,

@@ -1,0 +1,184 @@
+"""The poller protects the PVS: cache, single-flight, backoff, staleness, scrape mode.
+
+All over real HTTP to the simulator, whose request log counts what the PVS saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+
+import aiohttp
+
+from sunpower_pvs_exporter.poller import PollSchedule
+from support import parse_samples, series, target_for
+
+
+async def scrape(http: aiohttp.ClientSession, url: str) -> dict:
+    async with http.get(url) as response:
+        assert response.status == 200
+        return parse_samples(await response.text())
+
+
+def up(samples: dict) -> float:
+    (value,) = [v for _, v in series(samples, "sunpower_pvs_up")]
+    return value
+
+
+async def until(predicate, timeout: float = 5.0, step: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(step)
+
+
+def test_backoff_doubles_is_capped_and_never_below_interval():
+    schedule = PollSchedule(interval=120, max_age=360, timeout=60, backoff_cap=300, jitter=0.2)
+    rng = random.Random(7)
+    delays = [schedule.retry_delay(n, rng) for n in range(0, 8)]
+    assert delays[0] == 120
+    assert all(d >= 120 for d in delays)
+    assert 240 <= delays[2] <= 288
+    assert all(d <= 300 for d in delays)
+    assert delays[7] == 300
+    # An interval above the cap is never shortened by the cap.
+    slow = PollSchedule(interval=900, max_age=2700, timeout=60, backoff_cap=300)
+    assert slow.retry_delay(5, rng) == 900
+
+
+async def test_many_concurrent_scrapers_do_not_multiply_pvs_requests(
+    make_simulator, make_exporter, http
+):
+    sim = await make_simulator(inverters=30)
+    interval = 0.5
+    exporter = await make_exporter([target_for(sim, poll_interval=interval)])
+    started = time.monotonic()
+
+    async def scraper() -> None:
+        for _ in range(50):
+            samples = await scrape(http, exporter.url + "/metrics")
+            assert series(samples, "sunpower_pvs_up")
+            await asyncio.sleep(0.01)
+
+    await asyncio.gather(*(scraper() for _ in range(5)))
+    elapsed = time.monotonic() - started
+    calls = sim.pvs.log.count("DeviceList")
+    assert calls <= math.ceil(elapsed / interval) + 1, (calls, elapsed)
+    assert calls >= 1
+
+
+async def test_slow_pvs_does_not_slow_scrapes(make_simulator, make_exporter, http):
+    sim = await make_simulator(inverters=30)
+    exporter = await make_exporter([target_for(sim, poll_interval=0.3, timeout=60.0)])
+
+    async def have_data() -> bool:
+        return up(await scrape(http, exporter.url + "/metrics")) == 1.0
+
+    await until(have_data)
+    sim.pvs.faults.latency = 30.0  # every DeviceList now takes 30 s
+    await asyncio.sleep(0.5)  # the next poll is in flight, stuck on the PVS
+    latencies = []
+    for _ in range(20):
+        started = time.monotonic()
+        samples = await scrape(http, exporter.url + "/metrics")
+        latencies.append(time.monotonic() - started)
+        assert len(series(samples, "sunpower_pvs_inverter_ac_power_watts")) == 30
+    assert max(latencies) < 1.0, latencies
+    assert sim.pvs.log.count("DeviceList") <= 3  # single-flight: one stuck poll, not one per scrape
+
+
+async def test_dead_pvs_backs_off_then_recovers_by_itself(make_simulator, make_exporter, http):
+    sim = await make_simulator(inverters=2)
+    sim.pvs.faults.status = 500
+    sim.pvs.faults.only = frozenset({"DeviceList"})
+    exporter = await make_exporter(
+        [target_for(sim, poll_interval=0.1, max_age=10.0)], backoff_cap=0.8
+    )
+
+    async def failed_four_times() -> bool:
+        return sim.pvs.log.count("DeviceList") >= 4
+
+    await until(failed_four_times)
+    times = sim.pvs.log.times("DeviceList")
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    # 0.1, 0.2, 0.4 … : each wait at least the doubled interval.
+    assert gaps[0] >= 0.09
+    assert gaps[1] >= 0.19
+    assert gaps[2] >= 0.39
+    samples = await scrape(http, exporter.url + "/metrics")
+    assert up(samples) == 0.0
+    failures = [v for labels, v in series(samples, "sunpower_pvs_poll_failures_total")
+                if labels["reason"] == "http_status"]
+    assert failures[0] >= 3
+    assert series(samples, "sunpower_pvs_consecutive_poll_failures")[0][1] >= 3
+
+    sim.pvs.faults.clear()
+
+    async def recovered() -> bool:
+        return up(await scrape(http, exporter.url + "/metrics")) == 1.0
+
+    await until(recovered, timeout=3.0)
+    samples = await scrape(http, exporter.url + "/metrics")
+    assert series(samples, "sunpower_pvs_consecutive_poll_failures")[0][1] == 0
+
+
+async def test_stale_data_expires_but_is_served_until_then(make_simulator, make_exporter, http):
+    sim = await make_simulator(inverters=3)
+    exporter = await make_exporter([target_for(sim, poll_interval=0.1, max_age=1.0)])
+
+    async def have_data() -> bool:
+        return up(await scrape(http, exporter.url + "/metrics")) == 1.0
+
+    await until(have_data)
+    sim.pvs.faults.invalid_json = True
+    sim.pvs.faults.only = frozenset({"DeviceList"})
+
+    async def failing() -> bool:
+        return up(await scrape(http, exporter.url + "/metrics")) == 0.0
+
+    await until(failing)
+    # Still within max_age: last good data is served, flagged by up 0.
+    samples = await scrape(http, exporter.url + "/metrics")
+    assert len(series(samples, "sunpower_pvs_inverter_ac_power_watts")) == 3
+
+    async def expired() -> bool:
+        s = await scrape(http, exporter.url + "/metrics")
+        return not series(s, "sunpower_pvs_inverter_ac_power_watts")
+
+    await until(expired, timeout=3.0)
+    samples = await scrape(http, exporter.url + "/metrics")
+    assert series(samples, "sunpower_pvs_snapshot_age_seconds")[0][1] > 1.0
+
+
+async def test_scrape_mode_polls_inside_the_scrape_at_most_once_per_interval(
+    make_simulator, make_exporter, http
+):
+    sim = await make_simulator(inverters=2)
+    exporter = await make_exporter(
+        [target_for(sim, poll_interval=1.0, max_age=3.0)], poll_mode="scrape"
+    )
+    await asyncio.sleep(0.3)
+    assert sim.pvs.log.count("DeviceList") == 0  # nothing polls in the background
+    results = await asyncio.gather(*(scrape(http, exporter.url + "/metrics") for _ in range(10)))
+    assert all(up(samples) == 1.0 for samples in results)
+    assert sim.pvs.log.count("DeviceList") == 1  # ten concurrent scrapes, one poll
+    for _ in range(5):
+        await scrape(http, exporter.url + "/metrics")
+    assert sim.pvs.log.count("DeviceList") == 1  # within the interval: cached
+    await asyncio.sleep(1.05)
+    await scrape(http, exporter.url + "/metrics")
+    assert sim.pvs.log.count("DeviceList") == 2
+
+
+async def test_aux_commands_are_not_sent_every_poll(make_simulator, make_exporter):
+    sim = await make_simulator(inverters=1)
+    await make_exporter([target_for(sim, poll_interval=0.1)])
+
+    async def polled_five_times() -> bool:
+        return sim.pvs.log.count("DeviceList") >= 5
+
+    await until(polled_five_times)
+    assert sim.pvs.log.count("Get_Comm") == 1
+    assert sim.pvs.log.count("GridProfileGet") == 1
