@@ -77,7 +77,7 @@ class Poller:
         reader: PvsReader,
         schedule: PollSchedule,
         mode: PollMode = "background",
-        on_snapshot: Callable[[Snapshot], Awaitable[None]] | None = None,
+        after_poll: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
@@ -87,7 +87,8 @@ class Poller:
         self.reader = reader
         self.schedule = schedule
         self.mode = mode
-        self.on_snapshot = on_snapshot
+        # Runs after every poll, good or bad (the Pushgateway pusher).
+        self.after_poll = after_poll
         self.clock = clock
         self.rng = rng or random.Random()
         self._snapshot: Snapshot | None = None
@@ -159,6 +160,14 @@ class Poller:
             await asyncio.wait_for(self.poll(), timeout=wait)
 
     async def _poll_once(self) -> None:
+        await self._read_and_record()
+        if self.after_poll is not None:
+            try:
+                await self.after_poll()
+            except Exception:
+                log.exception("target=%s after-poll hook failed", self.name)
+
+    async def _read_and_record(self) -> None:
         started_wall = self.clock()
         started = time.monotonic()
         self._last_attempt_at = started_wall
@@ -199,11 +208,6 @@ class Poller:
             self._last_duration,
             len(snapshot.devices),
         )
-        if self.on_snapshot is not None:
-            try:
-                await self.on_snapshot(snapshot)
-            except Exception:
-                log.exception("target=%s snapshot hook failed", self.name)
 
     def _record_failure(
         self, reason: FailureReason, message: str, started: float, started_wall: float
