@@ -33,8 +33,10 @@ from sunpower_pvs_exporter.config import (
 )
 from sunpower_pvs_exporter.logsetup import configure_logging
 from sunpower_pvs_exporter.poller import Poller, PollSchedule
+from sunpower_pvs_exporter.push import PushAuthError, read_push_auth
 from sunpower_pvs_exporter.pvs.readers import make_reader
 from sunpower_pvs_exporter.simulator.demo import DemoSite
+from sunpower_pvs_exporter.web.security import WebConfig, build_security, load_web_config
 from sunpower_pvs_exporter.web.server import ExporterServer
 
 PROG = "sunpower-pvs-exporter"
@@ -151,7 +153,54 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument(
         "--demo-inverters", type=int, default=20, help="inverters on the demo site (default: 20)"
     )
+    push = parser.add_argument_group("Pushgateway")
+    push.add_argument(
+        "--push-to",
+        metavar="URL",
+        help="push every target's metrics to this Pushgateway after each poll "
+        "(groups are deleted on shutdown)",
+    )
+    push.add_argument("--push-job", help="Pushgateway job label (default: sunpower_pvs)")
+    push.add_argument(
+        "--push-auth-file",
+        metavar="FILE",
+        help="file holding user:password for the Pushgateway "
+        "(or set SUNPOWER_PVS_PUSH_AUTH)",
+    )
+    web_group = parser.add_argument_group("web security and logging")
+    web_group.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        metavar="FILE",
+        help="exporter-toolkit web config (TLS, mTLS, basic auth, headers); see SECURITY.md",
+    )
+    web_group.add_argument(
+        "--web.health-without-auth",
+        dest="web_health_without_auth",
+        action="store_true",
+        default=None,
+        help="let /-/healthy and /-/ready answer without basic auth (default: they need it)",
+    )
+    web_group.add_argument(
+        "--log-format",
+        choices=["plain", "logfmt", "json"],
+        help="log line format (default: plain, as the original exporter)",
+    )
     return parser
+
+
+def _web_and_log_overrides(args: argparse.Namespace) -> dict[str, object]:
+    overrides: dict[str, object] = {}
+    for key in ("push_to", "push_job", "push_auth_file"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    if args.web_config_file is not None:
+        overrides["web_config_file"] = args.web_config_file
+    if args.web_health_without_auth:
+        overrides["web_health_without_auth"] = True
+    if args.log_format is not None:
+        overrides["log_format"] = args.log_format
+    return overrides
 
 
 def config_from_args(args: argparse.Namespace) -> ExporterConfig:
@@ -167,6 +216,7 @@ def config_from_args(args: argparse.Namespace) -> ExporterConfig:
             overrides["log_file"] = args.log_file
         if args.use_device_data_timestamp:
             overrides["use_device_data_timestamp"] = True
+        overrides.update(_web_and_log_overrides(args))
         return dataclasses.replace(config, **overrides)  # type: ignore[arg-type]
 
     poll_mode: PollMode = args.poll_mode or "background"
@@ -190,7 +240,7 @@ def config_from_args(args: argparse.Namespace) -> ExporterConfig:
         timezone=args.pvs_timezone,
     )
     host, port = args.listen_on if args.listen_on is not None else ("", DEFAULT_LISTEN_PORT)
-    return ExporterConfig(
+    config = ExporterConfig(
         targets=(target,),
         listen_host=host,
         listen_port=port,
@@ -200,6 +250,7 @@ def config_from_args(args: argparse.Namespace) -> ExporterConfig:
         log_level=args.log_level or "INFO",
         log_file=args.log_file,
     )
+    return dataclasses.replace(config, **_web_and_log_overrides(args))  # type: ignore[arg-type]
 
 
 def make_pollers(config: ExporterConfig) -> list[Poller]:
@@ -220,12 +271,20 @@ def make_pollers(config: ExporterConfig) -> list[Poller]:
     ]
 
 
-async def serve(config: ExporterConfig, demo: DemoSite | None = None) -> None:
+async def serve(
+    config: ExporterConfig, demo: DemoSite | None = None, web_config: WebConfig | None = None
+) -> None:
     """Run until SIGTERM/SIGINT; then stop pollers, close sessions and return."""
     if demo is not None:
         await demo.start()
         config = demo.point_at(config)
-    server = ExporterServer(config, make_pollers(config))
+    security = build_security(web_config, config.web_health_without_auth)
+    server = ExporterServer(
+        config,
+        make_pollers(config),
+        ssl_context=security.ssl_context,
+        middlewares=security.middlewares,
+    )
     try:
         await server.start()
         log.info(
@@ -252,7 +311,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = config_from_args(args)
-    except ConfigError as exc:
+        web_config = load_web_config(config.web_config_file) if config.web_config_file else None
+        if config.push_to:
+            read_push_auth(config.push_auth_file)
+    except (ConfigError, PushAuthError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     if args.check_config:
@@ -269,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     demo = DemoSite(inverters=args.demo_inverters) if args.demo else None
     try:
-        asyncio.run(serve(config, demo))
+        asyncio.run(serve(config, demo, web_config))
     except OSError as exc:
         print(
             f"{PROG}: error: cannot listen on port {config.listen_port}: {exc.strerror}",

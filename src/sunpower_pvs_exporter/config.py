@@ -86,6 +86,8 @@ class ExporterConfig:
     log_file: str | None = None
     log_format: LogFormat = "plain"
     web_config_file: str | None = None
+    # Opt-in: /-/healthy and /-/ready answer without basic auth.
+    web_health_without_auth: bool = False
     push_to: str | None = None
     push_job: str = "sunpower_pvs"
     push_auth_file: str | None = None
@@ -255,6 +257,7 @@ GLOBAL_KEYS = {
     "log_file",
     "log_format",
     "web_config_file",
+    "web_health_without_auth",
     "push_to",
     "push_job",
     "push_auth_file",
@@ -370,6 +373,9 @@ def parse_config(doc: object) -> ExporterConfig:
         web_config_file=_str(doc["web_config_file"], "web_config_file")
         if "web_config_file" in doc
         else None,
+        web_health_without_auth=_bool(
+            doc.get("web_health_without_auth", False), "web_health_without_auth"
+        ),
         push_to=_str(doc["push_to"], "push_to") if "push_to" in doc else None,
         push_job=_str(doc.get("push_job", "sunpower_pvs"), "push_job"),
         push_auth_file=_str(doc["push_auth_file"], "push_auth_file")

@@ -1,20 +1,191 @@
-"""Logging setup: the original exporter's plain format, to stderr or a file."""
+"""Logging setup: plain (the original exporter's style), logfmt or JSON lines.
+
+* ``plain``  — ``2026-06-21 12:00:00,000 WARNING name: target=site poll failed …``
+* ``logfmt`` — ``time=… level=warning logger=… target=site msg="poll failed …"``
+* ``json``   — ``{"time": "…", "level": "warning", "logger": "…", "target": "site", …}``
+
+logfmt and JSON write exactly one line per event (tracebacks go into an
+``exc`` field with newlines escaped). The target is a field of its own when
+the log call passes ``extra={"target": NAME}``, or when the message starts
+with ``target=NAME `` as the pollers' messages do.
+
+Repeated identical warnings and errors are rate-limited: the first one of a
+kind is written, the same kind again within ``window`` seconds is only
+counted, and the first one after the window is written with a summary
+``[N more like this in the last M s]``. "The same kind" means the same
+logger, level and message once numbers are blanked out (so "next try in 240s"
+and "next try in 300s" count as one). A dead PVS therefore writes a few lines
+an hour, not one per poll, and cannot fill a Raspberry Pi's SD card.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import sys
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_FORMATS = ("plain", "logfmt", "json")
+DEFAULT_RATE_LIMIT_WINDOW = 600.0
+MAX_TRACKED_KINDS = 512
+
+_TARGET_PREFIX = re.compile(r"^target=(\S+)\s+")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_LOGFMT_BARE = re.compile(r"^[^\s=\"\\]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def configure_logging(level: str, log_file: str | None, log_format: str = "plain") -> None:
+def split_target(record: logging.LogRecord) -> tuple[str, str]:
+    """(target, message without a leading ``target=NAME``) of a record."""
+    message = record.getMessage()
+    target = getattr(record, "target", None)
+    match = _TARGET_PREFIX.match(message)
+    if match is not None and (target is None or match.group(1) == str(target)):
+        return match.group(1), message[match.end() :]
+    return ("" if target is None else str(target)), message
+
+
+def _iso_time(created: float) -> str:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
+    return f"{stamp}.{int(created % 1 * 1000):03d}Z"
+
+
+class _StructuredFormatter(logging.Formatter):
+    def fields(self, record: logging.LogRecord) -> dict[str, str]:
+        target, message = split_target(record)
+        fields = {
+            "time": _iso_time(record.created),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+        }
+        if target:
+            fields["target"] = target
+        fields["msg"] = message
+        if record.exc_info:
+            fields["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            fields["exc"] = record.exc_text
+        return fields
+
+
+def _logfmt_value(value: str) -> str:
+    if value and _LOGFMT_BARE.match(value):
+        return value
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = escaped.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    escaped = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", escaped)
+    return f'"{escaped}"'
+
+
+class LogfmtFormatter(_StructuredFormatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return " ".join(f"{k}={_logfmt_value(v)}" for k, v in self.fields(record).items())
+
+
+class JsonFormatter(_StructuredFormatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(self.fields(record), ensure_ascii=False)
+
+
+class PlainFormatter(logging.Formatter):
+    """The original's format; control characters in messages are escaped."""
+
+    def __init__(self) -> None:
+        super().__init__(PLAIN_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        text = super().formatMessage(record)
+        return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def make_formatter(log_format: str) -> logging.Formatter:
+    if log_format == "logfmt":
+        return LogfmtFormatter()
+    if log_format == "json":
+        return JsonFormatter()
+    if log_format == "plain":
+        return PlainFormatter()
+    raise ValueError(f"unknown log format {log_format!r}; use one of {', '.join(LOG_FORMATS)}")
+
+
+@dataclass
+class _Kind:
+    window_start: float
+    suppressed: int = 0
+
+
+class RepeatFilter(logging.Filter):
+    """Lets the first of a kind of WARNING+ record through, counts the repeats.
+
+    The first record of a kind after ``window`` seconds goes through carrying
+    ``[N more like this in the last M s]``. Records below ``min_level``
+    (INFO, DEBUG) are never held back: the user asked for them.
+    """
+
+    def __init__(
+        self,
+        window: float = DEFAULT_RATE_LIMIT_WINDOW,
+        min_level: int = logging.WARNING,
+        clock: Callable[[], float] = time.monotonic,
+        max_kinds: int = MAX_TRACKED_KINDS,
+    ) -> None:
+        super().__init__()
+        self.window = window
+        self.min_level = min_level
+        self.clock = clock
+        self.max_kinds = max_kinds
+        self._kinds: OrderedDict[tuple[str, int, str], _Kind] = OrderedDict()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < self.min_level or self.window <= 0:
+            return True
+        message = record.getMessage()
+        key = (record.name, record.levelno, _NUMBER.sub("N", message))
+        now = self.clock()
+        kind = self._kinds.get(key)
+        if kind is None:
+            self._kinds[key] = _Kind(window_start=now)
+            while len(self._kinds) > self.max_kinds:
+                self._kinds.popitem(last=False)
+            return True
+        self._kinds.move_to_end(key)
+        if now - kind.window_start < self.window:
+            kind.suppressed += 1
+            return False
+        if kind.suppressed:
+            elapsed = now - kind.window_start
+            record.msg = f"{message} [{kind.suppressed} more like this in the last {elapsed:.0f} s]"
+            record.args = None
+        kind.window_start = now
+        kind.suppressed = 0
+        return True
+
+
+def configure_logging(
+    level: str,
+    log_file: str | None,
+    log_format: str = "plain",
+    rate_limit_window: float = DEFAULT_RATE_LIMIT_WINDOW,
+) -> None:
     handler: logging.Handler
-    handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(PLAIN_FORMAT))
+    formatter = make_formatter(log_format)
+    handler = (
+        logging.FileHandler(log_file, encoding="utf-8")
+        if log_file
+        else logging.StreamHandler(sys.stderr)
+    )
+    handler.setFormatter(formatter)
+    handler.addFilter(RepeatFilter(window=rate_limit_window))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
+        if type(old) is logging.FileHandler:  # one we opened on an earlier call
+            old.close()
     root.addHandler(handler)
     root.setLevel(level)
     # aiohttp's access log is noise at INFO for a scrape every few seconds.

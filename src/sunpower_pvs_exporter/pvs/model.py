@@ -102,6 +102,75 @@ class Inverter:
 
 
 @dataclass(frozen=True, slots=True)
+class EnergyStorage:
+    """A SunVault storage device: the ESS inverter/battery stack or one battery module.
+
+    ``power_watts`` is positive while the battery discharges (delivers power to
+    the home) and negative while it charges, the same sign as the site's
+    ``ess_p``: a positive value reduces what the home draws from the grid.
+    Which fields are present depends on the API and the device (varserver's
+    ESS reports SoH, limits and cell extremes; the legacy ESS status reports
+    per-module current and temperature).
+    """
+
+    device: Device
+    operating_mode: str = ""
+    state_of_charge_ratio: float | None = None
+    customer_state_of_charge_ratio: float | None = None
+    state_of_health_ratio: float | None = None
+    battery_voltage_volts: float | None = None
+    battery_current_amperes: float | None = None
+    power_watts: float | None = None
+    charge_limit_watts: float | None = None
+    discharge_limit_watts: float | None = None
+    cell_min_temperature_celsius: float | None = None
+    cell_max_temperature_celsius: float | None = None
+    cell_min_voltage_volts: float | None = None
+    cell_max_voltage_volts: float | None = None
+    temperature_celsius: float | None = None
+    inverter_temperature_celsius: float | None = None
+    humidity_ratio: float | None = None
+    charged_energy_watt_hours: float | None = None
+    discharged_energy_watt_hours: float | None = None
+    phases: tuple[tuple[Phase, PhaseReading], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TransferSwitch:
+    """The SunVault Hub+ / MIDC that islands the home from the grid.
+
+    ``state`` is the raw PVS text (varserver ``midStEnum``, legacy
+    ``contactor_position``); it is exported as an info label, not a number,
+    because its set of values is not documented.
+    """
+
+    device: Device
+    state: str = ""
+    pv_disconnect_state: str = ""
+    temperature_celsius: float | None = None
+    supply_voltage_volts: float | None = None
+    grid_phases: tuple[tuple[Phase, PhaseReading], ...] = ()
+    load_phases: tuple[tuple[Phase, PhaseReading], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LiveData:
+    """Site totals the PVS computes itself (varserver ``/sys/livedata``).
+
+    Signs: ``grid_power_watts`` positive = importing from the grid;
+    ``battery_power_watts`` positive = battery discharging.
+    """
+
+    time: float | None = None
+    pv_power_watts: float | None = None
+    grid_power_watts: float | None = None
+    load_power_watts: float | None = None
+    battery_power_watts: float | None = None
+    state_of_charge_ratio: float | None = None
+    backup_time_remaining_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CommInterface:
     name: str
     internet: str = ""
@@ -134,6 +203,9 @@ class Snapshot:
     devices: tuple[Device, ...] = ()
     interfaces: tuple[CommInterface, ...] = ()
     grid_profile: GridProfile | None = None
+    storage: tuple[EnergyStorage, ...] = ()
+    transfer_switches: tuple[TransferSwitch, ...] = ()
+    live: LiveData | None = None
     # Non-fatal oddities found while parsing (e.g. a device without serial).
     warnings: tuple[str, ...] = field(default=())
 

@@ -15,6 +15,10 @@ from dataclasses import dataclass, field, fields
 class FaultPlan:
     """What the next requests should suffer. Empty plan: a healthy PVS.
 
+    Faults that are about sessions rather than single requests (expiring
+    every session now, a PVS reboot that forgets ``cache=`` sets) are methods
+    on ``SimulatedPvs``.
+
     ``only`` restricts faults to requests whose name (dl_cgi command, or path)
     is listed; ``remaining`` bounds how many requests are affected (``None``:
     all of them until cleared).
@@ -28,6 +32,12 @@ class FaultPlan:
     huge_bytes: int = 0
     only: frozenset[str] = frozenset()
     remaining: int | None = None
+    # varserver: what a request with a missing/expired session gets (a real
+    # PVS has been seen answering 401, 403 and 500).
+    unauthorized_status: int = 401
+    # varserver: reject every login, even with the right password (the
+    # owner changed it, or the exporter was given the wrong one).
+    reject_logins: bool = False
 
     def applies_to(self, name: str) -> bool:
         if self.only and name not in self.only:

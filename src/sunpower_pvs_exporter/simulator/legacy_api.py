@@ -10,7 +10,12 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from sunpower_pvs_exporter.pvs.values import PVS_TIME_FORMAT
-from sunpower_pvs_exporter.simulator.site import InverterState, MeterState, SiteState
+from sunpower_pvs_exporter.simulator.site import (
+    InverterState,
+    MeterState,
+    SiteState,
+    StorageState,
+)
 
 
 def pvs_time(t: float, tz: tzinfo | None) -> str:
@@ -141,11 +146,107 @@ def inverter_json(
     return doc
 
 
+def storage_devices_json(ess: StorageState, now: float, tz: tzinfo | None) -> list[dict[str, Any]]:
+    """DeviceList entries of a SunVault: identity and state only, as on a real PVS.
+
+    The readings live in ``energy-storage-system/status`` (``ess_status``).
+    """
+
+    def entry(device_type: str, serial: str, model: str, type_: str = "") -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "ISDETAIL": True,
+            "SERIAL": serial,
+            "TYPE": type_,
+            "STATE": "working",
+            "STATEDESCR": "Working",
+            "MODEL": model,
+            "DESCR": f"{device_type} {serial}",
+            "DEVICE_TYPE": device_type,
+            "SWVER": "1.0",
+            "PORT": "",
+            "DATATIME": pvs_time(ess.data_time, tz),
+            "CURTIME": pvs_time(now, tz),
+        }
+        if not type_:
+            del doc["TYPE"]
+        return doc
+
+    devices = [entry("Energy Storage System", ess.serial, ess.model)]
+    devices += [entry("ESS BMS", m.serial, m.model) for m in ess.modules]
+    devices.append(entry("ESS Hub", ess.mio_serial, "SunPower MIO", "EQUINOX-MIO"))
+    devices.append(entry("HUB+", ess.hub_serial, ess.hub_model, "HUB+"))
+    return devices
+
+
 def device_list(state: SiteState, tz: tzinfo | None, error_style: str) -> dict[str, Any]:
     devices = [supervisor_json(state, tz)]
     devices += [meter_json(m, state.now, tz) for m in state.meters]
     devices += [inverter_json(i, state.now, tz, error_style) for i in state.inverters]
+    if state.storage is not None:
+        devices += storage_devices_json(state.storage, state.now, tz)
     return {"devices": devices, "result": "succeed"}
+
+
+def _value(value: float, unit: str) -> dict[str, Any]:
+    return {"value": value, "unit": unit}
+
+
+def ess_status(state: SiteState) -> dict[str, Any]:
+    """``/cgi-bin/dl_cgi/energy-storage-system/status``: every number is ``{"value": …}``.
+
+    Battery current is + while charging, as hass-sunpower reads it.
+    """
+    ess = state.storage
+    assert ess is not None
+    batteries = [
+        {
+            "serial_number": m.serial,
+            "battery_amperage": _value(m.current_a, "A"),
+            "battery_voltage": _value(m.voltage_v, "V"),
+            "customer_state_of_charge": _value(round(ess.customer_soc * 100, 2), "%"),
+            "system_state_of_charge": _value(round(m.soc * 100, 2), "%"),
+            "temperature": _value(m.temperature_c, "C"),
+        }
+        for m in ess.modules
+    ]
+    half_kw = ess.power_kw / 2
+    meter = {
+        "current": _value(round(half_kw * 1000 / ess.v1n_v, 2), "A"),
+        "power": _value(round(half_kw, 4), "kW"),
+        "voltage": _value(ess.v1n_v, "V"),
+    }
+    return {
+        "ess_report": {
+            "battery_status": batteries,
+            "ess_status": [
+                {
+                    "serial_number": ess.serial,
+                    "enclosure_humidity": _value(ess.enclosure_humidity_pct, "%"),
+                    "enclosure_temperature": _value(ess.enclosure_t, "C"),
+                    "ess_meter_reading": {
+                        "agg_power": _value(ess.power_kw, "kW"),
+                        "meter_a": {"reading": meter},
+                        "meter_b": {"reading": meter},
+                    },
+                }
+            ],
+            "hub_plus_status": {
+                "serial_number": ess.hub_serial,
+                "contactor_position": ess.hub_state,
+                "grid_frequency_state": "METER_FREQ_IN_RANGE",
+                "grid_voltage_state": "METER_VOLTAGE_IN_RANGE",
+                "load_frequency_state": "METER_FREQ_IN_RANGE",
+                "grid_phase1_voltage": _value(ess.grid_v1n, "V"),
+                "grid_phase2_voltage": _value(ess.grid_v2n, "V"),
+                "load_phase1_voltage": _value(ess.v1n_v, "V"),
+                "load_phase2_voltage": _value(ess.v2n_v, "V"),
+                "main_voltage": _value(ess.supply_v, "V"),
+                "hub_humidity": _value(ess.hub_humidity_pct, "%"),
+                "hub_temperature": _value(ess.hub_t, "C"),
+            },
+            "last_updated": str(int(ess.data_time)),
+        }
+    }
 
 
 def get_comm(state: SiteState) -> dict[str, Any]:

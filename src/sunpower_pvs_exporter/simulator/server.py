@@ -8,17 +8,29 @@ misbehaves the same way.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import shutil
 import socket
+import ssl
+import subprocess
+import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from sunpower_pvs_exporter.simulator import legacy_api
+from sunpower_pvs_exporter.simulator import legacy_api, varserver_api
 from sunpower_pvs_exporter.simulator.faults import FaultPlan, RequestLog
-from sunpower_pvs_exporter.simulator.site import SimClock, Site, SiteConfig, SiteState
+from sunpower_pvs_exporter.simulator.site import (
+    SUPERVISOR_SWVER,
+    SimClock,
+    Site,
+    SiteConfig,
+    SiteState,
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_NAME = web.AppKey("request_name", str)
@@ -32,17 +44,58 @@ class SimulatedPvs:
     clock: SimClock
     faults: FaultPlan = field(default_factory=FaultPlan)
     log: RequestLog = field(default_factory=RequestLog)
-    # "legacy": dl_cgi only (old firmware).
+    # "legacy": dl_cgi only (old firmware); "varserver": new firmware
+    # (DeviceList answers 403); "both": DeviceList and varserver both work.
     api: str = "legacy"
+    # Seconds a varserver session lives (real PVS: undocumented).
+    session_ttl: float = 3600.0
+    # Overrides the default password (last 5 characters of the serial).
+    password_override: str | None = None
     site: Site = field(init=False)
+    sessions: dict[str, float] = field(default_factory=dict)
+    caches: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    logins: int = 0
+    failed_logins: int = 0
 
     def __post_init__(self) -> None:
+        if self.api not in API_MODES:
+            raise ValueError(f"api must be one of {', '.join(API_MODES)}, got {self.api!r}")
+        if self.api != "legacy" and self.config.build < VARSERVER_MIN_BUILD:
+            # New firmware: a build and version string that say so.
+            version = self.config.software_version
+            self.config = dataclasses.replace(
+                self.config,
+                build=NEW_FIRMWARE_BUILD,
+                software_version=NEW_FIRMWARE_SWVER if version == SUPERVISOR_SWVER else version,
+            )
         self.site = Site(self.config, self.clock.now())
 
     def state(self) -> SiteState:
         return self.site.state(self.clock.now())
 
+    @property
+    def password(self) -> str:
+        return self.password_override or self.site.password
 
+    @property
+    def mac(self) -> str:
+        tail = self.site.pvs_serial[-6:].rjust(6, "0")
+        return "00:22:F2:" + ":".join(tail[i : i + 2] for i in (0, 2, 4))
+
+    def expire_sessions(self) -> None:
+        """Every session ends now, as after an undocumented PVS-side timeout."""
+        self.sessions.clear()
+
+    def reboot(self) -> None:
+        """Forget sessions and ``cache=`` sets, as a PVS restart does."""
+        self.sessions.clear()
+        self.caches.clear()
+
+
+API_MODES = ("legacy", "varserver", "both")
+VARSERVER_MIN_BUILD = 61840
+NEW_FIRMWARE_BUILD = 61845
+NEW_FIRMWARE_SWVER = "2025.09, Build 61845"
 PVS_KEY = web.AppKey("pvs", SimulatedPvs)
 
 
@@ -111,11 +164,92 @@ async def handle_dl_cgi(request: web.Request) -> web.Response:
     return web.json_response({"result": "unknown command"}, status=400)
 
 
+async def handle_supervisor_info(request: web.Request) -> web.Response:
+    pvs = request.app[PVS_KEY]
+    return _json(varserver_api.supervisor_info(pvs.state(), pvs.config.build))
+
+
+async def handle_ess_status(request: web.Request) -> web.Response:
+    pvs = request.app[PVS_KEY]
+    if pvs.api == "varserver":
+        return web.json_response({"status": 403, "error": "Unauthorized", "path": ""}, status=403)
+    state = pvs.state()
+    if state.storage is None:
+        return web.json_response({"result": "no ESS"}, status=404)
+    return _json(legacy_api.ess_status(state))
+
+
+async def handle_auth(request: web.Request) -> web.Response:
+    return await varserver_api.handle_auth(request, request.app[PVS_KEY])
+
+
+async def handle_vars(request: web.Request) -> web.Response:
+    return await varserver_api.handle_vars(request, request.app[PVS_KEY])
+
+
 def build_app(pvs: SimulatedPvs) -> web.Application:
     app = web.Application(middlewares=[fault_middleware])
     app[PVS_KEY] = pvs
     app.router.add_get("/cgi-bin/dl_cgi", handle_dl_cgi)
+    app.router.add_get("/cgi-bin/dl_cgi/supervisor/info", handle_supervisor_info)
+    app.router.add_get("/cgi-bin/dl_cgi/energy-storage-system/status", handle_ess_status)
+    app.router.add_get("/auth", handle_auth)
+    app.router.add_get("/vars", handle_vars)
+    app.router.add_post("/vars", handle_vars)
     return app
+
+
+class CertificateError(RuntimeError):
+    """No way to make the simulator's self-signed certificate on this machine."""
+
+
+_CERT_DIR: Path | None = None
+
+
+def self_signed_certificate() -> tuple[Path, Path]:
+    """A throwaway certificate for 127.0.0.1/::1/localhost, made once per process.
+
+    Uses the ``openssl`` command rather than a Python crypto package, so the
+    exporter's runtime dependencies stay as they are; only ``--demo-api
+    varserver``/``both`` and the TLS tests need it.
+    """
+    global _CERT_DIR
+    if _CERT_DIR is not None and (_CERT_DIR / "cert.pem").exists():
+        return _CERT_DIR / "cert.pem", _CERT_DIR / "key.pem"
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise CertificateError(
+            "the simulator's HTTPS (varserver) side needs the openssl command to make its "
+            "self-signed certificate; install openssl or use the legacy API"
+        )
+    directory = Path(tempfile.mkdtemp(prefix="pvs-sim-tls-"))
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    command = [
+        openssl,
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=pvs-simulator",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost",
+        "-keyout",
+        str(key),
+        "-out",
+        str(cert),
+    ]
+    try:
+        subprocess.run(command, check=True, capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise CertificateError(f"openssl could not make a certificate: {exc}") from exc
+    _CERT_DIR = directory
+    return cert, key
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -126,23 +260,53 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-class SimulatorServer:
-    """Runs a ``SimulatedPvs`` on ``host:port`` (port 0: pick a free one)."""
+def _bound_port(site: web.TCPSite) -> int:
+    server = site._server
+    assert isinstance(server, asyncio.base_events.Server)
+    port: int = server.sockets[0].getsockname()[1]
+    return port
 
-    def __init__(self, pvs: SimulatedPvs, host: str = "127.0.0.1", port: int = 0) -> None:
+
+class SimulatorServer:
+    """Runs a ``SimulatedPvs`` on ``host:port`` (port 0: pick a free one).
+
+    Like a real PVS it also listens with HTTPS (``tls_port``; 0: any free
+    port) whenever it speaks varserver, or when ``tls=True``. Both listeners
+    serve every route.
+    """
+
+    def __init__(
+        self,
+        pvs: SimulatedPvs,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: bool | None = None,
+        tls_port: int = 0,
+    ) -> None:
         self.pvs = pvs
         self.host = host
         self.port = port
+        self.tls = pvs.api != "legacy" if tls is None else tls
+        self.tls_port = tls_port
+        self.cert_file: Path | None = None
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
+        ssl_context: ssl.SSLContext | None = None
+        if self.tls:
+            cert, key = self_signed_certificate()
+            ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ssl_context.load_cert_chain(cert, key)
+            self.cert_file = cert
         self._runner = web.AppRunner(build_app(self.pvs), access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.base_events.Server)
-        self.port = server.sockets[0].getsockname()[1]
+        self.port = _bound_port(site)
+        if ssl_context is not None:
+            tls_site = web.TCPSite(self._runner, self.host, self.tls_port, ssl_context=ssl_context)
+            await tls_site.start()
+            self.tls_port = _bound_port(tls_site)
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -153,3 +317,8 @@ class SimulatorServer:
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def tls_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"https://{host}:{self.tls_port}"

@@ -26,6 +26,12 @@ INTEGRATION_STEP = 60.0
 SUPERVISOR_SWVER = "2021.9, Build 41001"
 INVERTER_MODELS = ("AC_Module_Type_E", "AC_Module_Type_H")
 PANELS = {"AC_Module_Type_E": "SPR-E20-327-E-AC", "AC_Module_Type_H": "SPR-X22-360-E-AC"}
+# SunVault: usable capacity, power limits and the reserve kept for outages.
+BATTERY_KWH_PER_MODULE = 6.5
+CHARGE_LIMIT_KW = 3.84
+DISCHARGE_LIMIT_KW = 6.8
+BATTERY_RESERVE = 0.2
+STORAGE_PERIOD = 15.0
 
 
 @dataclass
@@ -52,6 +58,11 @@ class SiteConfig:
     # state; later firmware keeps the last values. ``"strip"`` or ``"keep"``.
     error_style: str = "strip"
     software_version: str = SUPERVISOR_SWVER
+    # SunVault: an ESS with this many battery modules, a Hub+ transfer switch
+    # and site live data that includes the battery. 0: no storage.
+    battery_modules: int = 0
+    # Firmware build reported by dl_cgi/supervisor/info (BUILD field).
+    build: int = 41001
 
 
 @dataclass(frozen=True)
@@ -124,11 +135,78 @@ class InverterState:
 
 
 @dataclass(frozen=True)
+class BatteryModuleState:
+    serial: str
+    model: str
+    soc: float
+    voltage_v: float
+    current_a: float  # + charging, as the legacy ESS status reports it
+    temperature_c: float
+
+
+@dataclass(frozen=True)
+class StorageState:
+    """The SunVault as both APIs see it; ``power_kw`` is + while discharging."""
+
+    serial: str
+    model: str
+    hub_serial: str
+    hub_model: str
+    mio_serial: str
+    data_time: float
+    op_mode: str
+    soc: float
+    customer_soc: float
+    soh: float
+    power_kw: float
+    battery_v: float
+    charge_limit_kw: float
+    discharge_limit_kw: float
+    cell_t_min: float
+    cell_t_max: float
+    cell_v_min: float
+    cell_v_max: float
+    inverter_t: float
+    enclosure_t: float
+    enclosure_humidity_pct: float
+    charged_kwh: float
+    discharged_kwh: float
+    v1n_v: float
+    v2n_v: float
+    modules: tuple[BatteryModuleState, ...]
+    hub_state: str
+    hub_pvd_state: str
+    hub_t: float
+    hub_humidity_pct: float
+    grid_v1n: float
+    grid_v2n: float
+    supply_v: float
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """``/sys/livedata``: site totals in kW, ``ess_p`` + discharging, ``net_p`` + import."""
+
+    time: float
+    pv_kw: float
+    net_kw: float
+    load_kw: float
+    ess_kw: float | None
+    soc: float | None
+    backup_minutes: float | None
+    pv_kwh: float
+    net_kwh: float
+    load_kwh: float
+
+
+@dataclass(frozen=True)
 class SiteState:
     now: float
     supervisor: SupervisorState
     meters: tuple[MeterState, ...]
     inverters: tuple[InverterState, ...]
+    storage: StorageState | None = None
+    live: LiveState | None = None
 
 
 def _unit_noise(seed: int, *parts: object) -> float:
@@ -183,6 +261,23 @@ class Site:
         self.production_offset_kwh = rng.uniform(0.0, 50.0)
         self._integrated_to = start
         self._flash_start_kib = 90000.0
+        self.ess_serial = _serial(rng, "BC", 12)
+        self.hub_serial = _serial(rng, "SPHUB", 10)
+        self.mio_serial = _serial(rng, "SPMIO", 10)
+        self.module_serials = [_serial(rng, "BM", 12) for _ in range(config.battery_modules)]
+        self.soc = 0.5
+        self.charged_kwh = rng.uniform(500.0, 2000.0)
+        self.discharged_kwh = self.charged_kwh * 0.9
+        self.load_kwh = rng.uniform(20000.0, 40000.0)
+
+    @property
+    def has_storage(self) -> bool:
+        return self.config.battery_modules > 0
+
+    @property
+    def password(self) -> str:
+        """The default varserver password: the last 5 characters of the serial."""
+        return self.pvs_serial[-5:].upper()
 
     # --- physics -------------------------------------------------------------
 
@@ -223,6 +318,23 @@ class Site:
         spikes = 1200.0 if _unit_noise(self.config.seed, "spike", int(t // 300)) > 0.9 else 0.0
         return base + morning + evening + spikes
 
+    def battery_watts(self, t: float, soc: float) -> float:
+        """Battery power at ``t`` (+ discharging): soak up surplus PV, cover deficits."""
+        if not self.has_storage:
+            return 0.0
+        surplus = self.pv_watts(t) - self.load_watts(t)
+        if surplus > 0:
+            return -min(surplus, CHARGE_LIMIT_KW * 1000) if soc < 0.999 else 0.0
+        return min(-surplus, DISCHARGE_LIMIT_KW * 1000) if soc > BATTERY_RESERVE else 0.0
+
+    def grid_watts(self, t: float, soc: float) -> float:
+        """Net grid power (+ import) once the battery has done its part."""
+        return self.load_watts(t) - self.pv_watts(t) - self.battery_watts(t, soc)
+
+    @property
+    def capacity_kwh(self) -> float:
+        return BATTERY_KWH_PER_MODULE * self.config.battery_modules
+
     def advance(self, t: float) -> None:
         """Integrate lifetime energies up to ``t`` (never backwards)."""
         if t <= self._integrated_to:
@@ -237,7 +349,15 @@ class Site:
             hours = (end - start) / 3600
             for inv in self.inverters:
                 inv.energy_kwh += self.inverter_watts(inv, mid) * hours / 1000
-            net = self.load_watts(mid) - self.pv_watts(mid)
+            battery_kw = self.battery_watts(mid, self.soc) / 1000
+            if self.has_storage:
+                if battery_kw > 0:
+                    self.discharged_kwh += battery_kw * hours
+                else:
+                    self.charged_kwh += -battery_kw * hours
+                self.soc = min(1.0, max(0.0, self.soc - battery_kw * hours / self.capacity_kwh))
+            self.load_kwh += self.load_watts(mid) * hours / 1000
+            net = self.load_watts(mid) - self.pv_watts(mid) - battery_kw * 1000
             if net > 0:
                 self.import_kwh += net * hours / 1000
             else:
@@ -256,6 +376,87 @@ class Site:
             inverters=tuple(
                 self._inverter(inv, index, now) for index, inv in enumerate(self.inverters)
             ),
+            storage=self._storage(now) if self.has_storage else None,
+            live=self._live(now),
+        )
+
+    def _storage(self, now: float) -> StorageState:
+        sampled = now - now % STORAGE_PERIOD
+        noise = _unit_noise(self.config.seed, "ess", int(sampled))
+        power_kw = self.battery_watts(sampled, self.soc) / 1000
+        battery_v = round(51.2 + 4.0 * (self.soc - 0.5) + 0.2 * noise, 2)
+        cell_v = battery_v / 16
+        modules = []
+        for index, serial in enumerate(self.module_serials):
+            share = 1.0 / len(self.module_serials)
+            modules.append(
+                BatteryModuleState(
+                    serial=serial,
+                    model="SPWR-Equinox-BMS",
+                    soc=round(self.soc, 4),
+                    voltage_v=battery_v,
+                    current_a=round(-power_kw * share * 1000 / battery_v, 2),
+                    temperature_c=round(24.0 + index + 3 * noise, 1),
+                )
+            )
+        mode = "SELF_CONSUMPTION" if self.soc > BATTERY_RESERVE else "BACKUP_ONLY"
+        return StorageState(
+            serial=self.ess_serial,
+            model="SPWR-Equinox-model",
+            hub_serial=self.hub_serial,
+            hub_model="SunPower MIDC",
+            mio_serial=self.mio_serial,
+            data_time=sampled,
+            op_mode=mode,
+            soc=round(self.soc, 4),
+            customer_soc=round(max(0.0, (self.soc - BATTERY_RESERVE) / (1 - BATTERY_RESERVE)), 4),
+            soh=0.97,
+            power_kw=round(power_kw, 4),
+            battery_v=battery_v,
+            charge_limit_kw=CHARGE_LIMIT_KW,
+            discharge_limit_kw=DISCHARGE_LIMIT_KW,
+            cell_t_min=round(22.0 + 2 * noise, 1),
+            cell_t_max=round(27.0 + 3 * noise, 1),
+            cell_v_min=round(cell_v - 0.01, 3),
+            cell_v_max=round(cell_v + 0.012, 3),
+            inverter_t=round(30.0 + 10 * abs(power_kw) / DISCHARGE_LIMIT_KW, 1),
+            enclosure_t=round(25.0 + 2 * noise, 1),
+            enclosure_humidity_pct=round(30.0 + 10 * noise, 1),
+            charged_kwh=round(self.charged_kwh, 3),
+            discharged_kwh=round(self.discharged_kwh, 3),
+            v1n_v=round(120.4 + (noise - 0.5), 2),
+            v2n_v=round(120.2 + (0.5 - noise), 2),
+            modules=tuple(modules),
+            hub_state="CLOSED",
+            hub_pvd_state="CLOSED",
+            hub_t=round(28.0 + 3 * noise, 1),
+            hub_humidity_pct=round(35.0 + 5 * noise, 1),
+            grid_v1n=round(120.5 + (noise - 0.5), 2),
+            grid_v2n=round(120.3 + (0.5 - noise), 2),
+            supply_v=round(241.0 + (noise - 0.5), 2),
+        )
+
+    def _live(self, now: float) -> LiveState:
+        sampled = now - now % METER_PERIOD
+        pv_kw = self.pv_watts(sampled) / 1000
+        load_kw = self.load_watts(sampled) / 1000
+        battery_kw = self.battery_watts(sampled, self.soc) / 1000
+        has_storage = self.has_storage
+        backup = None
+        if has_storage:
+            usable_kwh = max(0.0, self.soc - BATTERY_RESERVE) * self.capacity_kwh
+            backup = round(usable_kwh / max(load_kw, 0.1) * 60)
+        return LiveState(
+            time=sampled,
+            pv_kw=round(pv_kw, 4),
+            net_kw=round(load_kw - pv_kw - battery_kw, 4),
+            load_kw=round(load_kw, 4),
+            ess_kw=round(battery_kw, 4) if has_storage else None,
+            soc=round(self.soc, 4) if has_storage else None,
+            backup_minutes=backup,
+            pv_kwh=round(sum(inv.energy_kwh for inv in self.inverters), 3),
+            net_kwh=round(self.import_kwh - self.export_kwh, 3),
+            load_kwh=round(self.load_kwh, 3),
         )
 
     def _supervisor(self, now: float) -> SupervisorState:
@@ -324,7 +525,7 @@ class Site:
                 )
             )
         if self.config.consumption_meter:
-            net_kw = (self.load_watts(sampled) - self.pv_watts(sampled)) / 1000
+            net_kw = self.grid_watts(sampled, self.soc) / 1000
             p1 = net_kw * 0.55
             p2 = net_kw - p1
             s_kva = abs(net_kw) / 0.95
@@ -374,7 +575,9 @@ class Site:
             software_version="4.21.4",
             description=f"Inverter {inv.serial}",
             working=working,
-            data_time=sampled,
+            # A device that stopped reporting keeps its last sample time; here,
+            # simply the boot (what a never-working inverter shows).
+            data_time=sampled if working else max(0.0, self.boot_time - self.boot_time % 300),
             p_kw=round(watts / 1000, 4),
             energy_kwh=round(inv.energy_kwh, 4),
             vln_v=vln,

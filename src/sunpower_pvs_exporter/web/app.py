@@ -20,6 +20,7 @@ from sunpower_pvs_exporter import __version__
 from sunpower_pvs_exporter.config import ExporterConfig
 from sunpower_pvs_exporter.metrics.collector import DeviceFamilyCache, ExporterCollector
 from sunpower_pvs_exporter.poller import Poller
+from sunpower_pvs_exporter.push import Pusher, read_push_auth
 from sunpower_pvs_exporter.web.exposition import render
 from sunpower_pvs_exporter.web.status import render_status_page
 
@@ -48,6 +49,20 @@ class ExporterState:
                 include_devices=config.single_target,
             )
         )
+        self.pusher: Pusher | None = None
+        if config.push_to:
+            self.pusher = Pusher(
+                config.push_to, config.push_job, read_push_auth(config.push_auth_file)
+            )
+            for poller in self.pollers.values():
+                poller.after_poll = self._push_hook(poller)
+
+    def _push_hook(self, poller: Poller) -> Callable[[], Awaitable[None]]:
+        async def push() -> None:
+            if self.pusher is not None:
+                await self.pusher.push(poller.name, self.probe_registry(poller))
+
+        return push
 
     def probe_registry(self, poller: Poller) -> CollectorRegistry:
         registry = CollectorRegistry(auto_describe=False)
@@ -134,11 +149,13 @@ async def common_headers(request: web.Request, handler: Handler) -> web.StreamRe
 
 
 def build_app(
-    state: ExporterState, extra_middlewares: Sequence[Handler | object] = ()
+    state: ExporterState,
+    extra_middlewares: Sequence[Handler | object] = (),
+    client_max_size: int = 64 * 1024,
 ) -> web.Application:
     app = web.Application(
         middlewares=[common_headers, *extra_middlewares],  # type: ignore[list-item]
-        client_max_size=64 * 1024,
+        client_max_size=client_max_size,
     )
     app[STATE_KEY] = state
     app.router.add_get("/metrics", handle_metrics)
@@ -155,6 +172,8 @@ def build_app(
         state.ready = False
         for poller in state.pollers.values():
             await poller.stop()
+        if state.pusher is not None:
+            await state.pusher.delete_all()
 
     app.cleanup_ctx.append(lifecycle)  # type: ignore[arg-type]
     return app

@@ -1,0 +1,398 @@
+"""A real monitoring stack on loopback, shared by the e2e and contrib tests.
+
+Two simulated PVSes ("home": 4 inverters, one of them in error; "cabin": 2
+inverters) and two in-process exporters run on an asyncio loop in a
+background thread, so one stack can serve every test of the session whatever
+event loop pytest-asyncio gives each test:
+
+* ``single``: the original exporter's shape, one target ("home") with its
+  device metrics on ``/metrics`` — Prometheus job ``sunpower_pvs``;
+* ``multi``: a config-file style exporter with targets "home" and "cabin",
+  scraped blackbox style on ``/probe`` with the relabel_configs from
+  docs/monitoring.md (job ``sunpower_pvs_probe``) and on ``/metrics`` for its
+  own health (job ``sunpower_pvs_exporter``).
+
+The real ``prometheus`` binary scrapes all three jobs every second, loads
+contrib/prometheus/rules.yml and alerts.yml, and keeps its TSDB in a temp dir.
+Everything listens on 127.0.0.1 only.
+
+The simulated sites run on real time (so Prometheus's clock and the PVS's
+``DATATIME`` agree) in a fixed-offset time zone chosen so that it is around
+local noon there now: the sun is up whatever time the tests run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Coroutine, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+
+from sunpower_pvs_exporter.config import ExporterConfig
+from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer, free_port
+from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
+from sunpower_pvs_exporter.web.server import ExporterServer
+from support import pollers_for, target_for
+
+REQUIRE_ENV = "SUNPOWER_PVS_REQUIRE_E2E"
+REPO = Path(__file__).resolve().parents[2]
+RULE_FILES = (
+    REPO / "contrib" / "prometheus" / "rules.yml",
+    REPO / "contrib" / "prometheus" / "alerts.yml",
+)
+SCRAPE_INTERVAL = "1s"
+POLL_INTERVAL = 0.5
+SITES = {"home": {"seed": 11, "inverters": 4, "error_inverters": 1}, "cabin": {"seed": 12, "inverters": 2, "error_inverters": 0}}
+JOB_SINGLE = "sunpower_pvs"
+JOB_PROBE = "sunpower_pvs_probe"
+JOB_EXPORTER = "sunpower_pvs_exporter"
+
+T = TypeVar("T")
+
+
+def require_binaries(*names: str) -> dict[str, str]:
+    """Paths of external programs; skip loudly without them (fail under CI)."""
+    paths = {name: shutil.which(name) for name in names}
+    missing = sorted(name for name, path in paths.items() if path is None)
+    if missing:
+        message = (
+            f"END-TO-END TEST NOT RUN: {', '.join(missing)} not found on PATH. "
+            "Install them (Debian: apt-get install prometheus systemd), as .ci/run does."
+        )
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"{message} ({REQUIRE_ENV}=1: e2e tests must run)")
+        pytest.skip(message)
+    return {name: path for name, path in paths.items() if path is not None}
+
+
+def noon_zone(now: float) -> str:
+    """An IANA fixed-offset zone where it is between 12:00 and 13:00 at ``now``."""
+    hour = datetime.fromtimestamp(now, UTC).hour
+    offset = 12 - hour  # -11 .. +12
+    # Etc/GMT zones have inverted signs: Etc/GMT-3 is UTC+3.
+    return f"Etc/GMT{-offset:+d}"
+
+
+class LoopThread:
+    """An asyncio loop in a daemon thread; ``run`` executes a coroutine on it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 15.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+
+class PrometheusError(AssertionError):
+    """The Prometheus HTTP API answered with an error (e.g. a PromQL parse error)."""
+
+
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
+    """GET a loopback URL, ignoring any proxy settings of the environment."""
+    assert url.startswith(("http://127.0.0.1:", "http://[::1]:")), url
+    try:
+        with _NO_PROXY.open(url, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+@dataclasses.dataclass
+class SimulatedSite:
+    name: str
+    pvs: SimulatedPvs
+    server: SimulatorServer | None = None
+    port: int = 0
+
+
+@dataclasses.dataclass
+class RunningExporter:
+    config: ExporterConfig
+    server: ExporterServer | None = None
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class MonitoringStack:
+    def __init__(self, workdir: Path, prometheus: str) -> None:
+        self.workdir = workdir
+        self.prometheus_bin = prometheus
+        self.zone = noon_zone(time.time())
+        self.loop = LoopThread()
+        self.sites: dict[str, SimulatedSite] = {}
+        self.exporters: dict[str, RunningExporter] = {}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.prometheus_port = 0
+        self.log_path = workdir / "prometheus.log"
+
+    # --- lifecycle -------------------------------------------------------------
+
+    def start(self) -> None:
+        try:
+            for name, settings in SITES.items():
+                pvs = SimulatedPvs(
+                    config=SiteConfig(tz=ZoneInfo(self.zone), **settings),
+                    clock=SimClock(start=time.time()),
+                )
+                self.sites[name] = SimulatedSite(name, pvs)
+                self.start_simulator(name)
+            self.exporters["single"] = RunningExporter(
+                self._config([self._target("home")], single_target=True)
+            )
+            self.exporters["multi"] = RunningExporter(
+                self._config([self._target("home"), self._target("cabin")], single_target=False)
+            )
+            for name in self.exporters:
+                self.start_exporter(name)
+            self._start_prometheus()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+            self.process = None
+        for name in list(self.exporters):
+            with contextlib.suppress(Exception):
+                self.stop_exporter(name)
+        for name in list(self.sites):
+            with contextlib.suppress(Exception):
+                self.stop_simulator(name)
+        self.loop.close()
+
+    def _target(self, name: str) -> Any:
+        site = self.sites[name]
+        assert site.server is not None
+        return target_for(
+            site.server, name=name, poll_interval=POLL_INTERVAL, timezone=self.zone
+        )
+
+    @staticmethod
+    def _config(targets: list[Any], single_target: bool) -> ExporterConfig:
+        return ExporterConfig(
+            targets=tuple(targets),
+            listen_host="127.0.0.1",
+            listen_port=0,
+            single_target=single_target,
+        )
+
+    # --- simulators and exporters: stop and start again on the same port --------
+
+    def start_simulator(self, name: str) -> None:
+        site = self.sites[name]
+        server = SimulatorServer(site.pvs, host="127.0.0.1", port=site.port)
+        self.loop.run(server.start())
+        site.server, site.port = server, server.port
+
+    def stop_simulator(self, name: str) -> None:
+        site = self.sites[name]
+        if site.server is not None:
+            self.loop.run(site.server.stop())
+            site.server = None
+
+    def start_exporter(self, name: str) -> None:
+        exporter = self.exporters[name]
+        config = dataclasses.replace(exporter.config, listen_port=exporter.port)
+        server = ExporterServer(config, pollers_for(config, backoff_cap=1.0))
+        self.loop.run(server.start())
+        exporter.server, exporter.port = server, server.port
+
+    def stop_exporter(self, name: str) -> None:
+        exporter = self.exporters[name]
+        if exporter.server is not None:
+            self.loop.run(exporter.server.stop())
+            exporter.server = None
+
+    # --- Prometheus ----------------------------------------------------------------
+
+    def prometheus_config(self) -> dict[str, Any]:
+        single = self.exporters["single"]
+        multi = self.exporters["multi"]
+        return {
+            "global": {
+                "scrape_interval": SCRAPE_INTERVAL,
+                "scrape_timeout": SCRAPE_INTERVAL,
+                "evaluation_interval": SCRAPE_INTERVAL,
+            },
+            "rule_files": [str(path) for path in RULE_FILES],
+            "scrape_configs": [
+                {
+                    "job_name": JOB_SINGLE,
+                    "static_configs": [{"targets": [f"127.0.0.1:{single.port}"]}],
+                },
+                {
+                    # The multi-target scrape config documented in docs/monitoring.md.
+                    "job_name": JOB_PROBE,
+                    "metrics_path": "/probe",
+                    "static_configs": [{"targets": list(SITES)}],
+                    "relabel_configs": [
+                        {"source_labels": ["__address__"], "target_label": "__param_target"},
+                        {"source_labels": ["__param_target"], "target_label": "instance"},
+                        {"target_label": "__address__", "replacement": f"127.0.0.1:{multi.port}"},
+                    ],
+                },
+                {
+                    "job_name": JOB_EXPORTER,
+                    "static_configs": [{"targets": [f"127.0.0.1:{multi.port}"]}],
+                },
+            ],
+        }
+
+    def _start_prometheus(self) -> None:
+        config_path = self.workdir / "prometheus.yml"
+        config_path.write_text(yaml.safe_dump(self.prometheus_config(), sort_keys=False))
+        self.prometheus_port = free_port("127.0.0.1")
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    self.prometheus_bin,
+                    f"--config.file={config_path}",
+                    f"--storage.tsdb.path={self.workdir / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{self.prometheus_port}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"prometheus exited early:\n{self.log_tail()}")
+            with contextlib.suppress(OSError):
+                if http_get(self.prometheus_url + "/-/ready", timeout=1)[0] == 200:
+                    return
+            time.sleep(0.1)
+        raise AssertionError(f"prometheus not ready after 30 s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.prometheus_port}"
+
+    def api(self, path: str, **params: str) -> Any:
+        url = f"{self.prometheus_url}/api/v1/{path}"
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        status, body = http_get(url)
+        doc = json.loads(body)
+        if status != 200 or doc.get("status") != "success":
+            raise PrometheusError(f"{path} {params}: HTTP {status}: {doc.get('error', body)}")
+        return doc["data"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """Instant query at now: the result vector (scalars come back as one sample)."""
+        data = self.api("query", query=expr)
+        if data["resultType"] in ("scalar", "string"):
+            return [{"metric": {}, "value": data["result"]}]
+        result: list[dict[str, Any]] = data["result"]
+        return result
+
+    def wait_for(
+        self,
+        expr: str,
+        ok: Callable[[list[dict[str, Any]]], bool],
+        what: str,
+        timeout: float = 20.0,
+    ) -> list[dict[str, Any]]:
+        """Query ``expr`` until ``ok(result)`` (bounded by ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        result: list[dict[str, Any]] = []
+        while True:
+            result = self.query(expr)
+            if ok(result):
+                return result
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"timed out after {timeout:g}s waiting for {what}\n"
+                    f"query: {expr}\nlast result: {json.dumps(result)[:2000]}"
+                )
+            time.sleep(0.25)
+
+    def wait_until_scraped(self) -> None:
+        """Samples of every job, several scrapes deep, and recording rules evaluated."""
+        for job in (JOB_SINGLE, JOB_PROBE, JOB_EXPORTER):
+            self.wait_for(
+                f'count_over_time(up{{job="{job}"}}[1m]) >= 4',
+                lambda result: len(result) >= 1,
+                f"4 scrapes of job {job}",
+            )
+        self.wait_for(
+            'count(sunpower_pvs_inverter_ac_power_watts{job="sunpower_pvs_probe"})',
+            lambda result: bool(result)
+            and float(result[0]["value"][1]) == sum(s["inverters"] for s in SITES.values()),
+            "inverter series of both probed sites",
+        )
+        self.wait_for(
+            "count(count_over_time(sunpower_pvs:site_production_watts[1m]) >= 3)",
+            lambda result: bool(result) and float(result[0]["value"][1]) >= 3,
+            "recording rules for the 3 site instances",
+        )
+
+
+_shared: MonitoringStack | None = None
+_users = 0
+
+
+@contextlib.contextmanager
+def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MonitoringStack]:
+    """One stack per test session, however many test modules use it."""
+    global _shared, _users
+    paths = require_binaries("prometheus")
+    if _shared is None:
+        stack = MonitoringStack(tmp_path_factory.mktemp("monitoring"), paths["prometheus"])
+        stack.start()
+        try:
+            stack.wait_until_scraped()
+        except BaseException:
+            stack.stop()
+            raise
+        _shared = stack
+    _users += 1
+    try:
+        yield _shared
+    finally:
+        _users -= 1
+        if _users == 0 and _shared is not None:
+            _shared.stop()
+            _shared = None
