@@ -18,7 +18,9 @@ from prometheus_client.core import (
     InfoMetricFamily,
     Metric,
 )
-from prometheus_client.registry import Collector
+from prometheus_client.exposition import generate_latest as text_latest
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
+from prometheus_client.registry import Collector, CollectorRegistry
 
 from sunpower_pvs_exporter import __version__
 from sunpower_pvs_exporter.health import TargetStatus
@@ -32,6 +34,13 @@ from sunpower_pvs_exporter.metrics.catalog import (
 from sunpower_pvs_exporter.pvs.model import Snapshot
 
 NAN = math.nan
+OPENMETRICS_EOF = b"# EOF\n"
+# A metric whose field an API does not have is left out for that API's
+# snapshots, rather than exported as NaN (see MetricSpec.backends).
+DEVICE_METRICS_BY_BACKEND = {
+    backend: tuple(spec for spec in DEVICE_METRICS if backend in spec.backends)
+    for backend in ("legacy", "varserver")
+}
 
 
 def _new_family(spec: MetricSpec[Any, Any]) -> Metric:
@@ -110,14 +119,54 @@ class DeviceFamilyCache:
     def __init__(self, use_timestamps: bool) -> None:
         self.use_timestamps = use_timestamps
         self._entries: dict[str, tuple[Snapshot, list[Metric]]] = {}
+        self._texts: dict[str, tuple[Snapshot, dict[bool, bytes]]] = {}
 
     def families(self, target: str, snapshot: Snapshot) -> list[Metric]:
         entry = self._entries.get(target)
         if entry is not None and entry[0] is snapshot:
             return entry[1]
-        families = build_families(DEVICE_METRICS, snapshot, self.use_timestamps)
+        families = build_families(
+            DEVICE_METRICS_BY_BACKEND.get(snapshot.backend, DEVICE_METRICS),
+            snapshot,
+            self.use_timestamps,
+        )
         self._entries[target] = (snapshot, families)
         return families
+
+    def text(self, target: str, snapshot: Snapshot, openmetrics: bool) -> bytes:
+        """The device families already rendered, once per snapshot and format.
+
+        Rendering 300 inverters' worth of samples is most of a scrape's cost;
+        the snapshot is immutable, so every scrape until the next poll reuses
+        the bytes. OpenMetrics text comes without its ``# EOF`` line so it
+        can be appended to other families.
+        """
+        entry = self._texts.get(target)
+        if entry is None or entry[0] is not snapshot:
+            entry = (snapshot, {})
+            self._texts[target] = entry
+        cached = entry[1].get(openmetrics)
+        if cached is None:
+            cached = encode_families(self.families(target, snapshot), openmetrics)
+            entry[1][openmetrics] = cached
+        return cached
+
+
+class _FixedFamilies(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
+def encode_families(families: list[Metric], openmetrics: bool) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_FixedFamilies(families))
+    if openmetrics:
+        encoded: bytes = openmetrics_latest(registry)  # type: ignore[no-untyped-call]
+        return encoded.removesuffix(OPENMETRICS_EOF)
+    return text_latest(registry)
 
 
 class ExporterCollector(Collector):

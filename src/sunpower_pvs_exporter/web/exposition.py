@@ -7,6 +7,7 @@ the scraper asks for it, gzip when accepted), for aiohttp.
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import CollectorRegistry
@@ -15,11 +16,29 @@ from prometheus_client.registry import CollectorRegistry
 GZIP_MIN_BYTES = 1024
 
 
+OPENMETRICS_EOF = b"# EOF\n"
+
+
 def render(
-    registry: CollectorRegistry, accept: str, accept_encoding: str
+    registry: CollectorRegistry,
+    accept: str,
+    accept_encoding: str,
+    tail: Callable[[bool], bytes] | None = None,
 ) -> tuple[bytes, dict[str, str]]:
+    """Encode ``registry``, then append ``tail(openmetrics)``: pre-rendered families.
+
+    The tail is how cached device metrics join the live health metrics without
+    being re-encoded on every scrape.
+    """
     encoder, content_type = choose_encoder(accept)
     body: bytes = encoder(registry)
+    if tail is not None:
+        openmetrics = content_type.startswith("application/openmetrics-text")
+        extra = tail(openmetrics)
+        if openmetrics:
+            body = body.removesuffix(OPENMETRICS_EOF) + extra + OPENMETRICS_EOF
+        else:
+            body += extra
     headers = {"Content-Type": content_type}
     if "gzip" in accept_encoding.lower() and len(body) >= GZIP_MIN_BYTES:
         body = gzip.compress(body, compresslevel=6)
