@@ -78,6 +78,7 @@ class Poller:
         schedule: PollSchedule,
         mode: PollMode = "background",
         after_poll: Callable[[], Awaitable[None]] | None = None,
+        prepare: Callable[[str, Snapshot], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
@@ -89,6 +90,8 @@ class Poller:
         self.mode = mode
         # Runs after every poll, good or bad (the Pushgateway pusher).
         self.after_poll = after_poll
+        # Runs on a new snapshot before scrapes can see it (pre-rendering).
+        self.prepare = prepare
         self.clock = clock
         self.rng = rng or random.Random()
         self._snapshot: Snapshot | None = None
@@ -190,6 +193,11 @@ class Poller:
             )
             return
         self._last_duration = time.monotonic() - started
+        if self.prepare is not None:
+            try:
+                await self.prepare(self.name, snapshot)
+            except Exception:
+                log.exception("target=%s preparing the snapshot failed", self.name)
         self._snapshot = snapshot
         self._snapshot_at = self.clock()
         self._last_success_at = self._snapshot_at

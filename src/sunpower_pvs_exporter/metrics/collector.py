@@ -18,9 +18,7 @@ from prometheus_client.core import (
     InfoMetricFamily,
     Metric,
 )
-from prometheus_client.exposition import generate_latest as text_latest
-from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
-from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.registry import Collector
 
 from sunpower_pvs_exporter import __version__
 from sunpower_pvs_exporter.health import TargetStatus
@@ -31,16 +29,20 @@ from sunpower_pvs_exporter.metrics.catalog import (
     MetricSpec,
     Subject,
 )
+from sunpower_pvs_exporter.metrics.encoder import encode_metrics
 from sunpower_pvs_exporter.pvs.model import Snapshot
 
 NAN = math.nan
-OPENMETRICS_EOF = b"# EOF\n"
 # A metric whose field an API does not have is left out for that API's
 # snapshots, rather than exported as NaN (see MetricSpec.backends).
 DEVICE_METRICS_BY_BACKEND = {
     backend: tuple(spec for spec in DEVICE_METRICS if backend in spec.backends)
     for backend in ("legacy", "varserver")
 }
+
+
+def device_metrics_for(snapshot: Snapshot) -> tuple[MetricSpec[Snapshot, Any], ...]:
+    return DEVICE_METRICS_BY_BACKEND.get(snapshot.backend, DEVICE_METRICS)
 
 
 def _new_family(spec: MetricSpec[Any, Any]) -> Metric:
@@ -125,11 +127,7 @@ class DeviceFamilyCache:
         entry = self._entries.get(target)
         if entry is not None and entry[0] is snapshot:
             return entry[1]
-        families = build_families(
-            DEVICE_METRICS_BY_BACKEND.get(snapshot.backend, DEVICE_METRICS),
-            snapshot,
-            self.use_timestamps,
-        )
+        families = build_families(device_metrics_for(snapshot), snapshot, self.use_timestamps)
         self._entries[target] = (snapshot, families)
         return families
 
@@ -147,26 +145,11 @@ class DeviceFamilyCache:
             self._texts[target] = entry
         cached = entry[1].get(openmetrics)
         if cached is None:
-            cached = encode_families(self.families(target, snapshot), openmetrics)
+            cached = encode_metrics(
+                device_metrics_for(snapshot), snapshot, self.use_timestamps, openmetrics
+            )
             entry[1][openmetrics] = cached
         return cached
-
-
-class _FixedFamilies(Collector):
-    def __init__(self, families: list[Metric]) -> None:
-        self._families = families
-
-    def collect(self) -> Iterable[Metric]:
-        return self._families
-
-
-def encode_families(families: list[Metric], openmetrics: bool) -> bytes:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_FixedFamilies(families))
-    if openmetrics:
-        encoded: bytes = openmetrics_latest(registry)  # type: ignore[no-untyped-call]
-        return encoded.removesuffix(OPENMETRICS_EOF)
-    return text_latest(registry)
 
 
 class ExporterCollector(Collector):

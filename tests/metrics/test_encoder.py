@@ -1,0 +1,95 @@
+"""Our fast encoder must produce exactly what prometheus_client would."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client.exposition import generate_latest as text_latest
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from sunpower_pvs_exporter.metrics.catalog import DEVICE_METRICS, HEALTH_METRICS
+from sunpower_pvs_exporter.metrics.collector import build_families
+from sunpower_pvs_exporter.metrics.encoder import encode_metrics
+from sunpower_pvs_exporter.pvs.legacy_parse import parse_device_list
+from sunpower_pvs_exporter.simulator import legacy_api
+from sunpower_pvs_exporter.simulator.site import Site, SiteConfig
+from support import NOON_UTC
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+
+
+def reference(specs, root, use_timestamps: bool, openmetrics: bool) -> bytes:
+    """prometheus_client's own encoding of the same families (the reference)."""
+    families = build_families(specs, root, use_timestamps)
+
+    class Fixed(Collector):
+        def collect(self):  # type: ignore[no-untyped-def]
+            return families
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Fixed())
+    if openmetrics:
+        return openmetrics_latest(registry).removesuffix(b"# EOF\n")
+    return text_latest(registry)
+
+
+FORMATS = [(ts, om) for ts in (False, True) for om in (False, True)]
+
+
+@pytest.mark.parametrize(("use_timestamps", "openmetrics"), FORMATS)
+@pytest.mark.parametrize("fixture", ["device_list_2019.json", "device_list_2024.json"])
+def test_fixtures_encode_identically(fixture: str, use_timestamps: bool, openmetrics: bool):
+    snapshot = parse_device_list(json.loads((FIXTURES / fixture).read_text()), 0.0, UTC)
+    assert encode_metrics(DEVICE_METRICS, snapshot, use_timestamps, openmetrics) == reference(
+        DEVICE_METRICS, snapshot, use_timestamps, openmetrics
+    )
+
+
+@pytest.mark.parametrize(("use_timestamps", "openmetrics"), FORMATS)
+def test_simulated_site_encodes_identically(use_timestamps: bool, openmetrics: bool):
+    site = Site(SiteConfig(inverters=40, error_inverters=3, tz=UTC), NOON_UTC)
+    doc = legacy_api.device_list(site.state(NOON_UTC), UTC, "strip")
+    snapshot = parse_device_list(doc, 0.0, UTC)
+    assert encode_metrics(DEVICE_METRICS, snapshot, use_timestamps, openmetrics) == reference(
+        DEVICE_METRICS, snapshot, use_timestamps, openmetrics
+    )
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(
+    texts=st.lists(st.text(max_size=30), min_size=4, max_size=4),
+    number=st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True), st.integers(-(10**20), 10**20)
+    ),
+)
+def test_arbitrary_labels_and_values_encode_identically(texts: list[str], number: float):
+    device = {
+        "DEVICE_TYPE": "Inverter",
+        "SERIAL": texts[0],
+        "DESCR": texts[1],
+        "MODEL": texts[2],
+        "SWVER": texts[3],
+        "p_3phsum_kw": number,
+        "DATATIME": "2024,01,01,00,00,00",
+    }
+    snapshot = parse_device_list({"devices": [device], "result": "succeed"}, 0.0, UTC)
+    for use_timestamps, openmetrics in FORMATS:
+        assert encode_metrics(DEVICE_METRICS, snapshot, use_timestamps, openmetrics) == reference(
+            DEVICE_METRICS, snapshot, use_timestamps, openmetrics
+        )
+
+
+def test_health_metrics_encode_identically():
+    from sunpower_pvs_exporter.health import TargetStatus
+
+    status = TargetStatus(target='we"ird\\name', host="h", api="auto", now=1.0, polls=3)
+    for _, openmetrics in FORMATS:
+        assert encode_metrics(HEALTH_METRICS, status, False, openmetrics) == reference(
+            HEALTH_METRICS, status, False, openmetrics
+        )
