@@ -26,7 +26,7 @@ FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 def reference(specs, root, use_timestamps: bool, openmetrics: bool) -> bytes:
     """prometheus_client's own encoding of the same families (the reference)."""
-    families = build_families(specs, root, use_timestamps)
+    families = build_families(specs, root, use_timestamps, openmetrics)
 
     class Fixed(Collector):
         def collect(self):  # type: ignore[no-untyped-def]

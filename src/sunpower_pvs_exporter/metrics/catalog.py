@@ -13,6 +13,7 @@ label them, so label sets are defined once per subject, not once per metric.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
@@ -22,13 +23,16 @@ from sunpower_pvs_exporter.pvs.errors import FAILURE_REASONS, FailureReason
 from sunpower_pvs_exporter.pvs.model import (
     CommInterface,
     Device,
+    EnergyStorage,
     GridProfile,
     Inverter,
+    LiveData,
     Meter,
     Phase,
     PhaseReading,
     Snapshot,
     Supervisor,
+    TransferSwitch,
 )
 
 PREFIX = "sunpower_pvs_"
@@ -37,6 +41,9 @@ Root = TypeVar("Root")
 Item = TypeVar("Item")
 MetricKind = Literal["gauge", "counter", "info"]
 Missing = Literal["nan", "omit"]
+BOTH_APIS = frozenset({"legacy", "varserver"})
+LEGACY_ONLY = frozenset({"legacy"})
+VARSERVER_ONLY = frozenset({"varserver"})
 
 
 @dataclass(frozen=True)
@@ -65,10 +72,31 @@ class MetricSpec(Generic[Root, Item]):
     missing: Missing = "omit"
     compatible: bool = False
     extra_label_names: tuple[str, ...] = ()
+    # The APIs that have this field. For a snapshot from any other API the
+    # metric is left out entirely (not NaN): the PVS is not failing to report
+    # it, that API simply has no such value.
+    backends: frozenset[str] = BOTH_APIS
 
     @property
     def label_names(self) -> tuple[str, ...]:
         return self.subject.label_names + self.extra_label_names
+
+    def sample_value(self, item: Item, openmetrics: bool) -> float | None:
+        """The value to expose for one item, or ``None`` to leave the sample out.
+
+        A counter can never be negative: a negative reading is PVS garbage and
+        counts as missing. Missing compatible values are NaN, as in the
+        original exporter — except counters in OpenMetrics, which forbids NaN
+        counters, so there the sample is left out.
+        """
+        value = self.value(item)
+        if value is not None and self.kind == "counter" and value < 0:
+            value = None
+        if value is not None:
+            return value
+        if self.missing == "nan" and not (openmetrics and self.kind == "counter"):
+            return math.nan
+        return None
 
     @property
     def family_name(self) -> str:
@@ -209,11 +237,364 @@ GRID_PROFILE = Subject[Snapshot, GridProfile](
 )
 
 
+StoragePhase = tuple[EnergyStorage, Phase, PhaseReading]
+SwitchPhase = tuple[TransferSwitch, str, Phase, PhaseReading]
+
+
+def _storage_labels(ess: EnergyStorage) -> tuple[str, ...]:
+    return (ess.device.serial, ess.device.device_type, ess.device.model)
+
+
+def _switch_phase_items(snapshot: Snapshot) -> Iterable[SwitchPhase]:
+    for switch in snapshot.transfer_switches:
+        for side, phases in (("grid", switch.grid_phases), ("load", switch.load_phases)):
+            for phase, reading in phases:
+                yield (switch, side, phase, reading)
+
+
+STORAGE_LABELS = ("device_id", "device_type", "model")
+STORAGE = Subject[Snapshot, EnergyStorage](
+    name="energy_storage",
+    doc="each SunVault storage device: the ESS (varserver `/sys/devices/ess`, legacy "
+    "`Energy Storage System`) and, on legacy firmware, each battery module (`ESS BMS`)",
+    label_names=STORAGE_LABELS,
+    items=lambda snap: snap.storage,
+    labels=_storage_labels,
+    data_time=lambda ess: ess.device.data_time,
+)
+STORAGE_MODE = Subject[Snapshot, EnergyStorage](
+    name="energy_storage_mode",
+    doc="each SunVault ESS that reports an operating mode",
+    label_names=(*STORAGE_LABELS, "mode"),
+    items=lambda snap: (ess for ess in snap.storage if ess.operating_mode),
+    labels=lambda ess: (*_storage_labels(ess), ess.operating_mode),
+    data_time=lambda ess: ess.device.data_time,
+)
+TRANSFER_SWITCH = Subject[Snapshot, TransferSwitch](
+    name="transfer_switch",
+    doc="each SunVault Hub+ / MIDC transfer switch",
+    label_names=("device_id", "model"),
+    items=lambda snap: snap.transfer_switches,
+    labels=lambda ts: (ts.device.serial, ts.device.model),
+    data_time=lambda ts: ts.device.data_time,
+)
+TRANSFER_SWITCH_STATE = Subject[Snapshot, TransferSwitch](
+    name="transfer_switch_state",
+    doc="each SunVault Hub+ / MIDC transfer switch and its reported states",
+    label_names=("device_id", "model", "state", "pv_disconnect_state"),
+    items=lambda snap: snap.transfer_switches,
+    labels=lambda ts: (ts.device.serial, ts.device.model, ts.state, ts.pv_disconnect_state),
+    data_time=lambda ts: ts.device.data_time,
+)
+TRANSFER_SWITCH_PHASE = Subject[Snapshot, SwitchPhase](
+    name="transfer_switch_phase",
+    doc="each leg (L1, L2) on the grid side and the home (load) side of a transfer switch",
+    label_names=("device_id", "model", "side", "phase"),
+    items=_switch_phase_items,
+    labels=lambda item: (item[0].device.serial, item[0].device.model, item[1], item[2]),
+    data_time=lambda item: item[0].device.data_time,
+)
+SITE = Subject[Snapshot, LiveData](
+    name="site",
+    doc="the whole site, as totalled by the PVS itself (varserver `/sys/livedata`)",
+    label_names=(),
+    items=lambda snap: () if snap.live is None else (snap.live,),
+    labels=lambda _: (),
+    data_time=lambda live: live.time,
+)
+
+
 def _one(_: object) -> float:
     return 1.0
 
 
 # --- the catalog -------------------------------------------------------------
+
+ESS_SIGN = "Positive while the battery discharges (supplies the home), negative while it charges."
+
+STORAGE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
+    MetricSpec(
+        "sunpower_pvs_ess_state_of_charge_ratio",
+        "gauge",
+        "Battery state of charge, 0-1 (system value, including the reserve).",
+        "ratio",
+        STORAGE,
+        lambda e: e.state_of_charge_ratio,
+        "varserver `socVal` (fraction); legacy ESS status "
+        "`battery_status[].system_state_of_charge` (% ÷100, per battery module)",
+    ),
+    MetricSpec(
+        "sunpower_pvs_ess_customer_state_of_charge_ratio",
+        "gauge",
+        "Battery state of charge as shown to the owner, 0-1 (excludes the reserve).",
+        "ratio",
+        STORAGE,
+        lambda e: e.customer_state_of_charge_ratio,
+        "varserver `customerSocVal` (fraction); legacy ESS status "
+        "`battery_status[].customer_state_of_charge` (% ÷100, per battery module)",
+    ),
+    MetricSpec(
+        "sunpower_pvs_ess_state_of_health_ratio",
+        "gauge",
+        "Battery state of health, 0-1.",
+        "ratio",
+        STORAGE,
+        lambda e: e.state_of_health_ratio,
+        "varserver `sohVal` (fraction)",
+        backends=VARSERVER_ONLY,
+    ),
+    MetricSpec(
+        "sunpower_pvs_ess_battery_voltage_volts",
+        "gauge",
+        "Battery (DC) voltage.",
+        "volts",
+        STORAGE,
+        lambda e: e.battery_voltage_volts,
+        "varserver `vBattV`; legacy ESS status `battery_status[].battery_voltage`",
+    ),
+    MetricSpec(
+        "sunpower_pvs_ess_battery_current_amperes",
+        "gauge",
+        "Battery (DC) current. " + ESS_SIGN,
+        "amperes",
+        STORAGE,
+        lambda e: e.battery_current_amperes,
+        "legacy ESS status `battery_status[].battery_amperage` (sign flipped: the PVS "
+        "reports + while charging)",
+        backends=LEGACY_ONLY,
+    ),
+    MetricSpec(
+        "sunpower_pvs_ess_power_watts",
+        "gauge",
+        "Power of the storage device. " + ESS_SIGN,
+        "watts",
+        STORAGE,
+        lambda e: e.power_watts,
+        "varserver `p3phsumKw` (kW ×1000); legacy ESS status "
+        "`ess_status[].ess_meter_reading.agg_power` (kW ×1000), and for battery modules "
+        "−(amperage × voltage)",
+    ),
+    MetricSpec(
+        "sunpower_pvs_ess_charge_limit_watts",
+        "gauge",
+        "Highest charge power the ESS currently allows.",
+        "watts",
+        STORAGE,
+        lambda e: e.charge_limit_watts,
+        "varserver `chrgLimitPmaxKw` (kW ×1000)",
+        backends=VARSERVER_ONLY,
+    ),
+    MetricSpec(
+        "sunpower_pvs_ess_discharge_limit_watts",
+        "gauge",
+        "Highest discharge power the ESS currently allows.",
+        "watts",
+        STORAGE,
+        lambda e: e.discharge_limit_watts,
+        "varserver `dischrgLimPmaxKw` (kW ×1000)",
+        backends=VARSERVER_ONLY,
+    ),
+    MetricSpec(
+        "sunpower_pvs_ess_cell_min_temperature_celsius",
+        "gauge",
+        "Coolest battery cell.",
+        "celsius",
+        STORAGE,
+        lambda e: e.cell_min_temperature_celsius,
+        "varserver `minTBattCellDegc`",
+        backends=VARSERVER_ONLY,
+    ),
+    MetricSpec(
+        "sunpower_pvs_ess_cell_max_temperature_celsius",
+        "gauge",
+        "Warmest battery cell.",
+        "celsius",
+        STORAGE,
+        lambda e: e.cell_max_temperature_celsius,
+        "varserver `maxTBattCellDegc`",
+        backends=VARSERVER_ONLY,
+    ),
+    MetricSpec(
+        "sunpower_pvs_ess_cell_min_voltage_volts",
+        "gauge",
+        "Lowest battery cell voltage.",
+        "volts",
+        STORAGE,
+        lambda e: e.cell_min_voltage_volts,
+        "varserver `minVBattCellV`",
+        backends=VARSERVER_ONLY,
+    ),
+    MetricSpec(
+        "sunpower_pvs_ess_cell_max_voltage_volts",
+        "gauge",
+        "Highest battery cell voltage.",
+        "volts",
+        STORAGE,
+        lambda e: e.cell_max_voltage_volts,
+        "varserver `maxVBattCellV`",
+        backends=VARSERVER_ONLY,
+    ),
+    MetricSpec(
+        "sunpower_pvs_ess_temperature_celsius",
+        "gauge",
+        "Temperature of a battery module or of the ESS enclosure.",
+        "celsius",
+        STORAGE,
+        lambda e: e.temperature_celsius,
+        "legacy ESS status `battery_status[].temperature`, `ess_status[].enclosure_temperature`",
+        backends=LEGACY_ONLY,
+    ),
+    MetricSpec(
+        "sunpower_pvs_ess_humidity_ratio",
+        "gauge",
+        "Relative humidity inside the ESS enclosure, 0-1.",
+        "ratio",
+        STORAGE,
+        lambda e: e.humidity_ratio,
+        "legacy ESS status `ess_status[].enclosure_humidity` (% ÷100)",
+        backends=LEGACY_ONLY,
+    ),
+    MetricSpec(
+        "sunpower_pvs_ess_inverter_temperature_celsius",
+        "gauge",
+        "Temperature of the ESS's inverter.",
+        "celsius",
+        STORAGE,
+        lambda e: e.inverter_temperature_celsius,
+        "varserver `tInvtrDegc`",
+        backends=VARSERVER_ONLY,
+    ),
+    MetricSpec(
+        "sunpower_pvs_ess_charged_energy_watt_hours_total",
+        "counter",
+        "Lifetime energy put into the battery.",
+        "watt hours",
+        STORAGE,
+        lambda e: e.charged_energy_watt_hours,
+        "varserver `negLtea3phsumKwh` (kWh ×1000; taken as charge energy, the "
+        "opposite direction of discharge power)",
+        backends=VARSERVER_ONLY,
+    ),
+    MetricSpec(
+        "sunpower_pvs_ess_discharged_energy_watt_hours_total",
+        "counter",
+        "Lifetime energy taken out of the battery.",
+        "watt hours",
+        STORAGE,
+        lambda e: e.discharged_energy_watt_hours,
+        "varserver `posLtea3phsumKwh` (kWh ×1000)",
+        backends=VARSERVER_ONLY,
+    ),
+    MetricSpec(
+        "sunpower_pvs_ess_operating_mode_info",
+        "info",
+        "The ESS's operating mode (e.g. SELF_CONSUMPTION, BACKUP_ONLY, STANDBY), as a label.",
+        "",
+        STORAGE_MODE,
+        lambda _: 1.0,
+        "varserver `opMode`",
+        backends=VARSERVER_ONLY,
+    ),
+    MetricSpec(
+        "sunpower_pvs_transfer_switch_state_info",
+        "info",
+        "States the Hub+/MIDC reports: state is the grid contactor / microgrid "
+        "interconnect state, pv_disconnect_state the PV disconnect relay.",
+        "",
+        TRANSFER_SWITCH_STATE,
+        lambda _: 1.0,
+        "varserver `midStEnum`, `pvd1StEnum`; legacy ESS status "
+        "`hub_plus_status.contactor_position`",
+    ),
+    MetricSpec(
+        "sunpower_pvs_transfer_switch_temperature_celsius",
+        "gauge",
+        "Temperature inside the Hub+/MIDC.",
+        "celsius",
+        TRANSFER_SWITCH,
+        lambda t: t.temperature_celsius,
+        "varserver `tDegc`; legacy ESS status `hub_plus_status.hub_temperature`",
+    ),
+    MetricSpec(
+        "sunpower_pvs_transfer_switch_supply_voltage_volts",
+        "gauge",
+        "Supply (leg-to-leg) voltage at the Hub+/MIDC.",
+        "volts",
+        TRANSFER_SWITCH,
+        lambda t: t.supply_voltage_volts,
+        "varserver `vSpplyV`; legacy ESS status `hub_plus_status.main_voltage`",
+    ),
+    MetricSpec(
+        "sunpower_pvs_transfer_switch_phase_voltage_volts",
+        "gauge",
+        "Leg-to-neutral voltage on the grid side or the home (load) side of the switch.",
+        "volts",
+        TRANSFER_SWITCH_PHASE,
+        lambda item: item[3].voltage_volts,
+        "varserver `v1nGridV`/`v2nGridV` (grid), `v1nV`/`v2nV` (load); legacy ESS status "
+        "`hub_plus_status.grid_phase1_voltage`… / `load_phase1_voltage`…",
+    ),
+    MetricSpec(
+        "sunpower_pvs_site_pv_power_watts",
+        "gauge",
+        "Solar production of the whole site.",
+        "watts",
+        SITE,
+        lambda live: live.pv_power_watts,
+        "varserver `/sys/livedata/pv_p` (kW ×1000)",
+        backends=VARSERVER_ONLY,
+    ),
+    MetricSpec(
+        "sunpower_pvs_site_grid_power_watts",
+        "gauge",
+        "Net power from the grid: positive importing, negative exporting.",
+        "watts",
+        SITE,
+        lambda live: live.grid_power_watts,
+        "varserver `/sys/livedata/net_p` (kW ×1000)",
+        backends=VARSERVER_ONLY,
+    ),
+    MetricSpec(
+        "sunpower_pvs_site_load_power_watts",
+        "gauge",
+        "Power the home uses.",
+        "watts",
+        SITE,
+        lambda live: live.load_power_watts,
+        "varserver `/sys/livedata/site_load_p` (kW ×1000)",
+        backends=VARSERVER_ONLY,
+    ),
+    MetricSpec(
+        "sunpower_pvs_site_battery_power_watts",
+        "gauge",
+        "Power of the site's batteries. " + ESS_SIGN,
+        "watts",
+        SITE,
+        lambda live: live.battery_power_watts,
+        "varserver `/sys/livedata/ess_p` (kW ×1000)",
+        backends=VARSERVER_ONLY,
+    ),
+    MetricSpec(
+        "sunpower_pvs_site_battery_state_of_charge_ratio",
+        "gauge",
+        "State of charge of the site's batteries, 0-1.",
+        "ratio",
+        SITE,
+        lambda live: live.state_of_charge_ratio,
+        "varserver `/sys/livedata/soc` (fraction)",
+        backends=VARSERVER_ONLY,
+    ),
+    MetricSpec(
+        "sunpower_pvs_site_backup_time_remaining_seconds",
+        "gauge",
+        "How long the batteries could power the home in an outage, as the PVS estimates it.",
+        "seconds",
+        SITE,
+        lambda live: live.backup_time_remaining_seconds,
+        "varserver `/sys/livedata/backupTimeRemaining` (minutes ×60)",
+        backends=VARSERVER_ONLY,
+    ),
+)
 
 SUP = SUPERVISOR
 DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
@@ -229,6 +610,7 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         "legacy `dl_comm_err`",
         "nan",
         True,
+        backends=LEGACY_ONLY,
     ),
     MetricSpec(
         "sunpower_pvs_supervisor_cpu_loadavg",
@@ -240,6 +622,7 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         "legacy `dl_cpu_load`",
         "nan",
         True,
+        backends=LEGACY_ONLY,
     ),
     MetricSpec(
         "sunpower_pvs_supervisor_errors_total",
@@ -251,6 +634,7 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         "legacy `dl_err_count`",
         "nan",
         True,
+        backends=LEGACY_ONLY,
     ),
     MetricSpec(
         "sunpower_pvs_supervisor_flash_storage_available_bytes",
@@ -262,6 +646,7 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         "legacy `dl_flash_avail` (KiB ×1024)",
         "nan",
         True,
+        backends=LEGACY_ONLY,
     ),
     MetricSpec(
         "sunpower_pvs_supervisor_mem_used_bytes",
@@ -273,6 +658,7 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         "legacy `dl_mem_used` (KiB ×1024)",
         "nan",
         True,
+        backends=LEGACY_ONLY,
     ),
     MetricSpec(
         "sunpower_pvs_supervisor_scan_time_seconds",
@@ -284,6 +670,7 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         "legacy `dl_scan_time`",
         "nan",
         True,
+        backends=LEGACY_ONLY,
     ),
     MetricSpec(
         "sunpower_pvs_supervisor_skipped_scans_total",
@@ -295,6 +682,7 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         "legacy `dl_skipped_scans`",
         "nan",
         True,
+        backends=LEGACY_ONLY,
     ),
     MetricSpec(
         "sunpower_pvs_supervisor_untransmitted_events_total",
@@ -306,6 +694,7 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         "legacy `dl_untransmitted`",
         "nan",
         True,
+        backends=LEGACY_ONLY,
     ),
     MetricSpec(
         "sunpower_pvs_supervisor_uptime_seconds_total",
@@ -327,6 +716,7 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         SUP,
         lambda s: s.cpu_usage_ratio,
         "varserver `/sys/info/cpu_usage` (% ÷100)",
+        backends=VARSERVER_ONLY,
     ),
     MetricSpec(
         "sunpower_pvs_supervisor_memory_usage_ratio",
@@ -336,6 +726,7 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         SUP,
         lambda s: s.memory_usage_ratio,
         "varserver `/sys/info/ram_usage` (% ÷100)",
+        backends=VARSERVER_ONLY,
     ),
     MetricSpec(
         "sunpower_pvs_supervisor_flash_usage_ratio",
@@ -345,6 +736,7 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         SUP,
         lambda s: s.flash_usage_ratio,
         "varserver `/sys/info/flash_usage` (% ÷100)",
+        backends=VARSERVER_ONLY,
     ),
     MetricSpec(
         "sunpower_pvs_supervisor_flash_wear_ratio",
@@ -354,6 +746,7 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         SUP,
         lambda s: s.flash_wear_ratio,
         "varserver `/sys/pvs/flashwear_type_b` (0x01 = 10%)",
+        backends=VARSERVER_ONLY,
     ),
     # Power meters (original exporter's names).
     MetricSpec(
@@ -461,7 +854,7 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         "amperes",
         METER,
         lambda m: m.current_amperes,
-        "legacy `i_a`",
+        "legacy `i_a`; varserver `i3phsumA`",
     ),
     MetricSpec(
         "sunpower_pvs_power_meter_supply_voltage_volts",
@@ -616,11 +1009,13 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
     MetricSpec(
         "sunpower_pvs_device_state",
         "gauge",
-        "1 when the PVS reports the device as working, else 0.",
+        "1 when the PVS reports the device as working, else 0. varserver has no "
+        "state: there a device is working while its last sample (msmtEps) is at most "
+        "15 minutes older than the newest sample on the PVS.",
         "1",
         DEVICE,
         lambda d: 1.0 if d.state == "working" else 0.0,
-        "legacy `STATE`",
+        "legacy `STATE`; varserver derived from `msmtEps` staleness",
         "nan",
         True,
     ),
@@ -645,6 +1040,7 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         "legacy `Get_Comm` `networkstatus.interfaces[]`",
         "nan",
         True,
+        backends=LEGACY_ONLY,
     ),
     MetricSpec(
         "sunpower_pvs_grid_profile_info",
@@ -656,7 +1052,9 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         "legacy `GridProfileGet`",
         "nan",
         True,
+        backends=LEGACY_ONLY,
     ),
+    *STORAGE_METRICS,
 )
 
 

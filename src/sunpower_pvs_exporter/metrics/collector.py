@@ -55,7 +55,10 @@ def _new_family(spec: MetricSpec[Any, Any]) -> Metric:
 
 
 def build_families(
-    specs: Sequence[MetricSpec[Any, Any]], root: object, use_timestamps: bool = False
+    specs: Sequence[MetricSpec[Any, Any]],
+    root: object,
+    use_timestamps: bool = False,
+    openmetrics: bool = False,
 ) -> list[Metric]:
     """Families for ``specs`` over ``root``; families without samples are left out."""
     prepared: dict[int, list[tuple[Any, list[str], float | None]]] = {}
@@ -76,16 +79,11 @@ def build_families(
         if not rows:
             continue
         family = _new_family(spec)
-        value_of = spec.value
         add = _adder(family, spec)
-        nan_when_missing = spec.missing == "nan"
         for item, labels, timestamp in rows:
-            value = value_of(item)
-            if value is None:
-                if not nan_when_missing:
-                    continue
-                value = NAN
-            add(labels, value, timestamp)
+            value = spec.sample_value(item, openmetrics)
+            if value is not None:
+                add(labels, value, timestamp)
         if family.samples:
             families.append(family)
     return families

@@ -9,7 +9,6 @@ prometheus_client's for both formats, so the two cannot drift apart.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,7 +16,6 @@ from prometheus_client.utils import floatToGoString
 
 from sunpower_pvs_exporter.metrics.catalog import MetricSpec, Subject
 
-NAN = math.nan
 # Go's float formatting, as prometheus_client writes it (untyped upstream).
 go_float: Callable[[float], str] = floatToGoString
 
@@ -71,17 +69,13 @@ def encode_metrics(
         lines: list[str] = []
         sample_name = spec.name
         is_info = spec.kind == "info"
-        nan_when_missing = spec.missing == "nan"
-        value_of = spec.value
         for item, labels, stamp in rows:
             if is_info:
                 text = "1.0"
             else:
-                value = value_of(item)
+                value = spec.sample_value(item, openmetrics)
                 if value is None:
-                    if not nan_when_missing:
-                        continue
-                    value = NAN
+                    continue
                 text = go_float(value)
             lines.append(f"{sample_name}{labels} {text}{stamp}\n")
         if not lines:
