@@ -35,13 +35,15 @@ async def make_simulator() -> AsyncIterator[SimFactory]:
         scale: float = 1.0,
         port: int = 0,
         api: str = "legacy",
+        tls: bool | None = None,
         **site: Any,
     ) -> SimulatorServer:
+        """``tls``: also listen with HTTPS (default: when the simulator speaks varserver)."""
         site.setdefault("tz", UTC)
         pvs = SimulatedPvs(
             config=SiteConfig(**site), clock=SimClock(start=start, scale=scale), api=api
         )
-        server = SimulatorServer(pvs, host="127.0.0.1", port=port)
+        server = SimulatorServer(pvs, host="127.0.0.1", port=port, tls=tls)
         await server.start()
         servers.append(server)
         return server

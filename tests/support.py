@@ -33,6 +33,13 @@ def target_for(sim: SimulatorServer, name: str = "site", **overrides: Any) -> Ta
     return TargetConfig(**settings)
 
 
+def tls_target_for(sim: SimulatorServer, name: str = "site", **overrides: Any) -> TargetConfig:
+    """A target on the simulator's HTTPS port, where it serves both APIs (like a PVS on 443)."""
+    settings: dict[str, Any] = {"port": sim.tls_port, "use_tls": True, "api": "auto"}
+    settings.update(overrides)
+    return target_for(sim, name, **settings)
+
+
 def pollers_for(
     config: ExporterConfig, backoff_cap: float = 1.0, jitter: float = 0.0
 ) -> list[Poller]:

@@ -48,7 +48,12 @@ targets:
 """
     )
     a, b = config.targets
-    assert (a.api, a.poll_interval, a.timeout, a.password_env) == ("varserver", 45.0, 10.0, "PVS_PW")
+    assert (a.api, a.poll_interval, a.timeout, a.password_env) == (
+        "varserver",
+        45.0,
+        10.0,
+        "PVS_PW",
+    )
     assert (b.api, b.poll_interval, b.port, b.max_age) == ("legacy", 120.0, 443, 360.0)
     assert (config.listen_host, config.listen_port, config.poll_mode) == (
         "127.0.0.1",
@@ -69,7 +74,10 @@ targets:
             "targets:\n  - {name: a, host: h, api: varserver, poll_interval: 10s}\n",
             "targets[0].poll_interval: must be >= 30s for the varserver API, got 10s",
         ),
-        ("targets:\n  - {name: a, host: h, pol_interval: 90}\n", "targets[0].pol_interval: unknown"),
+        (
+            "targets:\n  - {name: a, host: h, pol_interval: 90}\n",
+            "targets[0].pol_interval: unknown",
+        ),
         ("target:\n  - {name: a, host: h}\n", "target: unknown key"),
         ("targets: []\n", "targets: expected a non-empty list"),
         ("targets:\n  - {name: a}\n", "targets[0].host: missing"),

@@ -6,6 +6,7 @@ All over real HTTP to the simulator, whose request log counts what the PVS saw.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import random
 import time
@@ -27,8 +28,8 @@ def up(samples: dict) -> float:
     return value
 
 
-async def until(predicate, timeout: float = 5.0, step: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
+async def until(predicate, within: float = 5.0, step: float = 0.05) -> None:
+    deadline = time.monotonic() + within
     while not await predicate():
         assert time.monotonic() < deadline, "condition not reached in time"
         await asyncio.sleep(step)
@@ -102,15 +103,18 @@ async def test_dead_pvs_backs_off_then_recovers_by_itself(make_simulator, make_e
 
     await until(failed_four_times)
     times = sim.pvs.log.times("DeviceList")
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     # 0.1, 0.2, 0.4 … : each wait at least the doubled interval.
     assert gaps[0] >= 0.09
     assert gaps[1] >= 0.19
     assert gaps[2] >= 0.39
     samples = await scrape(http, exporter.url + "/metrics")
     assert up(samples) == 0.0
-    failures = [v for labels, v in series(samples, "sunpower_pvs_poll_failures_total")
-                if labels["reason"] == "http_status"]
+    failures = [
+        v
+        for labels, v in series(samples, "sunpower_pvs_poll_failures_total")
+        if labels["reason"] == "http_status"
+    ]
     assert failures[0] >= 3
     assert series(samples, "sunpower_pvs_consecutive_poll_failures")[0][1] >= 3
 
@@ -119,7 +123,7 @@ async def test_dead_pvs_backs_off_then_recovers_by_itself(make_simulator, make_e
     async def recovered() -> bool:
         return up(await scrape(http, exporter.url + "/metrics")) == 1.0
 
-    await until(recovered, timeout=3.0)
+    await until(recovered, within=3.0)
     samples = await scrape(http, exporter.url + "/metrics")
     assert series(samples, "sunpower_pvs_consecutive_poll_failures")[0][1] == 0
 
@@ -147,7 +151,7 @@ async def test_stale_data_expires_but_is_served_until_then(make_simulator, make_
         s = await scrape(http, exporter.url + "/metrics")
         return not series(s, "sunpower_pvs_inverter_ac_power_watts")
 
-    await until(expired, timeout=3.0)
+    await until(expired, within=3.0)
     samples = await scrape(http, exporter.url + "/metrics")
     assert series(samples, "sunpower_pvs_snapshot_age_seconds")[0][1] > 1.0
 

@@ -36,6 +36,7 @@ from sunpower_pvs_exporter.poller import Poller, PollSchedule
 from sunpower_pvs_exporter.push import PushAuthError, read_push_auth
 from sunpower_pvs_exporter.pvs.readers import make_reader
 from sunpower_pvs_exporter.simulator.demo import DemoSite
+from sunpower_pvs_exporter.simulator.server import CertificateError
 from sunpower_pvs_exporter.web.security import WebConfig, build_security, load_web_config
 from sunpower_pvs_exporter.web.server import ExporterServer
 
@@ -122,7 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument(
         "--api",
         choices=["auto", "legacy", "varserver"],
-        help="PVS API to use (default: auto; only legacy is available in this version)",
+        help="PVS API to use: legacy dl_cgi, the new firmware's varserver, or auto-detect "
+        "(default: auto; see docs/varserver.md)",
+    )
+    new.add_argument(
+        "--pvs-password-file",
+        metavar="FILE",
+        help="file holding the PVS's varserver password (default: $SUNPOWER_PVS_PASSWORD, "
+        "else the last 5 characters of the PVS serial)",
     )
     new.add_argument(
         "--poll-interval",
@@ -153,6 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument(
         "--demo-inverters", type=int, default=20, help="inverters on the demo site (default: 20)"
     )
+    new.add_argument(
+        "--demo-api",
+        choices=["legacy", "varserver", "both"],
+        default="legacy",
+        help="API the demo PVS speaks (default: legacy); varserver and both add a SunVault "
+        "battery and serve HTTPS with a self-signed certificate (needs the openssl command)",
+    )
     push = parser.add_argument_group("Pushgateway")
     push.add_argument(
         "--push-to",
@@ -164,8 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument(
         "--push-auth-file",
         metavar="FILE",
-        help="file holding user:password for the Pushgateway "
-        "(or set SUNPOWER_PVS_PUSH_AUTH)",
+        help="file holding user:password for the Pushgateway (or set SUNPOWER_PVS_PUSH_AUTH)",
     )
     web_group = parser.add_argument_group("web security and logging")
     web_group.add_argument(
@@ -230,12 +244,14 @@ def config_from_args(args: argparse.Namespace) -> ExporterConfig:
         port=args.port,
         use_tls=bool(args.use_tls),
         tls_ca_file=args.tls_ca_file,
-        api="legacy" if args.demo else (args.api or "auto"),
+        api=("legacy" if args.demo_api == "legacy" else "auto")
+        if args.demo
+        else (args.api or "auto"),
         poll_mode=poll_mode,
         poll_interval=args.poll_interval,
         timeout=args.timeout,
         max_age=args.max_age,
-        password_file=None,
+        password_file=args.pvs_password_file,
         password_env=None,
         timezone=args.pvs_timezone,
     )
@@ -288,10 +304,11 @@ async def serve(
     try:
         await server.start()
         log.info(
-            "listening on %s:%d (%d targets)",
+            "listening on %s:%d (%d targets; %s)",
             config.listen_host or "*",
             server.port,
             len(config.targets),
+            security.summary,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -329,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    demo = DemoSite(inverters=args.demo_inverters) if args.demo else None
+    demo = DemoSite(inverters=args.demo_inverters, api=args.demo_api) if args.demo else None
     try:
         asyncio.run(serve(config, demo, web_config))
     except OSError as exc:
@@ -337,6 +354,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{PROG}: error: cannot listen on port {config.listen_port}: {exc.strerror}",
             file=sys.stderr,
         )
+        return 1
+    except CertificateError as exc:
+        print(f"{PROG}: error: --demo-api {args.demo_api}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass

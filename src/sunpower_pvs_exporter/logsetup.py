@@ -12,7 +12,9 @@ with ``target=NAME `` as the pollers' messages do.
 Repeated identical warnings and errors are rate-limited: the first one of a
 kind is written, the same kind again within ``window`` seconds is only
 counted, and the first one after the window is written with a summary
-``[N more like this in the last M s]``. "The same kind" means the same
+``[N more like this in the last M s]`` (if the errors stop instead, the
+count is dropped; the poller logs its own "answering again after N failed
+polls" line on recovery). "The same kind" means the same
 logger, level and message once numbers are blanked out (so "next try in 240s"
 and "next try in 300s" count as one). A dead PVS therefore writes a few lines
 an hour, not one per poll, and cannot fill a Raspberry Pi's SD card.

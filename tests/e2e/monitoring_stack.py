@@ -6,11 +6,11 @@ background thread, so one stack can serve every test of the session whatever
 event loop pytest-asyncio gives each test:
 
 * ``single``: the original exporter's shape, one target ("home") with its
-  device metrics on ``/metrics`` — Prometheus job ``sunpower_pvs``;
+  device metrics on ``/metrics`` — Prometheus job ``sunpower``;
 * ``multi``: a config-file style exporter with targets "home" and "cabin",
   scraped blackbox style on ``/probe`` with the relabel_configs from
-  docs/monitoring.md (job ``sunpower_pvs_probe``) and on ``/metrics`` for its
-  own health (job ``sunpower_pvs_exporter``).
+  docs/monitoring.md (job ``sunpower_probe``) and on ``/metrics`` for its
+  own health (job ``sunpower_exporter``).
 
 The real ``prometheus`` binary scrapes all three jobs every second, loads
 contrib/prometheus/rules.yml and alerts.yml, and keeps its TSDB in a temp dir.
@@ -28,6 +28,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -48,20 +49,28 @@ from sunpower_pvs_exporter.config import ExporterConfig
 from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer, free_port
 from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
 from sunpower_pvs_exporter.web.server import ExporterServer
-from support import pollers_for, target_for
+from support import pollers_for, target_for, tls_target_for
 
 REQUIRE_ENV = "SUNPOWER_PVS_REQUIRE_E2E"
 REPO = Path(__file__).resolve().parents[2]
+DOCS = REPO / "docs" / "monitoring.md"
+DOCUMENTED_EXPORTER = "exporter-host:9110"
 RULE_FILES = (
     REPO / "contrib" / "prometheus" / "rules.yml",
     REPO / "contrib" / "prometheus" / "alerts.yml",
 )
 SCRAPE_INTERVAL = "1s"
 POLL_INTERVAL = 0.5
-SITES = {"home": {"seed": 11, "inverters": 4, "error_inverters": 1}, "cabin": {"seed": 12, "inverters": 2, "error_inverters": 0}}
-JOB_SINGLE = "sunpower_pvs"
-JOB_PROBE = "sunpower_pvs_probe"
-JOB_EXPORTER = "sunpower_pvs_exporter"
+# "home": old (legacy dl_cgi) firmware, the original exporter's world.
+# "cabin": new (varserver, https) firmware with a two-module SunVault battery.
+SITES: dict[str, dict[str, int]] = {
+    "home": {"seed": 11, "inverters": 4, "error_inverters": 1},
+    "cabin": {"seed": 12, "inverters": 2, "error_inverters": 0, "battery_modules": 2},
+}
+SITE_API = {"home": "legacy", "cabin": "varserver"}
+JOB_SINGLE = "sunpower"
+JOB_PROBE = "sunpower_probe"
+JOB_EXPORTER = "sunpower_exporter"
 
 T = TypeVar("T")
 
@@ -73,7 +82,7 @@ def require_binaries(*names: str) -> dict[str, str]:
     if missing:
         message = (
             f"END-TO-END TEST NOT RUN: {', '.join(missing)} not found on PATH. "
-            "Install them (Debian: apt-get install prometheus systemd), as .ci/run does."
+            "Install them (Debian: apt-get install prometheus systemd openssl), as .ci/run does."
         )
         if os.environ.get(REQUIRE_ENV) == "1":
             pytest.fail(f"{message} ({REQUIRE_ENV}=1: e2e tests must run)")
@@ -130,6 +139,7 @@ class SimulatedSite:
     pvs: SimulatedPvs
     server: SimulatorServer | None = None
     port: int = 0
+    tls_port: int = 0
 
 
 @dataclasses.dataclass
@@ -141,6 +151,21 @@ class RunningExporter:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+def documented_scrape_config(job: str, targets: list[str], exporter: str) -> dict[str, Any]:
+    """A scrape config from a yaml block of docs/monitoring.md, aimed at our addresses."""
+    for block in re.findall(r"```yaml\n(.*?)```", DOCS.read_text(), flags=re.S):
+        for config in (yaml.safe_load(block) or {}).get("scrape_configs", []):
+            if config["job_name"] != job:
+                continue
+            text = json.dumps(config)
+            assert text.count(DOCUMENTED_EXPORTER) == 1, text
+            config = json.loads(text.replace(DOCUMENTED_EXPORTER, exporter))
+            config.pop("scrape_interval", None)
+            config["static_configs"] = [{"targets": targets}]
+            return dict(config)
+    raise AssertionError(f"docs/monitoring.md shows no scrape config for job {job}")
 
 
 class MonitoringStack:
@@ -163,6 +188,7 @@ class MonitoringStack:
                 pvs = SimulatedPvs(
                     config=SiteConfig(tz=ZoneInfo(self.zone), **settings),
                     clock=SimClock(start=time.time()),
+                    api=SITE_API[name],
                 )
                 self.sites[name] = SimulatedSite(name, pvs)
                 self.start_simulator(name)
@@ -199,9 +225,21 @@ class MonitoringStack:
     def _target(self, name: str) -> Any:
         site = self.sites[name]
         assert site.server is not None
-        return target_for(
-            site.server, name=name, poll_interval=POLL_INTERVAL, timezone=self.zone
-        )
+        if SITE_API[name] == "varserver":
+            # The password from a file, as a user would configure it (and so that a
+            # SUNPOWER_PVS_PASSWORD in the environment cannot interfere).
+            password_file = self.workdir / f"{name}.password"
+            password_file.write_text(site.pvs.password + "\n")
+            password_file.chmod(0o600)
+            return tls_target_for(
+                site.server,
+                name=name,
+                api="varserver",
+                poll_interval=POLL_INTERVAL,
+                timezone=self.zone,
+                password_file=str(password_file),
+            )
+        return target_for(site.server, name=name, poll_interval=POLL_INTERVAL, timezone=self.zone)
 
     @staticmethod
     def _config(targets: list[Any], single_target: bool) -> ExporterConfig:
@@ -216,9 +254,9 @@ class MonitoringStack:
 
     def start_simulator(self, name: str) -> None:
         site = self.sites[name]
-        server = SimulatorServer(site.pvs, host="127.0.0.1", port=site.port)
+        server = SimulatorServer(site.pvs, host="127.0.0.1", port=site.port, tls_port=site.tls_port)
         self.loop.run(server.start())
-        site.server, site.port = server, server.port
+        site.server, site.port, site.tls_port = server, server.port, server.tls_port
 
     def stop_simulator(self, name: str) -> None:
         site = self.sites[name]
@@ -256,17 +294,11 @@ class MonitoringStack:
                     "job_name": JOB_SINGLE,
                     "static_configs": [{"targets": [f"127.0.0.1:{single.port}"]}],
                 },
-                {
-                    # The multi-target scrape config documented in docs/monitoring.md.
-                    "job_name": JOB_PROBE,
-                    "metrics_path": "/probe",
-                    "static_configs": [{"targets": list(SITES)}],
-                    "relabel_configs": [
-                        {"source_labels": ["__address__"], "target_label": "__param_target"},
-                        {"source_labels": ["__param_target"], "target_label": "instance"},
-                        {"target_label": "__address__", "replacement": f"127.0.0.1:{multi.port}"},
-                    ],
-                },
+                # The multi-target scrape config exactly as docs/monitoring.md shows it,
+                # with our addresses and scrape interval.
+                documented_scrape_config(
+                    JOB_PROBE, targets=list(SITES), exporter=f"127.0.0.1:{multi.port}"
+                ),
                 {
                     "job_name": JOB_EXPORTER,
                     "static_configs": [{"targets": [f"127.0.0.1:{multi.port}"]}],
@@ -358,9 +390,11 @@ class MonitoringStack:
                 f"4 scrapes of job {job}",
             )
         self.wait_for(
-            'count(sunpower_pvs_inverter_ac_power_watts{job="sunpower_pvs_probe"})',
-            lambda result: bool(result)
-            and float(result[0]["value"][1]) == sum(s["inverters"] for s in SITES.values()),
+            f'count(sunpower_pvs_inverter_ac_power_watts{{job="{JOB_PROBE}"}})',
+            lambda result: (
+                bool(result)
+                and float(result[0]["value"][1]) == sum(s["inverters"] for s in SITES.values())
+            ),
             "inverter series of both probed sites",
         )
         self.wait_for(
@@ -378,7 +412,8 @@ _users = 0
 def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MonitoringStack]:
     """One stack per test session, however many test modules use it."""
     global _shared, _users
-    paths = require_binaries("prometheus")
+    # openssl: the simulated varserver PVS makes its self-signed certificate with it.
+    paths = require_binaries("prometheus", "openssl")
     if _shared is None:
         stack = MonitoringStack(tmp_path_factory.mktemp("monitoring"), paths["prometheus"])
         stack.start()

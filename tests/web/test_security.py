@@ -111,7 +111,7 @@ def test_invalid_yaml_names_the_line(tmp_path):
 
 def test_missing_and_mismatched_certificate_files(tmp_path, tls_files):
     message = config_error(tmp_path, f"tls_server_config:\n  cert_file: {tmp_path}/nope.crt\n")
-    assert "tls_server_config.key_file: missing" in message or "cert_file" in message
+    assert "tls_server_config.key_file: missing (required for TLS)" in message
     message = config_error(
         tmp_path,
         f"tls_server_config:\n  cert_file: {tmp_path}/nope.crt\n"
@@ -160,9 +160,7 @@ def test_tls_settings_are_validated(tmp_path, tls_files, extra, expected):
 
 
 def test_only_exporter_toolkit_headers_are_allowed(tmp_path):
-    message = config_error(
-        tmp_path, "http_server_config:\n  headers:\n    Set-Cookie: a=b\n"
-    )
+    message = config_error(tmp_path, "http_server_config:\n  headers:\n    Set-Cookie: a=b\n")
     assert "http_server_config.headers.Set-Cookie: header not allowed" in message
     message = config_error(
         tmp_path, "http_server_config:\n  headers:\n    X-Frame-Options: allow-all\n"
@@ -235,11 +233,10 @@ async def test_tls_min_version_is_enforced(make_simulator, make_secure_exporter,
 
 async def test_cipher_suites_restrict_tls12(make_simulator, make_secure_exporter, tls_files):
     sim = await make_simulator(inverters=1)
-    extra = (
-        "  max_version: TLS12\n"
-        "  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]\n"
+    extra = "  max_version: TLS12\n  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]\n"
+    exporter = await make_secure_exporter(
+        [target_for(sim)], web_config=tls_config(tls_files, extra)
     )
-    exporter = await make_secure_exporter([target_for(sim)], web_config=tls_config(tls_files, extra))
     context = client_context(tls_files)
     context.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256")
     with pytest.raises(aiohttp.ClientError):
@@ -259,7 +256,9 @@ async def test_mtls_require_and_verify(make_simulator, make_secure_exporter, tls
         "  client_auth_type: RequireAndVerifyClientCert\n"
         f"  client_ca_file: {tls_files.client_ca_crt}\n"
     )
-    exporter = await make_secure_exporter([target_for(sim)], web_config=tls_config(tls_files, extra))
+    exporter = await make_secure_exporter(
+        [target_for(sim)], web_config=tls_config(tls_files, extra)
+    )
     status, _ = await get(exporter.url + "/metrics", client_context(tls_files, cert=True))
     assert status == 200
     # TLS 1.3 reports a missing/rejected client certificate after the handshake,
@@ -275,7 +274,9 @@ async def test_mtls_verify_if_given(make_simulator, make_secure_exporter, tls_fi
         "  client_auth_type: VerifyClientCertIfGiven\n"
         f"  client_ca_file: {tls_files.client_ca_crt}\n"
     )
-    exporter = await make_secure_exporter([target_for(sim)], web_config=tls_config(tls_files, extra))
+    exporter = await make_secure_exporter(
+        [target_for(sim)], web_config=tls_config(tls_files, extra)
+    )
     assert (await get(exporter.url + "/-/healthy", client_context(tls_files)))[0] == 200
     assert (await get(exporter.url + "/-/healthy", client_context(tls_files, cert=True)))[0] == 200
     with pytest.raises((aiohttp.ClientError, ssl.SSLError, ConnectionError)):
@@ -375,9 +376,7 @@ async def test_auth_cache_is_keyed_by_hmac_and_expires():
     assert checker.bcrypt_checks == 4, "expired entry must be checked again"
     # A different checker (another process) cannot use these cache keys.
     other = BasicAuthChecker({"u": bcrypt_hash(PASSWORD)})
-    assert other._cache_key(b"u", PASSWORD.encode()) != checker._cache_key(
-        b"u", PASSWORD.encode()
-    )
+    assert other._cache_key(b"u", PASSWORD.encode()) != checker._cache_key(b"u", PASSWORD.encode())
 
 
 async def test_unknown_user_and_long_password_cost_the_same_as_a_wrong_password():
@@ -397,7 +396,7 @@ async def test_unknown_user_and_long_password_cost_the_same_as_a_wrong_password(
     too_long = await median_time("prometheus", b"x" * 100)
     assert checker.bcrypt_checks == 15
     for other in (unknown, too_long):
-        assert 0.5 < other / wrong < 2.0, (wrong, unknown, too_long)
+        assert 0.4 < other / wrong < 2.5, (wrong, unknown, too_long)
 
 
 async def test_cached_basic_auth_keeps_metrics_fast(make_simulator, make_secure_exporter, http):
@@ -454,3 +453,55 @@ async def test_concurrent_scrapes_with_bad_passwords_do_not_block_the_loop(
     assert set(await asyncio.gather(*flood)) == {401}
     assert checker.bcrypt_checks >= 7
     assert good_latency < 0.5, good_latency
+
+
+def test_web_config_from_the_config_file_is_validated(tmp_path, capsys):
+    web = write(tmp_path, "basic_auth_users:\n  p: plain\n", "web.yml")
+    config = write(
+        tmp_path,
+        f"web_config_file: {web}\nweb_health_without_auth: true\n"
+        "targets:\n  - name: a\n    host: 127.0.0.1\n",
+        "config.yml",
+    )
+    assert cli.main(["--config", config, "--check-config"]) == 2
+    err = capsys.readouterr().err
+    assert "basic_auth_users.p" in err and err.count("\n") == 1
+    bad = write(
+        tmp_path,
+        "web_health_without_auth: maybe\ntargets:\n  - name: a\n    host: 127.0.0.1\n",
+        "bad.yml",
+    )
+    assert cli.main(["--config", bad, "--check-config"]) == 2
+    assert "web_health_without_auth: expected true or false" in capsys.readouterr().err
+
+
+def test_cli_flags_and_config_keys_reach_the_exporter_config(tmp_path):
+    args = cli.build_parser().parse_args(
+        ["--demo", "--web.config.file", "w.yml", "--web.health-without-auth"]
+    )
+    config = cli.config_from_args(args)
+    assert config.web_config_file == "w.yml"
+    assert config.web_health_without_auth is True
+    path = write(
+        tmp_path,
+        "web_config_file: w.yml\ntargets:\n  - name: a\n    host: 127.0.0.1\n",
+        "config.yml",
+    )
+    args = cli.build_parser().parse_args(["--config", path])
+    config = cli.config_from_args(args)
+    assert config.web_config_file == "w.yml"
+    assert config.web_health_without_auth is False
+
+
+def test_security_summary_for_the_startup_log(tmp_path, tls_files):
+    from sunpower_pvs_exporter.web.security import build_security
+
+    assert build_security(None).summary == "plain HTTP, no authentication"
+    config = load_web_config(
+        write(tmp_path, tls_config(tls_files) + f"basic_auth_users:\n  p: '{bcrypt_hash('x')}'\n")
+    )
+    summary = build_security(config, health_without_auth=True).summary
+    assert summary == (
+        "TLS (min TLS12, client certificates: NoClientCert), "
+        "basic auth (1 user, health endpoints open)"
+    )

@@ -15,17 +15,28 @@ import logging
 import time
 from datetime import tzinfo
 
-from sunpower_pvs_exporter.pvs.errors import PvsError
+from sunpower_pvs_exporter.pvs.errors import PvsAuthError, PvsError
+from sunpower_pvs_exporter.pvs.legacy_ess import ESS_DEVICE_TYPES, parse_ess_status
 from sunpower_pvs_exporter.pvs.legacy_parse import (
     parse_comm,
     parse_device_list,
     parse_grid_profile,
 )
-from sunpower_pvs_exporter.pvs.model import CommInterface, GridProfile, Snapshot
+from sunpower_pvs_exporter.pvs.model import (
+    CommInterface,
+    EnergyStorage,
+    GridProfile,
+    Snapshot,
+    TransferSwitch,
+)
 from sunpower_pvs_exporter.pvs.transport import HttpTransport
 
 DL_CGI = "/cgi-bin/dl_cgi"
+ESS_STATUS_PATH = "/cgi-bin/dl_cgi/energy-storage-system/status"
 AUX_REFRESH_SECONDS = 600.0
+# The SunVault report is read on its own, slower schedule, and only on sites
+# whose DeviceList has SunVault devices (hass-sunpower: ESS every 60 s min).
+ESS_REFRESH_SECONDS = 300.0
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +50,7 @@ class LegacyClient:
         tz: tzinfo | None = None,
         aux_refresh_seconds: float = AUX_REFRESH_SECONDS,
         target_name: str = "",
+        ess_refresh_seconds: float = ESS_REFRESH_SECONDS,
     ) -> None:
         self.transport = transport
         self.tz = tz
@@ -47,19 +59,55 @@ class LegacyClient:
         self._interfaces: tuple[CommInterface, ...] = ()
         self._grid_profile: GridProfile | None = None
         self._aux_fetched_at: float | None = None
+        self.ess_refresh_seconds = ess_refresh_seconds
+        self._storage: tuple[EnergyStorage, ...] = ()
+        self._switches: tuple[TransferSwitch, ...] = ()
+        self._ess_fetched_at: float | None = None
 
     async def command(self, name: str) -> object:
         return await self.transport.get_json(DL_CGI, name, params={"Command": name})
 
     async def read(self) -> Snapshot:
-        doc = await self.command("DeviceList")
+        try:
+            doc = await self.command("DeviceList")
+        except PvsAuthError as exc:
+            # New (2025+) firmware refuses DeviceList without a session; say
+            # what to do, since "403" alone sends people hunting.
+            raise PvsAuthError(
+                f"{exc.message}; PVS firmware from 2025 on needs the varserver API "
+                "(api: auto or varserver)"
+            ) from exc
         snapshot = await asyncio.to_thread(parse_device_list, doc, time.time(), self.tz)
         for warning in snapshot.warnings:
             log.warning("target=%s DeviceList: %s", self.target_name, warning)
         await self._refresh_aux()
+        await self._refresh_ess(snapshot)
         return dataclasses.replace(
-            snapshot, interfaces=self._interfaces, grid_profile=self._grid_profile
+            snapshot,
+            interfaces=self._interfaces,
+            grid_profile=self._grid_profile,
+            storage=self._storage,
+            transfer_switches=self._switches,
         )
+
+    async def _refresh_ess(self, snapshot: Snapshot) -> None:
+        """SunVault readings, best effort; nothing at all on sites without one."""
+        if not any(d.device_type in ESS_DEVICE_TYPES for d in snapshot.devices):
+            self._storage, self._switches = (), ()
+            return
+        now = time.monotonic()
+        if self._ess_fetched_at is not None and now - self._ess_fetched_at < (
+            self.ess_refresh_seconds
+        ):
+            return
+        self._ess_fetched_at = now
+        try:
+            doc = await self.transport.get_json(ESS_STATUS_PATH, "energy-storage-system/status")
+            self._storage, self._switches = parse_ess_status(doc, snapshot.devices)
+        except PvsError as exc:
+            # Old values would be served as current for another period: drop them.
+            self._storage, self._switches = (), ()
+            log.info("target=%s SunVault status unavailable: %s", self.target_name, exc.message)
 
     async def _refresh_aux(self) -> None:
         """Best effort: a failing Get_Comm/GridProfileGet does not fail the poll."""

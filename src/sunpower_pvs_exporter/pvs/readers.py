@@ -2,19 +2,55 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from zoneinfo import ZoneInfo
 
-from sunpower_pvs_exporter.config import TargetConfig
+from sunpower_pvs_exporter.config import PASSWORD_ENV, TargetConfig
 from sunpower_pvs_exporter.poller import PvsReader
+from sunpower_pvs_exporter.pvs.detect import AutoReader
 from sunpower_pvs_exporter.pvs.legacy import LegacyClient
 from sunpower_pvs_exporter.pvs.transport import Endpoint, HttpTransport
+from sunpower_pvs_exporter.pvs.varserver import VarserverClient
+
+VARSERVER_PORT = 443
+
+log = logging.getLogger(__name__)
 
 
 def endpoint_of(target: TargetConfig) -> Endpoint:
     return Endpoint(target.host, target.port, target.use_tls, target.tls_ca_file)
 
 
+def varserver_endpoint_of(target: TargetConfig) -> Endpoint:
+    """varserver is HTTPS only: the target's own port with ``use_tls``, else 443."""
+    if target.use_tls:
+        return endpoint_of(target)
+    return Endpoint(target.host, VARSERVER_PORT, True, target.tls_ca_file)
+
+
+def password_of(target: TargetConfig) -> str | None:
+    """Target's password_file/password_env, else $SUNPOWER_PVS_PASSWORD, else None
+    (the client then derives the default from the serial)."""
+    password = target.password()
+    if password:
+        return password
+    value = os.environ.get(PASSWORD_ENV, "").strip()
+    return value or None
+
+
+def make_varserver(target: TargetConfig) -> VarserverClient:
+    transport = HttpTransport(varserver_endpoint_of(target), target.timeout)
+    return VarserverClient(transport, password_of(target), target_name=target.name)
+
+
 def make_reader(target: TargetConfig) -> PvsReader:
     tz = ZoneInfo(target.timezone) if target.timezone else None
-    transport = HttpTransport(endpoint_of(target), target.timeout)
-    return LegacyClient(transport, tz, target_name=target.name)
+    if target.api == "varserver":
+        return make_varserver(target)
+    legacy = LegacyClient(
+        HttpTransport(endpoint_of(target), target.timeout), tz, target_name=target.name
+    )
+    if target.api == "legacy":
+        return legacy
+    return AutoReader(legacy, make_varserver(target), target_name=target.name)

@@ -11,7 +11,11 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 
-from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer
+from sunpower_pvs_exporter.simulator.server import (
+    CertificateError,
+    SimulatedPvs,
+    SimulatorServer,
+)
 from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
 
 
@@ -35,7 +39,7 @@ def parse_start(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sunpower-pvs-simulator",
-        description="A fake SunPower PVS serving the dl_cgi API on a loopback address.",
+        description="A fake SunPower PVS serving the dl_cgi and varserver APIs on loopback.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 = any)")
@@ -56,6 +60,25 @@ def build_parser() -> argparse.ArgumentParser:
         default="strip",
         help="inverters in error state drop their readings (old firmware) or keep them",
     )
+    parser.add_argument(
+        "--api",
+        choices=["legacy", "varserver", "both"],
+        default="legacy",
+        help="legacy: dl_cgi only (old firmware); varserver: new firmware (DeviceList 403, "
+        "/auth + /vars over HTTPS); both: everything works (default: legacy)",
+    )
+    parser.add_argument(
+        "--tls-port",
+        type=int,
+        default=8443,
+        help="HTTPS port, served when the API includes varserver (default 8443; 0 = any)",
+    )
+    parser.add_argument(
+        "--battery-modules",
+        type=int,
+        default=0,
+        help="SunVault battery modules (default 0: no storage, Hub+ or battery data)",
+    )
     return parser
 
 
@@ -67,12 +90,20 @@ async def run(args: argparse.Namespace) -> None:
             inverters=args.inverters,
             error_inverters=min(args.error_inverters, args.inverters),
             error_style=args.error_style,
+            battery_modules=max(0, args.battery_modules),
         ),
         clock=SimClock(start=start, scale=args.time_scale),
+        api=args.api,
     )
-    server = SimulatorServer(pvs, host=args.host, port=args.port)
+    server = SimulatorServer(pvs, host=args.host, port=args.port, tls_port=args.tls_port)
     await server.start()
     print(f"simulated PVS on {server.url}/cgi-bin/dl_cgi?Command=DeviceList", flush=True)
+    if server.tls:
+        # The password is the simulator's own, for a fake PVS; safe to show.
+        print(
+            f"varserver on {server.tls_url}/vars (user ssm_owner, password {pvs.password})",
+            flush=True,
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -96,6 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(run(args))
     except OSError as exc:
         print(f"sunpower-pvs-simulator: error: cannot listen: {exc.strerror}", file=sys.stderr)
+        return 1
+    except CertificateError as exc:
+        print(f"sunpower-pvs-simulator: error: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -22,10 +22,15 @@ def demo_start_time() -> float:
 
 
 class DemoSite:
-    def __init__(self, inverters: int = 20, seed: int = 2019) -> None:
+    """``api`` is what the demo PVS speaks; varserver/both also have a SunVault."""
+
+    def __init__(self, inverters: int = 20, seed: int = 2019, api: str = "legacy") -> None:
         pvs = SimulatedPvs(
-            config=SiteConfig(seed=seed, inverters=inverters),
+            config=SiteConfig(
+                seed=seed, inverters=inverters, battery_modules=0 if api == "legacy" else 2
+            ),
             clock=SimClock(start=demo_start_time()),
+            api=api,
         )
         self.server = SimulatorServer(pvs, host="127.0.0.1", port=0)
 
@@ -37,8 +42,11 @@ class DemoSite:
 
     def point_at(self, config: ExporterConfig) -> ExporterConfig:
         """The config with its (single) target aimed at the simulator."""
-        targets = tuple(
-            dataclasses.replace(t, host=self.server.host, port=self.server.port, use_tls=False)
-            for t in config.targets
-        )
+        server = self.server
+        if server.tls:
+            # varserver is HTTPS only; the simulator serves both APIs there.
+            where = {"host": server.host, "port": server.tls_port, "use_tls": True}
+        else:
+            where = {"host": server.host, "port": server.port, "use_tls": False}
+        targets = tuple(dataclasses.replace(t, **where) for t in config.targets)  # type: ignore[arg-type]
         return dataclasses.replace(config, targets=targets)

@@ -156,7 +156,6 @@ def storage_devices_json(ess: StorageState, now: float, tz: tzinfo | None) -> li
         doc: dict[str, Any] = {
             "ISDETAIL": True,
             "SERIAL": serial,
-            "TYPE": type_,
             "STATE": "working",
             "STATEDESCR": "Working",
             "MODEL": model,
@@ -167,8 +166,8 @@ def storage_devices_json(ess: StorageState, now: float, tz: tzinfo | None) -> li
             "DATATIME": pvs_time(ess.data_time, tz),
             "CURTIME": pvs_time(now, tz),
         }
-        if not type_:
-            del doc["TYPE"]
+        if type_:
+            doc["TYPE"] = type_
         return doc
 
     devices = [entry("Energy Storage System", ess.serial, ess.model)]

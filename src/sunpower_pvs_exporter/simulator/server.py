@@ -56,6 +56,10 @@ class SimulatedPvs:
     caches: dict[str, tuple[str, ...]] = field(default_factory=dict)
     logins: int = 0
     failed_logins: int = 0
+    # Telemetry WebSocket: off until a client sets /sys/telemetryws/enable=1.
+    telemetry_enabled: bool = False
+    telemetry_interval: float = 1.0
+    telemetry_connections: int = 0
 
     def __post_init__(self) -> None:
         if self.api not in API_MODES:
@@ -87,9 +91,10 @@ class SimulatedPvs:
         self.sessions.clear()
 
     def reboot(self) -> None:
-        """Forget sessions and ``cache=`` sets, as a PVS restart does."""
+        """Forget sessions, ``cache=`` sets and telemetry, as a PVS restart does."""
         self.sessions.clear()
         self.caches.clear()
+        self.telemetry_enabled = False
 
 
 API_MODES = ("legacy", "varserver", "both")
@@ -187,6 +192,18 @@ async def handle_vars(request: web.Request) -> web.Response:
     return await varserver_api.handle_vars(request, request.app[PVS_KEY])
 
 
+async def handle_telemetry(request: web.Request) -> web.StreamResponse:
+    return await varserver_api.handle_telemetry(request, request.app[PVS_KEY])
+
+
+def build_telemetry_app(pvs: SimulatedPvs) -> web.Application:
+    """The telemetry WebSocket lives on its own port (9002 on a real PVS)."""
+    app = web.Application(middlewares=[fault_middleware])
+    app[PVS_KEY] = pvs
+    app.router.add_get("/", handle_telemetry)
+    return app
+
+
 def build_app(pvs: SimulatedPvs) -> web.Application:
     app = web.Application(middlewares=[fault_middleware])
     app[PVS_KEY] = pvs
@@ -282,14 +299,17 @@ class SimulatorServer:
         port: int = 0,
         tls: bool | None = None,
         tls_port: int = 0,
+        telemetry_port: int = 0,
     ) -> None:
         self.pvs = pvs
         self.host = host
         self.port = port
         self.tls = pvs.api != "legacy" if tls is None else tls
         self.tls_port = tls_port
+        self.telemetry_port = telemetry_port
         self.cert_file: Path | None = None
         self._runner: web.AppRunner | None = None
+        self._telemetry_runner: web.AppRunner | None = None
 
     async def start(self) -> None:
         ssl_context: ssl.SSLContext | None = None
@@ -307,8 +327,19 @@ class SimulatorServer:
             tls_site = web.TCPSite(self._runner, self.host, self.tls_port, ssl_context=ssl_context)
             await tls_site.start()
             self.tls_port = _bound_port(tls_site)
+            self._telemetry_runner = web.AppRunner(
+                build_telemetry_app(self.pvs), access_log=None, shutdown_timeout=0.5
+            )
+            await self._telemetry_runner.setup()
+            ws_site = web.TCPSite(self._telemetry_runner, self.host, self.telemetry_port)
+            await ws_site.start()
+            self.telemetry_port = _bound_port(ws_site)
 
     async def stop(self) -> None:
+        self.pvs.telemetry_enabled = False  # ends the push loops
+        if self._telemetry_runner is not None:
+            await self._telemetry_runner.cleanup()
+            self._telemetry_runner = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -11,6 +11,7 @@ HTTP 400 for a query that matches nothing. Written from
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -32,6 +33,7 @@ USER = "ssm_owner"
 # Readable without a session on a real PVS (pypvs reads them before login).
 OPEN_VARIABLES = frozenset({"/sys/info/serialnum", "/sys/info/ssid", "/sys/info/lmac"})
 SESSION_COOKIE = "session"
+TELEMETRY_ENABLE = "/sys/telemetryws/enable=1"
 
 
 def iso_utc(t: float) -> str:
@@ -79,7 +81,9 @@ def _device_vars(state: SiteState, error_style: str) -> dict[str, str]:
             "netLtea3phsumKwh": _num(meter.net_kwh),
             "v12V": _num(meter.v12_v),
         }
-        if meter.kind == "consumption":
+        if meter.kind == "production":
+            fields["i3phsumA"] = _num(meter.i_a)
+        else:
             fields.update(
                 {
                     "posLtea3phsumKwh": _num(meter.pos_kwh),
@@ -191,6 +195,32 @@ def variables(state: SiteState, error_style: str, mac: str) -> dict[str, str]:
     }
 
 
+def telemetry_message(state: SiteState) -> dict[str, Any]:
+    """One push of the telemetry WebSocket: the live data's short names, in kW."""
+    live = _live_vars(state)
+    params = {name.removeprefix("/sys/livedata/"): value for name, value in live.items()}
+    return {"notification": "power", "params": params}
+
+
+async def handle_telemetry(request: web.Request, pvs: SimulatedPvs) -> web.StreamResponse:
+    """``ws://<pvs>:9002``: pushes live data every ``telemetry_interval`` seconds
+    once a client has set ``/sys/telemetryws/enable=1``."""
+    if not pvs.telemetry_enabled:
+        return web.Response(status=403, text="telemetry disabled")
+    ws = web.WebSocketResponse(heartbeat=None)
+    await ws.prepare(request)
+    pvs.telemetry_connections += 1
+    try:
+        while not ws.closed and pvs.telemetry_enabled:
+            await ws.send_json(telemetry_message(pvs.state()))
+            await asyncio.sleep(pvs.telemetry_interval)
+    except (ConnectionResetError, RuntimeError):
+        pass
+    finally:
+        await ws.close()
+    return ws
+
+
 def supervisor_info(state: SiteState, build: int) -> dict[str, Any]:
     """``/cgi-bin/dl_cgi/supervisor/info``: open on every firmware that has it."""
     sup = state.supervisor
@@ -223,8 +253,8 @@ def _credentials(header: str) -> tuple[str, str] | None:
     if scheme.lower() != "basic" or not encoded:
         return None
     try:
-        user, sep, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(
-            ":"
+        user, sep, password = (
+            base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
         )
     except (binascii.Error, UnicodeDecodeError):
         return None
@@ -314,7 +344,12 @@ async def handle_vars(request: web.Request, pvs: SimulatedPvs) -> web.Response:
         return web.Response(status=404, text="Not Found")
     params = await _params(request)
     if "set" in params:
-        return _unauthorized(403)
+        if not session_valid(pvs, request):
+            return _unauthorized(pvs.faults.unauthorized_status)
+        if params["set"] != TELEMETRY_ENABLE:
+            return _unauthorized(403)  # the simulator is read-only otherwise
+        pvs.telemetry_enabled = True
+        return _json({TELEMETRY_ENABLE.partition("=")[0]: "1"})
     requested = params.get("name", "").split(",") if "name" in params else []
     open_read = bool(requested) and all(name in OPEN_VARIABLES for name in requested)
     if not open_read and not session_valid(pvs, request):

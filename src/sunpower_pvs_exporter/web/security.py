@@ -610,6 +610,7 @@ class WebSecurity:
     ssl_context: ssl.SSLContext | None
     middlewares: tuple[Any, ...]
     checker: BasicAuthChecker | None = None
+    summary: str = "plain HTTP, no authentication"
 
 
 def build_security(config: WebConfig | None, health_without_auth: bool = False) -> WebSecurity:
@@ -625,7 +626,26 @@ def build_security(config: WebConfig | None, health_without_auth: bool = False) 
         open_paths = HEALTH_PATHS if health_without_auth else frozenset()
         middlewares.append(make_auth_middleware(checker, open_paths))
     context = build_ssl_context(config) if config.tls is not None else None
-    return WebSecurity(ssl_context=context, middlewares=tuple(middlewares), checker=checker)
+    parts = []
+    if config.tls is not None:
+        parts.append(
+            f"TLS (min {config.tls.min_version}, client certificates: "
+            f"{config.tls.client_auth_type})"
+        )
+    else:
+        parts.append("plain HTTP")
+    if checker is not None:
+        users = len(config.basic_auth_users)
+        open_note = ", health endpoints open" if health_without_auth else ""
+        parts.append(f"basic auth ({users} user{'s' if users != 1 else ''}{open_note})")
+    else:
+        parts.append("no authentication")
+    return WebSecurity(
+        ssl_context=context,
+        middlewares=tuple(middlewares),
+        checker=checker,
+        summary=", ".join(parts),
+    )
 
 
 # --- request limits ---------------------------------------------------------------

@@ -1,19 +1,56 @@
-"""The landing page: what each target is doing, readable on a phone.
+"""The landing page at ``/``: what each target is doing, readable on a phone.
 
-Server-rendered, no JavaScript, no external assets. Every value goes through
-``html.escape``; nothing secret is in ``TargetStatus`` to begin with.
+Server-rendered HTML, no JavaScript, no external assets (the stylesheet is
+inlined), so it works on an isolated network and under a strict
+``Content-Security-Policy``. Every value goes through ``html.escape``.
+
+Nothing secret is in ``TargetStatus`` to begin with (passwords are read from
+file/env by the clients and never stored on it); as a second line of defence,
+error text is passed through ``redact`` before it is shown, which blanks
+anything that looks like a credential (``password=…``, ``Authorization: …``,
+``user:pass@`` in URLs, session cookies).
 """
 
 from __future__ import annotations
 
 import html
+import re
 import time
 from collections.abc import Sequence
 from importlib import resources
+from urllib.parse import quote
 
 from sunpower_pvs_exporter import __version__
 from sunpower_pvs_exporter.health import TargetStatus
 from sunpower_pvs_exporter.pvs.model import Snapshot
+
+DOCS_URL = "https://github.com/ginoledesma/sunpower-pvs-exporter"
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+MAX_ERROR_CHARS = 300
+
+_SECRET_PATTERNS = (
+    # key=value and key: value forms of anything password- or token-like.
+    re.compile(
+        r"(?i)\b(pass(?:word|wd)?|pwd|secret|token|api[_-]?key|session(?:id)?|cookie)"
+        r"(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&]+)"
+    ),
+    re.compile(r"(?i)\b(authorization)(\s*[=:]\s*)(\w+\s+)?[^\s,;]+"),
+    # user:password@host in URLs.
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/\s@:]+:[^/\s@]*@"),
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with anything credential-shaped replaced by ``***``."""
+    text = _SECRET_PATTERNS[0].sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+    text = _SECRET_PATTERNS[1].sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+    text = _SECRET_PATTERNS[2].sub(lambda m: f"{m.group(1)}***@", text)
+    if len(text) > MAX_ERROR_CHARS:
+        text = text[:MAX_ERROR_CHARS] + "…"
+    return text
 
 
 def _e(value: object) -> str:
@@ -23,15 +60,19 @@ def _e(value: object) -> str:
 def _ago(moment: float | None, now: float) -> str:
     if moment is None:
         return "never"
-    seconds = max(0.0, now - moment)
+    seconds = now - moment
+    future = seconds < 0
+    seconds = abs(seconds)
     if seconds < 120:
-        text = f"{seconds:.0f} s ago"
+        text = f"{seconds:.0f} s"
     elif seconds < 7200:
-        text = f"{seconds / 60:.0f} min ago"
+        text = f"{seconds / 60:.0f} min"
     else:
-        text = f"{seconds / 3600:.1f} h ago"
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(moment))
-    return f'<time datetime="{_e(stamp)}" title="{_e(stamp)}">{_e(text)}</time>'
+        text = f"{seconds / 3600:.1f} h"
+    text = f"in {text}" if future else f"{text} ago"
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(moment))
+    iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
+    return f'<time datetime="{_e(iso)}" title="{_e(stamp)}">{_e(text)}</time>'
 
 
 def _watts(value: float | None) -> str:
@@ -42,77 +83,218 @@ def _watts(value: float | None) -> str:
     return f"{value:.0f} W"
 
 
+def _ratio(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f} %"
+
+
 def site_power(snapshot: Snapshot) -> dict[str, float | None]:
-    """Production and grid figures shown on the page, from the meters (or inverters)."""
+    """Site figures for the page, in W.
+
+    ``grid``: + importing / − exporting. ``battery``: + discharging / −
+    charging. ``soc``: 0..1. The PVS's own totals (varserver live data) are
+    preferred; otherwise they come from the meters (or the inverters' sum).
+    """
+    live = snapshot.live
     production: float | None = None
     grid: float | None = None
-    for meter in snapshot.meters:
-        if meter.mode == "production" and meter.real_power_watts is not None:
-            production = (production or 0.0) + meter.real_power_watts
-        elif meter.mode == "consumption" and meter.real_power_watts is not None:
-            grid = (grid or 0.0) + meter.real_power_watts
+    consumption: float | None = None
+    battery: float | None = None
+    soc: float | None = None
+    if live is not None:
+        production = live.pv_power_watts
+        grid = live.grid_power_watts
+        consumption = live.load_power_watts
+        battery = live.battery_power_watts
+        soc = live.state_of_charge_ratio
+    if production is None:
+        for meter in snapshot.meters:
+            if meter.mode == "production" and meter.real_power_watts is not None:
+                production = (production or 0.0) + meter.real_power_watts
     if production is None:
         values = [i.ac_power_watts for i in snapshot.inverters if i.ac_power_watts is not None]
         production = sum(values) if values else None
-    consumption = None
-    if grid is not None and production is not None:
-        consumption = grid + production
-    return {"production": production, "grid": grid, "consumption": consumption}
+    if grid is None:
+        for meter in snapshot.meters:
+            if meter.mode == "consumption" and meter.real_power_watts is not None:
+                grid = (grid or 0.0) + meter.real_power_watts
+    stacks = [s for s in snapshot.storage if s.device.device_type == "Energy Storage System"]
+    if battery is None:
+        powers = [s.power_watts for s in stacks if s.power_watts is not None]
+        battery = sum(powers) if powers else None
+    if soc is None:
+        socs = [s.state_of_charge_ratio for s in stacks if s.state_of_charge_ratio is not None]
+        soc = sum(socs) / len(socs) if socs else None
+    if consumption is None and grid is not None and production is not None:
+        consumption = grid + production + (battery or 0.0)
+    return {
+        "production": production,
+        "consumption": consumption,
+        "grid": grid,
+        "battery": battery,
+        "soc": soc,
+    }
+
+
+def _tile(label: str, css: str, value: str, note: str = "") -> str:
+    note_html = f"<small>{_e(note)}</small>" if note else ""
+    return (
+        f'<div class="tile {css}"><span>{_e(label)}</span>'
+        f'<b data-value="{css}">{_e(value)}</b>{note_html}</div>'
+    )
+
+
+def _power_tiles(snapshot: Snapshot) -> str:
+    figures = site_power(snapshot)
+    grid = figures["grid"]
+    grid_note = "" if grid is None else ("importing" if grid >= 0 else "exporting")
+    battery = figures["battery"]
+    tiles = [
+        _tile("Production", "production", _watts(figures["production"])),
+        _tile("Consumption", "consumption", _watts(figures["consumption"])),
+        _tile("Grid", "grid", _watts(grid), grid_note),
+    ]
+    if battery is not None or figures["soc"] is not None or snapshot.storage:
+        note = "" if battery is None else ("discharging" if battery > 0 else "charging")
+        if figures["soc"] is not None:
+            note = f"{note}, {_ratio(figures['soc'])} charged".lstrip(", ")
+        tiles.append(_tile("Battery", "battery", _watts(battery), note))
+    else:
+        tiles.append(_tile("Battery", "battery", "none", "no storage reported"))
+    return '<div class="tiles">' + "".join(tiles) + "</div>"
+
+
+def _device_table(snapshot: Snapshot) -> str:
+    counts = snapshot.device_counts()
+    if not counts:
+        return '<p class="muted">The PVS listed no devices.</p>'
+    rows = "".join(
+        f"<tr><td>{_e(dtype or '(no type)')}</td>"
+        f'<td><span class="state state-{_e(_state_class(state))}">{_e(state or "—")}</span></td>'
+        f'<td class="num">{count}</td></tr>'
+        for (dtype, state), count in sorted(counts.items())
+    )
+    total = sum(counts.values())
+    return (
+        '<table class="devices"><caption>Devices</caption>'
+        '<thead><tr><th scope="col">Type</th><th scope="col">State</th>'
+        '<th scope="col" class="num">Count</th></tr></thead>'
+        f'<tbody>{rows}</tbody><tfoot><tr><td colspan="2">Total</td>'
+        f'<td class="num">{total}</td></tr></tfoot></table>'
+    )
+
+
+def _state_class(state: str) -> str:
+    return state if state in ("working", "error") else "other"
+
+
+def _failures(status: TargetStatus) -> str:
+    total = sum(status.failures.values())
+    if not total:
+        return f"{status.polls} polls, no failures"
+    parts = ", ".join(f"{reason} {n}" for reason, n in sorted(status.failures.items()) if n)
+    return f"{status.polls} polls, {total} failed ({parts})"
 
 
 def _target_section(status: TargetStatus) -> str:
     now = status.now
-    state_class = "up" if status.up else "down"
-    state_text = "UP" if status.up else "DOWN"
     snap = status.snapshot
-    firmware = ""
+    if status.up:
+        state_class, state_text = "up", "UP"
+    elif status.last_poll_ok is False and status.polls == 0:
+        state_class, state_text = "pending", "WAITING"
+    else:
+        state_class, state_text = "down", "DOWN"
+    firmware = model = ""
     if snap is not None and snap.supervisor is not None:
         firmware = snap.supervisor.device.software_version
-    rows = [
-        ("Host", _e(status.host)),
-        ("API", _e(f"{status.backend or 'detecting…'} (setting: {status.api})")),
-        ("Firmware", _e(firmware or "—")),
-        ("Last successful poll", _ago(status.last_success_at, now)),
+        model = snap.supervisor.device.model
+    duration = status.last_poll_duration
+    rows: list[tuple[str, str, str]] = [
+        ("host", "PVS address", _e(status.host)),
         (
-            "Last poll duration",
-            _e("—" if status.last_poll_duration is None else f"{status.last_poll_duration:.2f} s"),
+            "backend",
+            "API",
+            _e(status.backend or "not detected yet") + _e(f" (setting: {status.api})"),
         ),
-        ("Polls / failures", _e(f"{status.polls} / {sum(status.failures.values())}")),
-        ("Poll interval", _e(f"{status.poll_interval:g} s")),
+        ("firmware", "Firmware", _e(firmware or "—")),
+        ("model", "Model", _e(model or "—")),
+        ("last-success", "Last successful poll", _ago(status.last_success_at, now)),
+        ("last-attempt", "Last attempt", _ago(status.last_attempt_at, now)),
+        ("data-from", "Data from", _ago(status.last_snapshot_at, now)),
+        ("duration", "Poll duration", _e("—" if duration is None else f"{duration:.2f} s")),
+        ("next", "Next poll", _ago(status.next_poll_at, now) if status.next_poll_at else "—"),
+        ("interval", "Poll interval", _e(f"{status.poll_interval:g} s")),
+        ("polls", "Polls", _e(_failures(status))),
     ]
     if status.last_error and not status.last_poll_ok:
-        rows.append(("Last error", _e(f"{status.last_error_reason}: {status.last_error}")))
-    table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
-    power = ""
-    devices = ""
-    if snap is not None:
-        figures = site_power(snap)
-        power = (
-            '<div class="power">'
-            f'<div><span>Production</span><b class="production">'
-            f"{_e(_watts(figures['production']))}</b></div>"
-            f'<div><span>Consumption</span><b class="consumption">'
-            f"{_e(_watts(figures['consumption']))}</b></div>"
-            f'<div><span>Grid (+import / −export)</span><b class="grid">'
-            f"{_e(_watts(figures['grid']))}</b></div>"
-            "</div>"
+        error = redact(f"{status.last_error_reason}: {status.last_error}")
+        rows.append(("error", "Last error", f'<span class="error">{_e(error)}</span>'))
+    if status.snapshot is None and status.last_snapshot_at is not None:
+        rows.append(
+            (
+                "stale",
+                "Data",
+                _e("last good data is older than max_age and is no longer served"),
+            )
         )
-        counts = sorted(snap.device_counts().items())
-        items = "".join(
-            f"<tr><td>{_e(dtype)}</td><td>{_e(state or '—')}</td><td>{count}</td></tr>"
-            for (dtype, state), count in counts
-        )
-        devices = (
-            '<table class="devices"><thead><tr><th>Device type</th><th>State</th>'
-            f"<th>Count</th></tr></thead><tbody>{items}</tbody></table>"
-        )
+    table = "".join(
+        f'<tr data-field="{key}"><th scope="row">{_e(label)}</th><td>{value}</td></tr>'
+        for key, label, value in rows
+    )
     name = _e(status.target)
+    probe = "/probe?target=" + quote(status.target, safe="")
+    body = ""
+    if snap is not None:
+        body = _power_tiles(snap) + _device_table(snap)
+    else:
+        body = '<p class="muted">No current data from this PVS.</p>'
     return (
-        f'<section class="target" id="target-{name}" data-target="{name}">'
-        f'<h2>{name} <span class="badge {state_class}">{state_text}</span></h2>'
-        f"{power}<table>{table}</table>{devices}"
-        f'<p class="links"><a href="/probe?target={name}">/probe?target={name}</a></p>'
+        f'<section class="target" id="target-{name}" data-target="{name}" '
+        f'data-up="{int(status.up)}">'
+        f'<h2><span class="name">{name}</span> '
+        f'<span class="badge {state_class}">{state_text}</span></h2>'
+        f"{body}"
+        f'<table class="facts"><caption>Polling</caption><tbody>{table}</tbody></table>'
+        f'<p class="links"><a href="{_e(probe)}">{_e(probe)}</a></p>'
         "</section>"
+    )
+
+
+def _summary(statuses: Sequence[TargetStatus]) -> str:
+    up = sum(1 for s in statuses if s.up)
+    return (
+        f'<p class="summary"><b>{up}</b> of <b>{len(statuses)}</b> '
+        f"target{'s' if len(statuses) != 1 else ''} up</p>"
+    )
+
+
+def _scrape_example(statuses: Sequence[TargetStatus], single_target: bool) -> str:
+    if single_target or not statuses:
+        example = (
+            "scrape_configs:\n"
+            "  - job_name: sunpower_pvs\n"
+            "    static_configs:\n"
+            "      - targets: ['EXPORTER_HOST:9110']"
+        )
+    else:
+        names = ", ".join(s.target for s in statuses[:3])
+        example = (
+            "scrape_configs:\n"
+            "  - job_name: sunpower_pvs\n"
+            "    metrics_path: /probe\n"
+            "    static_configs:\n"
+            f"      - targets: [{names}]\n"
+            "    relabel_configs:\n"
+            "      - source_labels: [__address__]\n"
+            "        target_label: __param_target\n"
+            "      - source_labels: [__param_target]\n"
+            "        target_label: instance\n"
+            "      - target_label: __address__\n"
+            "        replacement: EXPORTER_HOST:9110"
+        )
+    return (
+        "<details><summary>Prometheus scrape config</summary>"
+        f"<pre><code>{_e(example)}</code></pre></details>"
     )
 
 
@@ -120,23 +302,38 @@ def render_status_page(statuses: Sequence[TargetStatus], single_target: bool) ->
     css = resources.files("sunpower_pvs_exporter.web").joinpath("status.css").read_text()
     sections = "".join(_target_section(s) for s in statuses) or "<p>No targets configured.</p>"
     metrics_note = (
-        "device metrics of the target and the exporter's health"
+        "device metrics of the target and the exporter's own health"
         if single_target
-        else "the exporter's health; device metrics are under /probe"
+        else "the exporter's own health; device metrics are under /probe"
     )
+    probe_links = "".join(
+        f'<li><a href="{_e("/probe?target=" + quote(s.target, safe=""))}">'
+        f"/probe?target={_e(s.target)}</a></li>"
+        for s in statuses
+    )
+    generated = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime())
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta http-equiv="refresh" content="60">'
+        '<meta name="color-scheme" content="light dark">'
+        # An empty icon: no /favicon.ico request, no 404 in the browser console.
+        '<link rel="icon" href="data:,">'
         "<title>SunPower PVS Exporter</title>"
         f"<style>{css}</style></head><body>"
-        f"<header><h1>SunPower PVS Exporter</h1>"
-        f'<p class="version">version {_e(__version__)}</p></header>'
+        "<header><h1>SunPower PVS Exporter</h1>"
+        f'<p class="version">version <span id="version">{_e(__version__)}</span>'
+        f" · page generated {_e(generated)}</p>{_summary(statuses)}</header>"
         f"<main>{sections}</main>"
-        "<footer><ul>"
+        '<footer><h2>Endpoints</h2><ul class="endpoints">'
         f'<li><a href="/metrics">/metrics</a> — {_e(metrics_note)}</li>'
+        f"{probe_links}"
         '<li><a href="/-/healthy">/-/healthy</a> · <a href="/-/ready">/-/ready</a></li>'
-        '<li><a href="https://github.com/ginoledesma/sunpower-pvs-exporter">'
-        "Metric names from the original sunpower-pvs-exporter</a></li>"
-        "</ul></footer></body></html>\n"
+        "</ul>"
+        f"{_scrape_example(statuses, single_target)}"
+        '<p class="docs">Docs: <a href="'
+        f'{_e(DOCS_URL)}">metric names of the original sunpower-pvs-exporter</a>; '
+        "this exporter's README, docs/metrics.md and SECURITY.md come with its source.</p>"
+        "</footer></body></html>\n"
     )

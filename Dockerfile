@@ -1,0 +1,28 @@
+# sunpower-pvs-exporter in a container. Build and run (docs/monitoring.md):
+#
+#   docker build -t sunpower-pvs-exporter .
+#   docker run --rm -p 9110:9110 sunpower-pvs-exporter                         # demo
+#   docker run --rm -p 9110:9110 sunpower-pvs-exporter --hostname 172.27.153.1 # a PVS
+#
+# The PVS's installer port is usually reached from the host (a Raspberry Pi
+# wired to LAN1), so use --network host or make sure the container can route
+# to 172.27.153.1.
+FROM python:3.12-slim
+
+WORKDIR /opt/sunpower-pvs-exporter
+COPY pyproject.toml README.md ./
+COPY src ./src
+# Installed the way the README's first command installs it
+# (tests/contrib/test_container.py keeps this line identical to the README's).
+RUN python3 -m venv .venv && .venv/bin/pip install -e .
+
+# Not root: a fixed unprivileged uid, no home, no shell.
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin exporter
+USER 10001
+
+EXPOSE 9110
+HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
+    CMD ["/opt/sunpower-pvs-exporter/.venv/bin/python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9110/-/healthy', timeout=4)"]
+ENTRYPOINT ["/opt/sunpower-pvs-exporter/.venv/bin/sunpower-pvs-exporter"]
+# The simulated PVS, as the README's first command; give real flags to read a PVS.
+CMD ["--demo"]

@@ -1,0 +1,192 @@
+"""``api: auto``: find out which API a PVS speaks, remember it, notice when it changes.
+
+Detection costs one request in the usual case: the unauthenticated
+``/cgi-bin/dl_cgi/supervisor/info`` names the firmware build, and the build
+decides (PVS6 >= 61840 or PVS5 >= 5408: varserver; older: legacy). Only when
+that endpoint is missing (old firmware) does detection fall back to reading
+``DeviceList``, whose answer is the first poll's data when it works, so
+nothing is wasted; a 403 there means new firmware.
+
+The decision is kept until the backend in use fails in a way that means
+"wrong API" (legacy ``DeviceList`` answering 401/403/404 after an OTA update;
+varserver answering 404), or the PVS reboots (its uptime goes down):
+firmware is pushed without notice. Then detection runs again inside the same
+poll, and the poll is retried once with the new choice, so a firmware update
+costs no data. One 403 does not flip the mode by itself: an old PVS that
+answers 403 while wedged still reports its old build, stays on legacy and
+the poll fails as it should.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from sunpower_pvs_exporter.pvs.errors import PvsAuthError, PvsError, PvsHttpStatusError
+from sunpower_pvs_exporter.pvs.legacy import LegacyClient
+from sunpower_pvs_exporter.pvs.model import Snapshot
+from sunpower_pvs_exporter.pvs.values import to_text
+from sunpower_pvs_exporter.pvs.varserver import SUPERVISOR_INFO_PATH, VarserverClient
+
+BackendName = Literal["legacy", "varserver"]
+# First builds with the varserver LocalAPI (shared/pvs-protocol.md B.1, C).
+VARSERVER_MIN_BUILD = {"PVS6": 61840, "PVS5": 5408}
+
+log = logging.getLogger(__name__)
+
+_BUILD_IN_SWVER = re.compile(r"build\s*(\d+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class SupervisorInfo:
+    serial: str
+    model: str
+    software_version: str
+    build: int | None
+
+
+def parse_build(build: object, software_version: str) -> int | None:
+    """``BUILD``, else the number after "Build" in SWVER, else SWVER's last dotted part."""
+    text = to_text(build).strip()
+    if text.isdigit():
+        return int(text)
+    match = _BUILD_IN_SWVER.search(software_version)
+    if match:
+        return int(match.group(1))
+    last = software_version.strip().rsplit(".", 1)[-1]
+    return int(last) if last.isdigit() and "." in software_version else None
+
+
+def parse_supervisor_info(doc: object) -> SupervisorInfo | None:
+    sup = doc.get("supervisor") if isinstance(doc, dict) else None
+    if not isinstance(sup, dict):
+        return None
+    software_version = to_text(sup.get("SWVER"))
+    return SupervisorInfo(
+        serial=to_text(sup.get("SERIAL")),
+        model=to_text(sup.get("MODEL")),
+        software_version=software_version,
+        build=parse_build(sup.get("BUILD"), software_version),
+    )
+
+
+def backend_for(info: SupervisorInfo) -> tuple[BackendName, str]:
+    """Which API a build speaks, and why (for the log)."""
+    model = "PVS5" if "PVS5" in info.model.upper() else "PVS6"
+    minimum = VARSERVER_MIN_BUILD[model]
+    assert info.build is not None
+    if info.build >= minimum:
+        return "varserver", f"{model} build {info.build} >= {minimum}"
+    return "legacy", f"{model} build {info.build} < {minimum}"
+
+
+def means_wrong_api(backend: str, exc: PvsError) -> bool:
+    """Does this failure say the PVS no longer speaks ``backend``?
+
+    404: the endpoint does not exist. For legacy also 401/403: new firmware
+    guards DeviceList (varserver's own 401/403 are handled by re-login).
+    """
+    if isinstance(exc, PvsHttpStatusError) and exc.status == 404:
+        return True
+    return backend == "legacy" and isinstance(exc, PvsAuthError)
+
+
+class AutoReader:
+    """A ``PvsReader`` that picks the legacy or varserver client per PVS."""
+
+    def __init__(
+        self, legacy: LegacyClient, varserver: VarserverClient, target_name: str = ""
+    ) -> None:
+        self.legacy = legacy
+        self.varserver = varserver
+        self.target_name = target_name
+        self._current: LegacyClient | VarserverClient | None = None
+        self._last_uptime: float | None = None
+        self._redetect = False
+        self.detections = 0
+
+    @property
+    def backend(self) -> str:
+        return "" if self._current is None else self._current.backend
+
+    def _choose(self, name: BackendName, why: str) -> None:
+        previous = self.backend
+        self._current = self.legacy if name == "legacy" else self.varserver
+        if previous and previous != name:
+            log.warning(
+                "target=%s PVS API changed from %s to %s (%s)",
+                self.target_name,
+                previous,
+                name,
+                why,
+            )
+        else:
+            log.info("target=%s using the %s API (%s)", self.target_name, name, why)
+
+    async def detect(self) -> Snapshot | None:
+        """Decide the backend. Returns a snapshot when deciding already read one."""
+        self.detections += 1
+        self._redetect = False
+        info: SupervisorInfo | None = None
+        try:
+            doc = await self.legacy.transport.get_json(SUPERVISOR_INFO_PATH, "supervisor/info")
+            info = parse_supervisor_info(doc)
+        except PvsError as exc:
+            log.debug("target=%s supervisor/info unavailable: %s", self.target_name, exc.message)
+        if info is not None and info.serial:
+            self.varserver.learn_serial(info.serial)
+        if info is not None and info.build is not None:
+            name, why = backend_for(info)
+            self._choose(name, f"supervisor/info: {why}")
+            return None
+        # Old firmware without supervisor/info: DeviceList itself tells.
+        try:
+            snapshot = await self.legacy.read()
+        except PvsError as exc:
+            if means_wrong_api("legacy", exc):
+                self._choose("varserver", f"no supervisor/info and DeviceList said: {exc.message}")
+                return None
+            raise
+        self._choose("legacy", "no supervisor/info; DeviceList answers")
+        return snapshot
+
+    async def read(self) -> Snapshot:
+        if self._current is None or self._redetect:
+            snapshot = await self.detect()
+            if snapshot is not None:
+                return self._note(snapshot)
+        assert self._current is not None
+        current = self._current
+        try:
+            return self._note(await current.read())
+        except PvsError as exc:
+            if not means_wrong_api(current.backend, exc):
+                raise
+            log.info(
+                "target=%s %s API failed (%s); checking which API the PVS speaks now",
+                self.target_name,
+                current.backend,
+                exc.message,
+            )
+            snapshot = await self.detect()
+            if snapshot is not None:
+                return self._note(snapshot)
+            if self._current is current:
+                raise
+            return self._note(await self._current.read())
+
+    def _note(self, snapshot: Snapshot) -> Snapshot:
+        """Re-detect on the next poll after a reboot: OTA updates end in one."""
+        uptime = snapshot.supervisor.uptime_seconds if snapshot.supervisor else None
+        if uptime is not None:
+            if self._last_uptime is not None and uptime < self._last_uptime:
+                log.info("target=%s PVS rebooted; will re-detect its API", self.target_name)
+                self._redetect = True
+            self._last_uptime = uptime
+        return snapshot
+
+    async def close(self) -> None:
+        await self.legacy.close()
+        await self.varserver.close()

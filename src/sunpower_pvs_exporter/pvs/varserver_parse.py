@@ -1,0 +1,343 @@
+"""Pure mapping from varserver variables (``{"/sys/...": "value"}``) to a ``Snapshot``.
+
+No I/O: the client merges its ``/vars`` answers into one dict and hands it
+here. Variable names and units are those of ``shared/pvs-protocol.md``
+section B (kW, kWh, percent, fractions 0-1 for SoC/SoH, minutes).
+
+pypvs's models turn a missing number into 0; here a missing or unparsable
+variable stays ``None`` so it is never exported as a real zero.
+
+Where varserver lacks something the legacy API has, and the value can be
+derived without guessing, it is derived so both backends label a device the
+same way:
+
+* ``device_type``/``type``/``description`` follow the legacy names
+  (``Power Meter``/``PVS5-METER-P``/``Power Meter <serial>``, ``Inverter``/
+  ``SOLARBRIDGE``/``Inverter <serial>``); the supervisor's model is
+  ``PV Supervisor <model>`` as in DeviceList.
+* ``state``: varserver has no STATE. A device is ``working`` when its
+  ``msmtEps`` is within ``STALE_AFTER_SECONDS`` of the newest ``msmtEps`` on
+  the PVS, else ``error`` — the same thing legacy STATE says (an inverter
+  that stopped reporting, e.g. at night, is ``error``). Comparing with the
+  PVS's own newest sample instead of this machine's clock makes it immune to
+  clock skew. The supervisor answered, so it is ``working``.
+
+What varserver does not have at all stays empty: per-device software
+versions, the inverter module serial (``module_id``) and the meter's
+calibration reference ``CAL0`` (``ct_rated_current`` label).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sunpower_pvs_exporter.pvs.errors import PvsPayloadError
+from sunpower_pvs_exporter.pvs.model import (
+    Device,
+    EnergyStorage,
+    Inverter,
+    LiveData,
+    Meter,
+    MeterMode,
+    Phase,
+    PhaseReading,
+    Snapshot,
+    Supervisor,
+    TransferSwitch,
+)
+from sunpower_pvs_exporter.pvs.values import parse_iso_utc, to_float, to_text
+
+KILO = 1000.0
+PERCENT = 0.01
+STALE_AFTER_SECONDS = 900.0
+
+DEVICE_ROOT = "/sys/devices/"
+FAMILY_METER = "meter"
+FAMILY_INVERTER = "inverter"
+FAMILY_ESS = "ess"
+FAMILY_TRANSFER_SWITCH = "transfer_switch"
+
+LIVE_PREFIX = "/sys/livedata/"
+
+Fields = Mapping[str, Any]
+
+
+def group_devices(raw: Mapping[str, Any], family: str) -> list[tuple[int, dict[str, Any]]]:
+    """``/sys/devices/<family>/<index>/<field>`` -> [(index, {field: value})], by index."""
+    prefix = f"{DEVICE_ROOT}{family}/"
+    grouped: dict[int, dict[str, Any]] = {}
+    for name, value in raw.items():
+        if not name.startswith(prefix):
+            continue
+        index_text, sep, field = name[len(prefix) :].partition("/")
+        if (
+            not sep
+            or not field
+            or "/" in field
+            or not (index_text.isascii() and index_text.isdigit())
+        ):
+            continue
+        grouped.setdefault(int(index_text), {})[field] = value
+    return sorted(grouped.items())
+
+
+def flash_wear_ratio(value: object) -> float | None:
+    """``/sys/pvs/flashwear_type_b``: hex steps of 10% (``0x05`` -> 0.5), capped at 1."""
+    text = to_text(value).strip().lower()
+    if not text:
+        return None
+    try:
+        steps = int(text, 16)
+    except ValueError:
+        return None
+    return min(1.0, steps * 0.1) if steps >= 0 else None
+
+
+def supervisor_model(model: str) -> str:
+    """DeviceList calls the PVS6 ``PV Supervisor PVS6``; varserver says ``PVS6``."""
+    if not model or model.startswith("PV Supervisor"):
+        return model
+    return f"PV Supervisor {model}"
+
+
+def meter_kind(serial: str, model: str) -> tuple[MeterMode, str]:
+    """(mode, legacy TYPE) from the model/serial suffix: ``…p`` production, ``…c`` consumption."""
+    for text in (model, serial):
+        suffix = text[-1:].lower()
+        if suffix == "p":
+            return "production", "PVS5-METER-P"
+        if suffix == "c":
+            return "consumption", "PVS5-METER-C"
+    return "", ""
+
+
+def _phases(fields: Fields, power: str, current: str, voltage: str) -> tuple[Any, ...]:
+    phases: list[tuple[Phase, PhaseReading]] = []
+    for phase, n in (("L1", "1"), ("L2", "2")):
+        reading = PhaseReading(
+            power_watts=to_float(fields.get(power.format(n)), KILO) if power else None,
+            current_amperes=to_float(fields.get(current.format(n))) if current else None,
+            voltage_volts=to_float(fields.get(voltage.format(n))) if voltage else None,
+        )
+        if reading != PhaseReading():
+            phases.append((phase, reading))  # type: ignore[arg-type]
+    return tuple(phases)
+
+
+def _device(
+    fields: Fields,
+    device_type: str,
+    type_: str = "",
+    description: str = "",
+    newest: float | None = None,
+) -> Device:
+    serial = to_text(fields.get("sn"))
+    data_time = parse_iso_utc(fields.get("msmtEps"))
+    return Device(
+        device_type=device_type,
+        serial=serial,
+        model=to_text(fields.get("prodMdlNm")),
+        software_version="",
+        state=derive_state(data_time, newest),
+        type=type_,
+        description=description,
+        port="",
+        data_time=data_time,
+    )
+
+
+def derive_state(data_time: float | None, newest: float | None) -> str:
+    if data_time is None or newest is None:
+        return "error"
+    return "working" if newest - data_time <= STALE_AFTER_SECONDS else "error"
+
+
+def parse_supervisor(raw: Mapping[str, Any]) -> Supervisor | None:
+    serial = to_text(raw.get("/sys/info/serialnum"))
+    if not serial:
+        return None
+    device = Device(
+        device_type="PVS",
+        serial=serial,
+        model=supervisor_model(to_text(raw.get("/sys/info/model")).strip()),
+        software_version=to_text(raw.get("/sys/info/sw_rev")),
+        state="working",
+    )
+    return Supervisor(
+        device=device,
+        hardware_version=to_text(raw.get("/sys/info/hwrev")).strip(),
+        uptime_seconds=to_float(raw.get("/sys/info/uptime")),
+        cpu_usage_ratio=to_float(raw.get("/sys/info/cpu_usage"), PERCENT),
+        memory_usage_ratio=to_float(raw.get("/sys/info/ram_usage"), PERCENT),
+        flash_usage_ratio=to_float(raw.get("/sys/info/flash_usage"), PERCENT),
+        flash_wear_ratio=flash_wear_ratio(raw.get("/sys/pvs/flashwear_type_b")),
+    )
+
+
+def parse_meter(fields: Fields, newest: float | None) -> Meter:
+    serial = to_text(fields.get("sn"))
+    mode, type_ = meter_kind(serial, to_text(fields.get("prodMdlNm")))
+    device = _device(fields, "Power Meter", type_, f"Power Meter {serial}", newest)
+    return Meter(
+        device=device,
+        mode=mode,
+        ct_rated_current_amperes=to_float(fields.get("ctSclFctr")),
+        frequency_hertz=to_float(fields.get("freqHz")),
+        net_energy_watt_hours=to_float(fields.get("netLtea3phsumKwh"), KILO),
+        imported_energy_watt_hours=to_float(fields.get("posLtea3phsumKwh"), KILO),
+        exported_energy_watt_hours=to_float(fields.get("negLtea3phsumKwh"), KILO),
+        real_power_watts=to_float(fields.get("p3phsumKw"), KILO),
+        reactive_power_var=to_float(fields.get("q3phsumKvar"), KILO),
+        apparent_power_va=to_float(fields.get("s3phsumKva"), KILO),
+        power_factor=to_float(fields.get("totPfRto")),
+        current_amperes=to_float(fields.get("i3phsumA")),
+        supply_voltage_volts=to_float(fields.get("v12V")),
+        phases=_phases(fields, "p{}Kw", "i{}A", "v{}nV"),
+    )
+
+
+def parse_inverter(fields: Fields, newest: float | None) -> Inverter:
+    serial = to_text(fields.get("sn"))
+    device = _device(fields, "Inverter", "SOLARBRIDGE", f"Inverter {serial}", newest)
+    return Inverter(
+        device=device,
+        ac_current_amperes=to_float(fields.get("i3phsumA")),
+        ac_power_watts=to_float(fields.get("p3phsumKw"), KILO),
+        ac_voltage_volts=to_float(fields.get("vln3phavgV")),
+        dc_current_amperes=to_float(fields.get("iMppt1A")),
+        dc_power_watts=to_float(fields.get("pMppt1Kw"), KILO),
+        dc_voltage_volts=to_float(fields.get("vMppt1V")),
+        frequency_hertz=to_float(fields.get("freqHz")),
+        energy_watt_hours=to_float(fields.get("ltea3phsumKwh"), KILO),
+        heatsink_celsius=to_float(fields.get("tHtsnkDegc")),
+    )
+
+
+def parse_ess(fields: Fields, newest: float | None) -> EnergyStorage:
+    """One SunVault ESS. ``p3phsumKw`` is taken as + discharging, like ``ess_p``;
+    ``posLtea3phsumKwh`` as energy delivered (discharged), ``neg…`` as charged."""
+    return EnergyStorage(
+        device=_device(fields, "Energy Storage System", newest=newest),
+        operating_mode=to_text(fields.get("opMode")),
+        state_of_charge_ratio=to_float(fields.get("socVal")),
+        customer_state_of_charge_ratio=to_float(fields.get("customerSocVal")),
+        state_of_health_ratio=to_float(fields.get("sohVal")),
+        battery_voltage_volts=to_float(fields.get("vBattV")),
+        power_watts=to_float(fields.get("p3phsumKw"), KILO),
+        charge_limit_watts=to_float(fields.get("chrgLimitPmaxKw"), KILO),
+        discharge_limit_watts=to_float(fields.get("dischrgLimPmaxKw"), KILO),
+        cell_min_temperature_celsius=to_float(fields.get("minTBattCellDegc")),
+        cell_max_temperature_celsius=to_float(fields.get("maxTBattCellDegc")),
+        cell_min_voltage_volts=to_float(fields.get("minVBattCellV")),
+        cell_max_voltage_volts=to_float(fields.get("maxVBattCellV")),
+        inverter_temperature_celsius=to_float(fields.get("tInvtrDegc")),
+        discharged_energy_watt_hours=to_float(fields.get("posLtea3phsumKwh"), KILO),
+        charged_energy_watt_hours=to_float(fields.get("negLtea3phsumKwh"), KILO),
+        phases=_phases(fields, "", "", "v{}nV"),
+    )
+
+
+def parse_transfer_switch(fields: Fields, newest: float | None) -> TransferSwitch:
+    return TransferSwitch(
+        device=_device(fields, "HUB+", "HUB+", newest=newest),
+        state=to_text(fields.get("midStEnum")),
+        pv_disconnect_state=to_text(fields.get("pvd1StEnum")),
+        temperature_celsius=to_float(fields.get("tDegc")),
+        supply_voltage_volts=to_float(fields.get("vSpplyV")),
+        grid_phases=_phases(fields, "", "", "v{}nGridV"),
+        load_phases=_phases(fields, "", "", "v{}nV"),
+    )
+
+
+def live_time(value: object) -> float | None:
+    """``/sys/livedata/time``: epoch seconds, or milliseconds on some builds."""
+    number = to_float(value)
+    if number is None or number <= 0:
+        return None
+    return number / 1000 if number > 1e11 else number
+
+
+def parse_live(raw: Mapping[str, Any]) -> LiveData | None:
+    if not any(name.startswith(LIVE_PREFIX) for name in raw):
+        return None
+    return LiveData(
+        time=live_time(raw.get(LIVE_PREFIX + "time")),
+        pv_power_watts=to_float(raw.get(LIVE_PREFIX + "pv_p"), KILO),
+        grid_power_watts=to_float(raw.get(LIVE_PREFIX + "net_p"), KILO),
+        load_power_watts=to_float(raw.get(LIVE_PREFIX + "site_load_p"), KILO),
+        battery_power_watts=to_float(raw.get(LIVE_PREFIX + "ess_p"), KILO),
+        state_of_charge_ratio=to_float(raw.get(LIVE_PREFIX + "soc")),
+        backup_time_remaining_seconds=to_float(raw.get(LIVE_PREFIX + "backupTimeRemaining"), 60.0),
+    )
+
+
+def _newest_sample(groups: Iterable[list[tuple[int, dict[str, Any]]]]) -> float | None:
+    times = [
+        t
+        for group in groups
+        for _, fields in group
+        if (t := parse_iso_utc(fields.get("msmtEps"))) is not None
+    ]
+    return max(times) if times else None
+
+
+def parse_variables(raw: object, fetched_at: float) -> Snapshot:
+    """Map merged ``/vars`` answers to a ``Snapshot``.
+
+    A device without a serial is skipped with a warning (it cannot be
+    labelled); the same serial twice keeps its first entry.
+    """
+    if not isinstance(raw, dict):
+        raise PvsPayloadError(f"/vars: expected a JSON object, got {type(raw).__name__}")
+    supervisor = parse_supervisor(raw)
+    if supervisor is None:
+        raise PvsPayloadError("/vars: /sys/info/serialnum is missing; not a PVS answer")
+    meters_raw = group_devices(raw, FAMILY_METER)
+    inverters_raw = group_devices(raw, FAMILY_INVERTER)
+    ess_raw = group_devices(raw, FAMILY_ESS)
+    switches_raw = group_devices(raw, FAMILY_TRANSFER_SWITCH)
+    newest = _newest_sample((meters_raw, inverters_raw, ess_raw, switches_raw))
+
+    warnings: list[str] = []
+    seen: set[tuple[str, str]] = {("PVS", supervisor.device.serial)}
+    devices: list[Device] = [supervisor.device]
+
+    def keep(family: str, index: int, device: Device) -> bool:
+        if not device.serial:
+            warnings.append(f"{family}/{index}: no serial number (sn); skipped")
+            return False
+        key = (device.device_type, device.serial)
+        if key in seen:
+            warnings.append(f"{family}/{index}: duplicate serial {device.serial!r}; skipped")
+            return False
+        seen.add(key)
+        devices.append(device)
+        return True
+
+    meters = [
+        m for i, f in meters_raw if keep(FAMILY_METER, i, (m := parse_meter(f, newest)).device)
+    ]
+    inverters = [
+        v
+        for i, f in inverters_raw
+        if keep(FAMILY_INVERTER, i, (v := parse_inverter(f, newest)).device)
+    ]
+    storage = [e for i, f in ess_raw if keep(FAMILY_ESS, i, (e := parse_ess(f, newest)).device)]
+    switches = [
+        t
+        for i, f in switches_raw
+        if keep(FAMILY_TRANSFER_SWITCH, i, (t := parse_transfer_switch(f, newest)).device)
+    ]
+    return Snapshot(
+        backend="varserver",
+        fetched_at=fetched_at,
+        supervisor=supervisor,
+        meters=tuple(meters),
+        inverters=tuple(inverters),
+        devices=tuple(devices),
+        storage=tuple(storage),
+        transfer_switches=tuple(switches),
+        live=parse_live(raw),
+        warnings=tuple(warnings),
+    )

@@ -1,0 +1,93 @@
+"""contrib/prometheus: rules pass promtool, every alert is unit-tested both ways.
+
+(tests/e2e/test_prometheus.py also loads both files into a real Prometheus
+and checks every rule evaluates without error on the simulator's data.)
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from typing import Any
+
+import pytest
+import yaml
+
+from contrib.promql_names import PROMETHEUS_DIR, RULE_FILES, known_names, metric_names
+from e2e.monitoring_stack import require_binaries
+
+ALERTS_TEST = PROMETHEUS_DIR / "alerts_test.yml"
+
+
+def rules() -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for path in RULE_FILES:
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            found.extend(group["rules"])
+    return found
+
+
+def alert_names() -> list[str]:
+    return [rule["alert"] for rule in rules() if "alert" in rule]
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    binary = require_binaries("promtool")["promtool"]
+    return subprocess.run(
+        [binary, *args],
+        cwd=PROMETHEUS_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.e2e
+def test_promtool_check_rules():
+    run = promtool("check", "rules", *(path.name for path in RULE_FILES))
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.e2e
+def test_promtool_test_rules():
+    run = promtool("test", "rules", ALERTS_TEST.name)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "SUCCESS" in run.stdout + run.stderr
+
+
+def test_every_alert_is_tested_firing_and_not_firing():
+    doc = yaml.safe_load(ALERTS_TEST.read_text())
+    assert {PROMETHEUS_DIR / name for name in doc["rule_files"]} == set(RULE_FILES)
+    firing: set[str] = set()
+    silent: set[str] = set()
+    for case in doc["tests"]:
+        for check in case.get("alert_rule_test", []):
+            (firing if check.get("exp_alerts") else silent).add(check["alertname"])
+    names = set(alert_names())
+    assert len(names) >= 9
+    assert names - firing == set(), "alerts never tested firing"
+    assert names - silent == set(), "alerts never tested not firing"
+    assert (firing | silent) - names == set(), "tests for alerts that do not exist"
+
+
+def test_every_metric_used_exists_in_the_catalog():
+    known = known_names()
+    for rule in rules():
+        name = rule.get("alert") or rule["record"]
+        names = metric_names(rule["expr"])
+        assert names, name
+        unknown = names - known
+        assert not unknown, f"{name}: unknown metrics {sorted(unknown)}"
+
+
+def test_rules_follow_the_conventions():
+    for rule in rules():
+        if "record" in rule:
+            # level:metric:operations, https://prometheus.io/docs/practices/rules/
+            assert re.fullmatch(r"sunpower_pvs:[a-z_]+", rule["record"]), rule["record"]
+            continue
+        assert re.fullmatch(r"SunpowerPvs[A-Za-z]+", rule["alert"]), rule["alert"]
+        assert rule["labels"]["severity"] in {"critical", "warning", "info"}, rule["alert"]
+        assert rule["annotations"]["summary"] and rule["annotations"]["description"]
+        assert "for" in rule, f"{rule['alert']}: alerts wait before firing (no flapping)"

@@ -1,0 +1,96 @@
+"""Dockerfile and docker-compose example (no image can be built here: no Docker
+engine on the CI machines, so these are static checks plus promtool)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from contrib.promql_names import REPO, RULE_FILES
+from e2e.monitoring_stack import require_binaries
+
+DOCKERFILE = REPO / "Dockerfile"
+COMPOSE_DIR = REPO / "contrib" / "docker"
+README_RUN = " && .venv/bin/sunpower-pvs-exporter --demo"
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
+    result = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            result.append((keyword.upper(), rest.strip()))
+    return result
+
+
+def readme_install_line() -> str:
+    """The install part of the README's first command (the one that runs --demo)."""
+    for line in (REPO / "README.md").read_text().splitlines():
+        if line.startswith("python3 -m venv") and line.endswith(README_RUN):
+            return line.removesuffix(README_RUN)
+    raise AssertionError(f"README.md has no first command ending in {README_RUN!r}")
+
+
+def test_dockerfile_installs_exactly_as_the_readme_does():
+    install = readme_install_line()
+    assert "pip install" in install
+    runs = [args for keyword, args in instructions() if keyword == "RUN"]
+    assert install in runs, f"Dockerfile RUN lines {runs} do not include {install!r}"
+
+
+def test_dockerfile_is_slim_non_root_and_healthchecked():
+    steps = instructions()
+    keywords = [keyword for keyword, _ in steps]
+    base = next(args for keyword, args in steps if keyword == "FROM")
+    assert re.fullmatch(r"python:3\.1[1-9]-slim", base), base
+    users = [args for keyword, args in steps if keyword == "USER"]
+    assert users and users[-1] not in {"root", "0"}
+    # The user switch comes after the install and before the process starts.
+    assert keywords.index("USER") > max(i for i, k in enumerate(keywords) if k == "RUN")
+    assert ("EXPOSE", "9110") in steps
+    (healthcheck,) = [args for keyword, args in steps if keyword == "HEALTHCHECK"]
+    assert "http://127.0.0.1:9110/-/healthy" in healthcheck
+    (entrypoint,) = [args for keyword, args in steps if keyword == "ENTRYPOINT"]
+    assert entrypoint.endswith('.venv/bin/sunpower-pvs-exporter"]')
+    # Everything the install needs is copied in (pyproject names README.md as readme).
+    copies = " ".join(args for keyword, args in steps if keyword == "COPY")
+    for needed in ("pyproject.toml", "README.md", "src"):
+        assert needed in copies
+
+
+def test_compose_mounts_files_that_exist():
+    compose = yaml.safe_load((COMPOSE_DIR / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert set(services) == {"sunpower-pvs-exporter", "prometheus"}
+    exporter = services["sunpower-pvs-exporter"]
+    assert (COMPOSE_DIR / exporter["build"]["context"] / "Dockerfile").resolve() == DOCKERFILE
+    assert "9110:9110" in exporter["ports"]
+    for volume in services["prometheus"]["volumes"]:
+        source = volume.split(":")[0]
+        if source.startswith("."):
+            assert (COMPOSE_DIR / source).is_file(), source
+
+
+@pytest.mark.e2e
+def test_compose_prometheus_config_is_valid(tmp_path: Path):
+    promtool = require_binaries("promtool")["promtool"]
+    config = yaml.safe_load((COMPOSE_DIR / "prometheus.yml").read_text())
+    # Inside the container the rules are mounted under /etc/prometheus/sunpower-pvs/.
+    assert [Path(p).name for p in config["rule_files"]] == [p.name for p in RULE_FILES]
+    config["rule_files"] = [str(path) for path in RULE_FILES]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    run = subprocess.run(
+        [promtool, "check", "config", str(tmp_path / "prometheus.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr

@@ -1,0 +1,173 @@
+"""The Grafana dashboards: well-formed, importable, and every query works.
+
+Every PromQL expression (panel targets and template variables) must name only
+metrics from the catalog, our recording rules or ``up``, must parse in a real
+Prometheus, and must return series there when the simulated site has the data
+it asks for (the e2e stack of tests/e2e/monitoring_stack.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contrib.promql_names import REPO, grafana_variable_query, known_names, metric_names
+from e2e.monitoring_stack import MonitoringStack, PrometheusError, shared_stack
+
+GRAFANA_DIR = REPO / "contrib" / "grafana"
+DASHBOARDS = sorted(GRAFANA_DIR.glob("*.json"))
+DS_UID = "${DS_PROMETHEUS}"
+# What Grafana puts in for its variables when the test runs a query.
+SUBSTITUTIONS = {
+    "instance": ".+",
+    "inverter": ".+",
+    "__range": "1h",
+    "__rate_interval": "1m",
+    "__interval": "15s",
+}
+_VARIABLE = re.compile(r"\$\{?(\w+)\}?")
+
+
+def load(path: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return doc
+
+
+def all_panels(doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for panel in doc["panels"]:
+        yield panel
+        yield from panel.get("panels", [])  # collapsed rows hold their panels
+
+
+def expressions(doc: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
+    """(where, PromQL, label a variable query lists) for every query in a dashboard."""
+    for panel in all_panels(doc):
+        for target in panel.get("targets", []):
+            yield f"panel {panel['title']!r} {target['refId']}", target["expr"], None
+    for variable in doc["templating"]["list"]:
+        if variable["type"] == "query":
+            query = variable["query"]
+            text = query["query"] if isinstance(query, dict) else query
+            assert variable["definition"] == text, variable["name"]
+            expr, label = grafana_variable_query(text)
+            yield f"variable {variable['name']}", expr, label
+
+
+def substitute(expr: str) -> str:
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        assert name in SUBSTITUTIONS, f"unknown Grafana variable ${name} in {expr}"
+        return SUBSTITUTIONS[name]
+
+    return _VARIABLE.sub(value, expr)
+
+
+def test_the_three_dashboards_are_there():
+    assert [p.name for p in DASHBOARDS] == [
+        "sunpower-pvs-inverters.json",
+        "sunpower-pvs-site-overview.json",
+        "sunpower-pvs-supervisor.json",
+    ]
+    uids = [load(p)["uid"] for p in DASHBOARDS]
+    assert len(set(uids)) == len(uids)
+
+
+def test_json_files_match_their_generator():
+    run = subprocess.run(
+        [sys.executable, str(GRAFANA_DIR / "build_dashboards.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
+def test_dashboard_is_importable(path):
+    doc = load(path)
+    assert doc["schemaVersion"] >= 39
+    assert doc["id"] is None and doc["uid"] and doc["title"]
+    (ds_input,) = doc["__inputs"]
+    assert ds_input["name"] == "DS_PROMETHEUS" and ds_input["pluginId"] == "prometheus"
+    variables = {v["name"]: v for v in doc["templating"]["list"]}
+    assert variables["DS_PROMETHEUS"]["type"] == "datasource"
+    assert variables["instance"]["type"] == "query"
+    assert variables["instance"]["multi"] and variables["instance"]["includeAll"]
+    required = {(r["type"], r["id"]) for r in doc["__requires"]}
+    ids: set[int] = set()
+    cells: set[tuple[int, int]] = set()
+    for panel in all_panels(doc):
+        assert panel["id"] not in ids, panel["title"]
+        ids.add(panel["id"])
+        grid = panel["gridPos"]
+        assert grid["x"] >= 0 and grid["w"] > 0 and grid["x"] + grid["w"] <= 24, panel["title"]
+        for x in range(grid["x"], grid["x"] + grid["w"]):
+            for y in range(grid["y"], grid["y"] + grid["h"]):
+                assert (x, y) not in cells, f"{panel['title']!r} overlaps another panel"
+                cells.add((x, y))
+        if panel["type"] == "row":
+            continue
+        assert ("panel", panel["type"]) in required, panel["type"]
+        assert panel["title"] and panel["description"], panel["title"]
+        assert panel["datasource"] == {"type": "prometheus", "uid": DS_UID}, panel["title"]
+        assert panel["targets"], panel["title"]
+        refs = [t["refId"] for t in panel["targets"]]
+        assert len(set(refs)) == len(refs), panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == DS_UID, panel["title"]
+            assert 'instance=~"$instance"' in target["expr"], (panel["title"], target["expr"])
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
+def test_every_metric_name_is_in_the_catalog(path):
+    known = known_names()
+    for where, expr, _ in expressions(load(path)):
+        names = metric_names(expr)
+        assert names, f"{path.name} {where}: no metric in {expr}"
+        unknown = names - known
+        assert not unknown, f"{path.name} {where}: unknown metrics {sorted(unknown)} in {expr}"
+
+
+# --- against a real Prometheus with the simulator's data ---------------------------------
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MonitoringStack]:
+    with shared_stack(tmp_path_factory) as shared:
+        yield shared
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
+def test_every_query_runs_against_prometheus(stack, path):
+    present = {
+        s["metric"]["__name__"]
+        for s in stack.query('count by (__name__) ({__name__=~"sunpower_pvs.+|up"})')
+    }
+    # Sanity: the simulated (legacy firmware) site lacks only the varserver-only ratios.
+    assert "sunpower_pvs_inverter_ac_power_watts" in present
+    assert "sunpower_pvs:site_production_watts" in present
+    problems: list[str] = []
+    checked = 0
+    for where, expr, label in expressions(load(path)):
+        query = substitute(expr)
+        try:
+            result = stack.query(query)
+        except PrometheusError as exc:
+            problems.append(f"{where}: does not run: {exc}")
+            continue
+        checked += 1
+        if metric_names(expr) & present and not result:
+            problems.append(f"{where}: no series although the site has the data: {query}")
+        if label is not None and not all(label in s["metric"] for s in result):
+            problems.append(f"{where}: series without the label {label!r}: {query}")
+    assert not problems, f"{path.name}:\n" + "\n".join(problems)
+    assert checked >= 10

@@ -1,0 +1,244 @@
+"""The pure varserver mapping: units, signs, derived labels, and missing stays missing."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sunpower_pvs_exporter.pvs.errors import PvsPayloadError
+from sunpower_pvs_exporter.pvs.varserver_parse import (
+    STALE_AFTER_SECONDS,
+    flash_wear_ratio,
+    group_devices,
+    parse_variables,
+)
+
+T0 = datetime(2025, 6, 28, 4, 10, tzinfo=UTC).timestamp()
+EPS = "2025-06-28T04:10:00Z"
+EPS_OLD = "2025-06-28T03:00:00Z"
+
+BASE = {
+    "/sys/info/serialnum": "ZT01234567890A0321",
+    "/sys/info/model": "PVS6",
+    "/sys/info/hwrev": "6.03",
+    "/sys/info/sw_rev": "2025.06.24.61840",
+    "/sys/info/uptime": "106408.20",
+    "/sys/info/cpu_usage": "12",
+    "/sys/info/ram_usage": "47",
+    "/sys/info/flash_usage": "31",
+    "/sys/pvs/flashwear_type_b": "0x05",
+}
+
+
+def test_supervisor_units_and_labels():
+    snap = parse_variables(BASE, fetched_at=1.0)
+    assert snap.backend == "varserver"
+    sup = snap.supervisor
+    assert sup is not None
+    assert sup.device.serial == "ZT01234567890A0321"
+    assert sup.device.model == "PV Supervisor PVS6"
+    assert sup.device.software_version == "2025.06.24.61840"
+    assert sup.device.state == "working"
+    assert sup.hardware_version == "6.03"
+    assert sup.uptime_seconds == pytest.approx(106408.2)
+    assert sup.cpu_usage_ratio == pytest.approx(0.12)
+    assert sup.memory_usage_ratio == pytest.approx(0.47)
+    assert sup.flash_usage_ratio == pytest.approx(0.31)
+    assert sup.flash_wear_ratio == pytest.approx(0.5)
+    # Legacy-only fields are unknown, not zero.
+    assert sup.memory_used_bytes is None
+    assert sup.communication_errors is None
+
+
+def test_meter_per_phase_import_export_and_derived_labels():
+    raw = {
+        **BASE,
+        "/sys/devices/meter/1/sn": "PVS6M22170115c",
+        "/sys/devices/meter/1/prodMdlNm": "PVS6M0400c",
+        "/sys/devices/meter/1/msmtEps": EPS,
+        "/sys/devices/meter/1/p3phsumKw": "-1.5",
+        "/sys/devices/meter/1/posLtea3phsumKwh": "27900.1399",
+        "/sys/devices/meter/1/negLtea3phsumKwh": "2.91",
+        "/sys/devices/meter/1/netLtea3phsumKwh": "27897.2299",
+        "/sys/devices/meter/1/p1Kw": "-0.8",
+        "/sys/devices/meter/1/p2Kw": "-0.7",
+        "/sys/devices/meter/1/i1A": "6.6",
+        "/sys/devices/meter/1/v1nV": "121.9",
+        "/sys/devices/meter/1/v2nV": "121.5",
+        "/sys/devices/meter/1/ctSclFctr": "100",
+        "/sys/devices/meter/0/sn": "PVS6M22170115p",
+        "/sys/devices/meter/0/prodMdlNm": "PVS6M0400p",
+        "/sys/devices/meter/0/msmtEps": EPS,
+        "/sys/devices/meter/0/p3phsumKw": "2.0",
+    }
+    snap = parse_variables(raw, fetched_at=1.0)
+    production, consumption = snap.meters  # ordered by index, not by dict order
+    assert production.mode == "production" and production.device.type == "PVS5-METER-P"
+    assert consumption.mode == "consumption" and consumption.device.type == "PVS5-METER-C"
+    assert consumption.device.description == "Power Meter PVS6M22170115c"
+    assert consumption.real_power_watts == pytest.approx(-1500.0)  # negative: exporting
+    assert consumption.imported_energy_watt_hours == pytest.approx(27900139.9)
+    assert consumption.exported_energy_watt_hours == pytest.approx(2910.0)
+    assert consumption.net_energy_watt_hours == pytest.approx(27897229.9)
+    phases = dict(consumption.phases)
+    assert phases["L1"].power_watts == pytest.approx(-800.0)
+    assert phases["L1"].current_amperes == pytest.approx(6.6)
+    assert phases["L2"].current_amperes is None  # i2A not sent: unknown, not 0
+    assert phases["L2"].voltage_volts == pytest.approx(121.5)
+    assert consumption.device.data_time == T0
+    # Production meter sends little: everything else stays None.
+    assert production.reactive_power_var is None
+    assert production.phases == ()
+    assert production.ct_rated_current_amperes is None
+
+
+def test_inverter_missing_numbers_stay_none_and_stale_means_error():
+    raw = {
+        **BASE,
+        "/sys/devices/meter/0/sn": "PVS6M1p",
+        "/sys/devices/meter/0/msmtEps": EPS,
+        "/sys/devices/inverter/0/sn": "E001",
+        "/sys/devices/inverter/0/prodMdlNm": "AC_Module_Type_H",
+        "/sys/devices/inverter/0/msmtEps": EPS,
+        "/sys/devices/inverter/0/p3phsumKw": "0.3",
+        "/sys/devices/inverter/0/pMppt1Kw": "0.31",
+        "/sys/devices/inverter/0/tHtsnkDegc": "41",
+        "/sys/devices/inverter/1/sn": "E002",
+        "/sys/devices/inverter/1/prodMdlNm": "AC_Module_Type_H",
+        "/sys/devices/inverter/1/msmtEps": EPS_OLD,
+        "/sys/devices/inverter/2/sn": "E003",
+        "/sys/devices/inverter/2/p3phsumKw": "nan",
+    }
+    snap = parse_variables(raw, fetched_at=1.0)
+    fresh, stale, no_time = snap.inverters
+    assert fresh.device.state == "working"
+    assert fresh.device.type == "SOLARBRIDGE"
+    assert fresh.device.description == "Inverter E001"
+    assert fresh.ac_power_watts == pytest.approx(300.0)
+    assert fresh.dc_power_watts == pytest.approx(310.0)
+    assert fresh.heatsink_celsius == 41
+    assert fresh.ac_voltage_volts is None  # pypvs would say 0.0
+    assert stale.device.state == "error"
+    assert T0 - stale.device.data_time > STALE_AFTER_SECONDS
+    assert stale.ac_power_watts is None
+    assert no_time.device.state == "error"
+    assert no_time.ac_power_watts is None  # "nan" is not a reading
+
+
+def test_ess_signs_units_and_transfer_switch():
+    raw = {
+        **BASE,
+        "/sys/devices/ess/0/sn": "BC1",
+        "/sys/devices/ess/0/prodMdlNm": "SPWR-Equinox-model",
+        "/sys/devices/ess/0/msmtEps": EPS,
+        "/sys/devices/ess/0/socVal": "0.86",
+        "/sys/devices/ess/0/sohVal": "0.97",
+        "/sys/devices/ess/0/p3phsumKw": "-2.5",
+        "/sys/devices/ess/0/chrgLimitPmaxKw": "3.84",
+        "/sys/devices/ess/0/dischrgLimPmaxKw": "6.8",
+        "/sys/devices/ess/0/posLtea3phsumKwh": "1200.5",
+        "/sys/devices/ess/0/negLtea3phsumKwh": "1350.25",
+        "/sys/devices/ess/0/minVBattCellV": "3.201",
+        "/sys/devices/ess/0/opMode": "SELF_CONSUMPTION",
+        "/sys/devices/transfer_switch/0/sn": "HUB1",
+        "/sys/devices/transfer_switch/0/msmtEps": EPS,
+        "/sys/devices/transfer_switch/0/midStEnum": "CLOSED",
+        "/sys/devices/transfer_switch/0/v1nGridV": "120.5",
+        "/sys/devices/transfer_switch/0/v2nV": "119.5",
+        "/sys/livedata/time": str(int(T0) * 1000),  # milliseconds on some builds
+        "/sys/livedata/pv_p": "4.2",
+        "/sys/livedata/net_p": "-1.1",
+        "/sys/livedata/ess_p": "-2.5",
+        "/sys/livedata/soc": "0.86",
+        "/sys/livedata/backupTimeRemaining": "720",
+    }
+    snap = parse_variables(raw, fetched_at=1.0)
+    (ess,) = snap.storage
+    assert ess.device.device_type == "Energy Storage System"
+    assert ess.state_of_charge_ratio == pytest.approx(0.86)
+    assert ess.state_of_health_ratio == pytest.approx(0.97)
+    assert ess.power_watts == pytest.approx(-2500.0)  # charging
+    assert ess.charge_limit_watts == pytest.approx(3840.0)
+    assert ess.discharge_limit_watts == pytest.approx(6800.0)
+    assert ess.discharged_energy_watt_hours == pytest.approx(1200500.0)
+    assert ess.charged_energy_watt_hours == pytest.approx(1350250.0)
+    assert ess.cell_min_voltage_volts == pytest.approx(3.201)
+    assert ess.cell_max_voltage_volts is None
+    assert ess.operating_mode == "SELF_CONSUMPTION"
+    (hub,) = snap.transfer_switches
+    assert hub.state == "CLOSED"
+    assert dict(hub.grid_phases)["L1"].voltage_volts == pytest.approx(120.5)
+    assert "L2" not in dict(hub.grid_phases)
+    assert dict(hub.load_phases)["L2"].voltage_volts == pytest.approx(119.5)
+    live = snap.live
+    assert live is not None
+    assert live.time == T0
+    assert live.pv_power_watts == pytest.approx(4200.0)
+    assert live.grid_power_watts == pytest.approx(-1100.0)
+    assert live.battery_power_watts == pytest.approx(-2500.0)
+    assert live.state_of_charge_ratio == pytest.approx(0.86)
+    assert live.backup_time_remaining_seconds == 720 * 60
+    assert live.load_power_watts is None
+    assert {d.device_type for d in snap.devices} == {"PVS", "Energy Storage System", "HUB+"}
+
+
+def test_devices_without_serial_or_duplicated_are_skipped_with_a_warning():
+    raw = {
+        **BASE,
+        "/sys/devices/inverter/0/sn": "E001",
+        "/sys/devices/inverter/1/sn": "E001",
+        "/sys/devices/inverter/2/p3phsumKw": "0.1",
+    }
+    snap = parse_variables(raw, fetched_at=1.0)
+    assert [inv.device.serial for inv in snap.inverters] == ["E001"]
+    assert len(snap.warnings) == 2
+
+
+@pytest.mark.parametrize("doc", [[], "x", None, {"/sys/info/model": "PVS6"}])
+def test_not_a_pvs_answer_is_a_payload_error(doc):
+    with pytest.raises(PvsPayloadError):
+        parse_variables(doc, fetched_at=1.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "ratio"), [("0x01", 0.1), ("0x0A", 1.0), ("0x10", 1.0), ("zz", None), ("", None)]
+)
+def test_flash_wear(text, ratio):
+    assert flash_wear_ratio(text) == (pytest.approx(ratio) if ratio is not None else None)
+
+
+def test_group_devices_ignores_other_layouts():
+    raw = {
+        "/sys/devices/meter/0/sn": "A",
+        "/sys/devices/meter/x/sn": "B",
+        "/sys/devices/21/meter/data": {"sn": "C"},
+        "/sys/devices/meter/0/deep/field": "D",
+    }
+    assert group_devices(raw, "meter") == [(0, {"sn": "A"})]
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None, max_examples=100)
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                *BASE,
+                "/sys/devices/meter/0/sn",
+                "/sys/devices/meter/0/p3phsumKw",
+                "/sys/devices/inverter/0/sn",
+                "/sys/devices/inverter/0/msmtEps",
+                "/sys/devices/ess/0/socVal",
+                "/sys/livedata/time",
+            ]
+        ),
+        st.one_of(st.none(), st.text(), st.floats(), st.integers(), st.booleans()),
+    )
+)
+def test_any_value_types_never_crash(raw):
+    raw.setdefault("/sys/info/serialnum", "ZT1")
+    with contextlib.suppress(PvsPayloadError):
+        parse_variables(raw, fetched_at=1.0)

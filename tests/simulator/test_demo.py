@@ -1,0 +1,51 @@
+"""``--demo --demo-api``: the demo site and the target the exporter gets for it."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import aiohttp
+
+from sunpower_pvs_exporter.cli import build_parser, config_from_args
+from sunpower_pvs_exporter.simulator.demo import DemoSite
+from support import parse_samples, series
+
+
+def config_for(*argv: str):
+    return config_from_args(build_parser().parse_args(list(argv)))
+
+
+def test_demo_api_choices_map_to_targets(tmp_path):
+    assert config_for("--demo").targets[0].api == "legacy"
+    assert config_for("--demo", "--demo-api", "varserver").targets[0].api == "auto"
+    secret = tmp_path / "pw"
+    secret.write_text("ABCDE\n")
+    target = config_for("--hostname", "127.0.0.1", "--pvs-password-file", str(secret)).targets[0]
+    assert target.password_file == str(secret)
+    assert target.password() == "ABCDE"
+
+
+async def test_varserver_demo_serves_https_and_battery_metrics(make_exporter, monkeypatch):
+    monkeypatch.delenv("SUNPOWER_PVS_PASSWORD", raising=False)
+    demo = DemoSite(inverters=3, api="varserver")
+    await demo.start()
+    try:
+        config = demo.point_at(config_for("--demo", "--demo-api", "varserver"))
+        (target,) = config.targets
+        assert target.use_tls and target.port == demo.server.tls_port
+        fast = dataclasses.replace(target, poll_interval=0.2, timeout=5.0)
+        exporter = await make_exporter([fast])
+        async with aiohttp.ClientSession() as http:
+            for _ in range(100):
+                async with http.get(exporter.url + "/metrics") as response:
+                    samples = parse_samples(await response.text())
+                if series(samples, "sunpower_pvs_up") == [({"target": "demo"}, 1.0)]:
+                    break
+                await asyncio.sleep(0.05)
+        info = series(samples, "sunpower_pvs_target_info")
+        assert info == [({"target": "demo", "api": "auto", "backend": "varserver"}, 1.0)]
+        assert series(samples, "sunpower_pvs_ess_state_of_charge_ratio")
+        assert series(samples, "sunpower_pvs_site_pv_power_watts")
+    finally:
+        await demo.stop()

@@ -1,0 +1,201 @@
+"""The simulator's varserver side over real HTTPS: login, sessions, /vars forms, faults.
+
+Also drives the vendor's own client, pypvs, against it: if pypvs can log in
+and read the site, the simulator speaks the protocol the way a PVS does.
+"""
+
+from __future__ import annotations
+
+import base64
+import ssl
+from datetime import UTC
+
+import aiohttp
+import pytest
+from pypvs.exceptions import PVSAuthenticationError
+from pypvs.pvs import PVS
+
+from sunpower_pvs_exporter.simulator import varserver_api
+from sunpower_pvs_exporter.simulator.legacy_api import device_list
+from sunpower_pvs_exporter.simulator.server import SimulatorServer
+from sunpower_pvs_exporter.simulator.site import Site, SiteConfig
+from support import NOON_UTC
+
+
+def auth(password: str, user: str = "ssm_owner") -> dict[str, str]:
+    return {"Authorization": "basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+@pytest.fixture
+async def https():
+    """A client that trusts nothing but the simulator's own self-signed certificate."""
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as session:
+        yield session
+
+
+def verified(sim: SimulatorServer) -> ssl.SSLContext:
+    assert sim.cert_file is not None
+    return ssl.create_default_context(cafile=str(sim.cert_file))
+
+
+async def login(https: aiohttp.ClientSession, sim: SimulatorServer) -> str:
+    async with https.get(
+        sim.tls_url + "/auth?login", headers=auth(sim.pvs.password), ssl=verified(sim)
+    ) as response:
+        assert response.status == 200
+        token = (await response.json())["session"]
+        assert response.cookies["session"].value == token
+        assert len(token) == 64
+        return str(token)
+
+
+async def test_login_with_default_password_gives_a_session_cookie(make_simulator, https):
+    sim = await make_simulator(api="varserver", inverters=2)
+    assert sim.pvs.password == sim.pvs.site.pvs_serial[-5:].upper()
+    async with https.get(sim.tls_url + "/vars?match=/sys/info/&fmt=obj", ssl=False) as response:
+        assert response.status == 401
+    await login(https, sim)
+    async with https.get(sim.tls_url + "/vars?match=/sys/info/&fmt=obj", ssl=False) as response:
+        assert response.status == 200
+        doc = await response.json()
+    assert doc["/sys/info/serialnum"] == sim.pvs.site.pvs_serial
+    async with https.get(sim.tls_url + "/auth?logout", ssl=False) as response:
+        assert response.status == 200
+    async with https.get(sim.tls_url + "/vars?match=/sys/info/", ssl=False) as response:
+        assert response.status == 401
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [auth("WRONG"), auth("", user="ssm_owner"), {"Authorization": "basic !!"}, {}],
+)
+async def test_bad_credentials_are_401(make_simulator, https, headers):
+    sim = await make_simulator(api="varserver", inverters=1)
+    async with https.get(sim.tls_url + "/auth?login", headers=headers, ssl=False) as response:
+        assert response.status == 401
+        assert "session" not in response.cookies
+    assert sim.pvs.failed_logins == 1
+
+
+async def test_reject_logins_fault_and_unauthorized_status(make_simulator, https):
+    sim = await make_simulator(api="varserver", inverters=1)
+    sim.pvs.faults.reject_logins = True
+    async with https.get(
+        sim.tls_url + "/auth?login", headers=auth(sim.pvs.password), ssl=False
+    ) as response:
+        assert response.status == 401
+    sim.pvs.faults.clear()
+    await login(https, sim)
+    sim.pvs.expire_sessions()
+    sim.pvs.faults.unauthorized_status = 500
+    async with https.get(sim.tls_url + "/vars?match=/sys/info/", ssl=False) as response:
+        assert response.status == 500
+
+
+async def test_session_expires_after_ttl(make_simulator, https):
+    sim = await make_simulator(api="varserver", inverters=1)
+    sim.pvs.session_ttl = 0.0
+    await login(https, sim)
+    async with https.get(sim.tls_url + "/vars?name=/sys/info/uptime", ssl=False) as response:
+        assert response.status == 401
+
+
+async def test_vars_query_forms_cache_and_400(make_simulator, https):
+    sim = await make_simulator(api="varserver", inverters=3)
+    await login(https, sim)
+    url = sim.tls_url + "/vars"
+    # GET, names, default (values/count) format.
+    async with https.get(url + "?name=/sys/info/uptime,/sys/info/model", ssl=False) as response:
+        doc = await response.json()
+    assert doc["count"] == 2
+    assert {v["name"] for v in doc["values"]} == {"/sys/info/uptime", "/sys/info/model"}
+    # POST body with several parameters, creating a cache set.
+    async with https.post(
+        url,
+        data="match=/sys/devices/inverter/&fmt=obj&cache=inv",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        ssl=False,
+    ) as response:
+        created = await response.json()
+    assert len([n for n in created if n.endswith("/sn")]) == 3
+    assert all(isinstance(v, str) for v in created.values())
+    # Re-reading the cache by id alone gives the same set of names.
+    async with https.get(url + "?fmt=obj&cache=inv", ssl=False) as response:
+        cached = await response.json()
+    assert set(cached) == set(created)
+    # A match that finds nothing, or an unknown cache id: 400, not 401.
+    async with https.get(url + "?match=/sys/devices/ess/", ssl=False) as response:
+        assert response.status == 400
+    async with https.get(url + "?fmt=obj&cache=nope", ssl=False) as response:
+        assert response.status == 400
+    sim.pvs.reboot()
+    async with https.get(url + "?fmt=obj&cache=inv", ssl=False) as response:
+        assert response.status == 401  # the session went with the reboot
+
+
+async def test_serial_is_readable_without_a_session(make_simulator, https):
+    sim = await make_simulator(api="varserver", inverters=1)
+    async with https.get(
+        sim.tls_url + "/vars?name=/sys/info/serialnum&fmt=obj", ssl=False
+    ) as response:
+        assert response.status == 200
+        assert (await response.json()) == {"/sys/info/serialnum": sim.pvs.site.pvs_serial}
+
+
+async def test_firmware_modes_for_device_list_and_supervisor_info(make_simulator, http):
+    new = await make_simulator(api="varserver", inverters=1)
+    old = await make_simulator(api="legacy", inverters=1)
+    async with http.get(new.url + "/cgi-bin/dl_cgi?Command=DeviceList") as response:
+        assert response.status == 403
+        assert (await response.json())["error"] == "Unauthorized"
+    async with http.get(new.url + "/cgi-bin/dl_cgi/supervisor/info") as response:
+        info = (await response.json())["supervisor"]
+    assert info["BUILD"] >= 61840 and info["MODEL"] == "PVS6"
+    async with http.get(old.url + "/cgi-bin/dl_cgi/supervisor/info") as response:
+        assert (await response.json())["supervisor"]["BUILD"] < 61840
+    async with http.get(old.url + "/vars?match=/sys/") as response:
+        assert response.status == 404
+
+
+def test_variables_render_the_same_site_as_device_list():
+    """Pure rendering: both APIs describe one physical state."""
+    site = Site(SiteConfig(inverters=2, error_inverters=0, battery_modules=1, tz=UTC), NOON_UTC)
+    state = site.state(NOON_UTC)
+    names = varserver_api.variables(state, "strip", "00:22:F2:00:00:01")
+    legacy = {d["SERIAL"]: d for d in device_list(state, UTC, "strip")["devices"]}
+    for index, inv in enumerate(state.inverters):
+        assert names[f"/sys/devices/inverter/{index}/sn"] == inv.serial
+        assert float(names[f"/sys/devices/inverter/{index}/p3phsumKw"]) == pytest.approx(
+            float(legacy[inv.serial]["p_3phsum_kw"])
+        )
+    assert names["/sys/devices/inverter/0/msmtEps"].endswith("Z")
+    assert float(names["/sys/livedata/soc"]) == pytest.approx(state.storage.soc)
+    assert "/sys/devices/ess/0/socVal" in names
+
+
+async def test_pypvs_logs_in_and_reads_the_simulated_site(make_simulator):
+    """The vendor library against the simulator (it only speaks https on its own)."""
+    sim = await make_simulator(api="varserver", inverters=4, battery_modules=1)
+    async with aiohttp.ClientSession() as session:
+        pvs = PVS(session=session, host=f"127.0.0.1:{sim.tls_port}", password=sim.pvs.password)
+        pvs.update_clients()
+        await pvs.discover()
+        await pvs.setup()
+        data = await pvs.update()
+    assert len(data.inverters) == 4
+    assert len(data.meters) == 2
+    assert len(data.ess) == 1
+    assert data.gateway is not None
+    assert data.gateway.software_version == sim.pvs.config.software_version
+    assert sim.pvs.logins >= 1
+
+
+async def test_pypvs_wrong_password_is_an_authentication_error(make_simulator):
+    sim = await make_simulator(api="varserver", inverters=1)
+    async with aiohttp.ClientSession() as session:
+        pvs = PVS(session=session, host=f"127.0.0.1:{sim.tls_port}", password="WRONG")
+        pvs.update_clients()
+        await pvs.discover()
+        with pytest.raises(PVSAuthenticationError):
+            await pvs.setup()

@@ -1,0 +1,165 @@
+"""Log formats (plain, logfmt, JSON) and rate-limiting of repeated errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sunpower_pvs_exporter import cli
+from sunpower_pvs_exporter.logsetup import (
+    JsonFormatter,
+    LogfmtFormatter,
+    PlainFormatter,
+    RepeatFilter,
+    configure_logging,
+)
+from sunpower_pvs_exporter.poller import Poller, PollSchedule
+from sunpower_pvs_exporter.pvs.readers import make_reader
+from support import target_for
+
+
+def record(
+    msg: str, *args: object, level: int = logging.WARNING, name: str = "x", **extra: object
+) -> logging.LogRecord:
+    rec = logging.LogRecord(name, level, __file__, 1, msg, args or None, None)
+    for key, value in extra.items():
+        setattr(rec, key, value)
+    return rec
+
+
+@pytest.fixture
+def restore_root_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        if handler not in handlers:
+            handler.close()
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+
+
+def test_plain_is_the_original_format():
+    line = PlainFormatter().format(record("target=%s poll failed: %s", "site", "boom"))
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING x: target=site poll failed: boom", line
+    ), line
+
+
+def test_plain_escapes_control_characters_from_the_pvs():
+    line = PlainFormatter().format(record("serial %s", "E001\nFAKE ERROR line\x1b[31m"))
+    assert "\n" not in line and "\x1b" not in line
+    assert "E001\\x0aFAKE ERROR line\\x1b[31m" in line
+
+
+def test_logfmt_makes_target_a_field_and_quotes_values():
+    line = LogfmtFormatter().format(
+        record('target=%s poll failed (%s): %s "x"', "site-1", "timeout", "no answer\nin 10s")
+    )
+    assert "\n" not in line
+    assert line.startswith("time=")
+    assert " level=warning logger=x target=site-1 " in line
+    assert 'msg="poll failed (timeout): no answer\\nin 10s \\"x\\""' in line
+    # extra={"target": ...} works too, and wins when there is no prefix.
+    line = LogfmtFormatter().format(record("listening", target="roof"))
+    assert "target=roof msg=listening" in line
+
+
+def test_json_is_one_object_per_line_with_exception_field():
+    try:
+        raise ValueError("bad\nvalue")
+    except ValueError:
+        import sys
+
+        rec = logging.LogRecord("p", logging.ERROR, __file__, 1, "target=a crashed", None, None)
+        rec.exc_info = sys.exc_info()
+    line = JsonFormatter().format(rec)
+    assert "\n" not in line
+    doc = json.loads(line)
+    assert doc["level"] == "error"
+    assert doc["target"] == "a"
+    assert doc["msg"] == "crashed"
+    assert "ValueError: bad\nvalue" in doc["exc"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", doc["time"])
+
+
+def test_repeated_errors_are_counted_and_summarised():
+    now = [0.0]
+    limiter = RepeatFilter(window=600.0, clock=lambda: now[0])
+    passed = []
+    for i in range(100):
+        now[0] = i * 2.0  # one failure every 2 s for 200 s
+        rec = record("target=%s poll failed: next try in %.0fs", "site", 2.0 + i % 7)
+        if limiter.filter(rec):
+            passed.append(rec.getMessage())
+    assert passed == ["target=site poll failed: next try in 2s"]
+    now[0] = 700.0
+    rec = record("target=%s poll failed: next try in %.0fs", "site", 300.0)
+    assert limiter.filter(rec)
+    assert rec.getMessage() == (
+        "target=site poll failed: next try in 300s [99 more like this in the last 700 s]"
+    )
+    # Another target or another message is another kind: not held back.
+    assert limiter.filter(record("target=%s poll failed: next try in 1s", "other"))
+    assert limiter.filter(record("target=site auth failed"))
+    # INFO and DEBUG are what the user asked for: never limited.
+    for _ in range(3):
+        assert limiter.filter(record("poll ok", level=logging.INFO))
+        assert limiter.filter(record("poll ok", level=logging.DEBUG))
+
+
+def test_repeat_filter_memory_is_bounded():
+    limiter = RepeatFilter(window=600.0, max_kinds=10)
+    for i in range(1000):
+        limiter.filter(record(f"error kind {chr(65 + i % 26)}{chr(65 + i // 26 % 26)}"))
+    assert len(limiter._kinds) == 10
+
+
+@pytest.mark.usefixtures("restore_root_logging")
+@pytest.mark.parametrize("log_format", ["plain", "logfmt", "json"])
+async def test_a_dead_pvs_does_not_fill_the_log(make_simulator, tmp_path: Path, log_format):
+    """A PVS failing every 20 ms for 1.5 s: a couple of lines, not ~75."""
+    sim = await make_simulator(inverters=1)
+    sim.pvs.faults.status = 500
+    log_file = tmp_path / "exporter.log"
+    configure_logging("DEBUG", str(log_file), log_format)
+    target = target_for(sim, poll_interval=0.02)
+    poller = Poller(
+        name=target.name,
+        host=target.host,
+        api=target.api,
+        reader=make_reader(target),
+        schedule=PollSchedule(interval=0.02, max_age=1.0, timeout=1.0, backoff_cap=0.02),
+    )
+    poller.start()
+    await asyncio.sleep(1.5)
+    await poller.stop()
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    failures = poller.status().failures["http_status"]
+    assert failures >= 20, failures
+    lines = [line for line in log_file.read_text().splitlines() if "poll failed" in line]
+    assert 1 <= len(lines) <= 2, lines
+    if log_format == "json":
+        doc = json.loads(lines[0])
+        assert doc["target"] == "site"
+        assert doc["level"] == "warning"
+    if log_format == "logfmt":
+        assert " target=site " in lines[0]
+
+
+def test_cli_accepts_log_format(tmp_path):
+    args = cli.build_parser().parse_args(["--demo", "--log-format", "logfmt"])
+    assert cli.config_from_args(args).log_format == "logfmt"
+    args = cli.build_parser().parse_args(["--demo"])
+    assert cli.config_from_args(args).log_format == "plain"
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["--log-format", "xml"])
