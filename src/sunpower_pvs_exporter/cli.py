@@ -168,6 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="API the demo PVS speaks (default: legacy); varserver and both add a SunVault "
         "battery and serve HTTPS with a self-signed certificate (needs the openssl command)",
     )
+    new.add_argument(
+        "--live",
+        action="store_true",
+        default=None,
+        help="also follow the PVS telemetry WebSocket (varserver firmware, port 9002) for "
+        "second-by-second site power, at no extra polling cost",
+    )
     push = parser.add_argument_group("Pushgateway")
     push.add_argument(
         "--push-to",
@@ -205,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _web_and_log_overrides(args: argparse.Namespace) -> dict[str, object]:
     overrides: dict[str, object] = {}
+    if args.live:
+        overrides["live"] = True
     for key in ("push_to", "push_job", "push_auth_file"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)

@@ -24,6 +24,7 @@ LogLevel = Literal["ERROR", "WARNING", "INFO", "DEBUG"]
 DEFAULT_HOSTNAME = "sunpowerconsole.com"
 DEFAULT_LISTEN_PORT = 9110
 PASSWORD_ENV = "SUNPOWER_PVS_PASSWORD"
+TELEMETRY_PORT = 9002
 
 # Poll limits per API, from shared/pvs-protocol.md: DeviceList is slow and
 # heavy polling has been tied to PVS crashes; varserver is cheaper.
@@ -54,6 +55,8 @@ class TargetConfig:
     timeout: float = DEFAULT_TIMEOUT["background"]
     max_age: float = DEFAULT_INTERVAL["auto"] * MAX_AGE_FACTOR
     timezone: str | None = None
+    # Port of the PVS telemetry WebSocket, used with ``live``.
+    telemetry_port: int = TELEMETRY_PORT
 
     def password(self) -> str | None:
         """The PVS password from file or environment; never stored on the config."""
@@ -79,6 +82,8 @@ class ExporterConfig:
     listen_port: int = DEFAULT_LISTEN_PORT
     poll_mode: PollMode = "background"
     use_device_data_timestamp: bool = False
+    # Opt-in: follow each varserver PVS's telemetry WebSocket for live site power.
+    live: bool = False
     # CLI-only mode: device metrics of the one target appear on /metrics too,
     # as with the original exporter.
     single_target: bool = True
@@ -193,6 +198,7 @@ def make_target(
     password_file: str | None,
     password_env: str | None,
     timezone: str | None,
+    telemetry_port: int | None = None,
 ) -> TargetConfig:
     """Apply defaults and limits; the one place both CLI and file targets pass."""
     if not TARGET_NAME.match(name):
@@ -230,6 +236,7 @@ def make_target(
         timeout=resolved_timeout,
         max_age=age,
         timezone=check_timezone(timezone, keys("timezone")),
+        telemetry_port=TELEMETRY_PORT if telemetry_port is None else telemetry_port,
     )
 
 
@@ -248,8 +255,10 @@ TARGET_KEYS = {
     "timeout",
     "max_age",
     "timezone",
+    "telemetry_port",
 }
 GLOBAL_KEYS = {
+    "live",
     "listen_on",
     "poll_mode",
     "use_device_data_timestamp",
@@ -312,6 +321,9 @@ def _parse_target(
         if "password_env" in merged
         else None,
         timezone=_str(opt("timezone"), k + "timezone") if "timezone" in merged else None,
+        telemetry_port=parse_port(opt("telemetry_port"), k + "telemetry_port")
+        if "telemetry_port" in merged
+        else None,
     )
 
 
@@ -364,6 +376,7 @@ def parse_config(doc: object) -> ExporterConfig:
         use_device_data_timestamp=_bool(
             doc.get("use_device_data_timestamp", False), "use_device_data_timestamp"
         ),
+        live=_bool(doc.get("live", False), "live"),
         single_target=False,
         log_level=_choice(level, "log_level", get_args(LogLevel)),  # type: ignore[arg-type]
         log_file=_str(doc["log_file"], "log_file") if "log_file" in doc else None,

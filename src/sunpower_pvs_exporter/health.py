@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sunpower_pvs_exporter.pvs.errors import FAILURE_REASONS, FailureReason
-from sunpower_pvs_exporter.pvs.model import Snapshot
+from sunpower_pvs_exporter.pvs.model import LiveData, Snapshot
 
 
 def zero_failures() -> dict[FailureReason, int]:
@@ -55,3 +55,17 @@ class TargetStatus:
         if self.last_snapshot_at is None:
             return None
         return max(0.0, self.now - self.last_snapshot_at)
+
+
+@dataclass(frozen=True)
+class LiveStatus:
+    """One target's telemetry stream (``--live``) as of a scrape.
+
+    ``live`` is ``None`` once the newest message is older than the stream's
+    ``max_age``: a stopped stream's power readings expire instead of freezing.
+    """
+
+    target: str
+    live: LiveData | None
+    connects: int = 0
+    messages: int = 0

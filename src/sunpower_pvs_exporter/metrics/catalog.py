@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
-from sunpower_pvs_exporter.health import TargetStatus
+from sunpower_pvs_exporter.health import LiveStatus, TargetStatus
 from sunpower_pvs_exporter.pvs.errors import FAILURE_REASONS, FailureReason
 from sunpower_pvs_exporter.pvs.model import (
     CommInterface,
@@ -1194,4 +1194,99 @@ EXPORTER_METRICS: tuple[MetricSpec[str, str], ...] = (
     ),
 )
 
-ALL_METRICS: tuple[MetricSpec[Any, Any], ...] = DEVICE_METRICS + HEALTH_METRICS + EXPORTER_METRICS
+
+# --- the telemetry stream (--live) ----------------------------------------------
+
+LIVE_STREAM = Subject[LiveStatus, LiveStatus](
+    name="live_stream",
+    doc="each target's telemetry WebSocket (only with `--live`)",
+    label_names=("target",),
+    items=lambda status: (status,),
+    labels=lambda status: (status.target,),
+    data_time=lambda _: None,
+)
+LIVE = Subject[LiveStatus, LiveData](
+    name="live",
+    doc="the whole site, pushed every few seconds by the PVS telemetry WebSocket "
+    "(only with `--live`; absent once the stream has been silent for 15 s)",
+    label_names=(),
+    items=lambda status: () if status.live is None else (status.live,),
+    labels=lambda _: (),
+    data_time=lambda _: None,
+)
+
+
+def _live(
+    name: str, help_text: str, unit: str, value: Callable[[LiveData], float | None], source: str
+) -> MetricSpec[LiveStatus, LiveData]:
+    return MetricSpec(name, "gauge", help_text, unit, LIVE, value, source)
+
+
+LIVE_METRICS: tuple[MetricSpec[LiveStatus, Any], ...] = (
+    MetricSpec(
+        "sunpower_pvs_live_up",
+        "gauge",
+        "1 while the telemetry stream delivers fresh data, else 0.",
+        "1",
+        LIVE_STREAM,
+        lambda s: 0.0 if s.live is None else 1.0,
+        "exporter",
+    ),
+    MetricSpec(
+        "sunpower_pvs_live_connects_total",
+        "counter",
+        "Connections made to the telemetry WebSocket (reconnects included).",
+        "1",
+        LIVE_STREAM,
+        lambda s: float(s.connects),
+        "exporter",
+    ),
+    MetricSpec(
+        "sunpower_pvs_live_messages_total",
+        "counter",
+        "Telemetry messages received.",
+        "1",
+        LIVE_STREAM,
+        lambda s: float(s.messages),
+        "exporter",
+    ),
+    _live(
+        "sunpower_pvs_live_pv_power_watts",
+        "Solar production, second by second.",
+        "watts",
+        lambda live: live.pv_power_watts,
+        "telemetry `pv_p` (kW ×1000)",
+    ),
+    _live(
+        "sunpower_pvs_live_grid_power_watts",
+        "Net power from the grid, second by second: positive importing, negative exporting.",
+        "watts",
+        lambda live: live.grid_power_watts,
+        "telemetry `net_p` (kW ×1000)",
+    ),
+    _live(
+        "sunpower_pvs_live_load_power_watts",
+        "Power the home uses, second by second.",
+        "watts",
+        lambda live: live.load_power_watts,
+        "telemetry `site_load_p` (kW ×1000)",
+    ),
+    _live(
+        "sunpower_pvs_live_battery_power_watts",
+        "Battery power, second by second: positive discharging, negative charging.",
+        "watts",
+        lambda live: live.battery_power_watts,
+        "telemetry `ess_p` (kW ×1000)",
+    ),
+    _live(
+        "sunpower_pvs_live_battery_state_of_charge_ratio",
+        "Battery state of charge, 0-1.",
+        "ratio",
+        lambda live: live.state_of_charge_ratio,
+        "telemetry `soc`",
+    ),
+)
+
+ALL_METRICS: tuple[MetricSpec[Any, Any], ...] = (
+    DEVICE_METRICS + HEALTH_METRICS + EXPORTER_METRICS + LIVE_METRICS
+)

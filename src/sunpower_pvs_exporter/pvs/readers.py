@@ -10,6 +10,7 @@ from sunpower_pvs_exporter.config import PASSWORD_ENV, TargetConfig
 from sunpower_pvs_exporter.poller import PvsReader
 from sunpower_pvs_exporter.pvs.detect import AutoReader
 from sunpower_pvs_exporter.pvs.legacy import LegacyClient
+from sunpower_pvs_exporter.pvs.telemetry import TelemetryStream
 from sunpower_pvs_exporter.pvs.transport import Endpoint, HttpTransport
 from sunpower_pvs_exporter.pvs.varserver import VarserverClient
 
@@ -54,3 +55,24 @@ def make_reader(target: TargetConfig) -> PvsReader:
     if target.api == "legacy":
         return legacy
     return AutoReader(legacy, make_varserver(target), target_name=target.name)
+
+
+def make_live_stream(target: TargetConfig, reader: PvsReader) -> TelemetryStream | None:
+    """The telemetry stream for ``--live``, or ``None`` when the target has no varserver.
+
+    The stream is enabled through the varserver session the poller already
+    holds, so following it costs no extra login.
+    """
+    varserver: VarserverClient | None = None
+    if isinstance(reader, VarserverClient):
+        varserver = reader
+    elif isinstance(reader, AutoReader):
+        varserver = reader.varserver
+    if varserver is None:
+        return None
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    return TelemetryStream(
+        f"ws://{host}:{target.telemetry_port}/",
+        enable=varserver.enable_telemetry,
+        target_name=target.name,
+    )

@@ -10,8 +10,8 @@ while it is fresh (``max_age``): when the stream stops, its values expire
 rather than being served as current. It reconnects with capped exponential
 backoff and jitter, for ever, until stopped.
 
-Status: the stream and its tests are complete; feeding it into scrapes
-(``--live``) needs a hook in the poller/collector, which is not wired yet.
+``--live`` (``web/app.py``) runs one stream per varserver target and appends
+its values to that target's scrapes as ``sunpower_pvs_live_*``.
 """
 
 from __future__ import annotations

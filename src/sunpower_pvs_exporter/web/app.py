@@ -19,10 +19,15 @@ from prometheus_client.registry import CollectorRegistry
 
 from sunpower_pvs_exporter import __version__
 from sunpower_pvs_exporter.config import ExporterConfig
+from sunpower_pvs_exporter.health import LiveStatus
+from sunpower_pvs_exporter.metrics.catalog import LIVE_METRICS
 from sunpower_pvs_exporter.metrics.collector import DeviceFamilyCache, ExporterCollector
+from sunpower_pvs_exporter.metrics.encoder import encode_metrics
 from sunpower_pvs_exporter.poller import Poller
 from sunpower_pvs_exporter.push import Pusher, read_push_auth
 from sunpower_pvs_exporter.pvs.model import Snapshot
+from sunpower_pvs_exporter.pvs.readers import make_live_stream
+from sunpower_pvs_exporter.pvs.telemetry import TelemetryStream
 from sunpower_pvs_exporter.web.exposition import render
 from sunpower_pvs_exporter.web.status import CSP as STATUS_PAGE_CSP
 from sunpower_pvs_exporter.web.status import render_status_page
@@ -58,6 +63,18 @@ class ExporterState:
             self.pusher = Pusher(
                 config.push_to, config.push_job, read_push_auth(config.push_auth_file)
             )
+        self.streams: dict[str, TelemetryStream] = {}
+        for poller in self.pollers.values():
+            target = config.target(poller.name)
+            if config.live and target is not None:
+                stream = make_live_stream(target, poller.reader)
+                if stream is None:
+                    log.warning(
+                        "target=%s --live needs the varserver API; this target is legacy only",
+                        poller.name,
+                    )
+                else:
+                    self.streams[poller.name] = stream
         for poller in self.pollers.values():
             poller.prepare = self._prerender
             if self.pusher is not None:
@@ -109,12 +126,18 @@ def _exposition(
     """Health from ``registry`` plus the cached device text of ``device_pollers``."""
     cache = request.app[STATE_KEY].cache
 
+    streams = request.app[STATE_KEY].streams
+
     def device_text(openmetrics: bool) -> bytes:
         parts = []
         for poller in device_pollers:
             snapshot = poller.status().snapshot
             if snapshot is not None:
                 parts.append(cache.text(poller.name, snapshot, openmetrics))
+            stream = streams.get(poller.name)
+            if stream is not None:
+                live = LiveStatus(poller.name, stream.latest(), stream.connects, stream.messages)
+                parts.append(encode_metrics(LIVE_METRICS, live, False, openmetrics))
         return b"".join(parts)
 
     body, headers = render(
@@ -203,9 +226,13 @@ def build_app(
     async def lifecycle(app: web.Application) -> object:
         for poller in state.pollers.values():
             poller.start()
+        for stream in state.streams.values():
+            stream.start()
         state.ready = True
         yield
         state.ready = False
+        for stream in state.streams.values():
+            await stream.stop()
         for poller in state.pollers.values():
             await poller.stop()
         if state.pusher is not None:

@@ -1,0 +1,72 @@
+"""``--live``: the telemetry WebSocket feeds second-level site power into scrapes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from sunpower_pvs_exporter.simulator.varserver_api import telemetry_message
+from support import parse_samples, series, target_for, tls_target_for
+
+
+async def scrape(http, url: str) -> dict:
+    async with http.get(url) as response:
+        assert response.status == 200
+        return parse_samples(await response.text())
+
+
+def value(samples: dict, name: str) -> float | None:
+    found = series(samples, name)
+    return found[0][1] if found else None
+
+
+async def wait_for(http, url: str, check, within: float = 8.0) -> dict:
+    deadline = time.monotonic() + within
+    while True:
+        samples = await scrape(http, url)
+        if check(samples):
+            return samples
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.05)
+
+
+async def test_live_stream_values_arrive_expire_and_come_back(make_simulator, make_exporter, http):
+    sim = await make_simulator(api="varserver", inverters=4, scale=0.0)
+    sim.pvs.telemetry_interval = 0.05
+    target = tls_target_for(sim, api="varserver", telemetry_port=sim.telemetry_port)
+    exporter = await make_exporter([target], live=True)
+    stream = exporter.state.streams["site"]
+    stream.max_age = 0.5
+    url = exporter.url + "/metrics"
+
+    samples = await wait_for(http, url, lambda s: value(s, "sunpower_pvs_live_up") == 1.0)
+    pushed = telemetry_message(sim.pvs.state())["params"]
+    assert value(samples, "sunpower_pvs_live_pv_power_watts") == pytest.approx(
+        float(pushed["pv_p"]) * 1000
+    )
+    assert value(samples, "sunpower_pvs_live_grid_power_watts") == pytest.approx(
+        float(pushed["net_p"]) * 1000
+    )
+    assert value(samples, "sunpower_pvs_live_messages_total") >= 1
+
+    # The stream stops (the PVS refuses the WebSocket): values expire, up goes 0.
+    sim.pvs.faults.status = 500
+    sim.pvs.faults.only = frozenset({"/"})
+    sim.pvs.telemetry_enabled = False
+    samples = await wait_for(http, url, lambda s: value(s, "sunpower_pvs_live_up") == 0.0)
+    assert value(samples, "sunpower_pvs_live_pv_power_watts") is None
+
+    # It comes back by itself (reconnect with backoff).
+    sim.pvs.faults.clear()
+    samples = await wait_for(http, url, lambda s: value(s, "sunpower_pvs_live_up") == 1.0)
+    assert value(samples, "sunpower_pvs_live_connects_total") >= 2
+
+
+async def test_live_on_a_legacy_only_target_adds_nothing(make_simulator, make_exporter, http):
+    sim = await make_simulator(inverters=1)
+    exporter = await make_exporter([target_for(sim)], live=True)
+    assert exporter.state.streams == {}
+    samples = await scrape(http, exporter.url + "/metrics")
+    assert value(samples, "sunpower_pvs_live_up") is None
