@@ -7,9 +7,9 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from sunpower_pvs_exporter.cli import make_pollers
 from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
-from sunpower_pvs_exporter.poller import Poller, PollSchedule
-from sunpower_pvs_exporter.pvs.readers import make_reader
+from sunpower_pvs_exporter.poller import Poller
 from sunpower_pvs_exporter.simulator.server import SimulatorServer
 
 # Simulated noon on a summer day, in UTC so tests do not depend on the machine's zone.
@@ -43,23 +43,7 @@ def tls_target_for(sim: SimulatorServer, name: str = "site", **overrides: Any) -
 def pollers_for(
     config: ExporterConfig, backoff_cap: float = 1.0, jitter: float = 0.0
 ) -> list[Poller]:
-    return [
-        Poller(
-            name=t.name,
-            host=t.host,
-            api=t.api,
-            reader=make_reader(t),
-            schedule=PollSchedule(
-                interval=t.poll_interval,
-                max_age=t.max_age,
-                timeout=t.timeout,
-                backoff_cap=backoff_cap,
-                jitter=jitter,
-            ),
-            mode=config.poll_mode,
-        )
-        for t in config.targets
-    ]
+    return make_pollers(config, backoff_cap=backoff_cap, jitter=jitter)
 
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

@@ -32,7 +32,12 @@ from sunpower_pvs_exporter.config import (
     parse_port,
 )
 from sunpower_pvs_exporter.logsetup import configure_logging
-from sunpower_pvs_exporter.poller import Poller, PollSchedule
+from sunpower_pvs_exporter.poller import (
+    DEFAULT_BACKOFF_CAP,
+    DEFAULT_JITTER,
+    Poller,
+    PollSchedule,
+)
 from sunpower_pvs_exporter.push import PushAuthError, read_push_auth
 from sunpower_pvs_exporter.pvs.readers import make_reader
 from sunpower_pvs_exporter.simulator.demo import DemoSite
@@ -278,7 +283,12 @@ def config_from_args(args: argparse.Namespace) -> ExporterConfig:
     return dataclasses.replace(config, **_web_and_log_overrides(args))  # type: ignore[arg-type]
 
 
-def make_pollers(config: ExporterConfig) -> list[Poller]:
+def make_pollers(
+    config: ExporterConfig,
+    backoff_cap: float = DEFAULT_BACKOFF_CAP,
+    jitter: float = DEFAULT_JITTER,
+) -> list[Poller]:
+    """One poller per target; tests shrink the backoff cap and drop the jitter."""
     return [
         Poller(
             name=target.name,
@@ -289,6 +299,8 @@ def make_pollers(config: ExporterConfig) -> list[Poller]:
                 interval=target.poll_interval,
                 max_age=target.max_age,
                 timeout=target.timeout,
+                backoff_cap=backoff_cap,
+                jitter=jitter,
             ),
             mode=config.poll_mode,
         )

@@ -31,6 +31,8 @@ from sunpower_pvs_exporter.pvs.errors import FailureReason, PvsError, PvsTimeout
 from sunpower_pvs_exporter.pvs.model import Snapshot
 
 PollMode = Literal["background", "scrape"]
+DEFAULT_BACKOFF_CAP = 300.0  # seconds: a dead PVS is still retried every 5 minutes
+DEFAULT_JITTER = 0.2  # up to +20 % on each backoff delay, never less than the interval
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,8 @@ class PollSchedule:
     interval: float
     max_age: float
     timeout: float
-    backoff_cap: float = 300.0
-    jitter: float = 0.2
+    backoff_cap: float = DEFAULT_BACKOFF_CAP
+    jitter: float = DEFAULT_JITTER
 
     def retry_delay(self, consecutive_failures: int, rng: random.Random) -> float:
         """Delay before the next poll after ``consecutive_failures`` failures.
