@@ -327,19 +327,25 @@ def _parse_target(
     )
 
 
-def load_config_file(path: str) -> ExporterConfig:
-    """Read and validate a YAML config file; ``ConfigError`` says what is wrong."""
+def read_yaml_file(path: str, label: str) -> object:
+    """The YAML document in ``path``; any problem is a ``ConfigError`` starting ``label``."""
     try:
         with open(path, encoding="utf-8") as handle:
-            doc = yaml.safe_load(handle)
+            return yaml.safe_load(handle)
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+        raise ConfigError(f"{label}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{label}: not UTF-8 text") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from exc
-    return parse_config(doc)
+        raise ConfigError(f"{label}: invalid YAML{where}: {problem}") from exc
+
+
+def load_config_file(path: str) -> ExporterConfig:
+    """Read and validate a YAML config file; ``ConfigError`` says what is wrong."""
+    return parse_config(read_yaml_file(path, path))
 
 
 def parse_config(doc: object) -> ExporterConfig:

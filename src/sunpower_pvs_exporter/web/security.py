@@ -62,10 +62,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import bcrypt
-import yaml
 from aiohttp import web
 
-from sunpower_pvs_exporter.config import ConfigError
+from sunpower_pvs_exporter.config import ConfigError, read_yaml_file
 
 log = logging.getLogger(__name__)
 
@@ -373,19 +372,7 @@ def parse_web_config(doc: object, path: str) -> WebConfig:
 
 def load_web_config(path: str) -> WebConfig:
     """Read and validate ``--web.config.file``; ``ConfigError`` says what is wrong."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            doc = yaml.safe_load(handle)
-    except OSError as exc:
-        raise ConfigError(f"web config {path}: cannot read: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"web config {path}: not UTF-8 text") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"web config {path}: invalid YAML{where}: {problem}") from exc
-    return parse_web_config(doc, path)
+    return parse_web_config(read_yaml_file(path, f"web config {path}"), path)
 
 
 # --- TLS --------------------------------------------------------------------------
