@@ -72,6 +72,11 @@ def run_simulator(conn: Connection) -> None:
 
 def run_exporter(conn: Connection, sim_port: int, mode: str, timeout: float) -> None:
     """Child process 2: the exporter, polling the simulator every INTERVAL s."""
+    import sys
+
+    from sunpower_pvs_exporter.cli import GIL_SWITCH_INTERVAL
+
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)  # as the real process does
     from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
     from sunpower_pvs_exporter.poller import Poller, PollSchedule
     from sunpower_pvs_exporter.pvs.readers import make_reader

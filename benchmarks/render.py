@@ -79,7 +79,7 @@ def our_render(snapshot: Any) -> Callable[[], bytes]:
     registry.register(ExporterCollector(lambda: [status], cache, include_devices=False))
 
     def scrape() -> bytes:
-        body, _ = render(registry, "", "", lambda om: cache.text("bench", snapshot, om))
+        body, _ = render(registry, "", lambda om: cache.text("bench", snapshot, om))
         return body
 
     return scrape

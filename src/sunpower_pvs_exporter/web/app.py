@@ -28,7 +28,7 @@ from sunpower_pvs_exporter.push import Pusher, read_push_auth
 from sunpower_pvs_exporter.pvs.model import Snapshot
 from sunpower_pvs_exporter.pvs.readers import make_live_stream
 from sunpower_pvs_exporter.pvs.telemetry import TelemetryStream
-from sunpower_pvs_exporter.web.exposition import render
+from sunpower_pvs_exporter.web.exposition import gzip_if_accepted, render
 from sunpower_pvs_exporter.web.status import CSP as STATUS_PAGE_CSP
 from sunpower_pvs_exporter.web.status import render_status_page
 
@@ -120,7 +120,7 @@ class ExporterState:
 STATE_KEY = web.AppKey("exporter_state", ExporterState)
 
 
-def _exposition(
+async def _exposition(
     request: web.Request, registry: CollectorRegistry, device_pollers: Sequence[Poller]
 ) -> web.Response:
     """Health from ``registry`` plus the cached device text of ``device_pollers``."""
@@ -140,12 +140,8 @@ def _exposition(
                 parts.append(encode_metrics(LIVE_METRICS, live, False, openmetrics))
         return b"".join(parts)
 
-    body, headers = render(
-        registry,
-        request.headers.get("Accept", ""),
-        request.headers.get("Accept-Encoding", ""),
-        device_text,
-    )
+    body, headers = render(registry, request.headers.get("Accept", ""), device_text)
+    body = await gzip_if_accepted(body, headers, request.headers.get("Accept-Encoding", ""))
     return web.Response(body=body, headers=headers)
 
 
@@ -154,7 +150,7 @@ async def handle_metrics(request: web.Request) -> web.Response:
     if state.config.single_target:
         await state.refresh(list(state.pollers.values()))
     devices = list(state.pollers.values()) if state.config.single_target else []
-    return _exposition(request, state.metrics_registry, devices)
+    return await _exposition(request, state.metrics_registry, devices)
 
 
 async def handle_probe(request: web.Request) -> web.Response:
@@ -170,7 +166,7 @@ async def handle_probe(request: web.Request) -> web.Response:
             text=f"unknown target {shown!r}: /probe only serves targets named in the config file\n"
         )
     await state.refresh([poller])
-    return _exposition(request, state.probe_registry(poller, include_devices=False), [poller])
+    return await _exposition(request, state.probe_registry(poller, include_devices=False), [poller])
 
 
 async def handle_status(request: web.Request) -> web.Response:
