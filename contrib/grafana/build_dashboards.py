@@ -126,6 +126,17 @@ def timeseries(
     return doc
 
 
+def right_axis(series_regex: str, unit: str) -> Json:
+    """Override: series matching ``series_regex`` on a right-hand axis in ``unit``."""
+    return {
+        "matcher": {"id": "byRegexp", "options": series_regex},
+        "properties": [
+            {"id": "unit", "value": unit},
+            {"id": "custom.axisPlacement", "value": "right"},
+        ],
+    }
+
+
 def stat(
     title: str, description: str, queries: list[Json], unit: str = "short", **extra: Any
 ) -> Json:
@@ -575,15 +586,7 @@ def site_overview() -> Json:
             ),
             "volt",
             w=8,
-            overrides=[
-                {
-                    "matcher": {"id": "byRegexp", "options": ".* Hz"},
-                    "properties": [
-                        {"id": "unit", "value": "hertz"},
-                        {"id": "custom.axisPlacement", "value": "right"},
-                    ],
-                }
-            ],
+            overrides=[right_axis(".* Hz", "hertz")],
         ),
         timeseries(
             "Inverters producing",
@@ -603,15 +606,7 @@ def site_overview() -> Json:
                 (f"sunpower_pvs_snapshot_age_seconds{{{I}}}", "{{instance}} {{target}} age"),
             ),
             w=8,
-            overrides=[
-                {
-                    "matcher": {"id": "byRegexp", "options": ".* age"},
-                    "properties": [
-                        {"id": "unit", "value": "s"},
-                        {"id": "custom.axisPlacement", "value": "right"},
-                    ],
-                }
-            ],
+            overrides=[right_axis(".* age", "s")],
         ),
     ]
     return dashboard(
@@ -1084,15 +1079,7 @@ def supervisor() -> Json:
             ),
             "s",
             w=8,
-            overrides=[
-                {
-                    "matcher": {"id": "byRegexp", "options": ".* failures in a row"},
-                    "properties": [
-                        {"id": "unit", "value": "short"},
-                        {"id": "custom.axisPlacement", "value": "right"},
-                    ],
-                }
-            ],
+            overrides=[right_axis(".* failures in a row", "short")],
         ),
         timeseries(
             "Poll success ratio",
