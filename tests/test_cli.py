@@ -221,3 +221,71 @@ def test_port_in_use_is_a_one_line_error():
     assert result.returncode == 1
     assert "cannot listen" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_sighup_reloads_targets_and_survives_a_bad_file(tmp_path: Path, make_simulator):
+    """A real process: SIGHUP adds a target; a broken file is refused, the old one kept."""
+    import asyncio
+
+    import aiohttp
+
+    sim_a = await make_simulator(inverters=1, seed=1)
+    sim_b = await make_simulator(inverters=2, seed=2)
+
+    def target(name: str, port: int) -> str:
+        return (
+            f"  - {{name: {name}, host: 127.0.0.1, port: {port}, api: legacy, "
+            "poll_interval: 60s}\n"
+        )
+
+    config = tmp_path / "config.yml"
+    config.write_text("targets:\n" + target("a", sim_a.port))
+    port = free_port()
+    log_file = tmp_path / "exporter.log"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "sunpower_pvs_exporter",
+        "--config",
+        str(config),
+        "--listen-on",
+        f"127.0.0.1:{port}",
+        "--log-file",
+        str(log_file),
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    async def probe_up(http: aiohttp.ClientSession, name: str) -> None:
+        for _ in range(200):
+            try:
+                async with http.get(f"{base}/probe?target={name}") as response:
+                    text = await response.text()
+                    if response.status == 200 and f'sunpower_pvs_up{{target="{name}"}} 1.0' in text:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"target {name} never came up")
+
+    try:
+        async with aiohttp.ClientSession() as http:
+            await probe_up(http, "a")
+            polls_of_a = sim_a.pvs.log.count("DeviceList")
+            config.write_text("targets:\n" + target("a", sim_a.port) + target("b", sim_b.port))
+            proc.send_signal(signal.SIGHUP)
+            await probe_up(http, "b")
+            # The unchanged target kept its poller: no early poll of its PVS.
+            assert sim_a.pvs.log.count("DeviceList") == polls_of_a
+
+            config.write_text("targets:\n  - {name: a, host: h, poll_intervall: 1}\n")
+            proc.send_signal(signal.SIGHUP)
+            for _ in range(100):
+                if "reload failed" in log_file.read_text():
+                    break
+                await asyncio.sleep(0.05)
+            assert "targets[0].poll_intervall: unknown key" in log_file.read_text()
+            await probe_up(http, "b")  # still served
+            assert proc.returncode is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), timeout=10) == 0

@@ -25,6 +25,7 @@ from sunpower_pvs_exporter.config import (
     ConfigError,
     ExporterConfig,
     PollMode,
+    TargetConfig,
     load_config_file,
     make_target,
     parse_duration,
@@ -287,35 +288,93 @@ def config_from_args(args: argparse.Namespace) -> ExporterConfig:
     return dataclasses.replace(config, **_web_and_log_overrides(args))  # type: ignore[arg-type]
 
 
+def make_poller(
+    target: TargetConfig,
+    mode: PollMode,
+    backoff_cap: float = DEFAULT_BACKOFF_CAP,
+    jitter: float = DEFAULT_JITTER,
+) -> Poller:
+    return Poller(
+        name=target.name,
+        host=target.host,
+        api=target.api,
+        reader=make_reader(target),
+        schedule=PollSchedule(
+            interval=target.poll_interval,
+            max_age=target.max_age,
+            timeout=target.timeout,
+            backoff_cap=backoff_cap,
+            jitter=jitter,
+        ),
+        mode=mode,
+    )
+
+
 def make_pollers(
     config: ExporterConfig,
     backoff_cap: float = DEFAULT_BACKOFF_CAP,
     jitter: float = DEFAULT_JITTER,
 ) -> list[Poller]:
     """One poller per target; tests shrink the backoff cap and drop the jitter."""
-    return [
-        Poller(
-            name=target.name,
-            host=target.host,
-            api=target.api,
-            reader=make_reader(target),
-            schedule=PollSchedule(
-                interval=target.poll_interval,
-                max_age=target.max_age,
-                timeout=target.timeout,
-                backoff_cap=backoff_cap,
-                jitter=jitter,
-            ),
-            mode=config.poll_mode,
-        )
-        for target in config.targets
-    ]
+    return [make_poller(target, config.poll_mode, backoff_cap, jitter) for target in config.targets]
+
+
+# Settings a reload cannot change in a running process: they need a restart.
+RESTART_ONLY = (
+    "listen_host",
+    "listen_port",
+    "poll_mode",
+    "use_device_data_timestamp",
+    "live",
+    "web_config_file",
+    "web_health_without_auth",
+    "push_to",
+    "push_job",
+    "push_auth_file",
+    "log_level",
+    "log_file",
+    "log_format",
+)
+
+
+async def reload_targets(server: ExporterServer, path: str) -> bool:
+    """SIGHUP: re-read the config file and apply its targets; keep running on errors.
+
+    Only the target list changes live (like blackbox_exporter's modules);
+    other settings need a restart and are reported as such.
+    """
+    try:
+        new = load_config_file(path)
+    except ConfigError as exc:
+        log.error("reload failed, keeping the running configuration: %s", exc)
+        return False
+    running = server.state.config
+    ignored = [key for key in RESTART_ONLY if getattr(new, key) != getattr(running, key)]
+    if ignored:
+        log.warning("reload: %s change only on restart", ", ".join(ignored))
+    added, changed, removed = await server.state.replace_targets(
+        new.targets, lambda target: make_poller(target, running.poll_mode)
+    )
+    log.info(
+        "configuration reloaded: %d targets (added: %s; changed: %s; removed: %s)",
+        len(new.targets),
+        ", ".join(added) or "none",
+        ", ".join(changed) or "none",
+        ", ".join(removed) or "none",
+    )
+    return True
 
 
 async def serve(
-    config: ExporterConfig, demo: DemoSite | None = None, web_config: WebConfig | None = None
+    config: ExporterConfig,
+    demo: DemoSite | None = None,
+    web_config: WebConfig | None = None,
+    config_path: str | None = None,
 ) -> None:
-    """Run until SIGTERM/SIGINT; then stop pollers, close sessions and return."""
+    """Run until SIGTERM/SIGINT; then stop pollers, close sessions and return.
+
+    SIGHUP re-reads ``config_path`` (when running from a config file).
+    """
     if demo is not None:
         await demo.start()
         config = demo.point_at(config)
@@ -326,6 +385,7 @@ async def serve(
         ssl_context=security.ssl_context,
         middlewares=security.middlewares,
     )
+    reloads: set[asyncio.Task[bool]] = set()
     try:
         await server.start()
         log.info(
@@ -340,9 +400,22 @@ async def serve(
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
+
+        def on_hangup() -> None:
+            if config_path is None:
+                log.warning("SIGHUP: nothing to reload (running from flags, not --config)")
+                return
+            task = loop.create_task(reload_targets(server, config_path))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal.SIGHUP, on_hangup)
         await stop.wait()
         log.info("shutting down")
     finally:
+        for task in list(reloads):
+            task.cancel()
         await server.stop()
         if demo is not None:
             await demo.stop()
@@ -374,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     demo = DemoSite(inverters=args.demo_inverters, api=args.demo_api) if args.demo else None
     try:
-        asyncio.run(serve(config, demo, web_config))
+        asyncio.run(serve(config, demo, web_config, args.config))
     except OSError as exc:
         print(
             f"{PROG}: error: cannot listen on port {config.listen_port}: {exc.strerror}",

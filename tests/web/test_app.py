@@ -97,3 +97,40 @@ async def test_health_ready_and_unknown_paths(make_simulator, make_exporter, htt
     async with http.get(exporter.url + "/") as response:
         assert response.status == 200
         assert "site" in await response.text()
+
+
+async def test_replace_targets_keeps_unchanged_pollers_and_serves_new_ones(
+    make_simulator, make_exporter, http
+):
+    from sunpower_pvs_exporter.cli import make_poller
+
+    sim_a = await make_simulator(inverters=1, seed=1)
+    sim_b = await make_simulator(inverters=2, seed=2)
+    sim_c = await make_simulator(inverters=3, seed=3)
+    a, b = target_for(sim_a, name="a"), target_for(sim_b, name="b")
+    exporter = await make_exporter([a, b])
+    state = exporter.state
+    await wait_up(http, exporter.url + "/probe?target=a")
+    poller_a = state.pollers["a"]
+
+    c = target_for(sim_c, name="c")
+    b_changed = target_for(sim_b, name="b", poll_interval=0.3)
+    added, changed, removed = await state.replace_targets(
+        [a, c], lambda t: make_poller(t, "background")
+    )
+    assert (added, changed, removed) == (["c"], [], ["b"])
+    assert state.pollers["a"] is poller_a  # cache, schedule and backoff kept
+    text = await wait_up(http, exporter.url + "/probe?target=c")
+    assert len(series(parse_samples(text), "sunpower_pvs_inverter_ac_power_watts")) == 3
+    async with http.get(exporter.url + "/probe?target=b") as response:
+        assert response.status == 400
+
+    added, changed, removed = await state.replace_targets(
+        [a, c, b_changed], lambda t: make_poller(t, "background")
+    )
+    assert (added, changed, removed) == (["b"], [], [])
+    added, changed, removed = await state.replace_targets(
+        [a, c, b], lambda t: make_poller(t, "background")
+    )
+    assert (added, changed, removed) == ([], ["b"], [])
+    await wait_up(http, exporter.url + "/probe?target=b")

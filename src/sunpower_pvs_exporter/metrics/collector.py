@@ -129,6 +129,11 @@ class DeviceFamilyCache:
         self._entries[target] = (snapshot, families)
         return families
 
+    def forget(self, target: str) -> None:
+        """Drop a target that left the configuration."""
+        self._entries.pop(target, None)
+        self._texts.pop(target, None)
+
     def text(self, target: str, snapshot: Snapshot, openmetrics: bool) -> bytes:
         """The device families already rendered, once per snapshot and format.
 

@@ -10,6 +10,7 @@ may wait for a poll, bounded by the target's timeout.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -18,7 +19,7 @@ from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTO
 from prometheus_client.registry import CollectorRegistry
 
 from sunpower_pvs_exporter import __version__
-from sunpower_pvs_exporter.config import ExporterConfig
+from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
 from sunpower_pvs_exporter.health import LiveStatus
 from sunpower_pvs_exporter.metrics.catalog import LIVE_METRICS
 from sunpower_pvs_exporter.metrics.collector import DeviceFamilyCache, ExporterCollector
@@ -64,21 +65,68 @@ class ExporterState:
                 config.push_to, config.push_job, read_push_auth(config.push_auth_file)
             )
         self.streams: dict[str, TelemetryStream] = {}
+        self._reload_lock = asyncio.Lock()
         for poller in self.pollers.values():
-            target = config.target(poller.name)
-            if config.live and target is not None:
-                stream = make_live_stream(target, poller.reader)
-                if stream is None:
-                    log.warning(
-                        "target=%s --live needs the varserver API; this target is legacy only",
-                        poller.name,
-                    )
-                else:
-                    self.streams[poller.name] = stream
-        for poller in self.pollers.values():
-            poller.prepare = self._prerender
-            if self.pusher is not None:
-                poller.after_poll = self._push_hook(poller)
+            self._attach(poller)
+
+    def _attach(self, poller: Poller) -> None:
+        """Hooks and telemetry stream for a poller joining the exporter."""
+        poller.prepare = self._prerender
+        if self.pusher is not None:
+            poller.after_poll = self._push_hook(poller)
+        target = self.config.target(poller.name)
+        if self.config.live and target is not None:
+            stream = make_live_stream(target, poller.reader)
+            if stream is None:
+                log.warning(
+                    "target=%s --live needs the varserver API; this target is legacy only",
+                    poller.name,
+                )
+            else:
+                self.streams[poller.name] = stream
+
+    async def replace_targets(
+        self, targets: Sequence[TargetConfig], make_poller: Callable[[TargetConfig], Poller]
+    ) -> tuple[list[str], list[str], list[str]]:
+        """Switch to a new target list (config reload): (added, changed, removed) names.
+
+        A target whose settings did not change keeps its poller, with its cache,
+        schedule and backoff: a reload never makes a PVS be polled early.
+        """
+        async with self._reload_lock:
+            return await self._replace_targets(targets, make_poller)
+
+    async def _replace_targets(
+        self, targets: Sequence[TargetConfig], make_poller: Callable[[TargetConfig], Poller]
+    ) -> tuple[list[str], list[str], list[str]]:
+        old = {target.name: target for target in self.config.targets}
+        self.config = dataclasses.replace(self.config, targets=tuple(targets))
+        pollers: dict[str, Poller] = {}
+        added: list[str] = []
+        changed: list[str] = []
+        for target in targets:
+            current = self.pollers.get(target.name)
+            if current is not None and old.get(target.name) == target:
+                pollers[target.name] = current
+                continue
+            (changed if target.name in old else added).append(target.name)
+            pollers[target.name] = make_poller(target)
+        retired = [p for name, p in self.pollers.items() if pollers.get(name) is not p]
+        removed = [name for name in self.pollers if name not in pollers]
+        self.pollers = pollers
+        for poller in retired:
+            stream = self.streams.pop(poller.name, None)
+            if stream is not None:
+                await stream.stop()
+            await poller.stop()
+            self.cache.forget(poller.name)
+        for name in added + changed:
+            self._attach(pollers[name])
+            if self.ready:
+                pollers[name].start()
+                if name in self.streams:
+                    self.streams[name].start()
+        return added, changed, removed
 
     async def _prerender(self, target: str, snapshot: Snapshot) -> None:
         """Encode a new snapshot's device metrics off the event loop, before it is served.
