@@ -35,9 +35,11 @@ from sunpower_pvs_exporter.config import (
 from sunpower_pvs_exporter.logsetup import configure_logging
 from sunpower_pvs_exporter.poller import (
     DEFAULT_BACKOFF_CAP,
+    DEFAULT_IDLE_AFTER,
     DEFAULT_JITTER,
     Poller,
     PollSchedule,
+    first_poll_delay,
 )
 from sunpower_pvs_exporter.push import PushAuthError, read_push_auth
 from sunpower_pvs_exporter.pvs.readers import make_reader
@@ -293,7 +295,11 @@ def make_poller(
     mode: PollMode,
     backoff_cap: float = DEFAULT_BACKOFF_CAP,
     jitter: float = DEFAULT_JITTER,
+    *,
+    idle_after: float = DEFAULT_IDLE_AFTER,
+    targets: int = 1,
 ) -> Poller:
+    """``targets``: how many the config has, to spread their first polls."""
     return Poller(
         name=target.name,
         host=target.host,
@@ -307,6 +313,8 @@ def make_poller(
             jitter=jitter,
         ),
         mode=mode,
+        idle_after=idle_after,
+        first_delay=first_poll_delay(target.name, target.poll_interval, targets),
     )
 
 
@@ -316,7 +324,17 @@ def make_pollers(
     jitter: float = DEFAULT_JITTER,
 ) -> list[Poller]:
     """One poller per target; tests shrink the backoff cap and drop the jitter."""
-    return [make_poller(target, config.poll_mode, backoff_cap, jitter) for target in config.targets]
+    return [
+        make_poller(
+            target,
+            config.poll_mode,
+            backoff_cap,
+            jitter,
+            idle_after=config.idle_after,
+            targets=len(config.targets),
+        )
+        for target in config.targets
+    ]
 
 
 # Settings a reload cannot change in a running process: they need a restart.
@@ -324,6 +342,7 @@ RESTART_ONLY = (
     "listen_host",
     "listen_port",
     "poll_mode",
+    "idle_after",
     "use_device_data_timestamp",
     "live",
     "web_config_file",
@@ -353,7 +372,13 @@ async def reload_targets(server: ExporterServer, path: str) -> bool:
     if ignored:
         log.warning("reload: %s change only on restart", ", ".join(ignored))
     added, changed, removed = await server.state.replace_targets(
-        new.targets, lambda target: make_poller(target, running.poll_mode)
+        new.targets,
+        lambda target: make_poller(
+            target,
+            running.poll_mode,
+            idle_after=running.idle_after,
+            targets=len(new.targets),
+        ),
     )
     log.info(
         "configuration reloaded: %d targets (added: %s; changed: %s; removed: %s)",

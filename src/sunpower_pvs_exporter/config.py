@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 Api = Literal["auto", "legacy", "varserver"]
-PollMode = Literal["background", "scrape"]
+PollMode = Literal["background", "scrape", "on_demand"]
 LogFormat = Literal["plain", "logfmt", "json"]
 LogLevel = Literal["ERROR", "WARNING", "INFO", "DEBUG"]
 
@@ -31,8 +31,11 @@ TELEMETRY_PORT = 9002
 DEFAULT_INTERVAL: dict[str, float] = {"legacy": 120.0, "varserver": 60.0, "auto": 120.0}
 MIN_INTERVAL: dict[str, float] = {"legacy": 60.0, "varserver": 30.0, "auto": 60.0}
 # Background polls can wait long for DeviceList; a scrape cannot.
-DEFAULT_TIMEOUT: dict[str, float] = {"background": 120.0, "scrape": 10.0}
+DEFAULT_TIMEOUT: dict[str, float] = {"background": 120.0, "scrape": 10.0, "on_demand": 120.0}
 MAX_AGE_FACTOR = 3.0
+# on_demand: a target stops being polled this long after its last /probe --
+# a few scrape intervals at the usual 60 s, so one failed scrape does not stop it.
+DEFAULT_IDLE_AFTER = 300.0
 
 TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$")
 
@@ -81,6 +84,8 @@ class ExporterConfig:
     listen_host: str = ""
     listen_port: int = DEFAULT_LISTEN_PORT
     poll_mode: PollMode = "background"
+    # on_demand poll mode: stop polling a target not probed for this long.
+    idle_after: float = DEFAULT_IDLE_AFTER
     use_device_data_timestamp: bool = False
     # Opt-in: follow each varserver PVS's telemetry WebSocket for live site power.
     live: bool = False
@@ -261,6 +266,7 @@ GLOBAL_KEYS = {
     "live",
     "listen_on",
     "poll_mode",
+    "idle_after",
     "use_device_data_timestamp",
     "log_level",
     "log_file",
@@ -379,6 +385,9 @@ def parse_config(doc: object) -> ExporterConfig:
         listen_host=host,
         listen_port=port,
         poll_mode=poll_mode,
+        idle_after=parse_duration(doc["idle_after"], "idle_after")
+        if "idle_after" in doc
+        else DEFAULT_IDLE_AFTER,
         use_device_data_timestamp=_bool(
             doc.get("use_device_data_timestamp", False), "use_device_data_timestamp"
         ),

@@ -44,6 +44,8 @@ class TargetStatus:
     poll_interval: float = 0.0
     next_poll_at: float | None = None
     backend_changes: int = 0
+    # False while an on_demand target is idle (not probed lately, not polled).
+    active: bool = True
 
     @property
     def up(self) -> bool:

@@ -10,8 +10,10 @@ may wait for a poll, bounded by the target's timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
+import math
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
@@ -35,6 +37,11 @@ from sunpower_pvs_exporter.web.status import render_status_page
 
 SERVER_HEADER = f"sunpower-pvs-exporter/{__version__}"
 MAX_TARGET_NAME = 64
+# on_demand: how long the first probe of an idle target may wait for its first
+# poll, when Prometheus does not say its scrape timeout; and the margin kept
+# under the timeout it does say, for rendering and transfer.
+FIRST_PROBE_WAIT = 5.0
+SCRAPE_TIMEOUT_MARGIN = 0.5
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -213,8 +220,27 @@ async def handle_probe(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(
             text=f"unknown target {shown!r}: /probe only serves targets named in the config file\n"
         )
+    poller.touch()  # on_demand: this probe keeps the target polled
+    if poller.mode == "on_demand":
+        await poller.wait_for_data(first_probe_wait(request, poller.schedule.timeout))
     await state.refresh([poller])
     return await _exposition(request, state.probe_registry(poller, include_devices=False), [poller])
+
+
+def first_probe_wait(request: web.Request, poll_timeout: float) -> float:
+    """How long a probe may wait for an on_demand target's first poll.
+
+    Within Prometheus's scrape timeout (its ``X-Prometheus-Scrape-Timeout-Seconds``
+    header) minus a margin, so a slow PVS costs one ``up 0`` scrape, not a
+    failed one.
+    """
+    budget = FIRST_PROBE_WAIT
+    header = request.headers.get("X-Prometheus-Scrape-Timeout-Seconds", "")
+    with contextlib.suppress(ValueError):
+        said = float(header) - SCRAPE_TIMEOUT_MARGIN
+        if not math.isnan(said):
+            budget = said
+    return max(0.0, min(budget, poll_timeout))
 
 
 async def handle_status(request: web.Request) -> web.Response:
