@@ -131,7 +131,7 @@ async def test_backoff_survives_a_short_gap(make_simulator, make_exporter, http)
     sim.pvs.faults.status = 500
     sim.pvs.faults.only = frozenset({"DeviceList"})
     exporter = await make_exporter(
-        [target_for(sim, name="a", poll_interval=0.1), target_for(sim, name="b")],
+        [target_for(sim, name="a", poll_interval=0.3), target_for(sim, name="b")],
         poll_mode="on_demand",
         idle_after=0.3,
         backoff_cap=20.0,
@@ -141,7 +141,7 @@ async def test_backoff_survives_a_short_gap(make_simulator, make_exporter, http)
         await get(http, exporter.url + "/probe?target=a")
         return sim.pvs.log.count("DeviceList") >= 3
 
-    await until(failed_three_times)  # next try now waits >= 0.4 s, then 0.8 s ...
+    await until(failed_three_times)  # at 0, 0.3 and 0.9 s; the next waits until 2.1 s
 
     async def idle() -> bool:
         health = await get(http, exporter.url + "/metrics")
@@ -152,6 +152,8 @@ async def test_backoff_survives_a_short_gap(make_simulator, make_exporter, http)
     health = await get(http, exporter.url + "/metrics")
     assert by_target(health, "sunpower_pvs_consecutive_poll_failures")["a"] == failed
     # Re-probing right away does not reset the backoff into an immediate retry.
+    next_poll_at = exporter.state.pollers["a"].status().next_poll_at
+    assert next_poll_at is not None and next_poll_at > time.time()
     probe = await get(http, exporter.url + "/probe?target=a")
     assert by_target(probe, "sunpower_pvs_up") == {"a": 0.0}
     assert sim.pvs.log.count("DeviceList") == failed

@@ -326,7 +326,7 @@ class Poller:
 
     async def run(self) -> None:
         """Poll on the schedule until ``stop()`` (on_demand: or until idle)."""
-        if self.first_delay > 0 and self._next_poll_at is None:
+        if self.mode == "background" and self.first_delay > 0 and self._next_poll_at is None:
             self._next_poll_at = self.clock() + self.first_delay
         while not self._stopping.is_set():
             left = self._idle_for()
