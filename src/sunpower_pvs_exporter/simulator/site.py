@@ -63,6 +63,10 @@ class SiteConfig:
     battery_modules: int = 0
     # Firmware build reported by dl_cgi/supervisor/info (BUILD field).
     build: int = 41001
+    # varserver meters carry a valid-field mask (``vldFldMsk``). False: the
+    # variables a production meter does not measure are still 0.0, but no
+    # mask says so (what the flat variable layout may look like).
+    meter_valid_field_masks: bool = True
 
 
 @dataclass(frozen=True)
