@@ -70,3 +70,25 @@ async def test_varserver_production_meter_exports_no_fake_zeros(
         assert of_mode(samples, name, "consumption"), name
     volts = of_mode(samples, "sunpower_pvs_power_meter_phase_voltage_volts", "consumption")
     assert all(100 < v < 140 for _, v in volts)
+
+
+# --- fact 7: the transfer switch's vSpplyV is its ~12 V control supply ---------
+
+
+async def test_transfer_switch_control_supply_is_not_a_grid_voltage(
+    make_simulator, make_exporter, http
+):
+    sim = await make_simulator(api="both", scale=0.0, inverters=2, battery_modules=1)
+    var_exporter = await make_exporter([tls_target_for(sim, api="varserver")])
+    legacy_exporter = await make_exporter([tls_target_for(sim, api="legacy")])
+    var = await scrape_up(http, var_exporter.url + "/metrics")
+    legacy = await scrape_up(http, legacy_exporter.url + "/metrics")
+
+    (supply,) = series(var, "sunpower_pvs_transfer_switch_control_supply_voltage_volts")
+    assert 10.0 < supply[1] < 13.0
+    assert series(var, "sunpower_pvs_transfer_switch_main_voltage_volts") == []
+    (main,) = series(legacy, "sunpower_pvs_transfer_switch_main_voltage_volts")
+    assert 200.0 < main[1] < 260.0
+    assert series(legacy, "sunpower_pvs_transfer_switch_control_supply_voltage_volts") == []
+    for samples in (var, legacy):
+        assert series(samples, "sunpower_pvs_transfer_switch_supply_voltage_volts") == []

@@ -293,7 +293,7 @@ def parse_transfer_switch(fields: Fields, newest: float | None) -> TransferSwitc
         state=to_text(fields.get("midStEnum")),
         pv_disconnect_state=to_text(fields.get("pvd1StEnum")),
         temperature_celsius=to_float(fields.get("tDegc")),
-        supply_voltage_volts=to_float(fields.get("vSpplyV")),
+        control_supply_voltage_volts=to_float(fields.get("vSpplyV")),
         grid_phases=_phases(fields, "", "", "v{}nGridV"),
         load_phases=_phases(fields, "", "", "v{}nV"),
     )

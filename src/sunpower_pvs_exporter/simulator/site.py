@@ -184,7 +184,11 @@ class StorageState:
     hub_humidity_pct: float
     grid_v1n: float
     grid_v2n: float
-    supply_v: float
+    # Hub+ readings: legacy ``main_voltage`` (undocumented point, about the
+    # leg-to-leg grid voltage here) and varserver ``vSpplyV``, the switch's
+    # own control supply (a real MIDC reads 11.24 V).
+    main_v: float
+    control_supply_v: float
 
 
 @dataclass(frozen=True)
@@ -437,7 +441,8 @@ class Site:
             hub_humidity_pct=round(35.0 + 5 * noise, 1),
             grid_v1n=round(120.5 + (noise - 0.5), 2),
             grid_v2n=round(120.3 + (0.5 - noise), 2),
-            supply_v=round(241.0 + (noise - 0.5), 2),
+            main_v=round(241.0 + (noise - 0.5), 2),
+            control_supply_v=round(11.2 + 0.1 * noise, 3),
         )
 
     def _live(self, now: float) -> LiveState:

@@ -171,7 +171,7 @@ def _device_vars(state: SiteState, error_style: str, meter_masks: bool = True) -
             "v2nGridV": _num(ess.grid_v2n),
             "v1nV": _num(ess.v1n_v),
             "v2nV": _num(ess.v2n_v),
-            "vSpplyV": _num(ess.supply_v),
+            "vSpplyV": _num(ess.control_supply_v),
         }
         out.update({base + key: value for key, value in fields.items()})
     return out
