@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from sunpower_pvs_exporter.simulator.varserver_api import variables
-from support import parse_samples, series, target_for, tls_target_for
+from support import parse_samples, series, tls_target_for
 
 
 @pytest.fixture(autouse=True)

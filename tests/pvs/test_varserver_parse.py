@@ -296,7 +296,5 @@ def test_consumption_meter_keeps_its_legs_and_honours_a_mask():
     assert meter.imported_energy_watt_hours == pytest.approx(17030.0)
     # The real consumption mask keeps everything; the production mask would not.
     for mask, kept in (("70239999", True), ("67174655", False)):
-        (meter,) = parse_variables(
-            meter_vars({**fields, "vldFldMsk": mask}), fetched_at=1.0
-        ).meters
+        (meter,) = parse_variables(meter_vars({**fields, "vldFldMsk": mask}), fetched_at=1.0).meters
         assert (meter.imported_energy_watt_hours is not None) is kept, mask
