@@ -1159,7 +1159,7 @@ HEALTH_METRICS: tuple[MetricSpec[TargetStatus, Any], ...] = (
         "sunpower_pvs_poll_failures_total",
         "counter",
         "Failed polls of the PVS by reason (timeout, connection, http_status, "
-        "invalid_payload, auth).",
+        "invalid_payload, auth; internal: a bug in the exporter, not the PVS).",
         "1",
         TARGET_REASON,
         lambda item: float(item[0].failures.get(item[1], 0)),
