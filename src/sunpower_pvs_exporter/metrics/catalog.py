@@ -1024,7 +1024,9 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         "gauge",
         "1 when the PVS reports the device as working, else 0. varserver has no "
         "state: there a device is working while its last sample (msmtEps) is at most "
-        "15 minutes older than the newest sample on the PVS.",
+        "15 minutes older than the newest sample on the PVS; an inverter while its "
+        "sample is at most 15 minutes older than the newest inverter sample and 30 "
+        "minutes older than the newest sample on the PVS (docs/varserver.md).",
         "1",
         DEVICE,
         lambda d: 1.0 if d.state == "working" else 0.0,
