@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
-from sunpower_pvs_exporter.health import LiveStatus, TargetStatus
+from sunpower_pvs_exporter.health import LiveStatus, ReloadStatus, TargetStatus
 from sunpower_pvs_exporter.pvs.errors import FAILURE_REASONS, FailureReason
 from sunpower_pvs_exporter.pvs.model import (
     CommInterface,
@@ -1194,6 +1194,37 @@ EXPORTER_METRICS: tuple[MetricSpec[str, str], ...] = (
     ),
 )
 
+CONFIG = Subject[ReloadStatus, ReloadStatus](
+    name="config",
+    doc="the configuration this process runs (reloaded by SIGHUP or `POST /-/reload`)",
+    label_names=(),
+    items=lambda status: (status,),
+    labels=lambda _: (),
+    data_time=lambda _: None,
+)
+
+CONFIG_METRICS: tuple[MetricSpec[ReloadStatus, ReloadStatus], ...] = (
+    MetricSpec(
+        "sunpower_pvs_exporter_config_last_reload_successful",
+        "gauge",
+        "1 if the last configuration reload succeeded (or none was tried yet), 0 if it "
+        "was refused and the previous configuration still runs.",
+        "1",
+        CONFIG,
+        lambda status: 1.0 if status.successful else 0.0,
+        "exporter",
+    ),
+    MetricSpec(
+        "sunpower_pvs_exporter_config_last_reload_success_timestamp_seconds",
+        "gauge",
+        "When the running configuration was loaded (startup or the last good reload), Unix time.",
+        "seconds",
+        CONFIG,
+        lambda status: status.last_success_at,
+        "exporter",
+    ),
+)
+
 
 # --- the telemetry stream (--live) ----------------------------------------------
 
@@ -1288,5 +1319,5 @@ LIVE_METRICS: tuple[MetricSpec[LiveStatus, Any], ...] = (
 )
 
 ALL_METRICS: tuple[MetricSpec[Any, Any], ...] = (
-    DEVICE_METRICS + HEALTH_METRICS + EXPORTER_METRICS + LIVE_METRICS
+    DEVICE_METRICS + HEALTH_METRICS + EXPORTER_METRICS + CONFIG_METRICS + LIVE_METRICS
 )
