@@ -12,7 +12,7 @@ import os
 import re
 import ssl
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -255,11 +255,11 @@ def make_target(
     telemetry_port: int | None = None,
 ) -> TargetConfig:
     """Apply defaults and limits; the one place both CLI and file targets pass."""
+    host = parse_host(host, keys("host"), keys("port"), keys("use_tls"))
     if not TARGET_NAME.match(name):
         raise ConfigError(
-            f"{keys('name')}: {name!r} must be 1-63 letters, digits, '_', '.', ':' or '-'"
+            f"{keys('name')}: {name!r} must be 1-253 letters, digits, '_', '.', ':' or '-'"
         )
-    host = parse_host(host, keys("host"), keys("port"), keys("use_tls"))
     if api == "varserver" and port is not None and not use_tls:
         raise ConfigError(
             f"{keys('port')}: the varserver API is HTTPS only and uses port 443 unless "
@@ -408,8 +408,29 @@ def read_yaml_file(path: str, label: str) -> object:
 
 
 def load_config_file(path: str) -> ExporterConfig:
-    """Read and validate a YAML config file; ``ConfigError`` says what is wrong."""
-    return parse_config(read_yaml_file(path, path))
+    """Read and validate a YAML config file; ``ConfigError`` says what is wrong.
+
+    Relative paths of the files it refers to (password, CA, web config,
+    Pushgateway credentials) are relative to the config file's directory, as
+    in the web config file, so the meaning does not depend on the working
+    directory of whoever starts the exporter.
+    """
+    config = parse_config(read_yaml_file(path, path))
+    base = os.path.dirname(os.path.abspath(path))
+
+    def resolve(value: str | None) -> str | None:
+        return value if value is None else os.path.join(base, os.path.expanduser(value))
+
+    targets = tuple(
+        replace(t, password_file=resolve(t.password_file), tls_ca_file=resolve(t.tls_ca_file))
+        for t in config.targets
+    )
+    return replace(
+        config,
+        targets=targets,
+        web_config_file=resolve(config.web_config_file),
+        push_auth_file=resolve(config.push_auth_file),
+    )
 
 
 def parse_config(doc: object) -> ExporterConfig:
