@@ -1161,6 +1161,17 @@ HEALTH_METRICS: tuple[MetricSpec[TargetStatus, Any], ...] = (
         "exporter",
     ),
     MetricSpec(
+        "sunpower_pvs_dropped_values_total",
+        "counter",
+        "Values in PVS answers that were present but unusable (not a number, NaN, "
+        "infinite, or beyond a double such as 10**400); each is exported as missing "
+        "instead of failing the device or the poll.",
+        "1",
+        TARGET,
+        lambda s: float(s.dropped_values),
+        "exporter",
+    ),
+    MetricSpec(
         "sunpower_pvs_poll_failures_total",
         "counter",
         "Failed polls of the PVS by reason (timeout, connection, http_status, "

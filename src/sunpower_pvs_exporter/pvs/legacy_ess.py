@@ -31,7 +31,7 @@ from sunpower_pvs_exporter.pvs.model import (
     PhaseReading,
     TransferSwitch,
 )
-from sunpower_pvs_exporter.pvs.values import to_float, to_text
+from sunpower_pvs_exporter.pvs.values import product, to_float, to_text
 
 ESS_DEVICE_TYPES = frozenset({"Energy Storage System", "ESS BMS", "ESS Hub", "HUB+"})
 # Both readings of the battery's power must be this large for their signs to count.
@@ -120,7 +120,7 @@ def _battery(
     amps = read("battery_amperage", AMPS)
     volts = read("battery_voltage", VOLTS)
     discharge_amps = -amps if amps is not None else None
-    power = discharge_amps * volts if discharge_amps is not None and volts is not None else None
+    power = product(discharge_amps, volts)
     return EnergyStorage(
         device=_device(by_serial, serial, "ESS BMS"),
         state_of_charge_ratio=read("system_state_of_charge", RATIO),
