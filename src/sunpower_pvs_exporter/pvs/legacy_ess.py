@@ -22,7 +22,7 @@ from sunpower_pvs_exporter.pvs.model import (
     PhaseReading,
     TransferSwitch,
 )
-from sunpower_pvs_exporter.pvs.values import to_float, to_text
+from sunpower_pvs_exporter.pvs.values import product, to_float, to_text
 
 KILO = 1000.0
 PERCENT = 0.01
@@ -52,7 +52,7 @@ def _battery(raw: Mapping[str, Any], by_serial: Mapping[str, Device]) -> EnergyS
     amps = _value(raw.get("battery_amperage"))
     volts = _value(raw.get("battery_voltage"))
     discharge_amps = -amps if amps is not None else None
-    power = discharge_amps * volts if discharge_amps is not None and volts is not None else None
+    power = product(discharge_amps, volts)
     return EnergyStorage(
         device=_device(by_serial, serial, "ESS BMS"),
         state_of_charge_ratio=_value(raw.get("system_state_of_charge"), PERCENT),
@@ -97,7 +97,7 @@ def _hub(raw: Mapping[str, Any], by_serial: Mapping[str, Device]) -> TransferSwi
         device=_device(by_serial, serial, "HUB+"),
         state=to_text(raw.get("contactor_position")),
         temperature_celsius=_value(raw.get("hub_temperature")),
-        supply_voltage_volts=_value(raw.get("main_voltage")),
+        main_voltage_volts=_value(raw.get("main_voltage")),
         grid_phases=phases("grid"),
         load_phases=phases("load"),
     )

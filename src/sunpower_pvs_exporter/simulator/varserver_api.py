@@ -35,6 +35,14 @@ SESSION_COOKIE = "session"
 TELEMETRY_VARIABLE = "/sys/telemetryws/enable"
 # A hanging variable holds its request this long (the client times out first).
 HANG_SECONDS = 3600.0
+# Valid-field masks (``vldFldMsk``, decimal text) of a real PVS6's meters, as
+# published in a SunPower Home Assistant integration's sample data: the production
+# meter's mask has 10 bits set, the consumption meter's the same 10 plus 8
+# more, one per field that only the consumption meter measures.
+PRODUCTION_METER_MASK = "67174655"
+CONSUMPTION_METER_MASK = "70239999"
+# What a production meter reports for the fields it does not measure.
+UNMEASURED = "0.000000"
 
 
 def iso_utc(t: float) -> str:
@@ -65,7 +73,7 @@ def _supervisor_vars(state: SiteState, mac: str) -> dict[str, str]:
     }
 
 
-def _device_vars(state: SiteState, error_style: str) -> dict[str, str]:
+def _device_vars(state: SiteState, error_style: str, meter_masks: bool = True) -> dict[str, str]:
     out: dict[str, str] = {}
     for index, meter in enumerate(state.meters):
         base = f"/sys/devices/meter/{index}/"
@@ -84,7 +92,17 @@ def _device_vars(state: SiteState, error_style: str) -> dict[str, str]:
         }
         if meter.kind == "production":
             fields["i3phsumA"] = _num(meter.i_a)
+            # A real production meter lists the per-leg and directional
+            # energy variables too, as 0.0: it does not measure them.
+            for name in ("posLtea3phsumKwh", "negLtea3phsumKwh", "i1A", "i2A"):
+                fields[name] = UNMEASURED
+            for name in ("p1Kw", "p2Kw", "v1nV", "v2nV"):
+                fields[name] = UNMEASURED
+            if meter_masks:
+                fields["vldFldMsk"] = PRODUCTION_METER_MASK
         else:
+            if meter_masks:
+                fields["vldFldMsk"] = CONSUMPTION_METER_MASK
             fields.update(
                 {
                     "posLtea3phsumKwh": _num(meter.pos_kwh),
@@ -154,7 +172,7 @@ def _device_vars(state: SiteState, error_style: str) -> dict[str, str]:
             "v2nGridV": _num(ess.grid_v2n),
             "v1nV": _num(ess.v1n_v),
             "v2nV": _num(ess.v2n_v),
-            "vSpplyV": _num(ess.supply_v),
+            "vSpplyV": _num(ess.control_supply_v),
         }
         out.update({base + key: value for key, value in fields.items()})
     return out
@@ -184,11 +202,13 @@ def _live_vars(state: SiteState) -> dict[str, str]:
     return out
 
 
-def variables(state: SiteState, error_style: str, mac: str) -> dict[str, str]:
+def variables(
+    state: SiteState, error_style: str, mac: str, meter_masks: bool = True
+) -> dict[str, str]:
     """The whole varserver namespace of the site at this moment."""
     return {
         **_supervisor_vars(state, mac),
-        **_device_vars(state, error_style),
+        **_device_vars(state, error_style, meter_masks),
         **_live_vars(state),
         "/sys/toggle_cell/broadband_connected": "1",
         "/sys/toggle_cell/cell_connected": "0",
@@ -447,7 +467,7 @@ async def handle_vars(request: web.Request, pvs: SimulatedPvs) -> web.StreamResp
     if query.sets:
         return _set(pvs, query)
     state = pvs.state()
-    names = variables(state, pvs.config.error_style, pvs.mac)
+    names = variables(state, pvs.config.error_style, pvs.mac, pvs.config.meter_valid_field_masks)
     wanted = select(names, query, pvs.caches)
     if wanted is None:
         return _json({"status": 400, "error": "Bad request"}, 400)
