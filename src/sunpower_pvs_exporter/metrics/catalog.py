@@ -322,7 +322,7 @@ STORAGE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         STORAGE,
         lambda e: e.state_of_charge_ratio,
         "varserver `socVal` (fraction); legacy ESS status "
-        "`battery_status[].system_state_of_charge` (% ÷100, per battery module)",
+        "`battery_status[].system_state_of_charge` (its unit: % or fraction; per battery module)",
     ),
     MetricSpec(
         "sunpower_pvs_ess_customer_state_of_charge_ratio",
@@ -332,7 +332,8 @@ STORAGE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         STORAGE,
         lambda e: e.customer_state_of_charge_ratio,
         "varserver `customerSocVal` (fraction); legacy ESS status "
-        "`battery_status[].customer_state_of_charge` (% ÷100, per battery module)",
+        "`battery_status[].customer_state_of_charge` (its unit: % or fraction; per battery "
+        "module)",
     ),
     MetricSpec(
         "sunpower_pvs_ess_state_of_health_ratio",
@@ -372,8 +373,9 @@ STORAGE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         STORAGE,
         lambda e: e.power_watts,
         "varserver `p3phsumKw` (kW ×1000); legacy ESS status "
-        "`ess_status[].ess_meter_reading.agg_power` (kW ×1000), and for battery modules "
-        "−(amperage × voltage)",
+        "`ess_status[].ess_meter_reading.agg_power` (its unit, kW or W; read as + "
+        "discharging and cross-checked against the modules, docs/varserver.md), and for "
+        "battery modules −(amperage × voltage)",
     ),
     MetricSpec(
         "sunpower_pvs_ess_charge_limit_watts",
@@ -442,7 +444,8 @@ STORAGE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         "celsius",
         STORAGE,
         lambda e: e.temperature_celsius,
-        "legacy ESS status `battery_status[].temperature`, `ess_status[].enclosure_temperature`",
+        "legacy ESS status `battery_status[].temperature`, `ess_status[].enclosure_temperature` "
+        "(its unit: C, F or K)",
         backends=LEGACY_ONLY,
     ),
     MetricSpec(
@@ -452,7 +455,7 @@ STORAGE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         "ratio",
         STORAGE,
         lambda e: e.humidity_ratio,
-        "legacy ESS status `ess_status[].enclosure_humidity` (% ÷100)",
+        "legacy ESS status `ess_status[].enclosure_humidity` (its unit: % or fraction)",
         backends=LEGACY_ONLY,
     ),
     MetricSpec(

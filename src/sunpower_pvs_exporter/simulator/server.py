@@ -254,7 +254,10 @@ async def handle_ess_status(request: web.Request) -> web.Response:
     state = pvs.state()
     if state.storage is None:
         return web.json_response({"result": "no ESS"}, status=404)
-    return _json(legacy_api.ess_status(state))
+    config = pvs.config
+    return _json(
+        legacy_api.ess_status(state, config.legacy_ess_units, config.legacy_agg_power_sign)
+    )
 
 
 async def handle_auth(request: web.Request) -> web.Response:
