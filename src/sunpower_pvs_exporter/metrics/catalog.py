@@ -30,6 +30,7 @@ from sunpower_pvs_exporter.pvs.model import (
     Meter,
     Phase,
     PhaseReading,
+    ReadGroupStatus,
     Snapshot,
     Supervisor,
     TransferSwitch,
@@ -612,6 +613,40 @@ STORAGE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
     ),
 )
 
+READ_GROUP = Subject[Snapshot, ReadGroupStatus](
+    name="read_group",
+    doc="each group of varserver variables the exporter reads with its own request "
+    "(`info`, `flashwear`, `meter`, `inverter`, `ess`, `transfer_switch`, `livedata`, `net`)",
+    label_names=("group",),
+    items=lambda snap: snap.read_groups,
+    labels=lambda group: (group.name,),
+    data_time=lambda _: None,
+)
+
+READ_GROUP_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
+    MetricSpec(
+        "sunpower_pvs_varserver_group_up",
+        "gauge",
+        "1 if the last poll read this group of variables, 0 if it failed, hung or was "
+        "skipped after failing (its metrics are missing; the others are still exported).",
+        "1",
+        READ_GROUP,
+        lambda group: 1.0 if group.ok else 0.0,
+        "exporter (varserver client)",
+        backends=VARSERVER_ONLY,
+    ),
+    MetricSpec(
+        "sunpower_pvs_varserver_group_failures_total",
+        "counter",
+        "Failed or timed-out reads of this group of variables since the exporter started.",
+        "1",
+        READ_GROUP,
+        lambda group: float(group.failures),
+        "exporter (varserver client)",
+        backends=VARSERVER_ONLY,
+    ),
+)
+
 SUP = SUPERVISOR
 DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
     # Supervisor (original exporter's names).
@@ -1073,6 +1108,7 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         backends=LEGACY_ONLY,
     ),
     *STORAGE_METRICS,
+    *READ_GROUP_METRICS,
 )
 
 
