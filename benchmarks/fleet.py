@@ -82,20 +82,20 @@ async def serve_sims(count: int, ready_file: str) -> None:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     stats_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    Path(ready_file).write_text(
-        json.dumps({"ports": [s.port for s in servers], "stats": stats_port})
-    )
+    write_json(ready_file, {"ports": [s.port for s in servers], "stats": stats_port})
     await wait_for_term()
 
 
 # --- child: the exporter --------------------------------------------------------
 
 
-async def serve_exporter(spec_file: str, ready_file: str) -> None:
-    spec = json.loads(Path(spec_file).read_text())
+async def serve_exporter(spec: dict[str, Any], ready_file: str) -> None:
     if spec.get("src"):
         sys.path.insert(0, spec["src"])
-    from sunpower_pvs_exporter.cli import make_pollers
+    try:
+        from sunpower_pvs_exporter.runtime import make_pollers
+    except ImportError:  # an older checkout (--src)
+        from sunpower_pvs_exporter.cli import make_pollers  # type: ignore[attr-defined,no-redef]
     from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
     from sunpower_pvs_exporter.web.server import ExporterServer
 
@@ -118,7 +118,7 @@ async def serve_exporter(spec_file: str, ready_file: str) -> None:
     )
     server = ExporterServer(config, make_pollers(config))
     await server.start()
-    Path(ready_file).write_text(json.dumps({"port": server.port}))
+    write_json(ready_file, {"port": server.port})
     await wait_for_term()
     await server.stop()
 
@@ -126,11 +126,8 @@ async def serve_exporter(spec_file: str, ready_file: str) -> None:
 # --- child: the floor, static bytes ---------------------------------------------
 
 
-async def serve_static(body_file: str, ready_file: str) -> None:
+async def serve_static(body: bytes, headers: dict[str, str], ready_file: str) -> None:
     from aiohttp import web
-
-    body = Path(body_file).read_bytes()
-    headers = json.loads(Path(body_file + ".headers").read_text())
 
     async def handler(_request: web.Request) -> web.Response:
         return web.Response(body=body, headers=headers)
@@ -142,8 +139,12 @@ async def serve_static(body_file: str, ready_file: str) -> None:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    Path(ready_file).write_text(json.dumps({"port": port}))
+    write_json(ready_file, {"port": port})
     await wait_for_term()
+
+
+def write_json(path: str, doc: object) -> None:
+    Path(path).write_text(json.dumps(doc))
 
 
 async def wait_for_term() -> None:
@@ -360,7 +361,8 @@ def report(results: list[dict[str, float]], floor_kb: int, interval: float) -> N
         )
         cpu_default = row["cpu_per_poll_ms"] / 1000 * 100 / DEFAULT_INTERVAL
         print(
-            f"| {size} | {row['rss_kb'] / 1024:.1f} MiB | {(row['rss_kb'] - floor_kb) / 1024:.1f} MiB"
+            f"| {size} | {row['rss_kb'] / 1024:.1f} MiB"
+            f" | {(row['rss_kb'] - floor_kb) / 1024:.1f} MiB"
             f" | {per_target:.1f} KB | {row['cpu_per_poll_ms']:.2f} ms | {100 * cpu_default:.3f} %"
             f" | {row['pvs_requests_per_min']:.0f} ({row['device_lists_per_min']:.0f})"
             f" | {row['metrics_p50_ms']:.2f} ({row['metrics_p90_ms']:.2f}) ms"
@@ -386,16 +388,18 @@ def main() -> int:
     parser.add_argument("--serve-static", help=argparse.SUPPRESS)
     parser.add_argument("--ready", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if args.serve_sims:
         asyncio.run(serve_sims(args.serve_sims, args.ready))
         return 0
     if args.serve_exporter:
-        asyncio.run(serve_exporter(args.serve_exporter, args.ready))
+        asyncio.run(serve_exporter(json.loads(Path(args.serve_exporter).read_text()), args.ready))
         return 0
     if args.serve_static:
-        asyncio.run(serve_static(args.serve_static, args.ready))
+        body = Path(args.serve_static).read_bytes()
+        headers = json.loads(Path(args.serve_static + ".headers").read_text())
+        asyncio.run(serve_static(body, headers, args.ready))
         return 0
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:

@@ -21,8 +21,9 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from sunpower_pvs_exporter import __version__
-from sunpower_pvs_exporter.health import TargetStatus
+from sunpower_pvs_exporter.health import ReloadStatus, TargetStatus
 from sunpower_pvs_exporter.metrics.catalog import (
+    CONFIG_METRICS,
     DEVICE_METRICS,
     EXPORTER_METRICS,
     HEALTH_METRICS,
@@ -168,8 +169,11 @@ class ExporterCollector(Collector):
         cache: DeviceFamilyCache,
         include_devices: bool,
         include_exporter_info: bool = True,
+        reload_status: Callable[[], ReloadStatus] | None = None,
     ) -> None:
         self.statuses = statuses
+        # The process's config reload outcome; only the exporter's /metrics has it.
+        self.reload_status = reload_status
         self.cache = cache
         self.include_devices = include_devices
         self.include_exporter_info = include_exporter_info
@@ -181,6 +185,8 @@ class ExporterCollector(Collector):
         statuses = list(self.statuses())
         if self.include_exporter_info:
             yield from build_families(EXPORTER_METRICS, __version__)
+            if self.reload_status is not None:
+                yield from build_families(CONFIG_METRICS, self.reload_status())
         merged: dict[str, Metric] = {}
         for status in statuses:
             for family in build_families(HEALTH_METRICS, status):
@@ -226,7 +232,11 @@ class HealthText:
         ]
 
     def text(
-        self, statuses: Sequence[TargetStatus], openmetrics: bool, include_exporter_info: bool
+        self,
+        statuses: Sequence[TargetStatus],
+        openmetrics: bool,
+        include_exporter_info: bool,
+        reload_status: ReloadStatus | None = None,
     ) -> bytes:
         entries: dict[str, tuple[tuple[object, ...], dict[bool, list[str]]]] = {}
         per_target: list[list[str]] = []
@@ -253,11 +263,17 @@ class HealthText:
         health = assemble(HEALTH_METRICS, merged, openmetrics)
         if not include_exporter_info:
             return health
-        return encode_metrics(EXPORTER_METRICS, __version__, False, openmetrics) + health
+        info = encode_metrics(EXPORTER_METRICS, __version__, False, openmetrics)
+        if reload_status is not None:
+            info += encode_metrics(CONFIG_METRICS, reload_status, False, openmetrics)
+        return info + health
 
 
 def health_text(
-    statuses: Sequence[TargetStatus], openmetrics: bool, include_exporter_info: bool
+    statuses: Sequence[TargetStatus],
+    openmetrics: bool,
+    include_exporter_info: bool,
+    reload_status: ReloadStatus | None = None,
 ) -> bytes:
     """What ``ExporterCollector`` without devices yields, encoded directly.
 
@@ -266,4 +282,4 @@ def health_text(
     over 100 ms per scrape. The families' bytes are the same (tests compare
     them).
     """
-    return HealthText().text(statuses, openmetrics, include_exporter_info)
+    return HealthText().text(statuses, openmetrics, include_exporter_info, reload_status)
