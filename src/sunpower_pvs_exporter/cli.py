@@ -16,7 +16,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from sunpower_pvs_exporter import __version__
 from sunpower_pvs_exporter.config import (
@@ -34,16 +34,14 @@ from sunpower_pvs_exporter.config import (
     parse_url,
 )
 from sunpower_pvs_exporter.logsetup import configure_logging
-from sunpower_pvs_exporter.push import PushAuthError, read_push_auth
-from sunpower_pvs_exporter.runtime import (
-    ConfigReloader,
-    ReloadOutcome,
-    make_pollers,
-)
-from sunpower_pvs_exporter.simulator.demo import DemoSite
-from sunpower_pvs_exporter.simulator.server import CertificateError
-from sunpower_pvs_exporter.web.security import WebConfig, build_security, load_web_config
-from sunpower_pvs_exporter.web.server import ExporterServer
+
+# The web server, pollers, Pushgateway client and simulator are imported when
+# used, not here: --version, --help and --check-config stay quick, and only
+# --demo loads the simulator (benchmarks/footprint.py).
+if TYPE_CHECKING:
+    from sunpower_pvs_exporter.runtime import ReloadOutcome
+    from sunpower_pvs_exporter.simulator.demo import DemoSite
+    from sunpower_pvs_exporter.web.security import WebConfig
 
 PROG = "sunpower-pvs-exporter"
 # Parsing and pre-rendering a poll run in worker threads; a 1 ms GIL switch
@@ -345,8 +343,14 @@ def load_checked(args: argparse.Namespace) -> tuple[ExporterConfig, WebConfig | 
         check_references(config, lambda _index, key: CLI_FLAG_FOR.get(key, flag_name(key)))
     else:
         check_references(config)
-    web_config = load_web_config(config.web_config_file) if config.web_config_file else None
+    web_config = None
+    if config.web_config_file:
+        from sunpower_pvs_exporter.web.security import load_web_config
+
+        web_config = load_web_config(config.web_config_file)
     if config.push_to:
+        from sunpower_pvs_exporter.push import PushAuthError, read_push_auth
+
         try:
             read_push_auth(config.push_auth_file)
         except PushAuthError as exc:
@@ -372,6 +376,10 @@ async def serve(
     SIGHUP and ``POST /-/reload`` call ``load`` again and apply the result
     (when running from a config file).
     """
+    from sunpower_pvs_exporter.runtime import ConfigReloader, make_pollers
+    from sunpower_pvs_exporter.web.security import build_security
+    from sunpower_pvs_exporter.web.server import ExporterServer
+
     if demo is not None:
         await demo.start()
         config = demo.point_at(config)
@@ -440,14 +448,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     demo_api = args.demo_api or "legacy"
-    demo = DemoSite(inverters=args.demo_inverters or 20, api=demo_api) if args.demo else None
+    demo = None
+    certificate_errors: tuple[type[Exception], ...] = ()
+    if args.demo:
+        from sunpower_pvs_exporter.simulator.demo import DemoSite
+        from sunpower_pvs_exporter.simulator.server import CertificateError
+
+        demo = DemoSite(inverters=args.demo_inverters or 20, api=demo_api)
+        certificate_errors = (CertificateError,)
 
     def reload_config() -> ExporterConfig:
         return load_checked(args)[0]
 
     try:
         asyncio.run(serve(config, demo, web_config, reload_config if args.config else None))
-    except CertificateError as exc:
+    except certificate_errors as exc:
         print(f"{PROG}: error: --demo-api {demo_api}: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:

@@ -17,8 +17,6 @@ from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
 Api = Literal["auto", "legacy", "varserver"]
 PollMode = Literal["background", "scrape", "on_demand"]
 LogFormat = Literal["plain", "logfmt", "json"]
@@ -399,6 +397,8 @@ def _parse_target(
 
 def read_yaml_file(path: str, label: str) -> object:
     """The YAML document in ``path``; any problem is a ``ConfigError`` starting ``label``."""
+    import yaml  # only with a config file: flags-only starts do without it
+
     try:
         with open(path, encoding="utf-8") as handle:
             return yaml.safe_load(handle)
