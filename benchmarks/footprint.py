@@ -70,6 +70,7 @@ def rss_kb(pid: int) -> int:
 def bare_import_rss_kb(workdir: Path) -> int:
     """RSS of a process that ran ``import aiohttp.web, prometheus_client`` and waits."""
     ready = workdir / "bare.ready"
+    ready.unlink(missing_ok=True)
     code = (
         f"{FLOOR_IMPORT}\nimport pathlib, time\n"
         f"pathlib.Path({str(ready)!r}).touch()\ntime.sleep(60)"

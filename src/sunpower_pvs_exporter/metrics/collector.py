@@ -227,6 +227,7 @@ class HealthText:
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[tuple[object, ...], dict[bool, list[str]]]] = {}
+        self._info: tuple[tuple[bool, ReloadStatus | None], bytes] | None = None
         self._now_dependent = [
             index for index, spec in enumerate(HEALTH_METRICS) if spec.name in NOW_DEPENDENT
         ]
@@ -263,10 +264,14 @@ class HealthText:
         health = assemble(HEALTH_METRICS, merged, openmetrics)
         if not include_exporter_info:
             return health
-        info = encode_metrics(EXPORTER_METRICS, __version__, False, openmetrics)
-        if reload_status is not None:
-            info += encode_metrics(CONFIG_METRICS, reload_status, False, openmetrics)
-        return info + health
+        # Changes only with a reload: encoded once per outcome and format.
+        info_key = (openmetrics, reload_status)
+        if self._info is None or self._info[0] != info_key:
+            info = encode_metrics(EXPORTER_METRICS, __version__, False, openmetrics)
+            if reload_status is not None:
+                info += encode_metrics(CONFIG_METRICS, reload_status, False, openmetrics)
+            self._info = (info_key, info)
+        return self._info[1] + health
 
 
 def health_text(

@@ -234,11 +234,15 @@ async def _exposition(
     streams = state.streams
 
     def appended(openmetrics: bool) -> bytes:
-        statuses = [poller.status() for poller in health_pollers]
+        # One status per target, so health and device metrics agree.
+        statuses = {poller.name: poller.status() for poller in health_pollers}
         reload_status = state.reload_status if exporter_info else None
-        parts = [state.health.text(statuses, openmetrics, exporter_info, reload_status)]
+        parts = [
+            state.health.text(list(statuses.values()), openmetrics, exporter_info, reload_status)
+        ]
         for poller in device_pollers:
-            snapshot = poller.status().snapshot
+            status = statuses.get(poller.name)
+            snapshot = (status or poller.status()).snapshot
             if snapshot is not None:
                 parts.append(cache.text(poller.name, snapshot, openmetrics))
             stream = streams.get(poller.name)
