@@ -42,6 +42,7 @@ from sunpower_pvs_exporter.poller import (
 from sunpower_pvs_exporter.push import PushAuthError, read_push_auth
 from sunpower_pvs_exporter.pvs.readers import make_reader
 from sunpower_pvs_exporter.simulator.demo import DemoSite
+from sunpower_pvs_exporter.simulator.replay import CaptureError
 from sunpower_pvs_exporter.simulator.server import CertificateError
 from sunpower_pvs_exporter.web.security import WebConfig, build_security, load_web_config
 from sunpower_pvs_exporter.web.server import ExporterServer
@@ -179,6 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
         "battery and serve HTTPS with a self-signed certificate (needs the openssl command)",
     )
     new.add_argument(
+        "--replay",
+        metavar="FILE",
+        help="with --demo: serve this capture (made by the capture subcommand) instead of a "
+        "simulated site",
+    )
+    new.add_argument(
         "--live",
         action="store_true",
         default=None,
@@ -238,6 +245,8 @@ def _web_and_log_overrides(args: argparse.Namespace) -> dict[str, object]:
 
 def config_from_args(args: argparse.Namespace) -> ExporterConfig:
     """One ExporterConfig from flags, or from --config with flags overriding globals."""
+    if args.replay and not args.demo:
+        raise ConfigError("--replay: serves a capture as the demo PVS; use it with --demo")
     if args.config:
         config = load_config_file(args.config)
         overrides: dict[str, object] = {}
@@ -286,6 +295,11 @@ def config_from_args(args: argparse.Namespace) -> ExporterConfig:
         log_file=args.log_file,
     )
     return dataclasses.replace(config, **_web_and_log_overrides(args))  # type: ignore[arg-type]
+
+
+def make_demo(args: argparse.Namespace) -> DemoSite:
+    """The ``--demo`` PVS: simulated, or a capture replayed (``--replay``)."""
+    return DemoSite(inverters=args.demo_inverters, api=args.demo_api, replay=args.replay)
 
 
 def make_poller(
@@ -422,6 +436,11 @@ async def serve(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("check", "capture"):
+        from sunpower_pvs_exporter.commands import run_subcommand
+
+        return run_subcommand(argv[0], argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -445,7 +464,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-    demo = DemoSite(inverters=args.demo_inverters, api=args.demo_api) if args.demo else None
+    try:
+        demo = make_demo(args) if args.demo else None
+    except CaptureError as exc:
+        print(f"{PROG}: error: --replay: {exc}", file=sys.stderr)
+        return 2
     try:
         asyncio.run(serve(config, demo, web_config, args.config))
     except OSError as exc:
