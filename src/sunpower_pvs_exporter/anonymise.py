@@ -9,7 +9,7 @@ are replaced. The replacement is
   the ESS report still ties those together;
 * **format-keeping**: the stand-in has the same length and the same kind of
   character at every position (digit for digit, upper-case for upper-case,
-  hex digit for hex digit; separators kept), and a serial keeps its leading
+  a hex letter for a hex letter; separators kept), and a serial keeps its leading
   letters (``ZT``, ``PVS6M``, ``E``) and a meter serial its trailing ``p``/``c``,
   so the exporter parses a capture exactly as it parsed the original;
 * **keyed per capture**: stand-ins come from a random key that is never
@@ -64,7 +64,6 @@ SET_COOKIE_RE = re.compile(r"(?i)\b(session)=([^;\s]+)")
 # substring they would hit unrelated text.
 MIN_SUBSTRING_LENGTH = 4
 HEX_UPPER = "0123456789ABCDEF"
-HEX_LOWER = "0123456789abcdef"
 
 
 def field_kind(key: str) -> Kind | None:
@@ -235,9 +234,9 @@ def _like(char: str, byte: int, hexlike: bool) -> str:
     if char.isdigit() and char.isascii():
         return string.digits[byte % 10]
     if hexlike and char in "ABCDEF":
-        return HEX_UPPER[byte % 16]
+        return "ABCDEF"[byte % 6]
     if hexlike and char in "abcdef":
-        return HEX_LOWER[byte % 16]
+        return "abcdef"[byte % 6]
     if char.isascii() and char.isupper():
         return string.ascii_uppercase[byte % 26]
     if char.isascii() and char.islower():
