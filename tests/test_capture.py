@@ -165,7 +165,7 @@ async def test_capture_replay_scrape_equals_scraping_the_simulator(
         api=api, inverters=5, battery_modules=1, error_inverters=1, scale=0.0, start=NOON_UTC
     )
     target = target_for(sim, api="legacy") if api == "legacy" else tls_target_for(sim)
-    doc, anonymiser, text = await capture_of(target)
+    _doc, anonymiser, text = await capture_of(target)
     path = tmp_path / "capture.json"
     path.write_text(text)
 
