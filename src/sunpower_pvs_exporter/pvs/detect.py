@@ -27,6 +27,7 @@ from typing import Literal
 from sunpower_pvs_exporter.pvs.errors import PvsAuthError, PvsError, PvsHttpStatusError
 from sunpower_pvs_exporter.pvs.legacy import LegacyClient
 from sunpower_pvs_exporter.pvs.model import Snapshot
+from sunpower_pvs_exporter.pvs.uptime import rebooted
 from sunpower_pvs_exporter.pvs.values import to_text
 from sunpower_pvs_exporter.pvs.varserver import SUPERVISOR_INFO_PATH, VarserverClient
 
@@ -184,7 +185,7 @@ class AutoReader:
         """Re-detect on the next poll after a reboot: OTA updates end in one."""
         uptime = snapshot.supervisor.uptime_seconds if snapshot.supervisor else None
         if uptime is not None:
-            if self._last_uptime is not None and uptime < self._last_uptime:
+            if rebooted(self._last_uptime, uptime):
                 log.info("target=%s PVS rebooted; will re-detect its API", self.target_name)
                 self._redetect = True
             self._last_uptime = uptime

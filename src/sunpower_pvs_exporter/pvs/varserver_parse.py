@@ -22,6 +22,14 @@ same way:
   PVS's own newest sample instead of this machine's clock makes it immune to
   clock skew. The supervisor answered, so it is ``working``.
 
+Production meters list variables they do not measure (per-leg power,
+current and voltage; positive/negative lifetime energy) with the value
+``0.0``. Those fields are kept only when the meter's valid-field mask
+(``vldFldMsk``) says they are valid; a production meter without a mask never
+exports them, a consumption meter without a mask keeps them (it measures
+them). The mask's bit layout is not published: ``MASK_BITS`` is our
+assumption, inferred from two real masks (docs/varserver.md).
+
 What varserver does not have at all stays empty: per-device software
 versions, the inverter module serial (``module_id``) and the meter's
 calibration reference ``CAL0`` (``ct_rated_current`` label).
@@ -59,6 +67,24 @@ FAMILY_ESS = "ess"
 FAMILY_TRANSFER_SWITCH = "transfer_switch"
 
 LIVE_PREFIX = "/sys/livedata/"
+
+# vldFldMsk bits of the fields a production meter reports as 0.0 without
+# measuring them. ASSUMPTION (no published layout): a real PVS6 production
+# meter's mask is 67174655 (bits 0-7, 16, 26) and its consumption meter's
+# 70239999 (the same plus bits 9, 10, 14, 15, 17, 18, 19, 21); the consumption
+# meter reports exactly eight more fields, these. Which of the eight bits is
+# which field is a guess; all eight are clear on the production meter, so the
+# guess does not change what is exported there.
+MASK_BITS: Mapping[str, int] = {
+    "i1A": 9,
+    "i2A": 10,
+    "p1Kw": 14,
+    "p2Kw": 15,
+    "v1nV": 17,
+    "v2nV": 18,
+    "posLtea3phsumKwh": 19,
+    "negLtea3phsumKwh": 21,
+}
 
 Fields = Mapping[str, Any]
 
@@ -175,10 +201,33 @@ def parse_supervisor(raw: Mapping[str, Any]) -> Supervisor | None:
     )
 
 
+def valid_field_mask(value: object) -> int | None:
+    """``vldFldMsk``: decimal text (``"67174655"``) or ``0x…`` hex; ``None`` if absent/junk."""
+    text = to_text(value).strip().lower()
+    try:
+        mask = int(text, 16) if text.startswith("0x") else int(text, 10)
+    except ValueError:
+        return None
+    return mask if mask >= 0 else None
+
+
+def measured_fields(fields: Fields, mode: MeterMode) -> Fields:
+    """``fields`` without the ones the meter does not measure (see ``MASK_BITS``)."""
+    mask = valid_field_mask(fields.get("vldFldMsk"))
+    if mask is None and mode != "production":
+        return fields
+    return {
+        name: value
+        for name, value in fields.items()
+        if name not in MASK_BITS or (mask is not None and mask >> MASK_BITS[name] & 1)
+    }
+
+
 def parse_meter(fields: Fields, newest: float | None) -> Meter:
     serial = to_text(fields.get("sn"))
     mode, type_ = meter_kind(serial, to_text(fields.get("prodMdlNm")))
     device = _device(fields, "Power Meter", type_, f"Power Meter {serial}", newest)
+    fields = measured_fields(fields, mode)
     return Meter(
         device=device,
         mode=mode,
@@ -244,7 +293,7 @@ def parse_transfer_switch(fields: Fields, newest: float | None) -> TransferSwitc
         state=to_text(fields.get("midStEnum")),
         pv_disconnect_state=to_text(fields.get("pvd1StEnum")),
         temperature_celsius=to_float(fields.get("tDegc")),
-        supply_voltage_volts=to_float(fields.get("vSpplyV")),
+        control_supply_voltage_volts=to_float(fields.get("vSpplyV")),
         grid_phases=_phases(fields, "", "", "v{}nGridV"),
         load_phases=_phases(fields, "", "", "v{}nV"),
     )
