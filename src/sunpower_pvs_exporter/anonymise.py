@@ -21,7 +21,7 @@ addresses, from their shape wherever they appear. Every string of the capture
 then has every known original replaced (longest first), so an identifier
 also disappears from descriptions, paths and headers.
 
-Pure: no I/O. ``docs/capture.md`` lists what is kept and what is replaced.
+Pure: no I/O. ``docs/troubleshooting.md`` lists what is kept and what is replaced.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ The file is one human-readable JSON document::
 structure), else ``body_text`` (UTF-8 text) or ``body_base64``. A request
 that got no answer has ``error`` instead of ``status``. The PVS host name or
 address is not written; every identifier is replaced (``anonymise.py``,
-``docs/capture.md``); request headers (``Authorization``, ``Cookie``) are
+``docs/troubleshooting.md``); request headers (``Authorization``, ``Cookie``) are
 never recorded in the first place.
 
 The simulator's ``--replay`` reads this format with its own code

@@ -21,6 +21,12 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sunpower_pvs_exporter import __version__
+from sunpower_pvs_exporter.device_problems import (
+    DeviceProblem,
+    data_age,
+    device_problems,
+    duration_text,
+)
 from sunpower_pvs_exporter.diagnose import PollOutcome
 from sunpower_pvs_exporter.metrics.collector import build_families, device_metrics_for
 from sunpower_pvs_exporter.pvs.detect import VARSERVER_MIN_BUILD, parse_build
@@ -41,11 +47,6 @@ EXIT_OK, EXIT_WARNINGS, EXIT_FAILED = 0, 1, 2
 # Recommended poll intervals (shared/pvs-protocol.md A.9, D): faster polling
 # does not make readings fresher and has been linked to PVS reboots.
 RECOMMENDED_INTERVAL = {"legacy": 120.0, "varserver": 60.0}
-# How old a device's data may get before it is late: its usual cadence plus
-# slack (meters ~15 s; supervisor every 5 min; inverters on a 5-min grid that
-# lags the meters by up to 10 min).
-STALE_AFTER = {"Power Meter": 300.0, "PVS": 900.0, "Inverter": 1200.0}
-STALE_AFTER_OTHER = 1800.0
 CLOCK_SKEW_LIMIT = 120.0
 RECENT_REBOOT = 3600.0
 SLOW_FRACTION = 0.5
@@ -70,15 +71,6 @@ class DeviceGroup:
     states: dict[str, int]
     newest_age_seconds: float | None
     oldest_age_seconds: float | None
-
-
-@dataclass(frozen=True)
-class DeviceProblem:
-    device_type: str
-    serial: str
-    state: str
-    age_seconds: float | None
-    why: str
 
 
 @dataclass(frozen=True)
@@ -239,12 +231,6 @@ def failure_finding(outcome: PollOutcome) -> Finding:
     return Finding("failed", "error", message)
 
 
-def _age(device: Device, reference: float) -> float | None:
-    if device.data_time is None:
-        return None
-    return reference - device.data_time
-
-
 def _device_findings(
     snapshot: Snapshot, reference: float
 ) -> tuple[list[DeviceGroup], list[DeviceProblem]]:
@@ -252,22 +238,12 @@ def _device_findings(
     for device in snapshot.devices:
         by_type.setdefault(device.device_type or "(no type)", []).append(device)
     groups: list[DeviceGroup] = []
-    problems: list[DeviceProblem] = []
     for device_type, devices in sorted(by_type.items()):
         states: dict[str, int] = {}
-        ages = [a for a in (_age(d, reference) for d in devices) if a is not None]
         for device in devices:
             state = device.state or "(no state)"
             states[state] = states.get(state, 0) + 1
-            age = _age(device, reference)
-            limit = STALE_AFTER.get(device_type, STALE_AFTER_OTHER)
-            if device.state and device.state.lower() != "working":
-                why = f"state {device.state}"
-            elif age is not None and age > limit:
-                why = f"data {_duration(age)} old (usually under {_duration(limit)})"
-            else:
-                continue
-            problems.append(DeviceProblem(device_type, device.serial, device.state, age, why))
+        ages = [a for a in (data_age(d, reference) for d in devices) if a is not None]
         groups.append(
             DeviceGroup(
                 device_type,
@@ -277,7 +253,7 @@ def _device_findings(
                 max(ages) if ages else None,
             )
         )
-    return groups, problems
+    return groups, device_problems(snapshot.devices, reference)
 
 
 def _production_watts(snapshot: Snapshot) -> float | None:
@@ -414,7 +390,7 @@ def _findings(outcome: PollOutcome, snapshot: Snapshot, now: float) -> list[Find
             Finding(
                 "rebooted_recently",
                 "warning",
-                f"the PVS restarted {_duration(sup.uptime_seconds)} ago; inverters can take a "
+                f"the PVS restarted {duration_text(sup.uptime_seconds)} ago; inverters can take a "
                 "while to reappear after a restart",
                 "if it restarts often (look at sunpower_pvs_supervisor_uptime_seconds_total), "
                 "poll less often",
@@ -422,17 +398,6 @@ def _findings(outcome: PollOutcome, snapshot: Snapshot, now: float) -> list[Find
         )
     findings.extend(_meter_findings(snapshot))
     return findings
-
-
-def _duration(seconds: float) -> str:
-    seconds = abs(seconds)
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.0f} d"
 
 
 def _inverter_findings(
@@ -532,8 +497,8 @@ def build_report(outcome: PollOutcome, now: float) -> Report:
             Finding(
                 "clock_skew",
                 "warning",
-                f"the PVS clock is {_duration(offset)} {'ahead of' if offset > 0 else 'behind'} "
-                "this machine's",
+                f"the PVS clock is {duration_text(offset)} "
+                f"{'ahead of' if offset > 0 else 'behind'} this machine's",
                 "one of the two clocks is wrong: check NTP here; data ages above are measured on "
                 "the PVS's clock; --use-device-data-timestamp would stamp samples off by as much",
             )
@@ -587,7 +552,7 @@ def _finite(value: object) -> object:
 
 
 def _age_text(age: float | None) -> str:
-    return "no data time" if age is None else f"{_duration(age)} old"
+    return "no data time" if age is None else f"{duration_text(age)} old"
 
 
 def report_text(report: Report) -> str:
@@ -618,7 +583,7 @@ def report_text(report: Report) -> str:
         row(
             "Clock",
             f"PVS {_utc(report.pvs_time)}, this machine {_utc(report.checked_at)} "
-            f"({'+' if offset >= 0 else '-'}{_duration(offset)})",
+            f"({'+' if offset >= 0 else '-'}{duration_text(offset)})",
         )
     elif report.exit_code != EXIT_FAILED:
         row("Clock", "the PVS did not say its time")
@@ -634,7 +599,7 @@ def report_text(report: Report) -> str:
                 ages = _age_text(group.newest_age_seconds)
             else:
                 ages = (
-                    f"{_duration(group.newest_age_seconds)} to "
+                    f"{duration_text(group.newest_age_seconds)} to "
                     f"{_age_text(group.oldest_age_seconds)}"
                 )
             lines.append(f"  {group.device_type:<24} {group.count:>4}  {states:<22} {ages}")

@@ -399,6 +399,8 @@ async def serve(
         ssl_context=security.ssl_context,
         middlewares=security.middlewares,
     )
+    if demo is not None:
+        server.state.simulated = {t.name: demo.description for t in config.targets}
     reloads: set[asyncio.Task[bool]] = set()
     try:
         await server.start()

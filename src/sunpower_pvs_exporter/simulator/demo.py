@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
+from pathlib import Path
 
 from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
 from sunpower_pvs_exporter.simulator.replay import ReplayPvs, ReplayServer
@@ -38,7 +39,9 @@ class DemoSite:
         replay: str | None = None,
     ) -> None:
         self.replay_api: str | None = None
+        self.description = "simulated PVS (--demo)"
         if replay is not None:
+            self.description = f"replay of the capture {Path(replay).name} (--demo --replay)"
             recorded = ReplayPvs.load(replay)
             self.replay_api = recorded.api_setting
             self.server = ReplayServer(recorded)
