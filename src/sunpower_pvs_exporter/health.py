@@ -39,6 +39,8 @@ class TargetStatus:
     last_error: str = ""
     last_error_reason: str = ""
     polls: int = 0
+    # Values present in PVS answers but unusable (junk, NaN, 10**400): exported as missing.
+    dropped_values: int = 0
     failures: Mapping[FailureReason, int] = field(default_factory=zero_failures)
     consecutive_failures: int = 0
     poll_interval: float = 0.0

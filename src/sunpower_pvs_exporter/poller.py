@@ -29,6 +29,7 @@ from typing import Literal, Protocol
 from sunpower_pvs_exporter.health import TargetStatus, zero_failures
 from sunpower_pvs_exporter.pvs.errors import FailureReason, PvsError, PvsTimeoutError
 from sunpower_pvs_exporter.pvs.model import Snapshot
+from sunpower_pvs_exporter.pvs.values import count_dropped_values
 
 PollMode = Literal["background", "scrape"]
 DEFAULT_BACKOFF_CAP = 300.0  # seconds: a dead PVS is still retried every 5 minutes
@@ -105,6 +106,7 @@ class Poller:
         self._last_error = ""
         self._last_error_reason = ""
         self._polls = 0
+        self._dropped_values = 0
         self._failures = zero_failures()
         self._consecutive_failures = 0
         self._internal_errors_logged: set[tuple[str, str, int]] = set()
@@ -137,6 +139,7 @@ class Poller:
             last_error=self._last_error,
             last_error_reason=self._last_error_reason,
             polls=self._polls,
+            dropped_values=self._dropped_values,
             failures=dict(self._failures),
             consecutive_failures=self._consecutive_failures,
             poll_interval=self.schedule.interval,
@@ -181,7 +184,11 @@ class Poller:
         try:
             try:
                 async with asyncio.timeout(self.schedule.timeout):
-                    snapshot = await self.reader.read()
+                    with count_dropped_values() as dropped:
+                        try:
+                            snapshot = await self.reader.read()
+                        finally:
+                            self._dropped_values += dropped.count
             except TimeoutError as exc:
                 raise PvsTimeoutError(
                     f"no complete answer within {self.schedule.timeout:g}s"

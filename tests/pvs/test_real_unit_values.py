@@ -8,8 +8,9 @@ import asyncio
 
 import pytest
 
+from sunpower_pvs_exporter.pvs.readers import make_reader
 from sunpower_pvs_exporter.simulator.varserver_api import variables
-from support import parse_samples, series, tls_target_for
+from support import MIDNIGHT_UTC, NOON_UTC, parse_samples, series, tls_target_for
 
 
 @pytest.fixture(autouse=True)
@@ -92,3 +93,143 @@ async def test_transfer_switch_control_supply_is_not_a_grid_voltage(
     assert series(legacy, "sunpower_pvs_transfer_switch_control_supply_voltage_volts") == []
     for samples in (var, legacy):
         assert series(samples, "sunpower_pvs_transfer_switch_supply_voltage_volts") == []
+
+
+# --- fact 10: inverter msmtEps is on a 5-minute grid and lags the meters -------
+
+LAG = 720.0  # up to ~10 minutes behind the meters, plus reporting jitter
+
+
+def states(snapshot) -> dict[str, str]:
+    return {d.serial: d.state for d in snapshot.devices if d.device_type == "Inverter"}
+
+
+async def read_varserver(sim):
+    reader = make_reader(tls_target_for(sim, api="varserver"))
+    try:
+        return await reader.read()
+    finally:
+        await reader.close()
+
+
+async def test_lagging_inverters_stay_working_across_slots(make_simulator):
+    """Healthy inverters whose samples lag 4-12 minutes behind the meters (on a
+    5-minute grid) stay working wherever in the slot the poll lands; the dead
+    inverter stays error. Polls every 30 simulated seconds over 15 minutes."""
+    sim = await make_simulator(
+        api="varserver", scale=0.0, inverters=6, error_inverters=1, inverter_lag_seconds=LAG
+    )
+    reader = make_reader(tls_target_for(sim, api="varserver"))
+    oldest_healthy = 0.0
+    try:
+        for step in range(30):
+            sim.pvs.clock.start = NOON_UTC + 30 * step
+            snapshot = await reader.read()
+            newest_meter = max(m.device.data_time for m in snapshot.meters)
+            healthy, dead = snapshot.inverters[:-1], snapshot.inverters[-1]
+            ages = [newest_meter - inv.device.data_time for inv in healthy]
+            oldest_healthy = max(oldest_healthy, *ages)
+            assert states(snapshot)[dead.device.serial] == "error", step
+            assert {states(snapshot)[i.device.serial] for i in healthy} == {"working"}, step
+    finally:
+        await reader.close()
+    # The lag really went beyond the old 15-minute window during the run.
+    assert oldest_healthy > 900
+
+
+async def test_lagging_inverters_agree_with_legacy_state(make_simulator):
+    sim = await make_simulator(
+        api="both", scale=0.0, inverters=6, error_inverters=2, inverter_lag_seconds=LAG
+    )
+    legacy_reader = make_reader(tls_target_for(sim, api="legacy"))
+    try:
+        legacy = await legacy_reader.read()
+    finally:
+        await legacy_reader.close()
+    assert states(await read_varserver(sim)) == states(legacy)
+
+
+async def test_at_night_every_inverter_is_error_on_varserver(make_simulator):
+    sim = await make_simulator(
+        api="varserver", scale=0.0, start=MIDNIGHT_UTC, inverters=4, inverter_lag_seconds=LAG
+    )
+    assert set(states(await read_varserver(sim)).values()) == {"error"}
+
+
+# --- fact 11: legacy SunVault values carry their unit; agg_power's sign ---------
+
+
+async def read_legacy_twice(sim):
+    reader = make_reader(tls_target_for(sim, api="legacy"))
+    reader.ess_refresh_seconds = 0.0  # re-read the SunVault report on every poll
+    try:
+        return await reader.read(), await reader.read()
+    finally:
+        await reader.close()
+
+
+@pytest.mark.parametrize("units", ["kW", "W"])
+async def test_legacy_ess_values_are_read_in_their_own_units(
+    make_simulator, make_exporter, http, units
+):
+    sim = await make_simulator(
+        api="both", scale=0.0, inverters=20, battery_modules=2, legacy_ess_units=units
+    )
+    exporter = await make_exporter([tls_target_for(sim, api="legacy")])
+    samples = await scrape_up(http, exporter.url + "/metrics")
+    ess = sim.pvs.state().storage
+    assert ess is not None and abs(ess.power_kw) > 0.5
+
+    def value(name: str, serial: str) -> float:
+        (found,) = [v for labels, v in series(samples, name) if labels["device_id"] == serial]
+        return found
+
+    assert value("sunpower_pvs_ess_power_watts", ess.serial) == pytest.approx(
+        ess.power_kw * 1000, abs=0.1
+    )
+    assert value("sunpower_pvs_ess_temperature_celsius", ess.serial) == pytest.approx(
+        ess.enclosure_t, abs=0.01
+    )
+    assert value("sunpower_pvs_ess_humidity_ratio", ess.serial) == pytest.approx(
+        ess.enclosure_humidity_pct / 100, abs=1e-4
+    )
+    module = ess.modules[0]
+    assert value("sunpower_pvs_ess_state_of_charge_ratio", module.serial) == pytest.approx(
+        module.soc, abs=1e-4
+    )
+    assert value("sunpower_pvs_ess_temperature_celsius", module.serial) == pytest.approx(
+        module.temperature_c, abs=0.01
+    )
+    (hub_t,) = series(samples, "sunpower_pvs_transfer_switch_temperature_celsius")
+    assert hub_t[1] == pytest.approx(ess.hub_t, abs=0.01)
+
+
+async def test_legacy_ess_unknown_unit_is_missing_and_logged_once(make_simulator, caplog):
+    sim = await make_simulator(
+        api="both", scale=0.0, inverters=20, battery_modules=2, legacy_ess_units="unknown"
+    )
+    caplog.set_level("WARNING", logger="sunpower_pvs_exporter")
+    first, second = await read_legacy_twice(sim)
+    ess = sim.pvs.state().storage
+    assert ess is not None
+    for snapshot in (first, second):
+        by_serial = {e.device.serial: e for e in snapshot.storage}
+        assert by_serial[ess.serial].power_watts is None  # not a number in an unknown unit
+        assert by_serial[ess.serial].temperature_celsius == pytest.approx(ess.enclosure_t)
+    unit_logs = [r for r in caplog.records if "BTU/h" in r.getMessage()]
+    assert len(unit_logs) == 1, [r.getMessage() for r in caplog.records]
+
+
+@pytest.mark.parametrize(("sign", "disagree"), [(1, False), (-1, True)])
+async def test_legacy_agg_power_sign_is_cross_checked_against_the_modules(
+    make_simulator, caplog, sign, disagree
+):
+    sim = await make_simulator(
+        api="both", scale=0.0, inverters=20, battery_modules=2, legacy_agg_power_sign=sign
+    )
+    caplog.set_level("WARNING", logger="sunpower_pvs_exporter")
+    await read_legacy_twice(sim)
+    ess = sim.pvs.state().storage
+    assert ess is not None and abs(ess.power_kw) > 0.5  # both readings are large
+    sign_logs = [r for r in caplog.records if "agg_power" in r.getMessage()]
+    assert len(sign_logs) == (1 if disagree else 0), [r.getMessage() for r in caplog.records]

@@ -298,3 +298,36 @@ def test_consumption_meter_keeps_its_legs_and_honours_a_mask():
     for mask, kept in (("70239999", True), ("67174655", False)):
         (meter,) = parse_variables(meter_vars({**fields, "vldFldMsk": mask}), fetched_at=1.0).meters
         assert (meter.imported_energy_watt_hours is not None) is kept, mask
+
+
+def inverter_vars(ages: list[float], meter_age: float = 0.0) -> dict[str, str]:
+    """Inverters whose msmtEps are ``ages`` seconds before T0; one meter at T0 - meter_age."""
+
+    def eps(age: float) -> str:
+        return datetime.fromtimestamp(T0 - age, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    raw = dict(BASE)
+    raw.update(
+        {"/sys/devices/meter/0/sn": "PVS6M1c", "/sys/devices/meter/0/msmtEps": eps(meter_age)}
+    )
+    for i, age in enumerate(ages):
+        raw[f"/sys/devices/inverter/{i}/sn"] = f"E00{i}"
+        raw[f"/sys/devices/inverter/{i}/msmtEps"] = eps(age)
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("ages", "expected"),
+    [
+        # Lagging 10-20 min behind the meter, peers within 3 slots: all working.
+        ([600, 900, 1200], ["working"] * 3),
+        # One inverter four slots behind its peers: dead among live ones.
+        ([600, 900, 1800], ["working", "working", "error"]),
+        # Every inverter silent for more than 30 minutes (night): all error.
+        ([2100, 2100], ["error", "error"]),
+        ([1800, 1800], ["working", "working"]),
+    ],
+)
+def test_inverter_state_holds_on_the_five_minute_cadence(ages, expected):
+    snap = parse_variables(inverter_vars(ages), fetched_at=1.0)
+    assert [inv.device.state for inv in snap.inverters] == expected

@@ -321,7 +321,7 @@ STORAGE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         STORAGE,
         lambda e: e.state_of_charge_ratio,
         "varserver `socVal` (fraction); legacy ESS status "
-        "`battery_status[].system_state_of_charge` (% ÷100, per battery module)",
+        "`battery_status[].system_state_of_charge` (its unit: % or fraction; per battery module)",
     ),
     MetricSpec(
         "sunpower_pvs_ess_customer_state_of_charge_ratio",
@@ -331,7 +331,8 @@ STORAGE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         STORAGE,
         lambda e: e.customer_state_of_charge_ratio,
         "varserver `customerSocVal` (fraction); legacy ESS status "
-        "`battery_status[].customer_state_of_charge` (% ÷100, per battery module)",
+        "`battery_status[].customer_state_of_charge` (its unit: % or fraction; per battery "
+        "module)",
     ),
     MetricSpec(
         "sunpower_pvs_ess_state_of_health_ratio",
@@ -371,8 +372,9 @@ STORAGE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         STORAGE,
         lambda e: e.power_watts,
         "varserver `p3phsumKw` (kW ×1000); legacy ESS status "
-        "`ess_status[].ess_meter_reading.agg_power` (kW ×1000), and for battery modules "
-        "−(amperage × voltage)",
+        "`ess_status[].ess_meter_reading.agg_power` (its unit, kW or W; read as + "
+        "discharging and cross-checked against the modules, docs/varserver.md), and for "
+        "battery modules −(amperage × voltage)",
     ),
     MetricSpec(
         "sunpower_pvs_ess_charge_limit_watts",
@@ -441,7 +443,8 @@ STORAGE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         "celsius",
         STORAGE,
         lambda e: e.temperature_celsius,
-        "legacy ESS status `battery_status[].temperature`, `ess_status[].enclosure_temperature`",
+        "legacy ESS status `battery_status[].temperature`, `ess_status[].enclosure_temperature` "
+        "(its unit: C, F or K)",
         backends=LEGACY_ONLY,
     ),
     MetricSpec(
@@ -451,7 +454,7 @@ STORAGE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         "ratio",
         STORAGE,
         lambda e: e.humidity_ratio,
-        "legacy ESS status `ess_status[].enclosure_humidity` (% ÷100)",
+        "legacy ESS status `ess_status[].enclosure_humidity` (its unit: % or fraction)",
         backends=LEGACY_ONLY,
     ),
     MetricSpec(
@@ -1024,7 +1027,9 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         "gauge",
         "1 when the PVS reports the device as working, else 0. varserver has no "
         "state: there a device is working while its last sample (msmtEps) is at most "
-        "15 minutes older than the newest sample on the PVS.",
+        "15 minutes older than the newest sample on the PVS; an inverter while its "
+        "sample is at most 15 minutes older than the newest inverter sample and 30 "
+        "minutes older than the newest sample on the PVS (docs/varserver.md).",
         "1",
         DEVICE,
         lambda d: 1.0 if d.state == "working" else 0.0,
@@ -1153,6 +1158,17 @@ HEALTH_METRICS: tuple[MetricSpec[TargetStatus, Any], ...] = (
         "1",
         TARGET,
         lambda s: float(s.polls),
+        "exporter",
+    ),
+    MetricSpec(
+        "sunpower_pvs_dropped_values_total",
+        "counter",
+        "Values in PVS answers that were present but unusable (not a number, NaN, "
+        "infinite, or beyond a double such as 10**400); each is exported as missing "
+        "instead of failing the device or the poll.",
+        "1",
+        TARGET,
+        lambda s: float(s.dropped_values),
         "exporter",
     ),
     MetricSpec(

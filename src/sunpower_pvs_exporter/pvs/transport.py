@@ -25,6 +25,7 @@ from sunpower_pvs_exporter.pvs.errors import (
     PvsTimeoutError,
 )
 from sunpower_pvs_exporter.pvs.recording import Exchange, ExchangeRecorder, kept_headers
+from sunpower_pvs_exporter.pvs.values import json_int
 
 # A DeviceList for a very large site (thousands of devices) is a few MB; a body
 # past this is not a PVS answer we want to hold in memory.
@@ -64,7 +65,7 @@ def make_ssl_context(ca_file: str | None) -> ssl.SSLContext:
 
 def decode_json(body: bytes, what: str) -> Any:
     try:
-        return json.loads(body)
+        return json.loads(body, parse_int=json_int)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise PvsPayloadError(f"{what}: response is not valid JSON ({type(exc).__name__})") from exc
 

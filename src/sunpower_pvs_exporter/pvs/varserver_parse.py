@@ -15,12 +15,20 @@ same way:
   (``Power Meter``/``PVS5-METER-P``/``Power Meter <serial>``, ``Inverter``/
   ``SOLARBRIDGE``/``Inverter <serial>``); the supervisor's model is
   ``PV Supervisor <model>`` as in DeviceList.
-* ``state``: varserver has no STATE. A device is ``working`` when its
-  ``msmtEps`` is within ``STALE_AFTER_SECONDS`` of the newest ``msmtEps`` on
-  the PVS, else ``error`` — the same thing legacy STATE says (an inverter
-  that stopped reporting, e.g. at night, is ``error``). Comparing with the
-  PVS's own newest sample instead of this machine's clock makes it immune to
-  clock skew. The supervisor answered, so it is ``working``.
+* ``state``: varserver has no STATE; it is derived from ``msmtEps`` and
+  means what legacy STATE says (a device that stopped reporting, e.g. an
+  inverter at night, is ``error``). Times are compared with the PVS's own
+  newest samples, never this machine's clock, so clock skew does not matter.
+  Meters, SunVault and transfer switch: ``working`` when their sample is at
+  most ``STALE_AFTER_SECONDS`` older than the newest sample on the PVS.
+  Inverters sample on a 5-minute grid and reach the PVS up to ~10 minutes
+  after the meters, so the same window would flip healthy inverters to
+  ``error``; an inverter is ``working`` when its sample is at most
+  ``INVERTER_PEER_SLOTS`` 5-minute slots older than the newest *inverter*
+  sample (a dead inverter among live ones) and at most
+  ``INVERTER_MAX_LAG_SECONDS`` older than the newest sample of any device
+  (all inverters silent: night, or the inverter bus is down). The
+  supervisor answered, so it is ``working``.
 
 Production meters list variables they do not measure (per-leg power,
 current and voltage; positive/negative lifetime energy) with the value
@@ -37,6 +45,7 @@ calibration reference ``CAL0`` (``ct_rated_current`` label).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -59,6 +68,9 @@ from sunpower_pvs_exporter.pvs.values import parse_iso_utc, to_float, to_text
 KILO = 1000.0
 PERCENT = 0.01
 STALE_AFTER_SECONDS = 900.0
+INVERTER_SLOT_SECONDS = 300.0
+INVERTER_PEER_SLOTS = 3
+INVERTER_MAX_LAG_SECONDS = 1800.0
 
 DEVICE_ROOT = "/sys/devices/"
 FAMILY_METER = "meter"
@@ -67,6 +79,8 @@ FAMILY_ESS = "ess"
 FAMILY_TRANSFER_SWITCH = "transfer_switch"
 
 LIVE_PREFIX = "/sys/livedata/"
+# A device index longer than this is not a real index (and int() refuses >4300 digits).
+MAX_INDEX_DIGITS = 9
 
 # vldFldMsk bits of the fields a production meter reports as 0.0 without
 # measuring them. ASSUMPTION (no published layout): a real PVS6 production
@@ -102,6 +116,7 @@ def group_devices(raw: Mapping[str, Any], family: str) -> list[tuple[int, dict[s
             or not field
             or "/" in field
             or not (index_text.isascii() and index_text.isdigit())
+            or len(index_text) > MAX_INDEX_DIGITS
         ):
             continue
         grouped.setdefault(int(index_text), {})[field] = value
@@ -117,7 +132,10 @@ def flash_wear_ratio(value: object) -> float | None:
         steps = int(text, 16)
     except ValueError:
         return None
-    return min(1.0, steps * 0.1) if steps >= 0 else None
+    if steps < 0:
+        return None
+    # A huge hex number would overflow the float multiplication; 10 steps is 100 %.
+    return min(1.0, min(steps, 10) * 0.1)
 
 
 def supervisor_model(model: str) -> str:
@@ -177,6 +195,17 @@ def derive_state(data_time: float | None, newest: float | None) -> str:
     if data_time is None or newest is None:
         return "error"
     return "working" if newest - data_time <= STALE_AFTER_SECONDS else "error"
+
+
+def derive_inverter_state(
+    data_time: float | None, newest_inverter: float | None, newest: float | None
+) -> str:
+    """``working`` while close to the newest inverter sample and not far behind the PVS."""
+    if data_time is None or newest_inverter is None or newest is None:
+        return "error"
+    near_peers = newest_inverter - data_time <= INVERTER_PEER_SLOTS * INVERTER_SLOT_SECONDS
+    near_pvs = newest - data_time <= INVERTER_MAX_LAG_SECONDS
+    return "working" if near_peers and near_pvs else "error"
 
 
 def parse_supervisor(raw: Mapping[str, Any]) -> Supervisor | None:
@@ -246,9 +275,13 @@ def parse_meter(fields: Fields, newest: float | None) -> Meter:
     )
 
 
-def parse_inverter(fields: Fields, newest: float | None) -> Inverter:
+def parse_inverter(
+    fields: Fields, newest: float | None, newest_inverter: float | None = None
+) -> Inverter:
     serial = to_text(fields.get("sn"))
     device = _device(fields, "Inverter", "SOLARBRIDGE", f"Inverter {serial}", newest)
+    state = derive_inverter_state(device.data_time, newest_inverter, newest)
+    device = dataclasses.replace(device, state=state)
     return Inverter(
         device=device,
         ac_current_amperes=to_float(fields.get("i3phsumA")),
@@ -347,6 +380,7 @@ def parse_variables(raw: object, fetched_at: float) -> Snapshot:
     ess_raw = group_devices(raw, FAMILY_ESS)
     switches_raw = group_devices(raw, FAMILY_TRANSFER_SWITCH)
     newest = _newest_sample((meters_raw, inverters_raw, ess_raw, switches_raw))
+    newest_inverter = _newest_sample((inverters_raw,))
 
     warnings: list[str] = []
     seen: set[tuple[str, str]] = {("PVS", supervisor.device.serial)}
@@ -370,7 +404,7 @@ def parse_variables(raw: object, fetched_at: float) -> Snapshot:
     inverters = [
         v
         for i, f in inverters_raw
-        if keep(FAMILY_INVERTER, i, (v := parse_inverter(f, newest)).device)
+        if keep(FAMILY_INVERTER, i, (v := parse_inverter(f, newest, newest_inverter)).device)
     ]
     storage = [e for i, f in ess_raw if keep(FAMILY_ESS, i, (e := parse_ess(f, newest)).device)]
     switches = [

@@ -30,6 +30,10 @@ class FaultPlan:
     truncate: bool = False
     invalid_json: bool = False
     huge_bytes: int = 0
+    # Replace the first value of this field in a JSON answer (a DeviceList key
+    # such as ``p_3phsum_kw``, or the last part of a varserver name such as
+    # ``p3phsumKw``) by the JSON integer 10**400, which fits no double.
+    huge_number_field: str = ""
     only: frozenset[str] = frozenset()
     remaining: int | None = None
     # varserver: what a request with a missing/expired session gets (a real

@@ -137,10 +137,45 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
     if plan.huge_bytes:
         return web.Response(body=b" " * plan.huge_bytes, content_type="application/json")
     response = await handler(request)
+    if plan.huge_number_field and isinstance(response, web.Response) and response.body:
+        response = _with_huge_number(response, plan.huge_number_field)
     if plan.truncate and isinstance(response, web.Response) and response.body:
         body = bytes(response.body)  # type: ignore[arg-type]
         return web.Response(body=body[: len(body) // 2], content_type="application/json")
     return response
+
+
+HUGE_NUMBER = 10**400
+
+
+def _with_huge_number(response: web.Response, field: str) -> web.Response:
+    """The same JSON answer with the first value of ``field`` replaced by 10**400."""
+    try:
+        doc = json.loads(bytes(response.body))  # type: ignore[arg-type]
+    except ValueError:
+        return response
+    done = False
+
+    def visit(node: Any) -> None:
+        nonlocal done
+        if done:
+            return
+        if isinstance(node, dict):
+            for key in node:
+                if key == field or (isinstance(key, str) and key.endswith("/" + field)):
+                    node[key] = HUGE_NUMBER
+                    done = True
+                    return
+            for child in node.values():
+                visit(child)
+        elif isinstance(node, list):
+            for child in node:
+                visit(child)
+
+    visit(doc)
+    return web.Response(
+        body=json.dumps(doc).encode(), status=response.status, content_type="application/json"
+    )
 
 
 def _json(doc: Any) -> web.Response:
@@ -181,7 +216,10 @@ async def handle_ess_status(request: web.Request) -> web.Response:
     state = pvs.state()
     if state.storage is None:
         return web.json_response({"result": "no ESS"}, status=404)
-    return _json(legacy_api.ess_status(state))
+    config = pvs.config
+    return _json(
+        legacy_api.ess_status(state, config.legacy_ess_units, config.legacy_agg_power_sign)
+    )
 
 
 async def handle_auth(request: web.Request) -> web.Response:

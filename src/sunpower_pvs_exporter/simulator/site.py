@@ -67,6 +67,18 @@ class SiteConfig:
     # variables a production meter does not measure are still 0.0, but no
     # mask says so (what the flat variable layout may look like).
     meter_valid_field_masks: bool = True
+    # Real inverters sample on a 5-minute grid and their samples reach the
+    # PVS up to ~10 minutes after the meters'. >0: inverter ``i`` reports the
+    # slot of ``now - lag * (1 + i % 3) / 3`` (a spread of lags, the largest
+    # this many seconds). 0: every inverter reports the current slot.
+    inverter_lag_seconds: float = 0.0
+    # Units of the legacy SunVault report (every value is {"value", "unit"}):
+    # "kW" (kW, %, °C: what hass-sunpower's users see), "W" (W, fractions,
+    # °F), or "unknown" (a power unit no one documents).
+    legacy_ess_units: str = "kW"
+    # Sign of the legacy report's agg_power: +1 positive while discharging,
+    # -1 positive while charging (the sign is undocumented on real units).
+    legacy_agg_power_sign: int = 1
 
 
 @dataclass(frozen=True)
@@ -568,7 +580,8 @@ class Site:
         return tuple(meters)
 
     def _inverter(self, inv: _Inverter, index: int, now: float) -> InverterState:
-        sampled = now - now % INVERTER_PERIOD
+        lagged = now - self.config.inverter_lag_seconds * (1 + index % 3) / 3
+        sampled = lagged - lagged % INVERTER_PERIOD
         watts = self.inverter_watts(inv, sampled)
         noise = _unit_noise(self.config.seed, "inv", index, int(sampled))
         working = watts >= 1.0
