@@ -99,11 +99,11 @@ async def _poll(args: argparse.Namespace, target: TargetConfig) -> tuple[PollOut
 
 
 def run_subcommand(command: str, argv: Sequence[str]) -> int:
-    from sunpower_pvs_exporter.cli import config_from_args
+    from sunpower_pvs_exporter.cli import load_checked
 
     args = build_parser(command).parse_args(list(argv))
     try:
-        config = config_from_args(args)
+        config = load_checked(args)[0]
         target = pick_target(config.targets, args.target)
     except ConfigError as exc:
         print(f"sunpower-pvs-exporter {command}: error: {exc}", file=sys.stderr)
