@@ -9,10 +9,14 @@ request building:
 * the path must be equal, and the query (and a POST body) is split the way
   the PVS's web handlers split it: on ``&``, then on the first ``=``, with no
   percent-decoding; the order of the pairs does not matter;
-* a ``cache=`` id is chosen by each client at random, so its value is not
-  compared; a later ``/vars?fmt=obj&cache=<id>`` (the cheap re-read of a set)
-  answers what the request that created ``<id>`` answered, and an unknown id
-  answers ``200 {}`` as a real PVS does;
+* a ``cache=``/``clearcache=`` id is chosen by each client, so its value is
+  not compared; a later ``/vars?fmt=obj&cache=<id>`` (the cheap re-read of a
+  set) answers what the request that created ``<id>`` answered, and an
+  unknown id answers ``200 {}`` as a real PVS does;
+* a ``/vars`` query the capture does not have verbatim (a newer exporter
+  groups its reads differently) is answered from every variable the capture
+  holds, selected by ``name=``/``match=`` as the PVS selects them, so a
+  capture keeps replaying when the client's requests change;
 * ``/auth?logout`` always answers ``200 {}``;
 * a request recorded several times gets its answers in order, the last one
   repeating; a request the capture has no answer for gets ``404``.
@@ -37,6 +41,8 @@ from sunpower_pvs_exporter.simulator.server import _bound_port, self_signed_cert
 
 CAPTURE_FORMAT = "sunpower-pvs-capture"
 VARSERVER_PATHS = ("/vars", "/auth")
+VARS_PATH = "/vars"
+CACHE_KEYS = ("cache", "clearcache")
 
 
 class CaptureError(ValueError):
@@ -61,7 +67,7 @@ def request_key(method: str, path_and_query: str, body: str | None) -> Key:
     pairs = split_pairs(query)
     if method.upper() == "POST" and body:
         pairs += split_pairs(body)
-    normalised = frozenset((name, "*" if name == "cache" else value) for name, value in pairs)
+    normalised = frozenset((name, "*" if name in CACHE_KEYS else value) for name, value in pairs)
     return method.upper(), path, normalised
 
 
@@ -106,6 +112,9 @@ class ReplayPvs:
     served: dict[Key, int] = field(default_factory=dict)
     caches: dict[str, RecordedAnswer] = field(default_factory=dict)
     unmatched: list[str] = field(default_factory=list)
+    # Every varserver variable the capture holds: name -> value.
+    variables: dict[str, Any] = field(default_factory=dict)
+    variable_sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_document(cls, doc: object) -> ReplayPvs:
@@ -115,6 +124,7 @@ class ReplayPvs:
         if not isinstance(exchanges, list) or not exchanges:
             raise CaptureError("the capture has no exchanges")
         answers: dict[Key, list[RecordedAnswer]] = {}
+        variables: dict[str, Any] = {}
         varserver = False
         for entry in exchanges:
             if not isinstance(entry, dict) or not isinstance(entry.get("target"), str):
@@ -124,6 +134,8 @@ class ReplayPvs:
             )
             answers.setdefault(key, []).append(_answer(entry))
             varserver = varserver or key[1] in VARSERVER_PATHS
+            if key[1] == VARS_PATH and entry.get("status") == 200:
+                _collect_variables(entry.get("body"), variables)
         target = doc.get("target") if isinstance(doc.get("target"), dict) else {}
         assert isinstance(target, dict)
         api = target.get("api") if target.get("api") in ("auto", "legacy", "varserver") else "auto"
@@ -132,6 +144,7 @@ class ReplayPvs:
             api_setting=str(api),
             varserver=varserver,
             use_tls=bool(target.get("use_tls")),
+            variables=variables,
         )
 
     @classmethod
@@ -158,6 +171,45 @@ class ReplayPvs:
         return answer
 
 
+def _collect_variables(body: object, into: dict[str, Any]) -> None:
+    """Variables of one ``/vars`` answer, in either format (``fmt=obj`` or values list)."""
+    if not isinstance(body, dict):
+        return
+    values = body.get("values")
+    if isinstance(values, list) and "count" in body:
+        for item in values:
+            if isinstance(item, dict) and isinstance(item.get("name"), str):
+                into[item["name"]] = item.get("value")
+        return
+    for name, value in body.items():
+        if isinstance(name, str) and name.startswith("/"):
+            into[name] = value
+
+
+def select_variables(pvs: ReplayPvs, pairs: dict[str, str]) -> web.Response:
+    """A ``/vars`` read answered from the capture's variables, as the PVS would."""
+    set_id = pairs.get("clearcache") or pairs.get("cache")
+    if "name" in pairs:
+        wanted = tuple(n for n in pairs["name"].split(",") if n in pvs.variables)
+    elif "match" in pairs:
+        pattern = pairs["match"]
+        wanted = tuple(n for n in pvs.variables if pattern and pattern in n)
+    elif set_id:
+        wanted = pvs.variable_sets.get(set_id, ())
+        if not wanted:
+            return web.json_response({})  # unknown or emptied set: 200, nothing
+    else:
+        wanted = ()
+    if not wanted:
+        return web.json_response({"status": 400, "error": "no such variables"}, status=400)
+    if set_id:
+        pvs.variable_sets[set_id] = wanted
+    if pairs.get("fmt") == "obj":
+        return web.json_response({name: pvs.variables[name] for name in wanted})
+    values = [{"name": name, "value": pvs.variables[name]} for name in wanted]
+    return web.json_response({"count": len(values), "values": values})
+
+
 def _response(answer: RecordedAnswer) -> web.Response:
     assert answer.status is not None
     response = web.Response(
@@ -176,13 +228,16 @@ async def handle(request: web.Request) -> web.StreamResponse:
     body = (await request.read()).decode("utf-8", "replace") if request.can_read_body else None
     key = request_key(request.method, request.raw_path, body)
     pairs = dict(split_pairs(request.raw_path.partition("?")[2]) + split_pairs(body or ""))
-    cache_id = pairs.get("cache")
+    cache_id = pairs.get("cache") or pairs.get("clearcache")
     if key[1] == "/auth" and "logout" in pairs:
         return web.json_response({})
     answer = pvs.answer_for(key, cache_id)
-    if answer is None and key[1] == "/vars" and cache_id and set(pairs) <= {"cache", "fmt"}:
+    if answer is None and key[1] == VARS_PATH and cache_id and set(pairs) <= {"cache", "fmt"}:
         cached = pvs.caches.get(cache_id)
-        return _response(cached) if cached is not None else web.json_response({})
+        if cached is not None:
+            return _response(cached)
+    if answer is None and key[1] == VARS_PATH and pvs.variables and "set" not in pairs:
+        return select_variables(pvs, pairs)
     if answer is None:
         pvs.unmatched.append(f"{request.method} {request.raw_path}")
         return web.json_response(
