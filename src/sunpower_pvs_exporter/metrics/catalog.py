@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
-from sunpower_pvs_exporter.health import LiveStatus, TargetStatus
+from sunpower_pvs_exporter.health import LiveStatus, ReloadStatus, TargetStatus
 from sunpower_pvs_exporter.pvs.errors import FAILURE_REASONS, FailureReason
 from sunpower_pvs_exporter.pvs.model import (
     CommInterface,
@@ -30,6 +30,7 @@ from sunpower_pvs_exporter.pvs.model import (
     Meter,
     Phase,
     PhaseReading,
+    ReadGroupStatus,
     Snapshot,
     Supervisor,
     TransferSwitch,
@@ -633,6 +634,40 @@ STORAGE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
     ),
 )
 
+READ_GROUP = Subject[Snapshot, ReadGroupStatus](
+    name="read_group",
+    doc="each group of varserver variables the exporter reads with its own request "
+    "(`info`, `flashwear`, `meter`, `inverter`, `ess`, `transfer_switch`, `livedata`, `net`)",
+    label_names=("group",),
+    items=lambda snap: snap.read_groups,
+    labels=lambda group: (group.name,),
+    data_time=lambda _: None,
+)
+
+READ_GROUP_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
+    MetricSpec(
+        "sunpower_pvs_varserver_group_up",
+        "gauge",
+        "1 if the last poll read this group of variables, 0 if it failed, hung or was "
+        "skipped after failing (its metrics are missing; the others are still exported).",
+        "1",
+        READ_GROUP,
+        lambda group: 1.0 if group.ok else 0.0,
+        "exporter (varserver client)",
+        backends=VARSERVER_ONLY,
+    ),
+    MetricSpec(
+        "sunpower_pvs_varserver_group_failures_total",
+        "counter",
+        "Failed or timed-out reads of this group of variables since the exporter started.",
+        "1",
+        READ_GROUP,
+        lambda group: float(group.failures),
+        "exporter (varserver client)",
+        backends=VARSERVER_ONLY,
+    ),
+)
+
 SUP = SUPERVISOR
 DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
     # Supervisor (original exporter's names).
@@ -1107,6 +1142,7 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         backends=LEGACY_ONLY,
     ),
     *STORAGE_METRICS,
+    *READ_GROUP_METRICS,
 )
 
 
@@ -1257,6 +1293,37 @@ EXPORTER_METRICS: tuple[MetricSpec[str, str], ...] = (
     ),
 )
 
+CONFIG = Subject[ReloadStatus, ReloadStatus](
+    name="config",
+    doc="the configuration this process runs (reloaded by SIGHUP or `POST /-/reload`)",
+    label_names=(),
+    items=lambda status: (status,),
+    labels=lambda _: (),
+    data_time=lambda _: None,
+)
+
+CONFIG_METRICS: tuple[MetricSpec[ReloadStatus, ReloadStatus], ...] = (
+    MetricSpec(
+        "sunpower_pvs_exporter_config_last_reload_successful",
+        "gauge",
+        "1 if the last configuration reload succeeded (or none was tried yet), 0 if it "
+        "was refused and the previous configuration still runs.",
+        "1",
+        CONFIG,
+        lambda status: 1.0 if status.successful else 0.0,
+        "exporter",
+    ),
+    MetricSpec(
+        "sunpower_pvs_exporter_config_last_reload_success_timestamp_seconds",
+        "gauge",
+        "When the running configuration was loaded (startup or the last good reload), Unix time.",
+        "seconds",
+        CONFIG,
+        lambda status: status.last_success_at,
+        "exporter",
+    ),
+)
+
 
 # --- the telemetry stream (--live) ----------------------------------------------
 
@@ -1351,5 +1418,5 @@ LIVE_METRICS: tuple[MetricSpec[LiveStatus, Any], ...] = (
 )
 
 ALL_METRICS: tuple[MetricSpec[Any, Any], ...] = (
-    DEVICE_METRICS + HEALTH_METRICS + EXPORTER_METRICS + LIVE_METRICS
+    DEVICE_METRICS + HEALTH_METRICS + EXPORTER_METRICS + CONFIG_METRICS + LIVE_METRICS
 )
