@@ -27,7 +27,7 @@ from sunpower_pvs_exporter.cli import main
 from sunpower_pvs_exporter.diagnose import poll_once
 from sunpower_pvs_exporter.pvs.readers import make_reader
 from sunpower_pvs_exporter.simulator.server import SimulatorServer, free_port
-from support import MIDNIGHT_UTC, target_for, tls_target_for
+from support import MIDNIGHT_UTC, NOON_UTC, target_for, tls_target_for
 
 # User-facing intervals, so "polling too often" only fires where a test wants it.
 LEGACY = {"api": "legacy", "poll_interval": 120.0, "timeout": 5.0}
@@ -265,3 +265,33 @@ def test_cli_check_with_a_config_needs_a_target_name(tmp_path: Path, capsys):
     assert "name one (a, b)" in capsys.readouterr().err
     assert main(["check", "--config", str(config), "--target", "zz"]) == EXIT_FAILED
     assert "no target named 'zz'" in capsys.readouterr().err
+
+
+async def test_a_gross_consumption_ct_is_explained(make_simulator):
+    sim = await make_simulator(error_inverters=0, inverters=2, consumption_ct="gross")
+    report = await check(sim, target_for(sim, **LEGACY))
+    assert report.exit_code == EXIT_OK
+    assert "consumption_ct_gross" in codes(report, "note")
+    assert "consumption_ct_net" not in codes(report)
+
+
+def test_a_meter_that_stopped_refreshing_is_stale():
+    from sunpower_pvs_exporter.config import TargetConfig
+    from sunpower_pvs_exporter.diagnose import PollOutcome
+    from sunpower_pvs_exporter.pvs.model import Device, Snapshot, Supervisor
+
+    now = NOON_UTC
+    pvs = Device("PVS", "ZT0123456789", state="working", data_time=now - 60)
+    meter = Device("Power Meter", "PVS6M0001p", state="working", data_time=now - 1800)
+    snapshot = Snapshot(
+        backend="legacy",
+        fetched_at=now,
+        supervisor=Supervisor(device=pvs, uptime_seconds=86400.0),
+        devices=(pvs, meter),
+    )
+    target = TargetConfig(name="t", host="127.0.0.1", port=80, api="legacy", poll_interval=120)
+    outcome = PollOutcome(target, now, 0.1, snapshot=snapshot, backend="legacy")
+    report = build_report(outcome, now)
+    assert report.exit_code == EXIT_WARNINGS
+    stale = [f for f in report.findings if f.code == "stale_data"]
+    assert len(stale) == 1 and "PVS6M0001p" in stale[0].message and "30 min" in stale[0].message
