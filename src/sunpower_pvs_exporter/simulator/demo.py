@@ -45,7 +45,13 @@ class DemoSite:
         server = self.server
         if server.tls:
             # varserver is HTTPS only; the simulator serves both APIs there.
-            where = {"host": server.host, "port": server.tls_port, "use_tls": True}
+            where = {
+                "host": server.host,
+                "port": server.tls_port,
+                "use_tls": True,
+                # --live: the simulator's WebSocket, not the PVS's 9002.
+                "telemetry_port": server.telemetry_port,
+            }
         else:
             where = {"host": server.host, "port": server.port, "use_tls": False}
         targets = tuple(dataclasses.replace(t, **where) for t in config.targets)  # type: ignore[arg-type]
