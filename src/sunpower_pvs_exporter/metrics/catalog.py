@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
-from sunpower_pvs_exporter.health import LiveStatus, TargetStatus
+from sunpower_pvs_exporter.health import LiveStatus, ReloadStatus, TargetStatus
 from sunpower_pvs_exporter.pvs.errors import FAILURE_REASONS, FailureReason
 from sunpower_pvs_exporter.pvs.model import (
     CommInterface,
@@ -195,6 +195,27 @@ METER_PHASE = Subject[Snapshot, MeterPhase](
     items=_meter_phase_items,
     labels=lambda item: (*_meter_labels(item[0]), item[1]),
     data_time=lambda item: item[0].device.data_time,
+)
+
+
+def meter_measures(subtype: str) -> str:
+    """``net``/``gross`` from a legacy meter subtype (``NET_CONSUMPTION_LOADSIDE``,
+    ``GROSS_CONSUMPTION_LINESIDE``, ``GROSS_PRODUCTION_SITE``); ``""`` when unknown."""
+    words = subtype.upper().split("_")
+    if "NET" in words:
+        return "net"
+    if "GROSS" in words:
+        return "gross"
+    return ""
+
+
+METER_SUBTYPE = Subject[Snapshot, Meter](
+    name="power_meter_subtype",
+    doc="each CT power meter that reports its subtype (legacy DeviceList)",
+    label_names=("device_id", "mode", "subtype", "measures"),
+    items=lambda snap: (m for m in snap.meters if m.subtype),
+    labels=lambda m: (m.device.serial, m.mode, m.subtype, meter_measures(m.subtype)),
+    data_time=lambda meter: meter.device.data_time,
 )
 INVERTER = Subject[Snapshot, Inverter](
     name="inverter",
@@ -943,6 +964,19 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         lambda item: item[2].voltage_volts,
         "legacy `v1n_v`/`v2n_v`; varserver `v1nV`/`v2nV`",
     ),
+    MetricSpec(
+        "sunpower_pvs_power_meter_subtype_info",
+        "info",
+        'What a meter\'s CT measures, from its subtype: measures="net" (consumption CT at '
+        'the grid connection, reads import - export, the common install) or "gross" '
+        "(consumption CT on the home's load lines, reads what the home uses; every "
+        "production CT). The recording rules use it to compute site consumption.",
+        "",
+        METER_SUBTYPE,
+        _one,
+        "legacy `subtype`, else `production_subtype_enum`/`consumption_subtype_enum`",
+        backends=LEGACY_ONLY,
+    ),
     # Inverters (original exporter's names).
     MetricSpec(
         "sunpower_pvs_inverter_ac_current_amperes",
@@ -1259,6 +1293,37 @@ EXPORTER_METRICS: tuple[MetricSpec[str, str], ...] = (
     ),
 )
 
+CONFIG = Subject[ReloadStatus, ReloadStatus](
+    name="config",
+    doc="the configuration this process runs (reloaded by SIGHUP or `POST /-/reload`)",
+    label_names=(),
+    items=lambda status: (status,),
+    labels=lambda _: (),
+    data_time=lambda _: None,
+)
+
+CONFIG_METRICS: tuple[MetricSpec[ReloadStatus, ReloadStatus], ...] = (
+    MetricSpec(
+        "sunpower_pvs_exporter_config_last_reload_successful",
+        "gauge",
+        "1 if the last configuration reload succeeded (or none was tried yet), 0 if it "
+        "was refused and the previous configuration still runs.",
+        "1",
+        CONFIG,
+        lambda status: 1.0 if status.successful else 0.0,
+        "exporter",
+    ),
+    MetricSpec(
+        "sunpower_pvs_exporter_config_last_reload_success_timestamp_seconds",
+        "gauge",
+        "When the running configuration was loaded (startup or the last good reload), Unix time.",
+        "seconds",
+        CONFIG,
+        lambda status: status.last_success_at,
+        "exporter",
+    ),
+)
+
 
 # --- the telemetry stream (--live) ----------------------------------------------
 
@@ -1364,5 +1429,5 @@ LIVE_METRICS: tuple[MetricSpec[LiveStatus, Any], ...] = (
 )
 
 ALL_METRICS: tuple[MetricSpec[Any, Any], ...] = (
-    DEVICE_METRICS + HEALTH_METRICS + EXPORTER_METRICS + LIVE_METRICS
+    DEVICE_METRICS + HEALTH_METRICS + EXPORTER_METRICS + CONFIG_METRICS + LIVE_METRICS
 )

@@ -318,7 +318,13 @@ def self_signed_certificate() -> tuple[Path, Path]:
             "the simulator's HTTPS (varserver) side needs the openssl command to make its "
             "self-signed certificate; install openssl or use the legacy API"
         )
-    directory = Path(tempfile.mkdtemp(prefix="pvs-sim-tls-"))
+    try:
+        directory = Path(tempfile.mkdtemp(prefix="pvs-sim-tls-"))
+    except OSError as exc:
+        raise CertificateError(
+            f"cannot make a directory for the simulator's certificate in "
+            f"{tempfile.gettempdir()}: {exc.strerror or exc} (set TMPDIR to a writable directory)"
+        ) from exc
     cert, key = directory / "cert.pem", directory / "key.pem"
     command = [
         openssl,
