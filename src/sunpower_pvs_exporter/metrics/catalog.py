@@ -1385,8 +1385,9 @@ LIVE_STREAM = Subject[LiveStatus, LiveStatus](
 )
 LIVE = Subject[LiveStatus, LiveData](
     name="live",
-    doc="the whole site, pushed every few seconds by the PVS telemetry WebSocket "
-    "(only with `--live`; absent once the stream has been silent for 15 s)",
+    doc="the whole site, pushed by the PVS telemetry WebSocket as it changes "
+    "(only with `--live`; kept while the stream is connected, absent while it is down "
+    "or after 90 s without a message)",
     label_names=(),
     items=lambda status: () if status.live is None else (status.live,),
     labels=lambda _: (),
@@ -1404,10 +1405,20 @@ LIVE_METRICS: tuple[MetricSpec[LiveStatus, Any], ...] = (
     MetricSpec(
         "sunpower_pvs_live_up",
         "gauge",
-        "1 while the telemetry stream delivers fresh data, else 0.",
+        "1 while the telemetry stream is connected and has spoken within 90 s, else 0.",
         "1",
         LIVE_STREAM,
         lambda s: 0.0 if s.live is None else 1.0,
+        "exporter",
+    ),
+    MetricSpec(
+        "sunpower_pvs_live_unsupported",
+        "gauge",
+        "1 once the exporter concluded the PVS has no telemetry stream (PVS5: enable "
+        "answers 400 and the port refuses connections) and stopped trying, else 0.",
+        "1",
+        LIVE_STREAM,
+        lambda s: 1.0 if s.unsupported else 0.0,
         "exporter",
     ),
     MetricSpec(

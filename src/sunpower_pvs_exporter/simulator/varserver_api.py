@@ -255,6 +255,10 @@ async def handle_telemetry(request: web.Request, pvs: SimulatedPvs) -> web.Strea
         while not ws.closed and pvs.telemetry_enabled:
             if not pvs.telemetry_silent and has_session(pvs, client):
                 message = telemetry_message(pvs.state(), sent)
+                if pvs.telemetry_fields is not None:
+                    message["params"] = {
+                        k: v for k, v in message["params"].items() if k in pvs.telemetry_fields
+                    }
                 if message["params"]:
                     await ws.send_json(message)
                     sent.update(message["params"])
