@@ -24,7 +24,8 @@ def demo_start_time() -> float:
 
 
 class DemoSite:
-    """``api`` is what the demo PVS speaks; varserver/both also have a SunVault.
+    """``api`` is what the demo PVS speaks. Every demo site has a SunVault, so
+    each API's battery metrics can be seen (legacy: the separate ESS report).
 
     ``replay``: serve that capture file instead of a simulated site.
     """
@@ -47,9 +48,7 @@ class DemoSite:
             self.server = ReplayServer(recorded)
             return
         pvs = SimulatedPvs(
-            config=SiteConfig(
-                seed=seed, inverters=inverters, battery_modules=0 if api == "legacy" else 2
-            ),
+            config=SiteConfig(seed=seed, inverters=inverters, battery_modules=2),
             clock=SimClock(start=demo_start_time()),
             api=api,
         )
