@@ -7,8 +7,12 @@ exactly what the exporter asked the PVS for.
 
 from __future__ import annotations
 
+import dataclasses
+import struct
 import time
 from dataclasses import dataclass, field, fields
+
+from sunpower_pvs_exporter.simulator.site import SiteState
 
 
 @dataclass
@@ -77,3 +81,41 @@ class RequestLog:
 
     def clear(self) -> None:
         self.entries.clear()
+
+
+ENERGY_GLITCHES = ("float_step", "zero")
+
+
+def float32_step_down(value: float) -> float:
+    """The float32 just below ``value``'s float32: what a PVS's lifetime kWh falls by.
+
+    The PVS keeps lifetime energy in single precision; real units have been
+    seen going 1665.559204 -> 1665.559082 kWh, one such step.
+    """
+    (bits,) = struct.unpack("<I", struct.pack("<f", value))
+    if value > 0:
+        bits -= 1
+    (lower,) = struct.unpack("<f", struct.pack("<I", bits))
+    return float(lower)
+
+
+def glitch_energy(state: SiteState, kind: str) -> SiteState:
+    """``state`` with every lifetime-energy reading glitched the way ``kind`` says."""
+
+    def bad(value: float) -> float:
+        return 0.0 if kind == "zero" else float32_step_down(value)
+
+    inverters = tuple(
+        dataclasses.replace(inv, energy_kwh=bad(inv.energy_kwh)) for inv in state.inverters
+    )
+    meters = tuple(
+        dataclasses.replace(m, pos_kwh=bad(m.pos_kwh), neg_kwh=bad(m.neg_kwh)) for m in state.meters
+    )
+    storage = state.storage
+    if storage is not None:
+        storage = dataclasses.replace(
+            storage,
+            charged_kwh=bad(storage.charged_kwh),
+            discharged_kwh=bad(storage.discharged_kwh),
+        )
+    return dataclasses.replace(state, inverters=inverters, meters=meters, storage=storage)

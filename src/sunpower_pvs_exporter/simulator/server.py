@@ -23,7 +23,12 @@ from typing import Any
 from aiohttp import web
 
 from sunpower_pvs_exporter.simulator import legacy_api, varserver_api
-from sunpower_pvs_exporter.simulator.faults import FaultPlan, RequestLog
+from sunpower_pvs_exporter.simulator.faults import (
+    ENERGY_GLITCHES,
+    FaultPlan,
+    RequestLog,
+    glitch_energy,
+)
 from sunpower_pvs_exporter.simulator.site import (
     SUPERVISOR_SWVER,
     SimClock,
@@ -60,6 +65,9 @@ class SimulatedPvs:
     telemetry_enabled: bool = False
     telemetry_interval: float = 1.0
     telemetry_connections: int = 0
+    # Named fault "energy_glitch": lifetime-energy glitches still to serve,
+    # one per data read (see faults.glitch_energy).
+    energy_glitches: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.api not in API_MODES:
@@ -76,6 +84,25 @@ class SimulatedPvs:
 
     def state(self) -> SiteState:
         return self.site.state(self.clock.now())
+
+    def data_state(self) -> SiteState:
+        """The state a data read (DeviceList, ``/vars``) reports, glitches included."""
+        state = self.state()
+        if self.energy_glitches:
+            state = glitch_energy(state, self.energy_glitches.pop(0))
+        return state
+
+    def energy_glitch(self, *steps: str) -> None:
+        """Named fault "energy_glitch": the next data reads misreport lifetime energy.
+
+        Each step is one read: ``"float_step"`` (every lifetime kWh one float32
+        step low) or ``"zero"`` (every lifetime kWh 0), as real units do. The
+        default is what ha-esunpower users saw: a step down, then a brief 0.
+        """
+        for step in steps or ("float_step", "zero"):
+            if step not in ENERGY_GLITCHES:
+                raise ValueError(f"unknown energy glitch {step!r}")
+            self.energy_glitches.append(step)
 
     @property
     def password(self) -> str:
@@ -151,13 +178,13 @@ async def handle_dl_cgi(request: web.Request) -> web.Response:
     pvs = request.app[PVS_KEY]
     command = request.query.get("Command", "")
     state = pvs.state()
-    tz = pvs.config.tz
+    tz = pvs.config.device_clock_tz
     if command == "DeviceList":
         if pvs.api == "varserver":
             return web.json_response(
                 {"status": 403, "error": "Unauthorized", "path": ""}, status=403
             )
-        return _json(legacy_api.device_list(state, tz, pvs.config.error_style))
+        return _json(legacy_api.device_list(pvs.data_state(), tz, pvs.config.error_style))
     if command == "Get_Comm":
         return _json(legacy_api.get_comm(state))
     if command in ("GridProfileGet", "GridProfile"):
