@@ -200,7 +200,10 @@ class Poller:
             )
             return
         self._last_duration = time.monotonic() - started
-        snapshot = self.continuity.apply(snapshot, self.clock())
+        try:
+            snapshot = self.continuity.apply(snapshot, self.clock())
+        except Exception:  # a bug here must not stop the polling
+            log.exception("target=%s carrying state over from earlier polls failed", self.name)
         if self.prepare is not None:
             try:
                 await self.prepare(self.name, snapshot)

@@ -1012,11 +1012,13 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         "gauge",
         "1 when the PVS reports the device as working, else 0. varserver has no "
         "state: there a device is working while its last sample (msmtEps) is at most "
-        "15 minutes older than the newest sample on the PVS.",
+        "15 minutes older than the newest sample on the PVS. A device seen before and now "
+        "absent from the PVS's data is listed with state missing (0) for up to 7 days.",
         "1",
         DEVICE,
         lambda d: 1.0 if d.state == "working" else 0.0,
-        "legacy `STATE`; varserver derived from `msmtEps` staleness",
+        "legacy `STATE`; varserver derived from `msmtEps` staleness; `missing`: exporter "
+        "(seen before, absent now)",
         "nan",
         True,
     ),

@@ -68,6 +68,9 @@ class SimulatedPvs:
     # Named fault "energy_glitch": lifetime-energy glitches still to serve,
     # one per data read (see faults.glitch_energy).
     energy_glitches: list[str] = field(default_factory=list)
+    # Named fault "inverter_vanishes": serials of inverters that died; varserver
+    # leaves them out of its data entirely, as it does every silent inverter.
+    vanished_inverters: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         if self.api not in API_MODES:
@@ -85,12 +88,25 @@ class SimulatedPvs:
     def state(self) -> SiteState:
         return self.site.state(self.clock.now())
 
-    def data_state(self) -> SiteState:
-        """The state a data read (DeviceList, ``/vars``) reports, glitches included."""
+    def data_state(self, varserver: bool = False) -> SiteState:
+        """The state a data read (DeviceList, ``/vars``) reports, faults included."""
         state = self.state()
         if self.energy_glitches:
             state = glitch_energy(state, self.energy_glitches.pop(0))
+        if varserver and self.vanished_inverters:
+            alive = tuple(i for i in state.inverters if i.serial not in self.vanished_inverters)
+            state = dataclasses.replace(state, inverters=alive)
         return state
+
+    def vanish_inverter(self, index: int = 0) -> str:
+        """Named fault "inverter_vanishes": inverter ``index`` dies; returns its serial.
+
+        On varserver firmware a dead inverter is simply no longer in the data,
+        exactly like every inverter at night.
+        """
+        serial = self.site.inverters[index].serial
+        self.vanished_inverters.add(serial)
+        return serial
 
     def energy_glitch(self, *steps: str) -> None:
         """Named fault "energy_glitch": the next data reads misreport lifetime energy.
@@ -118,7 +134,11 @@ class SimulatedPvs:
         self.sessions.clear()
 
     def reboot(self) -> None:
-        """Forget sessions, ``cache=`` sets and telemetry, as a PVS restart does."""
+        """Forget sessions, ``cache=`` sets and telemetry, as a PVS restart does.
+
+        Uptime starts again from zero.
+        """
+        self.site.boot_time = self.clock.now()
         self.sessions.clear()
         self.caches.clear()
         self.telemetry_enabled = False

@@ -354,7 +354,7 @@ async def handle_vars(request: web.Request, pvs: SimulatedPvs) -> web.Response:
     open_read = bool(requested) and all(name in OPEN_VARIABLES for name in requested)
     if not open_read and not session_valid(pvs, request):
         return _unauthorized(pvs.faults.unauthorized_status)
-    state = pvs.state() if open_read else pvs.data_state()
+    state = pvs.state() if open_read else pvs.data_state(varserver=True)
     names = variables(state, pvs.config.error_style, pvs.mac)
     wanted = select(names, params, pvs.caches)
     if wanted is None:
