@@ -10,9 +10,10 @@ from support import NOON_UTC, parse_samples, series, tls_target_for
 
 
 def snapshot(*serials: str) -> Snapshot:
-    devices = (Device("PVS", "ZT1", state="working"),) + tuple(
+    inverters = [
         Device("Inverter", s, state="working", data_time=1000.0 + i) for i, s in enumerate(serials)
-    )
+    ]
+    devices = (Device("PVS", "ZT1", state="working"), *inverters)
     return Snapshot("varserver", 0.0, devices=devices)
 
 
