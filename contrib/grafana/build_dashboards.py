@@ -1055,7 +1055,8 @@ def supervisor() -> Json:
         ),
         timeseries(
             "Poll failures",
-            "Failed polls by reason (timeout, connection, http_status, invalid_payload, auth).",
+            "Failed polls by reason (timeout, connection, http_status, invalid_payload, auth, "
+            "internal = an exporter bug).",
             [
                 target(
                     "sum by (instance, target, reason) "

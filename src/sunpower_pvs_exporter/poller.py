@@ -108,6 +108,7 @@ class Poller:
         self._polls = 0
         self._failures = zero_failures()
         self._consecutive_failures = 0
+        self._internal_errors_logged: set[tuple[str, str, int]] = set()
         self._next_poll_at: float | None = None
         self._inflight: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -193,11 +194,8 @@ class Poller:
         except PvsError as exc:
             self._record_failure(exc.reason, exc.message, started, started_wall)
             return
-        except Exception as exc:  # a bug in a parser must not kill the poller
-            log.exception("target=%s unexpected error while polling", self.name)
-            self._record_failure(
-                "invalid_payload", f"internal error: {type(exc).__name__}", started, started_wall
-            )
+        except Exception as exc:  # a bug in our code must not kill the poller
+            self._record_internal_error(exc, started, started_wall)
             return
         self._last_duration = time.monotonic() - started
         try:
@@ -226,6 +224,29 @@ class Poller:
             self.name,
             self._last_duration,
             len(snapshot.devices),
+        )
+
+    def _record_internal_error(self, exc: Exception, started: float, started_wall: float) -> None:
+        """A bug in the exporter, not the PVS: ``reason="internal"``.
+
+        The traceback is logged the first time each kind of error happens, so a
+        bug that repeats every poll does not flood the log; later occurrences
+        are the usual one-line poll failure.
+        """
+        kind = _error_kind(exc)
+        if kind not in self._internal_errors_logged:
+            self._internal_errors_logged.add(kind)
+            log.error(
+                "target=%s internal error while polling (a bug in the exporter, please "
+                "report it); logged once, later ones are counted as reason=internal",
+                self.name,
+                exc_info=exc,
+            )
+        self._record_failure(
+            "internal",
+            f"internal error: {type(exc).__name__} (a bug in the exporter; see its log)",
+            started,
+            started_wall,
         )
 
     def _record_failure(
@@ -270,3 +291,13 @@ class Poller:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self.reader.close()
+
+
+def _error_kind(exc: BaseException) -> tuple[str, str, int]:
+    """An exception's type and the innermost place it was raised."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return (type(exc).__name__, "", 0)
+    return (type(exc).__name__, tb.tb_frame.f_code.co_filename, tb.tb_lineno)

@@ -67,7 +67,8 @@ def test_units_signs_and_identity_from_device_list():
     assert hub.state == "CLOSED"
     assert dict(hub.grid_phases)["L1"].voltage_volts == pytest.approx(120.1)
     assert dict(hub.load_phases)["L2"].voltage_volts == pytest.approx(119.9)
-    assert hub.supply_voltage_volts == pytest.approx(240.2)
+    assert hub.main_voltage_volts == pytest.approx(240.2)
+    assert hub.control_supply_voltage_volts is None
     assert hub.temperature_celsius is None  # junk stays unknown
 
 

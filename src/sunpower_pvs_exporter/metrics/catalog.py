@@ -517,13 +517,26 @@ STORAGE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         "varserver `tDegc`; legacy ESS status `hub_plus_status.hub_temperature`",
     ),
     MetricSpec(
-        "sunpower_pvs_transfer_switch_supply_voltage_volts",
+        "sunpower_pvs_transfer_switch_control_supply_voltage_volts",
         "gauge",
-        "Supply (leg-to-leg) voltage at the Hub+/MIDC.",
+        "Voltage of the Hub+/MIDC's own low-voltage control supply (about 11-12 V "
+        "when healthy); not a grid voltage.",
         "volts",
         TRANSFER_SWITCH,
-        lambda t: t.supply_voltage_volts,
-        "varserver `vSpplyV`; legacy ESS status `hub_plus_status.main_voltage`",
+        lambda t: t.control_supply_voltage_volts,
+        "varserver `vSpplyV`",
+        backends=VARSERVER_ONLY,
+    ),
+    MetricSpec(
+        "sunpower_pvs_transfer_switch_main_voltage_volts",
+        "gauge",
+        "The Hub+'s `main_voltage` reading (legacy firmware): a mains voltage whose "
+        "exact measuring point SunPower does not document; not the control supply.",
+        "volts",
+        TRANSFER_SWITCH,
+        lambda t: t.main_voltage_volts,
+        "legacy ESS status `hub_plus_status.main_voltage`",
+        backends=LEGACY_ONLY,
     ),
     MetricSpec(
         "sunpower_pvs_transfer_switch_phase_voltage_volts",
@@ -1012,8 +1025,11 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         "gauge",
         "1 when the PVS reports the device as working, else 0. varserver has no "
         "state: there a device is working while its last sample (msmtEps) is at most "
-        "15 minutes older than the newest sample on the PVS. A device seen before and now "
-        "absent from the PVS's data is listed with state missing (0) for up to 7 days.",
+        "15 minutes older than the newest sample on the PVS; an inverter while its "
+        "sample is at most 15 minutes older than the newest inverter sample and 30 "
+        "minutes older than the newest sample on the PVS (docs/varserver.md). A device "
+        "seen before and now absent from the PVS's data is listed with state missing (0) "
+        "for up to 7 days.",
         "1",
         DEVICE,
         lambda d: 1.0 if d.state == "working" else 0.0,
@@ -1159,7 +1175,7 @@ HEALTH_METRICS: tuple[MetricSpec[TargetStatus, Any], ...] = (
         "sunpower_pvs_poll_failures_total",
         "counter",
         "Failed polls of the PVS by reason (timeout, connection, http_status, "
-        "invalid_payload, auth).",
+        "invalid_payload, auth; internal: a bug in the exporter, not the PVS).",
         "1",
         TARGET_REASON,
         lambda item: float(item[0].failures.get(item[1], 0)),

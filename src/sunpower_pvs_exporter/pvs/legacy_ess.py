@@ -97,7 +97,7 @@ def _hub(raw: Mapping[str, Any], by_serial: Mapping[str, Device]) -> TransferSwi
         device=_device(by_serial, serial, "HUB+"),
         state=to_text(raw.get("contactor_position")),
         temperature_celsius=_value(raw.get("hub_temperature")),
-        supply_voltage_volts=_value(raw.get("main_voltage")),
+        main_voltage_volts=_value(raw.get("main_voltage")),
         grid_phases=phases("grid"),
         load_phases=phases("load"),
     )

@@ -15,12 +15,28 @@ same way:
   (``Power Meter``/``PVS5-METER-P``/``Power Meter <serial>``, ``Inverter``/
   ``SOLARBRIDGE``/``Inverter <serial>``); the supervisor's model is
   ``PV Supervisor <model>`` as in DeviceList.
-* ``state``: varserver has no STATE. A device is ``working`` when its
-  ``msmtEps`` is within ``STALE_AFTER_SECONDS`` of the newest ``msmtEps`` on
-  the PVS, else ``error`` — the same thing legacy STATE says (an inverter
-  that stopped reporting, e.g. at night, is ``error``). Comparing with the
-  PVS's own newest sample instead of this machine's clock makes it immune to
-  clock skew. The supervisor answered, so it is ``working``.
+* ``state``: varserver has no STATE; it is derived from ``msmtEps`` and
+  means what legacy STATE says (a device that stopped reporting, e.g. an
+  inverter at night, is ``error``). Times are compared with the PVS's own
+  newest samples, never this machine's clock, so clock skew does not matter.
+  Meters, SunVault and transfer switch: ``working`` when their sample is at
+  most ``STALE_AFTER_SECONDS`` older than the newest sample on the PVS.
+  Inverters sample on a 5-minute grid and reach the PVS up to ~10 minutes
+  after the meters, so the same window would flip healthy inverters to
+  ``error``; an inverter is ``working`` when its sample is at most
+  ``INVERTER_PEER_SLOTS`` 5-minute slots older than the newest *inverter*
+  sample (a dead inverter among live ones) and at most
+  ``INVERTER_MAX_LAG_SECONDS`` older than the newest sample of any device
+  (all inverters silent: night, or the inverter bus is down). The
+  supervisor answered, so it is ``working``.
+
+Production meters list variables they do not measure (per-leg power,
+current and voltage; positive/negative lifetime energy) with the value
+``0.0``. Those fields are kept only when the meter's valid-field mask
+(``vldFldMsk``) says they are valid; a production meter without a mask never
+exports them, a consumption meter without a mask keeps them (it measures
+them). The mask's bit layout is not published: ``MASK_BITS`` is our
+assumption, inferred from two real masks (docs/varserver.md).
 
 What varserver does not have at all stays empty: per-device software
 versions, the inverter module serial (``module_id``) and the meter's
@@ -29,6 +45,7 @@ calibration reference ``CAL0`` (``ct_rated_current`` label).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -51,6 +68,9 @@ from sunpower_pvs_exporter.pvs.values import parse_iso_utc, to_float, to_text
 KILO = 1000.0
 PERCENT = 0.01
 STALE_AFTER_SECONDS = 900.0
+INVERTER_SLOT_SECONDS = 300.0
+INVERTER_PEER_SLOTS = 3
+INVERTER_MAX_LAG_SECONDS = 1800.0
 
 DEVICE_ROOT = "/sys/devices/"
 FAMILY_METER = "meter"
@@ -59,6 +79,24 @@ FAMILY_ESS = "ess"
 FAMILY_TRANSFER_SWITCH = "transfer_switch"
 
 LIVE_PREFIX = "/sys/livedata/"
+
+# vldFldMsk bits of the fields a production meter reports as 0.0 without
+# measuring them. ASSUMPTION (no published layout): a real PVS6 production
+# meter's mask is 67174655 (bits 0-7, 16, 26) and its consumption meter's
+# 70239999 (the same plus bits 9, 10, 14, 15, 17, 18, 19, 21); the consumption
+# meter reports exactly eight more fields, these. Which of the eight bits is
+# which field is a guess; all eight are clear on the production meter, so the
+# guess does not change what is exported there.
+MASK_BITS: Mapping[str, int] = {
+    "i1A": 9,
+    "i2A": 10,
+    "p1Kw": 14,
+    "p2Kw": 15,
+    "v1nV": 17,
+    "v2nV": 18,
+    "posLtea3phsumKwh": 19,
+    "negLtea3phsumKwh": 21,
+}
 
 Fields = Mapping[str, Any]
 
@@ -153,6 +191,17 @@ def derive_state(data_time: float | None, newest: float | None) -> str:
     return "working" if newest - data_time <= STALE_AFTER_SECONDS else "error"
 
 
+def derive_inverter_state(
+    data_time: float | None, newest_inverter: float | None, newest: float | None
+) -> str:
+    """``working`` while close to the newest inverter sample and not far behind the PVS."""
+    if data_time is None or newest_inverter is None or newest is None:
+        return "error"
+    near_peers = newest_inverter - data_time <= INVERTER_PEER_SLOTS * INVERTER_SLOT_SECONDS
+    near_pvs = newest - data_time <= INVERTER_MAX_LAG_SECONDS
+    return "working" if near_peers and near_pvs else "error"
+
+
 def parse_supervisor(raw: Mapping[str, Any]) -> Supervisor | None:
     serial = to_text(raw.get("/sys/info/serialnum"))
     if not serial:
@@ -175,10 +224,33 @@ def parse_supervisor(raw: Mapping[str, Any]) -> Supervisor | None:
     )
 
 
+def valid_field_mask(value: object) -> int | None:
+    """``vldFldMsk``: decimal text (``"67174655"``) or ``0x…`` hex; ``None`` if absent/junk."""
+    text = to_text(value).strip().lower()
+    try:
+        mask = int(text, 16) if text.startswith("0x") else int(text, 10)
+    except ValueError:
+        return None
+    return mask if mask >= 0 else None
+
+
+def measured_fields(fields: Fields, mode: MeterMode) -> Fields:
+    """``fields`` without the ones the meter does not measure (see ``MASK_BITS``)."""
+    mask = valid_field_mask(fields.get("vldFldMsk"))
+    if mask is None and mode != "production":
+        return fields
+    return {
+        name: value
+        for name, value in fields.items()
+        if name not in MASK_BITS or (mask is not None and mask >> MASK_BITS[name] & 1)
+    }
+
+
 def parse_meter(fields: Fields, newest: float | None) -> Meter:
     serial = to_text(fields.get("sn"))
     mode, type_ = meter_kind(serial, to_text(fields.get("prodMdlNm")))
     device = _device(fields, "Power Meter", type_, f"Power Meter {serial}", newest)
+    fields = measured_fields(fields, mode)
     return Meter(
         device=device,
         mode=mode,
@@ -197,9 +269,13 @@ def parse_meter(fields: Fields, newest: float | None) -> Meter:
     )
 
 
-def parse_inverter(fields: Fields, newest: float | None) -> Inverter:
+def parse_inverter(
+    fields: Fields, newest: float | None, newest_inverter: float | None = None
+) -> Inverter:
     serial = to_text(fields.get("sn"))
     device = _device(fields, "Inverter", "SOLARBRIDGE", f"Inverter {serial}", newest)
+    state = derive_inverter_state(device.data_time, newest_inverter, newest)
+    device = dataclasses.replace(device, state=state)
     return Inverter(
         device=device,
         ac_current_amperes=to_float(fields.get("i3phsumA")),
@@ -244,7 +320,7 @@ def parse_transfer_switch(fields: Fields, newest: float | None) -> TransferSwitc
         state=to_text(fields.get("midStEnum")),
         pv_disconnect_state=to_text(fields.get("pvd1StEnum")),
         temperature_celsius=to_float(fields.get("tDegc")),
-        supply_voltage_volts=to_float(fields.get("vSpplyV")),
+        control_supply_voltage_volts=to_float(fields.get("vSpplyV")),
         grid_phases=_phases(fields, "", "", "v{}nGridV"),
         load_phases=_phases(fields, "", "", "v{}nV"),
     )
@@ -298,6 +374,7 @@ def parse_variables(raw: object, fetched_at: float) -> Snapshot:
     ess_raw = group_devices(raw, FAMILY_ESS)
     switches_raw = group_devices(raw, FAMILY_TRANSFER_SWITCH)
     newest = _newest_sample((meters_raw, inverters_raw, ess_raw, switches_raw))
+    newest_inverter = _newest_sample((inverters_raw,))
 
     warnings: list[str] = []
     seen: set[tuple[str, str]] = {("PVS", supervisor.device.serial)}
@@ -321,7 +398,7 @@ def parse_variables(raw: object, fetched_at: float) -> Snapshot:
     inverters = [
         v
         for i, f in inverters_raw
-        if keep(FAMILY_INVERTER, i, (v := parse_inverter(f, newest)).device)
+        if keep(FAMILY_INVERTER, i, (v := parse_inverter(f, newest, newest_inverter)).device)
     ]
     storage = [e for i, f in ess_raw if keep(FAMILY_ESS, i, (e := parse_ess(f, newest)).device)]
     switches = [

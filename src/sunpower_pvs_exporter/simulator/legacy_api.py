@@ -252,7 +252,7 @@ def ess_status(state: SiteState) -> dict[str, Any]:
                 "grid_phase2_voltage": _value(ess.grid_v2n, "V"),
                 "load_phase1_voltage": _value(ess.v1n_v, "V"),
                 "load_phase2_voltage": _value(ess.v2n_v, "V"),
-                "main_voltage": _value(ess.supply_v, "V"),
+                "main_voltage": _value(ess.main_v, "V"),
                 "hub_humidity": _value(ess.hub_humidity_pct, "%"),
                 "hub_temperature": _value(ess.hub_t, "C"),
             },

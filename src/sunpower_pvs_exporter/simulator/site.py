@@ -68,6 +68,15 @@ class SiteConfig:
     battery_modules: int = 0
     # Firmware build reported by dl_cgi/supervisor/info (BUILD field).
     build: int = 41001
+    # varserver meters carry a valid-field mask (``vldFldMsk``). False: the
+    # variables a production meter does not measure are still 0.0, but no
+    # mask says so (what the flat variable layout may look like).
+    meter_valid_field_masks: bool = True
+    # Real inverters sample on a 5-minute grid and their samples reach the
+    # PVS up to ~10 minutes after the meters'. >0: inverter ``i`` reports the
+    # slot of ``now - lag * (1 + i % 3) / 3`` (a spread of lags, the largest
+    # this many seconds). 0: every inverter reports the current slot.
+    inverter_lag_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -185,7 +194,11 @@ class StorageState:
     hub_humidity_pct: float
     grid_v1n: float
     grid_v2n: float
-    supply_v: float
+    # Hub+ readings: legacy ``main_voltage`` (undocumented point, about the
+    # leg-to-leg grid voltage here) and varserver ``vSpplyV``, the switch's
+    # own control supply (a real MIDC reads 11.24 V).
+    main_v: float
+    control_supply_v: float
 
 
 @dataclass(frozen=True)
@@ -438,7 +451,8 @@ class Site:
             hub_humidity_pct=round(35.0 + 5 * noise, 1),
             grid_v1n=round(120.5 + (noise - 0.5), 2),
             grid_v2n=round(120.3 + (0.5 - noise), 2),
-            supply_v=round(241.0 + (noise - 0.5), 2),
+            main_v=round(241.0 + (noise - 0.5), 2),
+            control_supply_v=round(11.2 + 0.1 * noise, 3),
         )
 
     def _live(self, now: float) -> LiveState:
@@ -564,7 +578,8 @@ class Site:
         return tuple(meters)
 
     def _inverter(self, inv: _Inverter, index: int, now: float) -> InverterState:
-        sampled = now - now % INVERTER_PERIOD
+        lagged = now - self.config.inverter_lag_seconds * (1 + index % 3) / 3
+        sampled = lagged - lagged % INVERTER_PERIOD
         watts = self.inverter_watts(inv, sampled)
         noise = _unit_noise(self.config.seed, "inv", index, int(sampled))
         working = watts >= 1.0

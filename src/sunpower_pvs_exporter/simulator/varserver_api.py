@@ -33,6 +33,14 @@ USER = "ssm_owner"
 # Readable without a session on a real PVS (pypvs reads them before login).
 OPEN_VARIABLES = frozenset({"/sys/info/serialnum", "/sys/info/ssid", "/sys/info/lmac"})
 SESSION_COOKIE = "session"
+# Valid-field masks (``vldFldMsk``, decimal text) of a real PVS6's meters, as
+# published in a SunPower Home Assistant integration's sample data: the production
+# meter's mask has 10 bits set, the consumption meter's the same 10 plus 8
+# more, one per field that only the consumption meter measures.
+PRODUCTION_METER_MASK = "67174655"
+CONSUMPTION_METER_MASK = "70239999"
+# What a production meter reports for the fields it does not measure.
+UNMEASURED = "0.000000"
 TELEMETRY_ENABLE = "/sys/telemetryws/enable=1"
 
 
@@ -64,7 +72,7 @@ def _supervisor_vars(state: SiteState, mac: str) -> dict[str, str]:
     }
 
 
-def _device_vars(state: SiteState, error_style: str) -> dict[str, str]:
+def _device_vars(state: SiteState, error_style: str, meter_masks: bool = True) -> dict[str, str]:
     out: dict[str, str] = {}
     for index, meter in enumerate(state.meters):
         base = f"/sys/devices/meter/{index}/"
@@ -83,7 +91,17 @@ def _device_vars(state: SiteState, error_style: str) -> dict[str, str]:
         }
         if meter.kind == "production":
             fields["i3phsumA"] = _num(meter.i_a)
+            # A real production meter lists the per-leg and directional
+            # energy variables too, as 0.0: it does not measure them.
+            for name in ("posLtea3phsumKwh", "negLtea3phsumKwh", "i1A", "i2A"):
+                fields[name] = UNMEASURED
+            for name in ("p1Kw", "p2Kw", "v1nV", "v2nV"):
+                fields[name] = UNMEASURED
+            if meter_masks:
+                fields["vldFldMsk"] = PRODUCTION_METER_MASK
         else:
+            if meter_masks:
+                fields["vldFldMsk"] = CONSUMPTION_METER_MASK
             fields.update(
                 {
                     "posLtea3phsumKwh": _num(meter.pos_kwh),
@@ -153,7 +171,7 @@ def _device_vars(state: SiteState, error_style: str) -> dict[str, str]:
             "v2nGridV": _num(ess.grid_v2n),
             "v1nV": _num(ess.v1n_v),
             "v2nV": _num(ess.v2n_v),
-            "vSpplyV": _num(ess.supply_v),
+            "vSpplyV": _num(ess.control_supply_v),
         }
         out.update({base + key: value for key, value in fields.items()})
     return out
@@ -183,11 +201,13 @@ def _live_vars(state: SiteState) -> dict[str, str]:
     return out
 
 
-def variables(state: SiteState, error_style: str, mac: str) -> dict[str, str]:
+def variables(
+    state: SiteState, error_style: str, mac: str, meter_masks: bool = True
+) -> dict[str, str]:
     """The whole varserver namespace of the site at this moment."""
     return {
         **_supervisor_vars(state, mac),
-        **_device_vars(state, error_style),
+        **_device_vars(state, error_style, meter_masks),
         **_live_vars(state),
         "/sys/toggle_cell/broadband_connected": "1",
         "/sys/toggle_cell/cell_connected": "0",
@@ -355,7 +375,7 @@ async def handle_vars(request: web.Request, pvs: SimulatedPvs) -> web.Response:
     if not open_read and not session_valid(pvs, request):
         return _unauthorized(pvs.faults.unauthorized_status)
     state = pvs.state() if open_read else pvs.data_state(varserver=True)
-    names = variables(state, pvs.config.error_style, pvs.mac)
+    names = variables(state, pvs.config.error_style, pvs.mac, pvs.config.meter_valid_field_masks)
     wanted = select(names, params, pvs.caches)
     if wanted is None:
         return _json({"status": 400, "error": "no such variables"}, 400)

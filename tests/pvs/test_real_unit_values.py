@@ -1,0 +1,156 @@
+"""Facts about real PVS units (issue 11, shared/pvs-protocol.md "Corrections and
+field facts"), each taught to the simulator first and checked here through the
+real HTTP path: simulator -> exporter -> /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from sunpower_pvs_exporter.pvs.readers import make_reader
+from sunpower_pvs_exporter.simulator.varserver_api import variables
+from support import MIDNIGHT_UTC, NOON_UTC, parse_samples, series, tls_target_for
+
+
+@pytest.fixture(autouse=True)
+def no_password_in_environment(monkeypatch):
+    monkeypatch.delenv("SUNPOWER_PVS_PASSWORD", raising=False)
+
+
+async def scrape_up(http, url: str) -> dict:
+    for _ in range(200):
+        async with http.get(url) as response:
+            samples = parse_samples(await response.text())
+        up = series(samples, "sunpower_pvs_up")
+        if up and up[0][1] == 1.0:
+            return samples
+        await asyncio.sleep(0.05)
+    raise AssertionError("target never came up")
+
+
+def of_mode(samples: dict, name: str, mode: str) -> list[tuple[dict[str, str], float]]:
+    return [(labels, v) for labels, v in series(samples, name) if labels.get("mode") == mode]
+
+
+LEG_AND_DIRECTION = (
+    "sunpower_pvs_power_meter_phase_real_power_watts",
+    "sunpower_pvs_power_meter_phase_current_amperes",
+    "sunpower_pvs_power_meter_phase_voltage_volts",
+    "sunpower_pvs_power_meter_imported_energy_watt_hours_total",
+    "sunpower_pvs_power_meter_exported_energy_watt_hours_total",
+)
+
+
+# --- fact 5: production meters report unmeasured fields as 0.0 -----------------
+
+
+@pytest.mark.parametrize("masks", [True, False], ids=["with-vldFldMsk", "without-mask"])
+async def test_varserver_production_meter_exports_no_fake_zeros(
+    make_simulator, make_exporter, http, masks
+):
+    sim = await make_simulator(
+        api="varserver", scale=0.0, inverters=4, meter_valid_field_masks=masks
+    )
+    # The simulator really sends the zeros (and the mask when asked to).
+    raw = sim.pvs.state()
+    names = variables(raw, "strip", sim.pvs.mac, masks)
+    production = [n for n, v in names.items() if n.endswith("/sn") and v.endswith("p")]
+    (sn_name,) = production
+    base = sn_name.removesuffix("sn")
+    assert names[base + "p1Kw"] == "0.000000" and names[base + "posLtea3phsumKwh"] == "0.000000"
+    assert (base + "vldFldMsk" in names) is masks
+
+    exporter = await make_exporter([tls_target_for(sim, api="varserver")])
+    samples = await scrape_up(http, exporter.url + "/metrics")
+    (power,) = of_mode(samples, "sunpower_pvs_power_meter_average_real_power_watts", "production")
+    assert power[1] > 100  # noon: the meter really is producing
+    for name in LEG_AND_DIRECTION:
+        assert of_mode(samples, name, "production") == [], name
+        # The consumption meter measures them all, and keeps them.
+        assert of_mode(samples, name, "consumption"), name
+    volts = of_mode(samples, "sunpower_pvs_power_meter_phase_voltage_volts", "consumption")
+    assert all(100 < v < 140 for _, v in volts)
+
+
+# --- fact 7: the transfer switch's vSpplyV is its ~12 V control supply ---------
+
+
+async def test_transfer_switch_control_supply_is_not_a_grid_voltage(
+    make_simulator, make_exporter, http
+):
+    sim = await make_simulator(api="both", scale=0.0, inverters=2, battery_modules=1)
+    var_exporter = await make_exporter([tls_target_for(sim, api="varserver")])
+    legacy_exporter = await make_exporter([tls_target_for(sim, api="legacy")])
+    var = await scrape_up(http, var_exporter.url + "/metrics")
+    legacy = await scrape_up(http, legacy_exporter.url + "/metrics")
+
+    (supply,) = series(var, "sunpower_pvs_transfer_switch_control_supply_voltage_volts")
+    assert 10.0 < supply[1] < 13.0
+    assert series(var, "sunpower_pvs_transfer_switch_main_voltage_volts") == []
+    (main,) = series(legacy, "sunpower_pvs_transfer_switch_main_voltage_volts")
+    assert 200.0 < main[1] < 260.0
+    assert series(legacy, "sunpower_pvs_transfer_switch_control_supply_voltage_volts") == []
+    for samples in (var, legacy):
+        assert series(samples, "sunpower_pvs_transfer_switch_supply_voltage_volts") == []
+
+
+# --- fact 10: inverter msmtEps is on a 5-minute grid and lags the meters -------
+
+LAG = 720.0  # up to ~10 minutes behind the meters, plus reporting jitter
+
+
+def states(snapshot) -> dict[str, str]:
+    return {d.serial: d.state for d in snapshot.devices if d.device_type == "Inverter"}
+
+
+async def read_varserver(sim):
+    reader = make_reader(tls_target_for(sim, api="varserver"))
+    try:
+        return await reader.read()
+    finally:
+        await reader.close()
+
+
+async def test_lagging_inverters_stay_working_across_slots(make_simulator):
+    """Healthy inverters whose samples lag 4-12 minutes behind the meters (on a
+    5-minute grid) stay working wherever in the slot the poll lands; the dead
+    inverter stays error. Polls every 30 simulated seconds over 15 minutes."""
+    sim = await make_simulator(
+        api="varserver", scale=0.0, inverters=6, error_inverters=1, inverter_lag_seconds=LAG
+    )
+    reader = make_reader(tls_target_for(sim, api="varserver"))
+    oldest_healthy = 0.0
+    try:
+        for step in range(30):
+            sim.pvs.clock.start = NOON_UTC + 30 * step
+            snapshot = await reader.read()
+            newest_meter = max(m.device.data_time for m in snapshot.meters)
+            healthy, dead = snapshot.inverters[:-1], snapshot.inverters[-1]
+            ages = [newest_meter - inv.device.data_time for inv in healthy]
+            oldest_healthy = max(oldest_healthy, *ages)
+            assert states(snapshot)[dead.device.serial] == "error", step
+            assert {states(snapshot)[i.device.serial] for i in healthy} == {"working"}, step
+    finally:
+        await reader.close()
+    # The lag really went beyond the old 15-minute window during the run.
+    assert oldest_healthy > 900
+
+
+async def test_lagging_inverters_agree_with_legacy_state(make_simulator):
+    sim = await make_simulator(
+        api="both", scale=0.0, inverters=6, error_inverters=2, inverter_lag_seconds=LAG
+    )
+    legacy_reader = make_reader(tls_target_for(sim, api="legacy"))
+    try:
+        legacy = await legacy_reader.read()
+    finally:
+        await legacy_reader.close()
+    assert states(await read_varserver(sim)) == states(legacy)
+
+
+async def test_at_night_every_inverter_is_error_on_varserver(make_simulator):
+    sim = await make_simulator(
+        api="varserver", scale=0.0, start=MIDNIGHT_UTC, inverters=4, inverter_lag_seconds=LAG
+    )
+    assert set(states(await read_varserver(sim)).values()) == {"error"}
