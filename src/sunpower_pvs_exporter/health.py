@@ -44,6 +44,8 @@ class TargetStatus:
     last_error: str = ""
     last_error_reason: str = ""
     polls: int = 0
+    # Values present in PVS answers but unusable (junk, NaN, 10**400): exported as missing.
+    dropped_values: int = 0
     failures: Mapping[FailureReason, int] = field(default_factory=zero_failures)
     consecutive_failures: int = 0
     poll_interval: float = 0.0
@@ -78,3 +80,15 @@ class LiveStatus:
     live: LiveData | None
     connects: int = 0
     messages: int = 0
+
+
+@dataclass(frozen=True)
+class ReloadStatus:
+    """The outcome of the last configuration load (startup or reload).
+
+    ``last_success_at`` is when the running configuration was loaded: a failed
+    reload leaves it, and the running configuration, as they were.
+    """
+
+    successful: bool
+    last_success_at: float

@@ -29,6 +29,7 @@ from typing import Any
 import aiohttp
 
 from sunpower_pvs_exporter.pvs.model import LiveData
+from sunpower_pvs_exporter.pvs.values import json_int
 from sunpower_pvs_exporter.pvs.varserver_parse import LIVE_PREFIX, parse_live
 
 TELEMETRY_PORT = 9002
@@ -108,7 +109,7 @@ class TelemetryStream:
         if len(text) > MAX_MESSAGE_BYTES:
             return
         try:
-            message: Any = json.loads(text)
+            message: Any = json.loads(text, parse_int=json_int)
         except ValueError:
             return
         merged = merge_telemetry(self._live, message)

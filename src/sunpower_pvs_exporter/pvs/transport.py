@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from sunpower_pvs_exporter.pvs.errors import (
     PvsAuthError,
@@ -23,6 +24,7 @@ from sunpower_pvs_exporter.pvs.errors import (
     PvsPayloadError,
     PvsTimeoutError,
 )
+from sunpower_pvs_exporter.pvs.values import json_int
 
 # A DeviceList for a very large site (thousands of devices) is a few MB; a body
 # past this is not a PVS answer we want to hold in memory.
@@ -62,7 +64,7 @@ def make_ssl_context(ca_file: str | None) -> ssl.SSLContext:
 
 def decode_json(body: bytes, what: str) -> Any:
     try:
-        return json.loads(body)
+        return json.loads(body, parse_int=json_int)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise PvsPayloadError(f"{what}: response is not valid JSON ({type(exc).__name__})") from exc
 
@@ -112,7 +114,9 @@ class HttpTransport:
         headers: Mapping[str, str] | None = None,
     ) -> bytes:
         """Body of a 200 answer, or a ``PvsError`` saying why there is none."""
-        url = self.endpoint.base_url + path
+        # Sent as written (``encoded=True``): the PVS never percent-decodes,
+        # so callers put raw query strings in ``path`` (pvs/varserver_query.py).
+        url = URL(self.endpoint.base_url + path, encoded=True)
         try:
             async with self.session.request(
                 method,

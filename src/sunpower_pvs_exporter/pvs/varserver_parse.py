@@ -79,6 +79,8 @@ FAMILY_ESS = "ess"
 FAMILY_TRANSFER_SWITCH = "transfer_switch"
 
 LIVE_PREFIX = "/sys/livedata/"
+# A device index longer than this is not a real index (and int() refuses >4300 digits).
+MAX_INDEX_DIGITS = 9
 
 # vldFldMsk bits of the fields a production meter reports as 0.0 without
 # measuring them. ASSUMPTION (no published layout): a real PVS6 production
@@ -114,6 +116,7 @@ def group_devices(raw: Mapping[str, Any], family: str) -> list[tuple[int, dict[s
             or not field
             or "/" in field
             or not (index_text.isascii() and index_text.isdigit())
+            or len(index_text) > MAX_INDEX_DIGITS
         ):
             continue
         grouped.setdefault(int(index_text), {})[field] = value
@@ -129,7 +132,10 @@ def flash_wear_ratio(value: object) -> float | None:
         steps = int(text, 16)
     except ValueError:
         return None
-    return min(1.0, steps * 0.1) if steps >= 0 else None
+    if steps < 0:
+        return None
+    # A huge hex number would overflow the float multiplication; 10 steps is 100 %.
+    return min(1.0, min(steps, 10) * 0.1)
 
 
 def supervisor_model(model: str) -> str:
