@@ -115,23 +115,33 @@ def float32_step_down(value: float) -> float:
     return float(lower)
 
 
-def glitch_energy(state: SiteState, kind: str) -> SiteState:
-    """``state`` with every lifetime-energy reading glitched the way ``kind`` says."""
+# Which devices' lifetime energy a glitch hits; the PVS serves each kind in
+# its own varserver read, so each kind glitches on its own next read.
+ENERGY_KINDS = ("inverter", "meter", "storage")
+
+
+def glitch_energy(state: SiteState, kind: str, devices: str) -> SiteState:
+    """``state`` with the lifetime energy of every ``devices`` device glitched as ``kind`` says."""
 
     def bad(value: float) -> float:
         return 0.0 if kind == "zero" else float32_step_down(value)
 
-    inverters = tuple(
-        dataclasses.replace(inv, energy_kwh=bad(inv.energy_kwh)) for inv in state.inverters
-    )
-    meters = tuple(
-        dataclasses.replace(m, pos_kwh=bad(m.pos_kwh), neg_kwh=bad(m.neg_kwh)) for m in state.meters
-    )
-    storage = state.storage
-    if storage is not None:
-        storage = dataclasses.replace(
-            storage,
-            charged_kwh=bad(storage.charged_kwh),
-            discharged_kwh=bad(storage.discharged_kwh),
+    if devices == "inverter":
+        inverters = tuple(
+            dataclasses.replace(inv, energy_kwh=bad(inv.energy_kwh)) for inv in state.inverters
         )
-    return dataclasses.replace(state, inverters=inverters, meters=meters, storage=storage)
+        return dataclasses.replace(state, inverters=inverters)
+    if devices == "meter":
+        meters = tuple(
+            dataclasses.replace(m, pos_kwh=bad(m.pos_kwh), neg_kwh=bad(m.neg_kwh))
+            for m in state.meters
+        )
+        return dataclasses.replace(state, meters=meters)
+    if state.storage is None:
+        return state
+    storage = dataclasses.replace(
+        state.storage,
+        charged_kwh=bad(state.storage.charged_kwh),
+        discharged_kwh=bad(state.storage.discharged_kwh),
+    )
+    return dataclasses.replace(state, storage=storage)

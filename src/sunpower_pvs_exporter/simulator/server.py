@@ -16,7 +16,7 @@ import ssl
 import subprocess
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from aiohttp import web
 from sunpower_pvs_exporter.simulator import legacy_api, varserver_api
 from sunpower_pvs_exporter.simulator.faults import (
     ENERGY_GLITCHES,
+    ENERGY_KINDS,
     FaultPlan,
     RequestLog,
     glitch_energy,
@@ -76,8 +77,8 @@ class SimulatedPvs:
     telemetry_interval: float = 1.0
     telemetry_connections: int = 0
     # Named fault "energy_glitch": lifetime-energy glitches still to serve,
-    # one per data read (see faults.glitch_energy).
-    energy_glitches: list[str] = field(default_factory=list)
+    # per kind of device, one per read of that kind (see faults.glitch_energy).
+    energy_glitches: dict[str, list[str]] = field(default_factory=dict)
     # Named fault "inverter_vanishes": serials of inverters that died; varserver
     # leaves them out of its data entirely, as it does every silent inverter.
     vanished_inverters: set[str] = field(default_factory=set)
@@ -117,8 +118,8 @@ class SimulatedPvs:
     def data_state(self, varserver: bool = False) -> SiteState:
         """The state a data read (DeviceList, ``/vars``) reports, faults included."""
         state = self.state()
-        if self.energy_glitches:
-            state = glitch_energy(state, self.energy_glitches.pop(0))
+        if not varserver:  # DeviceList: every device at once
+            state = self.glitched(state, ENERGY_KINDS)
         if varserver and self.vanished_inverters:
             alive = tuple(i for i in state.inverters if i.serial not in self.vanished_inverters)
             state = dataclasses.replace(state, inverters=alive)
@@ -134,6 +135,14 @@ class SimulatedPvs:
         self.vanished_inverters.add(serial)
         return serial
 
+    def glitched(self, state: SiteState, kinds: Iterable[str]) -> SiteState:
+        """``state`` with the next queued energy glitch of each of ``kinds`` applied."""
+        for kind in kinds:
+            queue = self.energy_glitches.get(kind)
+            if queue:
+                state = glitch_energy(state, queue.pop(0), kind)
+        return state
+
     def energy_glitch(self, *steps: str) -> None:
         """Named fault "energy_glitch": the next data reads misreport lifetime energy.
 
@@ -141,10 +150,12 @@ class SimulatedPvs:
         step low) or ``"zero"`` (every lifetime kWh 0), as real units do. The
         default is what ha-esunpower users saw: a step down, then a brief 0.
         """
-        for step in steps or ("float_step", "zero"):
+        steps = steps or ("float_step", "zero")
+        for step in steps:
             if step not in ENERGY_GLITCHES:
                 raise ValueError(f"unknown energy glitch {step!r}")
-            self.energy_glitches.append(step)
+        for kind in ENERGY_KINDS:
+            self.energy_glitches.setdefault(kind, []).extend(steps)
 
     @property
     def password(self) -> str:
