@@ -41,6 +41,7 @@ from sunpower_pvs_exporter.runtime import (
     make_pollers,
 )
 from sunpower_pvs_exporter.simulator.demo import DemoSite
+from sunpower_pvs_exporter.simulator.replay import CaptureError
 from sunpower_pvs_exporter.simulator.server import CertificateError
 from sunpower_pvs_exporter.web.security import WebConfig, build_security, load_web_config
 from sunpower_pvs_exporter.web.server import ExporterServer
@@ -220,6 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
         "battery and serve HTTPS with a self-signed certificate (needs the openssl command)",
     )
     new.add_argument(
+        "--replay",
+        metavar="FILE",
+        help="with --demo: serve this capture (made by the capture subcommand) instead of a "
+        "simulated site",
+    )
+    new.add_argument(
         "--live",
         action="store_true",
         default=None,
@@ -280,6 +287,8 @@ def _web_and_log_overrides(args: argparse.Namespace) -> dict[str, object]:
 
 def config_from_args(args: argparse.Namespace) -> ExporterConfig:
     """One ExporterConfig from flags, or from --config with flags overriding globals."""
+    if args.replay and not args.demo:
+        raise ConfigError("--replay: serves a capture as the demo PVS; use it with --demo")
     if args.config:
         for dest, key in TARGET_FLAGS:
             if getattr(args, dest) is not None:
@@ -334,6 +343,15 @@ def config_from_args(args: argparse.Namespace) -> ExporterConfig:
     return dataclasses.replace(config, **_web_and_log_overrides(args))  # type: ignore[arg-type]
 
 
+def make_demo(args: argparse.Namespace) -> DemoSite:
+    """The ``--demo`` PVS: simulated, or a capture replayed (``--replay``)."""
+    return DemoSite(
+        inverters=args.demo_inverters or 20,
+        api=args.demo_api or "legacy",
+        replay=args.replay,
+    )
+
+
 def load_checked(args: argparse.Namespace) -> tuple[ExporterConfig, WebConfig | None]:
     """The configuration startup, ``--check-config`` and every reload use.
 
@@ -383,6 +401,8 @@ async def serve(
         ssl_context=security.ssl_context,
         middlewares=security.middlewares,
     )
+    if demo is not None:
+        server.state.simulated = {t.name: demo.description for t in config.targets}
     reloader = ConfigReloader(server.state, load) if load is not None else None
     reloads: set[asyncio.Task[ReloadOutcome]] = set()
     try:
@@ -420,6 +440,11 @@ async def serve(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("check", "capture"):
+        from sunpower_pvs_exporter.commands import run_subcommand
+
+        return run_subcommand(argv[0], argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -441,7 +466,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     demo_api = args.demo_api or "legacy"
-    demo = DemoSite(inverters=args.demo_inverters or 20, api=demo_api) if args.demo else None
+    try:
+        demo = make_demo(args) if args.demo else None
+    except CaptureError as exc:
+        print(f"{PROG}: error: --replay: {exc}", file=sys.stderr)
+        return 2
 
     def reload_config() -> ExporterConfig:
         return load_checked(args)[0]

@@ -132,6 +132,8 @@ class Poller:
         self._consecutive_failures = 0
         self._internal_errors_logged: set[tuple[str, str, int]] = set()
         self._next_poll_at: float | None = None
+        # The poller this one replaced on a reload, until its last request is done.
+        self._predecessor: Poller | None = None
         self._inflight: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -194,6 +196,10 @@ class Poller:
             await asyncio.wait_for(self.poll(), timeout=wait)
 
     async def _poll_once(self) -> None:
+        if self._predecessor is not None:
+            await self._await_predecessor()
+            if not self.is_due():
+                return
         await self._read_and_record()
         if self.after_poll is not None:
             try:
@@ -312,10 +318,43 @@ class Poller:
             self._task = asyncio.create_task(self.run(), name=f"poller-{self.name}")
 
     def take_schedule_from(self, old: Poller) -> None:
-        """Continue ``old``'s schedule and backoff (a reload changed this target):
-        the PVS is not polled earlier than it would have been."""
+        """Continue ``old``'s schedule and backoff (a reload changed this target).
+
+        If ``old`` still has a request on the PVS, this poller's first poll
+        waits for it and then continues from its result: the PVS is neither
+        polled twice at once nor earlier than it would have been. For the
+        same PVS endpoint the last data and counters carry over too, so a
+        reload leaves no gap in the metrics.
+        """
+        self._predecessor = old
+        self._inherit(old)
+
+    def _inherit(self, old: Poller) -> None:
         self._next_poll_at = old._next_poll_at
         self._consecutive_failures = old._consecutive_failures
+        if old.endpoint != self.endpoint:
+            return
+        self._snapshot = old._snapshot
+        self._snapshot_at = old._snapshot_at
+        self._last_attempt_at = old._last_attempt_at
+        self._last_success_at = old._last_success_at
+        self._last_duration = old._last_duration
+        self._last_ok = old._last_ok
+        self._last_error = old._last_error
+        self._last_error_reason = old._last_error_reason
+        self._polls = old._polls
+        self._dropped_values = old._dropped_values
+        self._failures = dict(old._failures)
+
+    async def _await_predecessor(self) -> None:
+        old, self._predecessor = self._predecessor, None
+        if old is None:
+            return
+        inflight = old._inflight
+        if inflight is not None and not inflight.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(inflight)
+            self._inherit(old)
 
     async def retire(self) -> None:
         """Stop polling, but let a request already on the PVS finish (bounded by
@@ -331,7 +370,8 @@ class Poller:
         if self._inflight is not None and not self._inflight.done():
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._inflight)
-        await self.stop()
+        async with pvs_gate(self.endpoint):  # a varserver logout is a request too
+            await self.stop()
 
     async def stop(self) -> None:
         self._stopping.set()

@@ -197,6 +197,27 @@ METER_PHASE = Subject[Snapshot, MeterPhase](
     labels=lambda item: (*_meter_labels(item[0]), item[1]),
     data_time=lambda item: item[0].device.data_time,
 )
+
+
+def meter_measures(subtype: str) -> str:
+    """``net``/``gross`` from a legacy meter subtype (``NET_CONSUMPTION_LOADSIDE``,
+    ``GROSS_CONSUMPTION_LINESIDE``, ``GROSS_PRODUCTION_SITE``); ``""`` when unknown."""
+    words = subtype.upper().split("_")
+    if "NET" in words:
+        return "net"
+    if "GROSS" in words:
+        return "gross"
+    return ""
+
+
+METER_SUBTYPE = Subject[Snapshot, Meter](
+    name="power_meter_subtype",
+    doc="each CT power meter that reports its subtype (legacy DeviceList)",
+    label_names=("device_id", "mode", "subtype", "measures"),
+    items=lambda snap: (m for m in snap.meters if m.subtype),
+    labels=lambda m: (m.device.serial, m.mode, m.subtype, meter_measures(m.subtype)),
+    data_time=lambda meter: meter.device.data_time,
+)
 INVERTER = Subject[Snapshot, Inverter](
     name="inverter",
     doc="each micro-inverter (DEVICE_TYPE `Inverter`)",
@@ -943,6 +964,19 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         METER_PHASE,
         lambda item: item[2].voltage_volts,
         "legacy `v1n_v`/`v2n_v`; varserver `v1nV`/`v2nV`",
+    ),
+    MetricSpec(
+        "sunpower_pvs_power_meter_subtype_info",
+        "info",
+        'What a meter\'s CT measures, from its subtype: measures="net" (consumption CT at '
+        'the grid connection, reads import - export, the common install) or "gross" '
+        "(consumption CT on the home's load lines, reads what the home uses; every "
+        "production CT). The recording rules use it to compute site consumption.",
+        "",
+        METER_SUBTYPE,
+        _one,
+        "legacy `subtype`, else `production_subtype_enum`/`consumption_subtype_enum`",
+        backends=LEGACY_ONLY,
     ),
     # Inverters (original exporter's names).
     MetricSpec(

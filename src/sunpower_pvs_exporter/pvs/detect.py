@@ -107,6 +107,8 @@ class AutoReader:
         self._last_uptime: float | None = None
         self._redetect = False
         self.detections = 0
+        # Why the current backend was chosen, for ``check``'s report.
+        self.choice_reason = ""
 
     @property
     def backend(self) -> str:
@@ -115,6 +117,7 @@ class AutoReader:
     def _choose(self, name: BackendName, why: str) -> None:
         previous = self.backend
         self._current = self.legacy if name == "legacy" else self.varserver
+        self.choice_reason = why
         if previous and previous != name:
             log.warning(
                 "target=%s PVS API changed from %s to %s (%s)",

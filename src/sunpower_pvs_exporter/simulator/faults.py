@@ -85,6 +85,17 @@ class LoggedRequest:
 @dataclass
 class RequestLog:
     entries: list[LoggedRequest] = field(default_factory=list)
+    # Requests being answered right now, and the most there ever were at once:
+    # a PVS works on a request to the end even if the client gave up on it.
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+    def started(self) -> None:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def finished(self) -> None:
+        self.in_flight -= 1
 
     def add(self, method: str, path: str, name: str, raw_target: str = "") -> None:
         self.entries.append(LoggedRequest(time.monotonic(), method, path, name, raw_target))
@@ -97,6 +108,7 @@ class RequestLog:
 
     def clear(self) -> None:
         self.entries.clear()
+        self.max_in_flight = self.in_flight
 
 
 ENERGY_GLITCHES = ("float_step", "zero")

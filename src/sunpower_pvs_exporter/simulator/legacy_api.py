@@ -77,9 +77,7 @@ def meter_json(meter: MeterState, now: float, tz: tzinfo | None) -> dict[str, An
         "DESCR": meter.description,
         "DEVICE_TYPE": "Power Meter",
         "interface": "mime",
-        "subtype": "GROSS_PRODUCTION_SITE"
-        if meter.kind == "production"
-        else "NET_CONSUMPTION_LOADSIDE",
+        "subtype": meter.subtype,
         "SWVER": "3000",
         "PORT": "",
         "DATATIME": pvs_time(meter.data_time, tz),
@@ -99,6 +97,7 @@ def meter_json(meter: MeterState, now: float, tz: tzinfo | None) -> dict[str, An
     if meter.kind == "production":
         doc["i_a"] = _num(meter.i_a)
     else:
+        doc["consumption_subtype_enum"] = meter.subtype
         doc.update(
             {
                 "pos_ltea_3phsum_kwh": _num(meter.pos_kwh),

@@ -207,6 +207,16 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
     pvs = request.app[PVS_KEY]
     name = request_name(request)
     pvs.log.add(request.method, request.path, name, request.raw_path)
+    pvs.log.started()
+    try:
+        return await _with_faults(request, handler, pvs, name)
+    finally:
+        pvs.log.finished()
+
+
+async def _with_faults(
+    request: web.Request, handler: Handler, pvs: SimulatedPvs, name: str
+) -> web.StreamResponse:
     plan = pvs.faults
     if not plan.applies_to(name):
         return await handler(request)

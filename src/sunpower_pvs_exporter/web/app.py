@@ -68,6 +68,8 @@ class ExporterState:
                 config.push_to, config.push_job, read_push_auth(config.push_auth_file)
             )
         self.streams: dict[str, TelemetryStream] = {}
+        # Target name -> what stands in for its PVS (``--demo``), for the status page.
+        self.simulated: dict[str, str] = {}
         # Pollers replaced by a reload, finishing their last request.
         self.retiring: dict[asyncio.Task[None], Poller] = {}
         self._reload_lock = asyncio.Lock()
@@ -263,10 +265,34 @@ async def handle_probe(request: web.Request) -> web.Response:
     return await _exposition(request, state.probe_registry(poller, include_devices=False), [poller])
 
 
+def pvs_address(target: TargetConfig) -> str:
+    """host:port of a target's PVS, so two PVSes behind one host are told apart."""
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    return f"{host}:{target.port}" + (" (HTTPS)" if target.use_tls else "")
+
+
+def listen_address(request: web.Request) -> str:
+    """host:port this request came in on: an address Prometheus can reach us at."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    if isinstance(sockname, tuple) and len(sockname) >= 2:
+        host, port = str(sockname[0]), int(sockname[1])
+        if host.startswith("::ffff:"):
+            host = host.removeprefix("::ffff:")
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return request.host
+
+
 async def handle_status(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     statuses = [poller.status() for poller in state.pollers.values()]
-    page = render_status_page(statuses, state.config.single_target)
+    page = render_status_page(
+        statuses,
+        state.config.single_target,
+        addresses={t.name: pvs_address(t) for t in state.config.targets},
+        simulated=state.simulated,
+        listen=listen_address(request),
+        scheme="https" if request.secure else "http",
+    )
     return web.Response(
         text=page,
         content_type="text/html",
