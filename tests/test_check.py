@@ -281,7 +281,7 @@ def test_a_meter_that_stopped_refreshing_is_stale():
     from sunpower_pvs_exporter.pvs.model import Device, Snapshot, Supervisor
 
     now = NOON_UTC
-    pvs = Device("PVS", "ZT0123456789", state="working", data_time=now - 60)
+    pvs = Device("PVS", "ZT0123456789", state="working", data_time=now - 3600)
     meter = Device("Power Meter", "PVS6M0001p", state="working", data_time=now - 1800)
     snapshot = Snapshot(
         backend="legacy",
@@ -293,5 +293,9 @@ def test_a_meter_that_stopped_refreshing_is_stale():
     outcome = PollOutcome(target, now, 0.1, snapshot=snapshot, backend="legacy")
     report = build_report(outcome, now)
     assert report.exit_code == EXIT_WARNINGS
-    stale = [f for f in report.findings if f.code == "stale_data"]
-    assert len(stale) == 1 and "PVS6M0001p" in stale[0].message and "30 min" in stale[0].message
+    stale = sorted(f.message for f in report.findings if f.code == "stale_data")
+    assert len(stale) == 2
+    # The PVS's own serial is masked: its last five characters are the password.
+    assert stale[0].startswith("PVS ZT01********: ") and "60 min" in stale[0]
+    assert "PVS6M0001p" in stale[1] and "30 min" in stale[1]
+    assert "0123456789" not in report_text(report) + report_json(report)

@@ -26,6 +26,7 @@ from sunpower_pvs_exporter.device_problems import (
     data_age,
     device_problems,
     duration_text,
+    mask_serial,
 )
 from sunpower_pvs_exporter.diagnose import PollOutcome
 from sunpower_pvs_exporter.metrics.collector import build_families, device_metrics_for
@@ -103,14 +104,6 @@ class Report:
     @property
     def series(self) -> int:
         return sum(self.metric_families.values())
-
-
-def mask_serial(serial: str) -> str:
-    """The first four characters; the rest (whose tail is the default password) hidden."""
-    serial = serial.strip()
-    if len(serial) <= 4:
-        return "*" * len(serial)
-    return serial[:4] + "*" * (len(serial) - 4)
 
 
 def _address(outcome: PollOutcome) -> str:
