@@ -66,6 +66,7 @@ async def test_legacy_site_in_daylight_is_all_good(make_simulator):
         "Power Meter": 2,
     }
     assert report.clock_offset_seconds is not None and abs(report.clock_offset_seconds) < 5
+    assert "-0 s" not in report_text(report)
     assert report.metric_families["sunpower_pvs_inverter_ac_power_watts"] == 6
     assert report.metric_families["sunpower_pvs_supervisor_uptime_seconds_total"] == 1
     # Notes explain the meters but do not make the check fail.
@@ -222,6 +223,7 @@ async def test_recent_reboot_and_clock_skew_are_warnings(make_simulator):
     assert {"rebooted_recently", "clock_skew"} <= codes(report, "warning")
     assert report.clock_offset_seconds is not None
     assert -3605 < report.clock_offset_seconds < -3595
+    assert "(-60 min)" in report_text(report)
 
 
 async def test_cli_check_prints_json_and_exits_with_its_code(make_simulator, capsys):
