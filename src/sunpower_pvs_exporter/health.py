@@ -72,14 +72,16 @@ class TargetStatus:
 class LiveStatus:
     """One target's telemetry stream (``--live``) as of a scrape.
 
-    ``live`` is ``None`` once the newest message is older than the stream's
-    ``max_age``: a stopped stream's power readings expire instead of freezing.
+    ``live`` is ``None`` while the stream is down or has been silent longer
+    than its ``silence_timeout``: a dead stream's readings vanish instead of
+    freezing. ``unsupported``: the PVS has no stream (PVS5); no more tries.
     """
 
     target: str
     live: LiveData | None
     connects: int = 0
     messages: int = 0
+    unsupported: bool = False
 
 
 @dataclass(frozen=True)

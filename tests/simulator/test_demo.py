@@ -101,3 +101,33 @@ async def test_demo_device_clocks_are_the_real_clock_and_the_site_produces(
     power = families["sunpower_pvs_inverter_ac_power_watts"].samples
     assert len(power) == 4
     assert all(s.value > 50 for s in power), power
+
+
+async def test_varserver_demo_with_live_shows_the_live_values(make_exporter, monkeypatch):
+    monkeypatch.delenv("SUNPOWER_PVS_PASSWORD", raising=False)
+    demo = DemoSite(inverters=2, api="varserver")
+    await demo.start()
+    try:
+        config = demo.point_at(config_for("--demo", "--demo-api", "varserver", "--live"))
+        (target,) = config.targets
+        assert target.telemetry_port == demo.server.telemetry_port
+        fast = dataclasses.replace(target, poll_interval=0.2, timeout=5.0)
+        exporter = await make_exporter([fast], live=True)
+        wanted = [
+            "sunpower_pvs_live_pv_power_watts",
+            "sunpower_pvs_live_grid_power_watts",
+            "sunpower_pvs_live_load_power_watts",
+            "sunpower_pvs_live_battery_power_watts",
+            "sunpower_pvs_live_battery_state_of_charge_ratio",
+        ]
+        async with aiohttp.ClientSession() as http:
+            for _ in range(200):
+                async with http.get(exporter.url + "/metrics") as response:
+                    samples = parse_samples(await response.text())
+                if all(series(samples, name) for name in wanted):
+                    break
+                await asyncio.sleep(0.05)
+        assert series(samples, "sunpower_pvs_live_up") == [({"target": "demo"}, 1.0)]
+        assert all(series(samples, name) for name in wanted), sorted({n for n, _ in samples})
+    finally:
+        await demo.stop()

@@ -90,6 +90,9 @@ class DemoSite:
         if server.tls:
             # varserver is HTTPS only; the simulator serves both APIs there.
             where = {"host": server.host, "port": server.tls_port, "use_tls": True}
+            if isinstance(server, SimulatorServer):
+                # --live: the simulator's WebSocket, not the PVS's 9002.
+                where["telemetry_port"] = server.telemetry_port
         else:
             where = {"host": server.host, "port": server.port, "use_tls": False}
         if self.replay_api is not None:

@@ -84,6 +84,9 @@ class SimulatedPvs:
     vanished_inverters: set[str] = field(default_factory=set)
     # Fault: open telemetry sockets stop sending while TCP stays open.
     telemetry_silent: bool = False
+    # Push only these fields (None: all), e.g. a new connection whose first
+    # message carries only what changed.
+    telemetry_fields: frozenset[str] | None = None
     # Nightly reboot: inverters are missing until this site time, then come
     # back one every ``inverter_return_interval`` seconds.
     inverters_back_at: float | None = None

@@ -212,7 +212,12 @@ def variables(
         **_live_vars(state),
         "/sys/toggle_cell/broadband_connected": "1",
         "/sys/toggle_cell/cell_connected": "0",
+        # Interface states: the PVS6's four (pypvs's variable list); the values
+        # are not documented, these are the simulator's own words.
         "/net/wan0/state": "online",
+        "/net/wan1/state": "offline",
+        "/net/sta0/state": "offline",
+        "/net/wwan0/state": "offline",
     }
 
 
@@ -250,6 +255,10 @@ async def handle_telemetry(request: web.Request, pvs: SimulatedPvs) -> web.Strea
         while not ws.closed and pvs.telemetry_enabled:
             if not pvs.telemetry_silent and has_session(pvs, client):
                 message = telemetry_message(pvs.state(), sent)
+                if pvs.telemetry_fields is not None:
+                    message["params"] = {
+                        k: v for k, v in message["params"].items() if k in pvs.telemetry_fields
+                    }
                 if message["params"]:
                     await ws.send_json(message)
                     sent.update(message["params"])
