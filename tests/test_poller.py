@@ -186,3 +186,40 @@ async def test_aux_commands_are_not_sent_every_poll(make_simulator, make_exporte
     await until(polled_five_times)
     assert sim.pvs.log.count("Get_Comm") == 1
     assert sim.pvs.log.count("GridProfileGet") == 1
+
+
+async def test_a_bug_in_our_code_is_reason_internal_logged_once_and_serving_goes_on(
+    make_simulator, make_exporter, http, monkeypatch, caplog
+):
+    """A parser bug (injected) over the real HTTP path: counted as ``internal``, not
+    as the PVS's ``invalid_payload``; one traceback in the log, then one-liners."""
+    from sunpower_pvs_exporter.pvs import legacy
+
+    def broken_parser(*_args: object) -> None:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(legacy, "parse_device_list", broken_parser)
+    sim = await make_simulator(inverters=2)
+    exporter = await make_exporter([target_for(sim, poll_interval=0.05)], backoff_cap=0.05)
+
+    async def failed_three_times() -> bool:
+        samples = await scrape(http, exporter.url + "/metrics")
+        failures = {
+            labels["reason"]: value
+            for labels, value in series(samples, "sunpower_pvs_poll_failures_total")
+        }
+        return failures["internal"] >= 3
+
+    await until(failed_three_times)
+    samples = await scrape(http, exporter.url + "/metrics")
+    failures = {
+        labels["reason"]: value
+        for labels, value in series(samples, "sunpower_pvs_poll_failures_total")
+    }
+    assert failures["invalid_payload"] == 0
+    assert up(samples) == 0
+    tracebacks = [r for r in caplog.records if r.exc_info is not None]
+    assert len(tracebacks) == 1, [r.getMessage() for r in tracebacks]
+    assert "internal error" in tracebacks[0].getMessage()
+    (status,) = [p.status() for p in exporter.state.pollers.values()]
+    assert status.last_error_reason == "internal"

@@ -5,7 +5,9 @@ when polled hard, and ``DeviceList`` can take over a minute. So:
 
 * scrapes never wait on the PVS: they read what the poller cached;
 * at most one request is in flight per PVS (single-flight), whatever the
-  number of scrapers;
+  number of scrapers -- and across pollers: every read of a PVS endpoint
+  passes one process-wide gate (``pvs_gate``), so a poller that replaces
+  another on a reload waits for the old one's request to finish;
 * after failures the next poll waits longer (exponential backoff with jitter,
   capped), and never less than the normal interval;
 * data older than ``max_age`` is withheld instead of served as current.
@@ -22,19 +24,36 @@ import contextlib
 import logging
 import random
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from sunpower_pvs_exporter.continuity import TargetContinuity
 from sunpower_pvs_exporter.health import TargetStatus, zero_failures
 from sunpower_pvs_exporter.pvs.errors import FailureReason, PvsError, PvsTimeoutError
 from sunpower_pvs_exporter.pvs.model import Snapshot
+from sunpower_pvs_exporter.pvs.values import count_dropped_values
 
 PollMode = Literal["background", "scrape"]
 DEFAULT_BACKOFF_CAP = 300.0  # seconds: a dead PVS is still retried every 5 minutes
 DEFAULT_JITTER = 0.2  # up to +20 % on each backoff delay, never less than the interval
 
 log = logging.getLogger(__name__)
+
+
+# One lock per PVS endpoint and event loop, shared by every poller (and the
+# --live stream's enable request): the PVS never sees two of our requests at once,
+# even while a reload swaps the poller that owns it.
+_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def pvs_gate(endpoint: str) -> asyncio.Lock:
+    """The lock every request to the PVS at ``endpoint`` (``host:port``) holds."""
+    locks = _GATES.setdefault(asyncio.get_running_loop(), {})
+    return locks.setdefault(endpoint.lower(), asyncio.Lock())
 
 
 class PvsReader(Protocol):
@@ -83,8 +102,11 @@ class Poller:
         prepare: Callable[[str, Snapshot], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        endpoint: str | None = None,
     ) -> None:
         self.name = name
+        # What the process-wide gate is keyed by: one PVS, whichever poller reads it.
+        self.endpoint = endpoint or f"{name}@{host}"
         self.host = host
         self.api = api
         self.reader = reader
@@ -105,12 +127,18 @@ class Poller:
         self._last_error = ""
         self._last_error_reason = ""
         self._polls = 0
+        self._dropped_values = 0
         self._failures = zero_failures()
         self._consecutive_failures = 0
+        self._internal_errors_logged: set[tuple[str, str, int]] = set()
         self._next_poll_at: float | None = None
+        # The poller this one replaced on a reload, until its last request is done.
+        self._predecessor: Poller | None = None
         self._inflight: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        # Memory across polls: counters held monotonic, vanished devices, reboots.
+        self.continuity = TargetContinuity(name)
 
     # --- reading the cache ---------------------------------------------------
 
@@ -136,10 +164,13 @@ class Poller:
             last_error=self._last_error,
             last_error_reason=self._last_error_reason,
             polls=self._polls,
+            dropped_values=self._dropped_values,
             failures=dict(self._failures),
             consecutive_failures=self._consecutive_failures,
             poll_interval=self.schedule.interval,
             next_poll_at=self._next_poll_at,
+            held_energy_readings=dict(self.continuity.energy.held),
+            reboots=self.continuity.reboots,
         )
 
     # --- polling -------------------------------------------------------------
@@ -165,6 +196,10 @@ class Poller:
             await asyncio.wait_for(self.poll(), timeout=wait)
 
     async def _poll_once(self) -> None:
+        if self._predecessor is not None:
+            await self._await_predecessor()
+            if not self.is_due():
+                return
         await self._read_and_record()
         if self.after_poll is not None:
             try:
@@ -179,8 +214,13 @@ class Poller:
         self._polls += 1
         try:
             try:
-                async with asyncio.timeout(self.schedule.timeout):
-                    snapshot = await self.reader.read()
+                async with pvs_gate(self.endpoint):
+                    async with asyncio.timeout(self.schedule.timeout):
+                        with count_dropped_values() as dropped:
+                            try:
+                                snapshot = await self.reader.read()
+                            finally:
+                                self._dropped_values += dropped.count
             except TimeoutError as exc:
                 raise PvsTimeoutError(
                     f"no complete answer within {self.schedule.timeout:g}s"
@@ -188,13 +228,14 @@ class Poller:
         except PvsError as exc:
             self._record_failure(exc.reason, exc.message, started, started_wall)
             return
-        except Exception as exc:  # a bug in a parser must not kill the poller
-            log.exception("target=%s unexpected error while polling", self.name)
-            self._record_failure(
-                "invalid_payload", f"internal error: {type(exc).__name__}", started, started_wall
-            )
+        except Exception as exc:  # a bug in our code must not kill the poller
+            self._record_internal_error(exc, started, started_wall)
             return
         self._last_duration = time.monotonic() - started
+        try:
+            snapshot = self.continuity.apply(snapshot, self.clock())
+        except Exception:  # a bug here must not stop the polling
+            log.exception("target=%s carrying state over from earlier polls failed", self.name)
         if self.prepare is not None:
             try:
                 await self.prepare(self.name, snapshot)
@@ -217,6 +258,29 @@ class Poller:
             self.name,
             self._last_duration,
             len(snapshot.devices),
+        )
+
+    def _record_internal_error(self, exc: Exception, started: float, started_wall: float) -> None:
+        """A bug in the exporter, not the PVS: ``reason="internal"``.
+
+        The traceback is logged the first time each kind of error happens, so a
+        bug that repeats every poll does not flood the log; later occurrences
+        are the usual one-line poll failure.
+        """
+        kind = _error_kind(exc)
+        if kind not in self._internal_errors_logged:
+            self._internal_errors_logged.add(kind)
+            log.error(
+                "target=%s internal error while polling (a bug in the exporter, please "
+                "report it); logged once, later ones are counted as reason=internal",
+                self.name,
+                exc_info=exc,
+            )
+        self._record_failure(
+            "internal",
+            f"internal error: {type(exc).__name__} (a bug in the exporter; see its log)",
+            started,
+            started_wall,
         )
 
     def _record_failure(
@@ -253,6 +317,62 @@ class Poller:
         if self.mode == "background" and self._task is None:
             self._task = asyncio.create_task(self.run(), name=f"poller-{self.name}")
 
+    def take_schedule_from(self, old: Poller) -> None:
+        """Continue ``old``'s schedule and backoff (a reload changed this target).
+
+        If ``old`` still has a request on the PVS, this poller's first poll
+        waits for it and then continues from its result: the PVS is neither
+        polled twice at once nor earlier than it would have been. For the
+        same PVS endpoint the last data and counters carry over too, so a
+        reload leaves no gap in the metrics.
+        """
+        self._predecessor = old
+        self._inherit(old)
+
+    def _inherit(self, old: Poller) -> None:
+        self._next_poll_at = old._next_poll_at
+        self._consecutive_failures = old._consecutive_failures
+        if old.endpoint != self.endpoint:
+            return
+        self._snapshot = old._snapshot
+        self._snapshot_at = old._snapshot_at
+        self._last_attempt_at = old._last_attempt_at
+        self._last_success_at = old._last_success_at
+        self._last_duration = old._last_duration
+        self._last_ok = old._last_ok
+        self._last_error = old._last_error
+        self._last_error_reason = old._last_error_reason
+        self._polls = old._polls
+        self._dropped_values = old._dropped_values
+        self._failures = dict(old._failures)
+
+    async def _await_predecessor(self) -> None:
+        old, self._predecessor = self._predecessor, None
+        if old is None:
+            return
+        inflight = old._inflight
+        if inflight is not None and not inflight.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(inflight)
+            self._inherit(old)
+
+    async def retire(self) -> None:
+        """Stop polling, but let a request already on the PVS finish (bounded by
+        the timeout) before closing: the poller replacing this one waits on the
+        PVS gate meanwhile, so the PVS never has two requests at once."""
+        self._stopping.set()
+        self.prepare = None
+        self.after_poll = None
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._inflight is not None and not self._inflight.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._inflight)
+        async with pvs_gate(self.endpoint):  # a varserver logout is a request too
+            await self.stop()
+
     async def stop(self) -> None:
         self._stopping.set()
         for task in (self._task, self._inflight):
@@ -261,3 +381,13 @@ class Poller:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self.reader.close()
+
+
+def _error_kind(exc: BaseException) -> tuple[str, str, int]:
+    """An exception's type and the innermost place it was raised."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return (type(exc).__name__, "", 0)
+    return (type(exc).__name__, tb.tb_frame.f_code.co_filename, tb.tb_lineno)

@@ -242,3 +242,108 @@ def test_any_value_types_never_crash(raw):
     raw.setdefault("/sys/info/serialnum", "ZT1")
     with contextlib.suppress(PvsPayloadError):
         parse_variables(raw, fetched_at=1.0)
+
+
+# pypvs's recorded production meter: 2.97 kW, every leg and pos/neg field 0.0.
+PRODUCTION_ZEROS = {
+    "sn": "PVS6M90000001p",
+    "prodMdlNm": "PVS6M0400p",
+    "msmtEps": EPS,
+    "p3phsumKw": "2.972999",
+    "netLtea3phsumKwh": "11991.549805",
+    "v12V": "243.58197",
+    **{f: "0.0" for f in ("i1A", "i2A", "p1Kw", "p2Kw", "v1nV", "v2nV")},
+    "posLtea3phsumKwh": "0.0",
+    "negLtea3phsumKwh": "0.0",
+}
+
+
+def meter_vars(fields: dict[str, str]) -> dict[str, str]:
+    return {**BASE, **{f"/sys/devices/meter/0/{k}": v for k, v in fields.items()}}
+
+
+@pytest.mark.parametrize("mask", [None, "67174655", "0x40100ff", "junk"])
+def test_production_meter_zeros_are_not_readings(mask):
+    fields = dict(PRODUCTION_ZEROS)
+    if mask is not None:
+        fields["vldFldMsk"] = mask
+    (meter,) = parse_variables(meter_vars(fields), fetched_at=1.0).meters
+    assert meter.real_power_watts == pytest.approx(2972.999)
+    assert meter.net_energy_watt_hours == pytest.approx(11991549.805)
+    assert meter.phases == ()
+    assert meter.imported_energy_watt_hours is None
+    assert meter.exported_energy_watt_hours is None
+
+
+def test_a_mask_that_marks_legs_valid_keeps_them_on_a_production_meter():
+    all_bits = str(sum(1 << b for b in range(27)))
+    fields = {**PRODUCTION_ZEROS, "vldFldMsk": all_bits, "v1nV": "121.5", "v2nV": "121.7"}
+    (meter,) = parse_variables(meter_vars(fields), fetched_at=1.0).meters
+    assert dict(meter.phases)["L1"].voltage_volts == 121.5
+    assert meter.imported_energy_watt_hours == 0.0  # the mask says this 0 is real
+
+
+def test_consumption_meter_keeps_its_legs_and_honours_a_mask():
+    fields = {
+        **PRODUCTION_ZEROS,
+        "sn": "PVS6M90000002c",
+        "prodMdlNm": "PVS6M0400c",
+        "v1nV": "121.7",
+        "posLtea3phsumKwh": "17.03",
+    }
+    (meter,) = parse_variables(meter_vars(fields), fetched_at=1.0).meters
+    assert dict(meter.phases)["L1"].voltage_volts == 121.7
+    assert meter.imported_energy_watt_hours == pytest.approx(17030.0)
+    # The real consumption mask keeps everything; the production mask would not.
+    for mask, kept in (("70239999", True), ("67174655", False)):
+        (meter,) = parse_variables(meter_vars({**fields, "vldFldMsk": mask}), fetched_at=1.0).meters
+        assert (meter.imported_energy_watt_hours is not None) is kept, mask
+
+
+def inverter_vars(ages: list[float], meter_age: float = 0.0) -> dict[str, str]:
+    """Inverters whose msmtEps are ``ages`` seconds before T0; one meter at T0 - meter_age."""
+
+    def eps(age: float) -> str:
+        return datetime.fromtimestamp(T0 - age, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    raw = dict(BASE)
+    raw.update(
+        {"/sys/devices/meter/0/sn": "PVS6M1c", "/sys/devices/meter/0/msmtEps": eps(meter_age)}
+    )
+    for i, age in enumerate(ages):
+        raw[f"/sys/devices/inverter/{i}/sn"] = f"E00{i}"
+        raw[f"/sys/devices/inverter/{i}/msmtEps"] = eps(age)
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("ages", "expected"),
+    [
+        # Lagging 10-20 min behind the meter, peers within 3 slots: all working.
+        ([600, 900, 1200], ["working"] * 3),
+        # One inverter four slots behind its peers: dead among live ones.
+        ([600, 900, 1800], ["working", "working", "error"]),
+        # Every inverter silent for more than 30 minutes (night): all error.
+        ([2100, 2100], ["error", "error"]),
+        ([1800, 1800], ["working", "working"]),
+    ],
+)
+def test_inverter_state_holds_on_the_five_minute_cadence(ages, expected):
+    snap = parse_variables(inverter_vars(ages), fetched_at=1.0)
+    assert [inv.device.state for inv in snap.inverters] == expected
+
+
+def test_net_interface_states_are_kept_raw_and_odd_names_skipped():
+    raw = {
+        **BASE,
+        "/net/wan0/state": "up",
+        "/net/wwan0/state": "",
+        "/net/sta0/ip": "192.0.2.1",
+        "/net/a/b/state": "up",
+        "/net//state": "up",
+    }
+    snap = parse_variables(raw, fetched_at=1.0)
+    assert [(i.name, i.state, i.internet, i.sms) for i in snap.interfaces] == [
+        ("wan0", "up", "", ""),
+        ("wwan0", "", "", ""),
+    ]

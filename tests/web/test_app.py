@@ -6,6 +6,7 @@ import asyncio
 import gzip
 
 import aiohttp
+import pytest
 
 from support import parse_samples, series, target_for
 
@@ -102,7 +103,7 @@ async def test_health_ready_and_unknown_paths(make_simulator, make_exporter, htt
 async def test_replace_targets_keeps_unchanged_pollers_and_serves_new_ones(
     make_simulator, make_exporter, http
 ):
-    from sunpower_pvs_exporter.cli import make_poller
+    from sunpower_pvs_exporter.runtime import make_poller
 
     sim_a = await make_simulator(inverters=1, seed=1)
     sim_b = await make_simulator(inverters=2, seed=2)
@@ -134,3 +135,28 @@ async def test_replace_targets_keeps_unchanged_pollers_and_serves_new_ones(
     )
     assert (added, changed, removed) == ([], ["b"], [])
     await wait_up(http, exporter.url + "/probe?target=b")
+
+
+@pytest.mark.parametrize(
+    ("accept_encoding", "gzipped"),
+    [
+        ("gzip", True),
+        ("br, GZIP;q=0.8", True),
+        ("deflate, gzip", True),
+        ("x-gzip-like", False),  # a substring, not the gzip coding
+        ("identity;gzip=1", False),
+        ("", False),
+    ],
+)
+async def test_gzip_negotiation_is_prometheus_clients(
+    accept_encoding: str, gzipped: bool, make_simulator, make_exporter, http
+):
+    sim = await make_simulator(inverters=2)
+    exporter = await make_exporter([target_for(sim)])
+    await wait_up(http, exporter.url + "/metrics")
+    headers = {"Accept-Encoding": accept_encoding}
+    async with http.get(exporter.url + "/metrics", headers=headers, auto_decompress=False) as r:
+        body = await r.read()
+        assert (r.headers.get("Content-Encoding") == "gzip") is gzipped
+    text = gzip.decompress(body) if gzipped else body
+    assert b"sunpower_pvs_up" in text

@@ -27,6 +27,7 @@ from typing import Literal
 from sunpower_pvs_exporter.pvs.errors import PvsAuthError, PvsError, PvsHttpStatusError
 from sunpower_pvs_exporter.pvs.legacy import LegacyClient
 from sunpower_pvs_exporter.pvs.model import Snapshot
+from sunpower_pvs_exporter.pvs.uptime import rebooted
 from sunpower_pvs_exporter.pvs.values import to_text
 from sunpower_pvs_exporter.pvs.varserver import SUPERVISOR_INFO_PATH, VarserverClient
 
@@ -106,6 +107,8 @@ class AutoReader:
         self._last_uptime: float | None = None
         self._redetect = False
         self.detections = 0
+        # Why the current backend was chosen, for ``check``'s report.
+        self.choice_reason = ""
 
     @property
     def backend(self) -> str:
@@ -114,6 +117,7 @@ class AutoReader:
     def _choose(self, name: BackendName, why: str) -> None:
         previous = self.backend
         self._current = self.legacy if name == "legacy" else self.varserver
+        self.choice_reason = why
         if previous and previous != name:
             log.warning(
                 "target=%s PVS API changed from %s to %s (%s)",
@@ -181,7 +185,7 @@ class AutoReader:
         """Re-detect on the next poll after a reboot: OTA updates end in one."""
         uptime = snapshot.supervisor.uptime_seconds if snapshot.supervisor else None
         if uptime is not None:
-            if self._last_uptime is not None and uptime < self._last_uptime:
+            if rebooted(self._last_uptime, uptime):
                 log.info("target=%s PVS rebooted; will re-detect its API", self.target_name)
                 self._redetect = True
             self._last_uptime = uptime

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-FailureReason = Literal["timeout", "connection", "http_status", "invalid_payload", "auth"]
+# ``internal``: an exception in the exporter's own code (a bug), never the PVS's fault.
+FailureReason = Literal[
+    "timeout", "connection", "http_status", "invalid_payload", "auth", "internal"
+]
 FAILURE_REASONS: tuple[FailureReason, ...] = (
     "timeout",
     "connection",
     "http_status",
     "invalid_payload",
     "auth",
+    "internal",
 )
 
 

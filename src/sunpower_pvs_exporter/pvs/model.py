@@ -142,13 +142,19 @@ class TransferSwitch:
     ``state`` is the raw PVS text (varserver ``midStEnum``, legacy
     ``contactor_position``); it is exported as an info label, not a number,
     because its set of values is not documented.
+
+    ``control_supply_voltage_volts`` (varserver ``vSpplyV``) is the switch's
+    own ~12 V control supply; ``main_voltage_volts`` (legacy
+    ``main_voltage``) is a different, undocumented mains reading. Neither is
+    the other, so each has its own metric.
     """
 
     device: Device
     state: str = ""
     pv_disconnect_state: str = ""
     temperature_celsius: float | None = None
-    supply_voltage_volts: float | None = None
+    control_supply_voltage_volts: float | None = None
+    main_voltage_volts: float | None = None
     grid_phases: tuple[tuple[Phase, PhaseReading], ...] = ()
     load_phases: tuple[tuple[Phase, PhaseReading], ...] = ()
 
@@ -188,6 +194,15 @@ class GridProfile:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadGroupStatus:
+    """One varserver variable group (``info``, ``inverter``, …) as of a poll."""
+
+    name: str
+    ok: bool
+    failures: int
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """One complete read of one PVS.
 
@@ -208,6 +223,9 @@ class Snapshot:
     live: LiveData | None = None
     # Non-fatal oddities found while parsing (e.g. a device without serial).
     warnings: tuple[str, ...] = field(default=())
+    # varserver: how each group of variables fared (one stuck group costs
+    # only its own metrics).
+    read_groups: tuple[ReadGroupStatus, ...] = ()
 
     def device_counts(self) -> dict[tuple[str, str], int]:
         """Devices by (device_type, state), for the status page."""

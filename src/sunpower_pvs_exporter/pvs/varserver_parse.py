@@ -15,12 +15,28 @@ same way:
   (``Power Meter``/``PVS5-METER-P``/``Power Meter <serial>``, ``Inverter``/
   ``SOLARBRIDGE``/``Inverter <serial>``); the supervisor's model is
   ``PV Supervisor <model>`` as in DeviceList.
-* ``state``: varserver has no STATE. A device is ``working`` when its
-  ``msmtEps`` is within ``STALE_AFTER_SECONDS`` of the newest ``msmtEps`` on
-  the PVS, else ``error`` — the same thing legacy STATE says (an inverter
-  that stopped reporting, e.g. at night, is ``error``). Comparing with the
-  PVS's own newest sample instead of this machine's clock makes it immune to
-  clock skew. The supervisor answered, so it is ``working``.
+* ``state``: varserver has no STATE; it is derived from ``msmtEps`` and
+  means what legacy STATE says (a device that stopped reporting, e.g. an
+  inverter at night, is ``error``). Times are compared with the PVS's own
+  newest samples, never this machine's clock, so clock skew does not matter.
+  Meters, SunVault and transfer switch: ``working`` when their sample is at
+  most ``STALE_AFTER_SECONDS`` older than the newest sample on the PVS.
+  Inverters sample on a 5-minute grid and reach the PVS up to ~10 minutes
+  after the meters, so the same window would flip healthy inverters to
+  ``error``; an inverter is ``working`` when its sample is at most
+  ``INVERTER_PEER_SLOTS`` 5-minute slots older than the newest *inverter*
+  sample (a dead inverter among live ones) and at most
+  ``INVERTER_MAX_LAG_SECONDS`` older than the newest sample of any device
+  (all inverters silent: night, or the inverter bus is down). The
+  supervisor answered, so it is ``working``.
+
+Production meters list variables they do not measure (per-leg power,
+current and voltage; positive/negative lifetime energy) with the value
+``0.0``. Those fields are kept only when the meter's valid-field mask
+(``vldFldMsk``) says they are valid; a production meter without a mask never
+exports them, a consumption meter without a mask keeps them (it measures
+them). The mask's bit layout is not published: ``MASK_BITS`` is our
+assumption, inferred from two real masks (docs/varserver.md).
 
 What varserver does not have at all stays empty: per-device software
 versions, the inverter module serial (``module_id``) and the meter's
@@ -29,11 +45,13 @@ calibration reference ``CAL0`` (``ct_rated_current`` label).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sunpower_pvs_exporter.pvs.errors import PvsPayloadError
 from sunpower_pvs_exporter.pvs.model import (
+    CommInterface,
     Device,
     EnergyStorage,
     Inverter,
@@ -51,6 +69,9 @@ from sunpower_pvs_exporter.pvs.values import parse_iso_utc, to_float, to_text
 KILO = 1000.0
 PERCENT = 0.01
 STALE_AFTER_SECONDS = 900.0
+INVERTER_SLOT_SECONDS = 300.0
+INVERTER_PEER_SLOTS = 3
+INVERTER_MAX_LAG_SECONDS = 1800.0
 
 DEVICE_ROOT = "/sys/devices/"
 FAMILY_METER = "meter"
@@ -59,6 +80,27 @@ FAMILY_ESS = "ess"
 FAMILY_TRANSFER_SWITCH = "transfer_switch"
 
 LIVE_PREFIX = "/sys/livedata/"
+NET_PREFIX = "/net/"
+# A device index longer than this is not a real index (and int() refuses >4300 digits).
+MAX_INDEX_DIGITS = 9
+
+# vldFldMsk bits of the fields a production meter reports as 0.0 without
+# measuring them. ASSUMPTION (no published layout): a real PVS6 production
+# meter's mask is 67174655 (bits 0-7, 16, 26) and its consumption meter's
+# 70239999 (the same plus bits 9, 10, 14, 15, 17, 18, 19, 21); the consumption
+# meter reports exactly eight more fields, these. Which of the eight bits is
+# which field is a guess; all eight are clear on the production meter, so the
+# guess does not change what is exported there.
+MASK_BITS: Mapping[str, int] = {
+    "i1A": 9,
+    "i2A": 10,
+    "p1Kw": 14,
+    "p2Kw": 15,
+    "v1nV": 17,
+    "v2nV": 18,
+    "posLtea3phsumKwh": 19,
+    "negLtea3phsumKwh": 21,
+}
 
 Fields = Mapping[str, Any]
 
@@ -76,6 +118,7 @@ def group_devices(raw: Mapping[str, Any], family: str) -> list[tuple[int, dict[s
             or not field
             or "/" in field
             or not (index_text.isascii() and index_text.isdigit())
+            or len(index_text) > MAX_INDEX_DIGITS
         ):
             continue
         grouped.setdefault(int(index_text), {})[field] = value
@@ -91,7 +134,10 @@ def flash_wear_ratio(value: object) -> float | None:
         steps = int(text, 16)
     except ValueError:
         return None
-    return min(1.0, steps * 0.1) if steps >= 0 else None
+    if steps < 0:
+        return None
+    # A huge hex number would overflow the float multiplication; 10 steps is 100 %.
+    return min(1.0, min(steps, 10) * 0.1)
 
 
 def supervisor_model(model: str) -> str:
@@ -153,6 +199,17 @@ def derive_state(data_time: float | None, newest: float | None) -> str:
     return "working" if newest - data_time <= STALE_AFTER_SECONDS else "error"
 
 
+def derive_inverter_state(
+    data_time: float | None, newest_inverter: float | None, newest: float | None
+) -> str:
+    """``working`` while close to the newest inverter sample and not far behind the PVS."""
+    if data_time is None or newest_inverter is None or newest is None:
+        return "error"
+    near_peers = newest_inverter - data_time <= INVERTER_PEER_SLOTS * INVERTER_SLOT_SECONDS
+    near_pvs = newest - data_time <= INVERTER_MAX_LAG_SECONDS
+    return "working" if near_peers and near_pvs else "error"
+
+
 def parse_supervisor(raw: Mapping[str, Any]) -> Supervisor | None:
     serial = to_text(raw.get("/sys/info/serialnum"))
     if not serial:
@@ -175,10 +232,33 @@ def parse_supervisor(raw: Mapping[str, Any]) -> Supervisor | None:
     )
 
 
+def valid_field_mask(value: object) -> int | None:
+    """``vldFldMsk``: decimal text (``"67174655"``) or ``0x…`` hex; ``None`` if absent/junk."""
+    text = to_text(value).strip().lower()
+    try:
+        mask = int(text, 16) if text.startswith("0x") else int(text, 10)
+    except ValueError:
+        return None
+    return mask if mask >= 0 else None
+
+
+def measured_fields(fields: Fields, mode: MeterMode) -> Fields:
+    """``fields`` without the ones the meter does not measure (see ``MASK_BITS``)."""
+    mask = valid_field_mask(fields.get("vldFldMsk"))
+    if mask is None and mode != "production":
+        return fields
+    return {
+        name: value
+        for name, value in fields.items()
+        if name not in MASK_BITS or (mask is not None and mask >> MASK_BITS[name] & 1)
+    }
+
+
 def parse_meter(fields: Fields, newest: float | None) -> Meter:
     serial = to_text(fields.get("sn"))
     mode, type_ = meter_kind(serial, to_text(fields.get("prodMdlNm")))
     device = _device(fields, "Power Meter", type_, f"Power Meter {serial}", newest)
+    fields = measured_fields(fields, mode)
     return Meter(
         device=device,
         mode=mode,
@@ -197,9 +277,13 @@ def parse_meter(fields: Fields, newest: float | None) -> Meter:
     )
 
 
-def parse_inverter(fields: Fields, newest: float | None) -> Inverter:
+def parse_inverter(
+    fields: Fields, newest: float | None, newest_inverter: float | None = None
+) -> Inverter:
     serial = to_text(fields.get("sn"))
     device = _device(fields, "Inverter", "SOLARBRIDGE", f"Inverter {serial}", newest)
+    state = derive_inverter_state(device.data_time, newest_inverter, newest)
+    device = dataclasses.replace(device, state=state)
     return Inverter(
         device=device,
         ac_current_amperes=to_float(fields.get("i3phsumA")),
@@ -244,7 +328,7 @@ def parse_transfer_switch(fields: Fields, newest: float | None) -> TransferSwitc
         state=to_text(fields.get("midStEnum")),
         pv_disconnect_state=to_text(fields.get("pvd1StEnum")),
         temperature_celsius=to_float(fields.get("tDegc")),
-        supply_voltage_volts=to_float(fields.get("vSpplyV")),
+        control_supply_voltage_volts=to_float(fields.get("vSpplyV")),
         grid_phases=_phases(fields, "", "", "v{}nGridV"),
         load_phases=_phases(fields, "", "", "v{}nV"),
     )
@@ -270,6 +354,23 @@ def parse_live(raw: Mapping[str, Any]) -> LiveData | None:
         state_of_charge_ratio=to_float(raw.get(LIVE_PREFIX + "soc")),
         backup_time_remaining_seconds=to_float(raw.get(LIVE_PREFIX + "backupTimeRemaining"), 60.0),
     )
+
+
+def parse_interfaces(raw: Mapping[str, Any]) -> tuple[CommInterface, ...]:
+    """``/net/<iface>/state`` (sta0, wan0, wan1, wwan0 on a PVS6) -> interfaces.
+
+    The state text is kept raw: its values are not documented. varserver says
+    nothing about internet or SunPower-server reachability per interface, so
+    those labels stay empty rather than be guessed from the state.
+    """
+    interfaces: dict[str, CommInterface] = {}
+    for name, value in raw.items():
+        if not name.startswith(NET_PREFIX):
+            continue
+        iface, sep, leaf = name[len(NET_PREFIX) :].partition("/")
+        if sep and leaf == "state" and iface and "/" not in iface:
+            interfaces[iface] = CommInterface(name=to_text(iface), state=to_text(value))
+    return tuple(interfaces[k] for k in sorted(interfaces))
 
 
 def _newest_sample(groups: Iterable[list[tuple[int, dict[str, Any]]]]) -> float | None:
@@ -298,6 +399,7 @@ def parse_variables(raw: object, fetched_at: float) -> Snapshot:
     ess_raw = group_devices(raw, FAMILY_ESS)
     switches_raw = group_devices(raw, FAMILY_TRANSFER_SWITCH)
     newest = _newest_sample((meters_raw, inverters_raw, ess_raw, switches_raw))
+    newest_inverter = _newest_sample((inverters_raw,))
 
     warnings: list[str] = []
     seen: set[tuple[str, str]] = {("PVS", supervisor.device.serial)}
@@ -321,7 +423,7 @@ def parse_variables(raw: object, fetched_at: float) -> Snapshot:
     inverters = [
         v
         for i, f in inverters_raw
-        if keep(FAMILY_INVERTER, i, (v := parse_inverter(f, newest)).device)
+        if keep(FAMILY_INVERTER, i, (v := parse_inverter(f, newest, newest_inverter)).device)
     ]
     storage = [e for i, f in ess_raw if keep(FAMILY_ESS, i, (e := parse_ess(f, newest)).device)]
     switches = [
@@ -339,5 +441,6 @@ def parse_variables(raw: object, fetched_at: float) -> Snapshot:
         storage=tuple(storage),
         transfer_switches=tuple(switches),
         live=parse_live(raw),
+        interfaces=parse_interfaces(raw),
         warnings=tuple(warnings),
     )

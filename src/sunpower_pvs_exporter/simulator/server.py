@@ -15,7 +15,8 @@ import socket
 import ssl
 import subprocess
 import tempfile
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,13 @@ from typing import Any
 from aiohttp import web
 
 from sunpower_pvs_exporter.simulator import legacy_api, varserver_api
-from sunpower_pvs_exporter.simulator.faults import FaultPlan, RequestLog
+from sunpower_pvs_exporter.simulator.faults import (
+    ENERGY_GLITCHES,
+    ENERGY_KINDS,
+    FaultPlan,
+    RequestLog,
+    glitch_energy,
+)
 from sunpower_pvs_exporter.simulator.site import (
     SUPERVISOR_SWVER,
     SimClock,
@@ -47,19 +54,43 @@ class SimulatedPvs:
     # "legacy": dl_cgi only (old firmware); "varserver": new firmware
     # (DeviceList answers 403); "both": DeviceList and varserver both work.
     api: str = "legacy"
-    # Seconds a varserver session lives (real PVS: undocumented).
-    session_ttl: float = 3600.0
+    # Seconds a varserver session lives (sessionmgr's default: 300, counted
+    # from login, not extended by use), on ``session_clock`` (injectable).
+    session_ttl: float = 300.0
+    session_clock: Callable[[], float] = time.monotonic
     # Overrides the default password (last 5 characters of the serial).
     password_override: str | None = None
     site: Site = field(init=False)
-    sessions: dict[str, float] = field(default_factory=dict)
-    caches: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Session token -> session. One session per client IP: a second login
+    # from the same address gets the same token (and a fresh lifetime).
+    sessions: dict[str, varserver_api.Session] = field(default_factory=dict)
+    caches: dict[str, list[str]] = field(default_factory=dict)
+    # What a /vars answer with no variables in it gets: 200 and an empty
+    # result (fcgi_vars before its 2024 error-handling change) or 400 (after).
+    empty_result_status: int = 200
     logins: int = 0
     failed_logins: int = 0
     # Telemetry WebSocket: off until a client sets /sys/telemetryws/enable=1.
+    # ``telemetry=False`` is a PVS5: no such variable (400) and no listener.
+    telemetry: bool = True
     telemetry_enabled: bool = False
     telemetry_interval: float = 1.0
     telemetry_connections: int = 0
+    # Named fault "energy_glitch": lifetime-energy glitches still to serve,
+    # per kind of device, one per read of that kind (see faults.glitch_energy).
+    energy_glitches: dict[str, list[str]] = field(default_factory=dict)
+    # Named fault "inverter_vanishes": serials of inverters that died; varserver
+    # leaves them out of its data entirely, as it does every silent inverter.
+    vanished_inverters: set[str] = field(default_factory=set)
+    # Fault: open telemetry sockets stop sending while TCP stays open.
+    telemetry_silent: bool = False
+    # Push only these fields (None: all), e.g. a new connection whose first
+    # message carries only what changed.
+    telemetry_fields: frozenset[str] | None = None
+    # Nightly reboot: inverters are missing until this site time, then come
+    # back one every ``inverter_return_interval`` seconds.
+    inverters_back_at: float | None = None
+    inverter_return_interval: float = 0.0
 
     def __post_init__(self) -> None:
         if self.api not in API_MODES:
@@ -75,7 +106,59 @@ class SimulatedPvs:
         self.site = Site(self.config, self.clock.now())
 
     def state(self) -> SiteState:
-        return self.site.state(self.clock.now())
+        now = self.clock.now()
+        state = self.site.state(now)
+        if self.inverters_back_at is None:
+            return state
+        if now < self.inverters_back_at:
+            present = 0
+        elif self.inverter_return_interval <= 0:
+            present = len(state.inverters)
+        else:
+            present = 1 + int((now - self.inverters_back_at) // self.inverter_return_interval)
+        return dataclasses.replace(state, inverters=state.inverters[:present])
+
+    def data_state(self, varserver: bool = False) -> SiteState:
+        """The state a data read (DeviceList, ``/vars``) reports, faults included."""
+        state = self.state()
+        if not varserver:  # DeviceList: every device at once
+            state = self.glitched(state, ENERGY_KINDS)
+        if varserver and self.vanished_inverters:
+            alive = tuple(i for i in state.inverters if i.serial not in self.vanished_inverters)
+            state = dataclasses.replace(state, inverters=alive)
+        return state
+
+    def vanish_inverter(self, index: int = 0) -> str:
+        """Named fault "inverter_vanishes": inverter ``index`` dies; returns its serial.
+
+        On varserver firmware a dead inverter is simply no longer in the data,
+        exactly like every inverter at night.
+        """
+        serial = self.site.inverters[index].serial
+        self.vanished_inverters.add(serial)
+        return serial
+
+    def glitched(self, state: SiteState, kinds: Iterable[str]) -> SiteState:
+        """``state`` with the next queued energy glitch of each of ``kinds`` applied."""
+        for kind in kinds:
+            queue = self.energy_glitches.get(kind)
+            if queue:
+                state = glitch_energy(state, queue.pop(0), kind)
+        return state
+
+    def energy_glitch(self, *steps: str) -> None:
+        """Named fault "energy_glitch": the next data reads misreport lifetime energy.
+
+        Each step is one read: ``"float_step"`` (every lifetime kWh one float32
+        step low) or ``"zero"`` (every lifetime kWh 0), as real units do. The
+        default is what ha-esunpower users saw: a step down, then a brief 0.
+        """
+        steps = steps or ("float_step", "zero")
+        for step in steps:
+            if step not in ENERGY_GLITCHES:
+                raise ValueError(f"unknown energy glitch {step!r}")
+        for kind in ENERGY_KINDS:
+            self.energy_glitches.setdefault(kind, []).extend(steps)
 
     @property
     def password(self) -> str:
@@ -90,11 +173,23 @@ class SimulatedPvs:
         """Every session ends now, as after an undocumented PVS-side timeout."""
         self.sessions.clear()
 
-    def reboot(self) -> None:
-        """Forget sessions, ``cache=`` sets and telemetry, as a PVS restart does."""
+    def reboot(
+        self, inverters_absent_for: float | None = None, inverter_return_interval: float = 0.0
+    ) -> None:
+        """Forget sessions, ``cache=`` sets and telemetry, as a PVS restart does.
+
+        Uptime starts again from zero. ``inverters_absent_for``: a nightly
+        reboot. The PVS knows no inverter until each talks to it again (at
+        dawn): they are absent for that many site seconds, then return one
+        every ``inverter_return_interval``.
+        """
+        self.site.boot_time = self.clock.now()
         self.sessions.clear()
         self.caches.clear()
         self.telemetry_enabled = False
+        if inverters_absent_for is not None:
+            self.inverters_back_at = self.site.boot_time + inverters_absent_for
+            self.inverter_return_interval = inverter_return_interval
 
 
 API_MODES = ("legacy", "varserver", "both")
@@ -114,7 +209,17 @@ def request_name(request: web.Request) -> str:
 async def fault_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     pvs = request.app[PVS_KEY]
     name = request_name(request)
-    pvs.log.add(request.method, request.path, name)
+    pvs.log.add(request.method, request.path, name, request.raw_path)
+    pvs.log.started()
+    try:
+        return await _with_faults(request, handler, pvs, name)
+    finally:
+        pvs.log.finished()
+
+
+async def _with_faults(
+    request: web.Request, handler: Handler, pvs: SimulatedPvs, name: str
+) -> web.StreamResponse:
     plan = pvs.faults
     if not plan.applies_to(name):
         return await handler(request)
@@ -137,10 +242,45 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
     if plan.huge_bytes:
         return web.Response(body=b" " * plan.huge_bytes, content_type="application/json")
     response = await handler(request)
+    if plan.huge_number_field and isinstance(response, web.Response) and response.body:
+        response = _with_huge_number(response, plan.huge_number_field)
     if plan.truncate and isinstance(response, web.Response) and response.body:
         body = bytes(response.body)  # type: ignore[arg-type]
         return web.Response(body=body[: len(body) // 2], content_type="application/json")
     return response
+
+
+HUGE_NUMBER = 10**400
+
+
+def _with_huge_number(response: web.Response, field: str) -> web.Response:
+    """The same JSON answer with the first value of ``field`` replaced by 10**400."""
+    try:
+        doc = json.loads(bytes(response.body))  # type: ignore[arg-type]
+    except ValueError:
+        return response
+    done = False
+
+    def visit(node: Any) -> None:
+        nonlocal done
+        if done:
+            return
+        if isinstance(node, dict):
+            for key in node:
+                if key == field or (isinstance(key, str) and key.endswith("/" + field)):
+                    node[key] = HUGE_NUMBER
+                    done = True
+                    return
+            for child in node.values():
+                visit(child)
+        elif isinstance(node, list):
+            for child in node:
+                visit(child)
+
+    visit(doc)
+    return web.Response(
+        body=json.dumps(doc).encode(), status=response.status, content_type="application/json"
+    )
 
 
 def _json(doc: Any) -> web.Response:
@@ -151,13 +291,13 @@ async def handle_dl_cgi(request: web.Request) -> web.Response:
     pvs = request.app[PVS_KEY]
     command = request.query.get("Command", "")
     state = pvs.state()
-    tz = pvs.config.tz
+    tz = pvs.config.device_clock_tz
     if command == "DeviceList":
         if pvs.api == "varserver":
             return web.json_response(
                 {"status": 403, "error": "Unauthorized", "path": ""}, status=403
             )
-        return _json(legacy_api.device_list(state, tz, pvs.config.error_style))
+        return _json(legacy_api.device_list(pvs.data_state(), tz, pvs.config.error_style))
     if command == "Get_Comm":
         return _json(legacy_api.get_comm(state))
     if command in ("GridProfileGet", "GridProfile"):
@@ -181,14 +321,17 @@ async def handle_ess_status(request: web.Request) -> web.Response:
     state = pvs.state()
     if state.storage is None:
         return web.json_response({"result": "no ESS"}, status=404)
-    return _json(legacy_api.ess_status(state))
+    config = pvs.config
+    return _json(
+        legacy_api.ess_status(state, config.legacy_ess_units, config.legacy_agg_power_sign)
+    )
 
 
 async def handle_auth(request: web.Request) -> web.Response:
     return await varserver_api.handle_auth(request, request.app[PVS_KEY])
 
 
-async def handle_vars(request: web.Request) -> web.Response:
+async def handle_vars(request: web.Request) -> web.StreamResponse:
     return await varserver_api.handle_vars(request, request.app[PVS_KEY])
 
 
@@ -239,7 +382,13 @@ def self_signed_certificate() -> tuple[Path, Path]:
             "the simulator's HTTPS (varserver) side needs the openssl command to make its "
             "self-signed certificate; install openssl or use the legacy API"
         )
-    directory = Path(tempfile.mkdtemp(prefix="pvs-sim-tls-"))
+    try:
+        directory = Path(tempfile.mkdtemp(prefix="pvs-sim-tls-"))
+    except OSError as exc:
+        raise CertificateError(
+            f"cannot make a directory for the simulator's certificate in "
+            f"{tempfile.gettempdir()}: {exc.strerror or exc} (set TMPDIR to a writable directory)"
+        ) from exc
     cert, key = directory / "cert.pem", directory / "key.pem"
     command = [
         openssl,
@@ -327,6 +476,7 @@ class SimulatorServer:
             tls_site = web.TCPSite(self._runner, self.host, self.tls_port, ssl_context=ssl_context)
             await tls_site.start()
             self.tls_port = _bound_port(tls_site)
+        if ssl_context is not None and self.pvs.telemetry:
             self._telemetry_runner = web.AppRunner(
                 build_telemetry_app(self.pvs), access_log=None, shutdown_timeout=0.5
             )
@@ -334,6 +484,9 @@ class SimulatorServer:
             ws_site = web.TCPSite(self._telemetry_runner, self.host, self.telemetry_port)
             await ws_site.start()
             self.telemetry_port = _bound_port(ws_site)
+        elif self.telemetry_port == 0:
+            # No telemetry (legacy, PVS5): a port nothing listens on.
+            self.telemetry_port = free_port(self.host)
 
     async def stop(self) -> None:
         self.pvs.telemetry_enabled = False  # ends the push loops

@@ -53,7 +53,12 @@ class SiteConfig:
     error_inverters: int = 1
     production_meter: bool = True
     consumption_meter: bool = True
+    # The site's local zone: where the sun and the household keep their hours
+    # (None: this machine's zone).
     tz: tzinfo | None = None
+    # The zone the legacy device clocks (DATATIME/CURTIME) run in. None: UTC,
+    # as on real units; set it to model a PVS whose clock runs local time.
+    device_clock_tz: tzinfo | None = None
     # Legacy firmware before ~2020 drops all readings of a device in error
     # state; later firmware keeps the last values. ``"strip"`` or ``"keep"``.
     error_style: str = "strip"
@@ -63,6 +68,27 @@ class SiteConfig:
     battery_modules: int = 0
     # Firmware build reported by dl_cgi/supervisor/info (BUILD field).
     build: int = 41001
+    # varserver meters carry a valid-field mask (``vldFldMsk``). False: the
+    # variables a production meter does not measure are still 0.0, but no
+    # mask says so (what the flat variable layout may look like).
+    meter_valid_field_masks: bool = True
+    # Real inverters sample on a 5-minute grid and their samples reach the
+    # PVS up to ~10 minutes after the meters'. >0: inverter ``i`` reports the
+    # slot of ``now - lag * (1 + i % 3) / 3`` (a spread of lags, the largest
+    # this many seconds). 0: every inverter reports the current slot.
+    inverter_lag_seconds: float = 0.0
+    # Where the consumption CT sits: "net" (at the grid connection, the usual
+    # NET_CONSUMPTION_LOADSIDE install: it reads import - export) or "gross"
+    # (on the home's load lines, GROSS_CONSUMPTION_LINESIDE: it reads what the
+    # home uses, never negative).
+    consumption_ct: str = "net"
+    # Units of the legacy SunVault report (every value is {"value", "unit"}):
+    # "kW" (kW, %, °C: what hass-sunpower's users see), "W" (W, fractions,
+    # °F), or "unknown" (a power unit no one documents).
+    legacy_ess_units: str = "kW"
+    # Sign of the legacy report's agg_power: +1 positive while discharging,
+    # -1 positive while charging (the sign is undocumented on real units).
+    legacy_agg_power_sign: int = 1
 
 
 @dataclass(frozen=True)
@@ -93,6 +119,7 @@ class MeterState:
     type: str
     description: str
     kind: str  # "production" | "consumption"
+    subtype: str  # legacy DeviceList ``subtype``
     data_time: float
     ct_amps: int
     p_kw: float
@@ -180,7 +207,11 @@ class StorageState:
     hub_humidity_pct: float
     grid_v1n: float
     grid_v2n: float
-    supply_v: float
+    # Hub+ readings: legacy ``main_voltage`` (undocumented point, about the
+    # leg-to-leg grid voltage here) and varserver ``vSpplyV``, the switch's
+    # own control supply (a real MIDC reads 11.24 V).
+    main_v: float
+    control_supply_v: float
 
 
 @dataclass(frozen=True)
@@ -433,7 +464,8 @@ class Site:
             hub_humidity_pct=round(35.0 + 5 * noise, 1),
             grid_v1n=round(120.5 + (noise - 0.5), 2),
             grid_v2n=round(120.3 + (0.5 - noise), 2),
-            supply_v=round(241.0 + (noise - 0.5), 2),
+            main_v=round(241.0 + (noise - 0.5), 2),
+            control_supply_v=round(11.2 + 0.1 * noise, 3),
         )
 
     def _live(self, now: float) -> LiveState:
@@ -504,6 +536,7 @@ class Site:
                     type="PVS5-METER-P",
                     description="Power Meter " + self.production_serial,
                     kind="production",
+                    subtype="GROSS_PRODUCTION_SITE",
                     data_time=sampled,
                     ct_amps=50,
                     p_kw=round(pv_kw, 4),
@@ -525,7 +558,13 @@ class Site:
                 )
             )
         if self.config.consumption_meter:
-            net_kw = self.grid_watts(sampled, self.soc) / 1000
+            gross = self.config.consumption_ct == "gross"
+            if gross:
+                net_kw = self.load_watts(sampled) / 1000
+                pos_kwh, neg_kwh = self.load_kwh, 0.0
+            else:
+                net_kw = self.grid_watts(sampled, self.soc) / 1000
+                pos_kwh, neg_kwh = self.import_kwh, self.export_kwh
             p1 = net_kw * 0.55
             p2 = net_kw - p1
             s_kva = abs(net_kw) / 0.95
@@ -536,6 +575,7 @@ class Site:
                     type="PVS5-METER-C",
                     description="Power Meter " + self.consumption_serial,
                     kind="consumption",
+                    subtype="GROSS_CONSUMPTION_LINESIDE" if gross else "NET_CONSUMPTION_LOADSIDE",
                     data_time=sampled,
                     ct_amps=100,
                     p_kw=round(net_kw, 4),
@@ -543,9 +583,9 @@ class Site:
                     s_kva=round(s_kva, 4),
                     pf=round(0.95 if net_kw >= 0 else -0.95, 4),
                     freq_hz=freq,
-                    net_kwh=round(self.import_kwh - self.export_kwh, 2),
-                    pos_kwh=round(self.import_kwh, 2),
-                    neg_kwh=round(self.export_kwh, 2),
+                    net_kwh=round(pos_kwh - neg_kwh, 2),
+                    pos_kwh=round(pos_kwh, 2),
+                    neg_kwh=round(neg_kwh, 2),
                     v12_v=v12,
                     i_a=round(abs(net_kw) * 1000 / v12, 4),
                     p1_kw=round(p1, 4),
@@ -559,7 +599,8 @@ class Site:
         return tuple(meters)
 
     def _inverter(self, inv: _Inverter, index: int, now: float) -> InverterState:
-        sampled = now - now % INVERTER_PERIOD
+        lagged = now - self.config.inverter_lag_seconds * (1 + index % 3) / 3
+        sampled = lagged - lagged % INVERTER_PERIOD
         watts = self.inverter_watts(inv, sampled)
         noise = _unit_noise(self.config.seed, "inv", index, int(sampled))
         working = watts >= 1.0

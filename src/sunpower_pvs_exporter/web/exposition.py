@@ -10,7 +10,7 @@ import asyncio
 import gzip
 from collections.abc import Callable
 
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.registry import CollectorRegistry
 
 # Small bodies are not worth the CPU of compressing.
@@ -47,12 +47,15 @@ def render(
 async def gzip_if_accepted(body: bytes, headers: dict[str, str], accept_encoding: str) -> bytes:
     """Compress when the client accepts gzip and the body is worth it.
 
+    "Accepts gzip" is prometheus_client's own rule (``gzip_accepted``: a
+    ``gzip`` coding in the list), so we negotiate exactly as its handlers do.
+
     Level 1: a 300-inverter scrape (~800 KB) compresses in ~3 ms instead of
     ~7 ms at level 6, for a body 15 % larger. Large bodies are compressed in a
     thread (zlib releases the GIL), so concurrent scrapes use both cores
     instead of queueing on the event loop.
     """
-    if "gzip" not in accept_encoding.lower() or len(body) < GZIP_MIN_BYTES:
+    if not gzip_accepted(accept_encoding) or len(body) < GZIP_MIN_BYTES:
         return body
     headers["Content-Encoding"] = "gzip"
     if len(body) < GZIP_THREAD_BYTES:
