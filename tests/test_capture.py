@@ -213,3 +213,20 @@ def test_replay_needs_demo_and_a_capture(tmp_path, capsys):
     bad.write_text('{"hello": 1}')
     assert main(["check", "--demo", "--replay", str(bad)]) == 2
     assert "not a capture file" in capsys.readouterr().err
+
+
+async def test_a_failed_poll_is_captured_too_without_the_address(tmp_path: Path, capsys):
+    from sunpower_pvs_exporter.simulator.server import free_port
+
+    output = tmp_path / "down.json"
+    port = free_port()
+    argv = ["capture", "--hostname", "127.0.0.1", "--port", str(port), "--api", "legacy"]
+    code = await asyncio.to_thread(main, [*argv, "--timeout", "2", "--output", str(output)])
+    assert code == 1
+    assert "poll FAILED" in capsys.readouterr().out
+    doc = json.loads(output.read_text())
+    assert doc["poll"]["ok"] is False and doc["poll"]["error"]
+    [exchange] = doc["exchanges"]
+    assert exchange["target"] == "/cgi-bin/dl_cgi?Command=DeviceList" and exchange["error"]
+    assert "status" not in exchange
+    assert "127.0.0.1" not in output.read_text()

@@ -6,6 +6,7 @@ simulated noon or midnight is what ``check`` sees, whatever the time of day.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,7 @@ async def test_legacy_site_in_daylight_is_all_good(make_simulator):
         "Power Meter": 2,
     }
     assert report.clock_offset_seconds is not None and abs(report.clock_offset_seconds) < 5
+    assert "-0 s" not in report_text(report)
     assert report.metric_families["sunpower_pvs_inverter_ac_power_watts"] == 6
     assert report.metric_families["sunpower_pvs_supervisor_uptime_seconds_total"] == 1
     # Notes explain the meters but do not make the check fail.
@@ -72,11 +74,13 @@ async def test_legacy_site_in_daylight_is_all_good(make_simulator):
     assert "not available" in report.telemetry
 
 
-async def test_check_sends_only_the_requests_of_one_poll_plus_detection(make_simulator):
-    checked = await make_simulator(inverters=3, battery_modules=1)
-    polled = await make_simulator(inverters=3, battery_modules=1)
-    report = await check(checked, target_for(checked, api="auto"))
-    reader = make_reader(target_for(polled, api="auto"))
+@pytest.mark.parametrize("api", ["legacy", "varserver"])
+async def test_check_sends_only_the_requests_of_one_poll_plus_detection(make_simulator, api):
+    checked = await make_simulator(inverters=3, battery_modules=1, api=api)
+    polled = await make_simulator(inverters=3, battery_modules=1, api=api)
+    target = target_for if api == "legacy" else tls_target_for
+    report = await check(checked, target(checked, api="auto"))
+    reader = make_reader(target(polled, api="auto"))
     try:
         await reader.read()
     finally:
@@ -84,7 +88,8 @@ async def test_check_sends_only_the_requests_of_one_poll_plus_detection(make_sim
     asked = [(e.method, e.name) for e in checked.pvs.log.entries]
     assert asked == [(e.method, e.name) for e in polled.pvs.log.entries]
     assert asked[0] == ("GET", "/cgi-bin/dl_cgi/supervisor/info")  # detection's one request
-    assert "DeviceList" in [name for _m, name in asked]
+    assert ("DeviceList" if api == "legacy" else "/vars") in [name for _m, name in asked]
+    assert "/auth" not in [name for _m, name in asked[-1:]]  # no logout at the end
     assert report.requests == len(asked)
 
 
@@ -218,35 +223,39 @@ async def test_recent_reboot_and_clock_skew_are_warnings(make_simulator):
     assert {"rebooted_recently", "clock_skew"} <= codes(report, "warning")
     assert report.clock_offset_seconds is not None
     assert -3605 < report.clock_offset_seconds < -3595
+    assert "(-60 min)" in report_text(report)
 
 
-def test_cli_check_prints_json_and_exits_with_its_code(make_simulator, capsys):
-    import asyncio
-
-    async def start() -> SimulatorServer:
-        from sunpower_pvs_exporter.simulator.server import SimulatedPvs
-        from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
-
-        server = SimulatorServer(
-            SimulatedPvs(config=SiteConfig(inverters=2), clock=SimClock(start=NOON_UTC))
-        )
-        await server.start()
-        return server
-
-    loop = asyncio.new_event_loop()
-    try:
-        server = loop.run_until_complete(start())
-        argv = ["check", "--hostname", "127.0.0.1", "--port", str(server.port)]
-        code = loop.run_until_complete(
-            asyncio.to_thread(main, [*argv, "--api", "legacy", "--format", "json"])
-        )
-        loop.run_until_complete(server.stop())
-    finally:
-        loop.close()
+async def test_cli_check_prints_json_and_exits_with_its_code(make_simulator, capsys):
+    sim = await make_simulator(inverters=2)
+    argv = ["check", "--hostname", "127.0.0.1", "--port", str(sim.port), "--api", "legacy"]
+    code = await asyncio.to_thread(main, [*argv, "--format", "json"])
     doc = json.loads(capsys.readouterr().out)
     assert code == doc["exit_code"] != EXIT_FAILED
     assert doc["backend"] == "legacy" and doc["series"] > 0
     assert doc["serial_masked"].endswith("*****")
+    assert doc["address"] == f"127.0.0.1:{sim.port}"
+
+
+async def test_cli_check_reads_the_named_target_of_a_config_file(
+    make_simulator, tmp_path: Path, capsys
+):
+    first = await make_simulator(inverters=1)
+    second = await make_simulator(inverters=3, api="varserver")
+    config = tmp_path / "pvs.yml"
+    config.write_text(
+        "targets:\n"
+        f"  - name: old\n    host: 127.0.0.1\n    port: {first.port}\n    api: legacy\n"
+        f"  - name: new\n    host: 127.0.0.1\n    port: {second.tls_port}\n    use_tls: true\n"
+    )
+    code = await asyncio.to_thread(
+        main, ["check", "--config", str(config), "--target", "new", "--format", "json"]
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert code == doc["exit_code"] != EXIT_FAILED
+    assert doc["target"] == "new" and doc["backend"] == "varserver"
+    assert doc["address"] == f"127.0.0.1:{second.tls_port}"
+    assert first.pvs.log.entries == []  # only the named target was asked
 
 
 def test_cli_check_with_a_config_needs_a_target_name(tmp_path: Path, capsys):
@@ -258,3 +267,37 @@ def test_cli_check_with_a_config_needs_a_target_name(tmp_path: Path, capsys):
     assert "name one (a, b)" in capsys.readouterr().err
     assert main(["check", "--config", str(config), "--target", "zz"]) == EXIT_FAILED
     assert "no target named 'zz'" in capsys.readouterr().err
+
+
+async def test_a_gross_consumption_ct_is_explained(make_simulator):
+    sim = await make_simulator(error_inverters=0, inverters=2, consumption_ct="gross")
+    report = await check(sim, target_for(sim, **LEGACY))
+    assert report.exit_code == EXIT_OK
+    assert "consumption_ct_gross" in codes(report, "note")
+    assert "consumption_ct_net" not in codes(report)
+
+
+def test_a_meter_that_stopped_refreshing_is_stale():
+    from sunpower_pvs_exporter.config import TargetConfig
+    from sunpower_pvs_exporter.diagnose import PollOutcome
+    from sunpower_pvs_exporter.pvs.model import Device, Snapshot, Supervisor
+
+    now = NOON_UTC
+    pvs = Device("PVS", "ZT0123456789", state="working", data_time=now - 3600)
+    meter = Device("Power Meter", "PVS6M0001p", state="working", data_time=now - 1800)
+    snapshot = Snapshot(
+        backend="legacy",
+        fetched_at=now,
+        supervisor=Supervisor(device=pvs, uptime_seconds=86400.0),
+        devices=(pvs, meter),
+    )
+    target = TargetConfig(name="t", host="127.0.0.1", port=80, api="legacy", poll_interval=120)
+    outcome = PollOutcome(target, now, 0.1, snapshot=snapshot, backend="legacy")
+    report = build_report(outcome, now)
+    assert report.exit_code == EXIT_WARNINGS
+    stale = sorted(f.message for f in report.findings if f.code == "stale_data")
+    assert len(stale) == 2
+    # The PVS's own serial is masked: its last five characters are the password.
+    assert stale[0].startswith("PVS ZT01********: ") and "60 min" in stale[0]
+    assert "PVS6M0001p" in stale[1] and "30 min" in stale[1]
+    assert "0123456789" not in report_text(report) + report_json(report)

@@ -242,7 +242,13 @@ async def _exposition(
                 parts.append(cache.text(poller.name, snapshot, openmetrics))
             stream = streams.get(poller.name)
             if stream is not None:
-                live = LiveStatus(poller.name, stream.latest(), stream.connects, stream.messages)
+                live = LiveStatus(
+                    poller.name,
+                    stream.latest(),
+                    stream.connects,
+                    stream.messages,
+                    stream.unsupported,
+                )
                 parts.append(encode_metrics(LIVE_METRICS, live, False, openmetrics))
         return b"".join(parts)
 
