@@ -259,3 +259,40 @@ async def test_consumption_ct_type_is_exported(make_simulator, make_exporter, ht
     samples = await scrape_up(http, varserver.url + "/metrics")
     # varserver reports no subtype: no info, rather than a guess.
     assert series(samples, "sunpower_pvs_power_meter_subtype_info") == []
+
+
+# --- health signals: network interfaces and firmware on both APIs --------------
+
+
+async def test_network_interfaces_and_firmware_on_both_apis(make_simulator, make_exporter, http):
+    sim = await make_simulator(api="both", scale=0.0, inverters=2)
+    var = await scrape_up(
+        http, (await make_exporter([tls_target_for(sim, api="varserver")])).url + "/metrics"
+    )
+    legacy = await scrape_up(
+        http, (await make_exporter([tls_target_for(sim, api="legacy")])).url + "/metrics"
+    )
+    # varserver: the /net/<iface>/state variables, under the legacy metric's name.
+    interfaces = {
+        labels["interface"]: labels
+        for labels, _ in series(var, "sunpower_pvs_communication_interface_info")
+    }
+    assert sorted(interfaces) == ["sta0", "wan0", "wan1", "wwan0"]
+    assert interfaces["wan0"]["internet"] == ""  # varserver does not say; no guess
+    states = {
+        labels["interface"]: labels["state"]
+        for labels, _ in series(var, "sunpower_pvs_communication_interface_state_info")
+    }
+    assert states == {"wan0": "online", "wan1": "offline", "sta0": "offline", "wwan0": "offline"}
+    # legacy Get_Comm: its own interface names, and its state field in the same metric.
+    states = {
+        labels["interface"]: labels["state"]
+        for labels, _ in series(legacy, "sunpower_pvs_communication_interface_state_info")
+    }
+    assert states == {"wan": "up", "plc": "down", "sta0": "down"}
+
+    build = str(sim.pvs.config.build)
+    for samples in (var, legacy):
+        (firmware,) = series(samples, "sunpower_pvs_supervisor_firmware_info")
+        assert firmware[0]["build"] == build, firmware
+        assert firmware[0]["device_id"] == sim.pvs.site.pvs_serial

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
 from sunpower_pvs_exporter.health import LiveStatus, ReloadStatus, TargetStatus
+from sunpower_pvs_exporter.pvs.detect import parse_build
 from sunpower_pvs_exporter.pvs.errors import FAILURE_REASONS, FailureReason
 from sunpower_pvs_exporter.pvs.model import (
     CommInterface,
@@ -243,11 +244,35 @@ DEVICE = Subject[Snapshot, Device](
 )
 INTERFACE = Subject[Snapshot, CommInterface](
     name="communication_interface",
-    doc="each network interface of the PVS (legacy `Get_Comm`)",
+    doc="each network interface of the PVS (legacy `Get_Comm`, varserver `/net/<iface>/state`)",
     label_names=("interface", "internet", "sms"),
     items=lambda snap: snap.interfaces,
     labels=lambda iface: (iface.name, iface.internet, iface.sms),
     data_time=lambda _: None,
+)
+INTERFACE_STATE = Subject[Snapshot, CommInterface](
+    name="communication_interface_state",
+    doc="each network interface of the PVS that reports a state",
+    label_names=("interface", "state"),
+    items=lambda snap: (iface for iface in snap.interfaces if iface.state),
+    labels=lambda iface: (iface.name, iface.state),
+    data_time=lambda _: None,
+)
+
+
+def _firmware_labels(sup: Supervisor) -> tuple[str, ...]:
+    dev = sup.device
+    build = parse_build(None, dev.software_version)
+    return (dev.serial, dev.model, dev.software_version, "" if build is None else str(build))
+
+
+SUPERVISOR_FIRMWARE = Subject[Snapshot, Supervisor](
+    name="supervisor_firmware",
+    doc="the PVS's firmware",
+    label_names=("device_id", "model", "software_version", "build"),
+    items=_supervisor_items,
+    labels=_firmware_labels,
+    data_time=lambda sup: sup.device.data_time,
 )
 GRID_PROFILE = Subject[Snapshot, GridProfile](
     name="grid_profile",
@@ -781,6 +806,17 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
     ),
     # Supervisor (new).
     MetricSpec(
+        "sunpower_pvs_supervisor_firmware_info",
+        "info",
+        "The PVS's firmware: its version text and build number (the SunpowerPvsFirmwareChanged "
+        "alert watches it).",
+        "",
+        SUPERVISOR_FIRMWARE,
+        _one,
+        'legacy `SWVER` (build: the number after "Build"); varserver `/sys/info/sw_rev` '
+        "(build: the last dotted part)",
+    ),
+    MetricSpec(
         "sunpower_pvs_supervisor_cpu_usage_ratio",
         "gauge",
         "CPU usage of the PVS as a ratio 0-1.",
@@ -1120,14 +1156,26 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
     MetricSpec(
         "sunpower_pvs_communication_interface_info",
         "info",
-        "Network interfaces of the PVS and whether they reach the internet and SunPower's servers.",
+        "Network interfaces of the PVS and whether they reach the internet and SunPower's "
+        "servers. varserver names its interfaces (sta0, wan0, wan1, wwan0) but not their "
+        "reachability: there internet and sms are empty; see "
+        "sunpower_pvs_communication_interface_state_info.",
         "",
         INTERFACE,
         _one,
-        "legacy `Get_Comm` `networkstatus.interfaces[]`",
+        "legacy `Get_Comm` `networkstatus.interfaces[]`; varserver `/net/<iface>/state` "
+        "(interface name only)",
         "nan",
         True,
-        backends=LEGACY_ONLY,
+    ),
+    MetricSpec(
+        "sunpower_pvs_communication_interface_state_info",
+        "info",
+        "State of each network interface of the PVS as it reports it (raw text, e.g. up/down).",
+        "",
+        INTERFACE_STATE,
+        _one,
+        "legacy `Get_Comm` `networkstatus.interfaces[].state`; varserver `/net/<iface>/state`",
     ),
     MetricSpec(
         "sunpower_pvs_grid_profile_info",

@@ -212,7 +212,12 @@ def variables(
         **_live_vars(state),
         "/sys/toggle_cell/broadband_connected": "1",
         "/sys/toggle_cell/cell_connected": "0",
+        # Interface states: the PVS6's four (pypvs's variable list); the values
+        # are not documented, these are the simulator's own words.
         "/net/wan0/state": "online",
+        "/net/wan1/state": "offline",
+        "/net/sta0/state": "offline",
+        "/net/wwan0/state": "offline",
     }
 
 
