@@ -66,6 +66,7 @@ async def test_legacy_site_in_daylight_is_all_good(make_simulator):
         "Power Meter": 2,
     }
     assert report.clock_offset_seconds is not None and abs(report.clock_offset_seconds) < 5
+    assert "-0 s" not in report_text(report)
     assert report.metric_families["sunpower_pvs_inverter_ac_power_watts"] == 6
     assert report.metric_families["sunpower_pvs_supervisor_uptime_seconds_total"] == 1
     # Notes explain the meters but do not make the check fail.
@@ -222,6 +223,7 @@ async def test_recent_reboot_and_clock_skew_are_warnings(make_simulator):
     assert {"rebooted_recently", "clock_skew"} <= codes(report, "warning")
     assert report.clock_offset_seconds is not None
     assert -3605 < report.clock_offset_seconds < -3595
+    assert "(-60 min)" in report_text(report)
 
 
 async def test_cli_check_prints_json_and_exits_with_its_code(make_simulator, capsys):
@@ -281,7 +283,7 @@ def test_a_meter_that_stopped_refreshing_is_stale():
     from sunpower_pvs_exporter.pvs.model import Device, Snapshot, Supervisor
 
     now = NOON_UTC
-    pvs = Device("PVS", "ZT0123456789", state="working", data_time=now - 60)
+    pvs = Device("PVS", "ZT0123456789", state="working", data_time=now - 3600)
     meter = Device("Power Meter", "PVS6M0001p", state="working", data_time=now - 1800)
     snapshot = Snapshot(
         backend="legacy",
@@ -293,5 +295,9 @@ def test_a_meter_that_stopped_refreshing_is_stale():
     outcome = PollOutcome(target, now, 0.1, snapshot=snapshot, backend="legacy")
     report = build_report(outcome, now)
     assert report.exit_code == EXIT_WARNINGS
-    stale = [f for f in report.findings if f.code == "stale_data"]
-    assert len(stale) == 1 and "PVS6M0001p" in stale[0].message and "30 min" in stale[0].message
+    stale = sorted(f.message for f in report.findings if f.code == "stale_data")
+    assert len(stale) == 2
+    # The PVS's own serial is masked: its last five characters are the password.
+    assert stale[0].startswith("PVS ZT01********: ") and "60 min" in stale[0]
+    assert "PVS6M0001p" in stale[1] and "30 min" in stale[1]
+    assert "0123456789" not in report_text(report) + report_json(report)

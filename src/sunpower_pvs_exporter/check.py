@@ -26,6 +26,7 @@ from sunpower_pvs_exporter.device_problems import (
     data_age,
     device_problems,
     duration_text,
+    mask_serial,
 )
 from sunpower_pvs_exporter.diagnose import PollOutcome
 from sunpower_pvs_exporter.metrics.collector import build_families, device_metrics_for
@@ -103,14 +104,6 @@ class Report:
     @property
     def series(self) -> int:
         return sum(self.metric_families.values())
-
-
-def mask_serial(serial: str) -> str:
-    """The first four characters; the rest (whose tail is the default password) hidden."""
-    serial = serial.strip()
-    if len(serial) <= 4:
-        return "*" * len(serial)
-    return serial[:4] + "*" * (len(serial) - 4)
 
 
 def _address(outcome: PollOutcome) -> str:
@@ -285,8 +278,7 @@ def _meter_findings(snapshot: Snapshot) -> list[Finding]:
                     "production_meter_without_legs",
                     "note",
                     f"production meter {meter.device.serial} reports no per-leg data "
-                    "(production CTs measure only the total; varserver sends unmeasured legs "
-                    "as 0.0, which the exporter drops)",
+                    "(production CTs measure only the total)",
                     "nothing to fix; per-leg power and current exist for the consumption "
                     "meter only",
                 )
@@ -551,6 +543,14 @@ def _finite(value: object) -> object:
     raise TypeError(type(value).__name__)
 
 
+def _signed(seconds: float) -> str:
+    """``+3 s``, ``-2.0 h``; no sign on what rounds to zero (never "-0 s")."""
+    text = duration_text(seconds)
+    if text.startswith("0 "):
+        return text
+    return ("+" if seconds > 0 else "-") + text
+
+
 def _age_text(age: float | None) -> str:
     return "no data time" if age is None else f"{duration_text(age)} old"
 
@@ -583,7 +583,7 @@ def report_text(report: Report) -> str:
         row(
             "Clock",
             f"PVS {_utc(report.pvs_time)}, this machine {_utc(report.checked_at)} "
-            f"({'+' if offset >= 0 else '-'}{duration_text(offset)})",
+            f"({_signed(offset)})",
         )
     elif report.exit_code != EXIT_FAILED:
         row("Clock", "the PVS did not say its time")

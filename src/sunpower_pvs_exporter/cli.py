@@ -200,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--tls-ca-file", help="verify the PVS's certificate against this CA file")
     new.add_argument(
         "--pvs-timezone",
-        help="IANA time zone the PVS clock runs in, for DATATIME (default: this machine's)",
+        help="override: IANA time zone of a PVS whose clock runs local time, for legacy "
+        "DATATIME (default: UTC, as PVS clocks run)",
     )
     new.add_argument(
         "--demo",

@@ -29,6 +29,20 @@ class DeviceProblem:
     why: str
 
 
+def mask_serial(serial: str) -> str:
+    """The first four characters; the rest (whose tail is the default password) hidden."""
+    serial = serial.strip()
+    if len(serial) <= 4:
+        return "*" * len(serial)
+    return serial[:4] + "*" * (len(serial) - 4)
+
+
+def shown_serial(device: Device) -> str:
+    """A device's serial for display: the PVS's own is masked, since its last five
+    characters are the factory varserver password."""
+    return mask_serial(device.serial) if device.device_type == "PVS" else device.serial
+
+
 def duration_text(seconds: float) -> str:
     seconds = abs(seconds)
     if seconds < 120:
@@ -64,5 +78,5 @@ def device_problems(devices: Iterable[Device], reference: float) -> list[DeviceP
             why = f"data {duration_text(age)} old (usually under {duration_text(limit)})"
         else:
             continue
-        problems.append(DeviceProblem(device_type, device.serial, device.state, age, why))
+        problems.append(DeviceProblem(device_type, shown_serial(device), device.state, age, why))
     return problems

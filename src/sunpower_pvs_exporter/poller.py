@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from sunpower_pvs_exporter.continuity import TargetContinuity
 from sunpower_pvs_exporter.health import TargetStatus, zero_failures
 from sunpower_pvs_exporter.pvs.errors import FailureReason, PvsError, PvsTimeoutError
 from sunpower_pvs_exporter.pvs.model import Snapshot
@@ -136,6 +137,8 @@ class Poller:
         self._inflight: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        # Memory across polls: counters held monotonic, vanished devices, reboots.
+        self.continuity = TargetContinuity(name)
 
     # --- reading the cache ---------------------------------------------------
 
@@ -166,6 +169,8 @@ class Poller:
             consecutive_failures=self._consecutive_failures,
             poll_interval=self.schedule.interval,
             next_poll_at=self._next_poll_at,
+            held_energy_readings=dict(self.continuity.energy.held),
+            reboots=self.continuity.reboots,
         )
 
     # --- polling -------------------------------------------------------------
@@ -227,6 +232,10 @@ class Poller:
             self._record_internal_error(exc, started, started_wall)
             return
         self._last_duration = time.monotonic() - started
+        try:
+            snapshot = self.continuity.apply(snapshot, self.clock())
+        except Exception:  # a bug here must not stop the polling
+            log.exception("target=%s carrying state over from earlier polls failed", self.name)
         if self.prepare is not None:
             try:
                 await self.prepare(self.name, snapshot)

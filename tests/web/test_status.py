@@ -106,7 +106,7 @@ def test_page_without_targets_and_waiting_target():
 def test_devices_not_working_are_listed_with_serial_type_state_and_age():
     newest = NOW - 10
     devices = (
-        Device("PVS", "ZT1", state="working", data_time=newest - 60),
+        Device("PVS", "ZT0123456789", state="error", data_time=newest - 60),
         Device("Power Meter", "M1p", state="working", data_time=newest),
         Device("Inverter", "E001", state="working", data_time=newest - 30),
         Device("Inverter", "E002", state="error", data_time=newest - 7200),
@@ -121,11 +121,13 @@ def test_devices_not_working_are_listed_with_serial_type_state_and_age():
         r"<tr><td>(.*?)</td><td>(.*?)</td><td>.*?>(.*?)</span></td><td>(.*?)</td>", table
     )
     assert rows == [
+        ("ZT01********", "PVS", "error", "60 s"),
         ("E002", "Inverter", "error", "2.0 h"),
         ("E003", "Inverter", "working", "3.0 h"),
         ("E004", "Inverter", "error", "—"),
     ]
-    assert "Not working" in table and "(3)" in table
+    assert "Not working" in table and "(4)" in table
+    assert "0123456789" not in page
 
 
 def test_no_minus_zero_watts_and_no_direction_for_a_balanced_grid():
