@@ -16,7 +16,7 @@ import base64
 import binascii
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -212,7 +212,12 @@ def variables(
         **_live_vars(state),
         "/sys/toggle_cell/broadband_connected": "1",
         "/sys/toggle_cell/cell_connected": "0",
+        # Interface states: the PVS6's four (pypvs's variable list); the values
+        # are not documented, these are the simulator's own words.
         "/net/wan0/state": "online",
+        "/net/wan1/state": "offline",
+        "/net/sta0/state": "offline",
+        "/net/wwan0/state": "offline",
     }
 
 
@@ -250,6 +255,10 @@ async def handle_telemetry(request: web.Request, pvs: SimulatedPvs) -> web.Strea
         while not ws.closed and pvs.telemetry_enabled:
             if not pvs.telemetry_silent and has_session(pvs, client):
                 message = telemetry_message(pvs.state(), sent)
+                if pvs.telemetry_fields is not None:
+                    message["params"] = {
+                        k: v for k, v in message["params"].items() if k in pvs.telemetry_fields
+                    }
                 if message["params"]:
                     await ws.send_json(message)
                     sent.update(message["params"])
@@ -466,7 +475,7 @@ async def handle_vars(request: web.Request, pvs: SimulatedPvs) -> web.StreamResp
         return _unauthorized(pvs.faults.unauthorized_status)
     if query.sets:
         return _set(pvs, query)
-    state = pvs.state()
+    state = pvs.state() if open_read else pvs.data_state(varserver=True)
     names = variables(state, pvs.config.error_style, pvs.mac, pvs.config.meter_valid_field_masks)
     wanted = select(names, query, pvs.caches)
     if wanted is None:
@@ -475,10 +484,26 @@ async def handle_vars(request: web.Request, pvs: SimulatedPvs) -> web.StreamResp
         await asyncio.sleep(HANG_SECONDS)  # the client gives up first
     if not wanted:
         return _empty(pvs, query.fmt)
+    if not open_read and pvs.energy_glitches:
+        glitched = pvs.glitched(state, _energy_kinds(wanted))
+        if glitched is not state:
+            names = variables(
+                glitched, pvs.config.error_style, pvs.mac, pvs.config.meter_valid_field_masks
+            )
     if query.fmt == "obj":
         return _json({name: names[name] for name in wanted})
     values = [{"name": name, "value": names[name]} for name in wanted]
     return _json({"count": len(values), "values": values})
+
+
+def _energy_kinds(wanted: Iterable[str]) -> set[str]:
+    """Kinds of device whose lifetime energy (``…Ltea…Kwh``) a read includes."""
+    kinds: set[str] = set()
+    for name in wanted:
+        if "ltea" in name.lower() and name.startswith("/sys/devices/"):
+            kind = name.split("/")[3]
+            kinds.add({"ess": "storage"}.get(kind, kind))
+    return kinds
 
 
 def _set(pvs: SimulatedPvs, query: VarsRequest) -> web.Response:

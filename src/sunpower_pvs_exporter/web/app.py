@@ -10,10 +10,8 @@ may wait for a poll, bounded by the target's timeout.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
 
@@ -44,10 +42,8 @@ from sunpower_pvs_exporter.web.status import render_status_page
 SERVER_HEADER = f"sunpower-pvs-exporter/{__version__}"
 MAX_TARGET_NAME = 64
 # on_demand: how long the first probe of an idle target may wait for its first
-# poll, when Prometheus does not say its scrape timeout; and the margin kept
-# under the timeout it does say, for rendering and transfer.
+# poll when Prometheus does not say its scrape timeout.
 FIRST_PROBE_WAIT = 5.0
-SCRAPE_TIMEOUT_MARGIN = 0.5
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -74,6 +70,8 @@ class ExporterState:
                 config.push_to, config.push_job, read_push_auth(config.push_auth_file)
             )
         self.streams: dict[str, TelemetryStream] = {}
+        # Target name -> what stands in for its PVS (``--demo``), for the status page.
+        self.simulated: dict[str, str] = {}
         # Pollers replaced by a reload, finishing their last request.
         self.retiring: dict[asyncio.Task[None], Poller] = {}
         self._reload_lock = asyncio.Lock()
@@ -209,12 +207,22 @@ class ExporterState:
         )
         return registry
 
-    async def refresh(self, pollers: Sequence[Poller]) -> None:
-        """Scrape poll mode: let due pollers read the PVS before rendering."""
+    async def refresh(self, pollers: Sequence[Poller], deadline: float | None = None) -> None:
+        """Scrape poll mode: let due pollers read the PVS before rendering.
+
+        ``deadline`` (seconds, from Prometheus's scrape timeout) bounds the
+        wait for all of them together; a poll still running then goes on in
+        the background and this scrape gets the last data with ``up`` 0.
+        """
         if self.config.poll_mode != "scrape":
             return
+        loop = asyncio.get_running_loop()
+        end = None if deadline is None else loop.time() + deadline
         for poller in pollers:
-            await poller.refresh_if_due(wait=poller.schedule.timeout)
+            wait = poller.schedule.timeout
+            if end is not None:
+                wait = max(0.0, min(wait, end - loop.time()))
+            await poller.refresh_if_due(wait=wait)
 
 
 STATE_KEY = web.AppKey("exporter_state", ExporterState)
@@ -247,7 +255,13 @@ async def _exposition(
                 parts.append(cache.text(poller.name, snapshot, openmetrics))
             stream = streams.get(poller.name)
             if stream is not None:
-                live = LiveStatus(poller.name, stream.latest(), stream.connects, stream.messages)
+                live = LiveStatus(
+                    poller.name,
+                    stream.latest(),
+                    stream.connects,
+                    stream.messages,
+                    stream.unsupported,
+                )
                 parts.append(encode_metrics(LIVE_METRICS, live, False, openmetrics))
         return b"".join(parts)
 
@@ -256,10 +270,33 @@ async def _exposition(
     return web.Response(body=body, headers=headers)
 
 
+# Seconds kept back from Prometheus's scrape timeout for rendering and the
+# network, as blackbox_exporter's default --timeout-offset.
+SCRAPE_TIMEOUT_MARGIN = 0.5
+SCRAPE_TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
+
+
+def scrape_deadline(request: web.Request) -> float | None:
+    """How long this scrape may wait for a poll: Prometheus's timeout minus a margin.
+
+    ``None`` without the header (or with a value that is not a positive
+    number): then the target's own timeout is the only bound.
+    """
+    try:
+        timeout = float(request.headers.get(SCRAPE_TIMEOUT_HEADER, ""))
+    except ValueError:
+        return None
+    if not 0 < timeout < float("inf"):
+        return None
+    if timeout > 2 * SCRAPE_TIMEOUT_MARGIN:
+        return timeout - SCRAPE_TIMEOUT_MARGIN
+    return timeout / 2
+
+
 async def handle_metrics(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     if state.config.single_target:
-        await state.refresh(list(state.pollers.values()))
+        await state.refresh(list(state.pollers.values()), scrape_deadline(request))
     pollers = list(state.pollers.values())
     devices = pollers if state.config.single_target else []
     return await _exposition(request, state.metrics_registry, pollers, devices, True)
@@ -280,30 +317,48 @@ async def handle_probe(request: web.Request) -> web.Response:
     poller.touch()  # on_demand: this probe keeps the target polled
     if poller.mode == "on_demand":
         await poller.wait_for_data(first_probe_wait(request, poller.schedule.timeout))
-    await state.refresh([poller])
+    await state.refresh([poller], scrape_deadline(request))
     return await _exposition(request, state.empty_registry, [poller], [poller], False)
 
 
 def first_probe_wait(request: web.Request, poll_timeout: float) -> float:
     """How long a probe may wait for an on_demand target's first poll.
 
-    Within Prometheus's scrape timeout (its ``X-Prometheus-Scrape-Timeout-Seconds``
-    header) minus a margin, so a slow PVS costs one ``up 0`` scrape, not a
-    failed one.
+    Within Prometheus's scrape timeout less a margin (``scrape_deadline``), so
+    a slow PVS costs one ``up 0`` scrape, not a failed one.
     """
-    budget = FIRST_PROBE_WAIT
-    header = request.headers.get("X-Prometheus-Scrape-Timeout-Seconds", "")
-    with contextlib.suppress(ValueError):
-        said = float(header) - SCRAPE_TIMEOUT_MARGIN
-        if not math.isnan(said):
-            budget = said
-    return max(0.0, min(budget, poll_timeout))
+    deadline = scrape_deadline(request)
+    return min(poll_timeout, FIRST_PROBE_WAIT if deadline is None else deadline)
+
+
+def pvs_address(target: TargetConfig) -> str:
+    """host:port of a target's PVS, so two PVSes behind one host are told apart."""
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    return f"{host}:{target.port}" + (" (HTTPS)" if target.use_tls else "")
+
+
+def listen_address(request: web.Request) -> str:
+    """host:port this request came in on: an address Prometheus can reach us at."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    if isinstance(sockname, tuple) and len(sockname) >= 2:
+        host, port = str(sockname[0]), int(sockname[1])
+        if host.startswith("::ffff:"):
+            host = host.removeprefix("::ffff:")
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return request.host
 
 
 async def handle_status(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     statuses = [poller.status() for poller in state.pollers.values()]
-    page = render_status_page(statuses, state.config.single_target)
+    page = render_status_page(
+        statuses,
+        state.config.single_target,
+        addresses={t.name: pvs_address(t) for t in state.config.targets},
+        simulated=state.simulated,
+        listen=listen_address(request),
+        scheme="https" if request.secure else "http",
+    )
     return web.Response(
         text=page,
         content_type="text/html",
