@@ -217,8 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument(
         "--demo-api",
         choices=["legacy", "varserver", "both"],
-        help="API the demo PVS speaks (default: legacy); varserver and both add a SunVault "
-        "battery and serve HTTPS with a self-signed certificate (needs the openssl command)",
+        help="API the demo PVS speaks (default: legacy); the demo site has a SunVault "
+        "battery; varserver and both serve HTTPS with a self-signed certificate (needs the "
+        "openssl command)",
     )
     new.add_argument(
         "--replay",

@@ -29,7 +29,8 @@ def demo_sun_zone(now: float) -> timezone:
 
 
 class DemoSite:
-    """``api`` is what the demo PVS speaks; varserver/both also have a SunVault.
+    """``api`` is what the demo PVS speaks. Every demo site has a SunVault, so
+    each API's battery metrics can be seen (legacy: the separate ESS report).
 
     ``replay``: serve that capture file instead of a simulated site.
     ``now`` is for tests; the demo itself runs on the real clock. No inverter
@@ -60,7 +61,7 @@ class DemoSite:
                 seed=seed,
                 inverters=inverters,
                 error_inverters=0,
-                battery_modules=0 if api == "legacy" else 2,
+                battery_modules=2,
                 tz=demo_sun_zone(start),
             ),
             clock=SimClock(start=start),
