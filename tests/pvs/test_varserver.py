@@ -346,3 +346,28 @@ async def test_inverters_are_back_within_one_poll_after_the_nightly_reboot(make_
         assert raw_targets(sim) == [f"/vars?fmt=obj&cache=spx_{name}" for name in PRESENT]
     finally:
         await client.close()
+
+
+async def test_session_is_renewed_before_it_ends(make_simulator):
+    sim = await make_simulator(api="varserver", inverters=1)
+    now = [5000.0]
+    sim.pvs.session_clock = lambda: now[0]
+    client = client_for(sim)
+    client.clock = lambda: now[0]
+    try:
+        await client.read()
+        token = next(iter(sim.pvs.sessions))
+        for _ in range(4):  # 4 polls 60 s apart, then one at 240 s after login
+            now[0] += 60.0
+            sim.pvs.log.clear()
+            await client.read()
+        # The fourth poll logged in first: same session, fresh lifetime, no refusal.
+        assert names(sim) == ["/auth"] + ["/vars"] * len(PRESENT)
+        assert list(sim.pvs.sessions) == [token]
+        now[0] += 200.0  # 440 s after the first login: still the same live session
+        sim.pvs.log.clear()
+        await client.read()
+        assert "/auth" not in names(sim)
+        assert client.logins == 2 and client.relogins_after_empty_answer == 0
+    finally:
+        await client.close()
