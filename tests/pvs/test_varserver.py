@@ -371,3 +371,22 @@ async def test_session_is_renewed_before_it_ends(make_simulator):
         assert client.logins == 2 and client.relogins_after_empty_answer == 0
     finally:
         await client.close()
+
+
+async def test_a_supervisor_answer_without_serial_means_log_in_again(make_simulator):
+    sim = await make_simulator(api="varserver", inverters=2)
+    client = client_for(sim)
+    try:
+        await client.read()
+        sim.pvs.expire_sessions()
+        sim.pvs.faults.unauthorized_status = EXPIRED_EMPTY_200
+        sim.pvs.faults.expired_session_body = b"{}"
+        sim.pvs.log.clear()
+        snap = await client.read()
+        # The cached read and the rebuild both say "{}": no serial, so log in
+        # again once; then the sets are built afresh.
+        assert names(sim)[:4] == ["/vars", "/vars", "/auth", "/vars"]
+        assert client.relogins_after_empty_answer == 1
+        assert snap.supervisor is not None and len(snap.inverters) == 2
+    finally:
+        await client.close()

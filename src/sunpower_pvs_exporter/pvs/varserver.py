@@ -25,8 +25,9 @@ Requests are built raw by ``varserver_query`` (the PVS never URL-decodes).
 Sessions belong to the client's IP address and end 300 s after login; a
 login 240 s after the last renews the same session (one request every 4
 minutes). One that ended anyway is noticed (401/403, 500, or an empty
-``200`` on some builds) and renewed once within the request. There is deliberately no ``/auth?logout``:
-it would end the session of every other program on this host too.
+``200`` on some builds) and renewed once within the request. There is
+deliberately no ``/auth?logout``: it would end the session of every other
+program on this host too.
 
 Why not pypvs for this: pypvs 0.2.9 cannot send ``fmt``/``cache`` with a
 query (it joins POST parameters without ``&``), reads the supervisor one

@@ -471,7 +471,8 @@ async def handle_vars(request: web.Request, pvs: SimulatedPvs) -> web.StreamResp
     )
     if not open_read and not session_valid(pvs, request):
         if pvs.faults.unauthorized_status == 200:
-            return web.Response(status=200, body=b"")  # some builds: empty 200
+            # Some builds: 200 with an empty body.
+            return web.Response(status=200, body=pvs.faults.expired_session_body)
         return _unauthorized(pvs.faults.unauthorized_status)
     if query.sets:
         return _set(pvs, query)
