@@ -200,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--tls-ca-file", help="verify the PVS's certificate against this CA file")
     new.add_argument(
         "--pvs-timezone",
-        help="IANA time zone the PVS clock runs in, for DATATIME (default: this machine's)",
+        help="override: IANA time zone of a PVS whose clock runs local time, for legacy "
+        "DATATIME (default: UTC, as PVS clocks run)",
     )
     new.add_argument(
         "--demo",
@@ -216,8 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument(
         "--demo-api",
         choices=["legacy", "varserver", "both"],
-        help="API the demo PVS speaks (default: legacy); varserver and both add a SunVault "
-        "battery and serve HTTPS with a self-signed certificate (needs the openssl command)",
+        help="API the demo PVS speaks (default: legacy); the demo site has a SunVault "
+        "battery; varserver and both serve HTTPS with a self-signed certificate (needs the "
+        "openssl command)",
     )
     new.add_argument(
         "--replay",

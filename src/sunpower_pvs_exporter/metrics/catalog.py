@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
+from sunpower_pvs_exporter.continuity import HELD_REASONS, HeldReason
 from sunpower_pvs_exporter.health import LiveStatus, ReloadStatus, TargetStatus
 from sunpower_pvs_exporter.pvs.detect import parse_build
 from sunpower_pvs_exporter.pvs.errors import FAILURE_REASONS, FailureReason
@@ -1134,11 +1135,14 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         "state: there a device is working while its last sample (msmtEps) is at most "
         "15 minutes older than the newest sample on the PVS; an inverter while its "
         "sample is at most 15 minutes older than the newest inverter sample and 30 "
-        "minutes older than the newest sample on the PVS (docs/varserver.md).",
+        "minutes older than the newest sample on the PVS (docs/varserver.md). A device "
+        "seen before and now absent from the PVS's data is listed with state missing (0) "
+        "for up to 7 days.",
         "1",
         DEVICE,
         lambda d: 1.0 if d.state == "working" else 0.0,
-        "legacy `STATE`; varserver derived from `msmtEps` staleness",
+        "legacy `STATE`; varserver derived from `msmtEps` staleness; `missing`: exporter "
+        "(seen before, absent now)",
         "nan",
         True,
     ),
@@ -1150,7 +1154,8 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         "seconds",
         DEVICE,
         lambda d: d.data_time,
-        "legacy `DATATIME` (PVS local time); varserver `msmtEps` (UTC)",
+        "legacy `DATATIME` (UTC, unless the `timezone` override says otherwise); "
+        "varserver `msmtEps` (UTC)",
     ),
     # Network and grid profile.
     MetricSpec(
@@ -1211,6 +1216,15 @@ TARGET_REASON = Subject[TargetStatus, TargetReason](
     doc="each configured PVS and failure reason",
     label_names=("target", "reason"),
     items=lambda status: ((status, reason) for reason in FAILURE_REASONS),
+    labels=lambda item: (item[0].target, item[1]),
+    data_time=lambda _: None,
+)
+TargetHeldReason = tuple[TargetStatus, HeldReason]
+TARGET_HELD_REASON = Subject[TargetStatus, TargetHeldReason](
+    name="target_held_reading_reason",
+    doc="each configured PVS and reason a lifetime-energy reading was held or dropped",
+    label_names=("target", "reason"),
+    items=lambda status: ((status, reason) for reason in HELD_REASONS),
     labels=lambda item: (item[0].target, item[1]),
     data_time=lambda _: None,
 )
@@ -1316,6 +1330,28 @@ HEALTH_METRICS: tuple[MetricSpec[TargetStatus, Any], ...] = (
         TARGET,
         lambda s: s.poll_interval,
         "exporter",
+    ),
+    MetricSpec(
+        "sunpower_pvs_energy_readings_held_total",
+        "counter",
+        "Lifetime-energy readings (every _total energy counter, and the inverter energy "
+        "gauge) not exported as read: held at the last exported value, or dropped when "
+        "there was none. reason: zero (a 0 reading), small_decrease (a rounding-size "
+        "drop), large_decrease (a drop not yet lasting long enough to be a reset).",
+        "1",
+        TARGET_HELD_REASON,
+        lambda item: float(item[0].held_energy_readings.get(item[1], 0)),
+        "exporter",
+    ),
+    MetricSpec(
+        "sunpower_pvs_supervisor_reboots_total",
+        "counter",
+        "PVS reboots the exporter saw: its uptime was lower than at the previous poll. "
+        "Reboots while the exporter was not running are not counted.",
+        "1",
+        TARGET,
+        lambda s: float(s.reboots),
+        "exporter (legacy `dl_uptime`; varserver `/sys/info/uptime`)",
     ),
     MetricSpec(
         "sunpower_pvs_target_info",

@@ -1,13 +1,17 @@
 """``--demo``: a simulated PVS inside the exporter process, on a free loopback port.
 
-The simulated sun is pinned to late morning when the demo starts, so a first
+Every device clock is the real clock, so timestamps, staleness and the
+shipped alerts behave as with a real PVS (``--use-device-data-timestamp``
+included). Only the simulated sun is moved: the site keeps its hours in a
+fixed-offset zone where it is late morning when the demo starts, so a first
 look at the metrics shows a producing site whatever the time of day.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+import time
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
@@ -15,18 +19,22 @@ from sunpower_pvs_exporter.simulator.replay import ReplayPvs, ReplayServer
 from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer
 from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
 
-DEMO_START_HOUR = 11
+DEMO_SUN_HOUR = 11
 
 
-def demo_start_time() -> float:
-    today = datetime.now().astimezone()
-    return today.replace(hour=DEMO_START_HOUR, minute=0, second=0, microsecond=0).timestamp()
+def demo_sun_zone(now: float) -> timezone:
+    """A fixed-offset zone in which ``now`` falls in the hour ``DEMO_SUN_HOUR``."""
+    offset = DEMO_SUN_HOUR - datetime.fromtimestamp(now, UTC).hour  # -12 .. +11
+    return timezone(timedelta(hours=offset))
 
 
 class DemoSite:
-    """``api`` is what the demo PVS speaks; varserver/both also have a SunVault.
+    """``api`` is what the demo PVS speaks. Every demo site has a SunVault, so
+    each API's battery metrics can be seen (legacy: the separate ESS report).
 
     ``replay``: serve that capture file instead of a simulated site.
+    ``now`` is for tests; the demo itself runs on the real clock. No inverter
+    is stuck in error: a healthy demo raises no alert.
     """
 
     server: SimulatorServer | ReplayServer
@@ -37,7 +45,9 @@ class DemoSite:
         seed: int = 2019,
         api: str = "legacy",
         replay: str | None = None,
+        now: float | None = None,
     ) -> None:
+        start = time.time() if now is None else now
         self.replay_api: str | None = None
         self.description = "simulated PVS (--demo)"
         if replay is not None:
@@ -48,9 +58,13 @@ class DemoSite:
             return
         pvs = SimulatedPvs(
             config=SiteConfig(
-                seed=seed, inverters=inverters, battery_modules=0 if api == "legacy" else 2
+                seed=seed,
+                inverters=inverters,
+                error_inverters=0,
+                battery_modules=2,
+                tz=demo_sun_zone(start),
             ),
-            clock=SimClock(start=demo_start_time()),
+            clock=SimClock(start=start),
             api=api,
         )
         self.server = SimulatorServer(pvs, host="127.0.0.1", port=0)

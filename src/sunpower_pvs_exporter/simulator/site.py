@@ -53,7 +53,12 @@ class SiteConfig:
     error_inverters: int = 1
     production_meter: bool = True
     consumption_meter: bool = True
+    # The site's local zone: where the sun and the household keep their hours
+    # (None: this machine's zone).
     tz: tzinfo | None = None
+    # The zone the legacy device clocks (DATATIME/CURTIME) run in. None: UTC,
+    # as on real units; set it to model a PVS whose clock runs local time.
+    device_clock_tz: tzinfo | None = None
     # Legacy firmware before ~2020 drops all readings of a device in error
     # state; later firmware keeps the last values. ``"strip"`` or ``"keep"``.
     error_style: str = "strip"

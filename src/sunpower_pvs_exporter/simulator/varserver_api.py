@@ -16,7 +16,7 @@ import base64
 import binascii
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -475,7 +475,7 @@ async def handle_vars(request: web.Request, pvs: SimulatedPvs) -> web.StreamResp
         return _unauthorized(pvs.faults.unauthorized_status)
     if query.sets:
         return _set(pvs, query)
-    state = pvs.state()
+    state = pvs.state() if open_read else pvs.data_state(varserver=True)
     names = variables(state, pvs.config.error_style, pvs.mac, pvs.config.meter_valid_field_masks)
     wanted = select(names, query, pvs.caches)
     if wanted is None:
@@ -484,10 +484,26 @@ async def handle_vars(request: web.Request, pvs: SimulatedPvs) -> web.StreamResp
         await asyncio.sleep(HANG_SECONDS)  # the client gives up first
     if not wanted:
         return _empty(pvs, query.fmt)
+    if not open_read and pvs.energy_glitches:
+        glitched = pvs.glitched(state, _energy_kinds(wanted))
+        if glitched is not state:
+            names = variables(
+                glitched, pvs.config.error_style, pvs.mac, pvs.config.meter_valid_field_masks
+            )
     if query.fmt == "obj":
         return _json({name: names[name] for name in wanted})
     values = [{"name": name, "value": names[name]} for name in wanted]
     return _json({"count": len(values), "values": values})
+
+
+def _energy_kinds(wanted: Iterable[str]) -> set[str]:
+    """Kinds of device whose lifetime energy (``…Ltea…Kwh``) a read includes."""
+    kinds: set[str] = set()
+    for name in wanted:
+        if "ltea" in name.lower() and name.startswith("/sys/devices/"):
+            kind = name.split("/")[3]
+            kinds.add({"ess": "storage"}.get(kind, kind))
+    return kinds
 
 
 def _set(pvs: SimulatedPvs, query: VarsRequest) -> web.Response:
