@@ -28,7 +28,7 @@ import signal
 import subprocess
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -304,15 +304,23 @@ def central_samples(fleet: Fleet, window: str) -> dict[str, list[tuple[float, fl
 
 
 def assert_no_gaps(
-    samples: dict[str, list[tuple[float, float]]], since: float, max_gap: float = MAX_GAP
+    samples: dict[str, list[tuple[float, float]]],
+    since: float,
+    max_gap: float = MAX_GAP,
+    may_be_down: Collection[str] = (),
 ) -> None:
+    """Every site has samples since ``since``, none further apart than ``max_gap``,
+    all ``up 1`` -- but for ``may_be_down``: their new exporter's first probe
+    may answer ``up 0`` once or twice, when its first poll takes longer than
+    the 0.5 s the 1 s scrape timeout leaves it (a loaded machine)."""
     assert sorted(samples) == sorted(SITES), sorted(samples)
     for site, values in samples.items():
         times = [t for t, _ in values if t >= since]
         assert len(times) >= 3, (site, values)
         gaps = [b - a for a, b in itertools.pairwise(times)]
         assert max(gaps) <= max_gap, (site, gaps)
-        assert all(v == 1.0 for t, v in values if t >= since), (site, values)
+        down = [t for t, v in values if t >= since and v != 1.0]
+        assert len(down) <= (2 if site in may_be_down else 0), (site, values)
 
 
 def test_each_pvs_polled_by_one_exporter_and_resharding_moves_the_polling(fleet: Fleet):
@@ -389,5 +397,7 @@ def test_each_pvs_polled_by_one_exporter_and_resharding_moves_the_polling(fleet:
     # Centrally, every series went on, the moved sites' with at most the
     # reload tick missing; since the move settled, without a gap.
     time.sleep(1.5)  # the last samples through remote write
-    assert_no_gaps(central_samples(fleet, "60s"), filled, max_gap=RELOAD_TICK + MAX_GAP)
+    assert_no_gaps(
+        central_samples(fleet, "60s"), filled, max_gap=RELOAD_TICK + MAX_GAP, may_be_down=moved
+    )
     assert_no_gaps(central_samples(fleet, "60s"), settled)
