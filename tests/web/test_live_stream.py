@@ -137,7 +137,11 @@ async def test_live_stream_enable_waits_its_turn_behind_the_poll(
     sim.pvs.telemetry_interval = 0.05
     sim.pvs.faults.latency = 0.3
     sim.pvs.faults.only = frozenset({"/vars", "/auth"})
-    target = tls_target_for(sim, api="varserver", telemetry_port=sim.telemetry_port)
+    # A timeout long enough that no group request is given up on (an abandoned
+    # request would stay on the PVS: a different matter from the stream's turn).
+    target = tls_target_for(
+        sim, api="varserver", telemetry_port=sim.telemetry_port, timeout=20.0, max_age=60.0
+    )
     exporter = await make_exporter([target], live=True)
     url = exporter.url + "/metrics"
     await wait_for(
