@@ -70,6 +70,8 @@ async def test_first_poll_builds_one_set_per_group_then_reads_them_by_id(make_si
         assert again.supervisor is not None
         assert again.supervisor.device.serial == sim.pvs.site.pvs_serial
         assert again.supervisor.flash_wear_ratio is not None
+        # The net group: one interface state per /net/<iface>/state.
+        assert {i.name: i.state for i in again.interfaces}["wan0"] == "online"
     finally:
         await client.close()
     # No logout on close: it would end the session of every program on this host.

@@ -95,7 +95,9 @@ class SimulatedPvs:
     def __post_init__(self) -> None:
         if self.api not in API_MODES:
             raise ValueError(f"api must be one of {', '.join(API_MODES)}, got {self.api!r}")
-        if self.api != "legacy" and self.config.build < VARSERVER_MIN_BUILD:
+        if self.api != "legacy" and self.config.build == MIXED_FIELD_BUILD:
+            self.config = dataclasses.replace(self.config, software_version=MIXED_FIELD_SWVER)
+        elif self.api != "legacy" and self.config.build < VARSERVER_MIN_BUILD:
             # New firmware: a build and version string that say so.
             version = self.config.software_version
             self.config = dataclasses.replace(
@@ -196,6 +198,11 @@ API_MODES = ("legacy", "varserver", "both")
 VARSERVER_MIN_BUILD = 61840
 NEW_FIRMWARE_BUILD = 61845
 NEW_FIRMWARE_SWVER = "2025.09, Build 61845"
+# Build 61839 sits on both sides in the field: some units on it serve only
+# varserver (DeviceList 403), others still serve DeviceList. ``api=
+# "varserver"`` with ``SiteConfig(build=MIXED_FIELD_BUILD)`` is the former.
+MIXED_FIELD_BUILD = 61839
+MIXED_FIELD_SWVER = "2025.05, Build 61839"
 PVS_KEY = web.AppKey("pvs", SimulatedPvs)
 
 
