@@ -229,3 +229,22 @@ async def test_sigterm_with_three_hung_pvses_exits_within_two_seconds(
     print(f"SIGTERM with 3 hung {api} PVSes: exited {code} after {took:.2f}s")
     assert code == 0
     assert took < 2.0, took
+
+
+async def test_a_ca_file_that_vanishes_after_the_check_is_a_named_connection_failure(
+    tmp_path: Path, make_simulator, make_exporter, http
+):
+    """Checked at start; if it disappears later, polls fail naming the key, no traceback."""
+    sim = await make_simulator(inverters=1, tls=True)
+    gone = tmp_path / "pvs-ca.pem"
+    target = target_for(sim, port=sim.tls_port, use_tls=True, tls_ca_file=str(gone))
+    exporter = await make_exporter([target])
+    for _ in range(100):
+        status = exporter.state.pollers["site"].status()
+        if status.polls:
+            break
+        await asyncio.sleep(0.05)
+    assert status.last_error_reason == "connection"
+    assert status.last_error == (f"tls_ca_file {gone}: cannot use it: No such file or directory"), (
+        status.last_error
+    )

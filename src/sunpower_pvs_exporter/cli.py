@@ -481,6 +481,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CertificateError as exc:
         print(f"{PROG}: error: --demo-api {demo_api}: {exc}", file=sys.stderr)
         return 1
+    except ConfigError as exc:  # a file that changed between the check and its use
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         where = listen_address(config.listen_host, config.listen_port)
         print(f"{PROG}: error: cannot listen on {where}: {exc.strerror}", file=sys.stderr)

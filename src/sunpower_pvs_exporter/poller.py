@@ -130,6 +130,8 @@ class Poller:
         self._dropped_values = 0
         self._failures = zero_failures()
         self._consecutive_failures = 0
+        # Scrape mode: a scrape stopped waiting for the poll that is still running.
+        self._overdue = False
         self._internal_errors_logged: set[tuple[str, str, int]] = set()
         self._next_poll_at: float | None = None
         # The poller this one replaced on a reload, until its last request is done.
@@ -160,7 +162,7 @@ class Poller:
             last_attempt_at=self._last_attempt_at,
             last_success_at=self._last_success_at,
             last_poll_duration=self._last_duration,
-            last_poll_ok=self._last_ok,
+            last_poll_ok=self._last_ok and not self._overdue,
             last_error=self._last_error,
             last_error_reason=self._last_error_reason,
             polls=self._polls,
@@ -192,8 +194,12 @@ class Poller:
         """
         if not (self.is_due() or (self._inflight is not None and not self._inflight.done())):
             return
-        with contextlib.suppress(TimeoutError):
+        try:
             await asyncio.wait_for(self.poll(), timeout=wait)
+        except TimeoutError:
+            # The poll goes on in the background; until it ends the target is
+            # reported down, with its last data, instead of failing the scrape.
+            self._overdue = True
 
     async def _poll_once(self) -> None:
         if self._predecessor is not None:
@@ -212,6 +218,12 @@ class Poller:
         started = time.monotonic()
         self._last_attempt_at = started_wall
         self._polls += 1
+        try:
+            await self._read_and_record_inner(started, started_wall)
+        finally:
+            self._overdue = False
+
+    async def _read_and_record_inner(self, started: float, started_wall: float) -> None:
         try:
             try:
                 async with pvs_gate(self.endpoint):

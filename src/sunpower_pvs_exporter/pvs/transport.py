@@ -57,7 +57,12 @@ def make_ssl_context(ca_file: str | None) -> ssl.SSLContext:
     never work.
     """
     if ca_file:
-        return ssl.create_default_context(cafile=ca_file)
+        try:
+            return ssl.create_default_context(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            # Checked at start and reload; this is the file vanishing later.
+            problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise PvsConnectionError(f"tls_ca_file {ca_file}: cannot use it: {problem}") from exc
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE

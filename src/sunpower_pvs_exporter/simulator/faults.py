@@ -50,6 +50,9 @@ class FaultPlan:
     # PVS has been seen answering 401, 403 and 500; EXPIRED_EMPTY_200: some
     # builds answer 200 with an empty body).
     unauthorized_status: int = 401
+    # With EXPIRED_EMPTY_200: the body of that answer (empty; ``b"{}"`` is
+    # the variant a client can only recognise by the missing serial number).
+    expired_session_body: bytes = b""
     # varserver: reject every login, even with the right password (the
     # owner changed it, or the exporter was given the wrong one).
     reject_logins: bool = False

@@ -2,11 +2,19 @@
 
 Rendering (``variables``) is pure: a ``SiteState`` in, the flat
 ``{name: value}`` namespace out, values as strings and power in kW like a
-real PVS. The handlers add what makes the API awkward for clients: basic-auth
-login to a session cookie, sessions that expire, ``/vars`` queries by
-``name=``/``match=`` in a query string or a POST body, ``cache=`` sets, and
-HTTP 400 for a query that matches nothing. Written from
-``shared/pvs-protocol.md`` section B.
+real PVS. The handlers add what makes the API awkward for clients, as the
+PVS's own handlers (``fcgi_vars``, ``fcgi_auth``, ``sessionmgr``) do it:
+
+* ``/vars`` parameters are read raw: split on ``&``, known by prefix, a
+  ``set=`` value split on its first ``=``, nothing percent-decoded (this
+  module's own parser; it must not share the exporter's request building);
+* ``cache=`` adds to a stored set, ``clearcache=`` empties it first; an
+  empty answer is ``200`` with nothing in it (or 400: ``empty_result_status``);
+* sessions belong to the client address, last ``session_ttl`` (300 s) from
+  login, and a second login from the same address gets the same session;
+* the telemetry WebSocket pushes only changed fields and goes silent when
+  the session ends; faults and modes for expired-session answers, hanging
+  variables, nightly reboots and a PVS5 without telemetry.
 """
 
 from __future__ import annotations
@@ -471,7 +479,8 @@ async def handle_vars(request: web.Request, pvs: SimulatedPvs) -> web.StreamResp
     )
     if not open_read and not session_valid(pvs, request):
         if pvs.faults.unauthorized_status == 200:
-            return web.Response(status=200, body=b"")  # some builds: empty 200
+            # Some builds: 200 with an empty body.
+            return web.Response(status=200, body=pvs.faults.expired_session_body)
         return _unauthorized(pvs.faults.unauthorized_status)
     if query.sets:
         return _set(pvs, query)
