@@ -199,8 +199,6 @@ def test_cli_capture_writes_a_file_that_the_demo_replays(make_simulator, tmp_pat
         "/cgi-bin/dl_cgi?Command=DeviceList",
         "/cgi-bin/dl_cgi?Command=Get_Comm",
         "/cgi-bin/dl_cgi?Command=GridProfileGet",
-        # The demo site has a SunVault: its report is read too.
-        "/cgi-bin/dl_cgi/energy-storage-system/status",
     ]
     # …and the SunVault report when the demo site has one: nothing else.
     assert asked[3:] in ([], ["/cgi-bin/dl_cgi/energy-storage-system/status"])
