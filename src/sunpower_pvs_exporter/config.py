@@ -73,8 +73,7 @@ class TargetConfig:
                     return handle.read().strip()
             except OSError as exc:
                 raise ConfigError(
-                    f"target {self.name}: cannot read password_file {self.password_file}: "
-                    f"{exc.strerror}"
+                    f"password_file {self.password_file}: cannot read: {exc.strerror}"
                 ) from exc
         if self.password_env:
             value = os.environ.get(self.password_env)
