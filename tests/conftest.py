@@ -36,12 +36,17 @@ async def make_simulator() -> AsyncIterator[SimFactory]:
         port: int = 0,
         api: str = "legacy",
         tls: bool | None = None,
+        telemetry: bool = True,
         **site: Any,
     ) -> SimulatorServer:
-        """``tls``: also listen with HTTPS (default: when the simulator speaks varserver)."""
+        """``tls``: also listen with HTTPS (default: when the simulator speaks varserver).
+        ``telemetry=False``: a PVS5, without the telemetry WebSocket."""
         site.setdefault("tz", UTC)
         pvs = SimulatedPvs(
-            config=SiteConfig(**site), clock=SimClock(start=start, scale=scale), api=api
+            config=SiteConfig(**site),
+            clock=SimClock(start=start, scale=scale),
+            api=api,
+            telemetry=telemetry,
         )
         server = SimulatorServer(pvs, host="127.0.0.1", port=port, tls=tls)
         await server.start()

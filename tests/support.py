@@ -7,9 +7,9 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from sunpower_pvs_exporter.cli import make_pollers
 from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
 from sunpower_pvs_exporter.poller import Poller
+from sunpower_pvs_exporter.runtime import make_pollers
 from sunpower_pvs_exporter.simulator.server import SimulatorServer
 
 # Simulated noon on a summer day, in UTC so tests do not depend on the machine's zone.

@@ -289,3 +289,99 @@ async def test_sighup_reloads_targets_and_survives_a_bad_file(tmp_path: Path, ma
     finally:
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), timeout=10) == 0
+
+
+FLAG_MISTAKES = [
+    (
+        ["--hostname", "127.0.0.1:8080"],
+        "--hostname: give the port separately (--port), not as HOST:PORT; got '127.0.0.1:8080'",
+    ),
+    (
+        ["--hostname", "https://pvs.lan"],
+        "--hostname: give a host name or address without a scheme, got 'https://pvs.lan' "
+        "(for HTTPS set --use-tls)",
+    ),
+    (
+        ["--push-to", "not-a-url"],
+        "argument --push-to: expected an http:// or https:// URL, got 'not-a-url'",
+    ),
+    (["--demo-inverters", "-5"], "argument --demo-inverters: expected 1-1000 inverters, got '-5'"),
+    (
+        ["--pvs-password-file", "/nonexistent/pvs.password"],
+        "--pvs-password-file: cannot read /nonexistent/pvs.password: No such file or directory",
+    ),
+    (
+        ["--api", "varserver", "--port", "8080"],
+        "--port: the varserver API is HTTPS only and uses port 443 unless --use-tls is set; "
+        "port 8080 would be ignored",
+    ),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), FLAG_MISTAKES)
+def test_flag_mistakes_are_refused_with_exactly_this_error(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+):
+    assert exit_code([*argv, "--check-config"]) == 2
+    assert capsys.readouterr().err == f"sunpower-pvs-exporter: error: {message}\n"
+
+
+def test_full_length_dns_name_is_a_valid_hostname():
+    host = ".".join(["a" * 63] * 3 + ["b" * 61])
+    (target,) = config_for("--hostname", host).targets
+    assert (target.host, target.name) == (host, host)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "key"),
+    [
+        ("--hostname", "pvs.lan", "host"),
+        ("--poll-interval", "90", "poll_interval"),
+        ("--poll-mode", "scrape", "poll_mode"),
+        ("--port", "80", "port"),
+        ("--pvs-password-file", "/x", "password_file"),
+        ("--demo", None, ""),
+    ],
+)
+def test_target_flags_with_config_are_refused_not_ignored(
+    flag: str, value: str | None, key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    config = tmp_path / "config.yml"
+    config.write_text("targets:\n  - {name: home, host: 172.27.153.1}\n")
+    argv = ["--config", str(config), flag, *([value] if value else []), "--check-config"]
+    assert exit_code(argv) == 2
+    instead = f"; set {key} in the config file instead" if key else ""
+    assert capsys.readouterr().err == (
+        f"sunpower-pvs-exporter: error: {flag}: cannot be combined with --config{instead}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "shown"),
+    [("", 9110, "*:9110"), ("127.0.0.1", 80, "127.0.0.1:80"), ("::1", 9111, "[::1]:9111")],
+)
+def test_listen_address_is_logged_as_listen_on_accepts_it(host: str, port: int, shown: str):
+    from sunpower_pvs_exporter.cli import listen_address
+    from sunpower_pvs_exporter.config import parse_listen
+
+    assert listen_address(host, port) == shown
+    assert parse_listen(shown.removeprefix("*"), "--listen-on") == (host, port)
+
+
+def test_demo_certificate_directory_problem_names_the_certificate_not_the_port(monkeypatch):
+    """A read-only /tmp made the varserver demo fail as "cannot listen on port"."""
+    import errno
+
+    from sunpower_pvs_exporter.simulator import server
+
+    def read_only(*_args: object, **_kwargs: object) -> str:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(server, "_CERT_DIR", None)
+    monkeypatch.setattr(server.tempfile, "mkdtemp", read_only)
+    with pytest.raises(server.CertificateError) as exc:
+        server.self_signed_certificate()
+    assert "cannot make a directory for the simulator's certificate" in str(exc.value)
+    assert "Read-only file system" in str(exc.value)
+    # main() reports it as the certificate problem, exit 1, not as a port in use.
+    assert not isinstance(exc.value, OSError)

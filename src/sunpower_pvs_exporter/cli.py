@@ -25,22 +25,21 @@ from sunpower_pvs_exporter.config import (
     ConfigError,
     ExporterConfig,
     PollMode,
-    TargetConfig,
+    check_references,
     load_config_file,
     make_target,
     parse_duration,
     parse_listen,
     parse_port,
+    parse_url,
 )
 from sunpower_pvs_exporter.logsetup import configure_logging
-from sunpower_pvs_exporter.poller import (
-    DEFAULT_BACKOFF_CAP,
-    DEFAULT_JITTER,
-    Poller,
-    PollSchedule,
-)
 from sunpower_pvs_exporter.push import PushAuthError, read_push_auth
-from sunpower_pvs_exporter.pvs.readers import make_reader
+from sunpower_pvs_exporter.runtime import (
+    ConfigReloader,
+    ReloadOutcome,
+    make_pollers,
+)
 from sunpower_pvs_exporter.simulator.demo import DemoSite
 from sunpower_pvs_exporter.simulator.server import CertificateError
 from sunpower_pvs_exporter.web.security import WebConfig, build_security, load_web_config
@@ -52,7 +51,32 @@ PROG = "sunpower-pvs-exporter"
 # benchmarks/load.py, p99 with 5 scrapers during polls 41 ms -> 17 ms.
 GIL_SWITCH_INTERVAL = 0.001
 # Config keys whose flag has another name, for error messages.
-CLI_FLAG_FOR = {"timezone": "--pvs-timezone", "name": "--hostname"}
+CLI_FLAG_FOR = {
+    "timezone": "--pvs-timezone",
+    "name": "--hostname",
+    "host": "--hostname",
+    "password_file": "--pvs-password-file",
+}
+# Flags that describe the one flags-only target (or the demo): with --config the
+# file says these, and a flag that would be silently ignored is refused instead.
+# (argparse dest, the config file key that takes its place)
+TARGET_FLAGS = (
+    ("hostname", "host"),
+    ("port", "port"),
+    ("use_tls", "use_tls"),
+    ("tls_ca_file", "tls_ca_file"),
+    ("api", "api"),
+    ("pvs_password_file", "password_file"),
+    ("poll_interval", "poll_interval"),
+    ("poll_mode", "poll_mode"),
+    ("max_age", "max_age"),
+    ("timeout", "timeout"),
+    ("pvs_timezone", "timezone"),
+    ("demo", ""),
+    ("demo_inverters", ""),
+    ("demo_api", ""),
+)
+MAX_DEMO_INVERTERS = 1000
 log = logging.getLogger(PROG)
 
 
@@ -75,6 +99,20 @@ def _typed(convert: Callable[[str, str], object], flag: str) -> Callable[[str], 
 
 def _positive_seconds(text: str, flag: str) -> float:
     return parse_duration(text, flag)
+
+
+def _demo_inverters(text: str, flag: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= MAX_DEMO_INVERTERS:
+        raise ConfigError(f"{flag}: expected 1-{MAX_DEMO_INVERTERS} inverters, got {text!r}")
+    return count
+
+
+def flag_name(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -166,15 +204,17 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument(
         "--demo",
         action="store_true",
+        default=None,
         help="start the built-in PVS simulator on a loopback port and export from it",
     )
     new.add_argument(
-        "--demo-inverters", type=int, default=20, help="inverters on the demo site (default: 20)"
+        "--demo-inverters",
+        type=_typed(_demo_inverters, "--demo-inverters"),
+        help="inverters on the demo site (default: 20)",
     )
     new.add_argument(
         "--demo-api",
         choices=["legacy", "varserver", "both"],
-        default="legacy",
         help="API the demo PVS speaks (default: legacy); varserver and both add a SunVault "
         "battery and serve HTTPS with a self-signed certificate (needs the openssl command)",
     )
@@ -189,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument(
         "--push-to",
         metavar="URL",
+        type=_typed(parse_url, "--push-to"),
         help="push every target's metrics to this Pushgateway after each poll "
         "(groups are deleted on shutdown)",
     )
@@ -239,6 +280,10 @@ def _web_and_log_overrides(args: argparse.Namespace) -> dict[str, object]:
 def config_from_args(args: argparse.Namespace) -> ExporterConfig:
     """One ExporterConfig from flags, or from --config with flags overriding globals."""
     if args.config:
+        for dest, key in TARGET_FLAGS:
+            if getattr(args, dest) is not None:
+                instead = f"; set {key} in the config file instead" if key else ""
+                raise ConfigError(f"{flag_name(dest)}: cannot be combined with --config{instead}")
         config = load_config_file(args.config)
         overrides: dict[str, object] = {}
         if args.listen_on is not None:
@@ -257,13 +302,13 @@ def config_from_args(args: argparse.Namespace) -> ExporterConfig:
     if args.demo:
         hostname = "127.0.0.1"
     target = make_target(
-        lambda name: CLI_FLAG_FOR.get(name, "--" + name.replace("_", "-")),
+        lambda name: CLI_FLAG_FOR.get(name, flag_name(name)),
         name="demo" if args.demo else hostname,
         host=hostname,
         port=args.port,
         use_tls=bool(args.use_tls),
         tls_ca_file=args.tls_ca_file,
-        api=("legacy" if args.demo_api == "legacy" else "auto")
+        api=("legacy" if (args.demo_api or "legacy") == "legacy" else "auto")
         if args.demo
         else (args.api or "auto"),
         poll_mode=poll_mode,
@@ -288,92 +333,44 @@ def config_from_args(args: argparse.Namespace) -> ExporterConfig:
     return dataclasses.replace(config, **_web_and_log_overrides(args))  # type: ignore[arg-type]
 
 
-def make_poller(
-    target: TargetConfig,
-    mode: PollMode,
-    backoff_cap: float = DEFAULT_BACKOFF_CAP,
-    jitter: float = DEFAULT_JITTER,
-) -> Poller:
-    return Poller(
-        name=target.name,
-        host=target.host,
-        api=target.api,
-        reader=make_reader(target),
-        schedule=PollSchedule(
-            interval=target.poll_interval,
-            max_age=target.max_age,
-            timeout=target.timeout,
-            backoff_cap=backoff_cap,
-            jitter=jitter,
-        ),
-        mode=mode,
-    )
+def load_checked(args: argparse.Namespace) -> tuple[ExporterConfig, WebConfig | None]:
+    """The configuration startup, ``--check-config`` and every reload use.
 
-
-def make_pollers(
-    config: ExporterConfig,
-    backoff_cap: float = DEFAULT_BACKOFF_CAP,
-    jitter: float = DEFAULT_JITTER,
-) -> list[Poller]:
-    """One poller per target; tests shrink the backoff cap and drop the jitter."""
-    return [make_poller(target, config.poll_mode, backoff_cap, jitter) for target in config.targets]
-
-
-# Settings a reload cannot change in a running process: they need a restart.
-RESTART_ONLY = (
-    "listen_host",
-    "listen_port",
-    "poll_mode",
-    "use_device_data_timestamp",
-    "live",
-    "web_config_file",
-    "web_health_without_auth",
-    "push_to",
-    "push_job",
-    "push_auth_file",
-    "log_level",
-    "log_file",
-    "log_format",
-)
-
-
-async def reload_targets(server: ExporterServer, path: str) -> bool:
-    """SIGHUP: re-read the config file and apply its targets; keep running on errors.
-
-    Only the target list changes live (like blackbox_exporter's modules);
-    other settings need a restart and are reported as such.
+    Flags and the file, then everything they point at: password files and
+    variables, CA bundles, the web config, the Pushgateway credentials. Any
+    problem is one ``ConfigError`` naming the flag or key.
     """
-    try:
-        new = load_config_file(path)
-    except ConfigError as exc:
-        log.error("reload failed, keeping the running configuration: %s", exc)
-        return False
-    running = server.state.config
-    ignored = [key for key in RESTART_ONLY if getattr(new, key) != getattr(running, key)]
-    if ignored:
-        log.warning("reload: %s change only on restart", ", ".join(ignored))
-    added, changed, removed = await server.state.replace_targets(
-        new.targets, lambda target: make_poller(target, running.poll_mode)
-    )
-    log.info(
-        "configuration reloaded: %d targets (added: %s; changed: %s; removed: %s)",
-        len(new.targets),
-        ", ".join(added) or "none",
-        ", ".join(changed) or "none",
-        ", ".join(removed) or "none",
-    )
-    return True
+    config = config_from_args(args)
+    if config.single_target and not args.config:
+        check_references(config, lambda _index, key: CLI_FLAG_FOR.get(key, flag_name(key)))
+    else:
+        check_references(config)
+    web_config = load_web_config(config.web_config_file) if config.web_config_file else None
+    if config.push_to:
+        try:
+            read_push_auth(config.push_auth_file)
+        except PushAuthError as exc:
+            raise ConfigError(str(exc)) from exc
+    return config, web_config
+
+
+def listen_address(host: str, port: int) -> str:
+    """``*:9110``, ``127.0.0.1:9110``, ``[::1]:9110``: the form --listen-on accepts."""
+    if not host:
+        return f"*:{port}"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 async def serve(
     config: ExporterConfig,
     demo: DemoSite | None = None,
     web_config: WebConfig | None = None,
-    config_path: str | None = None,
+    load: Callable[[], ExporterConfig] | None = None,
 ) -> None:
     """Run until SIGTERM/SIGINT; then stop pollers, close sessions and return.
 
-    SIGHUP re-reads ``config_path`` (when running from a config file).
+    SIGHUP and ``POST /-/reload`` call ``load`` again and apply the result
+    (when running from a config file).
     """
     if demo is not None:
         await demo.start()
@@ -385,13 +382,13 @@ async def serve(
         ssl_context=security.ssl_context,
         middlewares=security.middlewares,
     )
-    reloads: set[asyncio.Task[bool]] = set()
+    reloader = ConfigReloader(server.state, load) if load is not None else None
+    reloads: set[asyncio.Task[ReloadOutcome]] = set()
     try:
         await server.start()
         log.info(
-            "listening on %s:%d (%d targets; %s)",
-            config.listen_host or "*",
-            server.port,
+            "listening on %s (%d targets; %s)",
+            listen_address(config.listen_host, server.port),
             len(config.targets),
             security.summary,
         )
@@ -402,10 +399,10 @@ async def serve(
                 loop.add_signal_handler(sig, stop.set)
 
         def on_hangup() -> None:
-            if config_path is None:
+            if reloader is None:
                 log.warning("SIGHUP: nothing to reload (running from flags, not --config)")
                 return
-            task = loop.create_task(reload_targets(server, config_path))
+            task = loop.create_task(reloader.reload())
             reloads.add(task)
             task.add_done_callback(reloads.discard)
 
@@ -425,11 +422,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        config = config_from_args(args)
-        web_config = load_web_config(config.web_config_file) if config.web_config_file else None
-        if config.push_to:
-            read_push_auth(config.push_auth_file)
-    except (ConfigError, PushAuthError) as exc:
+        config, web_config = load_checked(args)
+    except ConfigError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     if args.check_config:
@@ -445,17 +439,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-    demo = DemoSite(inverters=args.demo_inverters, api=args.demo_api) if args.demo else None
+    demo_api = args.demo_api or "legacy"
+    demo = DemoSite(inverters=args.demo_inverters or 20, api=demo_api) if args.demo else None
+
+    def reload_config() -> ExporterConfig:
+        return load_checked(args)[0]
+
     try:
-        asyncio.run(serve(config, demo, web_config, args.config))
-    except OSError as exc:
-        print(
-            f"{PROG}: error: cannot listen on port {config.listen_port}: {exc.strerror}",
-            file=sys.stderr,
-        )
-        return 1
+        asyncio.run(serve(config, demo, web_config, reload_config if args.config else None))
     except CertificateError as exc:
-        print(f"{PROG}: error: --demo-api {args.demo_api}: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: --demo-api {demo_api}: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        where = listen_address(config.listen_host, config.listen_port)
+        print(f"{PROG}: error: cannot listen on {where}: {exc.strerror}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass

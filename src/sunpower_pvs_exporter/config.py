@@ -7,11 +7,14 @@ keys are errors) and every error names the key path and the problem, e.g.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+import ssl
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -34,7 +37,11 @@ MIN_INTERVAL: dict[str, float] = {"legacy": 60.0, "varserver": 30.0, "auto": 60.
 DEFAULT_TIMEOUT: dict[str, float] = {"background": 120.0, "scrape": 10.0}
 MAX_AGE_FACTOR = 3.0
 
-TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$")
+# Long enough for a full-length DNS name: a flags-only target is named after its host.
+TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,252}$")
+# One DNS label: letters, digits and inner hyphens (underscores, seen on home LANs, too).
+_DNS_LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
+MAX_DNS_NAME = 253
 
 
 class ConfigError(ValueError):
@@ -154,6 +161,53 @@ def parse_listen(value: str, key: str) -> tuple[str, int]:
     return host, parse_port(port, key)
 
 
+def parse_host(value: str, key: str, port_key: str, tls_key: str) -> str:
+    """A PVS host name or IP address, as the user would mistype it.
+
+    ``http://pvs`` and ``pvs:8080`` are the usual slips: both are refused with
+    the key to use instead (``port_key``/``tls_key`` are the flag or key names
+    of the caller, so the CLI and the file give the same advice in their terms).
+    """
+    text = value.strip()
+    if "://" in text:
+        raise ConfigError(
+            f"{key}: give a host name or address without a scheme, got {value!r} "
+            f"(for HTTPS set {tls_key})"
+        )
+    if text.startswith("[") and text.endswith("]"):
+        raise ConfigError(f"{key}: give an IPv6 address without brackets, got {value!r}")
+    try:
+        ipaddress.ip_address(text)
+        return text
+    except ValueError:
+        pass
+    if text.count(":") == 1:
+        raise ConfigError(
+            f"{key}: give the port separately ({port_key}), not as HOST:PORT; got {value!r}"
+        )
+    name = text.removesuffix(".")
+    if (
+        not name
+        or len(name) > MAX_DNS_NAME
+        or not all(_DNS_LABEL.match(label) for label in name.split("."))
+    ):
+        raise ConfigError(f"{key}: {value!r} is not a host name or IP address")
+    return text
+
+
+def parse_url(value: object, key: str) -> str:
+    """An ``http://`` or ``https://`` URL with a host (the Pushgateway)."""
+    text = _str(value, key)
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{key}: expected an http:// or https:// URL, got {value!r}")
+    return text
+
+
 def _choice(value: object, key: str, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ConfigError(f"{key}: must be one of {', '.join(choices)}; got {value!r}")
@@ -201,9 +255,15 @@ def make_target(
     telemetry_port: int | None = None,
 ) -> TargetConfig:
     """Apply defaults and limits; the one place both CLI and file targets pass."""
+    host = parse_host(host, keys("host"), keys("port"), keys("use_tls"))
     if not TARGET_NAME.match(name):
         raise ConfigError(
-            f"{keys('name')}: {name!r} must be 1-63 letters, digits, '_', '.', ':' or '-'"
+            f"{keys('name')}: {name!r} must be 1-253 letters, digits, '_', '.', ':' or '-'"
+        )
+    if api == "varserver" and port is not None and not use_tls:
+        raise ConfigError(
+            f"{keys('port')}: the varserver API is HTTPS only and uses port 443 unless "
+            f"{keys('use_tls')} is set; port {port} would be ignored"
         )
     interval = DEFAULT_INTERVAL[api] if poll_interval is None else poll_interval
     minimum = MIN_INTERVAL[api]
@@ -291,6 +351,10 @@ def _parse_target(
         raise ConfigError(f"{key}: expected a mapping with at least name and host")
     _unknown_keys(raw, TARGET_KEYS, f"{key}.")
     merged = {**defaults, **raw}
+    # A target's own password source replaces the inherited one (not "both").
+    for own, inherited in (("password_file", "password_env"), ("password_env", "password_file")):
+        if own in raw and inherited not in raw:
+            merged.pop(inherited, None)
     for required in ("name", "host"):
         if required not in merged:
             raise ConfigError(f"{key}.{required}: missing (required)")
@@ -344,8 +408,29 @@ def read_yaml_file(path: str, label: str) -> object:
 
 
 def load_config_file(path: str) -> ExporterConfig:
-    """Read and validate a YAML config file; ``ConfigError`` says what is wrong."""
-    return parse_config(read_yaml_file(path, path))
+    """Read and validate a YAML config file; ``ConfigError`` says what is wrong.
+
+    Relative paths of the files it refers to (password, CA, web config,
+    Pushgateway credentials) are relative to the config file's directory, as
+    in the web config file, so the meaning does not depend on the working
+    directory of whoever starts the exporter.
+    """
+    config = parse_config(read_yaml_file(path, path))
+    base = os.path.dirname(os.path.abspath(path))
+
+    def resolve(value: str | None) -> str | None:
+        return value if value is None else os.path.join(base, os.path.expanduser(value))
+
+    targets = tuple(
+        replace(t, password_file=resolve(t.password_file), tls_ca_file=resolve(t.tls_ca_file))
+        for t in config.targets
+    )
+    return replace(
+        config,
+        targets=targets,
+        web_config_file=resolve(config.web_config_file),
+        push_auth_file=resolve(config.push_auth_file),
+    )
 
 
 def parse_config(doc: object) -> ExporterConfig:
@@ -395,9 +480,56 @@ def parse_config(doc: object) -> ExporterConfig:
         web_health_without_auth=_bool(
             doc.get("web_health_without_auth", False), "web_health_without_auth"
         ),
-        push_to=_str(doc["push_to"], "push_to") if "push_to" in doc else None,
+        push_to=parse_url(doc["push_to"], "push_to") if "push_to" in doc else None,
         push_job=_str(doc.get("push_job", "sunpower_pvs"), "push_job"),
         push_auth_file=_str(doc["push_auth_file"], "push_auth_file")
         if "push_auth_file" in doc
         else None,
     )
+
+
+# --- what the config refers to ------------------------------------------------------
+
+
+def _file_problem(path: str) -> str | None:
+    """Why ``path`` cannot be read as a non-empty file, or ``None``."""
+    try:
+        with open(path, "rb") as handle:
+            if not handle.read(1):
+                return f"{path} is empty"
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror or exc}"
+    return None
+
+
+def check_references(
+    config: ExporterConfig, key_of: Callable[[int, str], str] | None = None
+) -> None:
+    """Check what the config points at, as startup and every poll would need it.
+
+    Password files and CA bundles must be readable (and not empty), a
+    ``password_env`` variable must be set: each problem is a ``ConfigError``
+    naming the key and the path, the same at ``--check-config``, at startup
+    and on reload. ``key_of(index, key)`` names a target key (default: the
+    config file's ``targets[i].key``).
+    """
+    name = key_of or (lambda index, key: f"targets[{index}].{key}")
+    for index, target in enumerate(config.targets):
+        if target.password_file is not None:
+            problem = _file_problem(target.password_file)
+            if problem:
+                raise ConfigError(f"{name(index, 'password_file')}: {problem}")
+        if target.password_env is not None and not os.environ.get(target.password_env, "").strip():
+            raise ConfigError(
+                f"{name(index, 'password_env')}: environment variable {target.password_env} "
+                "is not set (or empty)"
+            )
+        if target.tls_ca_file is not None:
+            problem = _file_problem(target.tls_ca_file)
+            if problem is None:
+                try:
+                    ssl.create_default_context(cafile=target.tls_ca_file)
+                except (ssl.SSLError, ValueError):
+                    problem = f"{target.tls_ca_file} holds no PEM CA certificate"
+            if problem:
+                raise ConfigError(f"{name(index, 'tls_ca_file')}: {problem}")

@@ -71,3 +71,15 @@ class LiveStatus:
     live: LiveData | None
     connects: int = 0
     messages: int = 0
+
+
+@dataclass(frozen=True)
+class ReloadStatus:
+    """The outcome of the last configuration load (startup or reload).
+
+    ``last_success_at`` is when the running configuration was loaded: a failed
+    reload leaves it, and the running configuration, as they were.
+    """
+
+    successful: bool
+    last_success_at: float

@@ -5,7 +5,9 @@ when polled hard, and ``DeviceList`` can take over a minute. So:
 
 * scrapes never wait on the PVS: they read what the poller cached;
 * at most one request is in flight per PVS (single-flight), whatever the
-  number of scrapers;
+  number of scrapers -- and across pollers: every read of a PVS endpoint
+  passes one process-wide gate (``pvs_gate``), so a poller that replaces
+  another on a reload waits for the old one's request to finish;
 * after failures the next poll waits longer (exponential backoff with jitter,
   capped), and never less than the normal interval;
 * data older than ``max_age`` is withheld instead of served as current.
@@ -22,6 +24,7 @@ import contextlib
 import logging
 import random
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -36,6 +39,20 @@ DEFAULT_BACKOFF_CAP = 300.0  # seconds: a dead PVS is still retried every 5 minu
 DEFAULT_JITTER = 0.2  # up to +20 % on each backoff delay, never less than the interval
 
 log = logging.getLogger(__name__)
+
+
+# One lock per PVS endpoint and event loop, shared by every poller (and the
+# --live stream's enable request): the PVS never sees two of our requests at once,
+# even while a reload swaps the poller that owns it.
+_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def pvs_gate(endpoint: str) -> asyncio.Lock:
+    """The lock every request to the PVS at ``endpoint`` (``host:port``) holds."""
+    locks = _GATES.setdefault(asyncio.get_running_loop(), {})
+    return locks.setdefault(endpoint.lower(), asyncio.Lock())
 
 
 class PvsReader(Protocol):
@@ -84,8 +101,11 @@ class Poller:
         prepare: Callable[[str, Snapshot], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        endpoint: str | None = None,
     ) -> None:
         self.name = name
+        # What the process-wide gate is keyed by: one PVS, whichever poller reads it.
+        self.endpoint = endpoint or f"{name}@{host}"
         self.host = host
         self.api = api
         self.reader = reader
@@ -183,12 +203,13 @@ class Poller:
         self._polls += 1
         try:
             try:
-                async with asyncio.timeout(self.schedule.timeout):
-                    with count_dropped_values() as dropped:
-                        try:
-                            snapshot = await self.reader.read()
-                        finally:
-                            self._dropped_values += dropped.count
+                async with pvs_gate(self.endpoint):
+                    async with asyncio.timeout(self.schedule.timeout):
+                        with count_dropped_values() as dropped:
+                            try:
+                                snapshot = await self.reader.read()
+                            finally:
+                                self._dropped_values += dropped.count
             except TimeoutError as exc:
                 raise PvsTimeoutError(
                     f"no complete answer within {self.schedule.timeout:g}s"
@@ -280,6 +301,28 @@ class Poller:
     def start(self) -> None:
         if self.mode == "background" and self._task is None:
             self._task = asyncio.create_task(self.run(), name=f"poller-{self.name}")
+
+    def take_schedule_from(self, old: Poller) -> None:
+        """Continue ``old``'s schedule and backoff (a reload changed this target):
+        the PVS is not polled earlier than it would have been."""
+        self._next_poll_at = old._next_poll_at
+        self._consecutive_failures = old._consecutive_failures
+
+    async def retire(self) -> None:
+        """Stop polling, but let a request already on the PVS finish (bounded by
+        the timeout) before closing: the poller replacing this one waits on the
+        PVS gate meanwhile, so the PVS never has two requests at once."""
+        self._stopping.set()
+        self.prepare = None
+        self.after_poll = None
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._inflight is not None and not self._inflight.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._inflight)
+        await self.stop()
 
     async def stop(self) -> None:
         self._stopping.set()

@@ -49,7 +49,7 @@ DEVICES = (
 
 
 def test_units_signs_and_identity_from_device_list():
-    storage, switches = parse_ess_status(REPORT, DEVICES)
+    storage, switches, _ = parse_ess_status(REPORT, DEVICES)
     ess, bms = storage
     assert ess.device is DEVICES[1]
     assert ess.power_watts == pytest.approx(1500.0)
@@ -109,3 +109,97 @@ async def test_legacy_client_reads_ess_status_only_with_sunvault_and_on_its_sche
     # Battery sign agrees with the site model: + discharging.
     total = sum(e.power_watts for e in bms if e.power_watts is not None)
     assert total == pytest.approx(state.power_kw * 1000, rel=0.05, abs=5)
+
+
+@pytest.mark.parametrize(
+    ("node", "watts"),
+    [
+        ({"value": 1.5, "unit": "kW"}, 1500.0),
+        ({"value": "1500", "unit": "W"}, 1500.0),
+        ({"value": 1.5, "unit": " kw "}, 1500.0),
+        ({"value": 1.5}, 1500.0),  # no unit: hass-sunpower's documented kW
+        (1.5, 1500.0),
+        ({"value": 1.5, "unit": "hp"}, None),
+        ({"value": 1.5, "unit": None}, 1500.0),
+        ({"value": 1.5, "unit": 7}, None),
+    ],
+)
+def test_agg_power_unit_is_read(node, watts):
+    doc = {
+        "ess_report": {
+            "ess_status": [{"serial_number": "ESS1", "ess_meter_reading": {"agg_power": node}}]
+        }
+    }
+    report = parse_ess_status(doc, DEVICES)
+    (ess,) = report.storage
+    assert ess.power_watts == (pytest.approx(watts) if watts is not None else None)
+    assert bool(report.warnings) == (watts is None)
+
+
+@pytest.mark.parametrize(
+    ("node", "celsius"),
+    [
+        ({"value": 77, "unit": "F"}, 25.0),
+        ({"value": 298.15, "unit": "K"}, 25.0),
+        ({"value": 25, "unit": "°C"}, 25.0),
+        ({"value": 25, "unit": "furlong"}, None),
+    ],
+)
+def test_temperature_unit_is_read(node, celsius):
+    doc = {"ess_report": {"battery_status": [{"serial_number": "BMS1", "temperature": node}]}}
+    (bms,) = parse_ess_status(doc, DEVICES).storage
+    assert bms.temperature_celsius == (pytest.approx(celsius) if celsius is not None else None)
+
+
+def test_fraction_and_millivolts():
+    doc = {
+        "ess_report": {
+            "battery_status": [
+                {
+                    "serial_number": "BMS1",
+                    "system_state_of_charge": {"value": 0.84, "unit": "fraction"},
+                    "battery_voltage": {"value": 52000, "unit": "mV"},
+                    "battery_amperage": {"value": 10000, "unit": "mA"},
+                }
+            ]
+        }
+    }
+    (bms,) = parse_ess_status(doc, DEVICES).storage
+    assert bms.state_of_charge_ratio == pytest.approx(0.84)
+    assert bms.battery_voltage_volts == pytest.approx(52.0)
+    assert bms.power_watts == pytest.approx(-520.0)
+
+
+def _signed_report(agg_kw: float, amps: float) -> dict:
+    return {
+        "ess_report": {
+            "ess_status": [
+                {
+                    "serial_number": "ESS1",
+                    "ess_meter_reading": {"agg_power": {"value": agg_kw, "unit": "kW"}},
+                }
+            ],
+            "battery_status": [
+                {
+                    "serial_number": "BMS1",
+                    "battery_amperage": {"value": amps, "unit": "A"},
+                    "battery_voltage": {"value": 50.0, "unit": "V"},
+                }
+            ],
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("agg_kw", "amps", "warned"),
+    [
+        (2.0, -40.0, False),  # discharging 2 kW, modules discharging 2 kW
+        (-2.0, 40.0, False),  # both charging
+        (2.0, 40.0, True),  # agg says discharging, modules charge: disagree
+        (0.1, 40.0, False),  # agg too small to judge
+        (2.0, 4.0, False),  # modules too small to judge
+    ],
+)
+def test_agg_power_sign_cross_check(agg_kw, amps, warned):
+    report = parse_ess_status(_signed_report(agg_kw, amps), DEVICES)
+    assert any("agg_power" in w for w in report.warnings) is warned

@@ -154,3 +154,82 @@ async def test_at_night_every_inverter_is_error_on_varserver(make_simulator):
         api="varserver", scale=0.0, start=MIDNIGHT_UTC, inverters=4, inverter_lag_seconds=LAG
     )
     assert set(states(await read_varserver(sim)).values()) == {"error"}
+
+
+# --- fact 11: legacy SunVault values carry their unit; agg_power's sign ---------
+
+
+async def read_legacy_twice(sim):
+    reader = make_reader(tls_target_for(sim, api="legacy"))
+    reader.ess_refresh_seconds = 0.0  # re-read the SunVault report on every poll
+    try:
+        return await reader.read(), await reader.read()
+    finally:
+        await reader.close()
+
+
+@pytest.mark.parametrize("units", ["kW", "W"])
+async def test_legacy_ess_values_are_read_in_their_own_units(
+    make_simulator, make_exporter, http, units
+):
+    sim = await make_simulator(
+        api="both", scale=0.0, inverters=20, battery_modules=2, legacy_ess_units=units
+    )
+    exporter = await make_exporter([tls_target_for(sim, api="legacy")])
+    samples = await scrape_up(http, exporter.url + "/metrics")
+    ess = sim.pvs.state().storage
+    assert ess is not None and abs(ess.power_kw) > 0.5
+
+    def value(name: str, serial: str) -> float:
+        (found,) = [v for labels, v in series(samples, name) if labels["device_id"] == serial]
+        return found
+
+    assert value("sunpower_pvs_ess_power_watts", ess.serial) == pytest.approx(
+        ess.power_kw * 1000, abs=0.1
+    )
+    assert value("sunpower_pvs_ess_temperature_celsius", ess.serial) == pytest.approx(
+        ess.enclosure_t, abs=0.01
+    )
+    assert value("sunpower_pvs_ess_humidity_ratio", ess.serial) == pytest.approx(
+        ess.enclosure_humidity_pct / 100, abs=1e-4
+    )
+    module = ess.modules[0]
+    assert value("sunpower_pvs_ess_state_of_charge_ratio", module.serial) == pytest.approx(
+        module.soc, abs=1e-4
+    )
+    assert value("sunpower_pvs_ess_temperature_celsius", module.serial) == pytest.approx(
+        module.temperature_c, abs=0.01
+    )
+    (hub_t,) = series(samples, "sunpower_pvs_transfer_switch_temperature_celsius")
+    assert hub_t[1] == pytest.approx(ess.hub_t, abs=0.01)
+
+
+async def test_legacy_ess_unknown_unit_is_missing_and_logged_once(make_simulator, caplog):
+    sim = await make_simulator(
+        api="both", scale=0.0, inverters=20, battery_modules=2, legacy_ess_units="unknown"
+    )
+    caplog.set_level("WARNING", logger="sunpower_pvs_exporter")
+    first, second = await read_legacy_twice(sim)
+    ess = sim.pvs.state().storage
+    assert ess is not None
+    for snapshot in (first, second):
+        by_serial = {e.device.serial: e for e in snapshot.storage}
+        assert by_serial[ess.serial].power_watts is None  # not a number in an unknown unit
+        assert by_serial[ess.serial].temperature_celsius == pytest.approx(ess.enclosure_t)
+    unit_logs = [r for r in caplog.records if "BTU/h" in r.getMessage()]
+    assert len(unit_logs) == 1, [r.getMessage() for r in caplog.records]
+
+
+@pytest.mark.parametrize(("sign", "disagree"), [(1, False), (-1, True)])
+async def test_legacy_agg_power_sign_is_cross_checked_against_the_modules(
+    make_simulator, caplog, sign, disagree
+):
+    sim = await make_simulator(
+        api="both", scale=0.0, inverters=20, battery_modules=2, legacy_agg_power_sign=sign
+    )
+    caplog.set_level("WARNING", logger="sunpower_pvs_exporter")
+    await read_legacy_twice(sim)
+    ess = sim.pvs.state().storage
+    assert ess is not None and abs(ess.power_kw) > 0.5  # both readings are large
+    sign_logs = [r for r in caplog.records if "agg_power" in r.getMessage()]
+    assert len(sign_logs) == (1 if disagree else 0), [r.getMessage() for r in caplog.records]

@@ -14,7 +14,9 @@ import pytest
 
 from sunpower_pvs_exporter.pvs.errors import PvsAuthError, PvsHttpStatusError
 from sunpower_pvs_exporter.pvs.readers import make_reader, password_of
-from sunpower_pvs_exporter.pvs.varserver import VarserverClient, default_password
+from sunpower_pvs_exporter.pvs.varserver import GROUPS, VarserverClient, default_password
+from sunpower_pvs_exporter.pvs.varserver_query import vars_query, vars_target
+from sunpower_pvs_exporter.simulator.faults import EXPIRED_EMPTY_200, FLASHWEAR_VARIABLE
 from support import parse_samples, series, tls_target_for
 
 
@@ -34,27 +36,66 @@ def client_for(sim, **overrides) -> VarserverClient:
     return reader
 
 
-async def test_first_poll_three_requests_then_one_per_poll(make_simulator):
+def raw_targets(sim) -> list[str]:
+    return [entry.raw_target for entry in sim.pvs.log.entries]
+
+
+# A site without SunVault: no ESS, no transfer switch.
+PRESENT = ("info", "flashwear", "meter", "inverter", "livedata", "net")
+
+
+async def test_first_poll_builds_one_set_per_group_then_reads_them_by_id(make_simulator):
     sim = await make_simulator(api="varserver", inverters=5)
     client = client_for(sim)
     try:
         snap = await client.read()
-        # No password configured: unauthenticated serial read, login, match+cache.
-        assert names(sim) == ["/vars", "/auth", "/vars"]
+        # No password configured: unauthenticated serial read, login, then one
+        # match per group, each storing its set, written exactly as sent.
+        assert names(sim)[:2] == ["/vars", "/auth"]
+        assert raw_targets(sim)[0] == "/vars?name=/sys/info/serialnum&fmt=obj"
+        assert raw_targets(sim)[2:] == [
+            f"/vars?match={group.match}&fmt=obj&clearcache=spx_{group.name}" for group in GROUPS
+        ]
         assert client.password_source == "default"
         assert snap.backend == "varserver"
         assert len(snap.inverters) == 5
+        assert all(group.ok for group in snap.read_groups)
         sim.pvs.log.clear()
         for _ in range(3):
             again = await client.read()
-        assert names(sim) == ["/vars"] * 3
+        # Steady state: one cached read per group the site has; the absent
+        # families (ESS, transfer switch) are looked for every 30 minutes.
+        assert raw_targets(sim) == [f"/vars?fmt=obj&cache=spx_{name}" for name in PRESENT] * 3
         assert len(again.inverters) == 5
         assert again.supervisor is not None
         assert again.supervisor.device.serial == sim.pvs.site.pvs_serial
+        assert again.supervisor.flash_wear_ratio is not None
     finally:
         await client.close()
-    assert sim.pvs.log.entries[-1].path == "/auth"  # logged out on close
-    assert not sim.pvs.sessions
+    # No logout on close: it would end the session of every program on this host.
+    assert sim.pvs.log.entries[-1].path == "/vars"
+    assert sim.pvs.sessions
+
+
+async def test_telemetry_enable_goes_out_raw_and_works(make_simulator):
+    sim = await make_simulator(api="varserver", inverters=1)
+    client = client_for(sim)
+    try:
+        await client.enable_telemetry()
+    finally:
+        await client.close()
+    assert raw_targets(sim)[-1] == "/vars?set=/sys/telemetryws/enable=1"
+    assert sim.pvs.telemetry_enabled
+
+
+def test_vars_query_is_written_raw_and_refuses_what_cannot_be():
+    assert vars_query([("set", "/sys/telemetryws/enable=1")]) == "set=/sys/telemetryws/enable=1"
+    assert vars_target([("match", "/sys/info/"), ("fmt", "obj"), ("cache", "a1")]) == (
+        "/vars?match=/sys/info/&fmt=obj&cache=a1"
+    )
+    for bad in ([("name", "a&b")], [("name", "a b")], [("name", "é")], [("bogus", "x")], []):
+        with pytest.raises(ValueError):
+            vars_query(bad)
 
 
 async def test_configured_password_saves_the_serial_request(make_simulator, tmp_path):
@@ -64,7 +105,7 @@ async def test_configured_password_saves_the_serial_request(make_simulator, tmp_
     client = client_for(sim, password_file=str(secret))
     try:
         await client.read()
-        assert names(sim) == ["/auth", "/vars"]
+        assert names(sim) == ["/auth"] + ["/vars"] * len(GROUPS)
         assert client.password_source == "configured"
     finally:
         await client.close()
@@ -85,7 +126,7 @@ def test_password_sources(monkeypatch, tmp_path):
     assert default_password("zt01234567890a0321") == "A0321"
 
 
-@pytest.mark.parametrize("status", [401, 403, 500])
+@pytest.mark.parametrize("status", [401, 403, 500, EXPIRED_EMPTY_200])
 async def test_expired_session_relogs_in_within_the_same_poll(make_simulator, status):
     sim = await make_simulator(api="varserver", inverters=2)
     client = client_for(sim)
@@ -95,7 +136,7 @@ async def test_expired_session_relogs_in_within_the_same_poll(make_simulator, st
         sim.pvs.faults.unauthorized_status = status
         sim.pvs.log.clear()
         snap = await client.read()  # no exception: the poll is not lost
-        assert names(sim) == ["/vars", "/auth", "/vars"]
+        assert names(sim) == ["/vars", "/auth"] + ["/vars"] * len(PRESENT)
         assert len(snap.inverters) == 2
         assert client.logins == 2
         assert client.auth_failures == 0
@@ -103,20 +144,49 @@ async def test_expired_session_relogs_in_within_the_same_poll(make_simulator, st
         await client.close()
 
 
-async def test_reboot_forgets_the_cache_and_the_client_rebuilds_it(make_simulator):
+async def test_session_ends_300_s_after_login_and_is_renewed(make_simulator):
+    sim = await make_simulator(api="varserver", inverters=1)
+    now = [1000.0]
+    sim.pvs.session_clock = lambda: now[0]
+    sim.pvs.faults.unauthorized_status = EXPIRED_EMPTY_200
+    client = client_for(sim)
+    try:
+        await client.read()
+        now[0] += 299.0  # use does not extend it, but it still lives
+        sim.pvs.log.clear()
+        await client.read()
+        assert "/auth" not in names(sim)
+        now[0] += 2.0
+        sim.pvs.log.clear()
+        snap = await client.read()
+        assert names(sim)[:3] == ["/vars", "/auth", "/vars"]
+        assert client.relogins_after_empty_answer == 1
+        assert snap.supervisor is not None
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize("empty_status", [200, 400])
+async def test_reboot_forgets_the_sets_and_the_client_rebuilds_them(make_simulator, empty_status):
     sim = await make_simulator(api="varserver", inverters=2)
+    sim.pvs.empty_result_status = empty_status
     client = client_for(sim)
     try:
         await client.read()
         sim.pvs.reboot()
         sim.pvs.log.clear()
         snap = await client.read()
-        # Session gone (401) -> login -> cache gone (400) -> match+cache again.
-        assert names(sim) == ["/vars", "/auth", "/vars", "/vars"]
+        # Session gone (401) -> login -> each set gone -> match again.
+        assert raw_targets(sim)[:4] == [
+            "/vars?fmt=obj&cache=spx_info",
+            "/auth?login",
+            "/vars?fmt=obj&cache=spx_info",
+            "/vars?match=/sys/info/&fmt=obj&clearcache=spx_info",
+        ]
         assert len(snap.inverters) == 2
         sim.pvs.log.clear()
         await client.read()
-        assert names(sim) == ["/vars"]
+        assert raw_targets(sim) == [f"/vars?fmt=obj&cache=spx_{name}" for name in PRESENT]
     finally:
         await client.close()
 
@@ -210,3 +280,67 @@ async def test_exporter_wrong_password_up_0_reason_auth(make_simulator, make_exp
         page = await response.text()
     assert sim.pvs.password not in page
     assert not any(token in page or token in text for token in sim.pvs.sessions)
+
+
+async def test_a_hanging_variable_costs_only_its_group(make_simulator, make_exporter, http):
+    sim = await make_simulator(api="varserver", inverters=3)
+    sim.pvs.faults.hanging_variables = frozenset({FLASHWEAR_VARIABLE})
+    client = client_for(sim)
+    client.request_timeout = 0.3
+    try:
+        snap = await client.read()
+        assert snap.supervisor is not None and snap.supervisor.flash_wear_ratio is None
+        assert len(snap.inverters) == 3 and snap.live is not None
+        groups = {group.name: group for group in snap.read_groups}
+        assert not groups["flashwear"].ok and groups["flashwear"].failures == 1
+        assert all(group.ok for name, group in groups.items() if name != "flashwear")
+        # Failing again: skipped on the next poll, tried again on the one after.
+        await client.read()
+        sim.pvs.log.clear()
+        snap = await client.read()
+        assert "/vars?fmt=obj&cache=spx_flashwear" not in raw_targets(sim)
+        assert "match=/sys/pvs/" not in " ".join(raw_targets(sim))
+        sim.pvs.faults.clear()
+        await client.read()
+        snap = await client.read()
+        assert snap.supervisor is not None and snap.supervisor.flash_wear_ratio is not None
+        assert {g.name: g.ok for g in snap.read_groups}["flashwear"]
+    finally:
+        await client.close()
+    # Through the exporter: up 1, the group reported down, everything else there.
+    sim.pvs.faults.hanging_variables = frozenset({FLASHWEAR_VARIABLE})
+    target = tls_target_for(sim, api="varserver", timeout=2.0)
+    exporter = await make_exporter([target])
+    text = await wait_for(http, exporter.url + "/metrics", "sunpower_pvs_up", 1.0)
+    samples = parse_samples(text)
+    groups = {
+        labels["group"]: value
+        for labels, value in series(samples, "sunpower_pvs_varserver_group_up")
+    }
+    assert groups["flashwear"] == 0.0 and groups["inverter"] == 1.0
+    assert series(samples, "sunpower_pvs_supervisor_flash_wear_ratio") == []
+    assert len(series(samples, "sunpower_pvs_inverter_ac_power_watts")) == 3
+
+
+async def test_inverters_are_back_within_one_poll_after_the_nightly_reboot(make_simulator):
+    sim = await make_simulator(api="varserver", inverters=3, scale=0.0)
+    client = client_for(sim)
+    try:
+        assert len((await client.read()).inverters) == 3
+        sim.pvs.reboot(inverters_absent_for=3600.0, inverter_return_interval=300.0)
+        seen = []
+        for step in (60.0, 1800.0, 1800.0, 60.0, 300.0, 300.0, 60.0, 60.0):
+            sim.pvs.clock.start += step
+            sim.pvs.log.clear()
+            snap = await client.read()
+            present = len(sim.pvs.state().inverters)
+            seen.append((present, len(snap.inverters)))
+            # Never more requests than a steady poll (plus the login after the reboot).
+            assert len([e for e in sim.pvs.log.entries if e.path == "/vars"]) <= len(PRESENT) + 2
+        assert seen == [(0, 0), (0, 0), (1, 1), (1, 1), (2, 2), (3, 3), (3, 3), (3, 3)]
+        # Complete again: back to cached reads.
+        sim.pvs.log.clear()
+        await client.read()
+        assert raw_targets(sim) == [f"/vars?fmt=obj&cache=spx_{name}" for name in PRESENT]
+    finally:
+        await client.close()

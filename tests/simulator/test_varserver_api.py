@@ -6,7 +6,9 @@ and read the site, the simulator speaks the protocol the way a PVS does.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 import ssl
 from datetime import UTC
 
@@ -16,6 +18,7 @@ from pypvs.exceptions import PVSAuthenticationError
 from pypvs.pvs import PVS
 
 from sunpower_pvs_exporter.simulator import varserver_api
+from sunpower_pvs_exporter.simulator.faults import EXPIRED_EMPTY_200, FLASHWEAR_VARIABLE
 from sunpower_pvs_exporter.simulator.legacy_api import device_list
 from sunpower_pvs_exporter.simulator.server import SimulatorServer
 from sunpower_pvs_exporter.simulator.site import Site, SiteConfig
@@ -61,7 +64,7 @@ async def test_login_with_default_password_gives_a_session_cookie(make_simulator
         doc = await response.json()
     assert doc["/sys/info/serialnum"] == sim.pvs.site.pvs_serial
     async with https.get(sim.tls_url + "/auth?logout", ssl=False) as response:
-        assert response.status == 200
+        assert response.status == 204
     async with https.get(sim.tls_url + "/vars?match=/sys/info/", ssl=False) as response:
         assert response.status == 401
 
@@ -124,9 +127,18 @@ async def test_vars_query_forms_cache_and_400(make_simulator, https):
     async with https.get(url + "?fmt=obj&cache=inv", ssl=False) as response:
         cached = await response.json()
     assert set(cached) == set(created)
-    # A match that finds nothing, or an unknown cache id: 400, not 401.
+    # A match that finds nothing, or an unknown cache id: an empty 200, not 401.
     async with https.get(url + "?match=/sys/devices/ess/", ssl=False) as response:
+        assert response.status == 200
+        assert await response.json() == {"count": 0, "values": []}
+    async with https.get(url + "?fmt=obj&cache=nope", ssl=False) as response:
+        assert response.status == 200
+        assert await response.json() == {}
+    # A name that does not exist: 400, even next to one that does.
+    async with https.get(url + "?name=/sys/info/uptime,/sys/nope", ssl=False) as response:
         assert response.status == 400
+    # Builds after fcgi_vars's 2024 error-handling change answer 400 for "nothing".
+    sim.pvs.empty_result_status = 400
     async with https.get(url + "?fmt=obj&cache=nope", ssl=False) as response:
         assert response.status == 400
     sim.pvs.reboot()
@@ -199,3 +211,132 @@ async def test_pypvs_wrong_password_is_an_authentication_error(make_simulator):
         await pvs.discover()
         with pytest.raises(PVSAuthenticationError):
             await pvs.setup()
+
+
+async def raw_get(sim: SimulatorServer, target: str, cookie: str = "") -> tuple[int, bytes]:
+    """One GET with the request target written byte for byte, as a PVS receives it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", sim.tls_port, ssl=verified(sim))
+    try:
+        head = f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        if cookie:
+            head += f"Cookie: session={cookie}\r\n"
+        writer.write((head + "\r\n").encode())
+        data = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    status_line, _, rest = data.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+async def test_vars_parameters_are_read_raw_like_fcgi_vars(make_simulator, https):
+    sim = await make_simulator(api="varserver", inverters=1)
+    token = await login(https, sim)
+    # Percent-encoded "=" is part of the name: no such variable.
+    status, _ = await raw_get(sim, "/vars?set=/sys/telemetryws/enable%3D1", token)
+    assert status == 400
+    assert not sim.pvs.telemetry_enabled
+    status, body = await raw_get(sim, "/vars?set=/sys/telemetryws/enable=1", token)
+    assert status == 200 and json.loads(body) == {"/sys/telemetryws/enable": "1"}
+    assert sim.pvs.telemetry_enabled
+    assert sim.pvs.log.entries[-1].raw_target == "/vars?set=/sys/telemetryws/enable=1"
+    # Encoded names are not names either.
+    status, _ = await raw_get(sim, "/vars?name=%2Fsys%2Finfo%2Fuptime", token)
+    assert status == 400
+
+
+async def test_clearcache_rebuilds_a_set_cache_adds_to_it(make_simulator, https):
+    sim = await make_simulator(api="varserver", inverters=1)
+    await login(https, sim)
+    url = sim.tls_url + "/vars"
+
+    async def names_of(query: str) -> set[str]:
+        async with https.get(url + query, ssl=False) as response:
+            assert response.status == 200
+            return set(await response.json())
+
+    assert await names_of("?name=/sys/info/uptime&fmt=obj&cache=s") == {"/sys/info/uptime"}
+    assert await names_of("?name=/sys/info/model&fmt=obj&cache=s") == {
+        "/sys/info/uptime",
+        "/sys/info/model",
+    }
+    assert await names_of("?name=/sys/info/model&fmt=obj&clearcache=s") == {"/sys/info/model"}
+    assert await names_of("?fmt=obj&cache=s") == {"/sys/info/model"}
+
+
+async def test_sessions_belong_to_the_client_address(make_simulator):
+    sim = await make_simulator(api="varserver", inverters=1)
+    now = [0.0]
+    sim.pvs.session_clock = lambda: now[0]
+    jars = aiohttp.CookieJar(unsafe=True), aiohttp.CookieJar(unsafe=True)
+    async with (
+        aiohttp.ClientSession(cookie_jar=jars[0]) as one,
+        aiohttp.ClientSession(cookie_jar=jars[1]) as two,
+    ):
+        first, second = await login(one, sim), await login(two, sim)
+        assert first == second  # same address, same session
+        now[0] += 299.0
+        async with two.get(sim.tls_url + "/vars?name=/sys/info/uptime", ssl=False) as response:
+            assert response.status == 200  # use does not extend it...
+        now[0] += 1.0
+        async with two.get(sim.tls_url + "/vars?name=/sys/info/uptime", ssl=False) as response:
+            assert response.status == 401  # ...300 s after login it is over
+        await login(one, sim)
+        async with one.get(sim.tls_url + "/auth?logout", ssl=False) as response:
+            assert response.status == 204
+        # One program's logout is every program's logout.
+        async with two.get(sim.tls_url + "/vars?name=/sys/info/uptime", ssl=False) as response:
+            assert response.status == 401
+
+
+async def test_expired_session_empty_200_mode(make_simulator, https):
+    sim = await make_simulator(api="varserver", inverters=1)
+    sim.pvs.faults.unauthorized_status = EXPIRED_EMPTY_200
+    async with https.get(sim.tls_url + "/vars?match=/sys/info/", ssl=False) as response:
+        assert response.status == 200
+        assert await response.read() == b""
+
+
+async def test_hanging_variable_holds_only_requests_that_read_it(make_simulator, https):
+    sim = await make_simulator(api="varserver", inverters=1)
+    sim.pvs.faults.hanging_variables = frozenset({FLASHWEAR_VARIABLE})
+    await login(https, sim)
+    async with https.get(sim.tls_url + "/vars?match=/sys/info/", ssl=False) as response:
+        assert response.status == 200
+
+    async def read_flash_wear() -> bytes:
+        async with https.get(sim.tls_url + "/vars?match=/sys/pvs/", ssl=False) as response:
+            return await response.read()
+
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(read_flash_wear(), 0.5)
+
+
+async def test_nightly_reboot_inverters_return_one_by_one(make_simulator, https):
+    sim = await make_simulator(api="varserver", inverters=3, scale=0.0)
+    before = sim.pvs.state().supervisor.uptime
+    sim.pvs.reboot(inverters_absent_for=3600.0, inverter_return_interval=60.0)
+    await login(https, sim)
+
+    async def inverters() -> int:
+        async with https.get(sim.tls_url + "/vars?match=/sn&fmt=obj", ssl=False) as response:
+            doc = await response.json()
+        return len([n for n in doc if n.startswith("/sys/devices/inverter/")])
+
+    assert sim.pvs.state().supervisor.uptime < before
+    assert await inverters() == 0
+    counts = []
+    for step in (1800.0, 1800.0, 60.0, 60.0):
+        sim.pvs.clock.start += step
+        counts.append(await inverters())
+    assert counts == [0, 1, 2, 3]
+
+
+async def test_pvs5_has_no_telemetry(make_simulator, https):
+    sim = await make_simulator(api="varserver", inverters=1, telemetry=False)
+    await login(https, sim)
+    async with https.get(
+        sim.tls_url + "/vars?set=/sys/telemetryws/enable=1", ssl=False
+    ) as response:
+        assert response.status == 400
+    with pytest.raises(OSError):
+        await asyncio.open_connection("127.0.0.1", sim.telemetry_port)

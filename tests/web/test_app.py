@@ -103,7 +103,7 @@ async def test_health_ready_and_unknown_paths(make_simulator, make_exporter, htt
 async def test_replace_targets_keeps_unchanged_pollers_and_serves_new_ones(
     make_simulator, make_exporter, http
 ):
-    from sunpower_pvs_exporter.cli import make_poller
+    from sunpower_pvs_exporter.runtime import make_poller
 
     sim_a = await make_simulator(inverters=1, seed=1)
     sim_b = await make_simulator(inverters=2, seed=2)

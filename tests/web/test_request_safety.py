@@ -152,7 +152,6 @@ async def test_unknown_paths_are_404_without_internals(make_simulator, make_expo
         "/probe/../../etc/passwd",
         "/status.css",
         "/-/",
-        "/-/reload",
     ]
     for path in paths:
         async with http.get(exporter.url + path) as response:
@@ -161,6 +160,9 @@ async def test_unknown_paths_are_404_without_internals(make_simulator, make_expo
             for leak in ("Traceback", 'File "', "site-packages", "Index of", "aiohttp/"):
                 assert leak not in body, (path, body)
             assert response.headers["Server"].startswith("sunpower-pvs-exporter/")
+    # /-/reload exists, for POST only (as in Prometheus).
+    async with http.get(exporter.url + "/-/reload") as response:
+        assert response.status == 405
 
 
 async def test_handler_errors_are_500_without_stack_traces(make_simulator, make_exporter, http):

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
-from sunpower_pvs_exporter.health import LiveStatus, TargetStatus
+from sunpower_pvs_exporter.health import LiveStatus, ReloadStatus, TargetStatus
 from sunpower_pvs_exporter.pvs.errors import FAILURE_REASONS, FailureReason
 from sunpower_pvs_exporter.pvs.model import (
     CommInterface,
@@ -30,6 +30,7 @@ from sunpower_pvs_exporter.pvs.model import (
     Meter,
     Phase,
     PhaseReading,
+    ReadGroupStatus,
     Snapshot,
     Supervisor,
     TransferSwitch,
@@ -321,7 +322,7 @@ STORAGE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         STORAGE,
         lambda e: e.state_of_charge_ratio,
         "varserver `socVal` (fraction); legacy ESS status "
-        "`battery_status[].system_state_of_charge` (% ÷100, per battery module)",
+        "`battery_status[].system_state_of_charge` (its unit: % or fraction; per battery module)",
     ),
     MetricSpec(
         "sunpower_pvs_ess_customer_state_of_charge_ratio",
@@ -331,7 +332,8 @@ STORAGE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         STORAGE,
         lambda e: e.customer_state_of_charge_ratio,
         "varserver `customerSocVal` (fraction); legacy ESS status "
-        "`battery_status[].customer_state_of_charge` (% ÷100, per battery module)",
+        "`battery_status[].customer_state_of_charge` (its unit: % or fraction; per battery "
+        "module)",
     ),
     MetricSpec(
         "sunpower_pvs_ess_state_of_health_ratio",
@@ -371,8 +373,9 @@ STORAGE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         STORAGE,
         lambda e: e.power_watts,
         "varserver `p3phsumKw` (kW ×1000); legacy ESS status "
-        "`ess_status[].ess_meter_reading.agg_power` (kW ×1000), and for battery modules "
-        "−(amperage × voltage)",
+        "`ess_status[].ess_meter_reading.agg_power` (its unit, kW or W; read as + "
+        "discharging and cross-checked against the modules, docs/varserver.md), and for "
+        "battery modules −(amperage × voltage)",
     ),
     MetricSpec(
         "sunpower_pvs_ess_charge_limit_watts",
@@ -441,7 +444,8 @@ STORAGE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         "celsius",
         STORAGE,
         lambda e: e.temperature_celsius,
-        "legacy ESS status `battery_status[].temperature`, `ess_status[].enclosure_temperature`",
+        "legacy ESS status `battery_status[].temperature`, `ess_status[].enclosure_temperature` "
+        "(its unit: C, F or K)",
         backends=LEGACY_ONLY,
     ),
     MetricSpec(
@@ -451,7 +455,7 @@ STORAGE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         "ratio",
         STORAGE,
         lambda e: e.humidity_ratio,
-        "legacy ESS status `ess_status[].enclosure_humidity` (% ÷100)",
+        "legacy ESS status `ess_status[].enclosure_humidity` (its unit: % or fraction)",
         backends=LEGACY_ONLY,
     ),
     MetricSpec(
@@ -605,6 +609,40 @@ STORAGE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         SITE,
         lambda live: live.backup_time_remaining_seconds,
         "varserver `/sys/livedata/backupTimeRemaining` (minutes ×60)",
+        backends=VARSERVER_ONLY,
+    ),
+)
+
+READ_GROUP = Subject[Snapshot, ReadGroupStatus](
+    name="read_group",
+    doc="each group of varserver variables the exporter reads with its own request "
+    "(`info`, `flashwear`, `meter`, `inverter`, `ess`, `transfer_switch`, `livedata`, `net`)",
+    label_names=("group",),
+    items=lambda snap: snap.read_groups,
+    labels=lambda group: (group.name,),
+    data_time=lambda _: None,
+)
+
+READ_GROUP_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
+    MetricSpec(
+        "sunpower_pvs_varserver_group_up",
+        "gauge",
+        "1 if the last poll read this group of variables, 0 if it failed, hung or was "
+        "skipped after failing (its metrics are missing; the others are still exported).",
+        "1",
+        READ_GROUP,
+        lambda group: 1.0 if group.ok else 0.0,
+        "exporter (varserver client)",
+        backends=VARSERVER_ONLY,
+    ),
+    MetricSpec(
+        "sunpower_pvs_varserver_group_failures_total",
+        "counter",
+        "Failed or timed-out reads of this group of variables since the exporter started.",
+        "1",
+        READ_GROUP,
+        lambda group: float(group.failures),
+        "exporter (varserver client)",
         backends=VARSERVER_ONLY,
     ),
 )
@@ -1070,6 +1108,7 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         backends=LEGACY_ONLY,
     ),
     *STORAGE_METRICS,
+    *READ_GROUP_METRICS,
 )
 
 
@@ -1220,6 +1259,37 @@ EXPORTER_METRICS: tuple[MetricSpec[str, str], ...] = (
     ),
 )
 
+CONFIG = Subject[ReloadStatus, ReloadStatus](
+    name="config",
+    doc="the configuration this process runs (reloaded by SIGHUP or `POST /-/reload`)",
+    label_names=(),
+    items=lambda status: (status,),
+    labels=lambda _: (),
+    data_time=lambda _: None,
+)
+
+CONFIG_METRICS: tuple[MetricSpec[ReloadStatus, ReloadStatus], ...] = (
+    MetricSpec(
+        "sunpower_pvs_exporter_config_last_reload_successful",
+        "gauge",
+        "1 if the last configuration reload succeeded (or none was tried yet), 0 if it "
+        "was refused and the previous configuration still runs.",
+        "1",
+        CONFIG,
+        lambda status: 1.0 if status.successful else 0.0,
+        "exporter",
+    ),
+    MetricSpec(
+        "sunpower_pvs_exporter_config_last_reload_success_timestamp_seconds",
+        "gauge",
+        "When the running configuration was loaded (startup or the last good reload), Unix time.",
+        "seconds",
+        CONFIG,
+        lambda status: status.last_success_at,
+        "exporter",
+    ),
+)
+
 
 # --- the telemetry stream (--live) ----------------------------------------------
 
@@ -1314,5 +1384,5 @@ LIVE_METRICS: tuple[MetricSpec[LiveStatus, Any], ...] = (
 )
 
 ALL_METRICS: tuple[MetricSpec[Any, Any], ...] = (
-    DEVICE_METRICS + HEALTH_METRICS + EXPORTER_METRICS + LIVE_METRICS
+    DEVICE_METRICS + HEALTH_METRICS + EXPORTER_METRICS + CONFIG_METRICS + LIVE_METRICS
 )

@@ -21,8 +21,9 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from sunpower_pvs_exporter import __version__
-from sunpower_pvs_exporter.health import TargetStatus
+from sunpower_pvs_exporter.health import ReloadStatus, TargetStatus
 from sunpower_pvs_exporter.metrics.catalog import (
+    CONFIG_METRICS,
     DEVICE_METRICS,
     EXPORTER_METRICS,
     HEALTH_METRICS,
@@ -168,8 +169,11 @@ class ExporterCollector(Collector):
         cache: DeviceFamilyCache,
         include_devices: bool,
         include_exporter_info: bool = True,
+        reload_status: Callable[[], ReloadStatus] | None = None,
     ) -> None:
         self.statuses = statuses
+        # The process's config reload outcome; only the exporter's /metrics has it.
+        self.reload_status = reload_status
         self.cache = cache
         self.include_devices = include_devices
         self.include_exporter_info = include_exporter_info
@@ -181,6 +185,8 @@ class ExporterCollector(Collector):
         statuses = list(self.statuses())
         if self.include_exporter_info:
             yield from build_families(EXPORTER_METRICS, __version__)
+            if self.reload_status is not None:
+                yield from build_families(CONFIG_METRICS, self.reload_status())
         merged: dict[str, Metric] = {}
         for status in statuses:
             for family in build_families(HEALTH_METRICS, status):

@@ -63,6 +63,7 @@ class LegacyClient:
         self._storage: tuple[EnergyStorage, ...] = ()
         self._switches: tuple[TransferSwitch, ...] = ()
         self._ess_fetched_at: float | None = None
+        self._ess_warned: set[str] = set()
 
     async def command(self, name: str) -> object:
         return await self.transport.get_json(DL_CGI, name, params={"Command": name})
@@ -103,7 +104,13 @@ class LegacyClient:
         self._ess_fetched_at = now
         try:
             doc = await self.transport.get_json(ESS_STATUS_PATH, "energy-storage-system/status")
-            self._storage, self._switches = parse_ess_status(doc, snapshot.devices)
+            report = parse_ess_status(doc, snapshot.devices)
+            self._storage, self._switches = report.storage, report.switches
+            for warning in report.warnings:
+                if warning not in self._ess_warned:
+                    # Once per distinct problem: the report is read every few minutes.
+                    self._ess_warned.add(warning)
+                    log.warning("target=%s SunVault status: %s", self.target_name, warning)
         except PvsError as exc:
             # Old values would be served as current for another period: drop them.
             self._storage, self._switches = (), ()

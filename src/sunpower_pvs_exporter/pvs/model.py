@@ -194,6 +194,15 @@ class GridProfile:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadGroupStatus:
+    """One varserver variable group (``info``, ``inverter``, …) as of a poll."""
+
+    name: str
+    ok: bool
+    failures: int
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """One complete read of one PVS.
 
@@ -214,6 +223,9 @@ class Snapshot:
     live: LiveData | None = None
     # Non-fatal oddities found while parsing (e.g. a device without serial).
     warnings: tuple[str, ...] = field(default=())
+    # varserver: how each group of variables fared (one stuck group costs
+    # only its own metrics).
+    read_groups: tuple[ReadGroupStatus, ...] = ()
 
     def device_counts(self) -> dict[tuple[str, str], int]:
         """Devices by (device_type, state), for the status page."""

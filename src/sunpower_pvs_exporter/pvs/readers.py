@@ -7,7 +7,7 @@ import os
 from zoneinfo import ZoneInfo
 
 from sunpower_pvs_exporter.config import PASSWORD_ENV, TargetConfig
-from sunpower_pvs_exporter.poller import PvsReader
+from sunpower_pvs_exporter.poller import PvsReader, pvs_gate
 from sunpower_pvs_exporter.pvs.detect import AutoReader
 from sunpower_pvs_exporter.pvs.legacy import LegacyClient
 from sunpower_pvs_exporter.pvs.telemetry import TelemetryStream
@@ -21,6 +21,11 @@ log = logging.getLogger(__name__)
 
 def endpoint_of(target: TargetConfig) -> Endpoint:
     return Endpoint(target.host, target.port, target.use_tls, target.tls_ca_file)
+
+
+def endpoint_key(target: TargetConfig) -> str:
+    """What identifies one PVS for the process-wide request gate."""
+    return f"{target.host}:{target.port}"
 
 
 def varserver_endpoint_of(target: TargetConfig) -> Endpoint:
@@ -71,8 +76,16 @@ def make_live_stream(target: TargetConfig, reader: PvsReader) -> TelemetryStream
     if varserver is None:
         return None
     host = f"[{target.host}]" if ":" in target.host else target.host
+    enable_telemetry = varserver.enable_telemetry
+    key = endpoint_key(target)
+
+    async def enable() -> None:
+        # A request to the PVS like any poll: it waits its turn at the gate.
+        async with pvs_gate(key):
+            await enable_telemetry()
+
     return TelemetryStream(
         f"ws://{host}:{target.telemetry_port}/",
-        enable=varserver.enable_telemetry,
+        enable=enable,
         target_name=target.name,
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from sunpower_pvs_exporter.pvs.errors import (
     PvsAuthError,
@@ -113,7 +114,9 @@ class HttpTransport:
         headers: Mapping[str, str] | None = None,
     ) -> bytes:
         """Body of a 200 answer, or a ``PvsError`` saying why there is none."""
-        url = self.endpoint.base_url + path
+        # Sent as written (``encoded=True``): the PVS never percent-decodes,
+        # so callers put raw query strings in ``path`` (pvs/varserver_query.py).
+        url = URL(self.endpoint.base_url + path, encoded=True)
         try:
             async with self.session.request(
                 method,

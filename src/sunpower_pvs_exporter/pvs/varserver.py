@@ -1,22 +1,37 @@
 """Client for the new-firmware "varserver" API (``/auth`` + ``/vars``).
 
-Costs to the PVS, per poll:
+The read is split into groups of variables (``GROUPS``: supervisor info,
+flash wear, each device family, site live data, network interfaces). Each
+group has its own ``cache=`` set on the PVS and its own request timeout, so
+a group that hangs or fails (some builds never answer
+``/sys/pvs/flashwear_type_b``) costs only its own metrics; the poll fails
+only when the supervisor info itself cannot be read.
 
-* steady state: **one** request, ``GET /vars?fmt=obj&cache=<id>``, which
-  re-reads a variable set the PVS stored when the set was first queried;
-* first poll (and after a reboot, an expired cache or every
-  ``cache_refresh_seconds``): ``GET /auth?login`` when there is no session,
-  then ``GET /vars?match=/sys/&fmt=obj&cache=<id>``, which reads everything
-  once and stores the set; without a configured password one more request
-  before login reads the (unauthenticated) serial number for the default
-  password.
+Costs to the PVS, per poll (docs/varserver.md has the table):
+
+* steady state: one ``GET /vars?fmt=obj&cache=<id>`` per group present on
+  the site (a family the site does not have is looked for again only every
+  ``cache_refresh_seconds``);
+* first poll, every ``cache_refresh_seconds`` and after a reboot: the same
+  number of requests, but each builds its set afresh with
+  ``match=<prefix>&fmt=obj&clearcache=<id>``, plus ``GET /auth?login`` when
+  there is no session (and, without a configured password, one
+  unauthenticated read of the serial number for the default password);
+* while the device population is changing (inverters returning one by one
+  after the nightly reboot), the family's set is rebuilt on every poll, so a
+  returning device is back within one poll, at no extra request.
+
+Requests are built raw by ``varserver_query`` (the PVS never URL-decodes).
+Sessions belong to the client's IP address and expire 300 s after login; an
+expired one is noticed (401/403, 500, or an empty ``200`` on some builds) and
+renewed once within the request. There is deliberately no ``/auth?logout``:
+it would end the session of every other program on this host too.
 
 Why not pypvs for this: pypvs 0.2.9 cannot send ``fmt``/``cache`` with a
 query (it joins POST parameters without ``&``), reads the supervisor one
 variable per request (13+ requests per update), treats HTTP 400 ("no such
 variable") as a failed login, clears the shared cookie jar and has no
-timeout. Our ``HttpTransport`` already gives bounded bodies, timeouts and
-typed errors; the protocol is three small requests.
+timeout.
 
 Secrets: the password and the session token are never logged, put in an
 exception message or kept anywhere but this object and the cookie jar.
@@ -26,11 +41,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
+import dataclasses
 import logging
-import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from yarl import URL
@@ -40,21 +55,72 @@ from sunpower_pvs_exporter.pvs.errors import (
     PvsError,
     PvsHttpStatusError,
     PvsPayloadError,
+    PvsTimeoutError,
 )
-from sunpower_pvs_exporter.pvs.model import Snapshot
+from sunpower_pvs_exporter.pvs.model import ReadGroupStatus, Snapshot
 from sunpower_pvs_exporter.pvs.transport import HttpTransport, decode_json
+from sunpower_pvs_exporter.pvs.uptime import rebooted
 from sunpower_pvs_exporter.pvs.values import to_text
 from sunpower_pvs_exporter.pvs.varserver_parse import parse_variables
+from sunpower_pvs_exporter.pvs.varserver_query import Params, vars_target
 
 USER = "ssm_owner"
 SESSION_COOKIE = "session"
-VARS_PATH = "/vars"
 AUTH_PATH = "/auth"
 SUPERVISOR_INFO_PATH = "/cgi-bin/dl_cgi/supervisor/info"
-# Everything the exporter maps lives under /sys/ (info, pvs, devices, livedata).
-MATCH_ALL = "/sys/"
+SERIAL_VARIABLE = "/sys/info/serialnum"
 CACHE_REFRESH_SECONDS = 1800.0
 TELEMETRY_ENABLE = "/sys/telemetryws/enable=1"
+# A device missing from its family is looked for on every poll for this long
+# (inverters are absent from a nightly reboot until dawn), then forgotten.
+FOLLOW_MISSING_SECONDS = 86400.0
+# A failing group is skipped for 1, 2, 4 … up to this many polls.
+MAX_SKIPPED_POLLS = 16
+
+
+@dataclass(frozen=True)
+class VarGroup:
+    """Variables read together, under one ``cache=`` set.
+
+    ``required``: the poll fails without it (the supervisor's serial and
+    uptime). ``family``: a device family, whose population is watched.
+    """
+
+    name: str
+    match: str
+    required: bool = False
+    family: str = ""
+
+
+GROUPS: tuple[VarGroup, ...] = (
+    VarGroup("info", "/sys/info/", required=True),
+    VarGroup("flashwear", "/sys/pvs/"),
+    VarGroup("meter", "/sys/devices/meter/", family="meter"),
+    VarGroup("inverter", "/sys/devices/inverter/", family="inverter"),
+    VarGroup("ess", "/sys/devices/ess/", family="ess"),
+    VarGroup("transfer_switch", "/sys/devices/transfer_switch/", family="transfer_switch"),
+    VarGroup("livedata", "/sys/livedata/"),
+    VarGroup("net", "/net/"),
+)
+
+
+@dataclass
+class _GroupState:
+    """What the client knows about one group's set on the PVS."""
+
+    cache_id: str
+    built: bool = False  # the PVS holds our set (as far as we know)
+    absent: bool = False  # the last build found no variables
+    rebuild: bool = False  # build the set afresh on the next poll
+    ok: bool = False
+    failures: int = 0
+    consecutive_failures: int = 0
+    skip_polls: int = 0
+    observed: bool = False
+    serials: frozenset[str] = frozenset()
+    known: frozenset[str] = frozenset()
+    missing_since: float | None = None
+
 
 PasswordSource = Literal["configured", "default"]
 
@@ -72,7 +138,7 @@ def _basic_auth(password: str) -> str:
 
 
 class VarserverClient:
-    """Reads one PVS through varserver; keeps its session and ``cache=`` set."""
+    """Reads one PVS through varserver; keeps its session and ``cache=`` sets."""
 
     backend = "varserver"
 
@@ -83,21 +149,31 @@ class VarserverClient:
         target_name: str = "",
         serial: str | None = None,
         cache_refresh_seconds: float = CACHE_REFRESH_SECONDS,
+        request_timeout: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.transport = transport
         self.target_name = target_name
         self.cache_refresh_seconds = cache_refresh_seconds
+        # Per request, well under the poll's own timeout (the transport's):
+        # one stuck group must leave time for the others.
+        self.request_timeout = request_timeout or max(1.0, transport.timeout / 4)
+        self.clock = clock
         self._password = password or None
         self._password_source: PasswordSource = "configured" if password else "default"
         self._serial = serial
         self._logged_in = False
-        self._cache_id = "spx" + secrets.token_hex(4)
-        self._cache_created_at: float | None = None
+        # Stable ids: the PVS keeps every set it was ever asked for until it
+        # reboots, so a restarted exporter reuses its sets instead of adding.
+        self._groups = {group.name: _GroupState(cache_id="spx_" + group.name) for group in GROUPS}
+        self._refreshed_at: float | None = None
+        self._sets_lost = False
         self._last_uptime: float | None = None
         self._default_rejected_logged = False
         # Counters for the status page and tests.
         self.logins = 0
         self.auth_failures = 0
+        self.relogins_after_empty_answer = 0
 
     @property
     def password_source(self) -> PasswordSource:
@@ -115,11 +191,9 @@ class VarserverClient:
         ``dl_cgi/supervisor/info``."""
         try:
             doc = await self.transport.get_json(
-                VARS_PATH,
-                "serial number",
-                params={"name": "/sys/info/serialnum", "fmt": "obj"},
+                vars_target([("name", SERIAL_VARIABLE), ("fmt", "obj")]), "serial number"
             )
-            serial = to_text(doc.get("/sys/info/serialnum")) if isinstance(doc, dict) else ""
+            serial = to_text(doc.get(SERIAL_VARIABLE)) if isinstance(doc, dict) else ""
         except PvsError:
             serial = ""
         if not serial:
@@ -194,17 +268,32 @@ class VarserverClient:
 
     # --- /vars ---------------------------------------------------------------------
 
-    async def _vars(self, params: Mapping[str, str], what: str) -> Any:
+    async def _request(self, params: Params, what: str, limit: float | None) -> bytes:
+        try:
+            async with asyncio.timeout(limit):
+                return await self.transport.request_bytes("GET", vars_target(params), what)
+        except TimeoutError as exc:
+            raise PvsTimeoutError(f"{what}: no answer within {limit:g}s") from exc
+
+    async def _vars(
+        self,
+        params: Params,
+        what: str,
+        limit: float | None = None,
+        needs_serial: bool = False,
+    ) -> Any:
         """One ``/vars`` request, logging in first or once more when the session is gone.
 
-        401/403 mean no valid session; some builds answer 500 instead, so a
-        500 gets one re-login too. A second rejection is an auth failure.
+        401/403 mean no valid session; some builds answer 500, others ``200``
+        with an empty body, so those get one re-login too, as does a
+        supervisor read (``needs_serial``) that lacks the serial number. A
+        second rejection right after login is an auth failure.
         """
         for attempt in (1, 2):
             if not self._logged_in:
                 await self.login()
             try:
-                return await self.transport.get_json(VARS_PATH, what, params=params)
+                body = await self._request(params, what, limit)
             except PvsAuthError:
                 if attempt == 2:
                     self.auth_failures += 1
@@ -212,60 +301,195 @@ class VarserverClient:
             except PvsHttpStatusError as exc:
                 if exc.status != 500 or attempt == 2:
                     raise
+            else:
+                if not body.strip():
+                    if attempt == 2:
+                        raise PvsPayloadError(f"{what}: empty answer right after login")
+                    self.relogins_after_empty_answer += 1
+                else:
+                    doc = await asyncio.to_thread(decode_json, body, what)
+                    if not needs_serial or attempt == 2 or _has_serial(doc):
+                        return doc
+                    self.relogins_after_empty_answer += 1
             log.info("target=%s varserver session expired; logging in again", self.target_name)
             self._logged_in = False
         raise AssertionError("unreachable")
 
-    def _cache_due(self, now: float) -> bool:
-        return self._cache_created_at is None or (
-            now - self._cache_created_at >= self.cache_refresh_seconds
-        )
-
-    async def _read_variables(self) -> dict[str, Any]:
-        now = time.monotonic()
-        if not self._cache_due(now):
+    async def _read_group(
+        self, group: VarGroup, state: _GroupState, rebuild: bool, limit: float
+    ) -> dict[str, Any]:
+        what = f"/vars {group.name}"
+        if state.built and not rebuild:
+            doc: Any = None
             try:
-                doc = await self._vars({"fmt": "obj", "cache": self._cache_id}, "cached /vars")
+                doc = await self._vars(
+                    [("fmt", "obj"), ("cache", state.cache_id)], f"cached {what}", limit
+                )
             except PvsHttpStatusError as exc:
                 if exc.status != 400:
                     raise
-                # The PVS forgot the set (it rebooted): query it again below.
-                log.info("target=%s varserver cache gone; re-creating it", self.target_name)
-            else:
-                if isinstance(doc, dict) and doc:
-                    return doc
-        doc = await self._vars(
-            {"match": MATCH_ALL, "fmt": "obj", "cache": self._cache_id}, "/vars match"
-        )
+            if isinstance(doc, dict) and doc and (not group.required or _has_serial(doc)):
+                return doc
+            # Forgotten (the PVS restarted its handler or rebooted): an empty
+            # answer on older builds, 400 on newer ones. Build it again, and
+            # the other sets too: they went the same way.
+            log.info(
+                "target=%s varserver cache for %s gone; re-creating the sets",
+                self.target_name,
+                group.name,
+            )
+            self._sets_lost = True
+        try:
+            doc = await self._vars(
+                [("match", group.match), ("fmt", "obj"), ("clearcache", state.cache_id)],
+                what,
+                limit,
+                needs_serial=group.required,
+            )
+        except PvsHttpStatusError as exc:
+            if exc.status != 400 or group.required:
+                raise
+            doc = {}  # nothing matches (newer builds answer 400 for that)
         if not isinstance(doc, dict):
-            raise PvsPayloadError(f"/vars: expected a JSON object, got {type(doc).__name__}")
-        self._cache_created_at = now
+            raise PvsPayloadError(f"{what}: expected a JSON object, got {type(doc).__name__}")
+        state.built = bool(doc)
+        state.absent = not doc
         return doc
+
+    def _skip(self, state: _GroupState, refresh: bool) -> bool:
+        """Leave a group out of this poll: failing lately, or a family the site lacks."""
+        if state.skip_polls > 0:
+            state.skip_polls -= 1
+            return True
+        return state.absent and not state.rebuild and not refresh
+
+    async def _read_variables(self) -> dict[str, Any]:
+        started = self.clock()
+        refresh = self._refreshed_at is None or (
+            started - self._refreshed_at >= self.cache_refresh_seconds
+        )
+        # Leave the poll's own timeout a margin: a late group is dropped, not the poll.
+        deadline = started + 0.9 * self.transport.timeout
+        merged: dict[str, Any] = {}
+        self._sets_lost = False
+        for group in GROUPS:
+            state = self._groups[group.name]
+            if not group.required and self._skip(state, refresh):
+                continue
+            left = deadline - self.clock()
+            rebuild = refresh or state.rebuild or self._sets_lost
+            try:
+                if left <= 0 and not group.required:
+                    raise PvsTimeoutError("no time left in this poll")
+                doc = await self._read_group(group, state, rebuild, min(self.request_timeout, left))
+            except PvsAuthError:
+                raise
+            except PvsError as exc:
+                if group.required:
+                    raise
+                self._group_failed(group, state, exc)
+                continue
+            state.ok = True
+            state.consecutive_failures = 0
+            state.rebuild = False
+            merged.update(doc)
+        if refresh:
+            self._refreshed_at = started
+        return merged
+
+    def _group_failed(self, group: VarGroup, state: _GroupState, exc: PvsError) -> None:
+        state.ok = False
+        state.failures += 1
+        state.consecutive_failures += 1
+        state.skip_polls = min(MAX_SKIPPED_POLLS, 2 ** (state.consecutive_failures - 1)) - 1
+        state.rebuild = True
+        log.warning(
+            "target=%s varserver group %s failed (%s): %s; its metrics are missing this poll%s",
+            self.target_name,
+            group.name,
+            exc.reason,
+            exc.message,
+            f", skipping it for {state.skip_polls} polls" if state.skip_polls else "",
+        )
+
+    def _watch_population(self, snapshot: Snapshot) -> None:
+        """Rebuild a family's set while its devices come and go.
+
+        A set built while inverters were offline (after the nightly reboot)
+        lacks them; the next cached reads would never show them. So a family
+        whose population changed, or that misses a device it had, is read
+        with a fresh ``match`` on the next poll, until it is complete again
+        (or for ``FOLLOW_MISSING_SECONDS``, after which the missing are let go).
+        """
+        now = self.clock()
+        uptime = snapshot.supervisor.uptime_seconds if snapshot.supervisor else None
+        if rebooted(self._last_uptime, uptime):
+            log.info(
+                "target=%s PVS rebooted; rebuilding its variable sets as devices return",
+                self.target_name,
+            )
+            if not self._sets_lost:  # else this poll already built them afresh
+                for state in self._groups.values():
+                    state.rebuild = True
+        if uptime is not None:
+            self._last_uptime = uptime
+        by_family: dict[str, set[str]] = {}
+        for items, family in (
+            (snapshot.meters, "meter"),
+            (snapshot.inverters, "inverter"),
+            (snapshot.storage, "ess"),
+            (snapshot.transfer_switches, "transfer_switch"),
+        ):
+            by_family[family] = {item.device.serial for item in items}
+        for group in GROUPS:
+            state = self._groups[group.name]
+            if not group.family or not state.ok:
+                continue
+            seen = frozenset(by_family.get(group.family, ()))
+            if state.missing_since is not None and now - state.missing_since > (
+                FOLLOW_MISSING_SECONDS
+            ):
+                log.info(
+                    "target=%s %d %s device(s) missing for a day; no longer looked for",
+                    self.target_name,
+                    len(state.known - seen),
+                    group.family,
+                )
+                state.known = seen
+            missing = state.known - seen
+            if state.observed and (seen != state.serials or missing):
+                state.rebuild = True
+            state.observed = True
+            state.missing_since = (state.missing_since or now) if missing else None
+            state.serials = seen
+            state.known = state.known | seen
+
+    def _group_statuses(self) -> tuple[ReadGroupStatus, ...]:
+        return tuple(
+            ReadGroupStatus(group.name, state.ok, state.failures)
+            for group in GROUPS
+            for state in (self._groups[group.name],)
+        )
 
     async def read(self) -> Snapshot:
         raw = await self._read_variables()
         snapshot = await asyncio.to_thread(parse_variables, raw, time.time())
         for warning in snapshot.warnings:
             log.warning("target=%s varserver: %s", self.target_name, warning)
-        uptime = snapshot.supervisor.uptime_seconds if snapshot.supervisor else None
-        if uptime is not None:
-            if self._last_uptime is not None and uptime < self._last_uptime:
-                # Rebooted: devices may have come back in a different order or
-                # not at all yet; build the variable set afresh next time.
-                self._cache_created_at = None
-            self._last_uptime = uptime
-        return snapshot
+        self._watch_population(snapshot)
+        return dataclasses.replace(snapshot, read_groups=self._group_statuses())
 
     async def enable_telemetry(self) -> None:
         """Ask the PVS to serve its telemetry WebSocket (``pvs/telemetry.py``)."""
-        await self._vars({"set": TELEMETRY_ENABLE}, "telemetry enable")
+        await self._vars([("set", TELEMETRY_ENABLE)], "telemetry enable", self.request_timeout)
 
     async def close(self) -> None:
-        if self._logged_in:
-            with contextlib.suppress(PvsError, TimeoutError):
-                await asyncio.wait_for(
-                    self.transport.request_bytes("GET", AUTH_PATH + "?logout", "logout"),
-                    timeout=2.0,
-                )
-            self._logged_in = False
+        """Close the connection. No ``/auth?logout``: the PVS keys sessions by
+        client IP, so it would also log out every other program on this host;
+        the session expires by itself."""
+        self._logged_in = False
         await self.transport.close()
+
+
+def _has_serial(doc: object) -> bool:
+    return isinstance(doc, dict) and bool(to_text(doc.get(SERIAL_VARIABLE)))

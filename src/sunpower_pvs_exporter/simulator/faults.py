@@ -10,6 +10,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, fields
 
+# ``FaultPlan.unauthorized_status`` value: the expired-session answer of some
+# builds, ``200`` with an empty body instead of 401.
+EXPIRED_EMPTY_200 = 200
+# The variable some builds never answer for.
+FLASHWEAR_VARIABLE = "/sys/pvs/flashwear_type_b"
+
 
 @dataclass
 class FaultPlan:
@@ -37,11 +43,15 @@ class FaultPlan:
     only: frozenset[str] = frozenset()
     remaining: int | None = None
     # varserver: what a request with a missing/expired session gets (a real
-    # PVS has been seen answering 401, 403 and 500).
+    # PVS has been seen answering 401, 403 and 500; EXPIRED_EMPTY_200: some
+    # builds answer 200 with an empty body).
     unauthorized_status: int = 401
     # varserver: reject every login, even with the right password (the
     # owner changed it, or the exporter was given the wrong one).
     reject_logins: bool = False
+    # varserver: a /vars request that reads any of these variables never
+    # answers (seen on some builds for /sys/pvs/flashwear_type_b).
+    hanging_variables: frozenset[str] = frozenset()
 
     def applies_to(self, name: str) -> bool:
         if self.only and name not in self.only:
@@ -64,14 +74,16 @@ class LoggedRequest:
     method: str
     path: str
     name: str
+    # The request target exactly as it arrived (path and undecoded query).
+    raw_target: str = ""
 
 
 @dataclass
 class RequestLog:
     entries: list[LoggedRequest] = field(default_factory=list)
 
-    def add(self, method: str, path: str, name: str) -> None:
-        self.entries.append(LoggedRequest(time.monotonic(), method, path, name))
+    def add(self, method: str, path: str, name: str, raw_target: str = "") -> None:
+        self.entries.append(LoggedRequest(time.monotonic(), method, path, name, raw_target))
 
     def count(self, name: str) -> int:
         return sum(1 for entry in self.entries if entry.name == name)

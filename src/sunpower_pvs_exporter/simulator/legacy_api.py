@@ -190,28 +190,55 @@ def _value(value: float, unit: str) -> dict[str, Any]:
     return {"value": value, "unit": unit}
 
 
-def ess_status(state: SiteState) -> dict[str, Any]:
-    """``/cgi-bin/dl_cgi/energy-storage-system/status``: every number is ``{"value": …}``.
+class _Units:
+    """How one simulated firmware writes SunVault numbers (``SiteConfig.legacy_ess_units``)."""
 
-    Battery current is + while charging, as hass-sunpower reads it.
+    def __init__(self, style: str) -> None:
+        self.style = style
+
+    def power(self, kw: float) -> dict[str, Any]:
+        if self.style == "W":
+            return _value(round(kw * 1000, 1), "W")
+        if self.style == "unknown":
+            return _value(round(kw * 3412.14, 1), "BTU/h")
+        return _value(round(kw, 4), "kW")
+
+    def percent(self, pct: float) -> dict[str, Any]:
+        if self.style == "W":
+            return _value(round(pct / 100, 4), "fraction")
+        return _value(round(pct, 2), "%")
+
+    def celsius(self, c: float) -> dict[str, Any]:
+        if self.style == "W":
+            return _value(round(c * 9 / 5 + 32, 2), "F")
+        return _value(c, "C")
+
+
+def ess_status(state: SiteState, units: str = "kW", agg_sign: int = 1) -> dict[str, Any]:
+    """``/cgi-bin/dl_cgi/energy-storage-system/status``: every number is
+    ``{"value": …, "unit": …}``, in the units ``units`` picks.
+
+    Battery current is + while charging, as hass-sunpower reads it;
+    ``agg_sign`` +1 writes ``agg_power`` + while discharging, -1 + charging.
     """
     ess = state.storage
     assert ess is not None
+    u = _Units(units)
     batteries = [
         {
             "serial_number": m.serial,
             "battery_amperage": _value(m.current_a, "A"),
             "battery_voltage": _value(m.voltage_v, "V"),
-            "customer_state_of_charge": _value(round(ess.customer_soc * 100, 2), "%"),
-            "system_state_of_charge": _value(round(m.soc * 100, 2), "%"),
-            "temperature": _value(m.temperature_c, "C"),
+            "customer_state_of_charge": u.percent(ess.customer_soc * 100),
+            "system_state_of_charge": u.percent(m.soc * 100),
+            "temperature": u.celsius(m.temperature_c),
         }
         for m in ess.modules
     ]
     half_kw = ess.power_kw / 2
     meter = {
         "current": _value(round(half_kw * 1000 / ess.v1n_v, 2), "A"),
-        "power": _value(round(half_kw, 4), "kW"),
+        "power": u.power(half_kw),
         "voltage": _value(ess.v1n_v, "V"),
     }
     return {
@@ -220,10 +247,10 @@ def ess_status(state: SiteState) -> dict[str, Any]:
             "ess_status": [
                 {
                     "serial_number": ess.serial,
-                    "enclosure_humidity": _value(ess.enclosure_humidity_pct, "%"),
-                    "enclosure_temperature": _value(ess.enclosure_t, "C"),
+                    "enclosure_humidity": u.percent(ess.enclosure_humidity_pct),
+                    "enclosure_temperature": u.celsius(ess.enclosure_t),
                     "ess_meter_reading": {
-                        "agg_power": _value(ess.power_kw, "kW"),
+                        "agg_power": u.power(agg_sign * ess.power_kw),
                         "meter_a": {"reading": meter},
                         "meter_b": {"reading": meter},
                     },
@@ -240,8 +267,8 @@ def ess_status(state: SiteState) -> dict[str, Any]:
                 "load_phase1_voltage": _value(ess.v1n_v, "V"),
                 "load_phase2_voltage": _value(ess.v2n_v, "V"),
                 "main_voltage": _value(ess.main_v, "V"),
-                "hub_humidity": _value(ess.hub_humidity_pct, "%"),
-                "hub_temperature": _value(ess.hub_t, "C"),
+                "hub_humidity": u.percent(ess.hub_humidity_pct),
+                "hub_temperature": u.celsius(ess.hub_t),
             },
             "last_updated": str(int(ess.data_time)),
         }

@@ -15,6 +15,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,19 +48,34 @@ class SimulatedPvs:
     # "legacy": dl_cgi only (old firmware); "varserver": new firmware
     # (DeviceList answers 403); "both": DeviceList and varserver both work.
     api: str = "legacy"
-    # Seconds a varserver session lives (real PVS: undocumented).
-    session_ttl: float = 3600.0
+    # Seconds a varserver session lives (sessionmgr's default: 300, counted
+    # from login, not extended by use), on ``session_clock`` (injectable).
+    session_ttl: float = 300.0
+    session_clock: Callable[[], float] = time.monotonic
     # Overrides the default password (last 5 characters of the serial).
     password_override: str | None = None
     site: Site = field(init=False)
-    sessions: dict[str, float] = field(default_factory=dict)
-    caches: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Session token -> session. One session per client IP: a second login
+    # from the same address gets the same token (and a fresh lifetime).
+    sessions: dict[str, varserver_api.Session] = field(default_factory=dict)
+    caches: dict[str, list[str]] = field(default_factory=dict)
+    # What a /vars answer with no variables in it gets: 200 and an empty
+    # result (fcgi_vars before its 2024 error-handling change) or 400 (after).
+    empty_result_status: int = 200
     logins: int = 0
     failed_logins: int = 0
     # Telemetry WebSocket: off until a client sets /sys/telemetryws/enable=1.
+    # ``telemetry=False`` is a PVS5: no such variable (400) and no listener.
+    telemetry: bool = True
     telemetry_enabled: bool = False
     telemetry_interval: float = 1.0
     telemetry_connections: int = 0
+    # Fault: open telemetry sockets stop sending while TCP stays open.
+    telemetry_silent: bool = False
+    # Nightly reboot: inverters are missing until this site time, then come
+    # back one every ``inverter_return_interval`` seconds.
+    inverters_back_at: float | None = None
+    inverter_return_interval: float = 0.0
 
     def __post_init__(self) -> None:
         if self.api not in API_MODES:
@@ -75,7 +91,17 @@ class SimulatedPvs:
         self.site = Site(self.config, self.clock.now())
 
     def state(self) -> SiteState:
-        return self.site.state(self.clock.now())
+        now = self.clock.now()
+        state = self.site.state(now)
+        if self.inverters_back_at is None:
+            return state
+        if now < self.inverters_back_at:
+            present = 0
+        elif self.inverter_return_interval <= 0:
+            present = len(state.inverters)
+        else:
+            present = 1 + int((now - self.inverters_back_at) // self.inverter_return_interval)
+        return dataclasses.replace(state, inverters=state.inverters[:present])
 
     @property
     def password(self) -> str:
@@ -90,11 +116,23 @@ class SimulatedPvs:
         """Every session ends now, as after an undocumented PVS-side timeout."""
         self.sessions.clear()
 
-    def reboot(self) -> None:
-        """Forget sessions, ``cache=`` sets and telemetry, as a PVS restart does."""
+    def reboot(
+        self, inverters_absent_for: float | None = None, inverter_return_interval: float = 0.0
+    ) -> None:
+        """Forget sessions, ``cache=`` sets and telemetry, as a PVS restart does.
+
+        ``inverters_absent_for``: a nightly reboot. The PVS knows no inverter
+        until each talks to it again (at dawn): they are absent for that many
+        site seconds, then return one every ``inverter_return_interval``.
+        """
         self.sessions.clear()
         self.caches.clear()
         self.telemetry_enabled = False
+        if inverters_absent_for is not None:
+            now = self.clock.now()
+            self.site.boot_time = now
+            self.inverters_back_at = now + inverters_absent_for
+            self.inverter_return_interval = inverter_return_interval
 
 
 API_MODES = ("legacy", "varserver", "both")
@@ -114,7 +152,7 @@ def request_name(request: web.Request) -> str:
 async def fault_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     pvs = request.app[PVS_KEY]
     name = request_name(request)
-    pvs.log.add(request.method, request.path, name)
+    pvs.log.add(request.method, request.path, name, request.raw_path)
     plan = pvs.faults
     if not plan.applies_to(name):
         return await handler(request)
@@ -216,14 +254,17 @@ async def handle_ess_status(request: web.Request) -> web.Response:
     state = pvs.state()
     if state.storage is None:
         return web.json_response({"result": "no ESS"}, status=404)
-    return _json(legacy_api.ess_status(state))
+    config = pvs.config
+    return _json(
+        legacy_api.ess_status(state, config.legacy_ess_units, config.legacy_agg_power_sign)
+    )
 
 
 async def handle_auth(request: web.Request) -> web.Response:
     return await varserver_api.handle_auth(request, request.app[PVS_KEY])
 
 
-async def handle_vars(request: web.Request) -> web.Response:
+async def handle_vars(request: web.Request) -> web.StreamResponse:
     return await varserver_api.handle_vars(request, request.app[PVS_KEY])
 
 
@@ -274,7 +315,13 @@ def self_signed_certificate() -> tuple[Path, Path]:
             "the simulator's HTTPS (varserver) side needs the openssl command to make its "
             "self-signed certificate; install openssl or use the legacy API"
         )
-    directory = Path(tempfile.mkdtemp(prefix="pvs-sim-tls-"))
+    try:
+        directory = Path(tempfile.mkdtemp(prefix="pvs-sim-tls-"))
+    except OSError as exc:
+        raise CertificateError(
+            f"cannot make a directory for the simulator's certificate in "
+            f"{tempfile.gettempdir()}: {exc.strerror or exc} (set TMPDIR to a writable directory)"
+        ) from exc
     cert, key = directory / "cert.pem", directory / "key.pem"
     command = [
         openssl,
@@ -362,6 +409,7 @@ class SimulatorServer:
             tls_site = web.TCPSite(self._runner, self.host, self.tls_port, ssl_context=ssl_context)
             await tls_site.start()
             self.tls_port = _bound_port(tls_site)
+        if ssl_context is not None and self.pvs.telemetry:
             self._telemetry_runner = web.AppRunner(
                 build_telemetry_app(self.pvs), access_log=None, shutdown_timeout=0.5
             )
@@ -369,6 +417,9 @@ class SimulatorServer:
             ws_site = web.TCPSite(self._telemetry_runner, self.host, self.telemetry_port)
             await ws_site.start()
             self.telemetry_port = _bound_port(ws_site)
+        elif self.telemetry_port == 0:
+            # No telemetry (legacy, PVS5): a port nothing listens on.
+            self.telemetry_port = free_port(self.host)
 
     async def stop(self) -> None:
         self.pvs.telemetry_enabled = False  # ends the push loops

@@ -72,6 +72,13 @@ class SiteConfig:
     # slot of ``now - lag * (1 + i % 3) / 3`` (a spread of lags, the largest
     # this many seconds). 0: every inverter reports the current slot.
     inverter_lag_seconds: float = 0.0
+    # Units of the legacy SunVault report (every value is {"value", "unit"}):
+    # "kW" (kW, %, °C: what hass-sunpower's users see), "W" (W, fractions,
+    # °F), or "unknown" (a power unit no one documents).
+    legacy_ess_units: str = "kW"
+    # Sign of the legacy report's agg_power: +1 positive while discharging,
+    # -1 positive while charging (the sign is undocumented on real units).
+    legacy_agg_power_sign: int = 1
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,10 @@ import base64
 import binascii
 import json
 import secrets
-import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
 
 from aiohttp import web
 
@@ -33,6 +32,9 @@ USER = "ssm_owner"
 # Readable without a session on a real PVS (pypvs reads them before login).
 OPEN_VARIABLES = frozenset({"/sys/info/serialnum", "/sys/info/ssid", "/sys/info/lmac"})
 SESSION_COOKIE = "session"
+TELEMETRY_VARIABLE = "/sys/telemetryws/enable"
+# A hanging variable holds its request this long (the client times out first).
+HANG_SECONDS = 3600.0
 # Valid-field masks (``vldFldMsk``, decimal text) of a real PVS6's meters, as
 # published in a SunPower Home Assistant integration's sample data: the production
 # meter's mask has 10 bits set, the consumption meter's the same 10 plus 8
@@ -41,7 +43,6 @@ PRODUCTION_METER_MASK = "67174655"
 CONSUMPTION_METER_MASK = "70239999"
 # What a production meter reports for the fields it does not measure.
 UNMEASURED = "0.000000"
-TELEMETRY_ENABLE = "/sys/telemetryws/enable=1"
 
 
 def iso_utc(t: float) -> str:
@@ -215,24 +216,43 @@ def variables(
     }
 
 
-def telemetry_message(state: SiteState) -> dict[str, Any]:
-    """One push of the telemetry WebSocket: the live data's short names, in kW."""
-    live = _live_vars(state)
-    params = {name.removeprefix("/sys/livedata/"): value for name, value in live.items()}
+def telemetry_params(state: SiteState) -> dict[str, str]:
+    """Everything the telemetry WebSocket can push: the live data's short names, in kW."""
+    return {name.removeprefix("/sys/livedata/"): value for name, value in _live_vars(state).items()}
+
+
+def telemetry_message(
+    state: SiteState, previous: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """One push of the telemetry WebSocket: only the fields that changed since ``previous``."""
+    params = telemetry_params(state)
+    if previous is not None:
+        params = {key: value for key, value in params.items() if previous.get(key) != value}
     return {"notification": "power", "params": params}
 
 
 async def handle_telemetry(request: web.Request, pvs: SimulatedPvs) -> web.StreamResponse:
-    """``ws://<pvs>:9002``: pushes live data every ``telemetry_interval`` seconds
-    once a client has set ``/sys/telemetryws/enable=1``."""
+    """``ws://<pvs>:9002``, once a client has set ``/sys/telemetryws/enable=1``.
+
+    Like a real PVS it pushes a message only when a value changed, with only
+    the changed fields (a site at steady output is silent for a minute or
+    more), and stops sending, socket still open, when the session of the
+    address that follows it has expired or ``telemetry_silent`` is set.
+    """
     if not pvs.telemetry_enabled:
         return web.Response(status=403, text="telemetry disabled")
     ws = web.WebSocketResponse(heartbeat=None)
     await ws.prepare(request)
     pvs.telemetry_connections += 1
+    client = request.remote or ""
+    sent: dict[str, str] = {}
     try:
         while not ws.closed and pvs.telemetry_enabled:
-            await ws.send_json(telemetry_message(pvs.state()))
+            if not pvs.telemetry_silent and has_session(pvs, client):
+                message = telemetry_message(pvs.state(), sent)
+                if message["params"]:
+                    await ws.send_json(message)
+                    sent.update(message["params"])
             await asyncio.sleep(pvs.telemetry_interval)
     except (ConnectionResetError, RuntimeError):
         pass
@@ -281,26 +301,47 @@ def _credentials(header: str) -> tuple[str, str] | None:
     return (user, password) if sep else None
 
 
+@dataclass
+class Session:
+    """A varserver session: one per client address, ``session_ttl`` from login."""
+
+    client: str
+    expires: float
+
+
+def _session(pvs: SimulatedPvs, token: str) -> Session | None:
+    session = pvs.sessions.get(token)
+    if session is None:
+        return None
+    if pvs.session_clock() >= session.expires:
+        del pvs.sessions[token]
+        return None
+    return session
+
+
+def has_session(pvs: SimulatedPvs, client: str) -> bool:
+    """Does ``client`` (an IP address) hold a live session?"""
+    return any(
+        _session(pvs, token) is not None and s.client == client
+        for token, s in list(pvs.sessions.items())
+    )
+
+
 def session_valid(pvs: SimulatedPvs, request: web.Request) -> bool:
     token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return False
-    expires = pvs.sessions.get(token)
-    if expires is None:
-        return False
-    if time.monotonic() >= expires:
-        del pvs.sessions[token]
-        return False
-    return True
+    return bool(token) and _session(pvs, token or "") is not None
 
 
 async def handle_auth(request: web.Request, pvs: SimulatedPvs) -> web.Response:
-    if "logout" in request.query:
+    query = raw_query(request)
+    if query == "logout":
+        # Ends the session of the cookie, which is the session of every
+        # program on that client address.
         token = request.cookies.get(SESSION_COOKIE)
         if token:
             pvs.sessions.pop(token, None)
-        return _json({})
-    if "login" not in request.query:
+        return web.Response(status=204)
+    if query != "login":
         return _json({"status": 400, "error": "bad request"}, 400)
     pvs.logins += 1
     creds = _credentials(request.headers.get("Authorization", ""))
@@ -313,73 +354,138 @@ async def handle_auth(request: web.Request, pvs: SimulatedPvs) -> web.Response:
         pvs.failed_logins += 1
         status = 404 if pvs.api == "legacy" else 401
         return _unauthorized(status)
-    token = secrets.token_hex(32)
-    pvs.sessions[token] = time.monotonic() + pvs.session_ttl
+    client = request.remote or ""
+    expires = pvs.session_clock() + pvs.session_ttl
+    token = next(
+        (t for t, s in list(pvs.sessions.items()) if s.client == client and _session(pvs, t)), ""
+    )
+    if token:
+        pvs.sessions[token].expires = expires
+    else:
+        token = secrets.token_hex(32)
+        pvs.sessions[token] = Session(client, expires)
     response = _json({"session": token})
     response.set_cookie(SESSION_COOKIE, token, httponly=True)
     return response
 
 
-async def _params(request: web.Request) -> dict[str, str]:
-    """Query parameters, or a POST body; ``&``-joined or a single ``key=value``.
+def raw_query(request: web.Request) -> str:
+    """The query string exactly as sent: the PVS never percent-decodes it."""
+    return request.raw_path.partition("?")[2]
 
-    The body is not URL-decoded beyond what ``parse_qsl`` does, so pypvs's
-    unencoded ``name=/sys/info/uptime`` works as on a real PVS.
+
+@dataclass
+class VarsRequest:
+    """A ``/vars`` request read the way ``fcgi_vars`` reads it.
+
+    The text (query string or POST body) is split on ``&``; each part is
+    known by its prefix. Nothing is percent-decoded.
     """
-    params = dict(request.query)
+
+    fmt: str = ""
+    cache: str = ""
+    clear_cache: bool = False
+    names: list[str] = field(default_factory=list)
+    matches: list[str] = field(default_factory=list)
+    sets: list[str] = field(default_factory=list)
+
+
+def parse_vars_request(text: str) -> VarsRequest:
+    request = VarsRequest()
+    for part in text.split("&"):
+        if part.startswith("fmt="):
+            request.fmt = part[4:]
+        elif part.startswith("cache="):
+            request.cache, request.clear_cache = part[6:], False
+        elif part.startswith("clearcache="):
+            request.cache, request.clear_cache = part[11:], True
+        elif part.startswith("name="):
+            request.names.extend(n for n in part[5:].split(",") if n)
+        elif part.startswith("match="):
+            request.matches.append(part[6:])
+        elif part.startswith("set="):
+            request.sets.extend(t for t in part[4:].split(",") if t)
+    return request
+
+
+async def _request_text(request: web.Request) -> str:
     if request.method == "POST":
-        body = (await request.read()).decode("utf-8", "replace")
-        params.update(parse_qsl(body, keep_blank_values=True))
-    return params
+        return (await request.read()).decode("latin-1")
+    return raw_query(request)
 
 
 def select(
-    names: Mapping[str, str], params: Mapping[str, str], caches: dict[str, tuple[str, ...]]
-) -> tuple[str, ...] | None:
-    """Which variable names a query asks for; ``None`` when it finds nothing."""
-    cache_id = params.get("cache")
-    if "name" in params:
-        wanted = tuple(n for n in params["name"].split(",") if n in names)
-    elif "match" in params:
-        pattern = params["match"]
-        wanted = tuple(n for n in names if pattern in n) if pattern else ()
-    elif cache_id:
-        cached = caches.get(cache_id)
-        if cached is None:
-            return None
-        # A cached set re-reads what still exists (a device can disappear).
-        wanted = tuple(n for n in cached if n in names)
-        return wanted or None
+    names: Mapping[str, str], query: VarsRequest, caches: dict[str, list[str]]
+) -> list[str] | None:
+    """The variables a read answers with; ``None``: a name that does not exist (400).
+
+    Like ``fcgi_vars``, the result goes into the selected cache set (a
+    throwaway one without ``cache=``): ``name=``/``match=`` add to what the
+    set already holds, ``clearcache=`` empties it first. A set holds
+    variables, not values, and re-reads what still exists.
+    """
+    if query.cache:
+        if query.clear_cache or query.cache not in caches:
+            caches[query.cache] = []
+        chosen = caches[query.cache]
     else:
+        chosen = []
+    ok = True
+    for name in query.names:
+        if name in names:
+            if name not in chosen:
+                chosen.append(name)
+        else:
+            ok = False
+    for pattern in query.matches:
+        chosen.extend(n for n in names if pattern and pattern in n and n not in chosen)
+    if not ok:
         return None
-    if not wanted:
-        return None
-    if cache_id:
-        caches[cache_id] = wanted
-    return wanted
+    return [n for n in chosen if n in names]
 
 
-async def handle_vars(request: web.Request, pvs: SimulatedPvs) -> web.Response:
+def _empty(pvs: SimulatedPvs, fmt: str) -> web.Response:
+    if pvs.empty_result_status != 200:
+        return _json({"status": 400, "error": "Bad request"}, pvs.empty_result_status)
+    return _json({} if fmt == "obj" else {"count": 0, "values": []})
+
+
+async def handle_vars(request: web.Request, pvs: SimulatedPvs) -> web.StreamResponse:
     if pvs.api == "legacy":
         return web.Response(status=404, text="Not Found")
-    params = await _params(request)
-    if "set" in params:
-        if not session_valid(pvs, request):
-            return _unauthorized(pvs.faults.unauthorized_status)
-        if params["set"] != TELEMETRY_ENABLE:
-            return _unauthorized(403)  # the simulator is read-only otherwise
-        pvs.telemetry_enabled = True
-        return _json({TELEMETRY_ENABLE.partition("=")[0]: "1"})
-    requested = params.get("name", "").split(",") if "name" in params else []
-    open_read = bool(requested) and all(name in OPEN_VARIABLES for name in requested)
+    query = parse_vars_request(await _request_text(request))
+    open_read = (
+        bool(query.names)
+        and not query.matches
+        and not query.sets
+        and all(name in OPEN_VARIABLES for name in query.names)
+    )
     if not open_read and not session_valid(pvs, request):
+        if pvs.faults.unauthorized_status == 200:
+            return web.Response(status=200, body=b"")  # some builds: empty 200
         return _unauthorized(pvs.faults.unauthorized_status)
+    if query.sets:
+        return _set(pvs, query)
     state = pvs.state()
     names = variables(state, pvs.config.error_style, pvs.mac, pvs.config.meter_valid_field_masks)
-    wanted = select(names, params, pvs.caches)
+    wanted = select(names, query, pvs.caches)
     if wanted is None:
-        return _json({"status": 400, "error": "no such variables"}, 400)
-    if params.get("fmt") == "obj":
+        return _json({"status": 400, "error": "Bad request"}, 400)
+    if any(name in pvs.faults.hanging_variables for name in wanted):
+        await asyncio.sleep(HANG_SECONDS)  # the client gives up first
+    if not wanted:
+        return _empty(pvs, query.fmt)
+    if query.fmt == "obj":
         return _json({name: names[name] for name in wanted})
     values = [{"name": name, "value": names[name]} for name in wanted]
     return _json({"count": len(values), "values": values})
+
+
+def _set(pvs: SimulatedPvs, query: VarsRequest) -> web.Response:
+    """``set=<name>=<value>``, split on the first ``=``; only telemetry is writable."""
+    for pair in query.sets:
+        name, sep, value = pair.partition("=")
+        if not sep or name != TELEMETRY_VARIABLE or not pvs.telemetry:
+            return _json({"status": 400, "error": "Bad request"}, 400)
+        pvs.telemetry_enabled = value == "1"
+    return _json({TELEMETRY_VARIABLE: "1" if pvs.telemetry_enabled else "0"})

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Collection, Sequence
 
 from aiohttp import web
 from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
@@ -20,7 +21,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from sunpower_pvs_exporter import __version__
 from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
-from sunpower_pvs_exporter.health import LiveStatus
+from sunpower_pvs_exporter.health import LiveStatus, ReloadStatus
 from sunpower_pvs_exporter.metrics.catalog import LIVE_METRICS
 from sunpower_pvs_exporter.metrics.collector import DeviceFamilyCache, ExporterCollector
 from sunpower_pvs_exporter.metrics.encoder import encode_metrics
@@ -29,6 +30,7 @@ from sunpower_pvs_exporter.push import Pusher, read_push_auth
 from sunpower_pvs_exporter.pvs.model import Snapshot
 from sunpower_pvs_exporter.pvs.readers import make_live_stream
 from sunpower_pvs_exporter.pvs.telemetry import TelemetryStream
+from sunpower_pvs_exporter.runtime import STOP_DEADLINE, ReloadOutcome, stop_within
 from sunpower_pvs_exporter.web.exposition import gzip_if_accepted, render
 from sunpower_pvs_exporter.web.status import CSP as STATUS_PAGE_CSP
 from sunpower_pvs_exporter.web.status import render_status_page
@@ -57,6 +59,7 @@ class ExporterState:
                 self.cache,
                 # Device metrics are appended as cached text by the handler.
                 include_devices=False,
+                reload_status=lambda: self.reload_status,
             )
         )
         self.pusher: Pusher | None = None
@@ -65,7 +68,12 @@ class ExporterState:
                 config.push_to, config.push_job, read_push_auth(config.push_auth_file)
             )
         self.streams: dict[str, TelemetryStream] = {}
+        # Pollers replaced by a reload, finishing their last request.
+        self.retiring: dict[asyncio.Task[None], Poller] = {}
         self._reload_lock = asyncio.Lock()
+        # Set by the runtime when the config can be reloaded (``POST /-/reload``).
+        self.reloader: Callable[[], Awaitable[ReloadOutcome]] | None = None
+        self.reload_status = ReloadStatus(successful=True, last_success_at=time.time())
         for poller in self.pollers.values():
             self._attach(poller)
 
@@ -86,47 +94,85 @@ class ExporterState:
                 self.streams[poller.name] = stream
 
     async def replace_targets(
-        self, targets: Sequence[TargetConfig], make_poller: Callable[[TargetConfig], Poller]
+        self,
+        targets: Sequence[TargetConfig],
+        make_poller: Callable[[TargetConfig], Poller],
+        renew: Collection[str] = (),
     ) -> tuple[list[str], list[str], list[str]]:
         """Switch to a new target list (config reload): (added, changed, removed) names.
 
-        A target whose settings did not change keeps its poller, with its cache,
-        schedule and backoff: a reload never makes a PVS be polled early.
+        All or nothing: every new poller is built before anything changes, so
+        a target that cannot be built (``ConfigError``) leaves the running
+        targets whole. A target whose settings did not change keeps its
+        poller, with its cache, schedule and backoff; a changed one's new
+        poller continues the old schedule and waits for the old poller's
+        request to leave the PVS: a reload never makes a PVS be polled early
+        or twice at once. Targets named in ``renew`` get a new poller even if
+        unchanged (their password file was rotated).
         """
         async with self._reload_lock:
-            return await self._replace_targets(targets, make_poller)
+            old = {target.name: target for target in self.config.targets}
+            pollers: dict[str, Poller] = {}
+            added: list[str] = []
+            changed: list[str] = []
+            for target in targets:
+                current = self.pollers.get(target.name)
+                if (
+                    current is not None
+                    and old.get(target.name) == target
+                    and target.name not in renew
+                ):
+                    pollers[target.name] = current
+                    continue
+                (changed if target.name in old else added).append(target.name)
+                pollers[target.name] = make_poller(target)  # may raise: nothing touched yet
+            # Past this point nothing fails: the switch is complete.
+            retired = [p for name, p in self.pollers.items() if pollers.get(name) is not p]
+            removed = [name for name in self.pollers if name not in pollers]
+            self.config = dataclasses.replace(self.config, targets=tuple(targets))
+            self.pollers = pollers
+            for poller in retired:
+                successor = pollers.get(poller.name)
+                if successor is not None:
+                    successor.take_schedule_from(poller)
+                stream = self.streams.pop(poller.name, None)
+                self._retire(poller, stream)
+                self.cache.forget(poller.name)
+            for name in added + changed:
+                self._attach(pollers[name])
+                if self.ready:
+                    pollers[name].start()
+                    if name in self.streams:
+                        self.streams[name].start()
+            return added, changed, removed
 
-    async def _replace_targets(
-        self, targets: Sequence[TargetConfig], make_poller: Callable[[TargetConfig], Poller]
-    ) -> tuple[list[str], list[str], list[str]]:
-        old = {target.name: target for target in self.config.targets}
-        self.config = dataclasses.replace(self.config, targets=tuple(targets))
-        pollers: dict[str, Poller] = {}
-        added: list[str] = []
-        changed: list[str] = []
-        for target in targets:
-            current = self.pollers.get(target.name)
-            if current is not None and old.get(target.name) == target:
-                pollers[target.name] = current
-                continue
-            (changed if target.name in old else added).append(target.name)
-            pollers[target.name] = make_poller(target)
-        retired = [p for name, p in self.pollers.items() if pollers.get(name) is not p]
-        removed = [name for name in self.pollers if name not in pollers]
-        self.pollers = pollers
-        for poller in retired:
-            stream = self.streams.pop(poller.name, None)
+    def _retire(self, poller: Poller, stream: TelemetryStream | None) -> None:
+        """Stop a replaced poller in the background; its request may finish first."""
+
+        async def retire() -> None:
             if stream is not None:
                 await stream.stop()
-            await poller.stop()
-            self.cache.forget(poller.name)
-        for name in added + changed:
-            self._attach(pollers[name])
-            if self.ready:
-                pollers[name].start()
-                if name in self.streams:
-                    self.streams[name].start()
-        return added, changed, removed
+            await poller.retire()
+
+        task = asyncio.create_task(retire(), name=f"retire-{poller.name}")
+        self.retiring[task] = poller
+        task.add_done_callback(lambda done: self.retiring.pop(done, None))
+
+    async def stop(self, deadline: float = STOP_DEADLINE) -> None:
+        """Stop every poller, stream and retiring poller in parallel, within ``deadline`` s.
+
+        Each PVS session gets a logout attempt while time remains; whatever is
+        still waiting on a hung PVS then is cancelled (its sessions still close).
+        """
+        self.ready = False
+        retiring = dict(self.retiring)
+        for task in retiring:
+            task.cancel()
+        stoppers = [stream.stop() for stream in self.streams.values()]
+        stoppers += [poller.stop() for poller in self.pollers.values()]
+        stoppers += [poller.stop() for poller in retiring.values()]
+        await stop_within(stoppers, deadline)
+        await asyncio.gather(*retiring, return_exceptions=True)
 
     async def _prerender(self, target: str, snapshot: Snapshot) -> None:
         """Encode a new snapshot's device metrics off the event loop, before it is served.
@@ -229,6 +275,19 @@ async def handle_status(request: web.Request) -> web.Response:
     )
 
 
+async def handle_reload(request: web.Request) -> web.Response:
+    """``POST /-/reload``: what SIGHUP does, with the outcome in the answer."""
+    reloader = request.app[STATE_KEY].reloader
+    if reloader is None:
+        raise web.HTTPBadRequest(
+            text="nothing to reload: the exporter runs from flags, not --config\n"
+        )
+    outcome = await reloader()
+    if not outcome.ok:
+        raise web.HTTPInternalServerError(text=f"reload failed: {outcome.message}\n")
+    return web.Response(text=outcome.message + "\n")
+
+
 async def handle_healthy(_request: web.Request) -> web.Response:
     return web.Response(text="Healthy\n")
 
@@ -266,6 +325,7 @@ def build_app(
     app.router.add_get("/", handle_status)
     app.router.add_get("/-/healthy", handle_healthy)
     app.router.add_get("/-/ready", handle_ready)
+    app.router.add_post("/-/reload", handle_reload)
 
     async def lifecycle(app: web.Application) -> object:
         for poller in state.pollers.values():
@@ -274,11 +334,7 @@ def build_app(
             stream.start()
         state.ready = True
         yield
-        state.ready = False
-        for stream in state.streams.values():
-            await stream.stop()
-        for poller in state.pollers.values():
-            await poller.stop()
+        await state.stop()
         if state.pusher is not None:
             await state.pusher.delete_all()
 

@@ -1,0 +1,119 @@
+"""Every mistake a user made once, as a file, with the exact error it must produce.
+
+An error message is an interface (blackbox_exporter's ``testdata/*.bad.yml``):
+each file in tests/testdata/config/ is run through ``--check-config`` and the
+whole error line is compared.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sunpower_pvs_exporter.cli import main
+
+TESTDATA = Path(__file__).parent / "testdata" / "config"
+ROOT = Path(__file__).parent.parent
+EXAMPLE = ROOT / "contrib" / "config" / "sunpower-pvs-exporter.yml"
+PROG = "sunpower-pvs-exporter: error: "
+
+BAD_FILES = {
+    "password_file_missing.bad.yml": "targets[0].password_file: cannot read "
+    "/nonexistent/sunpower-pvs-exporter/cabin.password: No such file or directory",
+    "password_file_empty.bad.yml": f"targets[0].password_file: {TESTDATA}/empty.password is empty",
+    "password_env_unset.bad.yml": "targets[0].password_env: environment variable "
+    "SUNPOWER_PVS_TEST_UNSET_PASSWORD is not set (or empty)",
+    "tls_ca_file_missing.bad.yml": "targets[0].tls_ca_file: cannot read "
+    "/nonexistent/sunpower-pvs-exporter/pvs-ca.pem: No such file or directory",
+    "tls_ca_file_not_pem.bad.yml": f"targets[0].tls_ca_file: {TESTDATA}/not-a-certificate.pem "
+    "holds no PEM CA certificate",
+    "host_with_scheme.bad.yml": "targets[0].host: give a host name or address without a "
+    "scheme, got 'http://172.27.153.1' (for HTTPS set targets[0].use_tls)",
+    "host_with_port.bad.yml": "targets[0].host: give the port separately (targets[0].port), "
+    "not as HOST:PORT; got '172.27.153.1:8080'",
+    "host_invalid.bad.yml": "targets[0].host: 'pvs lan' is not a host name or IP address",
+    "push_to_not_url.bad.yml": "push_to: expected an http:// or https:// URL, got 'not-a-url'",
+    "varserver_port_without_tls.bad.yml": "targets[0].port: the varserver API is HTTPS only "
+    "and uses port 443 unless targets[0].use_tls is set; port 8080 would be ignored",
+    "password_file_and_env.bad.yml": "targets[0].password_file: give a password file or a "
+    "password env var, not both",
+}
+
+
+def check(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(["--config", str(path), "--check-config"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_every_bad_file_is_in_the_table():
+    assert sorted(BAD_FILES) == sorted(p.name for p in TESTDATA.glob("*.bad.yml"))
+
+
+@pytest.mark.parametrize(("name", "message"), sorted(BAD_FILES.items()))
+def test_bad_config_is_refused_with_exactly_this_error(
+    name: str, message: str, capsys: pytest.CaptureFixture[str], monkeypatch
+):
+    monkeypatch.delenv("SUNPOWER_PVS_TEST_UNSET_PASSWORD", raising=False)
+    code, out, err = check(TESTDATA / name, capsys)
+    assert (code, out, err) == (2, "", PROG + message + "\n")
+
+
+def test_good_file_passes(capsys: pytest.CaptureFixture[str], monkeypatch):
+    monkeypatch.setenv("SUNPOWER_PVS_TEST_PASSWORD", "X1Y2Z")
+    code, out, err = check(TESTDATA / "good.yml", capsys)
+    assert (code, err) == (0, "")
+    assert out == "configuration OK: 3 target(s): cabin, long, v6\n"
+
+
+def test_good_file_targets_own_password_file_replaces_the_inherited_env(monkeypatch):
+    from sunpower_pvs_exporter.config import load_config_file
+
+    monkeypatch.setenv("SUNPOWER_PVS_TEST_PASSWORD", "X1Y2Z")
+    cabin, long, _v6 = load_config_file(str(TESTDATA / "good.yml")).targets
+    assert (cabin.password_file, cabin.password_env) == (str(TESTDATA / "cabin.password"), None)
+    assert cabin.password() == "A1B2C"
+    assert long.password_env == "SUNPOWER_PVS_TEST_PASSWORD"
+    assert len(long.host) == 253
+
+
+def test_shipped_example_passes_only_when_its_files_exist(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """The example config, with its password file moved into a scratch directory."""
+    shipped = "/etc/sunpower-pvs-exporter/cabin.password"
+    text = EXAMPLE.read_text()
+    assert shipped in text
+    password = tmp_path / "cabin.password"
+    example = tmp_path / "example.yml"
+    example.write_text(text.replace(shipped, str(password)))
+    code, out, err = check(example, capsys)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"{PROG}targets[1].password_file: cannot read {password}: No such file or directory\n"
+    )
+    password.write_text("A1B2C\n")
+    code, out, err = check(example, capsys)
+    assert (code, err) == (0, "")
+    assert out == "configuration OK: 2 target(s): home, cabin\n"
+
+
+def test_the_real_process_exits_2_with_one_line_and_no_traceback():
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sunpower_pvs_exporter",
+            "--config",
+            str(TESTDATA / "password_file_missing.bad.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert run.returncode == 2
+    assert run.stderr == PROG + BAD_FILES["password_file_missing.bad.yml"] + "\n"
