@@ -65,8 +65,8 @@ import secrets
 import ssl
 import time
 from collections import OrderedDict, deque
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +74,7 @@ import bcrypt
 from aiohttp import web
 
 from sunpower_pvs_exporter.config import ConfigError, read_yaml_file
+from sunpower_pvs_exporter.web.connections import DEFAULT_MAX_CONNECTIONS
 
 log = logging.getLogger(__name__)
 
@@ -786,6 +787,7 @@ class RequestLimits:
     ``keepalive_timeout`` also closes a connection that has not completed a
     request line and headers in that time (aiohttp arms it when the
     connection opens), which is what stops a slow-loris client.
+    ``max_connections`` caps open connections (``web/connections.py``).
     """
 
     client_max_size: int = 64 * 1024
@@ -793,6 +795,7 @@ class RequestLimits:
     max_field_size: int = 8190
     max_headers: int = 64
     keepalive_timeout: float = 15.0
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     def handler_args(self) -> dict[str, Any]:
         return {
@@ -800,4 +803,35 @@ class RequestLimits:
             "max_field_size": self.max_field_size,
             "max_headers": self.max_headers,
             "keepalive_timeout": self.keepalive_timeout,
+            # Never read the rest of an unwanted body "to keep the connection
+            # alive": close it instead.
+            "lingering_time": 0.0,
         }
+
+
+def make_body_limit_middleware(max_size: int) -> Any:
+    """413 before a byte of an oversized body is read, and the connection closed.
+
+    No route reads more than ``max_size``; aiohttp would otherwise read and
+    discard a declared 100 MB body to keep the connection alive. A chunked
+    body has no declared size and is refused too when the route does not
+    take one (only ``POST``/``PUT`` may carry a body here).
+    """
+
+    @web.middleware
+    async def body_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+        length = request.content_length
+        chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        if (length is not None and length > max_size) or (
+            chunked and request.method not in ("POST", "PUT")
+        ):
+            response = web.Response(
+                status=413,
+                text="413 Content Too Large\n",
+                headers={"Connection": "close"},
+            )
+            response.force_close()
+            return response
+        return await handler(request)
+
+    return body_limit
