@@ -27,7 +27,7 @@ LogLevel = Literal["ERROR", "WARNING", "INFO", "DEBUG"]
 DEFAULT_HOSTNAME = "sunpowerconsole.com"
 DEFAULT_LISTEN_PORT = 9110
 # Open client connections (web_max_connections / --web.max-connections).
-# Prometheus needs a handful; 512 idle TLS connections cost ~40 MB.
+# Prometheus needs a handful; 512 idle TLS connections cost ~50 MB.
 DEFAULT_MAX_CONNECTIONS = 512
 MIN_CONNECTIONS = 8
 MAX_CONNECTIONS = 65536

@@ -15,12 +15,16 @@ import threading
 
 import bcrypt
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 
+from sunpower_pvs_exporter.web.connections import client_key
 from sunpower_pvs_exporter.web.security import (
+    AUTH_REFUSAL_DELAY_SECONDS,
     AuthOverloaded,
     BasicAuthChecker,
     BcryptGate,
-    client_key,
+    make_auth_middleware,
 )
 from support import target_for
 
@@ -206,3 +210,37 @@ async def test_many_wrong_passwords_from_one_client_get_401_or_429_quickly(
     # One client never has more than its share running or waiting.
     assert checker.bcrypt_checks <= 20 - statuses.count(429)
     assert checker.gate.shed == statuses.count(429)
+
+
+async def test_refusals_are_answered_late_and_successes_at_once():
+    """The tarpit: every 401/429 waits, so a flood gets few answers per connection."""
+    checker = BasicAuthChecker({"u": bcrypt_hash(PASSWORD)})
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    middleware = make_auth_middleware(checker, frozenset(), 7.0, fake_sleep)
+
+    async def ok(_request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def status(headers: dict[str, str]) -> int:
+        request = make_mocked_request("GET", "/metrics", headers=headers)
+        try:
+            response = await middleware(request, ok)
+        except web.HTTPException as exc:
+            return exc.status
+        return response.status
+
+    assert await status(basic("u", PASSWORD)) == 200
+    assert slept == []
+    assert await status(basic("u", "wrong")) == 401
+    assert await status({}) == 401
+    assert slept == [7.0, 7.0]
+    checker.gate.max_clients = 0  # nothing may wait: shed
+    assert await status(basic("u", "other")) == 429
+    assert slept == [7.0, 7.0, 7.0]
+    assert await status(basic("u", PASSWORD)) == 200  # cached: no gate, no delay
+    assert len(slept) == 3
+    assert AUTH_REFUSAL_DELAY_SECONDS >= 0.5

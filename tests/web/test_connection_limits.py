@@ -33,30 +33,57 @@ class BusyHandler:
     _request_in_progress = True
 
 
-def test_the_longest_idle_connection_is_evicted_and_busy_ones_never():
+def test_the_biggest_holder_loses_its_longest_idle_connection_first():
+    guard = ConnectionGuard(max_connections=4)
+    user = Admission(FakeTransport(), 0.0, "192.0.2.1")
+    flood = [Admission(FakeTransport(), 0.0, "198.51.100.9") for _ in range(3)]
+    assert guard.admit(user)
+    for admission in flood:
+        assert guard.admit(admission)
+    # The user's connection is the oldest, but the flooder holds the most: the
+    # flooder's newcomers are refused, nobody is closed for them.
+    for _ in range(10):
+        assert not guard.admit(Admission(FakeTransport(), 0.0, "198.51.100.9"))
+    assert guard.open == 4 and guard.evicted == 0 and guard.refused == 10
+    assert not user.transport.aborted  # type: ignore[attr-defined]
+    # Another host's newcomer takes the flooder's longest idle connection.
+    assert guard.admit(Admission(FakeTransport(), 0.0, "192.0.2.2"))
+    assert flood[0].transport.aborted and not user.transport.aborted  # type: ignore[attr-defined]
+
+
+def test_idle_connections_go_first_busy_ones_never_and_the_biggest_holder_is_refused():
     now = [0.0]
     guard = ConnectionGuard(max_connections=3, clock=lambda: now[0])
-    admissions = [Admission(FakeTransport(), 0.0) for _ in range(5)]
-    for admission in admissions[:3]:
+    flood = [Admission(FakeTransport(), 0.0, "198.51.100.9") for _ in range(3)]
+    for admission in flood:
         assert guard.admit(admission)
-    admissions[0].handler = BusyHandler()  # type: ignore[assignment]
-    guard.touch(admissions[1])  # 1 was active recently: 2 is now the longest idle
-    assert guard.admit(admissions[3])
-    assert [a.transport.aborted for a in admissions[:4]] == [False, False, True, False]  # type: ignore[attr-defined]
-    assert guard.open == 3 and guard.evicted == 1
-    for admission in admissions[1:4]:
-        admission.handler = BusyHandler()  # type: ignore[assignment]
-    # Everything busy: the newcomer is refused, nobody is closed.
-    assert not guard.admit(admissions[4])
-    assert guard.refused == 1 and guard.open == 3
-    guard.release(admissions[0])
-    assert guard.admit(admissions[4])
+    flood[0].handler = BusyHandler()  # type: ignore[assignment]
+    guard.touch(flood[1])  # 1 was active recently: 2 is now the longest idle
+    user = Admission(FakeTransport(), 0.0, "192.0.2.1")
+    assert guard.admit(user)
+    aborted = [a.transport.aborted for a in flood]  # type: ignore[attr-defined]
+    assert aborted == [False, False, True]
+    # More from the flooder: refused, none of its (or the user's) connections closed.
+    assert not guard.admit(Admission(FakeTransport(), 0.0, "198.51.100.9"))
+    assert guard.refused == 1 and guard.evicted == 1 and guard.open == 3
+    # A second user address still gets in, at the flooder's expense...
+    second = Admission(FakeTransport(), 0.0, "192.0.2.2")
+    assert guard.admit(second)
+    assert flood[1].transport.aborted  # type: ignore[attr-defined]
+    # ...and when every connection is busy with a request, newcomers are refused.
+    user.handler = second.handler = BusyHandler()  # type: ignore[assignment]
+    assert not guard.admit(Admission(FakeTransport(), 0.0, "192.0.2.3"))
+    guard.release(flood[0])
+    assert guard.admit(Admission(FakeTransport(), 0.0, "192.0.2.3"))
 
 
-async def idle_connections(port: int, count: int) -> list[asyncio.StreamWriter]:
+async def idle_connections(
+    port: int, count: int, source: str = "127.0.0.2"
+) -> list[asyncio.StreamWriter]:
+    """Idle connections from another loopback address: another host, to the exporter."""
     writers = []
     for _ in range(count):
-        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
         writers.append(writer)
     await asyncio.sleep(0.2)
     return writers
@@ -81,13 +108,14 @@ async def test_idle_connections_beyond_the_cap_are_evicted_and_scrapes_get_in(
     exporter = await make_secure_exporter(
         [target_for(sim)], limits=RequestLimits(max_connections=8)
     )
-    writers = await idle_connections(exporter.port, 30)
+    writers = await idle_connections(exporter.port, 30, source="127.0.0.2")
     try:
         assert exporter.guard.open <= 8
-        assert exporter.guard.evicted >= 22
+        assert exporter.guard.refused >= 22
         for _ in range(5):
             async with http.get(exporter.url + "/metrics") as response:
                 assert response.status == 200
+        assert exporter.guard.evicted >= 1
         assert await closed_count(writers) >= 22
     finally:
         for writer in writers:
@@ -120,7 +148,7 @@ async def test_stuck_tls_handshakes_are_evicted_too(
                 answer = await reader.read()
             writer.close()
             assert answer.startswith(b"HTTP/1.1 200"), answer[:100]
-        assert exporter.guard.evicted >= 22
+        assert exporter.guard.refused >= 22 and exporter.guard.evicted >= 1
     finally:
         for writer in writers:
             writer.close()

@@ -8,12 +8,12 @@ moment it is accepted — before its TLS handshake, which this module runs
 itself with ``loop.start_tls`` so that a connection stuck in its handshake
 can be closed like any other.
 
-When ``max_connections`` are open, a new connection evicts the one that has
-been idle longest (no request in progress: an idle keep-alive, a half-sent
-request line, a TLS handshake that never finishes). Only when every
-connection is busy with a request is the new one refused. So a flood of idle
-connections churns itself while a scrape, whose request is in progress, is
-never closed.
+When ``max_connections`` are open, a new connection takes the place of the
+longest idle connection (no request in progress: an idle keep-alive, a
+half-sent request line, a TLS handshake that never finishes) of the client
+address holding the most connections; a newcomer from that biggest holder is
+refused instead. So a flood of connections from one host stays that host's
+problem, and a scrape — whose request is in progress — is never closed.
 
 Request-level limits that aiohttp reports as a bare 400 are answered with
 their own status here: an over-long request line is 414, an over-long or
@@ -23,6 +23,7 @@ excessive header is 431.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import ssl
 import time
@@ -39,7 +40,7 @@ from sunpower_pvs_exporter.config import DEFAULT_MAX_CONNECTIONS
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_MAX_CONNECTIONS", "ConnectionGuard", "GuardedSite"]
+__all__ = ["DEFAULT_MAX_CONNECTIONS", "ConnectionGuard", "GuardedSite", "client_key"]
 TLS_HANDSHAKE_TIMEOUT = 5.0
 # How much of a request head is kept to tell a long URL from a long header:
 # more than aiohttp's longest allowed line.
@@ -86,13 +87,33 @@ def raise_fd_limit(wanted: int) -> int:
     return wanted if soft == resource.RLIM_INFINITY else int(soft)
 
 
+def client_key(address: str | None) -> str:
+    """Who a waiting check is charged to: the IP address, an IPv6 /64 as a whole.
+
+    One host on an IPv6 network can use any address of its /64, so counting
+    per address would let it take every waiting slot.
+    """
+    if not address:
+        return "?"
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
+
+
 class Admission:
     """One accepted socket, from ``accept`` to close, wherever it is in its life."""
 
-    __slots__ = ("handler", "handshake", "last_active", "transport")
+    __slots__ = ("client", "handler", "handshake", "last_active", "transport")
 
-    def __init__(self, transport: asyncio.Transport, now: float) -> None:
+    def __init__(self, transport: asyncio.Transport, now: float, client: str = "?") -> None:
         self.transport = transport
+        self.client = client
         self.handler: GuardedRequestHandler | None = None
         self.last_active = now
         self.handshake: asyncio.Task[None] | None = None
@@ -106,7 +127,16 @@ class Admission:
 
 
 class ConnectionGuard:
-    """Counts open connections, evicts the longest idle, refuses only when all are busy."""
+    """Counts open connections; when full, closes an idle one of the biggest holder.
+
+    When ``max_connections`` are open, a newcomer from a client address that
+    holds fewer connections than some other address takes the place of that
+    biggest holder's longest idle connection. A newcomer from the biggest
+    holder itself is refused (closed at once): a flooding host cannot push
+    anyone else out, and cannot make its own connections churn. If every
+    connection of the bigger holders is busy with a request, the newcomer is
+    refused too.
+    """
 
     def __init__(
         self,
@@ -115,36 +145,58 @@ class ConnectionGuard:
     ) -> None:
         self.max_connections = max_connections
         self.clock = clock
-        # Least recently active first.
-        self._open: OrderedDict[Admission, None] = OrderedDict()
+        # Per client, least recently active first.
+        self._by_client: dict[str, OrderedDict[Admission, None]] = {}
+        self._count = 0
         self.evicted = 0
         self.refused = 0
         self.peak = 0
 
     @property
     def open(self) -> int:
-        return len(self._open)
+        return self._count
+
+    def _victim(self, newcomer: Admission) -> Admission | None:
+        holders = sorted(self._by_client.items(), key=lambda item: len(item[1]), reverse=True)
+        own = len(self._by_client.get(newcomer.client, ()))
+        for client, admissions in holders:
+            if client == newcomer.client or len(admissions) <= own:
+                # The newcomer's own client holds the most: it is refused rather
+                # than closing its own older connections (which would only churn).
+                return None
+            for admission in admissions:
+                if not admission.busy:
+                    return admission
+        return None
 
     def admit(self, admission: Admission) -> bool:
         """Make room for ``admission`` (evicting if needed); False: refuse it."""
-        if len(self._open) >= self.max_connections:
-            victim = next((a for a in self._open if not a.busy), None)
+        if self._count >= self.max_connections:
+            victim = self._victim(admission)
             if victim is None:
                 self.refused += 1
                 return False
             self.evicted += 1
             self.close(victim)
-        self._open[admission] = None
-        self.peak = max(self.peak, len(self._open))
+        self._by_client.setdefault(admission.client, OrderedDict())[admission] = None
+        self._count += 1
+        self.peak = max(self.peak, self._count)
         return True
 
     def touch(self, admission: Admission) -> None:
-        if admission in self._open:
+        admissions = self._by_client.get(admission.client)
+        if admissions is not None and admission in admissions:
             admission.last_active = self.clock()
-            self._open.move_to_end(admission)
+            admissions.move_to_end(admission)
 
     def release(self, admission: Admission) -> None:
-        self._open.pop(admission, None)
+        admissions = self._by_client.get(admission.client)
+        if admissions is None or admission not in admissions:
+            return
+        del admissions[admission]
+        self._count -= 1
+        if not admissions:
+            del self._by_client[admission.client]
 
     def close(self, admission: Admission) -> None:
         """Close at once (no TLS close_notify, no lingering): the socket is freed now."""
@@ -154,8 +206,9 @@ class ConnectionGuard:
         admission.transport.abort()
 
     def close_all(self) -> None:
-        for admission in list(self._open):
-            self.close(admission)
+        for admissions in list(self._by_client.values()):
+            for admission in list(admissions):
+                self.close(admission)
 
 
 class GuardedRequestHandler(RequestHandler):
@@ -229,7 +282,9 @@ class _Admitter(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
-        admission = Admission(transport, self.guard.clock())
+        peer = transport.get_extra_info("peername")
+        address = peer[0] if isinstance(peer, tuple) and peer else None
+        admission = Admission(transport, self.guard.clock(), client_key(address))
         if not self.guard.admit(admission):
             transport.abort()
             return

@@ -57,7 +57,6 @@ import binascii
 import functools
 import hashlib
 import hmac
-import ipaddress
 import logging
 import os
 import re
@@ -73,8 +72,8 @@ from typing import Any
 import bcrypt
 from aiohttp import web
 
-from sunpower_pvs_exporter.config import ConfigError, read_yaml_file
-from sunpower_pvs_exporter.web.connections import DEFAULT_MAX_CONNECTIONS
+from sunpower_pvs_exporter.config import DEFAULT_MAX_CONNECTIONS, ConfigError, read_yaml_file
+from sunpower_pvs_exporter.web.connections import client_key
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +91,8 @@ MAX_WAITING_PER_CLIENT = 2
 # waits for at most this many checks (~60 ms each at cost 10): well under 1 s.
 MAX_WAITING_CLIENTS = 8
 RETRY_AFTER_SECONDS = 1
+# Every 401/429 is answered this late (see make_auth_middleware).
+AUTH_REFUSAL_DELAY_SECONDS = 1.0
 HEALTH_PATHS = frozenset({"/-/healthy", "/-/ready"})
 REALM = "sunpower-pvs-exporter"
 
@@ -467,25 +468,6 @@ class AuthOverloaded(Exception):
     """Too many uncached password checks are waiting; answer 429, do not queue."""
 
 
-def client_key(address: str | None) -> str:
-    """Who a waiting check is charged to: the IP address, an IPv6 /64 as a whole.
-
-    One host on an IPv6 network can use any address of its /64, so counting
-    per address would let it take every waiting slot.
-    """
-    if not address:
-        return "?"
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(parsed, ipaddress.IPv6Address):
-        if parsed.ipv4_mapped is not None:
-            return str(parsed.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
-    return str(parsed)
-
-
 class BcryptGate:
     """The only way to a bcrypt check: bounded, fair between clients, never shared.
 
@@ -696,7 +678,21 @@ def too_many_checks() -> web.HTTPTooManyRequests:
     )
 
 
-def make_auth_middleware(checker: BasicAuthChecker, open_paths: frozenset[str]) -> Any:
+def make_auth_middleware(
+    checker: BasicAuthChecker,
+    open_paths: frozenset[str],
+    refusal_delay: float = AUTH_REFUSAL_DELAY_SECONDS,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> Any:
+    """Basic auth on every path but ``open_paths``.
+
+    A refusal (401 or 429) is answered after ``refusal_delay``: a client
+    flooding bad credentials then gets one answer per connection per delay
+    instead of as many as the event loop can write, which is what keeps the
+    loop free for the users who got in. Waiting costs an idle coroutine; the
+    number of connections doing it is capped (``web/connections.py``).
+    """
+
     @web.middleware
     async def basic_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path not in open_paths:
@@ -706,10 +702,12 @@ def make_auth_middleware(checker: BasicAuthChecker, open_paths: frozenset[str]) 
             except AuthOverloaded:
                 # Not logged per request: a flood would flood the log too
                 # (the gate counts what it shed).
+                await sleep(refusal_delay)
                 raise too_many_checks() from None
             if user is None:
                 peer = request.remote or "?"
                 log.warning("basic auth failed for a request from %s to %s", peer, request.path)
+                await sleep(refusal_delay)
                 raise unauthorized()
         return await handler(request)
 
@@ -742,7 +740,11 @@ class WebSecurity:
     summary: str = "plain HTTP, no authentication"
 
 
-def build_security(config: WebConfig | None, health_without_auth: bool = False) -> WebSecurity:
+def build_security(
+    config: WebConfig | None,
+    health_without_auth: bool = False,
+    refusal_delay: float = AUTH_REFUSAL_DELAY_SECONDS,
+) -> WebSecurity:
     """Everything ``ExporterServer`` takes, from a parsed web config (or none)."""
     if config is None:
         return WebSecurity(ssl_context=None, middlewares=())
@@ -753,7 +755,7 @@ def build_security(config: WebConfig | None, health_without_auth: bool = False) 
     if config.basic_auth_users:
         checker = BasicAuthChecker(config.basic_auth_users)
         open_paths = HEALTH_PATHS if health_without_auth else frozenset()
-        middlewares.append(make_auth_middleware(checker, open_paths))
+        middlewares.append(make_auth_middleware(checker, open_paths, refusal_delay))
     context = build_ssl_context(config) if config.tls is not None else None
     parts = []
     if config.tls is not None:
