@@ -21,6 +21,7 @@ from aiohttp.test_utils import make_mocked_request
 from sunpower_pvs_exporter.web.connections import client_key
 from sunpower_pvs_exporter.web.security import (
     AUTH_REFUSAL_DELAY_SECONDS,
+    RETRY_AFTER_SECONDS,
     AuthOverloaded,
     BasicAuthChecker,
     BcryptGate,
@@ -167,7 +168,7 @@ async def test_a_flood_is_shed_with_429_and_never_delays_a_cached_user(
         for headers in (basic("prometheus", "wrong"), basic("nobody", "x"), basic("grafana", "g")):
             async with http.get(exporter.url + "/metrics", headers=headers) as r:
                 assert r.status == 429
-                assert r.headers["Retry-After"] == "1"
+                assert r.headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
                 assert "WWW-Authenticate" not in r.headers
         # No credentials at all needs no check: still a plain 401.
         async with http.get(exporter.url + "/metrics") as r:

@@ -90,9 +90,11 @@ MAX_WAITING_PER_CLIENT = 2
 # ...and how many addresses may wait at once. Served round-robin, a new client
 # waits for at most this many checks (~60 ms each at cost 10): well under 1 s.
 MAX_WAITING_CLIENTS = 8
-RETRY_AFTER_SECONDS = 1
-# Every 401/429 is answered this late (see make_auth_middleware).
-AUTH_REFUSAL_DELAY_SECONDS = 1.0
+RETRY_AFTER_SECONDS = 2
+# Every 401/429 is answered this late (see make_auth_middleware): a client
+# then gets at most one refusal per connection per 2 s, so max_connections
+# connections can make at most max_connections / 2 refusals a second.
+AUTH_REFUSAL_DELAY_SECONDS = 2.0
 HEALTH_PATHS = frozenset({"/-/healthy", "/-/ready"})
 REALM = "sunpower-pvs-exporter"
 
