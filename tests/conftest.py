@@ -7,6 +7,8 @@ bypass it.
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC
 from typing import Any
@@ -20,6 +22,14 @@ from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer
 from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
 from sunpower_pvs_exporter.web.server import ExporterServer
 from support import NOON_UTC, pollers_for
+
+# The whole session runs in a zone far from UTC, with daylight saving. Real
+# PVS clocks run UTC; a test machine in UTC would hide every place where a
+# device time is read or written as this machine's local time. Set when
+# pytest loads this file, before any test (or subprocess it starts) runs;
+# nothing imported above reads the zone at import time.
+os.environ["TZ"] = "America/Los_Angeles"
+time.tzset()
 
 SimFactory = Callable[..., Awaitable[SimulatorServer]]
 ExporterFactory = Callable[..., Awaitable[ExporterServer]]

@@ -27,7 +27,6 @@ def target_for(sim: SimulatorServer, name: str = "site", **overrides: Any) -> Ta
         "poll_interval": 0.2,
         "timeout": 2.0,
         "max_age": 5.0,
-        "timezone": "UTC",
     }
     settings.update(overrides)
     return TargetConfig(**settings)

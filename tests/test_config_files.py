@@ -38,6 +38,9 @@ BAD_FILES = {
     "push_to_not_url.bad.yml": "push_to: expected an http:// or https:// URL, got 'not-a-url'",
     "varserver_port_without_tls.bad.yml": "targets[0].port: the varserver API is HTTPS only "
     "and uses port 443 unless targets[0].use_tls is set; port 8080 would be ignored",
+    "password_credential_outside_systemd.bad.yml": "targets[0].password_file: "
+    "${CREDENTIALS_DIRECTORY}/pvs-password needs $CREDENTIALS_DIRECTORY, which is not set: "
+    "run under systemd with LoadCredential= (see docs/configuration.md, Secrets)",
     "password_file_and_env.bad.yml": "targets[0].password_file: give a password file or a "
     "password env var, not both",
 }
@@ -58,6 +61,7 @@ def test_bad_config_is_refused_with_exactly_this_error(
     name: str, message: str, capsys: pytest.CaptureFixture[str], monkeypatch
 ):
     monkeypatch.delenv("SUNPOWER_PVS_TEST_UNSET_PASSWORD", raising=False)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
     code, out, err = check(TESTDATA / name, capsys)
     assert (code, out, err) == (2, "", PROG + message + "\n")
 

@@ -218,8 +218,49 @@ async def test_a_bug_in_our_code_is_reason_internal_logged_once_and_serving_goes
     }
     assert failures["invalid_payload"] == 0
     assert up(samples) == 0
-    tracebacks = [r for r in caplog.records if r.exc_info is not None]
+    # (Only this test's target: a shared exporter elsewhere may poll meanwhile.)
+    tracebacks = [
+        r for r in caplog.records if r.exc_info is not None and "target=site" in r.getMessage()
+    ]
     assert len(tracebacks) == 1, [r.getMessage() for r in tracebacks]
     assert "internal error" in tracebacks[0].getMessage()
     (status,) = [p.status() for p in exporter.state.pollers.values()]
     assert status.last_error_reason == "internal"
+
+
+async def test_scrape_mode_answers_within_prometheus_scrape_timeout(
+    make_simulator, make_exporter, http
+):
+    """Scrape mode, a PVS that stops answering: a scrape carrying Prometheus's
+    X-Prometheus-Scrape-Timeout-Seconds is answered while the poll is still on
+    the PVS, with the last data and up 0; the poll ends in the background and
+    the next scrape joins it instead of starting another."""
+    sim = await make_simulator(inverters=3)
+    exporter = await make_exporter(
+        [target_for(sim, poll_interval=0.2, timeout=30.0, max_age=60.0)], poll_mode="scrape"
+    )
+    url = exporter.url + "/metrics"
+    first = await scrape(http, url)
+    assert up(first) == 1.0
+    sim.pvs.faults.latency = 3.0
+    sim.pvs.faults.only = frozenset({"DeviceList"})
+    await asyncio.sleep(0.3)  # the interval has passed: the next scrape polls
+    headers = {"X-Prometheus-Scrape-Timeout-Seconds": "1.5"}
+    async with http.get(url, headers=headers) as response:
+        assert response.status == 200
+        samples = parse_samples(await response.text())
+    # Answered before the PVS did: the poll is still in flight.
+    assert sim.pvs.log.in_flight == 1
+    assert up(samples) == 0.0
+    power = series(samples, "sunpower_pvs_inverter_ac_power_watts")
+    assert len(power) == 3  # the last data, still fresh
+    async with http.get(url, headers=headers) as response:
+        samples = parse_samples(await response.text())
+    assert up(samples) == 0.0
+    assert sim.pvs.log.max_in_flight == 1
+
+    async def poll_finished() -> bool:
+        return up(await scrape(http, url)) == 1.0
+
+    await until(poll_finished, within=10.0)
+    assert sim.pvs.log.max_in_flight == 1

@@ -24,3 +24,11 @@ def test_ci_runs_exactly_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert test_command in ci, f"{test_command!r} must be a line of .ci/run"
     assert "pytest" in test_command
+
+
+def test_readme_states_the_python_version_pyproject_requires():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    (minimum,) = re.findall(r'^requires-python = ">=(\d+\.\d+)"$', pyproject, flags=re.MULTILINE)
+    readme = (ROOT / "README.md").read_text()
+    first_lines = "\n".join(readme.splitlines()[:5])
+    assert f"Python {minimum} or newer" in first_lines

@@ -362,6 +362,11 @@ def site_overview() -> Json:
     battery = f"sunpower_pvs:site_battery_watts{{{I}}}"
     soc = f"sunpower_pvs:site_battery_state_of_charge_ratio{{{I}}}"
     consumption_meter = f'{I}, mode="consumption"'
+    # A gross consumption CT's counters hold the home's use, not grid import/export.
+    not_gross = (
+        " unless on (job, instance, device_id) "
+        f'sunpower_pvs_power_meter_subtype_info{{{I}, measures="gross"}}'
+    )
     panels = [
         row("Now"),
         stat(
@@ -375,7 +380,8 @@ def site_overview() -> Json:
         ),
         stat(
             "Consumption",
-            "What the home uses now: production + net import.",
+            "What the home uses now: the PVS's own site load, a gross consumption CT's "
+            "reading, or production + net import + battery discharge.",
             [target(f"sum({cons})", "consumption")],
             "watt",
             w=3,
@@ -384,8 +390,9 @@ def site_overview() -> Json:
         ),
         stat(
             "Grid (import + / export −)",
-            "Net power at the grid connection (consumption meter): positive = buying, "
-            "negative = selling.",
+            "Net power at the grid connection: positive = buying, negative = selling. "
+            "From the PVS's site totals, a net consumption CT, or a gross one minus "
+            "production and battery.",
             [target(f"sum({grid})", "grid")],
             "watt",
             w=3,
@@ -412,7 +419,7 @@ def site_overview() -> Json:
         stat(
             "Energy today",
             "Since local midnight: produced (inverters), imported from and exported to the grid "
-            "(consumption meter).",
+            "(a net consumption meter; empty for import/export with a gross one).",
             [
                 at_end(
                     "sum(increase(sunpower_pvs_inverter_produced_energy_watt_hours_total"
@@ -422,13 +429,13 @@ def site_overview() -> Json:
                 ),
                 at_end(
                     "sum(increase(sunpower_pvs_power_meter_imported_energy_watt_hours_total"
-                    f"{{{consumption_meter}}}[$__range]))",
+                    f"{{{consumption_meter}}}[$__range]){not_gross})",
                     "imported",
                     "B",
                 ),
                 at_end(
                     "sum(increase(sunpower_pvs_power_meter_exported_energy_watt_hours_total"
-                    f"{{{consumption_meter}}}[$__range]))",
+                    f"{{{consumption_meter}}}[$__range]){not_gross})",
                     "exported",
                     "C",
                 ),
@@ -494,7 +501,7 @@ def site_overview() -> Json:
         ),
         timeseries(
             "Daily energy",
-            "Energy per day: produced, imported and exported.",
+            "Energy per day: produced, and imported/exported (net consumption meter only).",
             targets(
                 (
                     "sum by (instance) (increase("
@@ -505,13 +512,13 @@ def site_overview() -> Json:
                 (
                     "sum by (instance) (increase("
                     "sunpower_pvs_power_meter_imported_energy_watt_hours_total"
-                    f"{{{consumption_meter}}}[1d]))",
+                    f"{{{consumption_meter}}}[1d]){not_gross})",
                     "{{instance}} imported",
                 ),
                 (
                     "sum by (instance) (increase("
                     "sunpower_pvs_power_meter_exported_energy_watt_hours_total"
-                    f"{{{consumption_meter}}}[1d]))",
+                    f"{{{consumption_meter}}}[1d]){not_gross})",
                     "{{instance}} exported",
                 ),
             ),

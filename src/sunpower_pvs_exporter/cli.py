@@ -43,6 +43,7 @@ from sunpower_pvs_exporter.runtime import (
     make_pollers,
 )
 from sunpower_pvs_exporter.simulator.demo import DemoSite
+from sunpower_pvs_exporter.simulator.replay import CaptureError
 from sunpower_pvs_exporter.simulator.server import CertificateError
 from sunpower_pvs_exporter.web.security import WebConfig, build_security, load_web_config
 from sunpower_pvs_exporter.web.server import ExporterServer
@@ -209,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--tls-ca-file", help="verify the PVS's certificate against this CA file")
     new.add_argument(
         "--pvs-timezone",
-        help="IANA time zone the PVS clock runs in, for DATATIME (default: this machine's)",
+        help="override: IANA time zone of a PVS whose clock runs local time, for legacy "
+        "DATATIME (default: UTC, as PVS clocks run)",
     )
     new.add_argument(
         "--demo",
@@ -225,8 +227,15 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument(
         "--demo-api",
         choices=["legacy", "varserver", "both"],
-        help="API the demo PVS speaks (default: legacy); varserver and both add a SunVault "
-        "battery and serve HTTPS with a self-signed certificate (needs the openssl command)",
+        help="API the demo PVS speaks (default: legacy); the demo site has a SunVault "
+        "battery; varserver and both serve HTTPS with a self-signed certificate (needs the "
+        "openssl command)",
+    )
+    new.add_argument(
+        "--replay",
+        metavar="FILE",
+        help="with --demo: serve this capture (made by the capture subcommand) instead of a "
+        "simulated site",
     )
     new.add_argument(
         "--live",
@@ -299,6 +308,8 @@ def _web_and_log_overrides(args: argparse.Namespace) -> dict[str, object]:
 
 def config_from_args(args: argparse.Namespace) -> ExporterConfig:
     """One ExporterConfig from flags, or from --config with flags overriding globals."""
+    if args.replay and not args.demo:
+        raise ConfigError("--replay: serves a capture as the demo PVS; use it with --demo")
     if args.config:
         for dest, key in TARGET_FLAGS:
             if getattr(args, dest) is not None:
@@ -353,6 +364,15 @@ def config_from_args(args: argparse.Namespace) -> ExporterConfig:
     return dataclasses.replace(config, **_web_and_log_overrides(args))  # type: ignore[arg-type]
 
 
+def make_demo(args: argparse.Namespace) -> DemoSite:
+    """The ``--demo`` PVS: simulated, or a capture replayed (``--replay``)."""
+    return DemoSite(
+        inverters=args.demo_inverters or 20,
+        api=args.demo_api or "legacy",
+        replay=args.replay,
+    )
+
+
 def load_checked(args: argparse.Namespace) -> tuple[ExporterConfig, WebConfig | None]:
     """The configuration startup, ``--check-config`` and every reload use.
 
@@ -402,6 +422,8 @@ async def serve(
         ssl_context=security.ssl_context,
         middlewares=security.middlewares,
     )
+    if demo is not None:
+        server.state.simulated = {t.name: demo.description for t in config.targets}
     reloader = ConfigReloader(server.state, load) if load is not None else None
     reloads: set[asyncio.Task[ReloadOutcome]] = set()
     try:
@@ -439,6 +461,11 @@ async def serve(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("check", "capture"):
+        from sunpower_pvs_exporter.commands import run_subcommand
+
+        return run_subcommand(argv[0], argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -460,7 +487,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     demo_api = args.demo_api or "legacy"
-    demo = DemoSite(inverters=args.demo_inverters or 20, api=demo_api) if args.demo else None
+    try:
+        demo = make_demo(args) if args.demo else None
+    except CaptureError as exc:
+        print(f"{PROG}: error: --replay: {exc}", file=sys.stderr)
+        return 2
 
     def reload_config() -> ExporterConfig:
         return load_checked(args)[0]
@@ -470,6 +501,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CertificateError as exc:
         print(f"{PROG}: error: --demo-api {demo_api}: {exc}", file=sys.stderr)
         return 1
+    except ConfigError as exc:  # a file that changed between the check and its use
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         where = listen_address(config.listen_host, config.listen_port)
         print(f"{PROG}: error: cannot listen on {where}: {exc.strerror}", file=sys.stderr)

@@ -202,6 +202,28 @@ def parse_host(value: str, key: str, port_key: str, tls_key: str) -> str:
     return text
 
 
+CREDENTIALS_VARIABLE = "CREDENTIALS_DIRECTORY"
+_CREDENTIALS_REFERENCE = re.compile(r"\$(?:\{CREDENTIALS_DIRECTORY\}|CREDENTIALS_DIRECTORY\b)")
+
+
+def expand_credentials(path: str, key: str) -> str:
+    """``${CREDENTIALS_DIRECTORY}/pvs-password`` -> the file systemd's
+    ``LoadCredential=`` made for this service (docs/configuration.md, "Secrets").
+
+    Only this one variable is expanded: a password path never depends on
+    anything else in the environment.
+    """
+    if not _CREDENTIALS_REFERENCE.search(path):
+        return path
+    directory = os.environ.get(CREDENTIALS_VARIABLE, "")
+    if not directory:
+        raise ConfigError(
+            f"{key}: {path} needs ${CREDENTIALS_VARIABLE}, which is not set: run under "
+            "systemd with LoadCredential= (see docs/configuration.md, Secrets)"
+        )
+    return _CREDENTIALS_REFERENCE.sub(lambda _match: directory, path)
+
+
 def parse_url(value: object, key: str) -> str:
     """An ``http://`` or ``https://`` URL with a host (the Pushgateway)."""
     text = _str(value, key)
@@ -285,6 +307,10 @@ def make_target(
             f"{keys('port')}: the varserver API is HTTPS only and uses port 443 unless "
             f"{keys('use_tls')} is set; port {port} would be ignored"
         )
+    if password_file is not None:
+        password_file = expand_credentials(password_file, keys("password_file"))
+    if tls_ca_file is not None:
+        tls_ca_file = expand_credentials(tls_ca_file, keys("tls_ca_file"))
     interval = DEFAULT_INTERVAL[api] if poll_interval is None else poll_interval
     minimum = MIN_INTERVAL[api]
     if interval < minimum:

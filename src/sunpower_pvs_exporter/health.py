@@ -9,12 +9,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from sunpower_pvs_exporter.continuity import HELD_REASONS, HeldReason
 from sunpower_pvs_exporter.pvs.errors import FAILURE_REASONS, FailureReason
 from sunpower_pvs_exporter.pvs.model import LiveData, Snapshot
 
 
 def zero_failures() -> dict[FailureReason, int]:
     return dict.fromkeys(FAILURE_REASONS, 0)
+
+
+def zero_held() -> dict[HeldReason, int]:
+    return dict.fromkeys(HELD_REASONS, 0)
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,10 @@ class TargetStatus:
     poll_interval: float = 0.0
     next_poll_at: float | None = None
     backend_changes: int = 0
+    # Lifetime-energy readings held or dropped, by reason (continuity/energy.py).
+    held_energy_readings: Mapping[HeldReason, int] = field(default_factory=zero_held)
+    # Reboots seen as uptime going backwards between two polls.
+    reboots: int = 0
 
     @property
     def up(self) -> bool:
@@ -63,14 +72,16 @@ class TargetStatus:
 class LiveStatus:
     """One target's telemetry stream (``--live``) as of a scrape.
 
-    ``live`` is ``None`` once the newest message is older than the stream's
-    ``max_age``: a stopped stream's power readings expire instead of freezing.
+    ``live`` is ``None`` while the stream is down or has been silent longer
+    than its ``silence_timeout``: a dead stream's readings vanish instead of
+    freezing. ``unsupported``: the PVS has no stream (PVS5); no more tries.
     """
 
     target: str
     live: LiveData | None
     connects: int = 0
     messages: int = 0
+    unsupported: bool = False
 
 
 @dataclass(frozen=True)

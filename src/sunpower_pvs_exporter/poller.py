@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from sunpower_pvs_exporter.continuity import TargetContinuity
 from sunpower_pvs_exporter.health import TargetStatus, zero_failures
 from sunpower_pvs_exporter.pvs.errors import FailureReason, PvsError, PvsTimeoutError
 from sunpower_pvs_exporter.pvs.model import Snapshot
@@ -129,11 +130,17 @@ class Poller:
         self._dropped_values = 0
         self._failures = zero_failures()
         self._consecutive_failures = 0
+        # Scrape mode: a scrape stopped waiting for the poll that is still running.
+        self._overdue = False
         self._internal_errors_logged: set[tuple[str, str, int]] = set()
         self._next_poll_at: float | None = None
+        # The poller this one replaced on a reload, until its last request is done.
+        self._predecessor: Poller | None = None
         self._inflight: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        # Memory across polls: counters held monotonic, vanished devices, reboots.
+        self.continuity = TargetContinuity(name)
 
     # --- reading the cache ---------------------------------------------------
 
@@ -155,7 +162,7 @@ class Poller:
             last_attempt_at=self._last_attempt_at,
             last_success_at=self._last_success_at,
             last_poll_duration=self._last_duration,
-            last_poll_ok=self._last_ok,
+            last_poll_ok=self._last_ok and not self._overdue,
             last_error=self._last_error,
             last_error_reason=self._last_error_reason,
             polls=self._polls,
@@ -164,6 +171,8 @@ class Poller:
             consecutive_failures=self._consecutive_failures,
             poll_interval=self.schedule.interval,
             next_poll_at=self._next_poll_at,
+            held_energy_readings=dict(self.continuity.energy.held),
+            reboots=self.continuity.reboots,
         )
 
     # --- polling -------------------------------------------------------------
@@ -185,10 +194,18 @@ class Poller:
         """
         if not (self.is_due() or (self._inflight is not None and not self._inflight.done())):
             return
-        with contextlib.suppress(TimeoutError):
+        try:
             await asyncio.wait_for(self.poll(), timeout=wait)
+        except TimeoutError:
+            # The poll goes on in the background; until it ends the target is
+            # reported down, with its last data, instead of failing the scrape.
+            self._overdue = True
 
     async def _poll_once(self) -> None:
+        if self._predecessor is not None:
+            await self._await_predecessor()
+            if not self.is_due():
+                return
         await self._read_and_record()
         if self.after_poll is not None:
             try:
@@ -201,6 +218,12 @@ class Poller:
         started = time.monotonic()
         self._last_attempt_at = started_wall
         self._polls += 1
+        try:
+            await self._read_and_record_inner(started, started_wall)
+        finally:
+            self._overdue = False
+
+    async def _read_and_record_inner(self, started: float, started_wall: float) -> None:
         try:
             try:
                 async with pvs_gate(self.endpoint):
@@ -221,6 +244,10 @@ class Poller:
             self._record_internal_error(exc, started, started_wall)
             return
         self._last_duration = time.monotonic() - started
+        try:
+            snapshot = self.continuity.apply(snapshot, self.clock())
+        except Exception:  # a bug here must not stop the polling
+            log.exception("target=%s carrying state over from earlier polls failed", self.name)
         if self.prepare is not None:
             try:
                 await self.prepare(self.name, snapshot)
@@ -303,10 +330,43 @@ class Poller:
             self._task = asyncio.create_task(self.run(), name=f"poller-{self.name}")
 
     def take_schedule_from(self, old: Poller) -> None:
-        """Continue ``old``'s schedule and backoff (a reload changed this target):
-        the PVS is not polled earlier than it would have been."""
+        """Continue ``old``'s schedule and backoff (a reload changed this target).
+
+        If ``old`` still has a request on the PVS, this poller's first poll
+        waits for it and then continues from its result: the PVS is neither
+        polled twice at once nor earlier than it would have been. For the
+        same PVS endpoint the last data and counters carry over too, so a
+        reload leaves no gap in the metrics.
+        """
+        self._predecessor = old
+        self._inherit(old)
+
+    def _inherit(self, old: Poller) -> None:
         self._next_poll_at = old._next_poll_at
         self._consecutive_failures = old._consecutive_failures
+        if old.endpoint != self.endpoint:
+            return
+        self._snapshot = old._snapshot
+        self._snapshot_at = old._snapshot_at
+        self._last_attempt_at = old._last_attempt_at
+        self._last_success_at = old._last_success_at
+        self._last_duration = old._last_duration
+        self._last_ok = old._last_ok
+        self._last_error = old._last_error
+        self._last_error_reason = old._last_error_reason
+        self._polls = old._polls
+        self._dropped_values = old._dropped_values
+        self._failures = dict(old._failures)
+
+    async def _await_predecessor(self) -> None:
+        old, self._predecessor = self._predecessor, None
+        if old is None:
+            return
+        inflight = old._inflight
+        if inflight is not None and not inflight.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(inflight)
+            self._inherit(old)
 
     async def retire(self) -> None:
         """Stop polling, but let a request already on the PVS finish (bounded by
@@ -322,7 +382,8 @@ class Poller:
         if self._inflight is not None and not self._inflight.done():
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._inflight)
-        await self.stop()
+        async with pvs_gate(self.endpoint):  # a varserver logout is a request too
+            await self.stop()
 
     async def stop(self) -> None:
         self._stopping.set()

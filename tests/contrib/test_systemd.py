@@ -115,3 +115,121 @@ def test_example_environment_file_sets_the_arguments():
 
     parsed = build_parser().parse_args(args.split())
     assert parsed.hostname == "172.27.153.1"
+
+
+DROP_IN = SYSTEMD_DIR / "password.conf"
+CREDENTIAL = "pvs-password"
+
+
+def test_config_errors_stop_the_restart_loop():
+    """Exit 2 (a config error) is not restarted; other failures still are."""
+    options = unit_options()
+    assert options["Service.Restart"] == ["on-failure"]
+    assert options["Service.RestartPreventExitStatus"] == ["2"]
+
+
+@pytest.mark.e2e
+def test_unit_with_the_password_drop_in_verifies(testable_unit: Path):
+    """The unit plus password.conf as installed (a ``.d`` directory beside it)."""
+    analyze = require_binaries("systemd-analyze")["systemd-analyze"]
+    drop_ins = testable_unit.parent / (testable_unit.name + ".d")
+    drop_ins.mkdir()
+    (drop_ins / DROP_IN.name).write_text(DROP_IN.read_text())
+    run = subprocess.run(
+        [analyze, "verify", str(testable_unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stderr.strip() == "", run.stderr
+    assert re.search(
+        rf"^LoadCredential={CREDENTIAL}:/etc/sunpower-pvs-exporter/{CREDENTIAL}$",
+        DROP_IN.read_text(),
+        re.MULTILINE,
+    )
+
+
+def _config(tmp_path: Path, port: int, sim_port: int) -> Path:
+    config = tmp_path / "config.yml"
+    config.write_text(
+        f"listen_on: 127.0.0.1:{port}\n"
+        "targets:\n"
+        f"  - name: cabin\n    host: 127.0.0.1\n    port: {sim_port}\n    use_tls: true\n"
+        "    api: varserver\n"
+        f"    password_file: ${{CREDENTIALS_DIRECTORY}}/{CREDENTIAL}\n"
+    )
+    return config
+
+
+async def test_password_reaches_the_exporter_as_a_systemd_credential(tmp_path: Path):
+    """What systemd does with LoadCredential=: a private 0400 copy of the password in
+    $CREDENTIALS_DIRECTORY. The documented config line finds it and logs in; without
+    the credential the same config is an exit-2 config error (no restart loop)."""
+    import asyncio
+    import os
+    import signal
+    from datetime import UTC
+
+    import aiohttp
+
+    from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer, free_port
+    from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
+    from support import NOON_UTC
+
+    secret = "Cred-Secret-9d1"
+    pvs = SimulatedPvs(
+        config=SiteConfig(inverters=2, tz=UTC),
+        clock=SimClock(start=NOON_UTC),
+        api="varserver",
+        password_override=secret,
+    )
+    sim = SimulatorServer(pvs, host="127.0.0.1")
+    await sim.start()
+    port = free_port()
+    config = _config(tmp_path, port, sim.tls_port)
+    env = {k: v for k, v in os.environ.items() if k != "CREDENTIALS_DIRECTORY"}
+    try:
+        missing = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "sunpower_pvs_exporter", "--config", str(config),
+            env=env, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        _, stderr = await asyncio.wait_for(missing.communicate(), timeout=30)
+        assert missing.returncode == 2  # RestartPreventExitStatus=2: no loop
+        assert stderr.decode() == (
+            "sunpower-pvs-exporter: error: targets[0].password_file: "
+            f"${{CREDENTIALS_DIRECTORY}}/{CREDENTIAL} needs $CREDENTIALS_DIRECTORY, which is not "
+            "set: run under systemd with LoadCredential= (see docs/configuration.md, Secrets)\n"
+        )
+
+        credentials = tmp_path / "credentials"
+        credentials.mkdir(mode=0o500)
+        (credentials / CREDENTIAL).write_text(secret + "\n")
+        (credentials / CREDENTIAL).chmod(0o400)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "sunpower_pvs_exporter", "--config", str(config),
+            "--log-file", str(tmp_path / "exporter.log"),
+            env={**env, "CREDENTIALS_DIRECTORY": str(credentials)},
+        )  # fmt: skip
+        try:
+            text = ""
+            async with aiohttp.ClientSession() as http:
+                for _ in range(200):
+                    try:
+                        async with http.get(
+                            f"http://127.0.0.1:{port}/probe?target=cabin"
+                        ) as response:
+                            text = await response.text()
+                    except aiohttp.ClientError:
+                        text = ""
+                    if 'sunpower_pvs_up{target="cabin"} 1.0' in text:
+                        break
+                    await asyncio.sleep(0.1)
+            assert 'sunpower_pvs_up{target="cabin"} 1.0' in text, text[-800:]
+            assert pvs.failed_logins == 0
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), timeout=10) == 0
+    finally:
+        await sim.stop()

@@ -17,8 +17,9 @@ contrib/prometheus/rules.yml and alerts.yml, and keeps its TSDB in a temp dir.
 Everything listens on 127.0.0.1 only.
 
 The simulated sites run on real time (so Prometheus's clock and the PVS's
-``DATATIME`` agree) in a fixed-offset time zone chosen so that it is around
-local noon there now: the sun is up whatever time the tests run.
+``DATATIME``, written in UTC as real units do, agree); their sun keeps the
+hours of a fixed-offset time zone chosen so that it is around local noon
+there now: the sun is up whatever time the tests run.
 """
 
 from __future__ import annotations
@@ -236,10 +237,9 @@ class MonitoringStack:
                 name=name,
                 api="varserver",
                 poll_interval=POLL_INTERVAL,
-                timezone=self.zone,
                 password_file=str(password_file),
             )
-        return target_for(site.server, name=name, poll_interval=POLL_INTERVAL, timezone=self.zone)
+        return target_for(site.server, name=name, poll_interval=POLL_INTERVAL)
 
     @staticmethod
     def _config(targets: list[Any], single_target: bool) -> ExporterConfig:

@@ -11,6 +11,7 @@ import logging
 import pytest
 
 from sunpower_pvs_exporter.pvs.detect import (
+    LEGACY_REFUSALS_BEFORE_VARSERVER,
     AutoReader,
     SupervisorInfo,
     backend_for,
@@ -20,6 +21,7 @@ from sunpower_pvs_exporter.pvs.detect import (
 from sunpower_pvs_exporter.pvs.errors import PvsAuthError
 from sunpower_pvs_exporter.pvs.readers import make_reader
 from sunpower_pvs_exporter.pvs.varserver import GROUPS
+from sunpower_pvs_exporter.simulator.server import MIXED_FIELD_BUILD
 from support import tls_target_for
 
 
@@ -216,3 +218,50 @@ async def test_reboot_triggers_one_cheap_redetection(make_simulator):
         assert reader.detections == 2
     finally:
         await reader.close()
+
+
+async def test_build_61839_speaking_only_varserver_is_found_by_a_login(make_simulator, caplog):
+    sim = await make_simulator(api="varserver", inverters=2, build=MIXED_FIELD_BUILD)
+    reader = auto_reader(sim)
+    caplog.set_level(logging.INFO)
+    try:
+        for _ in range(LEGACY_REFUSALS_BEFORE_VARSERVER - 1):
+            with pytest.raises(PvsAuthError):
+                await reader.read()
+            assert reader.backend == "legacy"  # the build says legacy
+        assert sim.pvs.log.count("/auth") == 0
+        snap = await reader.read()  # the third refusal: a varserver login decides
+        assert reader.backend == "varserver" and snap.backend == "varserver"
+        assert len(snap.inverters) == 2
+        # After a reboot the build still says legacy: it is remembered.
+        sim.pvs.reboot()
+        sim.pvs.site.boot_time = sim.pvs.clock.now() - 60
+        await reader.read()
+        sim.pvs.log.clear()
+        await reader.read()
+        assert reader.backend == "varserver"
+        assert sim.pvs.log.count("DeviceList") == 0
+    finally:
+        await reader.close()
+    changed = [r.getMessage() for r in caplog.records if "changed from legacy" in r.getMessage()]
+    assert len(changed) == 1 and "varserver login works" in changed[0]
+
+
+async def test_wedged_legacy_pvs_tries_varserver_then_stays_legacy(make_simulator, caplog):
+    sim = await make_simulator(api="legacy", tls=True, inverters=1)
+    reader = auto_reader(sim)
+    try:
+        await reader.read()
+        sim.pvs.faults.status = 403
+        sim.pvs.faults.only = frozenset({"DeviceList"})
+        for _ in range(LEGACY_REFUSALS_BEFORE_VARSERVER):
+            with pytest.raises(PvsAuthError):
+                await reader.read()
+        assert reader.backend == "legacy"
+        assert sim.pvs.log.count("/auth") == 1  # one login tried, refused (no varserver)
+        sim.pvs.faults.clear()  # power-cycled: DeviceList answers again
+        snap = await reader.read()
+        assert snap.backend == "legacy"
+    finally:
+        await reader.close()
+    assert any("staying on legacy" in r.getMessage() for r in caplog.records)

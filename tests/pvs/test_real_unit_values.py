@@ -233,3 +233,66 @@ async def test_legacy_agg_power_sign_is_cross_checked_against_the_modules(
     assert ess is not None and abs(ess.power_kw) > 0.5  # both readings are large
     sign_logs = [r for r in caplog.records if "agg_power" in r.getMessage()]
     assert len(sign_logs) == (1 if disagree else 0), [r.getMessage() for r in caplog.records]
+
+
+# --- fact 12: consumption CTs are net (load side) or gross ----------------------
+
+
+CT_SUBTYPES = [("net", "NET_CONSUMPTION_LOADSIDE"), ("gross", "GROSS_CONSUMPTION_LINESIDE")]
+
+
+@pytest.mark.parametrize(("ct", "subtype"), CT_SUBTYPES)
+async def test_consumption_ct_type_is_exported(make_simulator, make_exporter, http, ct, subtype):
+    sim = await make_simulator(api="both", scale=0.0, inverters=20, consumption_ct=ct)
+    legacy = await make_exporter([tls_target_for(sim, api="legacy")])
+    samples = await scrape_up(http, legacy.url + "/metrics")
+    subtypes = series(samples, "sunpower_pvs_power_meter_subtype_info")
+    info = {labels["mode"]: labels for labels, _ in subtypes}
+    assert info["consumption"]["subtype"] == subtype
+    assert info["consumption"]["measures"] == ct
+    assert info["production"]["measures"] == "gross"
+    (power,) = of_mode(samples, "sunpower_pvs_power_meter_average_real_power_watts", "consumption")
+    # At noon a net CT sees the export (negative), a gross CT the home's load.
+    assert (power[1] > 0) is (ct == "gross")
+
+    varserver = await make_exporter([tls_target_for(sim, api="varserver")])
+    samples = await scrape_up(http, varserver.url + "/metrics")
+    # varserver reports no subtype: no info, rather than a guess.
+    assert series(samples, "sunpower_pvs_power_meter_subtype_info") == []
+
+
+# --- health signals: network interfaces and firmware on both APIs --------------
+
+
+async def test_network_interfaces_and_firmware_on_both_apis(make_simulator, make_exporter, http):
+    sim = await make_simulator(api="both", scale=0.0, inverters=2)
+    var = await scrape_up(
+        http, (await make_exporter([tls_target_for(sim, api="varserver")])).url + "/metrics"
+    )
+    legacy = await scrape_up(
+        http, (await make_exporter([tls_target_for(sim, api="legacy")])).url + "/metrics"
+    )
+    # varserver: the /net/<iface>/state variables, under the legacy metric's name.
+    interfaces = {
+        labels["interface"]: labels
+        for labels, _ in series(var, "sunpower_pvs_communication_interface_info")
+    }
+    assert sorted(interfaces) == ["sta0", "wan0", "wan1", "wwan0"]
+    assert interfaces["wan0"]["internet"] == ""  # varserver does not say; no guess
+    states = {
+        labels["interface"]: labels["state"]
+        for labels, _ in series(var, "sunpower_pvs_communication_interface_state_info")
+    }
+    assert states == {"wan0": "online", "wan1": "offline", "sta0": "offline", "wwan0": "offline"}
+    # legacy Get_Comm: its own interface names, and its state field in the same metric.
+    states = {
+        labels["interface"]: labels["state"]
+        for labels, _ in series(legacy, "sunpower_pvs_communication_interface_state_info")
+    }
+    assert states == {"wan": "up", "plc": "down", "sta0": "down"}
+
+    build = str(sim.pvs.config.build)
+    for samples in (var, legacy):
+        (firmware,) = series(samples, "sunpower_pvs_supervisor_firmware_info")
+        assert firmware[0]["build"] == build, firmware
+        assert firmware[0]["device_id"] == sim.pvs.site.pvs_serial

@@ -70,6 +70,8 @@ async def test_first_poll_builds_one_set_per_group_then_reads_them_by_id(make_si
         assert again.supervisor is not None
         assert again.supervisor.device.serial == sim.pvs.site.pvs_serial
         assert again.supervisor.flash_wear_ratio is not None
+        # The net group: one interface state per /net/<iface>/state.
+        assert {i.name: i.state for i in again.interfaces}["wan0"] == "online"
     finally:
         await client.close()
     # No logout on close: it would end the session of every program on this host.
@@ -286,7 +288,7 @@ async def test_a_hanging_variable_costs_only_its_group(make_simulator, make_expo
     sim = await make_simulator(api="varserver", inverters=3)
     sim.pvs.faults.hanging_variables = frozenset({FLASHWEAR_VARIABLE})
     client = client_for(sim)
-    client.request_timeout = 0.3
+    client.request_timeout = 1.0
     try:
         snap = await client.read()
         assert snap.supervisor is not None and snap.supervisor.flash_wear_ratio is None
@@ -309,7 +311,7 @@ async def test_a_hanging_variable_costs_only_its_group(make_simulator, make_expo
         await client.close()
     # Through the exporter: up 1, the group reported down, everything else there.
     sim.pvs.faults.hanging_variables = frozenset({FLASHWEAR_VARIABLE})
-    target = tls_target_for(sim, api="varserver", timeout=2.0)
+    target = tls_target_for(sim, api="varserver", timeout=4.0)
     exporter = await make_exporter([target])
     text = await wait_for(http, exporter.url + "/metrics", "sunpower_pvs_up", 1.0)
     samples = parse_samples(text)
@@ -342,5 +344,49 @@ async def test_inverters_are_back_within_one_poll_after_the_nightly_reboot(make_
         sim.pvs.log.clear()
         await client.read()
         assert raw_targets(sim) == [f"/vars?fmt=obj&cache=spx_{name}" for name in PRESENT]
+    finally:
+        await client.close()
+
+
+async def test_session_is_renewed_before_it_ends(make_simulator):
+    sim = await make_simulator(api="varserver", inverters=1)
+    now = [5000.0]
+    sim.pvs.session_clock = lambda: now[0]
+    client = client_for(sim)
+    client.clock = lambda: now[0]
+    try:
+        await client.read()
+        token = next(iter(sim.pvs.sessions))
+        for _ in range(4):  # 4 polls 60 s apart, then one at 240 s after login
+            now[0] += 60.0
+            sim.pvs.log.clear()
+            await client.read()
+        # The fourth poll logged in first: same session, fresh lifetime, no refusal.
+        assert names(sim) == ["/auth"] + ["/vars"] * len(PRESENT)
+        assert list(sim.pvs.sessions) == [token]
+        now[0] += 200.0  # 440 s after the first login: still the same live session
+        sim.pvs.log.clear()
+        await client.read()
+        assert "/auth" not in names(sim)
+        assert client.logins == 2 and client.relogins_after_empty_answer == 0
+    finally:
+        await client.close()
+
+
+async def test_a_supervisor_answer_without_serial_means_log_in_again(make_simulator):
+    sim = await make_simulator(api="varserver", inverters=2)
+    client = client_for(sim)
+    try:
+        await client.read()
+        sim.pvs.expire_sessions()
+        sim.pvs.faults.unauthorized_status = EXPIRED_EMPTY_200
+        sim.pvs.faults.expired_session_body = b"{}"
+        sim.pvs.log.clear()
+        snap = await client.read()
+        # The cached read and the rebuild both say "{}": no serial, so log in
+        # again once; then the sets are built afresh.
+        assert names(sim)[:4] == ["/vars", "/vars", "/auth", "/vars"]
+        assert client.relogins_after_empty_answer == 1
+        assert snap.supervisor is not None and len(snap.inverters) == 2
     finally:
         await client.close()

@@ -331,3 +331,19 @@ def inverter_vars(ages: list[float], meter_age: float = 0.0) -> dict[str, str]:
 def test_inverter_state_holds_on_the_five_minute_cadence(ages, expected):
     snap = parse_variables(inverter_vars(ages), fetched_at=1.0)
     assert [inv.device.state for inv in snap.inverters] == expected
+
+
+def test_net_interface_states_are_kept_raw_and_odd_names_skipped():
+    raw = {
+        **BASE,
+        "/net/wan0/state": "up",
+        "/net/wwan0/state": "",
+        "/net/sta0/ip": "192.0.2.1",
+        "/net/a/b/state": "up",
+        "/net//state": "up",
+    }
+    snap = parse_variables(raw, fetched_at=1.0)
+    assert [(i.name, i.state, i.internet, i.sms) for i in snap.interfaces] == [
+        ("wan0", "up", "", ""),
+        ("wwan0", "", "", ""),
+    ]

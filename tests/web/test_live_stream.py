@@ -37,8 +37,6 @@ async def test_live_stream_values_arrive_expire_and_come_back(make_simulator, ma
     sim.pvs.telemetry_interval = 0.05
     target = tls_target_for(sim, api="varserver", telemetry_port=sim.telemetry_port)
     exporter = await make_exporter([target], live=True)
-    stream = exporter.state.streams["site"]
-    stream.max_age = 0.5
     url = exporter.url + "/metrics"
 
     samples = await wait_for(http, url, lambda s: value(s, "sunpower_pvs_live_up") == 1.0)
@@ -70,3 +68,61 @@ async def test_live_on_a_legacy_only_target_adds_nothing(make_simulator, make_ex
     assert exporter.state.streams == {}
     samples = await scrape(http, exporter.url + "/metrics")
     assert value(samples, "sunpower_pvs_live_up") is None
+
+
+async def test_live_values_stay_through_a_quiet_stream_and_recover_after_a_silent_socket(
+    make_simulator, make_exporter, http
+):
+    sim = await make_simulator(api="varserver", inverters=2, battery_modules=1, scale=0.0)
+    sim.pvs.telemetry_interval = 0.02
+    target = tls_target_for(sim, api="varserver", telemetry_port=sim.telemetry_port)
+    exporter = await make_exporter([target], live=True)
+    stream = exporter.state.streams["site"]
+    now = [time.monotonic()]
+    stream.clock = lambda: now[0]
+    stream.check_interval = 0.02
+    url = exporter.url + "/metrics"
+    live_names = [
+        "sunpower_pvs_live_pv_power_watts",
+        "sunpower_pvs_live_grid_power_watts",
+        "sunpower_pvs_live_load_power_watts",
+        "sunpower_pvs_live_battery_power_watts",
+        "sunpower_pvs_live_battery_state_of_charge_ratio",
+    ]
+    samples = await wait_for(http, url, lambda s: value(s, "sunpower_pvs_live_up") == 1.0)
+    before = {name: value(samples, name) for name in live_names}
+    assert all(v is not None for v in before.values())
+    # 70 s of silence (steady output): still served, still up.
+    now[0] += 70.0
+    samples = await scrape(http, url)
+    assert value(samples, "sunpower_pvs_live_up") == 1.0
+    assert {name: value(samples, name) for name in live_names} == before
+    # The socket goes silent with TCP open: after 90 s the values go, the
+    # stream reconnects and they come back.
+    sim.pvs.telemetry_silent = True
+    now[0] += 21.0
+    samples = await scrape(http, url)
+    assert value(samples, "sunpower_pvs_live_up") == 0.0
+    assert value(samples, "sunpower_pvs_live_pv_power_watts") is None
+    sim.pvs.telemetry_silent = False
+    samples = await wait_for(http, url, lambda s: value(s, "sunpower_pvs_live_up") == 1.0)
+    assert value(samples, "sunpower_pvs_live_connects_total") == 2.0
+    assert {name: value(samples, name) for name in live_names} == before
+    assert value(samples, "sunpower_pvs_live_unsupported") == 0.0
+
+
+async def test_live_on_a_pvs5_reports_unsupported(make_simulator, make_exporter, http):
+    sim = await make_simulator(api="varserver", inverters=1, telemetry=False)
+    target = tls_target_for(sim, api="varserver", telemetry_port=sim.telemetry_port)
+    exporter = await make_exporter([target], live=True)
+    stream = exporter.state.streams["site"]
+    stream.backoff_start = stream.backoff_cap = 0.01
+    samples = await wait_for(
+        http,
+        exporter.url + "/metrics",
+        lambda s: (
+            value(s, "sunpower_pvs_live_unsupported") == 1.0 and value(s, "sunpower_pvs_up") == 1.0
+        ),
+    )
+    assert value(samples, "sunpower_pvs_live_up") == 0.0
+    assert value(samples, "sunpower_pvs_live_connects_total") == 0.0

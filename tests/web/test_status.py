@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 import pytest
+import yaml
 
 from sunpower_pvs_exporter.health import TargetStatus
 from sunpower_pvs_exporter.pvs.model import Device, LiveData, Meter, Snapshot
@@ -97,3 +101,97 @@ def test_page_without_targets_and_waiting_target():
     page = render_status_page([status(polls=0)], single_target=False)
     assert "WAITING" in page
     assert "metrics_path: /probe" in page
+
+
+def test_devices_not_working_are_listed_with_serial_type_state_and_age():
+    newest = NOW - 10
+    devices = (
+        Device("PVS", "ZT0123456789", state="error", data_time=newest - 60),
+        Device("Power Meter", "M1p", state="working", data_time=newest),
+        Device("Inverter", "E001", state="working", data_time=newest - 30),
+        Device("Inverter", "E002", state="error", data_time=newest - 7200),
+        Device("Inverter", "E003", state="working", data_time=newest - 3 * 3600),
+        Device("Inverter", "E004", state="error"),
+    )
+    snapshot = Snapshot(backend="legacy", fetched_at=NOW, devices=devices)
+    page = render_status_page([status(snapshot=snapshot, last_poll_ok=True)], True)
+    table = page[page.index('<table class="problems">') :]
+    table = table[: table.index("</table>")]
+    rows = re.findall(
+        r"<tr><td>(.*?)</td><td>(.*?)</td><td>.*?>(.*?)</span></td><td>(.*?)</td>", table
+    )
+    assert rows == [
+        ("ZT01********", "PVS", "error", "60 s"),
+        ("E002", "Inverter", "error", "2.0 h"),
+        ("E003", "Inverter", "working", "3.0 h"),
+        ("E004", "Inverter", "error", "—"),
+    ]
+    assert "Not working" in table and "(4)" in table
+    assert "0123456789" not in page
+
+
+def test_no_minus_zero_watts_and_no_direction_for_a_balanced_grid():
+    meters = (
+        Meter(device=Device("Power Meter", "Mp"), mode="production", real_power_watts=-0.3),
+        Meter(device=Device("Power Meter", "Mc"), mode="consumption", real_power_watts=-0.4),
+    )
+    snapshot = Snapshot(backend="legacy", fetched_at=NOW, meters=meters)
+    page = render_status_page([status(snapshot=snapshot, last_poll_ok=True)], True)
+    assert "-0" not in page and "−0" not in page
+    assert 'data-value="grid">0 W<' in page
+    assert "importing" not in page and "exporting" not in page
+
+
+def test_pvs_address_with_port_and_the_simulated_mark():
+    page = render_status_page(
+        [status(target="demo"), status(target="roof")],
+        False,
+        addresses={"demo": "127.0.0.1:40001", "roof": "127.0.0.1:40002 (HTTPS)"},
+        simulated={"demo": "simulated PVS (--demo)"},
+    )
+    demo = page[page.index('id="target-demo"') : page.index('id="target-roof"')]
+    roof = page[page.index('id="target-roof"') :]
+    assert "127.0.0.1:40001" in demo and "127.0.0.1:40002 (HTTPS)" in roof
+    assert "SIMULATED" in demo and "simulated PVS (--demo): not a real PVS" in demo
+    assert "SIMULATED" not in roof.split("</section>")[0]
+
+
+def scrape_block(page: str) -> dict:
+    code = re.search(r'<code id="scrape-config">(.*?)</code>', page, re.S)
+    assert code is not None
+    return yaml.safe_load(html.unescape(code.group(1)))
+
+
+def test_scrape_config_uses_the_real_listen_address_and_has_both_jobs():
+    page = render_status_page(
+        [status(target="roof"), status(target="garage pvs")],
+        False,
+        listen="192.0.2.7:9200",
+        scheme="https",
+    )
+    jobs = {job["job_name"]: job for job in scrape_block(page)["scrape_configs"]}
+    own, probe = jobs["sunpower_pvs_exporter"], jobs["sunpower_pvs"]
+    assert own["static_configs"][0]["targets"] == ["192.0.2.7:9200"]
+    assert own.get("metrics_path", "/metrics") == "/metrics" and own["scheme"] == "https"
+    assert probe["metrics_path"] == "/probe" and probe["scheme"] == "https"
+    assert probe["static_configs"][0]["targets"] == ["roof", "garage pvs"]
+    assert probe["relabel_configs"][-1] == {
+        "target_label": "__address__",
+        "replacement": "192.0.2.7:9200",
+    }
+    single = scrape_block(render_status_page([status()], True, listen="[::1]:9110"))
+    assert [job["static_configs"][0]["targets"] for job in single["scrape_configs"]] == [
+        ["[::1]:9110"]
+    ]
+
+
+def test_docs_point_at_this_projects_documents(monkeypatch):
+    page = render_status_page([status()], True)
+    for path in ("docs/metrics.md", "docs/configuration.md", "docs/troubleshooting.md"):
+        assert path in page
+    assert "sunpower-pvs-exporter check" in page
+    monkeypatch.setattr(
+        "sunpower_pvs_exporter.web.status.project_url", lambda: "https://example.org/pvs"
+    )
+    page = render_status_page([status()], True)
+    assert 'href="https://example.org/pvs/blob/main/docs/metrics.md"' in page

@@ -241,7 +241,10 @@ DOM_FACTS = """
         r => [r.dataset.field, r.querySelector('td').textContent])),
       devices: [...s.querySelectorAll('table.devices tbody tr')].map(
         r => [...r.cells].map(c => c.textContent)),
+      problems: [...s.querySelectorAll('table.problems tbody tr')].map(
+        r => [...r.cells].map(c => c.textContent)),
     })),
+    scrapeConfig: document.getElementById('scrape-config')?.textContent,
     links: [...document.querySelectorAll('a')].map(a => a.getAttribute('href')),
     scripts: document.scripts.length,
     externals: [...document.querySelectorAll('link[href],img[src],script[src]')]
@@ -333,6 +336,19 @@ async def test_status_page_in_headless_chromium(
     assert devices[("Inverter", "working")] == 11
     assert devices[("Inverter", "error")] == 1
     assert devices[("PVS", "working")] == 1
+    # The one inverter in error, by serial, with its state and data age.
+    broken = sim.pvs.site.inverters[-1].serial
+    assert [row[:3] for row in roof["problems"]] == [[broken, "Inverter", "error"]]
+    assert roof["problems"][0][3]
+    # Addresses with their port, so two PVSes on one host differ.
+    assert roof["fields"]["host"] == f"127.0.0.1:{sim.port}"
+    assert garage["fields"]["host"] == f"127.0.0.1:{dead.port}"
+    # A scrape config for this exporter as it runs: its real port, both jobs.
+    scrape = facts["scrapeConfig"]
+    assert f"'127.0.0.1:{exporter.port}'" in scrape
+    assert "job_name: sunpower_pvs_exporter" in scrape and "metrics_path: /probe" in scrape
+    assert "-0 W" not in facts["text"] and "\u22120 W" not in facts["text"]
+    assert "docs/metrics.md" in facts["text"]
     assert "http_status: " in garage["fields"]["error"]
     assert "HTTP 500" in garage["fields"]["error"]
     # Links to /metrics, /probe examples and docs.
@@ -352,6 +368,7 @@ async def test_status_page_in_headless_chromium(
     assert phone["scrollWidth"] <= phone["innerWidth"], (phone["scrollWidth"], phone["innerWidth"])
     assert phone["fontSize"] >= 14
     assert sorted(t["name"] for t in phone["targets"]) == ["garage", "roof"]
+    assert phone["targets"][0]["problems"] or phone["targets"][1]["problems"]
 
     if os.environ.get("SUNPOWER_PVS_UPDATE_SCREENSHOT") == "1":
         # The docs copy: the first screen on a phone, to keep the file small.

@@ -18,7 +18,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
+from sunpower_pvs_exporter.continuity import HELD_REASONS, HeldReason
 from sunpower_pvs_exporter.health import LiveStatus, ReloadStatus, TargetStatus
+from sunpower_pvs_exporter.pvs.detect import parse_build
 from sunpower_pvs_exporter.pvs.errors import FAILURE_REASONS, FailureReason
 from sunpower_pvs_exporter.pvs.model import (
     CommInterface,
@@ -196,6 +198,27 @@ METER_PHASE = Subject[Snapshot, MeterPhase](
     labels=lambda item: (*_meter_labels(item[0]), item[1]),
     data_time=lambda item: item[0].device.data_time,
 )
+
+
+def meter_measures(subtype: str) -> str:
+    """``net``/``gross`` from a legacy meter subtype (``NET_CONSUMPTION_LOADSIDE``,
+    ``GROSS_CONSUMPTION_LINESIDE``, ``GROSS_PRODUCTION_SITE``); ``""`` when unknown."""
+    words = subtype.upper().split("_")
+    if "NET" in words:
+        return "net"
+    if "GROSS" in words:
+        return "gross"
+    return ""
+
+
+METER_SUBTYPE = Subject[Snapshot, Meter](
+    name="power_meter_subtype",
+    doc="each CT power meter that reports its subtype (legacy DeviceList)",
+    label_names=("device_id", "mode", "subtype", "measures"),
+    items=lambda snap: (m for m in snap.meters if m.subtype),
+    labels=lambda m: (m.device.serial, m.mode, m.subtype, meter_measures(m.subtype)),
+    data_time=lambda meter: meter.device.data_time,
+)
 INVERTER = Subject[Snapshot, Inverter](
     name="inverter",
     doc="each micro-inverter (DEVICE_TYPE `Inverter`)",
@@ -222,11 +245,35 @@ DEVICE = Subject[Snapshot, Device](
 )
 INTERFACE = Subject[Snapshot, CommInterface](
     name="communication_interface",
-    doc="each network interface of the PVS (legacy `Get_Comm`)",
+    doc="each network interface of the PVS (legacy `Get_Comm`, varserver `/net/<iface>/state`)",
     label_names=("interface", "internet", "sms"),
     items=lambda snap: snap.interfaces,
     labels=lambda iface: (iface.name, iface.internet, iface.sms),
     data_time=lambda _: None,
+)
+INTERFACE_STATE = Subject[Snapshot, CommInterface](
+    name="communication_interface_state",
+    doc="each network interface of the PVS that reports a state",
+    label_names=("interface", "state"),
+    items=lambda snap: (iface for iface in snap.interfaces if iface.state),
+    labels=lambda iface: (iface.name, iface.state),
+    data_time=lambda _: None,
+)
+
+
+def _firmware_labels(sup: Supervisor) -> tuple[str, ...]:
+    dev = sup.device
+    build = parse_build(None, dev.software_version)
+    return (dev.serial, dev.model, dev.software_version, "" if build is None else str(build))
+
+
+SUPERVISOR_FIRMWARE = Subject[Snapshot, Supervisor](
+    name="supervisor_firmware",
+    doc="the PVS's firmware",
+    label_names=("device_id", "model", "software_version", "build"),
+    items=_supervisor_items,
+    labels=_firmware_labels,
+    data_time=lambda sup: sup.device.data_time,
 )
 GRID_PROFILE = Subject[Snapshot, GridProfile](
     name="grid_profile",
@@ -760,6 +807,17 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
     ),
     # Supervisor (new).
     MetricSpec(
+        "sunpower_pvs_supervisor_firmware_info",
+        "info",
+        "The PVS's firmware: its version text and build number (the SunpowerPvsFirmwareChanged "
+        "alert watches it).",
+        "",
+        SUPERVISOR_FIRMWARE,
+        _one,
+        'legacy `SWVER` (build: the number after "Build"); varserver `/sys/info/sw_rev` '
+        "(build: the last dotted part)",
+    ),
+    MetricSpec(
         "sunpower_pvs_supervisor_cpu_usage_ratio",
         "gauge",
         "CPU usage of the PVS as a ratio 0-1.",
@@ -943,6 +1001,19 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         lambda item: item[2].voltage_volts,
         "legacy `v1n_v`/`v2n_v`; varserver `v1nV`/`v2nV`",
     ),
+    MetricSpec(
+        "sunpower_pvs_power_meter_subtype_info",
+        "info",
+        'What a meter\'s CT measures, from its subtype: measures="net" (consumption CT at '
+        'the grid connection, reads import - export, the common install) or "gross" '
+        "(consumption CT on the home's load lines, reads what the home uses; every "
+        "production CT). The recording rules use it to compute site consumption.",
+        "",
+        METER_SUBTYPE,
+        _one,
+        "legacy `subtype`, else `production_subtype_enum`/`consumption_subtype_enum`",
+        backends=LEGACY_ONLY,
+    ),
     # Inverters (original exporter's names).
     MetricSpec(
         "sunpower_pvs_inverter_ac_current_amperes",
@@ -1064,11 +1135,14 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         "state: there a device is working while its last sample (msmtEps) is at most "
         "15 minutes older than the newest sample on the PVS; an inverter while its "
         "sample is at most 15 minutes older than the newest inverter sample and 30 "
-        "minutes older than the newest sample on the PVS (docs/varserver.md).",
+        "minutes older than the newest sample on the PVS (docs/varserver.md). A device "
+        "seen before and now absent from the PVS's data is listed with state missing (0) "
+        "for up to 7 days.",
         "1",
         DEVICE,
         lambda d: 1.0 if d.state == "working" else 0.0,
-        "legacy `STATE`; varserver derived from `msmtEps` staleness",
+        "legacy `STATE`; varserver derived from `msmtEps` staleness; `missing`: exporter "
+        "(seen before, absent now)",
         "nan",
         True,
     ),
@@ -1080,20 +1154,33 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         "seconds",
         DEVICE,
         lambda d: d.data_time,
-        "legacy `DATATIME` (PVS local time); varserver `msmtEps` (UTC)",
+        "legacy `DATATIME` (UTC, unless the `timezone` override says otherwise); "
+        "varserver `msmtEps` (UTC)",
     ),
     # Network and grid profile.
     MetricSpec(
         "sunpower_pvs_communication_interface_info",
         "info",
-        "Network interfaces of the PVS and whether they reach the internet and SunPower's servers.",
+        "Network interfaces of the PVS and whether they reach the internet and SunPower's "
+        "servers. varserver names its interfaces (sta0, wan0, wan1, wwan0) but not their "
+        "reachability: there internet and sms are empty; see "
+        "sunpower_pvs_communication_interface_state_info.",
         "",
         INTERFACE,
         _one,
-        "legacy `Get_Comm` `networkstatus.interfaces[]`",
+        "legacy `Get_Comm` `networkstatus.interfaces[]`; varserver `/net/<iface>/state` "
+        "(interface name only)",
         "nan",
         True,
-        backends=LEGACY_ONLY,
+    ),
+    MetricSpec(
+        "sunpower_pvs_communication_interface_state_info",
+        "info",
+        "State of each network interface of the PVS as it reports it (raw text, e.g. up/down).",
+        "",
+        INTERFACE_STATE,
+        _one,
+        "legacy `Get_Comm` `networkstatus.interfaces[].state`; varserver `/net/<iface>/state`",
     ),
     MetricSpec(
         "sunpower_pvs_grid_profile_info",
@@ -1129,6 +1216,15 @@ TARGET_REASON = Subject[TargetStatus, TargetReason](
     doc="each configured PVS and failure reason",
     label_names=("target", "reason"),
     items=lambda status: ((status, reason) for reason in FAILURE_REASONS),
+    labels=lambda item: (item[0].target, item[1]),
+    data_time=lambda _: None,
+)
+TargetHeldReason = tuple[TargetStatus, HeldReason]
+TARGET_HELD_REASON = Subject[TargetStatus, TargetHeldReason](
+    name="target_held_reading_reason",
+    doc="each configured PVS and reason a lifetime-energy reading was held or dropped",
+    label_names=("target", "reason"),
+    items=lambda status: ((status, reason) for reason in HELD_REASONS),
     labels=lambda item: (item[0].target, item[1]),
     data_time=lambda _: None,
 )
@@ -1236,6 +1332,28 @@ HEALTH_METRICS: tuple[MetricSpec[TargetStatus, Any], ...] = (
         "exporter",
     ),
     MetricSpec(
+        "sunpower_pvs_energy_readings_held_total",
+        "counter",
+        "Lifetime-energy readings (every _total energy counter, and the inverter energy "
+        "gauge) not exported as read: held at the last exported value, or dropped when "
+        "there was none. reason: zero (a 0 reading), small_decrease (a rounding-size "
+        "drop), large_decrease (a drop not yet lasting long enough to be a reset).",
+        "1",
+        TARGET_HELD_REASON,
+        lambda item: float(item[0].held_energy_readings.get(item[1], 0)),
+        "exporter",
+    ),
+    MetricSpec(
+        "sunpower_pvs_supervisor_reboots_total",
+        "counter",
+        "PVS reboots the exporter saw: its uptime was lower than at the previous poll. "
+        "Reboots while the exporter was not running are not counted.",
+        "1",
+        TARGET,
+        lambda s: float(s.reboots),
+        "exporter (legacy `dl_uptime`; varserver `/sys/info/uptime`)",
+    ),
+    MetricSpec(
         "sunpower_pvs_target_info",
         "info",
         "The API the PVS is read through: api is the setting (auto, legacy, "
@@ -1303,8 +1421,9 @@ LIVE_STREAM = Subject[LiveStatus, LiveStatus](
 )
 LIVE = Subject[LiveStatus, LiveData](
     name="live",
-    doc="the whole site, pushed every few seconds by the PVS telemetry WebSocket "
-    "(only with `--live`; absent once the stream has been silent for 15 s)",
+    doc="the whole site, pushed by the PVS telemetry WebSocket as it changes "
+    "(only with `--live`; kept while the stream is connected, absent while it is down "
+    "or after 90 s without a message)",
     label_names=(),
     items=lambda status: () if status.live is None else (status.live,),
     labels=lambda _: (),
@@ -1322,10 +1441,20 @@ LIVE_METRICS: tuple[MetricSpec[LiveStatus, Any], ...] = (
     MetricSpec(
         "sunpower_pvs_live_up",
         "gauge",
-        "1 while the telemetry stream delivers fresh data, else 0.",
+        "1 while the telemetry stream is connected and has spoken within 90 s, else 0.",
         "1",
         LIVE_STREAM,
         lambda s: 0.0 if s.live is None else 1.0,
+        "exporter",
+    ),
+    MetricSpec(
+        "sunpower_pvs_live_unsupported",
+        "gauge",
+        "1 once the exporter concluded the PVS has no telemetry stream (PVS5: enable "
+        "answers 400 and the port refuses connections) and stopped trying, else 0.",
+        "1",
+        LIVE_STREAM,
+        lambda s: 1.0 if s.unsupported else 0.0,
         "exporter",
     ),
     MetricSpec(

@@ -22,6 +22,68 @@ Generated from `src/sunpower_pvs_exporter/metrics/catalog.py` by
 - **missing**: what is exported when the PVS does not report a value: `NaN`
   (as the original did, so the series keeps existing) or `omitted`.
 - Units are SI base units whatever the PVS sends (kW → W, kWh → Wh, KiB → bytes).
+
+## Device times
+
+`sunpower_pvs_device_last_report_timestamp_seconds` (and, with
+`--use-device-data-timestamp`, every device sample's timestamp) is the time the
+device sampled its data. Legacy `DATATIME` carries no zone and real PVS units
+write it in **UTC**, whatever the site's zone; the exporter reads it as UTC
+whatever zone its own host is in. The `timezone` setting (`--pvs-timezone`) is
+only an override for a unit whose clock really runs local time. Varserver
+`msmtEps` is explicit UTC.
+
+## Lifetime energy never goes backwards
+
+Real units report lifetime kWh that falls by one float32 step
+(1665.559204 → 1665.559082) and briefly reads 0; Prometheus would take either
+for a counter reset and `increase()` would add the whole lifetime as one spike.
+For every lifetime-energy counter — `sunpower_pvs_inverter_produced_energy_watt_hours_total`,
+`sunpower_pvs_power_meter_imported_energy_watt_hours_total`,
+`sunpower_pvs_power_meter_exported_energy_watt_hours_total`,
+`sunpower_pvs_ess_charged_energy_watt_hours_total`,
+`sunpower_pvs_ess_discharged_energy_watt_hours_total` — per device serial:
+
+- a reading of 0 is missing, not a value: the last exported value is held
+  (with none to hold, the sample is left out, or NaN where the catalog says so);
+- a reading below the last exported one is held at the last one: silently for a
+  rounding-size drop (at most 10 Wh or 0.001 % of the value), which is never
+  taken for a reset however long it lasts; a larger drop is logged once;
+- a larger drop that lasts an hour is a real reset: it is accepted, logged, and
+  Prometheus sees an ordinary counter reset. A device that really is new has
+  its own serial and starts its own series;
+- every held or dropped reading is counted in
+  `sunpower_pvs_energy_readings_held_total{target,reason}` (`zero`,
+  `small_decrease`, `large_decrease`);
+- a field the PVS does not report at all stays missing (legacy firmware omits
+  it for every inverter in error state, every night).
+
+The seed-compatible gauge `sunpower_pvs_inverter_energy_total_watt_hours` (a
+gauge in the original exporter) shows the same guarded value as the counter:
+it is the same lifetime total, and dashboards built for the original apply
+`delta()`/`increase()` to it, which a glitch to 0 would wreck just the same.
+`sunpower_pvs_power_meter_net_energy_watt_hours` is not guarded: net energy
+really does go down (and below 0) whenever the site exports.
+
+The memory behind this lives in the exporter process, per target: a restart
+starts afresh, and a device unseen for 7 days is forgotten.
+
+## Devices that vanish
+
+On varserver firmware a device that stops reporting simply disappears from the
+data, as every inverter does at night. A device the exporter has seen and that
+is now absent stays listed for 7 days with state `missing`:
+`sunpower_pvs_device_state` is 0 and
+`sunpower_pvs_device_last_report_timestamp_seconds` keeps its last sample
+time; its readings are left out, not invented. The shipped
+`SunpowerPvsInverterNotReporting` alert therefore fires for a dead inverter in
+daylight (when the others produce) and stays quiet at night (when none does).
+
+## Reboots
+
+`sunpower_pvs_supervisor_reboots_total` counts the PVS restarts the exporter
+saw: the supervisor's uptime lower than at the previous good poll. A reboot
+while the exporter was not running is not counted.
 """
 
 

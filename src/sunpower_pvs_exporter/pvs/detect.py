@@ -34,6 +34,8 @@ from sunpower_pvs_exporter.pvs.varserver import SUPERVISOR_INFO_PATH, VarserverC
 BackendName = Literal["legacy", "varserver"]
 # First builds with the varserver LocalAPI (shared/pvs-protocol.md B.1, C).
 VARSERVER_MIN_BUILD = {"PVS6": 61840, "PVS5": 5408}
+# Legacy polls refused in a row (build says legacy) before a varserver login is tried.
+LEGACY_REFUSALS_BEFORE_VARSERVER = 3
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,13 @@ class AutoReader:
         self._last_uptime: float | None = None
         self._redetect = False
         self.detections = 0
+        # Why the current backend was chosen, for ``check``'s report.
+        self.choice_reason = ""
+        # Polls in a row whose DeviceList answered 401/403 while the build said legacy.
+        self._legacy_refusals = 0
+        # A build that says legacy but was seen speaking varserver on this PVS.
+        self._varserver_build: int | None = None
+        self._build: int | None = None
 
     @property
     def backend(self) -> str:
@@ -115,6 +124,7 @@ class AutoReader:
     def _choose(self, name: BackendName, why: str) -> None:
         previous = self.backend
         self._current = self.legacy if name == "legacy" else self.varserver
+        self.choice_reason = why
         if previous and previous != name:
             log.warning(
                 "target=%s PVS API changed from %s to %s (%s)",
@@ -139,7 +149,10 @@ class AutoReader:
         if info is not None and info.serial:
             self.varserver.learn_serial(info.serial)
         if info is not None and info.build is not None:
+            self._build = info.build
             name, why = backend_for(info)
+            if name == "legacy" and info.build == self._varserver_build:
+                name, why = "varserver", f"build {info.build} was seen speaking varserver here"
             self._choose(name, f"supervisor/info: {why}")
             return None
         # Old firmware without supervisor/info: DeviceList itself tells.
@@ -161,7 +174,7 @@ class AutoReader:
         assert self._current is not None
         current = self._current
         try:
-            return self._note(await current.read())
+            snapshot = await current.read()
         except PvsError as exc:
             if not means_wrong_api(current.backend, exc):
                 raise
@@ -174,9 +187,47 @@ class AutoReader:
             snapshot = await self.detect()
             if snapshot is not None:
                 return self._note(snapshot)
-            if self._current is current:
-                raise
-            return self._note(await self._current.read())
+            if self._current is not current:
+                return self._note(await self._current.read())
+            if current is self.legacy and isinstance(exc, PvsAuthError):
+                return self._note(await self._after_legacy_refusal(exc))
+            raise
+        if current is self.legacy:
+            self._legacy_refusals = 0
+        return self._note(snapshot)
+
+    async def _after_legacy_refusal(self, refusal: PvsAuthError) -> Snapshot:
+        """DeviceList refused (401/403) although the build says legacy.
+
+        Build 61839 is on both sides in the field, and old units have been
+        seen refusing DeviceList while wedged. After
+        ``LEGACY_REFUSALS_BEFORE_VARSERVER`` such polls in a row, a varserver
+        login decides: it works (switch, and remember that this build speaks
+        varserver here) or it does not (stay on legacy, fail this poll).
+        """
+        self._legacy_refusals += 1
+        if self._legacy_refusals < LEGACY_REFUSALS_BEFORE_VARSERVER:
+            raise refusal
+        self._legacy_refusals = 0
+        try:
+            snapshot = await self.varserver.read()
+        except PvsError as exc:
+            log.warning(
+                "target=%s DeviceList refused %d polls in a row although build %s says legacy; "
+                "a varserver login did not work either (%s); staying on legacy",
+                self.target_name,
+                LEGACY_REFUSALS_BEFORE_VARSERVER,
+                self._build,
+                exc.message,
+            )
+            raise refusal from None
+        self._varserver_build = self._build
+        self._choose(
+            "varserver",
+            f"DeviceList refused {LEGACY_REFUSALS_BEFORE_VARSERVER} polls in a row although "
+            f"build {self._build} says legacy, and a varserver login works",
+        )
+        return snapshot
 
     def _note(self, snapshot: Snapshot) -> Snapshot:
         """Re-detect on the next poll after a reboot: OTA updates end in one."""

@@ -1,14 +1,27 @@
-"""The PVS telemetry WebSocket (``ws://<pvs>:9002``): site power pushed every few seconds.
+"""The PVS telemetry WebSocket (``ws://<pvs>:9002``): site power pushed as it changes.
 
 It costs the PVS no polling: once ``/sys/telemetryws/enable=1`` is set
 through varserver, the PVS pushes ``{"notification": "power", "params":
-{...}}`` with the ``/sys/livedata`` short names (``pv_p``, ``net_p``, …);
-a message may carry only the fields that changed, so values are merged.
+{...}}`` with the ``/sys/livedata`` short names (``pv_p``, ``net_p``, …).
+How real units behave, and what this module does about it:
 
-``TelemetryStream`` keeps the newest merged ``LiveData`` and hands it out only
-while it is fresh (``max_age``): when the stream stops, its values expire
-rather than being served as current. It reconnects with capped exponential
-backoff and jitter, for ever, until stopped.
+* A message carries only the fields that changed, and at steady output
+  the stream is silent for 60–70 s: values are merged and kept for as long
+  as the connection is healthy, not expired after a few seconds.
+* The PVS closes the socket about every 10 minutes, and sometimes goes
+  silent with the TCP connection still open (also when the session that
+  enabled it expired): a socket that said nothing for ``silence_timeout``
+  (90 s) is closed and reconnected, after enabling telemetry again through
+  the poller's varserver session (one login per PVS, not two).
+* Fields are never carried over from a previous connection: after a
+  reconnect only what the new connection sent is served.
+* ``enable`` failing is a warning, not a reason to stay away: the socket may
+  be open anyway. A PVS5 has no telemetry at all (``enable`` answers 400 and
+  port 9002 is closed): after ``GIVE_UP_AFTER`` such attempts in a row the
+  stream stops trying, says so once, and reports ``unsupported``.
+
+Otherwise it reconnects with capped exponential backoff and jitter, for
+ever, until stopped.
 
 ``--live`` (``web/app.py``) runs one stream per varserver target and appends
 its values to that target's scrapes as ``sunpower_pvs_live_*``.
@@ -28,12 +41,18 @@ from typing import Any
 
 import aiohttp
 
+from sunpower_pvs_exporter.pvs.errors import PvsError, PvsHttpStatusError
 from sunpower_pvs_exporter.pvs.model import LiveData
 from sunpower_pvs_exporter.pvs.values import json_int
 from sunpower_pvs_exporter.pvs.varserver_parse import LIVE_PREFIX, parse_live
 
 TELEMETRY_PORT = 9002
 MAX_MESSAGE_BYTES = 64 * 1024
+# A socket that said nothing for this long is dead (real units: 60-70 s of
+# silence at steady output is normal).
+SILENCE_TIMEOUT = 90.0
+# Attempts in a row with "enable: 400" and a refused port before giving up.
+GIVE_UP_AFTER = 3
 
 log = logging.getLogger(__name__)
 
@@ -65,36 +84,46 @@ class TelemetryStream:
         self,
         url: str,
         enable: Callable[[], Awaitable[None]] | None = None,
-        max_age: float = 15.0,
+        silence_timeout: float = SILENCE_TIMEOUT,
         backoff_start: float = 1.0,
         backoff_cap: float = 300.0,
         target_name: str = "",
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        check_interval: float = 5.0,
     ) -> None:
         self.url = url
         self.enable = enable
-        self.max_age = max_age
+        self.silence_timeout = silence_timeout
         self.backoff_start = backoff_start
         self.backoff_cap = backoff_cap
         self.target_name = target_name
         self.clock = clock
         self.rng = rng or random.Random()
+        # How often (real seconds) a quiet socket is checked against ``clock``.
+        self.check_interval = check_interval
         self._live: LiveData | None = None
-        self._received_at: float | None = None
+        self._connected = False
+        self._heard_at: float | None = None
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._enable_failing = False
+        self._absent_in_a_row = 0
+        self.unsupported = False
         self.connects = 0
         self.messages = 0
+        self.silent_reconnects = 0
 
     def latest(self) -> LiveData | None:
-        """The merged live data, or ``None`` once it is older than ``max_age``."""
-        if self._received_at is None or self.clock() - self._received_at > self.max_age:
+        """The merged live data of the current connection while it is healthy, else ``None``."""
+        if not self._connected or self._heard_at is None:
+            return None
+        if self.clock() - self._heard_at > self.silence_timeout:
             return None
         return self._live
 
     def start(self) -> None:
-        if self._task is None:
+        if self._task is None and not self.unsupported:
             self._task = asyncio.create_task(self.run(), name=f"telemetry-{self.target_name}")
 
     async def stop(self) -> None:
@@ -115,22 +144,75 @@ class TelemetryStream:
         merged = merge_telemetry(self._live, message)
         if merged is not self._live:
             self._live = merged
-            self._received_at = self.clock()
+            self._heard_at = self.clock()
             self.messages += 1
 
-    async def _session_once(self, session: aiohttp.ClientSession) -> None:
-        if self.enable is not None:
+    async def _enable(self) -> PvsError | None:
+        """Enable telemetry; a failure is returned (and logged), not raised."""
+        if self.enable is None:
+            return None
+        try:
             await self.enable()
-        async with session.ws_connect(
-            self.url, heartbeat=30.0, max_msg_size=MAX_MESSAGE_BYTES
-        ) as ws:
+        except PvsError as exc:
+            if not self._enable_failing:
+                log.warning(
+                    "target=%s telemetry enable failed (%s); connecting anyway",
+                    self.target_name,
+                    exc.message,
+                )
+            self._enable_failing = True
+            return exc
+        self._enable_failing = False
+        return None
+
+    async def _follow(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Read messages until the socket closes or stays silent too long."""
+        while True:
+            try:
+                msg = await ws.receive(timeout=self.check_interval)
+            except TimeoutError:
+                assert self._heard_at is not None
+                if self.clock() - self._heard_at > self.silence_timeout:
+                    self.silent_reconnects += 1
+                    log.info(
+                        "target=%s telemetry stream silent for %.0fs; reconnecting",
+                        self.target_name,
+                        self.clock() - self._heard_at,
+                    )
+                    return
+                continue
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                self._handle(msg.data)
+            elif msg.type in (
+                aiohttp.WSMsgType.ERROR,
+                aiohttp.WSMsgType.CLOSE,
+                aiohttp.WSMsgType.CLOSING,
+                aiohttp.WSMsgType.CLOSED,
+            ):
+                return
+
+    async def _session_once(self, session: aiohttp.ClientSession) -> None:
+        enable_error = await self._enable()
+        try:
+            ws = await session.ws_connect(self.url, heartbeat=30.0, max_msg_size=MAX_MESSAGE_BYTES)
+        except aiohttp.ClientConnectorError:
+            no_such_variable = (
+                isinstance(enable_error, PvsHttpStatusError) and enable_error.status == 400
+            )
+            self._absent_in_a_row = self._absent_in_a_row + 1 if no_such_variable else 0
+            raise
+        self._absent_in_a_row = 0
+        async with ws:
+            # A new connection starts empty: nothing carried over from the last.
+            self._live = None
+            self._heard_at = self.clock()
+            self._connected = True
             self.connects += 1
             log.info("target=%s telemetry stream connected", self.target_name)
-            async for msg in ws:
-                if msg.type == aiohttp.WSMsgType.TEXT:
-                    self._handle(msg.data)
-                elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
-                    break
+            try:
+                await self._follow(ws)
+            finally:
+                self._connected = False
 
     async def run(self) -> None:
         delay = self.backoff_start
@@ -147,6 +229,16 @@ class TelemetryStream:
                         self.target_name,
                         type(exc).__name__,
                     )
+                if self._absent_in_a_row >= GIVE_UP_AFTER:
+                    self.unsupported = True
+                    log.warning(
+                        "target=%s has no telemetry stream (telemetry enable answers 400 and "
+                        "%s refuses connections, as on a PVS5); --live stops trying for this "
+                        "target",
+                        self.target_name,
+                        self.url,
+                    )
+                    return
                 if self.clock() - started > 60.0:
                     delay = self.backoff_start  # it ran a while: start backoff afresh
                 wait = min(self.backoff_cap, delay) * (1.0 + 0.2 * self.rng.random())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from sunpower_pvs_exporter.pvs.errors import (
     PvsPayloadError,
     PvsTimeoutError,
 )
+from sunpower_pvs_exporter.pvs.recording import Exchange, ExchangeRecorder, kept_headers
 from sunpower_pvs_exporter.pvs.values import json_int
 
 # A DeviceList for a very large site (thousands of devices) is a few MB; a body
@@ -55,7 +57,12 @@ def make_ssl_context(ca_file: str | None) -> ssl.SSLContext:
     never work.
     """
     if ca_file:
-        return ssl.create_default_context(cafile=ca_file)
+        try:
+            return ssl.create_default_context(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            # Checked at start and reload; this is the file vanishing later.
+            problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise PvsConnectionError(f"tls_ca_file {ca_file}: cannot use it: {problem}") from exc
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -82,6 +89,8 @@ class HttpTransport:
         self.timeout = timeout
         self.max_body_bytes = max_body_bytes
         self._session: aiohttp.ClientSession | None = None
+        # ``check`` and ``capture`` attach one to see every request; polls do not.
+        self.recorder: ExchangeRecorder | None = None
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -117,6 +126,8 @@ class HttpTransport:
         # Sent as written (``encoded=True``): the PVS never percent-decodes,
         # so callers put raw query strings in ``path`` (pvs/varserver_query.py).
         url = URL(self.endpoint.base_url + path, encoded=True)
+        started = time.monotonic()
+        scheme = "https" if self.endpoint.use_tls else "http"
         try:
             async with self.session.request(
                 method,
@@ -126,21 +137,51 @@ class HttpTransport:
                 headers=headers,
                 allow_redirects=False,
             ) as response:
+                body: bytes | None = None
+                if self.recorder is not None:
+                    body = await self._read_bounded(response, what)
+                    self.recorder.record(
+                        Exchange(
+                            method=method,
+                            scheme=scheme,
+                            target=response.request_info.url.raw_path_qs,
+                            request_body=data,
+                            status=response.status,
+                            headers=kept_headers(response.headers),
+                            body=body,
+                            elapsed_seconds=time.monotonic() - started,
+                        )
+                    )
                 if response.status in (401, 403):
                     raise PvsAuthError(f"{what}: HTTP {response.status} (not authorized)")
                 if response.status != 200:
                     raise PvsHttpStatusError(f"{what}: HTTP {response.status}", response.status)
-                return await self._read_bounded(response, what)
+                return body if body is not None else await self._read_bounded(response, what)
         except PvsError:
             raise
         except TimeoutError as exc:
-            raise PvsTimeoutError(f"{what}: no answer within {self.timeout:g}s") from exc
+            error: PvsError = PvsTimeoutError(f"{what}: no answer within {self.timeout:g}s")
+            cause: BaseException = exc
         except aiohttp.ClientPayloadError as exc:
-            raise PvsConnectionError(f"{what}: response cut short ({exc})") from exc
+            error, cause = PvsConnectionError(f"{what}: response cut short ({exc})"), exc
         except aiohttp.ClientResponseError as exc:
-            raise PvsConnectionError(f"{what}: malformed HTTP response ({exc.message})") from exc
+            error = PvsConnectionError(f"{what}: malformed HTTP response ({exc.message})")
+            cause = exc
         except (aiohttp.ClientError, OSError) as exc:
-            raise PvsConnectionError(f"{what}: {type(exc).__name__}: {exc}") from exc
+            error, cause = PvsConnectionError(f"{what}: {type(exc).__name__}: {exc}"), exc
+        if self.recorder is not None:
+            query = "&".join(f"{k}={v}" for k, v in (params or {}).items())
+            self.recorder.record(
+                Exchange(
+                    method=method,
+                    scheme=scheme,
+                    target=path + ("?" + query if query else ""),
+                    request_body=data,
+                    error=error.message,
+                    elapsed_seconds=time.monotonic() - started,
+                )
+            )
+        raise error from cause
 
     async def _read_bounded(self, response: aiohttp.ClientResponse, what: str) -> bytes:
         declared = response.content_length

@@ -20,7 +20,7 @@ import contextlib
 import math
 from collections.abc import Iterator
 from contextvars import ContextVar
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 
 MAX_LABEL_LENGTH = 256
 PVS_TIME_FORMAT = "%Y,%m,%d,%H,%M,%S"
@@ -146,8 +146,10 @@ def plausible_epoch(seconds: float | None) -> float | None:
 def parse_pvs_time(value: object, tz: tzinfo | None) -> float | None:
     """Epoch seconds from a legacy ``DATATIME``/``CURTIME`` string.
 
-    The PVS writes its local wall-clock time with no zone; ``tz`` says which
-    zone that is (``None``: this machine's local zone).
+    The string carries no zone. Real PVS clocks run UTC (recorded dumps show
+    a Californian array at its midday peak at "18:02"), so ``tz=None`` reads
+    it as UTC whatever this machine's zone; ``tz`` is only for a unit whose
+    clock really was set to local time.
     """
     if not isinstance(value, str):
         return None
@@ -156,7 +158,7 @@ def parse_pvs_time(value: object, tz: tzinfo | None) -> float | None:
     except ValueError:
         return None
     try:
-        aware = naive.replace(tzinfo=tz) if tz is not None else naive.astimezone()
+        aware = naive.replace(tzinfo=tz if tz is not None else UTC)
         return plausible_epoch(aware.timestamp())
     except (OverflowError, OSError, ValueError):
         return None

@@ -22,10 +22,12 @@ Costs to the PVS, per poll (docs/varserver.md has the table):
   returning device is back within one poll, at no extra request.
 
 Requests are built raw by ``varserver_query`` (the PVS never URL-decodes).
-Sessions belong to the client's IP address and expire 300 s after login; an
-expired one is noticed (401/403, 500, or an empty ``200`` on some builds) and
-renewed once within the request. There is deliberately no ``/auth?logout``:
-it would end the session of every other program on this host too.
+Sessions belong to the client's IP address and end 300 s after login; a
+login 240 s after the last renews the same session (one request every 4
+minutes). One that ended anyway is noticed (401/403, 500, or an empty
+``200`` on some builds) and renewed once within the request. There is
+deliberately no ``/auth?logout``: it would end the session of every other
+program on this host too.
 
 Why not pypvs for this: pypvs 0.2.9 cannot send ``fmt``/``cache`` with a
 query (it joins POST parameters without ``&``), reads the supervisor one
@@ -70,6 +72,8 @@ AUTH_PATH = "/auth"
 SUPERVISOR_INFO_PATH = "/cgi-bin/dl_cgi/supervisor/info"
 SERIAL_VARIABLE = "/sys/info/serialnum"
 CACHE_REFRESH_SECONDS = 1800.0
+# PVS sessions last 300 s from login; renew a little before.
+SESSION_RENEW_SECONDS = 240.0
 TELEMETRY_ENABLE = "/sys/telemetryws/enable=1"
 # A device missing from its family is looked for on every poll for this long
 # (inverters are absent from a nightly reboot until dawn), then forgotten.
@@ -163,6 +167,7 @@ class VarserverClient:
         self._password_source: PasswordSource = "configured" if password else "default"
         self._serial = serial
         self._logged_in = False
+        self._logged_in_at = 0.0
         # Stable ids: the PVS keeps every set it was ever asked for until it
         # reboots, so a restarted exporter reuses its sets instead of adding.
         self._groups = {group.name: _GroupState(cache_id="spx_" + group.name) for group in GROUPS}
@@ -241,6 +246,7 @@ class VarserverClient:
                 {SESSION_COOKIE: token}, URL(self.transport.endpoint.base_url)
             )
         self._logged_in = True
+        self._logged_in_at = self.clock()
         log.info(
             "target=%s logged in to varserver as %s (%s password)",
             self.target_name,
@@ -290,7 +296,11 @@ class VarserverClient:
         second rejection right after login is an auth failure.
         """
         for attempt in (1, 2):
-            if not self._logged_in:
+            if not self._logged_in or self.clock() - self._logged_in_at >= SESSION_RENEW_SECONDS:
+                # Sessions end 300 s after login whatever the use; logging in
+                # again from the same address renews the same session, so do
+                # it before it ends: no refused request, and the telemetry
+                # stream, which stops with the session, keeps going.
                 await self.login()
             try:
                 body = await self._request(params, what, limit)

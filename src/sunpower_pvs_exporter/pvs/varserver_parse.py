@@ -51,6 +51,7 @@ from typing import Any
 
 from sunpower_pvs_exporter.pvs.errors import PvsPayloadError
 from sunpower_pvs_exporter.pvs.model import (
+    CommInterface,
     Device,
     EnergyStorage,
     Inverter,
@@ -79,6 +80,7 @@ FAMILY_ESS = "ess"
 FAMILY_TRANSFER_SWITCH = "transfer_switch"
 
 LIVE_PREFIX = "/sys/livedata/"
+NET_PREFIX = "/net/"
 # A device index longer than this is not a real index (and int() refuses >4300 digits).
 MAX_INDEX_DIGITS = 9
 
@@ -354,6 +356,23 @@ def parse_live(raw: Mapping[str, Any]) -> LiveData | None:
     )
 
 
+def parse_interfaces(raw: Mapping[str, Any]) -> tuple[CommInterface, ...]:
+    """``/net/<iface>/state`` (sta0, wan0, wan1, wwan0 on a PVS6) -> interfaces.
+
+    The state text is kept raw: its values are not documented. varserver says
+    nothing about internet or SunPower-server reachability per interface, so
+    those labels stay empty rather than be guessed from the state.
+    """
+    interfaces: dict[str, CommInterface] = {}
+    for name, value in raw.items():
+        if not name.startswith(NET_PREFIX):
+            continue
+        iface, sep, leaf = name[len(NET_PREFIX) :].partition("/")
+        if sep and leaf == "state" and iface and "/" not in iface:
+            interfaces[iface] = CommInterface(name=to_text(iface), state=to_text(value))
+    return tuple(interfaces[k] for k in sorted(interfaces))
+
+
 def _newest_sample(groups: Iterable[list[tuple[int, dict[str, Any]]]]) -> float | None:
     times = [
         t
@@ -422,5 +441,6 @@ def parse_variables(raw: object, fetched_at: float) -> Snapshot:
         storage=tuple(storage),
         transfer_switches=tuple(switches),
         live=parse_live(raw),
+        interfaces=parse_interfaces(raw),
         warnings=tuple(warnings),
     )

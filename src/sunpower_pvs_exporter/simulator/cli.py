@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 
+from sunpower_pvs_exporter.simulator.replay import CaptureError, ReplayPvs, ReplayServer
 from sunpower_pvs_exporter.simulator.server import (
     CertificateError,
     SimulatedPvs,
@@ -79,10 +80,40 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="SunVault battery modules (default 0: no storage, Hub+ or battery data)",
     )
+    parser.add_argument(
+        "--replay",
+        metavar="FILE",
+        help="serve this capture (sunpower-pvs-exporter capture) instead of a simulated site; "
+        "HTTPS too when it has varserver requests",
+    )
     return parser
 
 
+async def run_replay(args: argparse.Namespace) -> None:
+    server = ReplayServer(
+        ReplayPvs.load(args.replay), host=args.host, port=args.port, tls_port=args.tls_port
+    )
+    await server.start()
+    print(f"replaying {args.replay} on {server.url}", flush=True)
+    if server.tls:
+        print(f"and on {server.tls_url} (any varserver password is accepted)", flush=True)
+    await _wait_for_signal()
+    await server.stop()
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
 async def run(args: argparse.Namespace) -> None:
+    if args.replay:
+        await run_replay(args)
+        return
     start = args.start if isinstance(args.start, float) else parse_start(args.start)
     pvs = SimulatedPvs(
         config=SiteConfig(
@@ -125,6 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         asyncio.run(run(args))
+    except CaptureError as exc:
+        print(f"sunpower-pvs-simulator: error: --replay: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"sunpower-pvs-simulator: error: cannot listen: {exc.strerror}", file=sys.stderr)
         return 1

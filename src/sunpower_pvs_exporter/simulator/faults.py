@@ -7,8 +7,12 @@ exactly what the exporter asked the PVS for.
 
 from __future__ import annotations
 
+import dataclasses
+import struct
 import time
 from dataclasses import dataclass, field, fields
+
+from sunpower_pvs_exporter.simulator.site import SiteState
 
 # ``FaultPlan.unauthorized_status`` value: the expired-session answer of some
 # builds, ``200`` with an empty body instead of 401.
@@ -46,6 +50,9 @@ class FaultPlan:
     # PVS has been seen answering 401, 403 and 500; EXPIRED_EMPTY_200: some
     # builds answer 200 with an empty body).
     unauthorized_status: int = 401
+    # With EXPIRED_EMPTY_200: the body of that answer (empty; ``b"{}"`` is
+    # the variant a client can only recognise by the missing serial number).
+    expired_session_body: bytes = b""
     # varserver: reject every login, even with the right password (the
     # owner changed it, or the exporter was given the wrong one).
     reject_logins: bool = False
@@ -81,6 +88,17 @@ class LoggedRequest:
 @dataclass
 class RequestLog:
     entries: list[LoggedRequest] = field(default_factory=list)
+    # Requests being answered right now, and the most there ever were at once:
+    # a PVS works on a request to the end even if the client gave up on it.
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+    def started(self) -> None:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def finished(self) -> None:
+        self.in_flight -= 1
 
     def add(self, method: str, path: str, name: str, raw_target: str = "") -> None:
         self.entries.append(LoggedRequest(time.monotonic(), method, path, name, raw_target))
@@ -93,3 +111,52 @@ class RequestLog:
 
     def clear(self) -> None:
         self.entries.clear()
+        self.max_in_flight = self.in_flight
+
+
+ENERGY_GLITCHES = ("float_step", "zero")
+
+
+def float32_step_down(value: float) -> float:
+    """The float32 just below ``value``'s float32: what a PVS's lifetime kWh falls by.
+
+    The PVS keeps lifetime energy in single precision; real units have been
+    seen going 1665.559204 -> 1665.559082 kWh, one such step.
+    """
+    (bits,) = struct.unpack("<I", struct.pack("<f", value))
+    if value > 0:
+        bits -= 1
+    (lower,) = struct.unpack("<f", struct.pack("<I", bits))
+    return float(lower)
+
+
+# Which devices' lifetime energy a glitch hits; the PVS serves each kind in
+# its own varserver read, so each kind glitches on its own next read.
+ENERGY_KINDS = ("inverter", "meter", "storage")
+
+
+def glitch_energy(state: SiteState, kind: str, devices: str) -> SiteState:
+    """``state`` with the lifetime energy of every ``devices`` device glitched as ``kind`` says."""
+
+    def bad(value: float) -> float:
+        return 0.0 if kind == "zero" else float32_step_down(value)
+
+    if devices == "inverter":
+        inverters = tuple(
+            dataclasses.replace(inv, energy_kwh=bad(inv.energy_kwh)) for inv in state.inverters
+        )
+        return dataclasses.replace(state, inverters=inverters)
+    if devices == "meter":
+        meters = tuple(
+            dataclasses.replace(m, pos_kwh=bad(m.pos_kwh), neg_kwh=bad(m.neg_kwh))
+            for m in state.meters
+        )
+        return dataclasses.replace(state, meters=meters)
+    if state.storage is None:
+        return state
+    storage = dataclasses.replace(
+        state.storage,
+        charged_kwh=bad(state.storage.charged_kwh),
+        discharged_kwh=bad(state.storage.discharged_kwh),
+    )
+    return dataclasses.replace(state, storage=storage)

@@ -6,10 +6,10 @@ the field tables of ``shared/pvs-protocol.md`` section A.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, tzinfo
 from typing import Any
 
-from sunpower_pvs_exporter.pvs.values import PVS_TIME_FORMAT
 from sunpower_pvs_exporter.simulator.site import (
     InverterState,
     MeterState,
@@ -18,9 +18,22 @@ from sunpower_pvs_exporter.simulator.site import (
 )
 
 
-def pvs_time(t: float, tz: tzinfo | None) -> str:
-    moment = datetime.fromtimestamp(t, tz) if tz is not None else datetime.fromtimestamp(t)
-    return moment.strftime(PVS_TIME_FORMAT)
+def pvs_time(t: float, clock_tz: tzinfo | None = None) -> str:
+    """``DATATIME``/``CURTIME`` text: ``YYYY,MM,DD,hh,mm,ss`` on the device's clock.
+
+    Real PVS clocks run UTC (recorded dumps show panels at their midday peak
+    at "18:02" in California), so ``clock_tz=None`` writes UTC whatever this
+    machine's zone. ``clock_tz`` models a unit set to local time. Formatted
+    here by hand, not with the exporter's format string: a shared mistake
+    would be invisible to every test.
+    """
+    if clock_tz is None:
+        parts = time.gmtime(int(t))[:6]
+    else:
+        moment = datetime.fromtimestamp(int(t), clock_tz)
+        parts = (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
+    year, month, day, hour, minute, second = parts
+    return f"{year:04d},{month:02d},{day:02d},{hour:02d},{minute:02d},{second:02d}"
 
 
 def _num(value: float) -> str:
@@ -64,9 +77,7 @@ def meter_json(meter: MeterState, now: float, tz: tzinfo | None) -> dict[str, An
         "DESCR": meter.description,
         "DEVICE_TYPE": "Power Meter",
         "interface": "mime",
-        "subtype": "GROSS_PRODUCTION_SITE"
-        if meter.kind == "production"
-        else "NET_CONSUMPTION_LOADSIDE",
+        "subtype": meter.subtype,
         "SWVER": "3000",
         "PORT": "",
         "DATATIME": pvs_time(meter.data_time, tz),
@@ -86,6 +97,7 @@ def meter_json(meter: MeterState, now: float, tz: tzinfo | None) -> dict[str, An
     if meter.kind == "production":
         doc["i_a"] = _num(meter.i_a)
     else:
+        doc["consumption_subtype_enum"] = meter.subtype
         doc.update(
             {
                 "pos_ltea_3phsum_kwh": _num(meter.pos_kwh),

@@ -16,7 +16,7 @@ import ssl
 import subprocess
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,13 @@ from typing import Any
 from aiohttp import web
 
 from sunpower_pvs_exporter.simulator import legacy_api, varserver_api
-from sunpower_pvs_exporter.simulator.faults import FaultPlan, RequestLog
+from sunpower_pvs_exporter.simulator.faults import (
+    ENERGY_GLITCHES,
+    ENERGY_KINDS,
+    FaultPlan,
+    RequestLog,
+    glitch_energy,
+)
 from sunpower_pvs_exporter.simulator.site import (
     SUPERVISOR_SWVER,
     SimClock,
@@ -70,8 +76,17 @@ class SimulatedPvs:
     telemetry_enabled: bool = False
     telemetry_interval: float = 1.0
     telemetry_connections: int = 0
+    # Named fault "energy_glitch": lifetime-energy glitches still to serve,
+    # per kind of device, one per read of that kind (see faults.glitch_energy).
+    energy_glitches: dict[str, list[str]] = field(default_factory=dict)
+    # Named fault "inverter_vanishes": serials of inverters that died; varserver
+    # leaves them out of its data entirely, as it does every silent inverter.
+    vanished_inverters: set[str] = field(default_factory=set)
     # Fault: open telemetry sockets stop sending while TCP stays open.
     telemetry_silent: bool = False
+    # Push only these fields (None: all), e.g. a new connection whose first
+    # message carries only what changed.
+    telemetry_fields: frozenset[str] | None = None
     # Nightly reboot: inverters are missing until this site time, then come
     # back one every ``inverter_return_interval`` seconds.
     inverters_back_at: float | None = None
@@ -80,7 +95,9 @@ class SimulatedPvs:
     def __post_init__(self) -> None:
         if self.api not in API_MODES:
             raise ValueError(f"api must be one of {', '.join(API_MODES)}, got {self.api!r}")
-        if self.api != "legacy" and self.config.build < VARSERVER_MIN_BUILD:
+        if self.api != "legacy" and self.config.build == MIXED_FIELD_BUILD:
+            self.config = dataclasses.replace(self.config, software_version=MIXED_FIELD_SWVER)
+        elif self.api != "legacy" and self.config.build < VARSERVER_MIN_BUILD:
             # New firmware: a build and version string that say so.
             version = self.config.software_version
             self.config = dataclasses.replace(
@@ -103,6 +120,48 @@ class SimulatedPvs:
             present = 1 + int((now - self.inverters_back_at) // self.inverter_return_interval)
         return dataclasses.replace(state, inverters=state.inverters[:present])
 
+    def data_state(self, varserver: bool = False) -> SiteState:
+        """The state a data read (DeviceList, ``/vars``) reports, faults included."""
+        state = self.state()
+        if not varserver:  # DeviceList: every device at once
+            state = self.glitched(state, ENERGY_KINDS)
+        if varserver and self.vanished_inverters:
+            alive = tuple(i for i in state.inverters if i.serial not in self.vanished_inverters)
+            state = dataclasses.replace(state, inverters=alive)
+        return state
+
+    def vanish_inverter(self, index: int = 0) -> str:
+        """Named fault "inverter_vanishes": inverter ``index`` dies; returns its serial.
+
+        On varserver firmware a dead inverter is simply no longer in the data,
+        exactly like every inverter at night.
+        """
+        serial = self.site.inverters[index].serial
+        self.vanished_inverters.add(serial)
+        return serial
+
+    def glitched(self, state: SiteState, kinds: Iterable[str]) -> SiteState:
+        """``state`` with the next queued energy glitch of each of ``kinds`` applied."""
+        for kind in kinds:
+            queue = self.energy_glitches.get(kind)
+            if queue:
+                state = glitch_energy(state, queue.pop(0), kind)
+        return state
+
+    def energy_glitch(self, *steps: str) -> None:
+        """Named fault "energy_glitch": the next data reads misreport lifetime energy.
+
+        Each step is one read: ``"float_step"`` (every lifetime kWh one float32
+        step low) or ``"zero"`` (every lifetime kWh 0), as real units do. The
+        default is what ha-esunpower users saw: a step down, then a brief 0.
+        """
+        steps = steps or ("float_step", "zero")
+        for step in steps:
+            if step not in ENERGY_GLITCHES:
+                raise ValueError(f"unknown energy glitch {step!r}")
+        for kind in ENERGY_KINDS:
+            self.energy_glitches.setdefault(kind, []).extend(steps)
+
     @property
     def password(self) -> str:
         return self.password_override or self.site.password
@@ -121,17 +180,17 @@ class SimulatedPvs:
     ) -> None:
         """Forget sessions, ``cache=`` sets and telemetry, as a PVS restart does.
 
-        ``inverters_absent_for``: a nightly reboot. The PVS knows no inverter
-        until each talks to it again (at dawn): they are absent for that many
-        site seconds, then return one every ``inverter_return_interval``.
+        Uptime starts again from zero. ``inverters_absent_for``: a nightly
+        reboot. The PVS knows no inverter until each talks to it again (at
+        dawn): they are absent for that many site seconds, then return one
+        every ``inverter_return_interval``.
         """
+        self.site.boot_time = self.clock.now()
         self.sessions.clear()
         self.caches.clear()
         self.telemetry_enabled = False
         if inverters_absent_for is not None:
-            now = self.clock.now()
-            self.site.boot_time = now
-            self.inverters_back_at = now + inverters_absent_for
+            self.inverters_back_at = self.site.boot_time + inverters_absent_for
             self.inverter_return_interval = inverter_return_interval
 
 
@@ -139,6 +198,11 @@ API_MODES = ("legacy", "varserver", "both")
 VARSERVER_MIN_BUILD = 61840
 NEW_FIRMWARE_BUILD = 61845
 NEW_FIRMWARE_SWVER = "2025.09, Build 61845"
+# Build 61839 sits on both sides in the field: some units on it serve only
+# varserver (DeviceList 403), others still serve DeviceList. ``api=
+# "varserver"`` with ``SiteConfig(build=MIXED_FIELD_BUILD)`` is the former.
+MIXED_FIELD_BUILD = 61839
+MIXED_FIELD_SWVER = "2025.05, Build 61839"
 PVS_KEY = web.AppKey("pvs", SimulatedPvs)
 
 
@@ -153,6 +217,16 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
     pvs = request.app[PVS_KEY]
     name = request_name(request)
     pvs.log.add(request.method, request.path, name, request.raw_path)
+    pvs.log.started()
+    try:
+        return await _with_faults(request, handler, pvs, name)
+    finally:
+        pvs.log.finished()
+
+
+async def _with_faults(
+    request: web.Request, handler: Handler, pvs: SimulatedPvs, name: str
+) -> web.StreamResponse:
     plan = pvs.faults
     if not plan.applies_to(name):
         return await handler(request)
@@ -224,13 +298,13 @@ async def handle_dl_cgi(request: web.Request) -> web.Response:
     pvs = request.app[PVS_KEY]
     command = request.query.get("Command", "")
     state = pvs.state()
-    tz = pvs.config.tz
+    tz = pvs.config.device_clock_tz
     if command == "DeviceList":
         if pvs.api == "varserver":
             return web.json_response(
                 {"status": 403, "error": "Unauthorized", "path": ""}, status=403
             )
-        return _json(legacy_api.device_list(state, tz, pvs.config.error_style))
+        return _json(legacy_api.device_list(pvs.data_state(), tz, pvs.config.error_style))
     if command == "Get_Comm":
         return _json(legacy_api.get_comm(state))
     if command in ("GridProfileGet", "GridProfile"):

@@ -53,7 +53,12 @@ class SiteConfig:
     error_inverters: int = 1
     production_meter: bool = True
     consumption_meter: bool = True
+    # The site's local zone: where the sun and the household keep their hours
+    # (None: this machine's zone).
     tz: tzinfo | None = None
+    # The zone the legacy device clocks (DATATIME/CURTIME) run in. None: UTC,
+    # as on real units; set it to model a PVS whose clock runs local time.
+    device_clock_tz: tzinfo | None = None
     # Legacy firmware before ~2020 drops all readings of a device in error
     # state; later firmware keeps the last values. ``"strip"`` or ``"keep"``.
     error_style: str = "strip"
@@ -72,6 +77,11 @@ class SiteConfig:
     # slot of ``now - lag * (1 + i % 3) / 3`` (a spread of lags, the largest
     # this many seconds). 0: every inverter reports the current slot.
     inverter_lag_seconds: float = 0.0
+    # Where the consumption CT sits: "net" (at the grid connection, the usual
+    # NET_CONSUMPTION_LOADSIDE install: it reads import - export) or "gross"
+    # (on the home's load lines, GROSS_CONSUMPTION_LINESIDE: it reads what the
+    # home uses, never negative).
+    consumption_ct: str = "net"
     # Units of the legacy SunVault report (every value is {"value", "unit"}):
     # "kW" (kW, %, °C: what hass-sunpower's users see), "W" (W, fractions,
     # °F), or "unknown" (a power unit no one documents).
@@ -109,6 +119,7 @@ class MeterState:
     type: str
     description: str
     kind: str  # "production" | "consumption"
+    subtype: str  # legacy DeviceList ``subtype``
     data_time: float
     ct_amps: int
     p_kw: float
@@ -525,6 +536,7 @@ class Site:
                     type="PVS5-METER-P",
                     description="Power Meter " + self.production_serial,
                     kind="production",
+                    subtype="GROSS_PRODUCTION_SITE",
                     data_time=sampled,
                     ct_amps=50,
                     p_kw=round(pv_kw, 4),
@@ -546,7 +558,13 @@ class Site:
                 )
             )
         if self.config.consumption_meter:
-            net_kw = self.grid_watts(sampled, self.soc) / 1000
+            gross = self.config.consumption_ct == "gross"
+            if gross:
+                net_kw = self.load_watts(sampled) / 1000
+                pos_kwh, neg_kwh = self.load_kwh, 0.0
+            else:
+                net_kw = self.grid_watts(sampled, self.soc) / 1000
+                pos_kwh, neg_kwh = self.import_kwh, self.export_kwh
             p1 = net_kw * 0.55
             p2 = net_kw - p1
             s_kva = abs(net_kw) / 0.95
@@ -557,6 +575,7 @@ class Site:
                     type="PVS5-METER-C",
                     description="Power Meter " + self.consumption_serial,
                     kind="consumption",
+                    subtype="GROSS_CONSUMPTION_LINESIDE" if gross else "NET_CONSUMPTION_LOADSIDE",
                     data_time=sampled,
                     ct_amps=100,
                     p_kw=round(net_kw, 4),
@@ -564,9 +583,9 @@ class Site:
                     s_kva=round(s_kva, 4),
                     pf=round(0.95 if net_kw >= 0 else -0.95, 4),
                     freq_hz=freq,
-                    net_kwh=round(self.import_kwh - self.export_kwh, 2),
-                    pos_kwh=round(self.import_kwh, 2),
-                    neg_kwh=round(self.export_kwh, 2),
+                    net_kwh=round(pos_kwh - neg_kwh, 2),
+                    pos_kwh=round(pos_kwh, 2),
+                    neg_kwh=round(neg_kwh, 2),
                     v12_v=v12,
                     i_a=round(abs(net_kw) * 1000 / v12, 4),
                     p1_kw=round(p1, 4),

@@ -2,11 +2,19 @@
 
 Rendering (``variables``) is pure: a ``SiteState`` in, the flat
 ``{name: value}`` namespace out, values as strings and power in kW like a
-real PVS. The handlers add what makes the API awkward for clients: basic-auth
-login to a session cookie, sessions that expire, ``/vars`` queries by
-``name=``/``match=`` in a query string or a POST body, ``cache=`` sets, and
-HTTP 400 for a query that matches nothing. Written from
-``shared/pvs-protocol.md`` section B.
+real PVS. The handlers add what makes the API awkward for clients, as the
+PVS's own handlers (``fcgi_vars``, ``fcgi_auth``, ``sessionmgr``) do it:
+
+* ``/vars`` parameters are read raw: split on ``&``, known by prefix, a
+  ``set=`` value split on its first ``=``, nothing percent-decoded (this
+  module's own parser; it must not share the exporter's request building);
+* ``cache=`` adds to a stored set, ``clearcache=`` empties it first; an
+  empty answer is ``200`` with nothing in it (or 400: ``empty_result_status``);
+* sessions belong to the client address, last ``session_ttl`` (300 s) from
+  login, and a second login from the same address gets the same session;
+* the telemetry WebSocket pushes only changed fields and goes silent when
+  the session ends; faults and modes for expired-session answers, hanging
+  variables, nightly reboots and a PVS5 without telemetry.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ import base64
 import binascii
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -212,7 +220,12 @@ def variables(
         **_live_vars(state),
         "/sys/toggle_cell/broadband_connected": "1",
         "/sys/toggle_cell/cell_connected": "0",
+        # Interface states: the PVS6's four (pypvs's variable list); the values
+        # are not documented, these are the simulator's own words.
         "/net/wan0/state": "online",
+        "/net/wan1/state": "offline",
+        "/net/sta0/state": "offline",
+        "/net/wwan0/state": "offline",
     }
 
 
@@ -250,6 +263,10 @@ async def handle_telemetry(request: web.Request, pvs: SimulatedPvs) -> web.Strea
         while not ws.closed and pvs.telemetry_enabled:
             if not pvs.telemetry_silent and has_session(pvs, client):
                 message = telemetry_message(pvs.state(), sent)
+                if pvs.telemetry_fields is not None:
+                    message["params"] = {
+                        k: v for k, v in message["params"].items() if k in pvs.telemetry_fields
+                    }
                 if message["params"]:
                     await ws.send_json(message)
                     sent.update(message["params"])
@@ -462,11 +479,12 @@ async def handle_vars(request: web.Request, pvs: SimulatedPvs) -> web.StreamResp
     )
     if not open_read and not session_valid(pvs, request):
         if pvs.faults.unauthorized_status == 200:
-            return web.Response(status=200, body=b"")  # some builds: empty 200
+            # Some builds: 200 with an empty body.
+            return web.Response(status=200, body=pvs.faults.expired_session_body)
         return _unauthorized(pvs.faults.unauthorized_status)
     if query.sets:
         return _set(pvs, query)
-    state = pvs.state()
+    state = pvs.state() if open_read else pvs.data_state(varserver=True)
     names = variables(state, pvs.config.error_style, pvs.mac, pvs.config.meter_valid_field_masks)
     wanted = select(names, query, pvs.caches)
     if wanted is None:
@@ -475,10 +493,26 @@ async def handle_vars(request: web.Request, pvs: SimulatedPvs) -> web.StreamResp
         await asyncio.sleep(HANG_SECONDS)  # the client gives up first
     if not wanted:
         return _empty(pvs, query.fmt)
+    if not open_read and pvs.energy_glitches:
+        glitched = pvs.glitched(state, _energy_kinds(wanted))
+        if glitched is not state:
+            names = variables(
+                glitched, pvs.config.error_style, pvs.mac, pvs.config.meter_valid_field_masks
+            )
     if query.fmt == "obj":
         return _json({name: names[name] for name in wanted})
     values = [{"name": name, "value": names[name]} for name in wanted]
     return _json({"count": len(values), "values": values})
+
+
+def _energy_kinds(wanted: Iterable[str]) -> set[str]:
+    """Kinds of device whose lifetime energy (``…Ltea…Kwh``) a read includes."""
+    kinds: set[str] = set()
+    for name in wanted:
+        if "ltea" in name.lower() and name.startswith("/sys/devices/"):
+            kind = name.split("/")[3]
+            kinds.add({"ess": "storage"}.get(kind, kind))
+    return kinds
 
 
 def _set(pvs: SimulatedPvs, query: VarsRequest) -> web.Response:

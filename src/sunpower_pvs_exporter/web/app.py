@@ -68,6 +68,8 @@ class ExporterState:
                 config.push_to, config.push_job, read_push_auth(config.push_auth_file)
             )
         self.streams: dict[str, TelemetryStream] = {}
+        # Target name -> what stands in for its PVS (``--demo``), for the status page.
+        self.simulated: dict[str, str] = {}
         # Pollers replaced by a reload, finishing their last request.
         self.retiring: dict[asyncio.Task[None], Poller] = {}
         self._reload_lock = asyncio.Lock()
@@ -203,12 +205,22 @@ class ExporterState:
         )
         return registry
 
-    async def refresh(self, pollers: Sequence[Poller]) -> None:
-        """Scrape poll mode: let due pollers read the PVS before rendering."""
+    async def refresh(self, pollers: Sequence[Poller], deadline: float | None = None) -> None:
+        """Scrape poll mode: let due pollers read the PVS before rendering.
+
+        ``deadline`` (seconds, from Prometheus's scrape timeout) bounds the
+        wait for all of them together; a poll still running then goes on in
+        the background and this scrape gets the last data with ``up`` 0.
+        """
         if self.config.poll_mode != "scrape":
             return
+        loop = asyncio.get_running_loop()
+        end = None if deadline is None else loop.time() + deadline
         for poller in pollers:
-            await poller.refresh_if_due(wait=poller.schedule.timeout)
+            wait = poller.schedule.timeout
+            if end is not None:
+                wait = max(0.0, min(wait, end - loop.time()))
+            await poller.refresh_if_due(wait=wait)
 
 
 STATE_KEY = web.AppKey("exporter_state", ExporterState)
@@ -230,7 +242,13 @@ async def _exposition(
                 parts.append(cache.text(poller.name, snapshot, openmetrics))
             stream = streams.get(poller.name)
             if stream is not None:
-                live = LiveStatus(poller.name, stream.latest(), stream.connects, stream.messages)
+                live = LiveStatus(
+                    poller.name,
+                    stream.latest(),
+                    stream.connects,
+                    stream.messages,
+                    stream.unsupported,
+                )
                 parts.append(encode_metrics(LIVE_METRICS, live, False, openmetrics))
         return b"".join(parts)
 
@@ -239,10 +257,33 @@ async def _exposition(
     return web.Response(body=body, headers=headers)
 
 
+# Seconds kept back from Prometheus's scrape timeout for rendering and the
+# network, as blackbox_exporter's default --timeout-offset.
+SCRAPE_TIMEOUT_MARGIN = 0.5
+SCRAPE_TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
+
+
+def scrape_deadline(request: web.Request) -> float | None:
+    """How long this scrape may wait for a poll: Prometheus's timeout minus a margin.
+
+    ``None`` without the header (or with a value that is not a positive
+    number): then the target's own timeout is the only bound.
+    """
+    try:
+        timeout = float(request.headers.get(SCRAPE_TIMEOUT_HEADER, ""))
+    except ValueError:
+        return None
+    if not 0 < timeout < float("inf"):
+        return None
+    if timeout > 2 * SCRAPE_TIMEOUT_MARGIN:
+        return timeout - SCRAPE_TIMEOUT_MARGIN
+    return timeout / 2
+
+
 async def handle_metrics(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     if state.config.single_target:
-        await state.refresh(list(state.pollers.values()))
+        await state.refresh(list(state.pollers.values()), scrape_deadline(request))
     devices = list(state.pollers.values()) if state.config.single_target else []
     return await _exposition(request, state.metrics_registry, devices)
 
@@ -259,14 +300,38 @@ async def handle_probe(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(
             text=f"unknown target {shown!r}: /probe only serves targets named in the config file\n"
         )
-    await state.refresh([poller])
+    await state.refresh([poller], scrape_deadline(request))
     return await _exposition(request, state.probe_registry(poller, include_devices=False), [poller])
+
+
+def pvs_address(target: TargetConfig) -> str:
+    """host:port of a target's PVS, so two PVSes behind one host are told apart."""
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    return f"{host}:{target.port}" + (" (HTTPS)" if target.use_tls else "")
+
+
+def listen_address(request: web.Request) -> str:
+    """host:port this request came in on: an address Prometheus can reach us at."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    if isinstance(sockname, tuple) and len(sockname) >= 2:
+        host, port = str(sockname[0]), int(sockname[1])
+        if host.startswith("::ffff:"):
+            host = host.removeprefix("::ffff:")
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return request.host
 
 
 async def handle_status(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     statuses = [poller.status() for poller in state.pollers.values()]
-    page = render_status_page(statuses, state.config.single_target)
+    page = render_status_page(
+        statuses,
+        state.config.single_target,
+        addresses={t.name: pvs_address(t) for t in state.config.targets},
+        simulated=state.simulated,
+        listen=listen_address(request),
+        scheme="https" if request.secure else "http",
+    )
     return web.Response(
         text=page,
         content_type="text/html",

@@ -16,15 +16,48 @@ from __future__ import annotations
 import html
 import re
 import time
-from collections.abc import Sequence
-from importlib import resources
+from collections.abc import Mapping, Sequence
+from importlib import metadata, resources
 from urllib.parse import quote
 
 from sunpower_pvs_exporter import __version__
+from sunpower_pvs_exporter.device_problems import (
+    device_problems,
+    duration_text,
+    newest_data_time,
+)
 from sunpower_pvs_exporter.health import TargetStatus
 from sunpower_pvs_exporter.pvs.model import Snapshot
 
-DOCS_URL = "https://github.com/ginoledesma/sunpower-pvs-exporter"
+ORIGINAL_PROJECT_URL = "https://github.com/ginoledesma/sunpower-pvs-exporter"
+# This project's documents, by path in its source tree.
+PROJECT_DOCS = (
+    ("docs/metrics.md", "Metric reference"),
+    ("docs/configuration.md", "Configuration"),
+    ("docs/troubleshooting.md", "Something looks wrong? (check and capture)"),
+    ("docs/migration.md", "Migrating from the original exporter"),
+    ("docs/monitoring.md", "Dashboards and alerts"),
+)
+MAX_PROBLEM_ROWS = 50
+
+
+def project_url() -> str | None:
+    """The source repository's URL from the package metadata (``[project.urls]``), if any."""
+    try:
+        urls = metadata.metadata("sunpower-pvs-exporter").get_all("Project-URL") or []
+    except metadata.PackageNotFoundError:
+        return None
+    by_label = {}
+    for entry in urls:
+        label, _, url = str(entry).partition(",")
+        by_label[label.strip().lower()] = url.strip()
+    for label in ("source", "repository", "homepage", "documentation"):
+        url = by_label.get(label, "")
+        if url.startswith("https://"):
+            return url.rstrip("/")
+    return None
+
+
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
@@ -76,11 +109,14 @@ def _ago(moment: float | None, now: float) -> str:
 
 
 def _watts(value: float | None) -> str:
+    """Power as shown: never "-0 W" (a sign on a reading that rounds to zero)."""
     if value is None:
         return "—"
     if abs(value) >= 1000:
-        return f"{value / 1000:.2f} kW"
-    return f"{value:.0f} W"
+        text = f"{value / 1000:.2f} kW"
+        return "0.00 kW" if text == "-0.00 kW" else text
+    rounded = round(value)
+    return f"{0 if rounded == 0 else rounded:d} W"
 
 
 def _ratio(value: float | None) -> str:
@@ -146,7 +182,9 @@ def _tile(label: str, css: str, value: str, note: str = "") -> str:
 def _power_tiles(snapshot: Snapshot) -> str:
     figures = site_power(snapshot)
     grid = figures["grid"]
-    grid_note = "" if grid is None else ("importing" if grid >= 0 else "exporting")
+    grid_note = ""
+    if grid is not None and round(grid) != 0:
+        grid_note = "importing" if grid > 0 else "exporting"
     battery = figures["battery"]
     tiles = [
         _tile("Production", "production", _watts(figures["production"])),
@@ -183,6 +221,35 @@ def _device_table(snapshot: Snapshot) -> str:
     )
 
 
+def _problem_table(snapshot: Snapshot, now: float) -> str:
+    """Each device that is not working: serial, type, state, and how old its data is.
+
+    Ages are measured from the newest sample the PVS sent (its own clock, as
+    far as the data tells), so a PVS clock that is off does not make every
+    device look stale.
+    """
+    reference = newest_data_time(snapshot.devices) or now
+    problems = device_problems(snapshot.devices, reference)
+    if not problems:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_e(p.serial or '(no serial)')}</td><td>{_e(p.device_type)}</td>"
+        f'<td><span class="state state-{_e(_state_class(p.state))}">'
+        f"{_e(p.state or '—')}</span></td>"
+        f"<td>{_e('—' if p.age_seconds is None else duration_text(p.age_seconds))}</td></tr>"
+        for p in problems[:MAX_PROBLEM_ROWS]
+    )
+    more = len(problems) - MAX_PROBLEM_ROWS
+    foot = f'<tfoot><tr><td colspan="4">and {more} more</td></tr></tfoot>' if more > 0 else ""
+    return (
+        '<table class="problems"><caption>Not working '
+        f'<span class="count">({len(problems)})</span></caption>'
+        '<thead><tr><th scope="col">Serial</th><th scope="col">Type</th>'
+        '<th scope="col">State</th><th scope="col">Data age</th></tr></thead>'
+        f"<tbody>{rows}</tbody>{foot}</table>"
+    )
+
+
 def _state_class(state: str) -> str:
     return state if state in ("working", "error") else "other"
 
@@ -195,7 +262,7 @@ def _failures(status: TargetStatus) -> str:
     return f"{status.polls} polls, {total} failed ({parts})"
 
 
-def _target_section(status: TargetStatus) -> str:
+def _target_section(status: TargetStatus, address: str, simulated: str) -> str:
     now = status.now
     snap = status.snapshot
     if status.up:
@@ -210,7 +277,7 @@ def _target_section(status: TargetStatus) -> str:
         model = snap.supervisor.device.model
     duration = status.last_poll_duration
     rows: list[tuple[str, str, str]] = [
-        ("host", "PVS address", _e(status.host)),
+        ("host", "PVS address", _e(address or status.host)),
         (
             "backend",
             "API",
@@ -226,6 +293,8 @@ def _target_section(status: TargetStatus) -> str:
         ("interval", "Poll interval", _e(f"{status.poll_interval:g} s")),
         ("polls", "Polls", _e(_failures(status))),
     ]
+    if simulated:
+        rows.insert(0, ("source", "Data source", _e(f"{simulated}: not a real PVS")))
     if status.last_error and not status.last_poll_ok:
         error = redact(f"{status.last_error_reason}: {status.last_error}")
         rows.append(("error", "Last error", f'<span class="error">{_e(error)}</span>'))
@@ -243,16 +312,17 @@ def _target_section(status: TargetStatus) -> str:
     )
     name = _e(status.target)
     probe = "/probe?target=" + quote(status.target, safe="")
+    sim_badge = ' <span class="badge simulated">SIMULATED</span>' if simulated else ""
     body = ""
     if snap is not None:
-        body = _power_tiles(snap) + _device_table(snap)
+        body = _power_tiles(snap) + _device_table(snap) + _problem_table(snap, now)
     else:
         body = '<p class="muted">No current data from this PVS.</p>'
     return (
         f'<section class="target" id="target-{name}" data-target="{name}" '
         f'data-up="{int(status.up)}">'
         f'<h2><span class="name">{name}</span> '
-        f'<span class="badge {state_class}">{state_text}</span></h2>'
+        f'<span class="badge {state_class}">{state_text}</span>{sim_badge}</h2>'
         f"{body}"
         f'<table class="facts"><caption>Polling</caption><tbody>{table}</tbody></table>'
         f'<p class="links"><a href="{_e(probe)}">{_e(probe)}</a></p>'
@@ -268,39 +338,99 @@ def _summary(statuses: Sequence[TargetStatus]) -> str:
     )
 
 
-def _scrape_example(statuses: Sequence[TargetStatus], single_target: bool) -> str:
-    if single_target or not statuses:
-        example = (
-            "scrape_configs:\n"
-            "  - job_name: sunpower_pvs\n"
-            "    static_configs:\n"
-            "      - targets: ['EXPORTER_HOST:9110']"
-        )
-    else:
-        names = ", ".join(s.target for s in statuses[:3])
-        example = (
-            "scrape_configs:\n"
-            "  - job_name: sunpower_pvs\n"
-            "    metrics_path: /probe\n"
-            "    static_configs:\n"
-            f"      - targets: [{names}]\n"
-            "    relabel_configs:\n"
-            "      - source_labels: [__address__]\n"
-            "        target_label: __param_target\n"
-            "      - source_labels: [__param_target]\n"
-            "        target_label: instance\n"
-            "      - target_label: __address__\n"
-            "        replacement: EXPORTER_HOST:9110"
-        )
+def scrape_config(names: Sequence[str], single_target: bool, listen: str, scheme: str) -> str:
+    """A ``scrape_configs`` block for this exporter as it runs, to paste into Prometheus.
+
+    ``listen`` is the address this page was served from (host:port), i.e. one
+    Prometheus can reach. Run from flags, ``/metrics`` carries the device
+    metrics too, so one job is all; with a config file, one job scrapes the
+    exporter's own health on ``/metrics`` and another each PVS via ``/probe``.
+    """
+    tls = f"    scheme: {scheme}\n" if scheme == "https" else ""
+    own = (
+        "  - job_name: sunpower_pvs_exporter\n"
+        f"{tls}"
+        "    static_configs:\n"
+        f"      - targets: ['{listen}']\n"
+    )
+    if single_target or not names:
+        return "scrape_configs:\n" + own
+    targets = ", ".join(_yaml_item(name) for name in names)
     return (
-        "<details><summary>Prometheus scrape config</summary>"
-        f"<pre><code>{_e(example)}</code></pre></details>"
+        "scrape_configs:\n"
+        f"{own}"
+        "  - job_name: sunpower_pvs\n"
+        "    metrics_path: /probe\n"
+        f"{tls}"
+        "    static_configs:\n"
+        f"      - targets: [{targets}]\n"
+        "    relabel_configs:\n"
+        "      - source_labels: [__address__]\n"
+        "        target_label: __param_target\n"
+        "      - source_labels: [__param_target]\n"
+        "        target_label: instance\n"
+        "      - target_label: __address__\n"
+        f"        replacement: '{listen}'\n"
     )
 
 
-def render_status_page(statuses: Sequence[TargetStatus], single_target: bool) -> str:
+def _yaml_item(name: str) -> str:
+    """A flow-sequence item: quoted unless plainly safe."""
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        return name
+    return "'" + name.replace("'", "''") + "'"
+
+
+def _scrape_example(
+    statuses: Sequence[TargetStatus], single_target: bool, listen: str, scheme: str
+) -> str:
+    example = scrape_config([s.target for s in statuses], single_target, listen, scheme)
+    return (
+        "<details open><summary>Prometheus scrape config (for this exporter at "
+        f"{_e(listen)})</summary>"
+        f'<pre><code id="scrape-config">{_e(example)}</code></pre></details>'
+    )
+
+
+def _docs_links() -> str:
+    base = project_url()
+    items = []
+    for path, title in PROJECT_DOCS:
+        if base:
+            items.append(f'<li><a href="{_e(base + "/blob/main/" + path)}">{_e(title)}</a></li>')
+        else:
+            items.append(f"<li>{_e(title)}: <code>{_e(path)}</code></li>")
+    where = "" if base else '<p class="muted">In the docs/ folder of this exporter\'s source.</p>'
+    return (
+        '<h2>Documentation</h2><ul class="docs">'
+        + "".join(items)
+        + "<li>Diagnose a PVS: <code>sunpower-pvs-exporter check</code>; record one for a bug "
+        "report: <code>sunpower-pvs-exporter capture --output pvs.json</code></li>"
+        f'<li>Metric names of the <a href="{_e(ORIGINAL_PROJECT_URL)}">original '
+        "sunpower-pvs-exporter</a> are kept</li></ul>" + where
+    )
+
+
+def render_status_page(
+    statuses: Sequence[TargetStatus],
+    single_target: bool,
+    *,
+    addresses: Mapping[str, str] | None = None,
+    simulated: Mapping[str, str] | None = None,
+    listen: str = "EXPORTER_HOST:9110",
+    scheme: str = "http",
+) -> str:
+    """The page. ``addresses``: target name -> "host:port" of its PVS;
+    ``simulated``: target name -> what stands in for the PVS (the demo);
+    ``listen``/``scheme``: where this page was served from, for the scrape config."""
+    addresses = addresses or {}
+    simulated = simulated or {}
     css = resources.files("sunpower_pvs_exporter.web").joinpath("status.css").read_text()
-    sections = "".join(_target_section(s) for s in statuses) or "<p>No targets configured.</p>"
+    sections = "".join(
+        _target_section(s, addresses.get(s.target, ""), simulated.get(s.target, ""))
+        for s in statuses
+    )
+    sections = sections or "<p>No targets configured.</p>"
     metrics_note = (
         "device metrics of the target and the exporter's own health"
         if single_target
@@ -331,9 +461,7 @@ def render_status_page(statuses: Sequence[TargetStatus], single_target: bool) ->
         f"{probe_links}"
         '<li><a href="/-/healthy">/-/healthy</a> · <a href="/-/ready">/-/ready</a></li>'
         "</ul>"
-        f"{_scrape_example(statuses, single_target)}"
-        '<p class="docs">Docs: <a href="'
-        f'{_e(DOCS_URL)}">metric names of the original sunpower-pvs-exporter</a>; '
-        "this exporter's README, docs/metrics.md and SECURITY.md come with its source.</p>"
+        f"{_scrape_example(statuses, single_target, listen, scheme)}"
+        f"{_docs_links()}"
         "</footer></body></html>\n"
     )

@@ -1,0 +1,136 @@
+"""The ``check`` and ``capture`` subcommands: ``sunpower-pvs-exporter check [flags]``.
+
+They take the exporter's own target flags (``--hostname``, ``--port``,
+``--use-tls``, ``--api``, ``--pvs-password-file``, ``--timeout``, …) or
+``--config FILE`` with ``--target NAME``, and ``--demo`` (optionally with
+``--replay FILE``) to try them on the simulator. The first word of the
+command line selects them, so the original exporter's flags keep working
+unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from sunpower_pvs_exporter.capture import build_capture, capture_text
+from sunpower_pvs_exporter.check import (
+    EXIT_FAILED,
+    build_report,
+    pvs_clock,
+    report_json,
+    report_text,
+)
+from sunpower_pvs_exporter.config import ConfigError, TargetConfig
+from sunpower_pvs_exporter.diagnose import PollOutcome, poll_once
+from sunpower_pvs_exporter.simulator.replay import CaptureError
+
+SUBCOMMANDS = ("check", "capture")
+
+
+def build_parser(command: str) -> argparse.ArgumentParser:
+    from sunpower_pvs_exporter import cli  # the exporter's flags, one definition
+
+    parser = cli.build_parser()
+    parser.prog = f"{cli.PROG} {command}"
+    if command == "check":
+        parser.description = (
+            "Read the PVS once and explain what it says: firmware, API, login, devices, "
+            "clock, metrics, and known problems with their fix. Exit 0: all good; "
+            "1: warnings; 2: the read failed."
+        )
+    else:
+        parser.description = (
+            "Record one poll's requests and answers, anonymised (serials, MACs, SSIDs, "
+            "addresses and session tokens replaced; no password), to attach to an issue."
+        )
+    mine = parser.add_argument_group(command)
+    mine.add_argument("--target", metavar="NAME", help="with --config: the target to use")
+    if command == "check":
+        mine.add_argument(
+            "--format", choices=["text", "json"], default="text", help="report format"
+        )
+    else:
+        mine.add_argument("--output", metavar="FILE", required=True, help="capture file to write")
+    return parser
+
+
+def pick_target(targets: Sequence[TargetConfig], name: str | None) -> TargetConfig:
+    if name is not None:
+        for target in targets:
+            if target.name == name:
+                return target
+        raise ConfigError(
+            f"--target: no target named {name!r} (targets: {', '.join(t.name for t in targets)})"
+        )
+    if len(targets) != 1:
+        raise ConfigError(
+            f"--target: the config has {len(targets)} targets; name one "
+            f"({', '.join(t.name for t in targets)})"
+        )
+    return targets[0]
+
+
+async def _poll(args: argparse.Namespace, target: TargetConfig) -> tuple[PollOutcome, float]:
+    """Poll ``target``, or the demo PVS with ``--demo``; and "now" to judge the answer by.
+
+    The demo's clock is simulated and a replay's is the recording's: judged
+    by this machine's clock, both would look wrong.
+    """
+    from sunpower_pvs_exporter.cli import make_demo
+
+    if not args.demo:
+        outcome = await poll_once(target)
+        return outcome, time.time()
+    demo = make_demo(args)
+    await demo.start()
+    try:
+        outcome = await poll_once(demo.point_at_target(target))
+    finally:
+        await demo.stop()
+    now = demo.simulated_now()
+    if now is None:
+        now = pvs_clock(outcome) or time.time()
+    return outcome, now
+
+
+def run_subcommand(command: str, argv: Sequence[str]) -> int:
+    from sunpower_pvs_exporter.cli import load_checked
+
+    args = build_parser(command).parse_args(list(argv))
+    try:
+        config = load_checked(args)[0]
+        target = pick_target(config.targets, args.target)
+    except ConfigError as exc:
+        print(f"sunpower-pvs-exporter {command}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        outcome, now = asyncio.run(_poll(args, target))
+    except CaptureError as exc:
+        print(f"sunpower-pvs-exporter {command}: error: --replay: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+    if command == "check":
+        report = build_report(outcome, now)
+        text = report_json(report) if args.format == "json" else report_text(report)
+        sys.stdout.write(text)
+        return report.exit_code
+    doc, _anonymiser = build_capture(outcome)
+    path = Path(args.output)
+    try:
+        path.write_text(capture_text(doc), encoding="utf-8")
+    except OSError as exc:
+        print(f"sunpower-pvs-exporter capture: error: --output: {exc.strerror}", file=sys.stderr)
+        return EXIT_FAILED
+    replaced = ", ".join(f"{n} {kind}" for kind, n in doc["anonymised"].items()) or "nothing"
+    state = "poll OK" if outcome.ok else f"poll FAILED: {doc['poll']['error']}"
+    print(
+        f"wrote {path}: {len(doc['exchanges'])} requests ({state}); replaced {replaced}; "
+        "no password or Authorization header is in the file. Please read it before attaching it."
+    )
+    return 0 if outcome.ok else 1

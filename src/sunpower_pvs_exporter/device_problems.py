@@ -1,0 +1,82 @@
+"""Which devices are not working, one rule for ``check`` and the status page.
+
+A device is not working when the PVS says so (``STATE`` other than
+``working``) or when its data is older than its usual cadence allows:
+meters refresh about every 15 s, the supervisor every 5 min, inverters on a
+5-minute grid that lags the meters by up to 10 min (shared/pvs-protocol.md).
+Ages are measured against a reference time the caller chooses, ideally the
+PVS's own clock, so a wrong clock on either side does not make every
+device look stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sunpower_pvs_exporter.pvs.model import Device
+
+STALE_AFTER = {"Power Meter": 300.0, "PVS": 900.0, "Inverter": 1200.0}
+STALE_AFTER_OTHER = 1800.0
+
+
+@dataclass(frozen=True)
+class DeviceProblem:
+    device_type: str
+    serial: str
+    state: str
+    age_seconds: float | None
+    why: str
+
+
+def mask_serial(serial: str) -> str:
+    """The first four characters; the rest (whose tail is the default password) hidden."""
+    serial = serial.strip()
+    if len(serial) <= 4:
+        return "*" * len(serial)
+    return serial[:4] + "*" * (len(serial) - 4)
+
+
+def shown_serial(device: Device) -> str:
+    """A device's serial for display: the PVS's own is masked, since its last five
+    characters are the factory varserver password."""
+    return mask_serial(device.serial) if device.device_type == "PVS" else device.serial
+
+
+def duration_text(seconds: float) -> str:
+    seconds = abs(seconds)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} d"
+
+
+def data_age(device: Device, reference: float) -> float | None:
+    if device.data_time is None:
+        return None
+    return reference - device.data_time
+
+
+def newest_data_time(devices: Iterable[Device]) -> float | None:
+    """The freshest device sample: the PVS's clock as far as its data tells."""
+    times = [d.data_time for d in devices if d.data_time is not None]
+    return max(times) if times else None
+
+
+def device_problems(devices: Iterable[Device], reference: float) -> list[DeviceProblem]:
+    problems: list[DeviceProblem] = []
+    for device in devices:
+        device_type = device.device_type or "(no type)"
+        age = data_age(device, reference)
+        limit = STALE_AFTER.get(device_type, STALE_AFTER_OTHER)
+        if device.state and device.state.lower() != "working":
+            why = f"state {device.state}"
+        elif age is not None and age > limit:
+            why = f"data {duration_text(age)} old (usually under {duration_text(limit)})"
+        else:
+            continue
+        problems.append(DeviceProblem(device_type, shown_serial(device), device.state, age, why))
+    return problems

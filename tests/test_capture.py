@@ -1,0 +1,235 @@
+"""``capture``: anonymised, and a replay of it scrapes like the PVS it was made from.
+
+The simulator's clock is frozen (``scale=0``) so the site answers the same
+thing to every read: then the only difference between scraping the
+simulator and scraping the replayed capture can be the anonymised values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from sunpower_pvs_exporter.anonymise import Anonymiser
+from sunpower_pvs_exporter.capture import build_capture, capture_text
+from sunpower_pvs_exporter.cli import main
+from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
+from sunpower_pvs_exporter.diagnose import poll_once
+from sunpower_pvs_exporter.metrics.catalog import DEVICE_METRICS
+from sunpower_pvs_exporter.simulator import legacy_api, varserver_api
+from sunpower_pvs_exporter.simulator.demo import DemoSite
+from sunpower_pvs_exporter.simulator.server import SimulatorServer
+from sunpower_pvs_exporter.web.server import ExporterServer
+from support import NOON_UTC, pollers_for, target_for, tls_target_for
+
+
+@pytest.fixture(autouse=True)
+def no_password_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SUNPOWER_PVS_PASSWORD", raising=False)
+
+
+def site_secrets(sim: SimulatorServer) -> dict[str, str]:
+    """Every identifier of the simulated site, read from the simulator's own state."""
+    site = sim.pvs.site
+    state = sim.pvs.state()
+    found: dict[str, str] = {"password": sim.pvs.password, "pvs serial": site.pvs_serial}
+    for inv in site.inverters:
+        found[f"inverter {inv.serial}"] = inv.serial
+        found[f"module {inv.module_serial}"] = inv.module_serial
+    for name in ("production_serial", "consumption_serial"):
+        found[name] = getattr(site, name)
+    if sim.pvs.config.battery_modules:
+        for name in ("ess_serial", "hub_serial", "mio_serial"):
+            found[name] = getattr(site, name)
+        for serial in site.module_serials:
+            found[f"battery {serial}"] = serial
+    if sim.pvs.api != "legacy":
+        names = varserver_api.variables(state, "strip", sim.pvs.mac)
+        found["mac"] = names["/sys/info/lmac"]
+        found["ssid"] = names["/sys/info/ssid"]
+    for interface in legacy_api.get_comm(state)["networkstatus"]["interfaces"]:
+        if interface.get("ipaddr"):
+            found[f"ip {interface['ipaddr']}"] = interface["ipaddr"]
+    for token in sim.pvs.sessions:
+        found["session cookie"] = token
+    return found
+
+
+async def capture_of(target: TargetConfig) -> tuple[dict[str, Any], Anonymiser, str]:
+    outcome = await poll_once(target)
+    assert outcome.ok, outcome.error
+    doc, anonymiser = build_capture(outcome)
+    return doc, anonymiser, capture_text(doc)
+
+
+@pytest.mark.parametrize("api", ["legacy", "varserver"])
+async def test_no_identifier_of_the_site_is_in_the_capture(make_simulator, api):
+    sim = await make_simulator(api=api, inverters=8, battery_modules=2, scale=0.0)
+    target = target_for(sim, api="legacy") if api == "legacy" else tls_target_for(sim)
+    doc, _anonymiser, text = await capture_of(target)
+    found = site_secrets(sim)
+    if api == "varserver":
+        assert {"mac", "ssid", "session cookie"} <= set(found)
+    else:
+        assert any(k.startswith("ip ") for k in found)
+    for what, secret in found.items():
+        assert secret not in text, f"{what} ({secret}) is in the capture"
+        assert secret.lower() not in text.lower(), f"{what} ({secret}) is in the capture"
+    assert "127.0.0.1" not in text  # the PVS address itself
+    assert "authorization" not in text.lower()
+    assert not re.search(r"(?i)basic [A-Za-z0-9+/=]{8,}", text)
+    assert doc["exporter_version"] and re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", doc["captured_at"]
+    )
+    json.loads(text)  # one JSON document
+
+
+async def test_stand_ins_are_consistent_and_keep_the_format(make_simulator):
+    sim = await make_simulator(inverters=4, battery_modules=2, scale=0.0)
+    _doc, anonymiser, text = await capture_of(target_for(sim, api="legacy"))
+    site = sim.pvs.site
+    ess = anonymiser.stand_ins[site.ess_serial]
+    # The ESS serial is in the DeviceList and the SunVault report: one stand-in for both.
+    assert text.count(ess) >= 2
+    for original in (site.pvs_serial, site.production_serial, site.consumption_serial):
+        stand_in = anonymiser.stand_ins[original]
+        assert len(stand_in) == len(original) and stand_in != original
+        assert stand_in[:2] == original[:2]  # ZT…, PVS6M…
+        for a, b in zip(original, stand_in, strict=True):
+            assert a.isdigit() == b.isdigit() and a.isupper() == b.isupper()
+    assert anonymiser.stand_ins[site.production_serial].endswith("p")
+    assert anonymiser.stand_ins[site.consumption_serial].endswith("c")
+    ip = anonymiser.stand_ins["192.0.2.20"]
+    assert re.fullmatch(r"\d{3}\.\d\.\d\.\d{2}", ip)
+
+
+def test_anonymiser_finds_addresses_anywhere_and_keeps_short_values_whole():
+    anonymiser = Anonymiser(key=b"k" * 32)
+    anonymiser.learn_json(
+        {
+            "note": "gw 10.1.2.3 mac 00:22:F2:AB:CD:EF",
+            "sn": "ABC",
+            "items": [{"SERIAL": "ZT123456789"}],
+        }
+    )
+    assert anonymiser.text("ABCDEF") == "ABCDEF"  # a 3-character serial is not a substring
+    assert anonymiser.text("ABC") != "ABC"
+    out = anonymiser.text("DESCR ZT123456789 at 10.1.2.3 (00:22:F2:AB:CD:EF)")
+    assert "ZT123456789" not in out and "10.1.2.3" not in out and "AB:CD:EF" not in out
+    assert "00:22:F2:" in out  # the vendor prefix is SunPower's, not the site's
+    again = Anonymiser(key=b"k" * 32)
+    again.learn("ZT123456789", "serial")
+    assert again.stand_ins["ZT123456789"] == anonymiser.stand_ins["ZT123456789"]
+
+
+DEVICE_FAMILIES = {spec.family_name for spec in DEVICE_METRICS}
+
+
+def device_lines(text: str) -> list[str]:
+    """The device metrics' lines of an exposition (health metrics hold timings)."""
+    kept = []
+    for line in text.splitlines():
+        name = line.split()[2] if line.startswith("#") else re.split(r"[{ ]", line)[0]
+        family = re.sub(r"_(total|info|created)$", "", name)
+        if family in DEVICE_FAMILIES or name in DEVICE_FAMILIES:
+            kept.append(line)
+    return kept
+
+
+async def scrape_when_up(config: ExporterConfig, http: aiohttp.ClientSession) -> str:
+    server = ExporterServer(config, pollers_for(config))
+    await server.start()
+    try:
+        for _ in range(200):
+            async with http.get(f"http://127.0.0.1:{server.port}/metrics") as response:
+                text = await response.text()
+            if "sunpower_pvs_device_state{" in text:
+                return text
+            await asyncio.sleep(0.05)
+        raise AssertionError("the exporter never had data")
+    finally:
+        await server.stop()
+
+
+@pytest.mark.parametrize("api", ["legacy", "varserver"])
+async def test_capture_replay_scrape_equals_scraping_the_simulator(
+    make_simulator, http, tmp_path: Path, api
+):
+    sim = await make_simulator(
+        api=api, inverters=5, battery_modules=1, error_inverters=1, scale=0.0, start=NOON_UTC
+    )
+    target = target_for(sim, api="legacy") if api == "legacy" else tls_target_for(sim)
+    _doc, anonymiser, text = await capture_of(target)
+    path = tmp_path / "capture.json"
+    path.write_text(text)
+
+    def config_for(t: TargetConfig) -> ExporterConfig:
+        return ExporterConfig(targets=(t,), listen_host="127.0.0.1", listen_port=0)
+
+    original = device_lines(await scrape_when_up(config_for(target), http))
+    demo = DemoSite(replay=str(path))
+    await demo.start()
+    try:
+        replayed_config = demo.point_at(config_for(target_for(sim, name="site")))
+        assert replayed_config.targets[0].api == target.api
+        replayed = device_lines(await scrape_when_up(replayed_config, http))
+    finally:
+        await demo.stop()
+    assert len(original) > 50
+    expected = [anonymiser.text(line) for line in original]
+    assert replayed == expected
+    assert replayed != original  # the label values did change
+
+
+def test_cli_capture_writes_a_file_that_the_demo_replays(make_simulator, tmp_path, capsys):
+    output = tmp_path / "site.json"
+    assert main(["capture", "--demo", "--demo-inverters", "3", "--output", str(output)]) == 0
+    out = capsys.readouterr().out
+    assert str(output) in out and "no password" in out
+    doc = json.loads(output.read_text())
+    assert doc["format"] == "sunpower-pvs-capture" and doc["poll"]["ok"] is True
+    asked = [e["target"] for e in doc["exchanges"]]
+    assert asked[:3] == [
+        "/cgi-bin/dl_cgi?Command=DeviceList",
+        "/cgi-bin/dl_cgi?Command=Get_Comm",
+        "/cgi-bin/dl_cgi?Command=GridProfileGet",
+    ]
+    # …and the SunVault report when the demo site has one: nothing else.
+    assert asked[3:] in ([], ["/cgi-bin/dl_cgi/energy-storage-system/status"])
+    code = main(["check", "--demo", "--replay", str(output), "--format", "json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == report["exit_code"] != 2
+    assert {g["device_type"]: g["count"] for g in report["devices"]}["Inverter"] == 3
+    assert report["clock_offset_seconds"] == 0  # a replay is judged by its own clock
+
+
+def test_replay_needs_demo_and_a_capture(tmp_path, capsys):
+    assert main(["--replay", "x.json"]) == 2
+    assert "use it with --demo" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"hello": 1}')
+    assert main(["check", "--demo", "--replay", str(bad)]) == 2
+    assert "not a capture file" in capsys.readouterr().err
+
+
+async def test_a_failed_poll_is_captured_too_without_the_address(tmp_path: Path, capsys):
+    from sunpower_pvs_exporter.simulator.server import free_port
+
+    output = tmp_path / "down.json"
+    port = free_port()
+    argv = ["capture", "--hostname", "127.0.0.1", "--port", str(port), "--api", "legacy"]
+    code = await asyncio.to_thread(main, [*argv, "--timeout", "2", "--output", str(output)])
+    assert code == 1
+    assert "poll FAILED" in capsys.readouterr().out
+    doc = json.loads(output.read_text())
+    assert doc["poll"]["ok"] is False and doc["poll"]["error"]
+    [exchange] = doc["exchanges"]
+    assert exchange["target"] == "/cgi-bin/dl_cgi?Command=DeviceList" and exchange["error"]
+    assert "status" not in exchange
+    assert "127.0.0.1" not in output.read_text()

@@ -1,0 +1,250 @@
+"""The running exporter: reloads all or nothing, one request per PVS across reloads,
+shutdown within its deadline. Signals and exit codes through the real process."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import signal
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import bcrypt
+import pytest
+
+from sunpower_pvs_exporter.config import ExporterConfig
+from sunpower_pvs_exporter.runtime import ConfigReloader, make_poller
+from sunpower_pvs_exporter.simulator.server import free_port
+from support import parse_samples, series, target_for
+
+BASIC_PASSWORD = "reload-test-secret"
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+async def probe_up(http: aiohttp.ClientSession, url: str, name: str, **kwargs: object) -> str:
+    for _ in range(200):
+        try:
+            async with http.get(f"{url}/probe?target={name}", **kwargs) as response:
+                text = await response.text()
+                if response.status == 200 and f'sunpower_pvs_up{{target="{name}"}} 1.0' in text:
+                    return text
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"target {name} never came up")
+
+
+async def test_ten_reloads_of_a_changed_target_keep_one_request_in_flight(
+    make_simulator, make_exporter, http
+):
+    """Each reload replaces the poller of a PVS whose DeviceList takes 0.3 s; the
+    simulator counts how many requests it was answering at once."""
+    sim = await make_simulator(inverters=3)
+    target = target_for(sim, poll_interval=0.2, timeout=3.0)
+    exporter = await make_exporter([target])
+    await probe_up(http, exporter.url, "site")
+    sim.pvs.faults.latency = 0.3
+    sim.pvs.faults.only = frozenset({"DeviceList"})
+    sim.pvs.log.clear()
+    configs = [
+        dataclasses.replace(exporter.state.config, targets=(replace_timeout,))
+        for replace_timeout in (
+            dataclasses.replace(target, timeout=3.0 + n / 10) for n in range(1, 11)
+        )
+    ]
+    loads = iter(configs)
+    reloader = ConfigReloader(
+        exporter.state,
+        lambda: next(loads),
+        lambda t, mode: make_poller(t, mode, backoff_cap=1.0, jitter=0.0),
+    )
+    started = time.monotonic()
+    for _ in range(10):
+        outcome = await reloader.reload()
+        assert outcome.ok and "changed: site (timeout)" in outcome.message, outcome
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.5)
+    elapsed = time.monotonic() - started
+    assert sim.pvs.log.max_in_flight == 1
+    # The schedule went on: never more polls than back-to-back 0.3 s requests allow.
+    assert 1 <= sim.pvs.log.count("DeviceList") <= elapsed / 0.3 + 1
+    await probe_up(http, exporter.url, "site")
+
+
+async def test_identical_reload_is_a_no_op(make_simulator, make_exporter, http):
+    sim = await make_simulator(inverters=1)
+    exporter = await make_exporter([target_for(sim)])
+    await probe_up(http, exporter.url, "site")
+    poller = exporter.state.pollers["site"]
+    loaded_at = exporter.state.reload_status.last_success_at
+    config: ExporterConfig = exporter.state.config
+    reloader = ConfigReloader(exporter.state, lambda: config)
+    outcome = await reloader.reload()
+    assert outcome.ok and outcome.message == "configuration unchanged, nothing to do"
+    assert exporter.state.pollers["site"] is poller
+    assert exporter.state.reload_status.last_success_at == loaded_at
+
+
+def reload_metrics(text: str) -> tuple[float, float]:
+    samples = parse_samples(text)
+    ((_, ok),) = series(samples, "sunpower_pvs_exporter_config_last_reload_successful")
+    ((_, at),) = series(
+        samples, "sunpower_pvs_exporter_config_last_reload_success_timestamp_seconds"
+    )
+    return ok, at
+
+
+async def test_reload_is_all_or_nothing_over_sighup_and_post(tmp_path: Path, make_simulator):
+    """A real process: a new config naming a missing password file is refused whole
+    (SIGHUP and POST /-/reload), the running config stays, the metrics say so;
+    once the file exists the same config applies and the log says what changed."""
+    sim_a = await make_simulator(inverters=1, seed=1)
+    sim_b = await make_simulator(inverters=2, seed=2)
+    hashed = bcrypt.hashpw(BASIC_PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    web = tmp_path / "web.yml"
+    web.write_text(f"basic_auth_users:\n  prometheus: '{hashed}'\n")
+    password = tmp_path / "b.password"
+
+    def target(name: str, port: int, extra: str = "") -> str:
+        return (
+            f"  - {{name: {name}, host: 127.0.0.1, port: {port}, api: legacy, "
+            f"poll_interval: 60s{extra}}}\n"
+        )
+
+    port = free_port()
+    head = f"listen_on: 127.0.0.1:{port}\nweb_config_file: {web}\ntargets:\n"
+    config = tmp_path / "config.yml"
+    config.write_text(head + target("a", sim_a.port))
+    log_file = tmp_path / "exporter.log"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sunpower_pvs_exporter", "--config", str(config),
+        "--log-file", str(log_file),
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    auth = basic("prometheus", BASIC_PASSWORD)
+
+    async def metrics(http: aiohttp.ClientSession) -> tuple[float, float]:
+        async with http.get(base + "/metrics", headers=auth) as response:
+            return reload_metrics(await response.text())
+
+    async def wait_log(text: str) -> None:
+        for _ in range(100):
+            if text in log_file.read_text():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{text!r} not in log:\n{log_file.read_text()}")
+
+    try:
+        async with aiohttp.ClientSession() as http:
+            await probe_up(http, base, "a", headers=auth)
+            ok, started_at = await metrics(http)
+            assert ok == 1 and started_at > 0
+
+            async with http.post(base + "/-/reload") as response:
+                assert response.status == 401  # the same auth as /metrics
+            async with http.post(base + "/-/reload", headers=auth) as response:
+                assert (response.status, await response.text()) == (
+                    200,
+                    "configuration unchanged, nothing to do\n",
+                )
+            assert await metrics(http) == (1, started_at)
+
+            config.write_text(
+                head + target("a", sim_a.port, ", timeout: 30s")
+                + target("b", sim_b.port, f", password_file: {password}")
+            )  # fmt: skip
+            error = f"targets[1].password_file: cannot read {password}: No such file or directory"
+            proc.send_signal(signal.SIGHUP)
+            await wait_log(error)
+            assert await metrics(http) == (0, started_at)
+            async with http.get(base + "/probe?target=b", headers=auth) as response:
+                assert response.status == 400  # b was not half-added
+            async with http.post(base + "/-/reload", headers=auth) as response:
+                assert response.status == 500
+                assert await response.text() == f"reload failed: {error}\n"
+            await probe_up(http, base, "a", headers=auth)
+
+            password.write_text("B1234\n")
+            async with http.post(base + "/-/reload", headers=auth) as response:
+                assert response.status == 200
+                assert await response.text() == (
+                    "2 targets; added: b; changed: a (timeout); removed: none\n"
+                )
+            ok, loaded_at = await metrics(http)
+            assert ok == 1 and loaded_at >= started_at
+            await probe_up(http, base, "b", headers=auth)
+            await wait_log("reload: 2 targets; added: b; changed: a (timeout); removed: none")
+            assert proc.returncode is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), timeout=10) == 0
+    log = log_file.read_text()
+    assert "Task exception was never retrieved" not in log
+    assert "Traceback" not in log
+
+
+@pytest.mark.parametrize("api", ["legacy", "varserver"])
+async def test_sigterm_with_three_hung_pvses_exits_within_two_seconds(
+    api: str, tmp_path: Path, make_simulator
+):
+    """Three PVSes that stop answering (every request hangs for a minute), each with
+    a request of ours on it: the process must still exit 0 within the documented
+    2 s of SIGTERM."""
+    sims = [await make_simulator(inverters=1, seed=n, api=api) for n in range(3)]
+    for sim in sims:
+        sim.pvs.faults.latency = 60.0
+    port = free_port()
+    lines = [f"listen_on: 127.0.0.1:{port}", "targets:"]
+    for n, sim in enumerate(sims):
+        where = (
+            f"port: {sim.tls_port}, use_tls: true" if api == "varserver" else f"port: {sim.port}"
+        )
+        lines.append(f"  - {{name: t{n}, host: 127.0.0.1, {where}, api: {api}}}")
+    config = tmp_path / "config.yml"
+    config.write_text("\n".join(lines) + "\n")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sunpower_pvs_exporter", "--config", str(config),
+        "--log-file", str(tmp_path / "exporter.log"),
+    )  # fmt: skip
+    try:
+        for _ in range(200):
+            if all(sim.pvs.log.in_flight for sim in sims):
+                break
+            await asyncio.sleep(0.05)
+        assert all(sim.pvs.log.in_flight for sim in sims), "polls never reached the PVSes"
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), timeout=15)
+        took = time.monotonic() - started
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    print(f"SIGTERM with 3 hung {api} PVSes: exited {code} after {took:.2f}s")
+    assert code == 0
+    assert took < 2.0, took
+
+
+async def test_a_ca_file_that_vanishes_after_the_check_is_a_named_connection_failure(
+    tmp_path: Path, make_simulator, make_exporter, http
+):
+    """Checked at start; if it disappears later, polls fail naming the key, no traceback."""
+    sim = await make_simulator(inverters=1, tls=True)
+    gone = tmp_path / "pvs-ca.pem"
+    target = target_for(sim, port=sim.tls_port, use_tls=True, tls_ca_file=str(gone))
+    exporter = await make_exporter([target])
+    for _ in range(100):
+        status = exporter.state.pollers["site"].status()
+        if status.polls:
+            break
+        await asyncio.sleep(0.05)
+    assert status.last_error_reason == "connection"
+    assert status.last_error == (f"tls_ca_file {gone}: cannot use it: No such file or directory"), (
+        status.last_error
+    )

@@ -1,0 +1,94 @@
+"""The status page as served: real PVS addresses, the real listen address, the demo's mark."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from sunpower_pvs_exporter.simulator.server import free_port
+from support import target_for
+
+CAPTURE = Path(__file__).parents[1] / "captures" / "simulator-legacy-sunvault.json"
+
+
+def scrape_config(page: str) -> dict:
+    code = re.search(r'<code id="scrape-config">(.*?)</code>', page, re.S)
+    assert code is not None
+    return yaml.safe_load(html.unescape(code.group(1)))
+
+
+async def test_two_pvses_on_one_host_are_told_apart_and_the_config_names_our_port(
+    make_simulator, make_exporter, http
+):
+    first = await make_simulator(inverters=1)
+    second = await make_simulator(inverters=1)
+    exporter = await make_exporter([target_for(first, name="a"), target_for(second, name="b")])
+    async with http.get(f"http://127.0.0.1:{exporter.port}/") as response:
+        page = await response.text()
+    assert f"127.0.0.1:{first.port}" in page and f"127.0.0.1:{second.port}" in page
+    jobs = {j["job_name"]: j for j in scrape_config(page)["scrape_configs"]}
+    listen = f"127.0.0.1:{exporter.port}"
+    assert jobs["sunpower_pvs_exporter"]["static_configs"][0]["targets"] == [listen]
+    assert jobs["sunpower_pvs"]["static_configs"][0]["targets"] == ["a", "b"]
+    assert jobs["sunpower_pvs"]["relabel_configs"][-1]["replacement"] == listen
+    assert "9110" not in page.split('id="scrape-config"')[1].split("</code>")[0]
+    assert "SIMULATED" not in page
+
+
+async def fetch_status_page(*args: str) -> str:
+    """Start the real command line with ``args``, read ``/`` once it has data, stop it."""
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "sunpower_pvs_exporter",
+        *args,
+        "--listen-on",
+        f"127.0.0.1:{port}",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    import aiohttp
+
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(300):
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/") as response:
+                        page = await response.text()
+                    if 'data-up="1"' in page:
+                        return page
+                except aiohttp.ClientError:
+                    pass
+                if process.returncode is not None:
+                    raise AssertionError((await process.stderr.read()).decode())
+                await asyncio.sleep(0.1)
+        raise AssertionError("the exporter never showed an UP target")
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            await asyncio.wait_for(process.wait(), 10)
+
+
+async def test_the_demo_is_marked_simulated():
+    page = await fetch_status_page("--demo", "--demo-inverters", "3")
+    section = page[page.index('id="target-demo"') :].split("</section>")[0]
+    assert "SIMULATED" in section and "simulated PVS (--demo): not a real PVS" in section
+    assert re.search(r"127\.0\.0\.1:\d+", section)
+
+
+async def test_a_replayed_capture_is_marked_and_shows_its_broken_inverter():
+    page = await fetch_status_page("--demo", "--replay", str(CAPTURE))
+    section = page[page.index('id="target-demo"') :].split("</section>")[0]
+    assert "replay of the capture simulator-legacy-sunvault.json" in section
+    problems = section[section.index('<table class="problems">') :]
+    assert "Inverter" in problems and ">error<" in problems
