@@ -224,3 +224,27 @@ async def test_oversized_urls_and_headers_get_414_and_431(
         exporter.port, b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     )
     assert healthy.startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.parametrize(
+    "expect",
+    [b"100-continue", b"\xff\xfe-bytes", b"x" * 1000],
+    ids=["100-continue", "not-utf8", "long"],
+)
+async def test_expect_headers_never_get_a_500_or_an_early_continue(
+    make_simulator, make_secure_exporter, expect
+):
+    """Found by the HTTP fuzz: an Expect value that is not UTF-8 made aiohttp answer 500."""
+    sim = await make_simulator(inverters=1)
+    exporter = await make_secure_exporter(
+        [target_for(sim)],
+        web_config="basic_auth_users:\n  p: '$2b$04$" + "a" * 53 + "'\n",
+    )
+    for method in (b"GET", b"POST", b"HEAD"):
+        request = (
+            b"%s http://127.0.0.1/metrics HTTP/1.1\r\nHost: x\r\nExpect: %s\r\n"
+            b"Content-Length: 10\r\nConnection: close\r\n\r\n" % (method, expect)
+        )
+        answer = await raw_exchange(exporter.port, request)
+        # Authentication first: no "100 Continue" invites a body from a stranger.
+        assert answer.startswith(b"HTTP/1.1 401"), answer[:100]
