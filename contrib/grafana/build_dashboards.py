@@ -933,11 +933,12 @@ def supervisor() -> Json:
         ),
         table(
             "Supervisor",
-            "Serial, model and firmware of the PVS, and the API the exporter reads it through.",
+            "Serial, model, firmware version and build of the PVS, and the API the exporter "
+            "reads it through.",
             [
                 instant(
-                    "max by (instance, device_id, model, software_version) "
-                    f"(sunpower_pvs_supervisor_uptime_seconds_total{{{sup}}})",
+                    "max by (instance, device_id, model, software_version, build) "
+                    f"(sunpower_pvs_supervisor_firmware_info{{{sup}}})",
                     ref="A",
                 ),
                 instant(f"sunpower_pvs_target_info{{{sup}}}", ref="B"),
@@ -1033,10 +1034,16 @@ def supervisor() -> Json:
         ),
         table(
             "Network interfaces",
-            "The PVS's network interfaces and whether they reach the internet and "
-            "SunPower's servers (sms).",
-            [instant(f"sunpower_pvs_communication_interface_info{{{sup}}}")],
-            [organize(["Time", "Value", "__name__", "job"], {})],
+            "The PVS's network interfaces, their state, and whether they reach the internet "
+            "and SunPower's servers (sms; legacy firmware only).",
+            [
+                instant(f"sunpower_pvs_communication_interface_info{{{sup}}}", ref="A"),
+                instant(f"sunpower_pvs_communication_interface_state_info{{{sup}}}", ref="B"),
+            ],
+            [
+                {"id": "merge", "options": {}},
+                organize(["Time", "Value #A", "Value #B", "__name__", "job"], {}),
+            ],
             w=12,
             h=6,
         ),

@@ -36,6 +36,7 @@ from sunpower_pvs_exporter.health import TargetStatus
 from sunpower_pvs_exporter.metrics.catalog import DEVICE_METRICS, HEALTH_METRICS
 from sunpower_pvs_exporter.metrics.collector import build_families
 from sunpower_pvs_exporter.pvs.errors import PvsPayloadError
+from sunpower_pvs_exporter.pvs.legacy_ess import parse_ess_status
 from sunpower_pvs_exporter.pvs.legacy_parse import (
     parse_comm,
     parse_device_list,
@@ -625,3 +626,59 @@ def test_varserver_superscript_digit_index_is_not_a_crash():
         {"/sys/info/serialnum": "ZT1", "/sys/devices/meter/²/sn": "M1p"},
         FETCHED_AT,
     )
+
+
+# --- legacy SunVault report -------------------------------------------------------------------
+
+unit_node = st.one_of(
+    field_value,
+    st.fixed_dictionaries(
+        {"value": field_value},
+        optional={
+            "unit": st.one_of(hostile_text, json_value, st.sampled_from(["kW", "W", "%", "F"]))
+        },
+    ),
+)
+ess_entry = st.fixed_dictionaries(
+    {},
+    optional={
+        "serial_number": st.one_of(st.sampled_from(["ESS1", "BMS1", ""]), json_value),
+        "battery_amperage": unit_node,
+        "battery_voltage": unit_node,
+        "system_state_of_charge": unit_node,
+        "temperature": unit_node,
+        "enclosure_humidity": unit_node,
+        "ess_meter_reading": st.one_of(json_value, st.fixed_dictionaries({"agg_power": unit_node})),
+        "main_voltage": unit_node,
+        "hub_temperature": unit_node,
+    },
+)
+ess_doc = st.one_of(
+    json_value,
+    st.fixed_dictionaries(
+        {
+            "ess_report": st.fixed_dictionaries(
+                {},
+                optional={
+                    "ess_status": st.one_of(st.lists(ess_entry, max_size=3), json_value),
+                    "battery_status": st.one_of(st.lists(ess_entry, max_size=3), json_value),
+                    "hub_plus_status": st.one_of(ess_entry, json_value),
+                },
+            )
+        }
+    ),
+)
+
+
+@FUZZ
+@given(doc=ess_doc)
+def test_parse_ess_status_never_crashes_and_values_are_finite(doc):
+    report = parse_or_payload_error(parse_ess_status, doc, ())
+    if report is None:
+        return
+    for item in (*report.storage, *report.switches):
+        for name in type(item).__dataclass_fields__:
+            value = getattr(item, name)
+            if isinstance(value, float):
+                assert math.isfinite(value), (name, value)
+    assert all(isinstance(w, str) and len(w) < 2000 for w in report.warnings)

@@ -126,3 +126,28 @@ async def test_live_on_a_pvs5_reports_unsupported(make_simulator, make_exporter,
     )
     assert value(samples, "sunpower_pvs_live_up") == 0.0
     assert value(samples, "sunpower_pvs_live_connects_total") == 0.0
+
+
+async def test_live_stream_enable_waits_its_turn_behind_the_poll(
+    make_simulator, make_exporter, http
+):
+    """--live enables the stream with a request to the PVS; with every API request
+    taking 0.3 s, the poll's and the stream's requests never overlap on the PVS."""
+    sim = await make_simulator(api="varserver", inverters=2, scale=0.0)
+    sim.pvs.telemetry_interval = 0.05
+    sim.pvs.faults.latency = 0.3
+    sim.pvs.faults.only = frozenset({"/vars", "/auth"})
+    # A timeout long enough that no group request is given up on (an abandoned
+    # request would stay on the PVS: a different matter from the stream's turn).
+    target = tls_target_for(
+        sim, api="varserver", telemetry_port=sim.telemetry_port, timeout=20.0, max_age=60.0
+    )
+    exporter = await make_exporter([target], live=True)
+    url = exporter.url + "/metrics"
+    await wait_for(
+        http,
+        url,
+        lambda s: value(s, "sunpower_pvs_live_up") == 1.0 and value(s, "sunpower_pvs_up") == 1.0,
+        within=20.0,
+    )
+    assert sim.pvs.log.max_in_flight == 1

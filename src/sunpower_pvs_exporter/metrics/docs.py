@@ -45,7 +45,10 @@ For every lifetime-energy counter — `sunpower_pvs_inverter_produced_energy_wat
 `sunpower_pvs_ess_discharged_energy_watt_hours_total` — per device serial:
 
 - a reading of 0 is missing, not a value: the last exported value is held
-  (with none to hold, the sample is left out, or NaN where the catalog says so);
+  (with none to hold, the sample is left out, or NaN where the catalog says so).
+  A counter that truly is 0 — a site that has never exported, a battery never
+  discharged — therefore stays absent until it first moves, and counts as
+  `zero` at every poll meanwhile;
 - a reading below the last exported one is held at the last one: silently for a
   rounding-size drop (at most 10 Wh or 0.001 % of the value), which is never
   taken for a reset however long it lasts; a larger drop is logged once;

@@ -217,6 +217,9 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
     pvs = request.app[PVS_KEY]
     name = request_name(request)
     pvs.log.add(request.method, request.path, name, request.raw_path)
+    if request.headers.get("Upgrade", "").lower() == "websocket":
+        # The telemetry stream is one long-lived connection, not a request in flight.
+        return await _with_faults(request, handler, pvs, name)
     pvs.log.started()
     try:
         return await _with_faults(request, handler, pvs, name)
