@@ -206,10 +206,12 @@ class ConnectionGuard:
             admission.handshake.cancel()
         admission.transport.abort()
 
-    def close_all(self) -> None:
+    def close_idle(self) -> None:
+        """Shutting down: close what has no request in progress (aiohttp lets the rest finish)."""
         for admissions in list(self._by_client.values()):
             for admission in list(admissions):
-                self.close(admission)
+                if not admission.busy:
+                    self.close(admission)
 
 
 class GuardedRequestHandler(RequestHandler):
@@ -437,4 +439,4 @@ class GuardedSite(web.BaseSite):
 
     async def stop(self) -> None:
         await super().stop()
-        self.guard.close_all()
+        self.guard.close_idle()
