@@ -271,6 +271,10 @@ class GuardedRequestHandler(RequestHandler):
         return response
 
 
+def _utf8_safe(text: str) -> str:
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _without_expect(factory: Any) -> Any:
     """Requests as aiohttp builds them, minus any ``Expect`` header.
 
@@ -285,9 +289,17 @@ def _without_expect(factory: Any) -> Any:
     def make(message: Any, *args: Any, **kwargs: Any) -> Any:
         request = factory(message, *args, **kwargs)
         if hdrs.EXPECT in request.headers:
-            headers = CIMultiDict(request.headers)
-            del headers[hdrs.EXPECT]
-            request = request.clone(headers=headers)
+            # clone() re-encodes every header as UTF-8: bytes that were not
+            # UTF-8 (kept as surrogates) become U+FFFD instead of an error.
+            headers = CIMultiDict(
+                (name, _utf8_safe(value))
+                for name, value in request.headers.items()
+                if name.lower() != "expect"
+            )
+            try:
+                request = request.clone(headers=headers)
+            except Exception:  # never lose the connection's task over this
+                log.debug("could not drop an Expect header", exc_info=True)
         return request
 
     return make
