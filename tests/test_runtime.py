@@ -248,3 +248,38 @@ async def test_a_ca_file_that_vanishes_after_the_check_is_a_named_connection_fai
     assert status.last_error == (f"tls_ca_file {gone}: cannot use it: No such file or directory"), (
         status.last_error
     )
+
+
+async def test_password_file_is_read_at_each_login_and_a_vanished_one_is_an_auth_failure(
+    tmp_path: Path, make_simulator, make_exporter, http
+):
+    """Over real HTTPS: the file goes away and the PVS ends the session -> the next
+    login fails as reason=auth naming password_file; a new file with a new password
+    works from the next login on, without a reload."""
+    from support import tls_target_for
+
+    sim = await make_simulator(api="varserver", inverters=1)
+    secret = tmp_path / "pvs-password"
+    secret.write_text(sim.pvs.password + "\n")
+    target = tls_target_for(
+        sim, api="varserver", password_file=str(secret), poll_interval=0.2, max_age=0.5
+    )
+    exporter = await make_exporter([target], backoff_cap=0.2)
+    await probe_up(http, exporter.url, "site")
+    poller = exporter.state.pollers["site"]
+
+    secret.unlink()
+    sim.pvs.expire_sessions()
+    for _ in range(100):
+        status = poller.status()
+        if status.last_error_reason == "auth":
+            break
+        await asyncio.sleep(0.05)
+    assert status.last_error_reason == "auth"
+    assert status.last_error == f"password_file {secret}: cannot read: No such file or directory"
+
+    sim.pvs.password_override = "NEW42"
+    sim.pvs.expire_sessions()
+    secret.write_text("NEW42\n")
+    await probe_up(http, exporter.url, "site")
+    assert sim.pvs.failed_logins == 0  # the vanished file never sent a wrong password

@@ -16,7 +16,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from sunpower_pvs_exporter import __version__
 from sunpower_pvs_exporter.config import (
@@ -36,17 +36,14 @@ from sunpower_pvs_exporter.config import (
     parse_url,
 )
 from sunpower_pvs_exporter.logsetup import configure_logging
-from sunpower_pvs_exporter.push import PushAuthError, read_push_auth
-from sunpower_pvs_exporter.runtime import (
-    ConfigReloader,
-    ReloadOutcome,
-    make_pollers,
-)
-from sunpower_pvs_exporter.simulator.demo import DemoSite
-from sunpower_pvs_exporter.simulator.replay import CaptureError
-from sunpower_pvs_exporter.simulator.server import CertificateError
-from sunpower_pvs_exporter.web.security import WebConfig, build_security, load_web_config
-from sunpower_pvs_exporter.web.server import ExporterServer
+
+# The web server, pollers, Pushgateway client and simulator are imported when
+# used, not here: --version, --help and --check-config stay quick, and only
+# --demo loads the simulator (benchmarks/footprint.py).
+if TYPE_CHECKING:
+    from sunpower_pvs_exporter.runtime import ReloadOutcome
+    from sunpower_pvs_exporter.simulator.demo import DemoSite
+    from sunpower_pvs_exporter.web.security import WebConfig
 
 PROG = "sunpower-pvs-exporter"
 # Parsing and pre-rendering a poll run in worker threads; a 1 ms GIL switch
@@ -366,6 +363,8 @@ def config_from_args(args: argparse.Namespace) -> ExporterConfig:
 
 def make_demo(args: argparse.Namespace) -> DemoSite:
     """The ``--demo`` PVS: simulated, or a capture replayed (``--replay``)."""
+    from sunpower_pvs_exporter.simulator.demo import DemoSite
+
     return DemoSite(
         inverters=args.demo_inverters or 20,
         api=args.demo_api or "legacy",
@@ -385,8 +384,14 @@ def load_checked(args: argparse.Namespace) -> tuple[ExporterConfig, WebConfig | 
         check_references(config, lambda _index, key: CLI_FLAG_FOR.get(key, flag_name(key)))
     else:
         check_references(config)
-    web_config = load_web_config(config.web_config_file) if config.web_config_file else None
+    web_config = None
+    if config.web_config_file:
+        from sunpower_pvs_exporter.web.security import load_web_config
+
+        web_config = load_web_config(config.web_config_file)
     if config.push_to:
+        from sunpower_pvs_exporter.push import PushAuthError, read_push_auth
+
         try:
             read_push_auth(config.push_auth_file)
         except PushAuthError as exc:
@@ -412,6 +417,10 @@ async def serve(
     SIGHUP and ``POST /-/reload`` call ``load`` again and apply the result
     (when running from a config file).
     """
+    from sunpower_pvs_exporter.runtime import ConfigReloader, make_pollers
+    from sunpower_pvs_exporter.web.security import build_security
+    from sunpower_pvs_exporter.web.server import ExporterServer
+
     if demo is not None:
         await demo.start()
         config = demo.point_at(config)
@@ -487,18 +496,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     demo_api = args.demo_api or "legacy"
-    try:
-        demo = make_demo(args) if args.demo else None
-    except CaptureError as exc:
-        print(f"{PROG}: error: --replay: {exc}", file=sys.stderr)
-        return 2
+    demo = None
+    certificate_errors: tuple[type[Exception], ...] = ()
+    if args.demo:
+        from sunpower_pvs_exporter.simulator.replay import CaptureError
+        from sunpower_pvs_exporter.simulator.server import CertificateError
+
+        certificate_errors = (CertificateError,)
+        try:
+            demo = make_demo(args)
+        except CaptureError as exc:
+            print(f"{PROG}: error: --replay: {exc}", file=sys.stderr)
+            return 2
 
     def reload_config() -> ExporterConfig:
         return load_checked(args)[0]
 
     try:
         asyncio.run(serve(config, demo, web_config, reload_config if args.config else None))
-    except CertificateError as exc:
+    except certificate_errors as exc:
         print(f"{PROG}: error: --demo-api {demo_api}: {exc}", file=sys.stderr)
         return 1
     except ConfigError as exc:  # a file that changed between the check and its use

@@ -17,10 +17,8 @@ from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
 Api = Literal["auto", "legacy", "varserver"]
-PollMode = Literal["background", "scrape"]
+PollMode = Literal["background", "scrape", "on_demand"]
 LogFormat = Literal["plain", "logfmt", "json"]
 LogLevel = Literal["ERROR", "WARNING", "INFO", "DEBUG"]
 
@@ -39,8 +37,11 @@ TELEMETRY_PORT = 9002
 DEFAULT_INTERVAL: dict[str, float] = {"legacy": 120.0, "varserver": 60.0, "auto": 120.0}
 MIN_INTERVAL: dict[str, float] = {"legacy": 60.0, "varserver": 30.0, "auto": 60.0}
 # Background polls can wait long for DeviceList; a scrape cannot.
-DEFAULT_TIMEOUT: dict[str, float] = {"background": 120.0, "scrape": 10.0}
+DEFAULT_TIMEOUT: dict[str, float] = {"background": 120.0, "scrape": 10.0, "on_demand": 120.0}
 MAX_AGE_FACTOR = 3.0
+# on_demand: a target stops being polled this long after its last /probe --
+# a few scrape intervals at the usual 60 s, so one failed scrape does not stop it.
+DEFAULT_IDLE_AFTER = 300.0
 
 # Long enough for a full-length DNS name: a flags-only target is named after its host.
 TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,252}$")
@@ -78,8 +79,7 @@ class TargetConfig:
                     return handle.read().strip()
             except OSError as exc:
                 raise ConfigError(
-                    f"target {self.name}: cannot read password_file {self.password_file}: "
-                    f"{exc.strerror}"
+                    f"password_file {self.password_file}: cannot read: {exc.strerror}"
                 ) from exc
         if self.password_env:
             value = os.environ.get(self.password_env)
@@ -93,6 +93,8 @@ class ExporterConfig:
     listen_host: str = ""
     listen_port: int = DEFAULT_LISTEN_PORT
     poll_mode: PollMode = "background"
+    # on_demand poll mode: stop polling a target not probed for this long.
+    idle_after: float = DEFAULT_IDLE_AFTER
     use_device_data_timestamp: bool = False
     # Opt-in: follow each varserver PVS's telemetry WebSocket for live site power.
     live: bool = False
@@ -367,6 +369,7 @@ GLOBAL_KEYS = {
     "live",
     "listen_on",
     "poll_mode",
+    "idle_after",
     "use_device_data_timestamp",
     "log_level",
     "log_file",
@@ -440,6 +443,8 @@ def _parse_target(
 
 def read_yaml_file(path: str, label: str) -> object:
     """The YAML document in ``path``; any problem is a ``ConfigError`` starting ``label``."""
+    import yaml  # only with a config file: flags-only starts do without it
+
     try:
         with open(path, encoding="utf-8") as handle:
             return yaml.safe_load(handle)
@@ -511,6 +516,9 @@ def parse_config(doc: object) -> ExporterConfig:
         listen_host=host,
         listen_port=port,
         poll_mode=poll_mode,
+        idle_after=parse_duration(doc["idle_after"], "idle_after")
+        if "idle_after" in doc
+        else DEFAULT_IDLE_AFTER,
         use_device_data_timestamp=_bool(
             doc.get("use_device_data_timestamp", False), "use_device_data_timestamp"
         ),

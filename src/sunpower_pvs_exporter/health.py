@@ -55,6 +55,8 @@ class TargetStatus:
     held_energy_readings: Mapping[HeldReason, int] = field(default_factory=zero_held)
     # Reboots seen as uptime going backwards between two polls.
     reboots: int = 0
+    # False while an on_demand target is idle (not probed lately, not polled).
+    active: bool = True
 
     @property
     def up(self) -> bool:

@@ -15,6 +15,14 @@ when polled hard, and ``DeviceList`` can take over a minute. So:
 ``mode="scrape"`` keeps the original exporter's behaviour of reading the PVS
 inside a scrape (for Pushgateway/cron use), still single-flight and never
 more often than the interval.
+
+``mode="on_demand"`` polls in the background like the default, but only while
+someone wants the data: the first ``/probe`` of a target starts its poller and
+it stops once no probe came for ``idle_after``. Replicas that share one config
+file then split a fleet the way their Prometheus servers split the scrape
+targets (``hashmod``), without a coordinator: each PVS is polled by the one
+exporter its shard's Prometheus probes. The cache, schedule and backoff stay
+on the stopped poller, so a short gap never makes a PVS be polled early.
 """
 
 from __future__ import annotations
@@ -25,21 +33,43 @@ import logging
 import random
 import time
 import weakref
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from sunpower_pvs_exporter.config import DEFAULT_IDLE_AFTER
 from sunpower_pvs_exporter.continuity import TargetContinuity
 from sunpower_pvs_exporter.health import TargetStatus, zero_failures
 from sunpower_pvs_exporter.pvs.errors import FailureReason, PvsError, PvsTimeoutError
 from sunpower_pvs_exporter.pvs.model import Snapshot
 from sunpower_pvs_exporter.pvs.values import count_dropped_values
 
-PollMode = Literal["background", "scrape"]
+__all__ = ["DEFAULT_IDLE_AFTER", "PollMode", "PollSchedule", "Poller", "first_poll_delay"]
+
+PollMode = Literal["background", "scrape", "on_demand"]
 DEFAULT_BACKOFF_CAP = 300.0  # seconds: a dead PVS is still retried every 5 minutes
 DEFAULT_JITTER = 0.2  # up to +20 % on each backoff delay, never less than the interval
+# First polls of a fleet spread over this much per target, up to the interval.
+SPREAD_PER_TARGET = 0.25
 
 log = logging.getLogger(__name__)
+
+
+def first_poll_delay(name: str, interval: float, targets: int) -> float:
+    """When a target's first background poll falls, after start.
+
+    Spread by a hash of the name, so a fleet's first polls do not all hit
+    the event loop (and the network) at once, and a restart puts each PVS
+    at the same offset again. The window grows with the fleet
+    (``SPREAD_PER_TARGET`` each, at most the interval): a single target
+    starts at once, so the demo and single-site users see data immediately,
+    and a handful of sites wait a second or two, not minutes.
+    """
+    window = min(interval, SPREAD_PER_TARGET * (targets - 1))
+    if window <= 0:
+        return 0.0
+    return zlib.crc32(name.encode("utf-8")) / 2**32 * window
 
 
 # One lock per PVS endpoint and event loop, shared by every poller (and the
@@ -103,6 +133,8 @@ class Poller:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         endpoint: str | None = None,
+        idle_after: float = DEFAULT_IDLE_AFTER,
+        first_delay: float = 0.0,
     ) -> None:
         self.name = name
         # What the process-wide gate is keyed by: one PVS, whichever poller reads it.
@@ -118,6 +150,12 @@ class Poller:
         self.prepare = prepare
         self.clock = clock
         self.rng = rng or random.Random()
+        # on_demand: polling stops this long after the last probe.
+        self.idle_after = idle_after
+        # background: the first poll waits this long, so that a fleet's first
+        # polls spread over the interval instead of all starting at once.
+        self.first_delay = first_delay
+        self._last_probe_at: float | None = None
         self._snapshot: Snapshot | None = None
         self._snapshot_at: float | None = None
         self._last_attempt_at: float | None = None
@@ -173,7 +211,15 @@ class Poller:
             next_poll_at=self._next_poll_at,
             held_energy_readings=dict(self.continuity.energy.held),
             reboots=self.continuity.reboots,
+            active=self.active,
         )
+
+    @property
+    def active(self) -> bool:
+        """Whether this target is being polled: in on_demand mode, only while probed."""
+        if self.mode != "on_demand":
+            return True
+        return self._task is not None and not self._task.done()
 
     # --- polling -------------------------------------------------------------
 
@@ -314,18 +360,72 @@ class Poller:
             delay,
         )
 
+    # --- on demand -----------------------------------------------------------
+
+    def touch(self) -> bool:
+        """A probe wants this target's data; in on_demand mode, (re)start polling.
+
+        True when this call started the poller. A due first poll starts here,
+        not in the task, so ``wait_for_data`` can join it at once.
+        """
+        self._last_probe_at = self.clock()
+        if self.mode != "on_demand" or self._stopping.is_set() or self.active:
+            return False
+        if self.is_due() and (self._inflight is None or self._inflight.done()):
+            self._inflight = asyncio.create_task(self._poll_once(), name=f"poll-{self.name}")
+        self._task = asyncio.create_task(self.run(), name=f"poller-{self.name}")
+        log.info(
+            "target=%s probed: polling on demand until %gs without a probe",
+            self.name,
+            self.idle_after,
+        )
+        return True
+
+    async def wait_for_data(self, wait: float) -> None:
+        """Join a poll in flight while nothing is cached yet, for at most ``wait`` s.
+
+        So the first probe of an idle target answers with data rather than
+        ``up 0`` when the PVS is quick, and never stalls a scrape for long.
+        """
+        inflight = self._inflight
+        if self._snapshot is not None or inflight is None or inflight.done() or wait <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(inflight), timeout=wait)
+
+    def _idle_for(self) -> float | None:
+        """Seconds left before an on_demand poller goes idle (None: never)."""
+        if self.mode != "on_demand":
+            return None
+        last = self._last_probe_at if self._last_probe_at is not None else self.clock()
+        return last + self.idle_after - self.clock()
+
     async def run(self) -> None:
-        """Background mode: poll forever on the schedule until ``stop()``."""
+        """Poll on the schedule until ``stop()`` (on_demand: or until idle)."""
+        if self.mode == "background" and self.first_delay > 0 and self._next_poll_at is None:
+            self._next_poll_at = self.clock() + self.first_delay
         while not self._stopping.is_set():
+            left = self._idle_for()
+            if left is not None and left <= 0:
+                log.info(
+                    "target=%s not probed for %gs: polling stops until the next probe",
+                    self.name,
+                    self.idle_after,
+                )
+                return
             if self.is_due():
                 await self.poll()
             delay = 0.0
             if self._next_poll_at is not None:
                 delay = max(0.0, self._next_poll_at - self.clock())
+            left = self._idle_for()
+            if left is not None:
+                delay = min(delay, max(left, 0.0))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=max(delay, 0.001))
 
     def start(self) -> None:
+        """Background mode: start polling now (on_demand waits for a probe)."""
         if self.mode == "background" and self._task is None:
             self._task = asyncio.create_task(self.run(), name=f"poller-{self.name}")
 

@@ -25,9 +25,11 @@ from sunpower_pvs_exporter.config import ConfigError, ExporterConfig, PollMode, 
 from sunpower_pvs_exporter.health import ReloadStatus
 from sunpower_pvs_exporter.poller import (
     DEFAULT_BACKOFF_CAP,
+    DEFAULT_IDLE_AFTER,
     DEFAULT_JITTER,
     Poller,
     PollSchedule,
+    first_poll_delay,
 )
 from sunpower_pvs_exporter.pvs.readers import endpoint_key, make_reader
 
@@ -47,7 +49,11 @@ def make_poller(
     mode: PollMode,
     backoff_cap: float = DEFAULT_BACKOFF_CAP,
     jitter: float = DEFAULT_JITTER,
+    *,
+    idle_after: float = DEFAULT_IDLE_AFTER,
+    targets: int = 1,
 ) -> Poller:
+    """``targets``: how many the config has, to spread their first polls."""
     return Poller(
         name=target.name,
         host=target.host,
@@ -62,6 +68,8 @@ def make_poller(
         ),
         mode=mode,
         endpoint=endpoint_key(target),
+        idle_after=idle_after,
+        first_delay=first_poll_delay(target.name, target.poll_interval, targets),
     )
 
 
@@ -71,7 +79,17 @@ def make_pollers(
     jitter: float = DEFAULT_JITTER,
 ) -> list[Poller]:
     """One poller per target; tests shrink the backoff cap and drop the jitter."""
-    return [make_poller(target, config.poll_mode, backoff_cap, jitter) for target in config.targets]
+    return [
+        make_poller(
+            target,
+            config.poll_mode,
+            backoff_cap,
+            jitter,
+            idle_after=config.idle_after,
+            targets=len(config.targets),
+        )
+        for target in config.targets
+    ]
 
 
 async def stop_within(stoppers: Iterable[Awaitable[Any]], deadline: float) -> None:
@@ -97,6 +115,7 @@ RESTART_ONLY = (
     "listen_host",
     "listen_port",
     "poll_mode",
+    "idle_after",
     "use_device_data_timestamp",
     "live",
     "web_config_file",
@@ -190,10 +209,20 @@ class ConfigReloader:
             return ReloadOutcome(True, UNCHANGED)
         ignored = [key for key in RESTART_ONLY if getattr(new, key) != getattr(running, key)]
         mode = running.poll_mode
+
+        def build(target: TargetConfig) -> Poller:
+            poller = self.poller_factory(target, mode)
+            # idle_after is restart-only: a new target goes idle like the others.
+            poller.idle_after = running.idle_after
+            poller.first_delay = first_poll_delay(
+                target.name, target.poll_interval, len(new.targets)
+            )
+            return poller
+
         try:
             # A target whose password changed gets a new poller, as if its settings had.
             added, changed, removed = await self.state.replace_targets(
-                new.targets, lambda target: self.poller_factory(target, mode), renew=rotated
+                new.targets, build, renew=rotated
             )
         except ConfigError as exc:
             return ReloadOutcome(False, str(exc))

@@ -1,13 +1,13 @@
 """A real monitoring stack on loopback, shared by the e2e and contrib tests.
 
-Two simulated PVSes ("home": 4 inverters, one of them in error; "cabin": 2
-inverters) and two in-process exporters run on an asyncio loop in a
+Three simulated PVSes ("home": 4 inverters, one of them in error; "cabin": 2
+inverters; "barn": a gross consumption CT) and two in-process exporters run on an asyncio loop in a
 background thread, so one stack can serve every test of the session whatever
 event loop pytest-asyncio gives each test:
 
 * ``single``: the original exporter's shape, one target ("home") with its
   device metrics on ``/metrics`` — Prometheus job ``sunpower``;
-* ``multi``: a config-file style exporter with targets "home" and "cabin",
+* ``multi``: a config-file style exporter with targets "home", "cabin", "barn",
   scraped blackbox style on ``/probe`` with the relabel_configs from
   docs/monitoring.md (job ``sunpower_probe``) and on ``/metrics`` for its
   own health (job ``sunpower_exporter``).
@@ -64,11 +64,13 @@ SCRAPE_INTERVAL = "1s"
 POLL_INTERVAL = 0.5
 # "home": old (legacy dl_cgi) firmware, the original exporter's world.
 # "cabin": new (varserver, https) firmware with a two-module SunVault battery.
-SITES: dict[str, dict[str, int]] = {
+# "barn": old firmware whose consumption CT is gross (on the home's load lines).
+SITES: dict[str, dict[str, Any]] = {
     "home": {"seed": 11, "inverters": 4, "error_inverters": 1},
     "cabin": {"seed": 12, "inverters": 2, "error_inverters": 0, "battery_modules": 2},
+    "barn": {"seed": 13, "inverters": 3, "error_inverters": 0, "consumption_ct": "gross"},
 }
-SITE_API = {"home": "legacy", "cabin": "varserver"}
+SITE_API = {"home": "legacy", "cabin": "varserver", "barn": "legacy"}
 JOB_SINGLE = "sunpower"
 JOB_PROBE = "sunpower_probe"
 JOB_EXPORTER = "sunpower_exporter"
@@ -197,7 +199,7 @@ class MonitoringStack:
                 self._config([self._target("home")], single_target=True)
             )
             self.exporters["multi"] = RunningExporter(
-                self._config([self._target("home"), self._target("cabin")], single_target=False)
+                self._config([self._target(name) for name in SITES], single_target=False)
             )
             for name in self.exporters:
                 self.start_exporter(name)

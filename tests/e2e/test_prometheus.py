@@ -246,8 +246,7 @@ def test_label_values_are_the_raw_pvs_strings(stack):
 def test_probe_job_labels_each_site_by_target_name(stack):
     ups = stack.query(f'sunpower_pvs_up{{job="{JOB_PROBE}"}}')
     assert {(s["metric"]["instance"], s["metric"]["target"], value_of(s)) for s in ups} == {
-        ("home", "home", 1.0),
-        ("cabin", "cabin", 1.0),
+        (name, name, 1.0) for name in SITES
     }
     inverters = stack.query(
         f'count by (instance) (sunpower_pvs_inverter_ac_power_watts{{job="{JOB_PROBE}"}})'
@@ -255,9 +254,9 @@ def test_probe_job_labels_each_site_by_target_name(stack):
     assert {s["metric"]["instance"]: value_of(s) for s in inverters} == {
         name: float(site["inverters"]) for name, site in SITES.items()
     }
-    # The multi-target exporter's own /metrics: health of both targets, no device data.
+    # The multi-target exporter's own /metrics: health of every target, no device data.
     health = stack.query(f'sunpower_pvs_up{{job="{JOB_EXPORTER}"}}')
-    assert sorted(s["metric"]["target"] for s in health) == ["cabin", "home"]
+    assert sorted(s["metric"]["target"] for s in health) == sorted(SITES)
     assert stack.query(f'sunpower_pvs_inverter_ac_power_watts{{job="{JOB_EXPORTER}"}}') == []
 
 
@@ -288,6 +287,46 @@ def test_rules_load_and_record_site_power(stack):
         grid = next(m for m in state.meters if m.kind == "consumption")
     else:
         raise AssertionError(f"recorded {values}, simulator served {want}")
+    assert production.p_kw > 0.1, "the simulated site should be producing (local noon)"
+
+
+def gross_ct_mismatches(stack: MonitoringStack) -> list[str]:
+    state = stack.sites["barn"].pvs.state()
+    production = next(m for m in state.meters if m.kind == "production")
+    load = next(m for m in state.meters if m.kind == "consumption")
+    want = {
+        # The gross CT reads what the home uses: that is the consumption...
+        "sunpower_pvs:site_consumption_watts": load.p_kw * 1000,
+        # ...and the grid is what production does not cover (no battery here).
+        "sunpower_pvs:site_grid_watts": (load.p_kw - production.p_kw) * 1000,
+    }
+    problems = []
+    for name, value in want.items():
+        got = [value_of(s) for s in stack.query(f'{name}{{job="{JOB_PROBE}", instance="barn"}}')]
+        if len(got) != 1 or abs(got[0] - value) > 1e-6:
+            problems.append(f"{name}: got {got}, want {value}")
+    return problems
+
+
+def test_gross_consumption_ct_site_power_is_computed_right(stack):
+    """A legacy site whose consumption CT is gross: the rules use the meter's
+    subtype (exported as sunpower_pvs_power_meter_subtype_info) instead of
+    taking its reading as net grid power."""
+    (info,) = stack.query(
+        f'sunpower_pvs_power_meter_subtype_info{{job="{JOB_PROBE}", instance="barn", '
+        'mode="consumption"}'
+    )
+    assert info["metric"]["measures"] == "gross"
+    problems: list[str] = []
+    for _ in range(6):
+        problems = gross_ct_mismatches(stack)
+        if not problems:
+            break
+        time.sleep(1.5)
+    else:
+        raise AssertionError("\n".join(problems))
+    state = stack.sites["barn"].pvs.state()
+    production = next(m for m in state.meters if m.kind == "production")
     assert production.p_kw > 0.1, "the simulated site should be producing (local noon)"
 
 
@@ -383,7 +422,9 @@ def test_sunpower_pvs_up_follows_the_pvs_while_up_stays_1(stack):
         "device series back",
     )
     stack.wait_for(
-        f'sunpower_pvs_up{{job="{JOB_PROBE}"}} == 1', lambda r: len(r) == 2, "both sites up"
+        f'sunpower_pvs_up{{job="{JOB_PROBE}"}} == 1',
+        lambda r: len(r) == len(SITES),
+        "every site up",
     )
     assert_matches_simulator(stack, JOB_SINGLE)
 

@@ -493,7 +493,8 @@ def test_cli_flags_and_config_keys_reach_the_exporter_config(tmp_path):
     )
     args = cli.build_parser().parse_args(["--config", path])
     config = cli.config_from_args(args)
-    assert config.web_config_file == "w.yml"
+    # In a config file, relative paths are relative to the file (flags: to the cwd).
+    assert config.web_config_file == str(tmp_path / "w.yml")
     assert config.web_health_without_auth is False
 
 

@@ -1332,6 +1332,17 @@ HEALTH_METRICS: tuple[MetricSpec[TargetStatus, Any], ...] = (
         "exporter",
     ),
     MetricSpec(
+        "sunpower_pvs_target_active",
+        "gauge",
+        "1 while the exporter polls the PVS, 0 while it is idle: with poll_mode on_demand a "
+        "target is polled from its first /probe until idle_after passes without one; "
+        "always 1 in the other modes.",
+        "1",
+        TARGET,
+        lambda s: 1.0 if s.active else 0.0,
+        "exporter",
+    ),
+    MetricSpec(
         "sunpower_pvs_energy_readings_held_total",
         "counter",
         "Lifetime-energy readings (every _total energy counter, and the inverter energy "

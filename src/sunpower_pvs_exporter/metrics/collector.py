@@ -30,7 +30,7 @@ from sunpower_pvs_exporter.metrics.catalog import (
     MetricSpec,
     Subject,
 )
-from sunpower_pvs_exporter.metrics.encoder import encode_metrics
+from sunpower_pvs_exporter.metrics.encoder import assemble, encode_metrics, sample_lines
 from sunpower_pvs_exporter.pvs.model import Snapshot
 
 NAN = math.nan
@@ -200,3 +200,91 @@ class ExporterCollector(Collector):
             for status in statuses:
                 if status.snapshot is not None:
                     yield from self.cache.families(status.target, status.snapshot)
+
+
+# Health metrics whose value depends on the time of the scrape, not only on
+# the poller's state: rendered anew on every scrape. (tests/metrics check that
+# every other health metric is a function of the state alone.)
+NOW_DEPENDENT = frozenset({"sunpower_pvs_snapshot_age_seconds"})
+_UNKEYED = frozenset({"now", "snapshot", "failures"})
+
+
+def status_key(status: TargetStatus) -> tuple[object, ...]:
+    """Everything a target's health lines depend on, apart from the time."""
+    fields = tuple(value for name, value in vars(status).items() if name not in _UNKEYED)
+    return (*fields, tuple(status.failures.items()), status.snapshot is not None)
+
+
+class HealthText:
+    """``/metrics`` health of every target, re-encoding only what changed.
+
+    A target's lines change when it is polled (every minute or two), not per
+    scrape; with 1000 targets, encoding ~15 000 samples on every scrape took
+    most of its time. Each target's lines are kept with the state they were
+    encoded from and reused while that state is unchanged; only the
+    time-dependent snapshot age is encoded per scrape.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[tuple[object, ...], dict[bool, list[str]]]] = {}
+        self._info: tuple[tuple[bool, ReloadStatus | None], bytes] | None = None
+        self._now_dependent = [
+            index for index, spec in enumerate(HEALTH_METRICS) if spec.name in NOW_DEPENDENT
+        ]
+
+    def text(
+        self,
+        statuses: Sequence[TargetStatus],
+        openmetrics: bool,
+        include_exporter_info: bool,
+        reload_status: ReloadStatus | None = None,
+    ) -> bytes:
+        entries: dict[str, tuple[tuple[object, ...], dict[bool, list[str]]]] = {}
+        per_target: list[list[str]] = []
+        for status in statuses:
+            key = status_key(status)
+            entry = self._entries.get(status.target)
+            if entry is None or entry[0] != key:
+                entry = (key, {})
+            lines = entry[1].get(openmetrics)
+            if lines is None:
+                lines = sample_lines(HEALTH_METRICS, (status,), False, openmetrics)
+                entry[1][openmetrics] = lines
+            entries[status.target] = entry
+            if self._now_dependent:
+                lines = list(lines)
+                for index in self._now_dependent:
+                    spec = HEALTH_METRICS[index]
+                    lines[index] = sample_lines((spec,), (status,), False, openmetrics)[0]
+            per_target.append(lines)
+        self._entries = entries
+        merged = [
+            "".join(lines[index] for lines in per_target) for index in range(len(HEALTH_METRICS))
+        ]
+        health = assemble(HEALTH_METRICS, merged, openmetrics)
+        if not include_exporter_info:
+            return health
+        # Changes only with a reload: encoded once per outcome and format.
+        info_key = (openmetrics, reload_status)
+        if self._info is None or self._info[0] != info_key:
+            info = encode_metrics(EXPORTER_METRICS, __version__, False, openmetrics)
+            if reload_status is not None:
+                info += encode_metrics(CONFIG_METRICS, reload_status, False, openmetrics)
+            self._info = (info_key, info)
+        return self._info[1] + health
+
+
+def health_text(
+    statuses: Sequence[TargetStatus],
+    openmetrics: bool,
+    include_exporter_info: bool,
+    reload_status: ReloadStatus | None = None,
+) -> bytes:
+    """What ``ExporterCollector`` without devices yields, encoded directly.
+
+    ``/metrics`` of a 1000-target exporter carries ~15 000 health samples;
+    through prometheus_client's families and ``generate_latest`` that took
+    over 100 ms per scrape. The families' bytes are the same (tests compare
+    them).
+    """
+    return HealthText().text(statuses, openmetrics, include_exporter_info, reload_status)

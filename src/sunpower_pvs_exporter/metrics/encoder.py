@@ -29,9 +29,24 @@ def _help(text: str, openmetrics: bool) -> str:
     return escaped.replace('"', r"\"") if openmetrics else escaped
 
 
+# Label strings already built: the same targets, devices and reasons come back
+# every scrape and poll. Bounded: cleared when full (a dict's get and set are
+# atomic, so pre-rendering threads may share it).
+_LABEL_CACHE: dict[tuple[Sequence[str], tuple[str, ...]], str] = {}
+LABEL_CACHE_MAX = 200_000
+
+
 def _label_string(names: Sequence[str], values: Sequence[str]) -> str:
+    key = (names, tuple(values))
+    cached = _LABEL_CACHE.get(key)
+    if cached is not None:
+        return cached
     pairs = sorted(zip(names, values, strict=True))
-    return "{" + ",".join(f'{name}="{_escape_value(value)}"' for name, value in pairs) + "}"
+    text = "{" + ",".join(f'{name}="{_escape_value(value)}"' for name, value in pairs) + "}"
+    if len(_LABEL_CACHE) >= LABEL_CACHE_MAX:
+        _LABEL_CACHE.clear()
+    _LABEL_CACHE[key] = text
+    return text
 
 
 def _timestamp(value: float | None, openmetrics: bool) -> str:
@@ -50,6 +65,31 @@ def encode_metrics(
 
     Families with no samples are left out, as ``collector.build_families`` does.
     """
+    return encode_metrics_over(specs, (root,), use_timestamps, openmetrics)
+
+
+def encode_metrics_over(
+    specs: Sequence[MetricSpec[Any, Any]],
+    roots: Sequence[object],
+    use_timestamps: bool,
+    openmetrics: bool,
+) -> bytes:
+    """One family per spec holding the samples of every root, in order.
+
+    The exporter's health for all targets on ``/metrics``: the same bytes as
+    merging each target's families, without building a family per target.
+    """
+    lines = sample_lines(specs, roots, use_timestamps, openmetrics)
+    return assemble(specs, lines, openmetrics)
+
+
+def sample_lines(
+    specs: Sequence[MetricSpec[Any, Any]],
+    roots: Sequence[object],
+    use_timestamps: bool,
+    openmetrics: bool,
+) -> list[str]:
+    """Per spec, the sample lines of every root ('' when it has none)."""
     rows_by_subject: dict[int, list[tuple[Any, str, str]]] = {}
     out: list[str] = []
     for spec in specs:
@@ -63,6 +103,7 @@ def encode_metrics(
                     _label_string(names, subject.labels(item)) if names else "",
                     _timestamp(subject.data_time(item) if use_timestamps else None, openmetrics),
                 )
+                for root in roots
                 for item in subject.items(root)
             ]
             rows_by_subject[id(subject)] = rows
@@ -78,12 +119,22 @@ def encode_metrics(
                     continue
                 text = go_float(value)
             lines.append(f"{sample_name}{labels} {text}{stamp}\n")
-        if not lines:
+        out.append("".join(lines))
+    return out
+
+
+def assemble(
+    specs: Sequence[MetricSpec[Any, Any]], lines: Sequence[str], openmetrics: bool
+) -> bytes:
+    """Families from per-spec sample lines (``sample_lines``), with HELP and TYPE."""
+    out: list[str] = []
+    for spec, samples in zip(specs, lines, strict=True):
+        if not samples:
             continue
         if openmetrics:
             family, kind = spec.family_name, spec.kind
         else:
-            family, kind = spec.name, ("gauge" if is_info else spec.kind)
+            family, kind = spec.name, ("gauge" if spec.kind == "info" else spec.kind)
         out.append(f"# HELP {family} {_help(spec.help, openmetrics)}\n# TYPE {family} {kind}\n")
-        out.extend(lines)
+        out.append(samples)
     return "".join(out).encode("utf-8")

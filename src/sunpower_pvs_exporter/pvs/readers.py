@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
-from sunpower_pvs_exporter.config import PASSWORD_ENV, TargetConfig
+from sunpower_pvs_exporter.config import PASSWORD_ENV, ConfigError, TargetConfig
 from sunpower_pvs_exporter.poller import PvsReader, pvs_gate
 from sunpower_pvs_exporter.pvs.detect import AutoReader
 from sunpower_pvs_exporter.pvs.legacy import LegacyClient
@@ -47,7 +48,19 @@ def password_of(target: TargetConfig) -> str | None:
 
 def make_varserver(target: TargetConfig) -> VarserverClient:
     transport = HttpTransport(varserver_endpoint_of(target), target.timeout)
-    return VarserverClient(transport, password_of(target), target_name=target.name)
+    password: str | Callable[[], str] | None = password_of(target)
+    if target.password_file:
+        # Checked now (startup, reload) and read again at every login.
+        path = target.password_file
+
+        def password_from_file() -> str:
+            value = target.password()
+            if not value:
+                raise ConfigError(f"password_file {path}: is empty")
+            return value
+
+        password = password_from_file
+    return VarserverClient(transport, password, target_name=target.name)
 
 
 def make_reader(target: TargetConfig) -> PvsReader:

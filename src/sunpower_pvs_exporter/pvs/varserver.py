@@ -149,7 +149,7 @@ class VarserverClient:
     def __init__(
         self,
         transport: HttpTransport,
-        password: str | None = None,
+        password: str | Callable[[], str] | None = None,
         target_name: str = "",
         serial: str | None = None,
         cache_refresh_seconds: float = CACHE_REFRESH_SECONDS,
@@ -213,6 +213,13 @@ class VarserverClient:
         return serial
 
     async def _password_to_use(self) -> str:
+        if callable(self._password):
+            # Read at each login (a password file): a rotated file is used
+            # from the next login on; one that vanished is an auth failure.
+            try:
+                return self._password()
+            except ValueError as exc:
+                raise PvsAuthError(str(exc)) from exc
         if self._password is not None:
             return self._password
         if not self._serial:

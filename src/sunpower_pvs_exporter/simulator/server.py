@@ -459,8 +459,11 @@ class SimulatorServer:
         tls: bool | None = None,
         tls_port: int = 0,
         telemetry_port: int = 0,
+        backlog: int = 128,
     ) -> None:
         self.pvs = pvs
+        # Listen backlog: a fleet benchmark opens many connections at once.
+        self.backlog = backlog
         self.host = host
         self.port = port
         self.tls = pvs.api != "legacy" if tls is None else tls
@@ -479,7 +482,7 @@ class SimulatorServer:
             self.cert_file = cert
         self._runner = web.AppRunner(build_app(self.pvs), access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=self.backlog)
         await site.start()
         self.port = _bound_port(site)
         if ssl_context is not None:

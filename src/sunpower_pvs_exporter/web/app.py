@@ -23,7 +23,11 @@ from sunpower_pvs_exporter import __version__
 from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
 from sunpower_pvs_exporter.health import LiveStatus, ReloadStatus
 from sunpower_pvs_exporter.metrics.catalog import LIVE_METRICS
-from sunpower_pvs_exporter.metrics.collector import DeviceFamilyCache, ExporterCollector
+from sunpower_pvs_exporter.metrics.collector import (
+    DeviceFamilyCache,
+    ExporterCollector,
+    HealthText,
+)
 from sunpower_pvs_exporter.metrics.encoder import encode_metrics
 from sunpower_pvs_exporter.poller import Poller
 from sunpower_pvs_exporter.push import Pusher, read_push_auth
@@ -37,6 +41,9 @@ from sunpower_pvs_exporter.web.status import render_status_page
 
 SERVER_HEADER = f"sunpower-pvs-exporter/{__version__}"
 MAX_TARGET_NAME = 64
+# on_demand: how long the first probe of an idle target may wait for its first
+# poll when Prometheus does not say its scrape timeout.
+FIRST_PROBE_WAIT = 5.0
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -50,18 +57,13 @@ class ExporterState:
         self.pollers = {poller.name: poller for poller in pollers}
         self.cache = DeviceFamilyCache(config.use_device_data_timestamp)
         self.ready = False
+        # The process's own metrics; health and device metrics are appended
+        # as text by the handlers (see _exposition).
         self.metrics_registry = CollectorRegistry(auto_describe=False)
         for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
             self.metrics_registry.register(collector)
-        self.metrics_registry.register(
-            ExporterCollector(
-                lambda: [poller.status() for poller in self.pollers.values()],
-                self.cache,
-                # Device metrics are appended as cached text by the handler.
-                include_devices=False,
-                reload_status=lambda: self.reload_status,
-            )
-        )
+        self.empty_registry = CollectorRegistry(auto_describe=False)
+        self.health = HealthText()
         self.pusher: Pusher | None = None
         if config.push_to:
             self.pusher = Pusher(
@@ -227,17 +229,28 @@ STATE_KEY = web.AppKey("exporter_state", ExporterState)
 
 
 async def _exposition(
-    request: web.Request, registry: CollectorRegistry, device_pollers: Sequence[Poller]
+    request: web.Request,
+    registry: CollectorRegistry,
+    health_pollers: Sequence[Poller],
+    device_pollers: Sequence[Poller],
+    exporter_info: bool,
 ) -> web.Response:
-    """Health from ``registry`` plus the cached device text of ``device_pollers``."""
-    cache = request.app[STATE_KEY].cache
+    """``registry`` (process metrics), then the health of ``health_pollers``,
+    then the cached device text of ``device_pollers``."""
+    state = request.app[STATE_KEY]
+    cache = state.cache
+    streams = state.streams
 
-    streams = request.app[STATE_KEY].streams
-
-    def device_text(openmetrics: bool) -> bytes:
-        parts = []
+    def appended(openmetrics: bool) -> bytes:
+        # One status per target, so health and device metrics agree.
+        statuses = {poller.name: poller.status() for poller in health_pollers}
+        reload_status = state.reload_status if exporter_info else None
+        parts = [
+            state.health.text(list(statuses.values()), openmetrics, exporter_info, reload_status)
+        ]
         for poller in device_pollers:
-            snapshot = poller.status().snapshot
+            status = statuses.get(poller.name)
+            snapshot = (status or poller.status()).snapshot
             if snapshot is not None:
                 parts.append(cache.text(poller.name, snapshot, openmetrics))
             stream = streams.get(poller.name)
@@ -252,7 +265,7 @@ async def _exposition(
                 parts.append(encode_metrics(LIVE_METRICS, live, False, openmetrics))
         return b"".join(parts)
 
-    body, headers = render(registry, request.headers.get("Accept", ""), device_text)
+    body, headers = render(registry, request.headers.get("Accept", ""), appended)
     body = await gzip_if_accepted(body, headers, request.headers.get("Accept-Encoding", ""))
     return web.Response(body=body, headers=headers)
 
@@ -284,8 +297,9 @@ async def handle_metrics(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     if state.config.single_target:
         await state.refresh(list(state.pollers.values()), scrape_deadline(request))
-    devices = list(state.pollers.values()) if state.config.single_target else []
-    return await _exposition(request, state.metrics_registry, devices)
+    pollers = list(state.pollers.values())
+    devices = pollers if state.config.single_target else []
+    return await _exposition(request, state.metrics_registry, pollers, devices, True)
 
 
 async def handle_probe(request: web.Request) -> web.Response:
@@ -300,8 +314,21 @@ async def handle_probe(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(
             text=f"unknown target {shown!r}: /probe only serves targets named in the config file\n"
         )
+    poller.touch()  # on_demand: this probe keeps the target polled
+    if poller.mode == "on_demand":
+        await poller.wait_for_data(first_probe_wait(request, poller.schedule.timeout))
     await state.refresh([poller], scrape_deadline(request))
-    return await _exposition(request, state.probe_registry(poller, include_devices=False), [poller])
+    return await _exposition(request, state.empty_registry, [poller], [poller], False)
+
+
+def first_probe_wait(request: web.Request, poll_timeout: float) -> float:
+    """How long a probe may wait for an on_demand target's first poll.
+
+    Within Prometheus's scrape timeout less a margin (``scrape_deadline``), so
+    a slow PVS costs one ``up 0`` scrape, not a failed one.
+    """
+    deadline = scrape_deadline(request)
+    return min(poll_timeout, FIRST_PROBE_WAIT if deadline is None else deadline)
 
 
 def pvs_address(target: TargetConfig) -> str:

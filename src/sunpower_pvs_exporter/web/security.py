@@ -69,7 +69,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import bcrypt
 from aiohttp import web
 
 from sunpower_pvs_exporter.config import DEFAULT_MAX_CONNECTIONS, ConfigError, read_yaml_file
@@ -584,6 +583,8 @@ class BasicAuthChecker:
         self.clock = clock
         self._key = secrets.token_bytes(32)
         self._cache: OrderedDict[bytes, float] = OrderedDict()
+        import bcrypt  # only with basic auth: keeps it out of every other process
+
         cost = max((_hash_cost(h) for h in users.values()), default=10)
         # Same cost as the real hashes, so unknown users take as long as known ones.
         self._dummy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds=cost))
@@ -611,6 +612,8 @@ class BasicAuthChecker:
             self._cache.popitem(last=False)
 
     def _check_blocking(self, hashed: bytes | None, password: bytes) -> bool:
+        import bcrypt
+
         self.bcrypt_checks += 1
         if hashed is None or len(password) > BCRYPT_MAX_PASSWORD_BYTES:
             # Burn the same time as a real check, then refuse.

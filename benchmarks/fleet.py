@@ -1,0 +1,417 @@
+"""A fleet on one exporter: 10, 100 and 1000 simulated PVSes.
+
+Three processes on 127.0.0.1: the simulated fleet (every PVS in one process,
+each on its own port with a large listen backlog), the exporter (pollers
+built directly, as the tests do, so the poll interval can be below the
+user-facing 60 s minimum and the run stays short), and this one measuring:
+
+* RSS of the exporter, and per additional target (vs the smallest fleet);
+* CPU per poll (exporter user+system time over a window with no scrapes,
+  divided by the polls made in it), and what that is at the default 120 s
+  interval per 100 targets;
+* ``/metrics`` (health of every target) and ``/probe`` latency, with the
+  headers Prometheus sends (OpenMetrics first, gzip), next to the same bytes
+  served statically by plain aiohttp in the same run (the floor);
+* PVS requests per minute, counted by the simulator.
+
+Goals (issue 17): <= 48 KB RSS per additional target, ``/metrics`` <= 30 ms
+at 1000 targets, CPU <= 1 % of a core per 100 targets at the default interval.
+
+    python benchmarks/fleet.py [--sizes 10,100,1000] [--interval 10] [--src PATH]
+
+``--src`` runs the exporter from another checkout's ``src`` (for before/after).
+The machine is shared: read the ratios, not the absolute times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import os
+import re
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+    "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+DEFAULT_INTERVAL = 120.0
+BACKLOG = 1024
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# --- child: the simulated fleet ------------------------------------------------
+
+
+async def serve_sims(count: int, ready_file: str) -> None:
+    from aiohttp import web
+
+    from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer
+    from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
+
+    servers = []
+    for index in range(count):
+        pvs = SimulatedPvs(
+            config=SiteConfig(seed=index, inverters=2, error_inverters=0),
+            clock=SimClock(start=time.time()),
+        )
+        server = SimulatorServer(pvs, host="127.0.0.1", backlog=BACKLOG)
+        await server.start()
+        servers.append(server)
+
+    async def stats(_request: web.Request) -> web.Response:
+        total = sum(len(s.pvs.log.entries) for s in servers)
+        device_lists = sum(s.pvs.log.count("DeviceList") for s in servers)
+        return web.json_response({"requests": total, "device_lists": device_lists})
+
+    app = web.Application()
+    app.router.add_get("/stats", stats)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    stats_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    write_json(ready_file, {"ports": [s.port for s in servers], "stats": stats_port})
+    await wait_for_term()
+
+
+# --- child: the exporter --------------------------------------------------------
+
+
+async def serve_exporter(spec: dict[str, Any], ready_file: str) -> None:
+    if spec.get("src"):
+        sys.path.insert(0, spec["src"])
+    try:
+        from sunpower_pvs_exporter.runtime import make_pollers
+    except ImportError:  # an older checkout (--src)
+        from sunpower_pvs_exporter.cli import make_pollers  # type: ignore[attr-defined,no-redef]
+    from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
+    from sunpower_pvs_exporter.web.server import ExporterServer
+
+    sys.setswitchinterval(0.001)  # as the CLI sets it
+    targets = tuple(
+        TargetConfig(
+            name=f"site-{index:04d}",
+            host="127.0.0.1",
+            port=port,
+            api="legacy",
+            poll_interval=spec["interval"],
+            timeout=30.0,
+            max_age=spec["interval"] * 3,
+            timezone="UTC",
+        )
+        for index, port in enumerate(spec["ports"])
+    )
+    config = ExporterConfig(
+        targets=targets, listen_host="127.0.0.1", listen_port=0, single_target=False
+    )
+    server = ExporterServer(config, make_pollers(config))
+    await server.start()
+    write_json(ready_file, {"port": server.port})
+    await wait_for_term()
+    await server.stop()
+
+
+# --- child: the floor, static bytes ---------------------------------------------
+
+
+async def serve_static(body: bytes, headers: dict[str, str], ready_file: str) -> None:
+    from aiohttp import web
+
+    async def handler(_request: web.Request) -> web.Response:
+        return web.Response(body=body, headers=headers)
+
+    app = web.Application()
+    app.router.add_get("/metrics", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    write_json(ready_file, {"port": port})
+    await wait_for_term()
+
+
+def write_json(path: str, doc: object) -> None:
+    Path(path).write_text(json.dumps(doc))
+
+
+async def wait_for_term() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+# --- the measuring side ----------------------------------------------------------
+
+
+class Child:
+    def __init__(self, workdir: Path, name: str, *args: str) -> None:
+        self.ready = workdir / f"{name}.ready"
+        self.log = open(workdir / f"{name}.log", "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, *args, "--ready", str(self.ready)],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def wait_ready(self, timeout: float = 120.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while not self.ready.exists() or not self.ready.read_text():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"child not ready; see {self.log.name}")
+            time.sleep(0.1)
+        time.sleep(0.05)
+        doc: dict[str, Any] = json.loads(self.ready.read_text())
+        return doc
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+        self.log.close()
+
+    def rss_kb(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise RuntimeError("no VmRSS")
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+class Client:
+    """One keep-alive connection, as a Prometheus scraper holds."""
+
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict]:
+        self.conn.request("GET", path, headers=headers or {})
+        response = self.conn.getresponse()
+        return response.status, response.read(), dict(response.getheaders())
+
+    def timed(self, path: str, headers: dict[str, str]) -> float:
+        started = time.perf_counter()
+        status, _, _ = self.get(path, headers)
+        elapsed = time.perf_counter() - started
+        assert status == 200, (path, status)
+        return elapsed
+
+
+POLLS = re.compile(rb'^sunpower_pvs_polls_total\{target="[^"]*"\} (\S+)$', re.M)
+
+
+def polls(client: Client) -> list[float]:
+    status, body, _ = client.get("/metrics")
+    assert status == 200
+    return [float(value) for value in POLLS.findall(body)]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def floor_rss_kb(workdir: Path) -> int:
+    """RSS of a bare ``import aiohttp.web, prometheus_client`` process."""
+    ready = workdir / "floor.ready"
+    code = (
+        "import aiohttp.web, prometheus_client, pathlib, sys, time\n"
+        f"pathlib.Path({str(ready)!r}).write_text('1')\n"
+        "time.sleep(60)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise RuntimeError("no VmRSS")
+    finally:
+        process.kill()
+        process.wait()
+
+
+def measure(size: int, args: argparse.Namespace, workdir: Path) -> dict[str, float]:
+    sims = Child(workdir, f"sims-{size}", "--serve-sims", str(size))
+    exporter: Child | None = None
+    static: Child | None = None
+    try:
+        sim_info = sims.wait_ready()
+        spec = workdir / f"spec-{size}.json"
+        spec.write_text(
+            json.dumps({"ports": sim_info["ports"], "interval": args.interval, "src": args.src})
+        )
+        exporter = Child(workdir, f"exporter-{size}", "--serve-exporter", str(spec))
+        port = exporter.wait_ready()["port"]
+        client = Client(port)
+        stats = Client(sim_info["stats"])
+
+        # Every target polled once (first polls spread over the interval).
+        deadline = time.monotonic() + args.interval * 3 + 60
+        while True:
+            counts = polls(client)
+            if len(counts) == size and min(counts) >= 1:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"not every target polled: {sum(1 for c in counts if c)}")
+            time.sleep(0.5)
+
+        # CPU per poll over a window without scrapes.
+        before_polls = sum(polls(client))
+        before_sim = json.loads(stats.get("/stats")[1])
+        cpu0, t0 = exporter.cpu_seconds(), time.monotonic()
+        time.sleep(args.window)
+        cpu1, t1 = exporter.cpu_seconds(), time.monotonic()
+        after_sim = json.loads(stats.get("/stats")[1])
+        window_polls = sum(polls(client)) - before_polls
+        rss = exporter.rss_kb()
+
+        headers = {"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}
+        for _ in range(3):
+            client.timed("/metrics", headers)
+        metrics_times = [client.timed("/metrics", headers) for _ in range(args.scrapes)]
+        _, body, response_headers = client.get("/metrics", headers)
+        probe_times = [
+            client.timed(f"/probe?target=site-{(i * 7919) % size:04d}", headers)
+            for i in range(args.scrapes)
+        ]
+
+        # The floor: the same /metrics bytes, served statically by aiohttp.
+        body_file = workdir / f"body-{size}"
+        body_file.write_bytes(body)
+        keep = {
+            k: v for k, v in response_headers.items() if k in ("Content-Type", "Content-Encoding")
+        }
+        Path(str(body_file) + ".headers").write_text(json.dumps(keep))
+        static = Child(workdir, f"static-{size}", "--serve-static", str(body_file))
+        static_client = Client(static.wait_ready()["port"])
+        for _ in range(3):
+            static_client.timed("/metrics", headers)
+        # Interleaved with ours, so both see the same machine load.
+        floor_times, ours_times = [], []
+        for _ in range(args.scrapes):
+            floor_times.append(static_client.timed("/metrics", headers))
+            ours_times.append(client.timed("/metrics", headers))
+
+        seconds = t1 - t0
+        cpu = cpu1 - cpu0
+        return {
+            "size": size,
+            "rss_kb": rss,
+            "cpu_per_poll_ms": 1000 * cpu / max(window_polls, 1),
+            "cpu_fraction": cpu / seconds,
+            "polls": window_polls,
+            "pvs_requests_per_min": (after_sim["requests"] - before_sim["requests"]) * 60 / seconds,
+            "device_lists_per_min": (after_sim["device_lists"] - before_sim["device_lists"])
+            * 60
+            / seconds,
+            "metrics_p50_ms": 1000 * statistics.median(metrics_times),
+            "metrics_p90_ms": 1000 * percentile(metrics_times, 0.9),
+            "metrics_bytes": len(body),
+            "metrics_paired_ms": 1000 * statistics.median(ours_times),
+            "floor_ms": 1000 * statistics.median(floor_times),
+            "probe_p50_ms": 1000 * statistics.median(probe_times),
+            "probe_p90_ms": 1000 * percentile(probe_times, 0.9),
+        }
+    finally:
+        for child in (static, exporter, sims):
+            if child is not None:
+                child.stop()
+
+
+def report(results: list[dict[str, float]], floor_kb: int, interval: float) -> None:
+    base = results[0]
+    print(
+        f"\nfloor: bare `import aiohttp.web, prometheus_client` process: {floor_kb / 1024:.1f} MiB"
+    )
+    print(f"bench poll interval {interval:g} s; CPU scaled to the default {DEFAULT_INTERVAL:g} s\n")
+    print(
+        "| PVSes | RSS | RSS over floor | per added target | CPU per poll | "
+        "CPU/100 targets @120 s | PVS req/min (DeviceList) | /metrics p50 (p90) | "
+        "bytes gz | vs static floor | /probe p50 (p90) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for row in results:
+        size = row["size"]
+        per_target = (
+            (row["rss_kb"] - base["rss_kb"]) / (size - base["size"]) if size > base["size"] else 0
+        )
+        cpu_default = row["cpu_per_poll_ms"] / 1000 * 100 / DEFAULT_INTERVAL
+        print(
+            f"| {size} | {row['rss_kb'] / 1024:.1f} MiB"
+            f" | {(row['rss_kb'] - floor_kb) / 1024:.1f} MiB"
+            f" | {per_target:.1f} KB | {row['cpu_per_poll_ms']:.2f} ms | {100 * cpu_default:.3f} %"
+            f" | {row['pvs_requests_per_min']:.0f} ({row['device_lists_per_min']:.0f})"
+            f" | {row['metrics_p50_ms']:.2f} ({row['metrics_p90_ms']:.2f}) ms"
+            f" | {row['metrics_bytes'] / 1024:.0f} KB"
+            f" | {row['metrics_paired_ms'] / row['floor_ms']:.2f}× ({row['floor_ms']:.2f} ms)"
+            f" | {row['probe_p50_ms']:.2f} ({row['probe_p90_ms']:.2f}) ms |"
+        )
+    measured = ", ".join(
+        f"{row['size']:.0f} PVSes: {100 * row['cpu_fraction']:.1f} %" for row in results
+    )
+    print(f"\nCPU of one core measured at the bench interval: {measured}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10,100,1000")
+    parser.add_argument("--interval", type=float, default=10.0, help="poll interval (s)")
+    parser.add_argument("--window", type=float, default=20.0, help="CPU window (s)")
+    parser.add_argument("--scrapes", type=int, default=30)
+    parser.add_argument("--src", help="run the exporter from this src directory")
+    parser.add_argument("--serve-sims", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-exporter", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-static", help=argparse.SUPPRESS)
+    parser.add_argument("--ready", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if args.serve_sims:
+        asyncio.run(serve_sims(args.serve_sims, args.ready))
+        return 0
+    if args.serve_exporter:
+        asyncio.run(serve_exporter(json.loads(Path(args.serve_exporter).read_text()), args.ready))
+        return 0
+    if args.serve_static:
+        body = Path(args.serve_static).read_bytes()
+        headers = json.loads(Path(args.serve_static + ".headers").read_text())
+        asyncio.run(serve_static(body, headers, args.ready))
+        return 0
+    sizes = [int(s) for s in args.sizes.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        floor_kb = floor_rss_kb(workdir)
+        results = []
+        for size in sizes:
+            print(f"measuring {size} PVSes ...", file=sys.stderr, flush=True)
+            results.append(measure(size, args, workdir))
+        report(results, floor_kb, args.interval)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

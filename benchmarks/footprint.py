@@ -1,0 +1,280 @@
+"""Footprint of a single-site exporter, next to the floor of its stack.
+
+The floor is what any exporter on aiohttp + prometheus_client pays: a bare
+process that has run ``import aiohttp.web, prometheus_client``, and for
+serving, an aiohttp server on that import. Everything is measured side by side
+in one run, on 127.0.0.1, against one simulated PVS (20 inverters):
+
+* ``--version``: wall time of ``sunpower-pvs-exporter --version`` (goal <= 0.2 s),
+  next to ``python -c pass`` and to the floor's import;
+* RSS with one target, after its first poll (goal <= floor + 4 MiB);
+* start to the first served ``/metrics`` (goal <= 0.5 s), next to the floor
+  server's start to its first response;
+* scrape cost: ``/metrics`` of that site on a keep-alive connection, against
+  aiohttp serving the same device bytes statically plus prometheus_client's
+  process, platform and GC collectors rendered per request (goal <= 1.3x).
+
+    python benchmarks/footprint.py [--runs 7]
+
+The machine is shared: read the ratios, not the absolute times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PYTHON = sys.executable
+UP = re.compile(rb"^sunpower_pvs_up\{[^}]*\} 1\.0$", re.M)
+FLOOR_IMPORT = "import aiohttp.web, prometheus_client"
+# The floor server: aiohttp answering /metrics with prometheus_client's
+# process/platform/GC collectors rendered per request, followed by static
+# bytes (the device metrics) read from the file named in argv[2].
+FLOOR_SERVER = """
+import sys, aiohttp.web as web, prometheus_client
+from prometheus_client import generate_latest, REGISTRY
+static = open(sys.argv[2], 'rb').read() if len(sys.argv) > 2 else b''
+async def metrics(request):
+    return web.Response(body=generate_latest(REGISTRY) + static,
+                        content_type='text/plain', charset='utf-8')
+app = web.Application()
+app.router.add_get('/metrics', metrics)
+web.run_app(app, host='127.0.0.1', port=int(sys.argv[1]), print=None, access_log=None)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def bare_import_rss_kb(workdir: Path) -> int:
+    """RSS of a process that ran ``import aiohttp.web, prometheus_client`` and waits."""
+    ready = workdir / "bare.ready"
+    ready.unlink(missing_ok=True)
+    code = (
+        f"{FLOOR_IMPORT}\nimport pathlib, time\n"
+        f"pathlib.Path({str(ready)!r}).touch()\ntime.sleep(60)"
+    )
+    process = subprocess.Popen([PYTHON, "-c", code])
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)
+        return rss_kb(process.pid)
+    finally:
+        process.kill()
+        process.wait()
+
+
+def wall(args: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(args, check=True, capture_output=True, timeout=60)
+    return time.perf_counter() - started
+
+
+def first_response(args: list[str], port: int, timeout: float = 30.0) -> tuple[float, int]:
+    """Seconds from spawning ``args`` to its first 200 on /metrics; leaves it running."""
+    started = time.perf_counter()
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/metrics")
+            if conn.getresponse().status == 200:
+                return time.perf_counter() - started, process.pid
+        except OSError:
+            time.sleep(0.002)
+    process.kill()
+    raise RuntimeError(f"no /metrics from {args}")
+
+
+def stop(pid: int) -> None:
+    os.kill(pid, 15)
+    with_deadline = time.monotonic() + 10
+    while time.monotonic() < with_deadline:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+            os.kill(pid, 0)
+        except (ChildProcessError, ProcessLookupError):
+            return
+        time.sleep(0.02)
+    os.kill(pid, 9)
+
+
+def scrape_times(port: int, count: int) -> list[float]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    times = []
+    for index in range(count + 5):
+        started = time.perf_counter()
+        conn.request("GET", "/metrics")
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 200
+        if index >= 5:
+            times.append(time.perf_counter() - started)
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--scrapes", type=int, default=400)
+    args = parser.parse_args()
+    exporter = [PYTHON, "-m", "sunpower_pvs_exporter"]
+    results: dict[str, float] = {}
+
+    # --- --version, interleaved with the references ---------------------------
+    pass_t, floor_t, version_t = [], [], []
+    for _ in range(args.runs):
+        pass_t.append(wall([PYTHON, "-c", "pass"]))
+        floor_t.append(wall([PYTHON, "-c", FLOOR_IMPORT]))
+        version_t.append(wall([*exporter, "--version"]))
+    results["python_pass"] = statistics.median(pass_t)
+    results["floor_import"] = statistics.median(floor_t)
+    results["version"] = statistics.median(version_t)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        sim_port = free_port()
+        sim = subprocess.Popen(
+            [PYTHON, "-m", "sunpower_pvs_exporter.simulator.cli", "--port", str(sim_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", sim_port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+            starts, floor_starts, rss, floor_rss = [], [], [], []
+            device_bytes = b""
+            for run in range(max(3, args.runs // 2)):
+                # The floor server first, then ours, alternating.
+                port = free_port()
+                seconds, pid = first_response([PYTHON, "-c", FLOOR_SERVER, str(port)], port)
+                floor_starts.append(seconds)
+                time.sleep(0.5)
+                floor_rss.append(rss_kb(pid))
+                stop(pid)
+                port = free_port()
+                seconds, pid = first_response(
+                    [
+                        *exporter,
+                        "--hostname",
+                        "127.0.0.1",
+                        "--port",
+                        str(sim_port),
+                        "--listen-on",
+                        f"127.0.0.1:{port}",
+                        "--log-level",
+                        "ERROR",
+                    ],
+                    port,
+                )
+                starts.append(seconds)
+                # After the first poll: the device metrics are there.
+                deadline = time.monotonic() + 30
+                while True:
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                    conn.request("GET", "/metrics")
+                    body = conn.getresponse().read()
+                    if UP.search(body):
+                        break
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("the exporter never polled the simulator")
+                    time.sleep(0.1)
+                time.sleep(0.5)
+                rss.append(rss_kb(pid))
+                if run == 0:
+                    start = body.find(b"# HELP sunpower_pvs_supervisor")
+                    device_bytes = body[start:] if start >= 0 else b""
+                    ours_port, ours_pid = port, pid
+                else:
+                    stop(pid)
+            results["start_to_metrics"] = statistics.median(starts)
+            results["floor_start"] = statistics.median(floor_starts)
+            results["rss_kb"] = statistics.median(rss)
+            results["floor_server_rss_kb"] = statistics.median(floor_rss)
+            results["floor_rss_kb"] = statistics.median(
+                [bare_import_rss_kb(workdir) for _ in range(3)]
+            )
+
+            # --- scrape cost, interleaved with the floor server ----------------------
+            device_file = workdir / "device.prom"
+            device_file.write_bytes(device_bytes)
+            floor_port = free_port()
+            _, floor_pid = first_response(
+                [PYTHON, "-c", FLOOR_SERVER, str(floor_port), str(device_file)], floor_port
+            )
+            ours, floor = [], []
+            for _ in range(5):
+                floor.extend(scrape_times(floor_port, args.scrapes // 5))
+                ours.extend(scrape_times(ours_port, args.scrapes // 5))
+            results["scrape"] = statistics.median(ours)
+            results["scrape_floor"] = statistics.median(floor)
+            results["device_bytes"] = len(device_bytes)
+            stop(floor_pid)
+            stop(ours_pid)
+        finally:
+            sim.terminate()
+            sim.wait(10)
+
+    mib = 1024.0
+    print(json.dumps(results), file=sys.stderr)
+    print("| measure | ours | floor | ratio / difference | goal |")
+    print("|---|---|---|---|---|")
+    print(
+        f"| `--version` | {results['version'] * 1000:.0f} ms | "
+        f"`python -c pass` {results['python_pass'] * 1000:.0f} ms; "
+        f"`{FLOOR_IMPORT}` {results['floor_import'] * 1000:.0f} ms | "
+        f"{results['version'] / results['floor_import']:.2f}× the floor import | ≤ 200 ms |"
+    )
+    print(
+        f"| RSS, one target polled | {results['rss_kb'] / mib:.1f} MiB | "
+        f"{results['floor_rss_kb'] / mib:.1f} MiB (bare import; floor server "
+        f"{results['floor_server_rss_kb'] / mib:.1f} MiB) | "
+        f"+{(results['rss_kb'] - results['floor_rss_kb']) / mib:.1f} MiB | ≤ floor + 4 MiB |"
+    )
+    print(
+        f"| start → first /metrics | {results['start_to_metrics'] * 1000:.0f} ms | "
+        f"{results['floor_start'] * 1000:.0f} ms (floor server) | "
+        f"{results['start_to_metrics'] / results['floor_start']:.2f}× | ≤ 500 ms |"
+    )
+    print(
+        f"| /metrics, keep-alive, {results['device_bytes'] / 1024:.0f} KB of device metrics | "
+        f"{results['scrape'] * 1000:.3f} ms | {results['scrape_floor'] * 1000:.3f} ms "
+        f"(static bytes + process/platform/GC collectors) | "
+        f"{results['scrape'] / results['scrape_floor']:.2f}× | ≤ 1.3× |"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

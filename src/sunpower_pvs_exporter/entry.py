@@ -1,0 +1,26 @@
+"""The console entry point: ``--version`` answers before anything else is imported.
+
+A Raspberry Pi beside the PVS is the common install; asking the version (a
+package manager, a config tool, a human) should cost the interpreter's start
+and nothing more. Everything else goes to ``cli.main``, which itself imports
+the web server, pollers and simulator only when a run needs them.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+PROG = "sunpower-pvs-exporter"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--version"]:
+        from sunpower_pvs_exporter import __version__
+
+        print(f"{PROG} {__version__}")
+        return 0
+    from sunpower_pvs_exporter.cli import main as cli_main
+
+    return cli_main(args)
