@@ -1,5 +1,5 @@
-"""Facts about real PVS units (issue 11, shared/pvs-protocol.md "Corrections and
-field facts"), each taught to the simulator first and checked here through the
+"""Facts about real PVS units (issue 11; docs/protocol.md §L3, §L5, §V3-§V5),
+each taught to the simulator first and checked here through the
 real HTTP path: simulator -> exporter -> /metrics."""
 
 from __future__ import annotations
