@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from datetime import UTC
@@ -13,6 +12,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from sunpower_pvs_exporter.metrics.catalog import ALL_METRICS, DEVICE_METRICS
 from sunpower_pvs_exporter.metrics.docs import render_metrics_doc
+from support import require_program
 
 ROOT = Path(__file__).parent.parent.parent
 SUP = {"device_id", "model", "software_version"}
@@ -132,10 +132,12 @@ def test_golden_expositions_match():
         assert golden_exposition(f"{name}.json") == expected, f"golden {name}.prom differs"
 
 
-def test_golden_files_pass_promtool_lint_when_available():
-    promtool = "/usr/bin/promtool"
-    if not os.path.exists(promtool):
-        return
+def test_golden_files_pass_promtool_lint():
+    promtool = require_program(
+        "promtool",
+        not_tested="the golden expositions were not linted by promtool",
+        fix="apt-get install prometheus",
+    )
     for name in GOLDEN:
         text = (ROOT / "tests" / "golden" / f"{name}.prom").read_text()
         result = subprocess.run(

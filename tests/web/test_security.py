@@ -379,24 +379,37 @@ async def test_auth_cache_is_keyed_by_hmac_and_expires():
     assert other._cache_key(b"u", PASSWORD.encode()) != checker._cache_key(b"u", PASSWORD.encode())
 
 
-async def test_unknown_user_and_long_password_cost_the_same_as_a_wrong_password():
-    """Timing-safe path: every failure runs one bcrypt of the configured cost."""
+async def test_unknown_user_and_long_password_cost_the_same_as_a_wrong_password(monkeypatch):
+    """Timing-safe path: every failure runs exactly one bcrypt of the configured cost.
+
+    Asserted on what runs (each ``checkpw`` call and the cost of its hash), not
+    on a stopwatch: equal work is what makes the times equal, and a count
+    cannot flake on a loaded machine.
+    """
     checker = BasicAuthChecker({"prometheus": bcrypt_hash(PASSWORD, cost=8)})
+    real_checkpw = bcrypt.checkpw
+    costs: list[int] = []
 
-    async def median_time(user: str, password: bytes) -> float:
-        times = []
-        for _ in range(5):
-            started = time.perf_counter()
-            assert not await checker.check(user, password)
-            times.append(time.perf_counter() - started)
-        return statistics.median(times)
+    def counting_checkpw(password: bytes, hashed: bytes) -> bool:
+        costs.append(int(hashed.split(b"$")[2]))
+        return real_checkpw(password, hashed)
 
-    wrong = await median_time("prometheus", b"wrong password")
-    unknown = await median_time("nobody", b"wrong password")
-    too_long = await median_time("prometheus", b"x" * 100)
-    assert checker.bcrypt_checks == 15
-    for other in (unknown, too_long):
-        assert 0.4 < other / wrong < 2.5, (wrong, unknown, too_long)
+    monkeypatch.setattr(bcrypt, "checkpw", counting_checkpw)
+    failures = {
+        "wrong": ("prometheus", b"wrong password"),
+        "unknown": ("nobody", b"wrong password"),
+        "too long": ("prometheus", b"x" * 100),
+        "too long, right prefix": ("prometheus", PASSWORD.encode() + b"x" * 100),
+    }
+    for what, (user, password) in failures.items():
+        costs.clear()
+        assert not await checker.check(user, password), what
+        assert costs == [8], (what, costs)
+    assert checker.bcrypt_checks == len(failures)
+    # The right password also costs one bcrypt (then comes from the cache).
+    costs.clear()
+    assert await checker.check("prometheus", PASSWORD.encode())
+    assert costs == [8]
 
 
 async def test_cached_basic_auth_keeps_metrics_fast(make_simulator, make_secure_exporter, http):
@@ -414,10 +427,16 @@ async def test_cached_basic_auth_keeps_metrics_fast(make_simulator, make_secure_
             await r.read()
         return time.perf_counter() - started
 
+    # Auth is on: without the credential there is nothing to scrape.
+    for headers in ({}, basic("prometheus", "wrong")):
+        async with http.get(exporter.url + "/metrics", headers=headers) as r:
+            assert r.status == 401
     uncached = []
     for _ in range(3):
         checker._cache.clear()
+        checks_before = checker.bcrypt_checks
         uncached.append(await scrape_time())
+        assert checker.bcrypt_checks == checks_before + 1, "an uncached credential runs bcrypt"
     checks_before = checker.bcrypt_checks
     cached = [await scrape_time() for _ in range(10)]
     # The cache is what keeps scrapes fast: no bcrypt at all on a cached credential.
