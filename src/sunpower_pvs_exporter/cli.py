@@ -22,6 +22,7 @@ from sunpower_pvs_exporter import __version__
 from sunpower_pvs_exporter.config import (
     DEFAULT_HOSTNAME,
     DEFAULT_LISTEN_PORT,
+    DEFAULT_MAX_CONNECTIONS,
     ConfigError,
     ExporterConfig,
     PollMode,
@@ -30,6 +31,7 @@ from sunpower_pvs_exporter.config import (
     make_target,
     parse_duration,
     parse_listen,
+    parse_max_connections,
     parse_port,
     parse_url,
 )
@@ -97,6 +99,14 @@ def _typed(convert: Callable[[str, str], object], flag: str) -> Callable[[str], 
 
 def _positive_seconds(text: str, flag: str) -> float:
     return parse_duration(text, flag)
+
+
+def _max_connections(text: str, flag: str) -> int:
+    try:
+        value: object = int(text)
+    except ValueError:
+        value = text
+    return parse_max_connections(value, flag)
 
 
 def _demo_inverters(text: str, flag: str) -> int:
@@ -260,6 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="let /-/healthy and /-/ready answer without basic auth (default: they need it)",
     )
     web_group.add_argument(
+        "--web.max-connections",
+        dest="web_max_connections",
+        metavar="N",
+        type=_typed(_max_connections, "--web.max-connections"),
+        help="open client connections at most; when full, the longest idle one is closed "
+        f"for a new one (default: {DEFAULT_MAX_CONNECTIONS})",
+    )
+    web_group.add_argument(
         "--log-format",
         choices=["plain", "logfmt", "json"],
         help="log line format (default: plain, as the original exporter)",
@@ -278,6 +296,8 @@ def _web_and_log_overrides(args: argparse.Namespace) -> dict[str, object]:
         overrides["web_config_file"] = args.web_config_file
     if args.web_health_without_auth:
         overrides["web_health_without_auth"] = True
+    if args.web_max_connections is not None:
+        overrides["web_max_connections"] = args.web_max_connections
     if args.log_format is not None:
         overrides["log_format"] = args.log_format
     return overrides

@@ -24,6 +24,11 @@ LogLevel = Literal["ERROR", "WARNING", "INFO", "DEBUG"]
 
 DEFAULT_HOSTNAME = "sunpowerconsole.com"
 DEFAULT_LISTEN_PORT = 9110
+# Open client connections (web_max_connections / --web.max-connections).
+# Prometheus needs a handful; 512 idle TLS connections cost ~50 MB.
+DEFAULT_MAX_CONNECTIONS = 512
+MIN_CONNECTIONS = 8
+MAX_CONNECTIONS = 65536
 PASSWORD_ENV = "SUNPOWER_PVS_PASSWORD"
 TELEMETRY_PORT = 9002
 
@@ -102,6 +107,8 @@ class ExporterConfig:
     web_config_file: str | None = None
     # Opt-in: /-/healthy and /-/ready answer without basic auth.
     web_health_without_auth: bool = False
+    # Open client connections at most; the longest idle is closed for a new one.
+    web_max_connections: int = DEFAULT_MAX_CONNECTIONS
     push_to: str | None = None
     push_job: str = "sunpower_pvs"
     push_auth_file: str | None = None
@@ -238,6 +245,19 @@ def _choice(value: object, key: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def parse_max_connections(value: object, key: str) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not (MIN_CONNECTIONS <= value <= MAX_CONNECTIONS)
+    ):
+        raise ConfigError(
+            f"{key}: expected a whole number from {MIN_CONNECTIONS} to {MAX_CONNECTIONS}, "
+            f"got {value!r}"
+        )
+    return value
+
+
 def _bool(value: object, key: str) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{key}: expected true or false, got {value!r}")
@@ -356,6 +376,7 @@ GLOBAL_KEYS = {
     "log_format",
     "web_config_file",
     "web_health_without_auth",
+    "web_max_connections",
     "push_to",
     "push_job",
     "push_auth_file",
@@ -513,6 +534,9 @@ def parse_config(doc: object) -> ExporterConfig:
         else None,
         web_health_without_auth=_bool(
             doc.get("web_health_without_auth", False), "web_health_without_auth"
+        ),
+        web_max_connections=parse_max_connections(
+            doc.get("web_max_connections", DEFAULT_MAX_CONNECTIONS), "web_max_connections"
         ),
         push_to=parse_url(doc["push_to"], "push_to") if "push_to" in doc else None,
         push_job=_str(doc.get("push_job", "sunpower_pvs"), "push_job"),

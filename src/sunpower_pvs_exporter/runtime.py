@@ -120,6 +120,7 @@ RESTART_ONLY = (
     "live",
     "web_config_file",
     "web_health_without_auth",
+    "web_max_connections",
     "push_to",
     "push_job",
     "push_auth_file",

@@ -115,6 +115,7 @@ async def make_secure_exporter(tmp_path: Path) -> AsyncIterator[SecureExporterFa
         web_config: str | None = None,
         health_without_auth: bool = False,
         limits: RequestLimits | None = None,
+        refusal_delay: float = 0.0,
         **config: Any,
     ) -> ExporterServer:
         cfg = ExporterConfig(
@@ -130,7 +131,9 @@ async def make_secure_exporter(tmp_path: Path) -> AsyncIterator[SecureExporterFa
             path = tmp_path / f"web-config-{len(servers)}.yml"
             path.write_text(web_config)
             parsed = load_web_config(str(path))
-        security = build_security(parsed, cfg.web_health_without_auth)
+        # 401/429 are answered late in production (a tarpit); tests not about
+        # that delay skip it (tests/web/test_auth_flood.py checks it).
+        security = build_security(parsed, cfg.web_health_without_auth, refusal_delay)
         server = ExporterServer(
             cfg,
             pollers_for(cfg),

@@ -452,8 +452,10 @@ async def test_concurrent_scrapes_with_bad_passwords_do_not_block_the_loop(
     async with http.get(exporter.url + "/-/healthy", headers=basic("prometheus", PASSWORD)) as r:
         assert r.status == 200
     good_latency = time.perf_counter() - started
-    assert set(await asyncio.gather(*flood)) == {401}
-    assert checker.bcrypt_checks >= 7
+    statuses = await asyncio.gather(*flood)
+    # One client gets a bounded share of the bcrypt worker; the rest is shed (429).
+    assert 401 in statuses and set(statuses) <= {401, 429}
+    assert checker.bcrypt_checks == 1 + statuses.count(401)
     assert good_latency < 0.5, good_latency
 
 

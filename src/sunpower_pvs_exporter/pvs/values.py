@@ -24,6 +24,11 @@ from datetime import UTC, datetime, tzinfo
 
 MAX_LABEL_LENGTH = 256
 PVS_TIME_FORMAT = "%Y,%m,%d,%H,%M,%S"
+# A PVS clock reading outside these years is a broken clock or a hostile
+# answer; as a sample timestamp it would be refused by Prometheus (it wants
+# int64 milliseconds) or land data decades away.
+EARLIEST_EPOCH = 946684800.0  # 2000-01-01T00:00:00Z
+LATEST_EPOCH = 4102444800.0  # 2100-01-01T00:00:00Z
 # Python refuses to turn a string of more digits than this into an int.
 MAX_INT_DIGITS = 4000
 
@@ -131,6 +136,13 @@ def to_text(value: object) -> str:
     return text[:MAX_LABEL_LENGTH]
 
 
+def plausible_epoch(seconds: float | None) -> float | None:
+    """``seconds`` if it is a time this century could see, else ``None``."""
+    if seconds is None or not EARLIEST_EPOCH <= seconds < LATEST_EPOCH:
+        return None
+    return seconds
+
+
 def parse_pvs_time(value: object, tz: tzinfo | None) -> float | None:
     """Epoch seconds from a legacy ``DATATIME``/``CURTIME`` string.
 
@@ -147,7 +159,7 @@ def parse_pvs_time(value: object, tz: tzinfo | None) -> float | None:
         return None
     try:
         aware = naive.replace(tzinfo=tz if tz is not None else UTC)
-        return aware.timestamp()
+        return plausible_epoch(aware.timestamp())
     except (OverflowError, OSError, ValueError):
         return None
 
@@ -166,6 +178,6 @@ def parse_iso_utc(value: object) -> float | None:
     if parsed.tzinfo is None:
         return None
     try:
-        return parsed.timestamp()
+        return plausible_epoch(parsed.timestamp())
     except (OverflowError, OSError, ValueError):
         return None

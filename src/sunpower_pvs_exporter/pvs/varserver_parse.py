@@ -64,7 +64,7 @@ from sunpower_pvs_exporter.pvs.model import (
     Supervisor,
     TransferSwitch,
 )
-from sunpower_pvs_exporter.pvs.values import parse_iso_utc, to_float, to_text
+from sunpower_pvs_exporter.pvs.values import parse_iso_utc, plausible_epoch, to_float, to_text
 
 KILO = 1000.0
 PERCENT = 0.01
@@ -339,7 +339,7 @@ def live_time(value: object) -> float | None:
     number = to_float(value)
     if number is None or number <= 0:
         return None
-    return number / 1000 if number > 1e11 else number
+    return plausible_epoch(number / 1000 if number > 1e11 else number)
 
 
 def parse_live(raw: Mapping[str, Any]) -> LiveData | None:

@@ -33,14 +33,20 @@ Decisions where Python's ``ssl`` differs from Go's ``crypto/tls``:
 * ``curve_preferences``, inline ``cert``/``key`` and ``client_allowed_sans``
   are recognised and refused as unsupported, rather than silently ignored.
 
-Basic auth: passwords are checked with bcrypt in a worker thread. A correct
-check is remembered for ``CACHE_TTL_SECONDS`` under an HMAC of the username
-and password with a per-process random key — never the password itself — so
-a scrape every 15 s costs one bcrypt per TTL, not one per scrape. An unknown
-user is checked against a dummy hash of the same cost, so the answer takes
-as long as for a known user with a wrong password. bcrypt only ever looks at
-72 bytes; bcrypt 5 refuses longer passwords, and so do we: a password over 72
-bytes is rejected (after the same dummy work), never silently truncated.
+Basic auth: a correct check is remembered under an HMAC of the username and
+password with a per-process random key — never the password itself — for
+``CACHE_TTL_SECONDS`` after its last use (every hit refreshes it), so a
+scraper that keeps scraping never pays for bcrypt again. Credentials that
+are not in the cache (new, wrong, unknown) go through ``BcryptGate``: one
+worker thread, a short queue per client address served round-robin, and a
+bound on how many addresses may wait. When that is full the request is
+answered 429 at once instead of queueing, so a flood of wrong passwords
+costs the flooder, never a cached user, and a new client waits for at most
+``MAX_WAITING_CLIENTS`` checks. An unknown user is checked against a dummy
+hash of the same cost, so the answer takes as long as for a known user with
+a wrong password. bcrypt only ever looks at 72 bytes; bcrypt 5 refuses
+longer passwords, and so do we: a password over 72 bytes is rejected (after
+the same dummy work), never silently truncated.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import logging
@@ -56,14 +63,16 @@ import re
 import secrets
 import ssl
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
-from sunpower_pvs_exporter.config import ConfigError, read_yaml_file
+from sunpower_pvs_exporter.config import DEFAULT_MAX_CONNECTIONS, ConfigError, read_yaml_file
+from sunpower_pvs_exporter.web.connections import client_key
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +81,19 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BCRYPT_MAX_PASSWORD_BYTES = 72
 CACHE_TTL_SECONDS = 300.0
 CACHE_MAX_ENTRIES = 256
-# bcrypt is CPU-bound: at most this many checks run at once, so a flood of bad
-# passwords cannot take every core of a Raspberry Pi.
-MAX_CONCURRENT_BCRYPT = 2
+# bcrypt is CPU-bound: one check at a time, in one dedicated thread, so a
+# flood of bad passwords takes at most one core of a Raspberry Pi.
+BCRYPT_WORKERS = 1
+# Uncached checks waiting per client address (an IPv6 /64 counts as one)...
+MAX_WAITING_PER_CLIENT = 2
+# ...and how many addresses may wait at once. Served round-robin, a new client
+# waits for at most this many checks (~60 ms each at cost 10): well under 1 s.
+MAX_WAITING_CLIENTS = 8
+RETRY_AFTER_SECONDS = 2
+# Every 401/429 is answered this late (see make_auth_middleware): a client
+# then gets at most one refusal per connection per 2 s, so max_connections
+# connections can make at most max_connections / 2 refusals a second.
+AUTH_REFUSAL_DELAY_SECONDS = 2.0
 HEALTH_PATHS = frozenset({"/-/healthy", "/-/ready"})
 REALM = "sunpower-pvs-exporter"
 
@@ -446,6 +465,94 @@ def build_ssl_context(config: WebConfig) -> ssl.SSLContext:
 # --- basic auth -------------------------------------------------------------------
 
 
+class AuthOverloaded(Exception):
+    """Too many uncached password checks are waiting; answer 429, do not queue."""
+
+
+class BcryptGate:
+    """The only way to a bcrypt check: bounded, fair between clients, never shared.
+
+    Checks run in ``workers`` dedicated threads (not the default executor
+    the rest of the exporter uses). Waiting checks are kept per client and
+    started round-robin, so one client with many connections gets no more
+    turns than one with a single connection. ``submit`` refuses
+    (``AuthOverloaded``) when the client already has ``per_client`` checks
+    waiting or ``max_clients`` other clients are waiting: shedding, not
+    queueing, is what keeps the wait of a new client bounded.
+
+    A check whose request went away before its turn (client disconnected)
+    is skipped, so abandoned floods cost nothing.
+    """
+
+    def __init__(
+        self,
+        workers: int = BCRYPT_WORKERS,
+        per_client: int = MAX_WAITING_PER_CLIENT,
+        max_clients: int = MAX_WAITING_CLIENTS,
+    ) -> None:
+        self.workers = workers
+        self.per_client = per_client
+        self.max_clients = max_clients
+        self._waiting: OrderedDict[str, deque[tuple[Callable[[], bool], asyncio.Future[bool]]]]
+        self._waiting = OrderedDict()
+        self._running = 0
+        self._executor: ThreadPoolExecutor | None = None
+        self.shed = 0
+        self.started = 0
+
+    @property
+    def waiting(self) -> int:
+        return sum(len(queue) for queue in self._waiting.values())
+
+    async def run(self, client: str, check: Callable[[], bool]) -> bool:
+        queue = self._waiting.get(client)
+        if queue is None:
+            if len(self._waiting) >= self.max_clients:
+                self.shed += 1
+                raise AuthOverloaded(client)
+            queue = self._waiting[client] = deque()
+        if len(queue) >= self.per_client:
+            self.shed += 1
+            raise AuthOverloaded(client)
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        queue.append((check, future))
+        self._pump()
+        return await future
+
+    def _pump(self) -> None:
+        while self._running < self.workers and self._waiting:
+            client, queue = next(iter(self._waiting.items()))
+            check, future = queue.popleft()
+            if queue:
+                self._waiting.move_to_end(client)  # round-robin between clients
+            else:
+                del self._waiting[client]
+            if future.done():  # the request was cancelled while waiting
+                continue
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="bcrypt")
+            self._running += 1
+            self.started += 1
+            work = asyncio.get_running_loop().run_in_executor(self._executor, check)
+            work.add_done_callback(functools.partial(self._finished, future=future))
+
+    def _finished(self, done: asyncio.Future[bool], *, future: asyncio.Future[bool]) -> None:
+        self._running -= 1
+        if not future.done():
+            if done.cancelled():
+                future.cancel()
+            elif done.exception() is not None:
+                future.set_exception(done.exception())  # type: ignore[arg-type]
+            else:
+                future.set_result(done.result())
+        self._pump()
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+
 def _hash_cost(hashed: str) -> int:
     match = BCRYPT_HASH.match(hashed)
     return int(match.group(1)) if match else 10
@@ -454,10 +561,12 @@ def _hash_cost(hashed: str) -> int:
 class BasicAuthChecker:
     """Checks ``Authorization: Basic`` credentials against bcrypt hashes.
 
-    Cache: HMAC-SHA256(per-process random key, user + password) -> expiry. A
-    cached entry proves only that the pair was verified recently; the key
-    never leaves the process, so the cache does not help anyone recover a
-    password from memory faster than the bcrypt hash itself would.
+    Cache: HMAC-SHA256(per-process random key, user + password) -> expiry,
+    least recently used first, at most ``max_entries``. A hit moves the
+    expiry ``ttl`` ahead, so a scraper that keeps coming never needs bcrypt
+    again. A cached entry proves only that the pair was verified recently;
+    the key never leaves the process, so the cache does not help anyone
+    recover a password from memory faster than the bcrypt hash itself would.
     """
 
     def __init__(
@@ -466,6 +575,7 @@ class BasicAuthChecker:
         ttl: float = CACHE_TTL_SECONDS,
         max_entries: int = CACHE_MAX_ENTRIES,
         clock: Callable[[], float] = time.monotonic,
+        gate: BcryptGate | None = None,
     ) -> None:
         self._users = {name: hashed.encode("ascii") for name, hashed in users.items()}
         self.ttl = ttl
@@ -478,7 +588,7 @@ class BasicAuthChecker:
         cost = max((_hash_cost(h) for h in users.values()), default=10)
         # Same cost as the real hashes, so unknown users take as long as known ones.
         self._dummy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds=cost))
-        self._semaphore: asyncio.Semaphore | None = None
+        self.gate = gate or BcryptGate()
         self.bcrypt_checks = 0
 
     def _cache_key(self, user: bytes, password: bytes) -> bytes:
@@ -492,6 +602,7 @@ class BasicAuthChecker:
         if expiry <= self.clock():
             del self._cache[key]
             return False
+        self._remember(key)  # a hit keeps a scraper that keeps scraping cached
         return True
 
     def _remember(self, key: bytes) -> None:
@@ -513,26 +624,28 @@ class BasicAuthChecker:
         except ValueError:
             return False
 
-    async def check(self, user: str, password: bytes) -> bool:
+    async def check(self, user: str, password: bytes, client: str = "?") -> bool:
+        """True if the credentials are right; ``AuthOverloaded`` if the check must wait too long.
+
+        ``client`` (see ``client_key``) is whom an uncached check is charged to.
+        """
         user_bytes = user.encode("utf-8", "surrogateescape")
         key = self._cache_key(user_bytes, password)
         if self._cached(key):
             return True
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(MAX_CONCURRENT_BCRYPT)
-        async with self._semaphore:
-            ok = await asyncio.to_thread(self._check_blocking, self._users.get(user), password)
+        hashed = self._users.get(user)
+        ok = await self.gate.run(client, lambda: self._check_blocking(hashed, password))
         if ok:
             self._remember(key)
         return ok
 
-    async def check_header(self, header: str | None) -> str | None:
-        """The authenticated user name, or ``None``."""
+    async def check_header(self, header: str | None, client: str = "?") -> str | None:
+        """The authenticated user name, or ``None``; ``AuthOverloaded`` when shedding."""
         credentials = parse_basic_authorization(header)
         if credentials is None:
             return None
         user, password = credentials
-        return user if await self.check(user, password) else None
+        return user if await self.check(user, password, client) else None
 
 
 def parse_basic_authorization(header: str | None) -> tuple[str, bytes] | None:
@@ -563,14 +676,43 @@ def unauthorized() -> web.HTTPUnauthorized:
     )
 
 
-def make_auth_middleware(checker: BasicAuthChecker, open_paths: frozenset[str]) -> Any:
+def too_many_checks() -> web.HTTPTooManyRequests:
+    return web.HTTPTooManyRequests(
+        text="429 Too Many Requests: too many password checks waiting\n",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def make_auth_middleware(
+    checker: BasicAuthChecker,
+    open_paths: frozenset[str],
+    refusal_delay: float = AUTH_REFUSAL_DELAY_SECONDS,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> Any:
+    """Basic auth on every path but ``open_paths``.
+
+    A refusal (401 or 429) is answered after ``refusal_delay``: a client
+    flooding bad credentials then gets one answer per connection per delay
+    instead of as many as the event loop can write, which is what keeps the
+    loop free for the users who got in. Waiting costs an idle coroutine; the
+    number of connections doing it is capped (``web/connections.py``).
+    """
+
     @web.middleware
     async def basic_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path not in open_paths:
-            user = await checker.check_header(request.headers.get("Authorization"))
+            client = client_key(request.remote)
+            try:
+                user = await checker.check_header(request.headers.get("Authorization"), client)
+            except AuthOverloaded:
+                # Not logged per request: a flood would flood the log too
+                # (the gate counts what it shed).
+                await sleep(refusal_delay)
+                raise too_many_checks() from None
             if user is None:
                 peer = request.remote or "?"
                 log.warning("basic auth failed for a request from %s to %s", peer, request.path)
+                await sleep(refusal_delay)
                 raise unauthorized()
         return await handler(request)
 
@@ -603,7 +745,11 @@ class WebSecurity:
     summary: str = "plain HTTP, no authentication"
 
 
-def build_security(config: WebConfig | None, health_without_auth: bool = False) -> WebSecurity:
+def build_security(
+    config: WebConfig | None,
+    health_without_auth: bool = False,
+    refusal_delay: float = AUTH_REFUSAL_DELAY_SECONDS,
+) -> WebSecurity:
     """Everything ``ExporterServer`` takes, from a parsed web config (or none)."""
     if config is None:
         return WebSecurity(ssl_context=None, middlewares=())
@@ -614,7 +760,7 @@ def build_security(config: WebConfig | None, health_without_auth: bool = False) 
     if config.basic_auth_users:
         checker = BasicAuthChecker(config.basic_auth_users)
         open_paths = HEALTH_PATHS if health_without_auth else frozenset()
-        middlewares.append(make_auth_middleware(checker, open_paths))
+        middlewares.append(make_auth_middleware(checker, open_paths, refusal_delay))
     context = build_ssl_context(config) if config.tls is not None else None
     parts = []
     if config.tls is not None:
@@ -648,6 +794,7 @@ class RequestLimits:
     ``keepalive_timeout`` also closes a connection that has not completed a
     request line and headers in that time (aiohttp arms it when the
     connection opens), which is what stops a slow-loris client.
+    ``max_connections`` caps open connections (``web/connections.py``).
     """
 
     client_max_size: int = 64 * 1024
@@ -655,6 +802,7 @@ class RequestLimits:
     max_field_size: int = 8190
     max_headers: int = 64
     keepalive_timeout: float = 15.0
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     def handler_args(self) -> dict[str, Any]:
         return {
@@ -662,4 +810,35 @@ class RequestLimits:
             "max_field_size": self.max_field_size,
             "max_headers": self.max_headers,
             "keepalive_timeout": self.keepalive_timeout,
+            # Never read the rest of an unwanted body "to keep the connection
+            # alive": close it instead.
+            "lingering_time": 0.0,
         }
+
+
+def make_body_limit_middleware(max_size: int) -> Any:
+    """413 before a byte of an oversized body is read, and the connection closed.
+
+    No route reads more than ``max_size``; aiohttp would otherwise read and
+    discard a declared 100 MB body to keep the connection alive. A chunked
+    body has no declared size and is refused too when the route does not
+    take one (only ``POST``/``PUT`` may carry a body here).
+    """
+
+    @web.middleware
+    async def body_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+        length = request.content_length
+        chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        if (length is not None and length > max_size) or (
+            chunked and request.method not in ("POST", "PUT")
+        ):
+            response = web.Response(
+                status=413,
+                text="413 Content Too Large\n",
+                headers={"Connection": "close"},
+            )
+            response.force_close()
+            return response
+        return await handler(request)
+
+    return body_limit

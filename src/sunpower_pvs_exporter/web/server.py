@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from collections.abc import Sequence
 
@@ -11,7 +12,16 @@ from aiohttp import web
 from sunpower_pvs_exporter.config import ExporterConfig
 from sunpower_pvs_exporter.poller import Poller
 from sunpower_pvs_exporter.web.app import ExporterState, build_app
-from sunpower_pvs_exporter.web.security import RequestLimits
+from sunpower_pvs_exporter.web.connections import (
+    FD_RESERVE,
+    ConnectionGuard,
+    GuardedSite,
+    raise_fd_limit,
+    shrink_tls_read_buffers,
+)
+from sunpower_pvs_exporter.web.security import RequestLimits, make_body_limit_middleware
+
+log = logging.getLogger(__name__)
 
 
 class ExporterServer:
@@ -32,12 +42,18 @@ class ExporterServer:
         self.state = ExporterState(config, pollers)
         self.ssl_context = ssl_context
         self.middlewares = middlewares
-        self.limits = limits or RequestLimits()
+        self.limits = limits or RequestLimits(max_connections=config.web_max_connections)
         self.port = config.listen_port
+        self.guard = ConnectionGuard(self.limits.max_connections)
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        app = build_app(self.state, self.middlewares, self.limits.client_max_size)
+        limits = self.limits
+        app = build_app(
+            self.state,
+            [make_body_limit_middleware(limits.client_max_size), *self.middlewares],
+            limits.client_max_size,
+        )
         # Open scrapes get one second to finish on shutdown: SIGTERM must end
         # the process within two.
         self._runner = web.AppRunner(
@@ -45,13 +61,27 @@ class ExporterServer:
             access_log=None,
             handle_signals=False,
             shutdown_timeout=1.0,
-            **self.limits.handler_args(),
+            **limits.handler_args(),
         )
         await self._runner.setup()
-        site = web.TCPSite(
+        fds = raise_fd_limit(limits.max_connections + FD_RESERVE)
+        cap = max(1, min(limits.max_connections, fds - FD_RESERVE))
+        if cap < limits.max_connections:
+            log.warning(
+                "only %d open files allowed (ulimit -n): serving at most %d connections "
+                "instead of %d; raise LimitNOFILE",
+                fds,
+                cap,
+                limits.max_connections,
+            )
+        self.guard = ConnectionGuard(cap)
+        if self.ssl_context is not None:
+            shrink_tls_read_buffers()
+        site = GuardedSite(
             self._runner,
             self.config.listen_host or None,
             self.config.listen_port,
+            self.guard,
             ssl_context=self.ssl_context,
         )
         try:
