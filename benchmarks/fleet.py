@@ -203,11 +203,19 @@ class Client:
     """One keep-alive connection, as a Prometheus scraper holds."""
 
     def __init__(self, port: int) -> None:
+        self.port = port
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict]:
-        self.conn.request("GET", path, headers=headers or {})
-        response = self.conn.getresponse()
+        try:
+            self.conn.request("GET", path, headers=headers or {})
+            response = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionError):
+            # The server closes keep-alive connections idle for 15 s: reconnect.
+            self.conn.close()
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            self.conn.request("GET", path, headers=headers or {})
+            response = self.conn.getresponse()
         return response.status, response.read(), dict(response.getheaders())
 
     def timed(self, path: str, headers: dict[str, str]) -> float:

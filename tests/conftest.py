@@ -78,8 +78,10 @@ async def make_exporter() -> AsyncIterator[ExporterFactory]:
         single_target: bool | None = None,
         poll_mode: PollMode = "background",
         backoff_cap: float = 1.0,
+        clock: Callable[[], float] | None = None,
         **config: Any,
     ) -> ExporterServer:
+        """``clock``: every poller's wall and duration clock (a ``support.FakeClock``)."""
         cfg = ExporterConfig(
             targets=tuple(targets),
             listen_host="127.0.0.1",
@@ -88,7 +90,12 @@ async def make_exporter() -> AsyncIterator[ExporterFactory]:
             single_target=len(targets) == 1 if single_target is None else single_target,
             **config,
         )
-        server = ExporterServer(cfg, pollers_for(cfg, backoff_cap=backoff_cap))
+        pollers = pollers_for(cfg, backoff_cap=backoff_cap)
+        if clock is not None:
+            for poller in pollers:
+                poller.clock = clock
+                poller.monotonic = clock
+        server = ExporterServer(cfg, pollers)
         await server.start()
         servers.append(server)
         return server

@@ -2,15 +2,43 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
 from sunpower_pvs_exporter.poller import Poller
 from sunpower_pvs_exporter.runtime import make_pollers
 from sunpower_pvs_exporter.simulator.server import SimulatorServer
+
+# CI sets this: a test that cannot run there is a failure, not a skip.
+REQUIRE_E2E_ENV = "SUNPOWER_PVS_REQUIRE_E2E"
+
+
+def skip_loudly(not_tested: str, fix: str) -> NoReturn:
+    """The one way a test gives up for want of a tool: a loud skip, a failure in CI.
+
+    ``not_tested`` says what went unchecked, ``fix`` how to get the tool. A
+    quiet ``return`` instead would turn a missing tool into a green test.
+    """
+    message = f"SKIPPED LOUDLY: {not_tested} ({fix})"
+    if os.environ.get(REQUIRE_E2E_ENV) == "1":
+        pytest.fail(f"{message}; {REQUIRE_E2E_ENV}=1 (CI): this test must run")
+    pytest.skip(message)
+
+
+def require_program(*names: str, not_tested: str, fix: str) -> str:
+    """The path of the first of ``names`` on PATH, else ``skip_loudly``."""
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            return path
+    skip_loudly(f"{' / '.join(names)} not found, so {not_tested}", fix)
+
 
 # Simulated noon on a summer day, in UTC so tests do not depend on the machine's zone.
 NOON_UTC = datetime(2026, 6, 21, 12, 0, tzinfo=UTC).timestamp()
@@ -43,6 +71,25 @@ def pollers_for(
     config: ExporterConfig, backoff_cap: float = 1.0, jitter: float = 0.0
 ) -> list[Poller]:
     return make_pollers(config, backoff_cap=backoff_cap, jitter=jitter)
+
+
+class FakeClock:
+    """A wall clock that moves only when a test says so.
+
+    Given to a poller (``make_exporter(..., clock=FakeClock(...))``) it makes
+    "is the next poll due", "is the cache stale" and "how long did the poll
+    take" questions of logic instead of races against a loaded machine: a
+    background poller whose clock stands still polls once and then waits.
+    """
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

@@ -131,6 +131,7 @@ class Poller:
         after_poll: Callable[[], Awaitable[None]] | None = None,
         prepare: Callable[[str, Snapshot], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         endpoint: str | None = None,
         idle_after: float = DEFAULT_IDLE_AFTER,
@@ -149,6 +150,8 @@ class Poller:
         # Runs on a new snapshot before scrapes can see it (pre-rendering).
         self.prepare = prepare
         self.clock = clock
+        # Measures poll durations; tests pin it (with ``clock``) to get exact output.
+        self.monotonic = monotonic
         self.rng = rng or random.Random()
         # on_demand: polling stops this long after the last probe.
         self.idle_after = idle_after
@@ -261,7 +264,7 @@ class Poller:
 
     async def _read_and_record(self) -> None:
         started_wall = self.clock()
-        started = time.monotonic()
+        started = self.monotonic()
         self._last_attempt_at = started_wall
         self._polls += 1
         try:
@@ -289,7 +292,7 @@ class Poller:
         except Exception as exc:  # a bug in our code must not kill the poller
             self._record_internal_error(exc, started, started_wall)
             return
-        self._last_duration = time.monotonic() - started
+        self._last_duration = self.monotonic() - started
         try:
             snapshot = self.continuity.apply(snapshot, self.clock())
         except Exception:  # a bug here must not stop the polling
@@ -344,7 +347,7 @@ class Poller:
     def _record_failure(
         self, reason: FailureReason, message: str, started: float, started_wall: float
     ) -> None:
-        self._last_duration = time.monotonic() - started
+        self._last_duration = self.monotonic() - started
         self._last_ok = False
         self._last_error = message
         self._last_error_reason = reason

@@ -28,9 +28,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import os
 import re
-import shutil
 import subprocess
 import threading
 import time
@@ -50,9 +48,8 @@ from sunpower_pvs_exporter.config import ExporterConfig
 from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer, free_port
 from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
 from sunpower_pvs_exporter.web.server import ExporterServer
-from support import pollers_for, target_for, tls_target_for
+from support import pollers_for, require_program, target_for, tls_target_for
 
-REQUIRE_ENV = "SUNPOWER_PVS_REQUIRE_E2E"
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs" / "monitoring.md"
 DOCUMENTED_EXPORTER = "exporter-host:9110"
@@ -80,17 +77,14 @@ T = TypeVar("T")
 
 def require_binaries(*names: str) -> dict[str, str]:
     """Paths of external programs; skip loudly without them (fail under CI)."""
-    paths = {name: shutil.which(name) for name in names}
-    missing = sorted(name for name, path in paths.items() if path is None)
-    if missing:
-        message = (
-            f"END-TO-END TEST NOT RUN: {', '.join(missing)} not found on PATH. "
-            "Install them (Debian: apt-get install prometheus systemd openssl), as .ci/run does."
+    return {
+        name: require_program(
+            name,
+            not_tested="this end-to-end test did not run",
+            fix="Debian: apt-get install prometheus systemd openssl, as .ci/run does",
         )
-        if os.environ.get(REQUIRE_ENV) == "1":
-            pytest.fail(f"{message} ({REQUIRE_ENV}=1: e2e tests must run)")
-        pytest.skip(message)
-    return {name: path for name, path in paths.items() if path is not None}
+        for name in names
+    }
 
 
 def noon_zone(now: float) -> str:

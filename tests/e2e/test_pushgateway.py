@@ -7,8 +7,6 @@ Push after each poll, read the group back from the Pushgateway's own
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,24 +15,17 @@ import aiohttp
 import pytest
 
 from sunpower_pvs_exporter.simulator.server import free_port
-from support import parse_samples, series, target_for
-
-
-def find_pushgateway() -> str | None:
-    for name in ("prometheus-pushgateway", "pushgateway"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
+from support import parse_samples, require_program, series, target_for
 
 
 @pytest.fixture
 def pushgateway(tmp_path) -> Iterator[str]:
-    binary = find_pushgateway()
-    if binary is None:
-        if os.environ.get("SUNPOWER_PVS_REQUIRE_E2E") == "1":
-            pytest.fail("prometheus-pushgateway is required in CI but not installed")
-        pytest.skip("SKIPPED LOUDLY: prometheus-pushgateway not installed (apt-get install it)")
+    binary = require_program(
+        "prometheus-pushgateway",
+        "pushgateway",
+        not_tested="pushing to a real Pushgateway was not tested",
+        fix="apt-get install prometheus-pushgateway",
+    )
     port = free_port()
     proc = subprocess.Popen(
         [binary, f"--web.listen-address=127.0.0.1:{port}"],

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -33,7 +31,7 @@ from sunpower_pvs_exporter.pvs.transport import (
     Endpoint,
     HttpTransport,
 )
-from support import parse_samples, series, target_for
+from support import parse_samples, require_program, series, target_for
 
 MiB = 1024 * 1024
 Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -308,11 +306,11 @@ async def test_ten_thousand_hostile_devices_over_http(fake_pvs, make_exporter, h
 
 
 def test_promtool_accepts_a_large_hostile_render(tmp_path):
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        if os.environ.get("SUNPOWER_PVS_REQUIRE_E2E") == "1":
-            pytest.fail("promtool is required (SUNPOWER_PVS_REQUIRE_E2E=1)")
-        pytest.skip("SKIPPED LOUDLY: promtool not installed; exposition not checked by promtool")
+    promtool = require_program(
+        "promtool",
+        not_tested="the exposition was not checked by promtool",
+        fix="apt-get install prometheus",
+    )
     snapshot = parse_device_list(hostile_device_list(3000), time.time())
     registry = CollectorRegistry(auto_describe=False)
     registry.register(FixedCollector(build_families(DEVICE_METRICS, snapshot)))

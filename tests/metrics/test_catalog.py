@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from datetime import UTC
@@ -13,6 +12,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from sunpower_pvs_exporter.metrics.catalog import ALL_METRICS, DEVICE_METRICS
 from sunpower_pvs_exporter.metrics.docs import render_metrics_doc
+from support import require_program
 
 ROOT = Path(__file__).parent.parent.parent
 SUP = {"device_id", "model", "software_version"}
@@ -132,12 +132,17 @@ def test_golden_expositions_match():
         assert golden_exposition(f"{name}.json") == expected, f"golden {name}.prom differs"
 
 
-def test_golden_files_pass_promtool_lint_when_available():
-    promtool = "/usr/bin/promtool"
-    if not os.path.exists(promtool):
-        return
-    for name in GOLDEN:
-        text = (ROOT / "tests" / "golden" / f"{name}.prom").read_text()
+def test_golden_files_pass_promtool_lint():
+    promtool = require_program(
+        "promtool",
+        not_tested="the golden expositions were not linted by promtool",
+        fix="apt-get install prometheus",
+    )
+    golden = ROOT / "tests" / "golden"
+    files = [golden / f"{name}.prom" for name in GOLDEN] + sorted((golden / "http").glob("*.prom"))
+    assert len(files) > len(GOLDEN), "the HTTP golden files (tests/golden/http) are missing"
+    for path in files:
+        text = path.read_text()
         result = subprocess.run(
             [promtool, "check", "metrics"], input=text, capture_output=True, text=True
         )
@@ -149,10 +154,12 @@ def test_golden_files_pass_promtool_lint_when_available():
             if line.strip()
             and not ("_watt_hours" in line and 'base unit "seconds" instead of "hours"' in line)
         ]
-        assert not problems, problems
+        assert not problems, (path.name, problems)
 
 
 if __name__ == "__main__":
+    # The HTTP goldens (tests/golden/http) have their own command:
+    # `python tests/test_golden_http.py`.
     for fixture in GOLDEN:
         (ROOT / "tests" / "golden" / f"{fixture}.prom").write_text(
             golden_exposition(f"{fixture}.json")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
+import math
+import typing
 from datetime import UTC, datetime
 
 import pytest
@@ -239,9 +241,42 @@ def test_group_devices_ignores_other_layouts():
     )
 )
 def test_any_value_types_never_crash(raw):
+    """Any JSON-ish value anywhere: a PvsPayloadError or a snapshot whose every
+    reading is a finite float or missing and every label a string; never a
+    crash, a NaN, or a raw value passed through."""
     raw.setdefault("/sys/info/serialnum", "ZT1")
-    with contextlib.suppress(PvsPayloadError):
-        parse_variables(raw, fetched_at=1.0)
+    try:
+        snap = parse_variables(raw, fetched_at=1.0)
+    except PvsPayloadError:
+        return
+    assert snap.backend == "varserver"
+    assert snap.fetched_at == 1.0
+    assert_only_clean_values(snap)
+    serial = raw["/sys/info/serialnum"]
+    if isinstance(serial, str) and serial.strip():
+        assert snap.supervisor.device.serial == serial.strip()
+
+
+def assert_only_clean_values(value: object, path: str = "snapshot") -> None:
+    """Walk the snapshot: readings are finite floats or None, labels are str."""
+    if dataclasses.is_dataclass(value):
+        hints = typing.get_type_hints(type(value))
+        for field in dataclasses.fields(value):
+            item = getattr(value, field.name)
+            where = f"{path}.{field.name}"
+            hint = hints[field.name]
+            if hint == float | None:
+                assert item is None or (type(item) is float and math.isfinite(item)), (where, item)
+            elif hint is str:
+                assert type(item) is str, (where, item)
+            else:
+                assert_only_clean_values(item, where)
+    elif isinstance(value, tuple | list):
+        for index, item in enumerate(value):
+            assert_only_clean_values(item, f"{path}[{index}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            assert_only_clean_values(item, f"{path}[{key!r}]")
 
 
 # pypvs's recorded production meter: 2.97 kW, every leg and pos/neg field 0.0.

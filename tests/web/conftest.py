@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -15,9 +13,7 @@ import pytest
 from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
 from sunpower_pvs_exporter.web.security import RequestLimits, build_security, load_web_config
 from sunpower_pvs_exporter.web.server import ExporterServer
-from support import pollers_for
-
-REQUIRE_E2E = os.environ.get("SUNPOWER_PVS_REQUIRE_E2E") == "1"
+from support import pollers_for, require_program
 
 
 @dataclass(frozen=True)
@@ -78,10 +74,11 @@ def _make_leaf(directory: Path, name: str, ca: str, usage: str, san: str | None)
 
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
-    if shutil.which("openssl") is None:
-        if REQUIRE_E2E:
-            pytest.fail("openssl CLI is required to generate test certificates")
-        pytest.skip("SKIPPED LOUDLY: openssl CLI not found; TLS tests did not run")
+    require_program(
+        "openssl",
+        not_tested="no test certificates: TLS tests did not run",
+        fix="apt-get install openssl",
+    )
     directory = tmp_path_factory.mktemp("tls")
     _make_ca(directory, "ca")
     _make_ca(directory, "client-ca")

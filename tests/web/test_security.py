@@ -6,6 +6,7 @@ import asyncio
 import base64
 import ssl
 import statistics
+import threading
 import time
 from pathlib import Path
 
@@ -379,24 +380,37 @@ async def test_auth_cache_is_keyed_by_hmac_and_expires():
     assert other._cache_key(b"u", PASSWORD.encode()) != checker._cache_key(b"u", PASSWORD.encode())
 
 
-async def test_unknown_user_and_long_password_cost_the_same_as_a_wrong_password():
-    """Timing-safe path: every failure runs one bcrypt of the configured cost."""
+async def test_unknown_user_and_long_password_cost_the_same_as_a_wrong_password(monkeypatch):
+    """Timing-safe path: every failure runs exactly one bcrypt of the configured cost.
+
+    Asserted on what runs (each ``checkpw`` call and the cost of its hash), not
+    on a stopwatch: equal work is what makes the times equal, and a count
+    cannot flake on a loaded machine.
+    """
     checker = BasicAuthChecker({"prometheus": bcrypt_hash(PASSWORD, cost=8)})
+    real_checkpw = bcrypt.checkpw
+    costs: list[int] = []
 
-    async def median_time(user: str, password: bytes) -> float:
-        times = []
-        for _ in range(5):
-            started = time.perf_counter()
-            assert not await checker.check(user, password)
-            times.append(time.perf_counter() - started)
-        return statistics.median(times)
+    def counting_checkpw(password: bytes, hashed: bytes) -> bool:
+        costs.append(int(hashed.split(b"$")[2]))
+        return real_checkpw(password, hashed)
 
-    wrong = await median_time("prometheus", b"wrong password")
-    unknown = await median_time("nobody", b"wrong password")
-    too_long = await median_time("prometheus", b"x" * 100)
-    assert checker.bcrypt_checks == 15
-    for other in (unknown, too_long):
-        assert 0.4 < other / wrong < 2.5, (wrong, unknown, too_long)
+    monkeypatch.setattr(bcrypt, "checkpw", counting_checkpw)
+    failures = {
+        "wrong": ("prometheus", b"wrong password"),
+        "unknown": ("nobody", b"wrong password"),
+        "too long": ("prometheus", b"x" * 100),
+        "too long, right prefix": ("prometheus", PASSWORD.encode() + b"x" * 100),
+    }
+    for what, (user, password) in failures.items():
+        costs.clear()
+        assert not await checker.check(user, password), what
+        assert costs == [8], (what, costs)
+    assert checker.bcrypt_checks == len(failures)
+    # The right password also costs one bcrypt (then comes from the cache).
+    costs.clear()
+    assert await checker.check("prometheus", PASSWORD.encode())
+    assert costs == [8]
 
 
 async def test_cached_basic_auth_keeps_metrics_fast(make_simulator, make_secure_exporter, http):
@@ -414,10 +428,16 @@ async def test_cached_basic_auth_keeps_metrics_fast(make_simulator, make_secure_
             await r.read()
         return time.perf_counter() - started
 
+    # Auth is on: without the credential there is nothing to scrape.
+    for headers in ({}, basic("prometheus", "wrong")):
+        async with http.get(exporter.url + "/metrics", headers=headers) as r:
+            assert r.status == 401
     uncached = []
     for _ in range(3):
         checker._cache.clear()
+        checks_before = checker.bcrypt_checks
         uncached.append(await scrape_time())
+        assert checker.bcrypt_checks == checks_before + 1, "an uncached credential runs bcrypt"
     checks_before = checker.bcrypt_checks
     cached = [await scrape_time() for _ in range(10)]
     # The cache is what keeps scrapes fast: no bcrypt at all on a cached credential.
@@ -431,32 +451,56 @@ async def test_cached_basic_auth_keeps_metrics_fast(make_simulator, make_secure_
 
 
 async def test_concurrent_scrapes_with_bad_passwords_do_not_block_the_loop(
-    make_simulator, make_secure_exporter, http
+    make_simulator, make_secure_exporter, http, monkeypatch
 ):
-    """bcrypt runs in threads: a healthy client is served while bad ones are checked."""
+    """bcrypt runs in threads: a healthy client is served while bad ones are checked.
+
+    Every bcrypt is held on a gate the test opens only after the healthy
+    request was answered: an exporter that ran bcrypt on its event loop could
+    answer nothing meanwhile, whatever the machine's speed (no stopwatch).
+    """
     sim = await make_simulator(inverters=1)
     exporter = await make_secure_exporter(
         [target_for(sim)], web_config=auth_config({"prometheus": bcrypt_hash(PASSWORD, cost=10)})
     )
     checker = exporter.security.checker  # type: ignore[attr-defined]
     async with http.get(exporter.url + "/-/healthy", headers=basic("prometheus", PASSWORD)) as r:
-        assert r.status == 200
+        assert r.status == 200  # now cached: the healthy client needs no bcrypt
+    gate = threading.Event()
+    held = threading.Event()
+    real_checkpw = bcrypt.checkpw
+
+    def gated_checkpw(password: bytes, hashed: bytes) -> bool:
+        held.set()
+        if not gate.wait(timeout=30):
+            raise AssertionError("the test never opened the bcrypt gate")
+        return real_checkpw(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", gated_checkpw)
 
     async def bad() -> int:
         async with http.get(exporter.url + "/metrics", headers=basic("x", "y")) as response:
             return response.status
 
     flood = [asyncio.create_task(bad()) for _ in range(6)]
-    await asyncio.sleep(0.01)
-    started = time.perf_counter()
-    async with http.get(exporter.url + "/-/healthy", headers=basic("prometheus", PASSWORD)) as r:
-        assert r.status == 200
-    good_latency = time.perf_counter() - started
+    try:
+        for _ in range(400):  # bounded: 20 s
+            if held.is_set():
+                break
+            await asyncio.sleep(0.05)
+        assert held.is_set(), "no bad password reached bcrypt"
+        async with (
+            asyncio.timeout(20),
+            http.get(exporter.url + "/-/healthy", headers=basic("prometheus", PASSWORD)) as r,
+        ):
+            assert r.status == 200
+        assert not all(task.done() for task in flood), "the bad ones were not still waiting"
+    finally:
+        gate.set()
     statuses = await asyncio.gather(*flood)
     # One client gets a bounded share of the bcrypt worker; the rest is shed (429).
     assert 401 in statuses and set(statuses) <= {401, 429}
     assert checker.bcrypt_checks == 1 + statuses.count(401)
-    assert good_latency < 0.5, good_latency
 
 
 def test_web_config_from_the_config_file_is_validated(tmp_path, capsys):

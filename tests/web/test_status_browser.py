@@ -19,7 +19,6 @@ import contextlib
 import itertools
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -30,7 +29,7 @@ import aiohttp
 import bcrypt
 import pytest
 
-from support import parse_samples, series, target_for
+from support import parse_samples, require_program, series, target_for
 
 pytestmark = pytest.mark.e2e
 
@@ -56,15 +55,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def find_chromium() -> str:
-    for name in CHROMIUM_NAMES:
-        path = shutil.which(name)
-        if path:
-            return path
-    if os.environ.get("SUNPOWER_PVS_REQUIRE_E2E") == "1":
-        pytest.fail("chromium is not installed but SUNPOWER_PVS_REQUIRE_E2E=1 (CI): install it")
-    pytest.skip(
-        "SKIPPED LOUDLY: chromium not installed, the status page was NOT tested in a browser "
-        "(apt-get install chromium, or set SUNPOWER_PVS_REQUIRE_E2E=1 to make this a failure)"
+    return require_program(
+        *CHROMIUM_NAMES,
+        not_tested="the status page was NOT tested in a browser",
+        fix="apt-get install chromium",
     )
 
 
