@@ -22,13 +22,7 @@ from prometheus_client.registry import CollectorRegistry
 from sunpower_pvs_exporter import __version__
 from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
 from sunpower_pvs_exporter.health import LiveStatus, ReloadStatus
-from sunpower_pvs_exporter.metrics.catalog import LIVE_METRICS
-from sunpower_pvs_exporter.metrics.collector import (
-    DeviceFamilyCache,
-    ExporterCollector,
-    HealthText,
-)
-from sunpower_pvs_exporter.metrics.encoder import encode_metrics
+from sunpower_pvs_exporter.metrics.collector import DeviceFamilyCache, HealthText
 from sunpower_pvs_exporter.poller import Poller
 from sunpower_pvs_exporter.push import Pusher, read_push_auth
 from sunpower_pvs_exporter.pvs.hosts import host_port
@@ -36,7 +30,7 @@ from sunpower_pvs_exporter.pvs.model import Snapshot
 from sunpower_pvs_exporter.pvs.readers import make_live_stream
 from sunpower_pvs_exporter.pvs.telemetry import TelemetryStream
 from sunpower_pvs_exporter.runtime import STOP_DEADLINE, ReloadOutcome, stop_within
-from sunpower_pvs_exporter.web.exposition import gzip_if_accepted, render
+from sunpower_pvs_exporter.web.exposition import gzip_if_accepted, render, targets_text
 from sunpower_pvs_exporter.web.status import CSP as STATUS_PAGE_CSP
 from sunpower_pvs_exporter.web.status import render_status_page
 
@@ -191,22 +185,45 @@ class ExporterState:
     def _push_hook(self, poller: Poller) -> Callable[[], Awaitable[None]]:
         async def push() -> None:
             if self.pusher is not None:
-                await self.pusher.push(poller.name, self.probe_registry(poller))
+                # Exactly what /probe serves for this target, in the text format.
+                body = self.metrics_text([poller], [poller], False, False, HealthText())
+                await self.pusher.push(poller.name, body)
 
         return push
 
-    def probe_registry(self, poller: Poller, include_devices: bool = True) -> CollectorRegistry:
-        """One target's health (and device metrics unless the caller appends them)."""
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(
-            ExporterCollector(
-                lambda: [poller.status()],
-                self.cache,
-                include_devices=include_devices,
-                include_exporter_info=False,
-            )
+    def live_status(self, target: str) -> LiveStatus | None:
+        stream = self.streams.get(target)
+        if stream is None:
+            return None
+        return LiveStatus(
+            target, stream.latest(), stream.connects, stream.messages, stream.unsupported
         )
-        return registry
+
+    def metrics_text(
+        self,
+        health_pollers: Sequence[Poller],
+        device_pollers: Sequence[Poller],
+        exporter_info: bool,
+        openmetrics: bool,
+        health: HealthText | None = None,
+    ) -> bytes:
+        """The health of ``health_pollers``, then the device and live metrics of
+        ``device_pollers``: the body of ``/metrics``, ``/probe`` and a push."""
+        # One status per target, so health and device metrics agree.
+        statuses = {poller.name: poller.status() for poller in health_pollers}
+        devices = [
+            (statuses.get(poller.name) or poller.status(), self.live_status(poller.name))
+            for poller in device_pollers
+        ]
+        return targets_text(
+            self.health if health is None else health,
+            self.cache,
+            list(statuses.values()),
+            devices,
+            openmetrics,
+            self.reload_status if exporter_info else None,
+            exporter_info,
+        )
 
     async def refresh(self, pollers: Sequence[Poller], deadline: float | None = None) -> None:
         """Scrape poll mode: let due pollers read the PVS before rendering.
@@ -239,32 +256,9 @@ async def _exposition(
     """``registry`` (process metrics), then the health of ``health_pollers``,
     then the cached device text of ``device_pollers``."""
     state = request.app[STATE_KEY]
-    cache = state.cache
-    streams = state.streams
 
     def appended(openmetrics: bool) -> bytes:
-        # One status per target, so health and device metrics agree.
-        statuses = {poller.name: poller.status() for poller in health_pollers}
-        reload_status = state.reload_status if exporter_info else None
-        parts = [
-            state.health.text(list(statuses.values()), openmetrics, exporter_info, reload_status)
-        ]
-        for poller in device_pollers:
-            status = statuses.get(poller.name)
-            snapshot = (status or poller.status()).snapshot
-            if snapshot is not None:
-                parts.append(cache.text(poller.name, snapshot, openmetrics))
-            stream = streams.get(poller.name)
-            if stream is not None:
-                live = LiveStatus(
-                    poller.name,
-                    stream.latest(),
-                    stream.connects,
-                    stream.messages,
-                    stream.unsupported,
-                )
-                parts.append(encode_metrics(LIVE_METRICS, live, False, openmetrics))
-        return b"".join(parts)
+        return state.metrics_text(health_pollers, device_pollers, exporter_info, openmetrics)
 
     body, headers = render(registry, request.headers.get("Accept", ""), appended)
     body = await gzip_if_accepted(body, headers, request.headers.get("Accept-Encoding", ""))
