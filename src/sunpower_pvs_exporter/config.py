@@ -17,6 +17,11 @@ from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+# ConfigError and read_yaml_file are re-exported: callers know them as config's.
+from sunpower_pvs_exporter.config_values import ConfigError as ConfigError
+from sunpower_pvs_exporter.config_values import check_keys, choice, flag, string
+from sunpower_pvs_exporter.config_values import read_yaml_file as read_yaml_file
+
 Api = Literal["auto", "legacy", "varserver"]
 PollMode = Literal["background", "scrape", "on_demand"]
 LogFormat = Literal["plain", "logfmt", "json"]
@@ -48,10 +53,6 @@ TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,252}$")
 # One DNS label: letters, digits and inner hyphens (underscores, seen on home LANs, too).
 _DNS_LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
 MAX_DNS_NAME = 253
-
-
-class ConfigError(ValueError):
-    """A configuration problem, already phrased for the user."""
 
 
 @dataclass(frozen=True)
@@ -228,21 +229,15 @@ def expand_credentials(path: str, key: str) -> str:
 
 def parse_url(value: object, key: str) -> str:
     """An ``http://`` or ``https://`` URL with a host (the Pushgateway)."""
-    text = _str(value, key)
+    url = string(value, key)
     try:
-        parts = urlsplit(text)
+        parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{key}: expected an http:// or https:// URL, got {value!r}")
-    return text
-
-
-def _choice(value: object, key: str, choices: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ConfigError(f"{key}: must be one of {', '.join(choices)}; got {value!r}")
-    return value
+    return url
 
 
 def parse_max_connections(value: object, key: str) -> int:
@@ -256,18 +251,6 @@ def parse_max_connections(value: object, key: str) -> int:
             f"got {value!r}"
         )
     return value
-
-
-def _bool(value: object, key: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key}: expected true or false, got {value!r}")
-    return value
-
-
-def _str(value: object, key: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{key}: expected a non-empty string, got {value!r}")
-    return value.strip()
 
 
 def check_timezone(value: str | None, key: str) -> str | None:
@@ -386,20 +369,13 @@ GLOBAL_KEYS = {
 DEFAULTS_KEYS = TARGET_KEYS - {"name", "host"}
 
 
-def _unknown_keys(doc: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
-    for key in doc:
-        if key not in allowed:
-            hint = ", ".join(sorted(allowed))
-            raise ConfigError(f"{prefix}{key}: unknown key (allowed: {hint})")
-
-
 def _parse_target(
     raw: object, index: int, defaults: Mapping[str, Any], poll_mode: PollMode
 ) -> TargetConfig:
     key = f"targets[{index}]"
     if not isinstance(raw, dict):
         raise ConfigError(f"{key}: expected a mapping with at least name and host")
-    _unknown_keys(raw, TARGET_KEYS, f"{key}.")
+    check_keys(raw, TARGET_KEYS, f"{key}.")
     merged = {**defaults, **raw}
     # A target's own password source replaces the inherited one (not "both").
     for own, inherited in (("password_file", "password_env"), ("password_env", "password_file")):
@@ -413,50 +389,32 @@ def _parse_target(
     def opt(name: str) -> Any:
         return merged.get(name)
 
-    use_tls = _bool(opt("use_tls"), k + "use_tls") if "use_tls" in merged else False
+    use_tls = flag(opt("use_tls"), k + "use_tls") if "use_tls" in merged else False
     return make_target(
         lambda name: k + name,
-        name=_str(merged["name"], k + "name"),
-        host=_str(merged["host"], k + "host"),
+        name=string(merged["name"], k + "name"),
+        host=string(merged["host"], k + "host"),
         port=parse_port(opt("port"), k + "port") if "port" in merged else None,
         use_tls=use_tls,
-        tls_ca_file=_str(opt("tls_ca_file"), k + "tls_ca_file") if opt("tls_ca_file") else None,
-        api=_choice(opt("api") or "auto", k + "api", get_args(Api)),  # type: ignore[arg-type]
+        tls_ca_file=string(opt("tls_ca_file"), k + "tls_ca_file") if opt("tls_ca_file") else None,
+        api=choice(opt("api") or "auto", k + "api", get_args(Api)),  # type: ignore[arg-type]
         poll_mode=poll_mode,
         poll_interval=parse_duration(opt("poll_interval"), k + "poll_interval")
         if "poll_interval" in merged
         else None,
         timeout=parse_duration(opt("timeout"), k + "timeout") if "timeout" in merged else None,
         max_age=parse_duration(opt("max_age"), k + "max_age") if "max_age" in merged else None,
-        password_file=_str(opt("password_file"), k + "password_file")
+        password_file=string(opt("password_file"), k + "password_file")
         if "password_file" in merged
         else None,
-        password_env=_str(opt("password_env"), k + "password_env")
+        password_env=string(opt("password_env"), k + "password_env")
         if "password_env" in merged
         else None,
-        timezone=_str(opt("timezone"), k + "timezone") if "timezone" in merged else None,
+        timezone=string(opt("timezone"), k + "timezone") if "timezone" in merged else None,
         telemetry_port=parse_port(opt("telemetry_port"), k + "telemetry_port")
         if "telemetry_port" in merged
         else None,
     )
-
-
-def read_yaml_file(path: str, label: str) -> object:
-    """The YAML document in ``path``; any problem is a ``ConfigError`` starting ``label``."""
-    import yaml  # only with a config file: flags-only starts do without it
-
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
-    except OSError as exc:
-        raise ConfigError(f"{label}: cannot read: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{label}: not UTF-8 text") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{label}: invalid YAML{where}: {problem}") from exc
 
 
 def load_config_file(path: str) -> ExporterConfig:
@@ -488,14 +446,14 @@ def load_config_file(path: str) -> ExporterConfig:
 def parse_config(doc: object) -> ExporterConfig:
     if not isinstance(doc, dict):
         raise ConfigError("config: expected a mapping at the top level with a 'targets' list")
-    _unknown_keys(doc, GLOBAL_KEYS, "")
-    poll_mode: PollMode = _choice(  # type: ignore[assignment]
+    check_keys(doc, GLOBAL_KEYS, "")
+    poll_mode: PollMode = choice(  # type: ignore[assignment]
         doc.get("poll_mode", "background"), "poll_mode", get_args(PollMode)
     )
     defaults = doc.get("defaults") or {}
     if not isinstance(defaults, dict):
         raise ConfigError("defaults: expected a mapping of target settings")
-    _unknown_keys(defaults, DEFAULTS_KEYS, "defaults.")
+    check_keys(defaults, DEFAULTS_KEYS, "defaults.")
     raw_targets = doc.get("targets")
     if not isinstance(raw_targets, list) or not raw_targets:
         raise ConfigError("targets: expected a non-empty list of targets")
@@ -519,28 +477,28 @@ def parse_config(doc: object) -> ExporterConfig:
         idle_after=parse_duration(doc["idle_after"], "idle_after")
         if "idle_after" in doc
         else DEFAULT_IDLE_AFTER,
-        use_device_data_timestamp=_bool(
+        use_device_data_timestamp=flag(
             doc.get("use_device_data_timestamp", False), "use_device_data_timestamp"
         ),
-        live=_bool(doc.get("live", False), "live"),
+        live=flag(doc.get("live", False), "live"),
         single_target=False,
-        log_level=_choice(level, "log_level", get_args(LogLevel)),  # type: ignore[arg-type]
-        log_file=_str(doc["log_file"], "log_file") if "log_file" in doc else None,
-        log_format=_choice(  # type: ignore[arg-type]
+        log_level=choice(level, "log_level", get_args(LogLevel)),  # type: ignore[arg-type]
+        log_file=string(doc["log_file"], "log_file") if "log_file" in doc else None,
+        log_format=choice(  # type: ignore[arg-type]
             doc.get("log_format", "plain"), "log_format", get_args(LogFormat)
         ),
-        web_config_file=_str(doc["web_config_file"], "web_config_file")
+        web_config_file=string(doc["web_config_file"], "web_config_file")
         if "web_config_file" in doc
         else None,
-        web_health_without_auth=_bool(
+        web_health_without_auth=flag(
             doc.get("web_health_without_auth", False), "web_health_without_auth"
         ),
         web_max_connections=parse_max_connections(
             doc.get("web_max_connections", DEFAULT_MAX_CONNECTIONS), "web_max_connections"
         ),
         push_to=parse_url(doc["push_to"], "push_to") if "push_to" in doc else None,
-        push_job=_str(doc.get("push_job", "sunpower_pvs"), "push_job"),
-        push_auth_file=_str(doc["push_auth_file"], "push_auth_file")
+        push_job=string(doc.get("push_job", "sunpower_pvs"), "push_job"),
+        push_auth_file=string(doc["push_auth_file"], "push_auth_file")
         if "push_auth_file" in doc
         else None,
     )
