@@ -17,6 +17,11 @@ class ConfigError(ValueError):
     """A configuration problem, already phrased for the user."""
 
 
+def error(key: str, problem: str) -> ConfigError:
+    """The one shape of a problem: the key first, then what is wrong with it."""
+    return ConfigError(f"{key}: {problem}")
+
+
 def read_yaml_file(path: str, label: str) -> object:
     """The YAML document in ``path``; any problem is a ``ConfigError`` starting ``label``."""
     import yaml  # only with a config file: flags-only starts do without it

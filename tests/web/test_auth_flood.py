@@ -18,8 +18,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from sunpower_pvs_exporter.web.connections import client_key
-from sunpower_pvs_exporter.web.security import (
+from sunpower_pvs_exporter.web.auth import (
     AUTH_REFUSAL_DELAY_SECONDS,
     RETRY_AFTER_SECONDS,
     AuthOverloaded,
@@ -27,6 +26,7 @@ from sunpower_pvs_exporter.web.security import (
     BcryptGate,
     make_auth_middleware,
 )
+from sunpower_pvs_exporter.web.connections import client_key
 from support import target_for
 
 PASSWORD = "correct horse battery staple"

@@ -16,11 +16,8 @@ import pytest
 
 from sunpower_pvs_exporter import cli
 from sunpower_pvs_exporter.config import ConfigError
-from sunpower_pvs_exporter.web.security import (
-    BasicAuthChecker,
-    load_web_config,
-    parse_basic_authorization,
-)
+from sunpower_pvs_exporter.web.auth import BasicAuthChecker, parse_basic_authorization
+from sunpower_pvs_exporter.web.security import load_web_config
 from support import target_for
 
 PASSWORD = "correct horse battery staple"
@@ -554,3 +551,22 @@ def test_security_summary_for_the_startup_log(tmp_path, tls_files):
         "TLS (min TLS12, client certificates: NoClientCert), "
         "basic auth (1 user, health endpoints open)"
     )
+
+
+def test_the_ssl_context_is_built_once_and_served(tmp_path, tls_files, monkeypatch):
+    """Reading the file builds the context (so a bad certificate fails the start);
+    the server then listens with that very context, not a second one."""
+    from sunpower_pvs_exporter.web import security, tls
+
+    built: list[ssl.SSLContext] = []
+    real_build = tls.build_ssl_context
+
+    def counting_build(config):
+        built.append(real_build(config))
+        return built[-1]
+
+    monkeypatch.setattr(security, "build_ssl_context", counting_build)
+    config = load_web_config(write(tmp_path, tls_config(tls_files)))
+    served = security.build_security(config)
+    assert len(built) == 1
+    assert served.ssl_context is built[0]
