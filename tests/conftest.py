@@ -18,6 +18,7 @@ import pytest
 
 from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
 from sunpower_pvs_exporter.poller import PollMode
+from sunpower_pvs_exporter.runtime import ExporterState
 from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer
 from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
 from sunpower_pvs_exporter.web.server import ExporterServer
@@ -95,7 +96,7 @@ async def make_exporter() -> AsyncIterator[ExporterFactory]:
             for poller in pollers:
                 poller.clock = clock
                 poller.monotonic = clock
-        server = ExporterServer(cfg, pollers)
+        server = ExporterServer(ExporterState(cfg, pollers))
         await server.start()
         servers.append(server)
         return server

@@ -154,6 +154,13 @@ def parse_port(value: object, key: str) -> int:
     return port
 
 
+def listen_address(host: str, port: int) -> str:
+    """``*:9110``, ``127.0.0.1:9110``, ``[::1]:9110``: the form --listen-on accepts."""
+    if not host:
+        return f"*:{port}"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def parse_listen(value: str, key: str) -> tuple[str, int]:
     """``9110``, ``:9110``, ``127.0.0.1:9110`` or ``[::1]:9110`` -> (host, port)."""
     text = str(value).strip()

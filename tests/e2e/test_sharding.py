@@ -38,6 +38,7 @@ import yaml
 
 from e2e.monitoring_stack import LoopThread, http_get, noon_zone, require_binaries
 from sunpower_pvs_exporter.config import ExporterConfig
+from sunpower_pvs_exporter.runtime import ExporterState
 from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer, free_port
 from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
 from sunpower_pvs_exporter.web.server import ExporterServer
@@ -112,7 +113,7 @@ class Fleet:
             single_target=False,
         )
         for _ in range(2):
-            server = ExporterServer(config, pollers_for(config))
+            server = ExporterServer(ExporterState(config, pollers_for(config)))
             self.loop.run(server.start())
             self.exporters.append(server)
         self.ports = {name: free_port() for name in ("central", "agent-0", "agent-1")}

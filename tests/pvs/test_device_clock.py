@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
-from sunpower_pvs_exporter.pvs.readers import make_reader
+from sunpower_pvs_exporter.runtime import make_reader
 from support import NOON_UTC, parse_samples, target_for
 
 LOS_ANGELES = ZoneInfo("America/Los_Angeles")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sunpower_pvs_exporter.pvs.errors import PvsAuthError, PvsConnectionError
-from sunpower_pvs_exporter.pvs.readers import make_reader
+from sunpower_pvs_exporter.runtime import make_reader
 from sunpower_pvs_exporter.simulator.server import self_signed_certificate
 from support import target_for
 

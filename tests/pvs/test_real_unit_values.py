@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from sunpower_pvs_exporter.pvs.readers import make_reader
+from sunpower_pvs_exporter.runtime import make_reader
 from sunpower_pvs_exporter.simulator.varserver_api import variables
 from support import MIDNIGHT_UTC, NOON_UTC, parse_samples, series, tls_target_for
 

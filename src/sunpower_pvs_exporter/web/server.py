@@ -9,9 +9,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from sunpower_pvs_exporter.config import ExporterConfig
-from sunpower_pvs_exporter.poller import Poller
-from sunpower_pvs_exporter.web.app import ExporterState, build_app
+from sunpower_pvs_exporter.web.app import ServedState, build_app
 from sunpower_pvs_exporter.web.connections import (
     FD_RESERVE,
     ConnectionGuard,
@@ -32,14 +30,14 @@ class ExporterServer:
 
     def __init__(
         self,
-        config: ExporterConfig,
-        pollers: Sequence[Poller],
+        state: ServedState,
         ssl_context: ssl.SSLContext | None = None,
         middlewares: Sequence[object] = (),
         limits: RequestLimits | None = None,
     ) -> None:
+        config = state.config
         self.config = config
-        self.state = ExporterState(config, pollers)
+        self.state = state
         self.ssl_context = ssl_context
         self.middlewares = middlewares
         self.limits = limits or RequestLimits(max_connections=config.web_max_connections)
