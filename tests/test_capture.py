@@ -18,9 +18,9 @@ import pytest
 
 from sunpower_pvs_exporter.anonymise import Anonymiser
 from sunpower_pvs_exporter.capture import build_capture, capture_text
-from sunpower_pvs_exporter.cli import main
 from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
 from sunpower_pvs_exporter.diagnose import poll_once
+from sunpower_pvs_exporter.entry import main
 from sunpower_pvs_exporter.metrics.catalog import DEVICE_METRICS
 from sunpower_pvs_exporter.runtime import ExporterState
 from sunpower_pvs_exporter.simulator import legacy_api, varserver_api

@@ -399,10 +399,6 @@ def load_checked(args: argparse.Namespace) -> tuple[ExporterConfig, WebConfig | 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("check", "capture"):
-        from sunpower_pvs_exporter.commands import run_subcommand
-
-        return run_subcommand(argv[0], argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
