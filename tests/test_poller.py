@@ -12,6 +12,7 @@ import random
 import time
 
 import aiohttp
+import pytest
 
 from sunpower_pvs_exporter.poller import PollSchedule
 from support import FakeClock, parse_samples, series, target_for
@@ -149,8 +150,10 @@ async def test_dead_pvs_backs_off_then_recovers_by_itself(make_simulator, make_e
 
 
 async def test_stale_data_expires_but_is_served_until_then(make_simulator, make_exporter, http):
+    """Ages by the pollers' test clock: a slow machine cannot age the data by itself."""
     sim = await make_simulator(inverters=3)
-    exporter = await make_exporter([target_for(sim, poll_interval=0.1, max_age=1.0)])
+    clock = FakeClock(time.time())
+    exporter = await make_exporter([target_for(sim, poll_interval=0.1, max_age=1.0)], clock=clock)
 
     async def have_data() -> bool:
         return up(await scrape(http, exporter.url + "/metrics")) == 1.0
@@ -158,6 +161,7 @@ async def test_stale_data_expires_but_is_served_until_then(make_simulator, make_
     await until(have_data)
     sim.pvs.faults.invalid_json = True
     sim.pvs.faults.only = frozenset({"DeviceList"})
+    clock.advance(0.1)  # the next poll falls due, and fails
 
     async def failing() -> bool:
         return up(await scrape(http, exporter.url + "/metrics")) == 0.0
@@ -166,13 +170,14 @@ async def test_stale_data_expires_but_is_served_until_then(make_simulator, make_
     # Still within max_age: last good data is served, flagged by up 0.
     samples = await scrape(http, exporter.url + "/metrics")
     assert len(series(samples, "sunpower_pvs_inverter_ac_power_watts")) == 3
-
-    async def expired() -> bool:
-        s = await scrape(http, exporter.url + "/metrics")
-        return not series(s, "sunpower_pvs_inverter_ac_power_watts")
-
-    await until(expired)
+    assert series(samples, "sunpower_pvs_snapshot_age_seconds")[0][1] == pytest.approx(0.1)
+    clock.advance(0.85)
     samples = await scrape(http, exporter.url + "/metrics")
+    assert len(series(samples, "sunpower_pvs_inverter_ac_power_watts")) == 3
+    clock.advance(0.1)  # 1.05 s old: past max_age
+    samples = await scrape(http, exporter.url + "/metrics")
+    assert not series(samples, "sunpower_pvs_inverter_ac_power_watts")
+    assert up(samples) == 0.0
     assert series(samples, "sunpower_pvs_snapshot_age_seconds")[0][1] > 1.0
 
 

@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""Writes the Grafana dashboards in this directory from one description.
+"""Writes the Grafana dashboards in this directory with Grafana's own SDK.
 
     python3 contrib/grafana/build_dashboards.py          # rewrite the *.json files
     python3 contrib/grafana/build_dashboards.py --check  # exit 1 if they are out of date
 
-The JSON files are what users import; this script keeps the three dashboards
-consistent (data source, variables, units, links) and is what to edit. The
-JSON imports into Grafana 10.4 and later (schemaVersion 39). Standard library
-only.
+The JSON files are what users import; this script is what to edit. It builds
+the three dashboards with ``grafana-foundation-sdk`` (the types and builders
+Grafana generates from its own schemas, here the ones for Grafana 10.4), so a
+misspelt option or a wrong enum value fails here instead of being silently
+dropped by Grafana. The SDK is a development dependency only (the ``test``
+extra in pyproject.toml, pinned: the checked-in JSON is compared with this
+script's output byte for byte). The JSON imports into Grafana 10.4 and later
+(schemaVersion 39).
 
 Every query selects ``instance=~"$instance"``: with the single-target
 ``/metrics`` scrape the instance is the exporter's address, with the
@@ -19,271 +23,401 @@ reports NaN for devices in error state, as the original exporter did.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
+
+try:
+    from grafana_foundation_sdk.builders import (
+        bargauge,
+        prometheus,
+        stat,
+        statetimeline,
+        statushistory,
+        table,
+        timeseries,
+    )
+    from grafana_foundation_sdk.builders import common as common_builders
+    from grafana_foundation_sdk.builders import dashboard as dash
+    from grafana_foundation_sdk.cog.builder import Builder
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+    from grafana_foundation_sdk.models import common
+    from grafana_foundation_sdk.models import dashboard as model
+    from grafana_foundation_sdk.models.prometheus import PromQueryFormat, QueryEditorMode
+except ImportError:  # pragma: no cover - a clear message instead of a traceback
+    sys.exit(
+        "build_dashboards.py needs grafana-foundation-sdk: pip install -e '.[test]' "
+        "(it is a development dependency only)"
+    )
 
 HERE = Path(__file__).resolve().parent
-DS = {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
+DS = model.DataSourceRef(type_val="prometheus", uid="${DS_PROMETHEUS}")
 GRAFANA_VERSION = "10.4.0"
+# The SDK's model defaults to an older schemaVersion; the panels below use the
+# 10.4 shapes (legend.showLegend, table cellOptions), so say so, or Grafana
+# would run its migrations over them on import.
 SCHEMA_VERSION = 39
 TAGS = ["sunpower-pvs", "solar"]
 I = 'instance=~"$instance"'  # noqa: E741 - short on purpose: it is in every query
 INV = f'{I}, device_id=~"$inverter"'
 
-Json = dict[str, Any]
-
+Query: TypeAlias = prometheus.Dataquery
+PanelBuilder: TypeAlias = Any  # the SDK's panel builders share methods but no base class
+Step: TypeAlias = tuple[float | None, str]
 
 # --- building blocks ---------------------------------------------------------------
 
 
-def target(expr: str, legend: str = "", ref: str = "A", **extra: Any) -> Json:
-    doc: Json = {
-        "datasource": DS,
-        "editorMode": "code",
-        "expr": expr,
-        "legendFormat": legend or "__auto",
-        "range": True,
-        "refId": ref,
-    }
-    doc.update(extra)
-    return doc
+def target(expr: str, legend: str = "", ref: str = "A") -> Query:
+    """A range query, as the dashboards' graphs and stats use."""
+    return (
+        prometheus.Dataquery()
+        .datasource(DS)
+        .editor_mode(QueryEditorMode.CODE)
+        .expr(expr)
+        .legend_format(legend or "__auto")
+        .range()
+        .ref_id(ref)
+    )
 
 
-def instant(expr: str, legend: str = "", ref: str = "A") -> Json:
+def instant(expr: str, legend: str = "", ref: str = "A") -> Query:
     """A table-format query at the end of the time range (for tables)."""
-    return target(expr, legend, ref, range=False, instant=True, format="table")
+    return target(expr, legend, ref).instant().format(PromQueryFormat.TABLE)
 
 
-def at_end(expr: str, legend: str = "", ref: str = "A") -> Json:
+def at_end(expr: str, legend: str = "", ref: str = "A") -> Query:
     """One value at the end of the time range (for ``[$__range]`` sums in stats)."""
-    return target(expr, legend, ref, range=False, instant=True)
+    return target(expr, legend, ref).instant()
 
 
-def targets(*specs: tuple[str, str]) -> list[Json]:
+def targets(*specs: tuple[str, str]) -> list[Query]:
     return [target(expr, legend, chr(ord("A") + n)) for n, (expr, legend) in enumerate(specs)]
 
 
+def thresholds(*steps: Step) -> dash.ThresholdsConfig:
+    return (
+        dash.ThresholdsConfig()
+        .mode(model.ThresholdsMode.ABSOLUTE)
+        .steps([model.Threshold(value=value, color=color) for value, color in steps])
+    )
+
+
+def value_map(texts: dict[int, tuple[str, str]]) -> list[model.ValueMapping]:
+    """Numbers shown as words: {value: (text, color)}."""
+    return [
+        model.ValueMap(
+            options={
+                str(value): model.ValueMappingResult(text=text, color=color, index=index)
+                for index, (value, (text, color)) in enumerate(sorted(texts.items()))
+            }
+        )
+    ]
+
+
+UP_MAPPING = value_map({0: ("DOWN", "red"), 1: ("UP", "green")})
+STATE_MAPPING = value_map({0: ("error", "red"), 1: ("working", "green")})
+RED_GREEN: tuple[Step, ...] = ((None, "red"), (1, "green"))
+
+
+def color(mode: model.FieldColorModeId, fixed: str = "") -> dash.FieldColor:
+    builder = dash.FieldColor().mode(mode)
+    return builder.fixed_color(fixed) if fixed else builder
+
+
 def panel(
-    kind: str,
+    builder: PanelBuilder,
     title: str,
     description: str,
-    queries: list[Json],
+    queries: Sequence[Query],
     unit: str = "short",
-    **extra: Any,
-) -> Json:
-    doc: Json = {
-        "type": kind,
-        "title": title,
-        "description": description,
-        "datasource": DS,
-        "targets": queries,
-        "fieldConfig": {
-            "defaults": {
-                "unit": unit,
-                "color": {"mode": "palette-classic"},
-                "thresholds": {
-                    "mode": "absolute",
-                    "steps": [{"color": "green", "value": None}],
-                },
-                "mappings": [],
-            },
-            "overrides": [],
-        },
-        "options": {},
-    }
-    for key, value in extra.items():
-        if key == "defaults":
-            doc["fieldConfig"]["defaults"].update(value)
-        elif key == "overrides":
-            doc["fieldConfig"]["overrides"] = value
-        else:
-            doc[key] = value
-    return doc
-
-
-def timeseries(
-    title: str, description: str, queries: list[Json], unit: str = "short", **extra: Any
-) -> Json:
-    doc = panel("timeseries", title, description, queries, unit, **extra)
-    doc["fieldConfig"]["defaults"].setdefault(
-        "custom",
-        {
-            "drawStyle": "line",
-            "lineWidth": 1,
-            "fillOpacity": 10,
-            "showPoints": "never",
-            "spanNulls": False,
-            "axisSoftMin": None,
-        },
+    *,
+    w: int = 12,
+    h: int = 8,
+    steps: Sequence[Step] = ((None, "green"),),
+    by_thresholds: bool = False,
+    fixed_color: str = "",
+    scheme: model.FieldColorModeId | None = None,
+    mappings: Sequence[model.ValueMapping] = (),
+    low: float | None = None,
+    high: float | None = None,
+    decimals: float | None = None,
+    interval: str = "",
+    time_from: str = "",
+) -> PanelBuilder:
+    """What every panel has: data source, queries, unit, size, colours."""
+    builder = (
+        builder.title(title)
+        .description(description)
+        .datasource(DS)
+        .targets(list(queries))
+        .unit(unit)
+        .span(w)
+        .height(h)
+        .thresholds(thresholds(*steps))
+        .mappings(list(mappings))
     )
-    doc["options"] = {
-        "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
-        "tooltip": {"mode": "multi", "sort": "desc"},
-    }
-    return doc
+    if scheme is not None:
+        builder = builder.color_scheme(color(scheme))
+    elif fixed_color:
+        builder = builder.color_scheme(color(model.FieldColorModeId.FIXED, fixed_color))
+    elif by_thresholds:
+        builder = builder.color_scheme(color(model.FieldColorModeId.THRESHOLDS))
+    else:
+        builder = builder.color_scheme(color(model.FieldColorModeId.PALETTE_CLASSIC))
+    if low is not None:
+        builder = builder.min(low)
+    if high is not None:
+        builder = builder.max(high)
+    if decimals is not None:
+        builder = builder.decimals(decimals)
+    if interval:
+        builder = builder.interval(interval)
+    if time_from:
+        builder = builder.time_from(time_from).hide_time_override(False)
+    return builder
 
 
-def right_axis(series_regex: str, unit: str) -> Json:
-    """Override: series matching ``series_regex`` on a right-hand axis in ``unit``."""
-    return {
-        "matcher": {"id": "byRegexp", "options": series_regex},
-        "properties": [
-            {"id": "unit", "value": unit},
-            {"id": "custom.axisPlacement", "value": "right"},
-        ],
-    }
+def legend(show: bool = True) -> common_builders.VizLegendOptions:
+    return (
+        common_builders.VizLegendOptions()
+        .display_mode(common.LegendDisplayMode.LIST)
+        .placement(common.LegendPlacement.BOTTOM)
+        .show_legend(show)
+    )
 
 
-def stat(
-    title: str, description: str, queries: list[Json], unit: str = "short", **extra: Any
-) -> Json:
-    options = extra.pop("options", None)
-    doc = panel("stat", title, description, queries, unit, **extra)
-    doc["options"] = options or {
-        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-        "colorMode": "value",
-        "graphMode": "area",
-        "justifyMode": "auto",
-        "orientation": "auto",
-        "textMode": "auto",
-    }
-    return doc
+def tooltip(
+    mode: common.TooltipDisplayMode, sort: common.SortOrder
+) -> common_builders.VizTooltipOptions:
+    return common_builders.VizTooltipOptions().mode(mode).sort(sort)
 
 
-def thresholds(*steps: tuple[float | None, str]) -> Json:
-    return {
-        "thresholds": {
-            "mode": "absolute",
-            "steps": [{"color": color, "value": value} for value, color in steps],
-        }
-    }
+def last_value() -> common_builders.ReduceDataOptions:
+    return common_builders.ReduceDataOptions().calcs(["lastNotNull"]).fields("").values(False)
 
 
-UP_MAPPINGS = {
-    "mappings": [
-        {
-            "type": "value",
-            "options": {
-                "0": {"text": "DOWN", "color": "red", "index": 0},
-                "1": {"text": "UP", "color": "green", "index": 1},
-            },
-        }
-    ],
-    **thresholds((None, "red"), (1, "green")),
-    "color": {"mode": "thresholds"},
-}
-STATE_MAPPINGS = {
-    "mappings": [
-        {
-            "type": "value",
-            "options": {
-                "0": {"text": "error", "color": "red", "index": 0},
-                "1": {"text": "working", "color": "green", "index": 1},
-            },
-        }
-    ],
-    **thresholds((None, "red"), (1, "green")),
-    "color": {"mode": "thresholds"},
-}
+def graph(
+    title: str,
+    description: str,
+    queries: Sequence[Query],
+    unit: str = "short",
+    *,
+    bars: bool = False,
+    right_axis: tuple[str, str] | None = None,
+    **extra: Any,
+) -> timeseries.Panel:
+    """A time series; ``right_axis`` = (series regex, unit) puts those series on the right."""
+    builder = (
+        panel(timeseries.Panel(), title, description, queries, unit, **extra)
+        .draw_style(common.GraphDrawStyle.BARS if bars else common.GraphDrawStyle.LINE)
+        .line_width(1)
+        .fill_opacity(80 if bars else 10)
+        .show_points(common.VisibilityMode.NEVER)
+        .span_nulls(False)
+        .legend(legend())
+        .tooltip(tooltip(common.TooltipDisplayMode.MULTI, common.SortOrder.DESCENDING))
+    )
+    if right_axis is not None:
+        regex, axis_unit = right_axis
+        builder = builder.override_by_regexp(
+            regex,
+            [
+                model.DynamicConfigValue(id_val="unit", value=axis_unit),
+                model.DynamicConfigValue(id_val="custom.axisPlacement", value="right"),
+            ],
+        )
+    return builder
 
 
-def table(
-    title: str, description: str, queries: list[Json], transformations: list[Json], **extra: Any
-) -> Json:
-    doc = panel("table", title, description, queries, **extra)
-    doc["options"] = {"showHeader": True, "cellHeight": "sm", "footer": {"show": False}}
-    doc["transformations"] = transformations
-    return doc
+def big_value(
+    title: str,
+    description: str,
+    queries: Sequence[Query],
+    unit: str = "short",
+    *,
+    names: bool = False,
+    **extra: Any,
+) -> stat.Panel:
+    """A stat: the last value, large; ``names`` shows the series name instead (a mode)."""
+    builder = panel(stat.Panel(), title, description, queries, unit, **extra)
+    builder = builder.reduce_options(last_value()).orientation(common.VizOrientation.AUTO)
+    if names:
+        return (
+            builder.text_mode(common.BigValueTextMode.NAME)
+            .color_mode(common.BigValueColorMode.NONE)
+            .graph_mode(common.BigValueGraphMode.NONE)
+            .justify_mode(common.BigValueJustifyMode.CENTER)
+        )
+    return (
+        builder.text_mode(common.BigValueTextMode.AUTO)
+        .color_mode(common.BigValueColorMode.VALUE)
+        .graph_mode(common.BigValueGraphMode.AREA)
+        .justify_mode(common.BigValueJustifyMode.AUTO)
+    )
 
 
-def organize(exclude: list[str], rename: dict[str, str]) -> Json:
-    return {
-        "id": "organize",
-        "options": {
+def merge() -> model.DataTransformerConfig:
+    """One row per series: the table queries' columns side by side."""
+    return model.DataTransformerConfig(id_val="merge", options={})
+
+
+def organize(exclude: list[str], rename: dict[str, str]) -> model.DataTransformerConfig:
+    return model.DataTransformerConfig(
+        id_val="organize",
+        options={
             "excludeByName": dict.fromkeys(exclude, True),
             "renameByName": rename,
             "indexByName": {},
         },
-    }
+    )
 
 
-def row(title: str) -> Json:
-    return {"type": "row", "title": title, "collapsed": False, "panels": []}
+def keep_rows_where(field: str, value: float) -> model.DataTransformerConfig:
+    """Only the table rows whose ``field`` equals ``value``."""
+    return model.DataTransformerConfig(
+        id_val="filterByValue",
+        options={
+            "type": "include",
+            "match": "any",
+            "filters": [
+                {"fieldName": field, "config": {"id": "equal", "options": {"value": value}}}
+            ],
+        },
+    )
 
 
-def instance_variable(metric: str) -> Json:
-    definition = f"label_values({metric}, instance)"
-    return {
-        "name": "instance",
-        "label": "Site / instance",
-        "description": "The PVS: the exporter's address (/metrics scrape) or the target "
-        "name (/probe scrape).",
-        "type": "query",
-        "datasource": DS,
-        "definition": definition,
-        "query": {"qryType": 1, "query": definition, "refId": "PrometheusVariableQueryEditor"},
-        "refresh": 2,
-        "sort": 1,
-        "multi": True,
-        "includeAll": True,
-        "allValue": ".+",
-        "current": {},
-        "hide": 0,
-        "options": [],
-        "regex": "",
-    }
+def grid(
+    title: str,
+    description: str,
+    queries: Sequence[Query],
+    transformations: Sequence[model.DataTransformerConfig],
+    **extra: Any,
+) -> table.Panel:
+    """A table of instant queries."""
+    return (
+        panel(table.Panel(), title, description, queries, **extra)
+        .transformations(list(transformations))
+        .show_header(True)
+        .cell_height(common.TableCellHeight.SM)
+        .footer(common_builders.TableFooterOptions().show(False))
+    )
 
 
-DATASOURCE_VARIABLE = {
+def row(title: str) -> dash.Row:
+    return dash.Row(title).collapsed(False)
+
+
+def label_variable(name: str, label: str, description: str, query: str) -> dash.QueryVariable:
+    """A multi-select list of one label's values (``label_values(...)``), "All" = any."""
+    return (
+        dash.QueryVariable(name)
+        .label(label)
+        .description(description)
+        .datasource(DS)
+        .query(query)
+        .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(model.VariableSort.ALPHABETICAL_ASC)
+        .multi(True)
+        .include_all(True)
+        .all_value(".+")
+        .hide(model.VariableHide.DONT_HIDE)
+        .regex("")
+    )
+
+
+def instance_variable(metric: str) -> dash.QueryVariable:
+    return label_variable(
+        "instance",
+        "Site / instance",
+        "The PVS: the exporter's address (/metrics scrape) or the target name (/probe scrape).",
+        f"label_values({metric}, instance)",
+    )
+
+
+def datasource_variable() -> dash.DatasourceVariable:
     # Named like the import input, so the dashboards also work when provisioned
     # from files (where Grafana does not substitute ${DS_PROMETHEUS}).
-    "name": "DS_PROMETHEUS",
-    "label": "Data source",
-    "type": "datasource",
-    "query": "prometheus",
-    "current": {},
-    "hide": 0,
-    "refresh": 1,
-    "regex": "",
-    "options": [],
+    return (
+        dash.DatasourceVariable("DS_PROMETHEUS")
+        .label("Data source")
+        .type("prometheus")
+        .hide(model.VariableHide.DONT_HIDE)
+        .regex("")
+    )
+
+
+PANEL_NAMES = {
+    "bargauge": "Bar gauge",
+    "stat": "Stat",
+    "state-timeline": "State timeline",
+    "status-history": "Status history",
+    "table": "Table",
+    "timeseries": "Time series",
 }
 
 
-def layout(panels: list[Json]) -> list[Json]:
-    """Grid positions: rows span the width; panels flow left to right, 24 wide."""
-    x = y = 0
-    line_height = 0
-    out: list[Json] = []
+def dashboard(
+    uid: str,
+    title: str,
+    description: str,
+    variables: Sequence[Builder[model.VariableModel]],
+    panels: Sequence[PanelBuilder],
+) -> dict[str, Any]:
+    """The dashboard as Grafana exports it for sharing.
+
+    The SDK builds the dashboard model and lays the panels out (left to right,
+    24 columns; a row starts a new line). Around it go the export's
+    ``__inputs``/``__requires``, which are not part of the dashboard model:
+    they make Grafana's import ask for the Prometheus data source.
+    """
+    builder = (
+        dash.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(TAGS)
+        .editable()
+        .tooltip(model.DashboardCursorSync.CROSSHAIR)
+        .time("now-24h", "now")
+        .timezone("browser")
+        .refresh("1m")
+        .fiscal_year_start_month(0)
+        .week_start("")
+        .version(1)
+        .annotation(
+            dash.AnnotationQuery()
+            .name("Annotations & Alerts")
+            .datasource(model.DataSourceRef(type_val="grafana", uid="-- Grafana --"))
+            .built_in(1)
+            .enable(True)
+            .hide(True)
+            .icon_color("rgba(0, 211, 255, 1)")
+            .type("dashboard")
+        )
+        .link(
+            dash.DashboardLink("SunPower dashboards")
+            .type(model.DashboardLinkType.DASHBOARDS)
+            .tags(["sunpower-pvs"])
+            .as_dropdown(True)
+            .include_vars(True)
+            .keep_time(True)
+            .icon("external link")
+            .target_blank(False)
+            .tooltip("")
+            .url("")
+        )
+        .with_variable(datasource_variable())
+    )
+    for variable in variables:
+        builder = builder.with_variable(variable)
     for number, item in enumerate(panels, start=1):
-        item = dict(item)
-        width = item.pop("w", 24 if item["type"] == "row" else 12)
-        height = item.pop("h", 1 if item["type"] == "row" else 8)
-        if item["type"] == "row" or x + width > 24:
-            x, y = 0, y + line_height
-            line_height = 0
-        item["gridPos"] = {"h": height, "w": width, "x": x, "y": y}
-        item["id"] = number
-        x += width
-        line_height = max(line_height, height)
-        if item["type"] == "row":
-            x, y, line_height = 0, y + height, 0
-        out.append(item)
-    return out
-
-
-def dashboard(uid: str, title: str, description: str, variables: list[Json], panels: list[Json]):
-    used = sorted({p["type"] for p in panels if p["type"] != "row"})
-    names = {
-        "bargauge": "Bar gauge",
-        "stat": "Stat",
-        "state-timeline": "State timeline",
-        "status-history": "Status history",
-        "table": "Table",
-        "timeseries": "Time series",
-    }
+        item = item.id(number)
+        builder = builder.with_row(item) if isinstance(item, dash.Row) else builder.with_panel(item)
+    model_doc = builder.build()
+    model_doc.schema_version = SCHEMA_VERSION
+    doc: dict[str, Any] = model_doc.to_json()
+    used = sorted({p.type_val for p in model_doc.panels or [] if p.type_val != "row"})
     return {
         "__inputs": [
             {
@@ -299,62 +433,24 @@ def dashboard(uid: str, title: str, description: str, variables: list[Json], pan
         "__requires": [
             {"type": "grafana", "id": "grafana", "name": "Grafana", "version": GRAFANA_VERSION},
             {"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"},
-            *({"type": "panel", "id": kind, "name": names[kind], "version": ""} for kind in used),
+            *(
+                {"type": "panel", "id": kind, "name": PANEL_NAMES[kind], "version": ""}
+                for kind in used
+            ),
         ],
-        "annotations": {
-            "list": [
-                {
-                    "builtIn": 1,
-                    "datasource": {"type": "grafana", "uid": "-- Grafana --"},
-                    "enable": True,
-                    "hide": True,
-                    "iconColor": "rgba(0, 211, 255, 1)",
-                    "name": "Annotations & Alerts",
-                    "type": "dashboard",
-                }
-            ]
-        },
-        "description": description,
-        "editable": True,
-        "fiscalYearStartMonth": 0,
-        "graphTooltip": 1,
+        # Imported dashboards get their id from the Grafana that stores them.
         "id": None,
-        "links": [
-            {
-                "type": "dashboards",
-                "tags": ["sunpower-pvs"],
-                "title": "SunPower dashboards",
-                "asDropdown": True,
-                "includeVars": True,
-                "keepTime": True,
-                "icon": "external link",
-                "targetBlank": False,
-                "tooltip": "",
-                "url": "",
-            }
-        ],
-        "panels": layout(panels),
-        "refresh": "1m",
-        "schemaVersion": SCHEMA_VERSION,
-        "tags": TAGS,
-        "templating": {"list": [DATASOURCE_VARIABLE, *variables]},
-        "time": {"from": "now-24h", "to": "now"},
-        "timepicker": {},
-        "timezone": "browser",
-        "title": title,
-        "uid": uid,
-        "version": 1,
-        "weekStart": "",
+        **doc,
     }
 
 
-TODAY = {"timeFrom": "now/d", "hideTimeOverride": False}
+TODAY = "now/d"  # time_from: since local midnight
 
 
 # --- site overview -------------------------------------------------------------------
 
 
-def site_overview() -> Json:
+def site_overview() -> dict[str, Any]:
     prod = f"sunpower_pvs:site_production_watts{{{I}}}"
     cons = f"sunpower_pvs:site_consumption_watts{{{I}}}"
     grid = f"sunpower_pvs:site_grid_watts{{{I}}}"
@@ -369,16 +465,16 @@ def site_overview() -> Json:
     )
     panels = [
         row("Now"),
-        stat(
+        big_value(
             "Production",
             "Solar power now: the production meter, or the inverters' AC sum without one.",
             [target(f"sum({prod})", "production")],
             "watt",
             w=3,
             h=5,
-            defaults={"color": {"mode": "fixed", "fixedColor": "yellow"}},
+            fixed_color="yellow",
         ),
-        stat(
+        big_value(
             "Consumption",
             "What the home uses now: the PVS's own site load, a gross consumption CT's "
             "reading, or production + net import + battery discharge.",
@@ -386,9 +482,9 @@ def site_overview() -> Json:
             "watt",
             w=3,
             h=5,
-            defaults={"color": {"mode": "fixed", "fixedColor": "blue"}},
+            fixed_color="blue",
         ),
-        stat(
+        big_value(
             "Grid (import + / export −)",
             "Net power at the grid connection: positive = buying, negative = selling. "
             "From the PVS's site totals, a net consumption CT, or a gross one minus "
@@ -397,12 +493,10 @@ def site_overview() -> Json:
             "watt",
             w=3,
             h=5,
-            defaults={
-                **thresholds((None, "green"), (0, "orange")),
-                "color": {"mode": "thresholds"},
-            },
+            steps=((None, "green"), (0, "orange")),
+            by_thresholds=True,
         ),
-        stat(
+        big_value(
             "Self-consumption today",
             "Share of today's solar energy used on site instead of exported.",
             [
@@ -413,10 +507,12 @@ def site_overview() -> Json:
             "percentunit",
             w=3,
             h=5,
-            defaults={"min": 0, "max": 1, "decimals": 0},
-            **TODAY,
+            low=0,
+            high=1,
+            decimals=0,
+            time_from=TODAY,
         ),
-        stat(
+        big_value(
             "Energy today",
             "Since local midnight: produced (inverters), imported from and exported to the grid "
             "(a net consumption meter; empty for import/export with a gross one).",
@@ -443,31 +539,31 @@ def site_overview() -> Json:
             "watth",
             w=3,
             h=5,
-            **TODAY,
+            time_from=TODAY,
         ),
-        stat(
+        big_value(
             "PVS",
             "Whether the exporter's last poll of the PVS worked and its data is fresh.",
             [target(f"min(sunpower_pvs_up{{{I}}})", "PVS")],
             w=3,
             h=5,
-            defaults=UP_MAPPINGS,
+            mappings=UP_MAPPING,
+            steps=RED_GREEN,
+            by_thresholds=True,
         ),
-        stat(
+        big_value(
             "Battery",
             "SunVault state of charge (reserve included). Empty without a battery.",
             [target(f"avg({soc})", "charge")],
             "percentunit",
             w=3,
             h=5,
-            defaults={
-                **thresholds((None, "red"), (0.15, "orange"), (0.4, "green")),
-                "color": {"mode": "thresholds"},
-                "min": 0,
-                "max": 1,
-            },
+            steps=((None, "red"), (0.15, "orange"), (0.4, "green")),
+            by_thresholds=True,
+            low=0,
+            high=1,
         ),
-        stat(
+        big_value(
             "Battery power",
             "SunVault power: positive = discharging into the home, negative = charging. "
             "Empty without a battery.",
@@ -477,7 +573,7 @@ def site_overview() -> Json:
             h=5,
         ),
         row("Power"),
-        timeseries(
+        graph(
             "Power flows",
             "Production, consumption, net grid power, the solar power used on site and "
             "the battery's power.",
@@ -492,14 +588,15 @@ def site_overview() -> Json:
             w=24,
             h=10,
         ),
-        timeseries(
+        graph(
             "Self-consumption",
             "Share of the solar power used on site at each moment (while producing).",
             [target(f"{selfc} / ({prod} > 0)", "{{instance}}")],
             "percentunit",
-            defaults={"min": 0, "max": 1},
+            low=0,
+            high=1,
         ),
-        timeseries(
+        graph(
             "Daily energy",
             "Energy per day: produced, and imported/exported (net consumption meter only).",
             targets(
@@ -524,11 +621,11 @@ def site_overview() -> Json:
             ),
             "watth",
             interval="1d",
-            timeFrom="7d",
-            defaults={"custom": {"drawStyle": "bars", "fillOpacity": 80, "lineWidth": 1}},
+            time_from="7d",
+            bars=True,
         ),
         row("Battery (SunVault)"),
-        timeseries(
+        graph(
             "Battery charge",
             "State of charge (reserve included), the owner's view of it (reserve excluded) "
             "and state of health. Empty without a battery.",
@@ -546,16 +643,17 @@ def site_overview() -> Json:
             ),
             "percentunit",
             w=10,
-            defaults={"min": 0, "max": 1},
+            low=0,
+            high=1,
         ),
-        timeseries(
+        graph(
             "Battery power",
             "Positive = discharging into the home, negative = charging.",
             [target(battery, "{{instance}}")],
             "watt",
             w=8,
         ),
-        stat(
+        big_value(
             "Backup time",
             "How long the battery could power the home in an outage, as the PVS estimates "
             "it (new firmware).",
@@ -563,22 +661,15 @@ def site_overview() -> Json:
             "s",
             w=3,
         ),
-        stat(
+        big_value(
             "Battery mode",
             "The ESS's operating mode (new firmware).",
             [target(f"sunpower_pvs_ess_operating_mode_info{{{I}}}", "{{mode}}")],
             w=3,
-            options={
-                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                "textMode": "name",
-                "colorMode": "none",
-                "graphMode": "none",
-                "justifyMode": "center",
-                "orientation": "auto",
-            },
+            names=True,
         ),
         row("Grid and PVS health"),
-        timeseries(
+        graph(
             "Grid voltage and frequency",
             "Leg-to-leg supply voltage and grid frequency measured by the meters.",
             targets(
@@ -593,9 +684,9 @@ def site_overview() -> Json:
             ),
             "volt",
             w=8,
-            overrides=[right_axis(".* Hz", "hertz")],
+            right_axis=(".* Hz", "hertz"),
         ),
-        timeseries(
+        graph(
             "Inverters producing",
             "Inverters making more than 50 W, out of all inverters the PVS lists.",
             targets(
@@ -603,9 +694,10 @@ def site_overview() -> Json:
                 (f"sunpower_pvs:site_inverters{{{I}}}", "{{instance}} total"),
             ),
             w=8,
-            defaults={"min": 0, "decimals": 0},
+            low=0,
+            decimals=0,
         ),
-        timeseries(
+        graph(
             "PVS up and data age",
             "sunpower_pvs_up (1 = polls work) and the age of the newest data read from the PVS.",
             targets(
@@ -613,7 +705,7 @@ def site_overview() -> Json:
                 (f"sunpower_pvs_snapshot_age_seconds{{{I}}}", "{{instance}} {{target}} age"),
             ),
             w=8,
-            overrides=[right_axis(".* age", "s")],
+            right_axis=(".* age", "s"),
         ),
     ]
     return dashboard(
@@ -630,7 +722,7 @@ def site_overview() -> Json:
 # --- per inverter --------------------------------------------------------------------
 
 
-def inverters() -> Json:
+def inverters() -> dict[str, Any]:
     state = f'sunpower_pvs_device_state{{{I}, device_type="Inverter", device_id=~"$inverter"}}'
     ac = f"sunpower_pvs_inverter_ac_power_watts{{{INV}}}"
     dc = f"sunpower_pvs_inverter_dc_power_watts{{{INV}}}"
@@ -648,33 +740,31 @@ def inverters() -> Json:
         for n, (metric, _) in enumerate(columns)
     ]
     panels = [
-        stat(
+        big_value(
             "Inverters",
             "Inverters the PVS lists.",
             [target(f"count({state})")],
             w=4,
             h=5,
         ),
-        stat(
+        big_value(
             "Producing",
             "Inverters making more than 50 W now.",
             [target(f"count({ac} > 50) or vector(0)")],
             w=4,
             h=5,
         ),
-        stat(
+        big_value(
             "Offline",
             "Inverters the PVS reports in error state (normal at night; in daylight, look "
             "at the table below).",
             [target(f"count({state} == 0) or vector(0)")],
             w=4,
             h=5,
-            defaults={
-                **thresholds((None, "green"), (1, "orange")),
-                "color": {"mode": "thresholds"},
-            },
+            steps=((None, "green"), (1, "orange")),
+            by_thresholds=True,
         ),
-        stat(
+        big_value(
             "AC power",
             "Sum of the inverters' AC output.",
             [target(f"sum({ac} > -Inf)")],
@@ -682,34 +772,32 @@ def inverters() -> Json:
             w=4,
             h=5,
         ),
-        stat(
+        big_value(
             "DC → AC",
             "AC output over DC input, all inverters together.",
             [target(f"sum({ac} > -Inf) / sum({dc} > 0)")],
             "percentunit",
             w=4,
             h=5,
-            defaults={"decimals": 1},
+            decimals=1,
         ),
-        stat(
+        big_value(
             "Hottest heatsink",
             "Highest inverter heatsink temperature.",
             [target(f"max(sunpower_pvs_inverter_heatsink_temperature_celsius{{{INV}}} > -Inf)")],
             "celsius",
             w=4,
             h=5,
-            defaults={
-                **thresholds((None, "green"), (60, "orange"), (75, "red")),
-                "color": {"mode": "thresholds"},
-            },
+            steps=((None, "green"), (60, "orange"), (75, "red")),
+            by_thresholds=True,
         ),
-        table(
+        grid(
             "All inverters",
             "The latest reading of every inverter. Empty cells: the inverter is in error "
             "state and reported no values.",
             table_queries,
             [
-                {"id": "merge", "options": {}},
+                merge(),
                 organize(
                     ["Time", "__name__", "job", "type", "port", "description"],
                     {f"Value #{chr(ord('A') + n)}": label for n, (_, label) in enumerate(columns)},
@@ -719,7 +807,12 @@ def inverters() -> Json:
             h=10,
         ),
         panel(
-            "status-history",
+            statushistory.Panel()
+            .show_value(common.VisibilityMode.NEVER)
+            .row_height(0.9)
+            .col_width(0.95)
+            .legend(legend(show=False))
+            .tooltip(tooltip(common.TooltipDisplayMode.SINGLE, common.SortOrder.NONE)),
             "AC power per inverter",
             "Each row is an inverter, each cell its AC output: weak or dark cells next to "
             "bright ones show shading, soiling or a failing module.",
@@ -728,19 +821,10 @@ def inverters() -> Json:
             w=24,
             h=12,
             interval="5m",
-            defaults={
-                "color": {"mode": "continuous-YlRd"},
-                "min": 0,
-            },
-            options={
-                "showValue": "never",
-                "rowHeight": 0.9,
-                "colWidth": 0.95,
-                "legend": {"displayMode": "list", "placement": "bottom", "showLegend": False},
-                "tooltip": {"mode": "single", "sort": "none"},
-            },
+            scheme=model.FieldColorModeId.CONTINUOUS_YL_RD,
+            low=0,
         ),
-        timeseries(
+        graph(
             "DC vs AC power",
             "Total DC input and AC output of the inverters.",
             targets(
@@ -749,14 +833,15 @@ def inverters() -> Json:
             ),
             "watt",
         ),
-        timeseries(
+        graph(
             "Conversion efficiency",
             "AC output over DC input per inverter, while producing.",
             [target(f"{ac} / ({dc} > 10)", "{{device_id}}")],
             "percentunit",
-            defaults={"min": 0.8, "max": 1},
+            low=0.8,
+            high=1,
         ),
-        timeseries(
+        graph(
             "Heatsink temperature",
             "Heatsink temperature per inverter.",
             [
@@ -767,30 +852,30 @@ def inverters() -> Json:
             ],
             "celsius",
         ),
-        timeseries(
+        graph(
             "DC voltage",
             "MPPT input voltage per inverter.",
             [target(f"sunpower_pvs_inverter_dc_voltage_volts{{{INV}}}", "{{device_id}}")],
             "volt",
         ),
         panel(
-            "state-timeline",
+            statetimeline.Panel()
+            .show_value(common.VisibilityMode.NEVER)
+            .merge_values(True)
+            .row_height(0.9)
+            .legend(legend(show=False))
+            .tooltip(tooltip(common.TooltipDisplayMode.SINGLE, common.SortOrder.NONE)),
             "Inverter state",
             "working / error as the PVS reports it. Inverters go to error at night and in "
             "heavy shade.",
             [target(f"max by (instance, device_id) ({state})", "{{device_id}}")],
             w=12,
             h=10,
-            defaults=STATE_MAPPINGS,
-            options={
-                "showValue": "never",
-                "mergeValues": True,
-                "rowHeight": 0.9,
-                "legend": {"displayMode": "list", "placement": "bottom", "showLegend": False},
-                "tooltip": {"mode": "single", "sort": "none"},
-            },
+            mappings=STATE_MAPPING,
+            steps=RED_GREEN,
+            by_thresholds=True,
         ),
-        table(
+        grid(
             "Offline inverters",
             "Inverters in error state now, with when they last reported data.",
             [
@@ -802,20 +887,8 @@ def inverters() -> Json:
                 ),
             ],
             [
-                {"id": "merge", "options": {}},
-                {
-                    "id": "filterByValue",
-                    "options": {
-                        "type": "include",
-                        "match": "any",
-                        "filters": [
-                            {
-                                "fieldName": "Value #A",
-                                "config": {"id": "equal", "options": {"value": 0}},
-                            }
-                        ],
-                    },
-                },
+                merge(),
+                keep_rows_where("Value #A", 0),
                 organize(
                     ["Time", "__name__", "job", "type", "Value #A"],
                     {"Value #B": "Last report (s ago)"},
@@ -825,7 +898,12 @@ def inverters() -> Json:
             h=10,
         ),
         panel(
-            "bargauge",
+            bargauge.Panel()
+            .orientation(common.VizOrientation.HORIZONTAL)
+            .display_mode(common.BarGaugeDisplayMode.BASIC)
+            .reduce_options(last_value())
+            .show_unfilled(True)
+            .value_mode(common.BarGaugeValueMode.COLOR),
             "Energy today per inverter",
             "Energy each inverter produced since local midnight: the short bars are the "
             "ones to look at.",
@@ -839,29 +917,15 @@ def inverters() -> Json:
             "watth",
             w=24,
             h=10,
-            options={
-                "orientation": "horizontal",
-                "displayMode": "basic",
-                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                "showUnfilled": True,
-                "valueMode": "color",
-            },
-            **TODAY,
+            time_from=TODAY,
         ),
     ]
-    inverter_variable = {
-        **instance_variable("sunpower_pvs_inverter_ac_power_watts"),
-        "name": "inverter",
-        "label": "Inverter",
-        "description": "Inverter serial numbers (device_id).",
-    }
-    definition = f"label_values(sunpower_pvs_inverter_ac_power_watts{{{I}}}, device_id)"
-    inverter_variable["definition"] = definition
-    inverter_variable["query"] = {
-        "qryType": 1,
-        "query": definition,
-        "refId": "PrometheusVariableQueryEditor",
-    }
+    inverter_variable = label_variable(
+        "inverter",
+        "Inverter",
+        "Inverter serial numbers (device_id).",
+        f"label_values(sunpower_pvs_inverter_ac_power_watts{{{I}}}, device_id)",
+    )
     return dashboard(
         "sunpower-pvs-inverters",
         "SunPower inverters",
@@ -875,19 +939,21 @@ def inverters() -> Json:
 # --- supervisor health -----------------------------------------------------------------
 
 
-def supervisor() -> Json:
+def supervisor() -> dict[str, Any]:
     sup = I
     panels = [
         row("PVS"),
-        stat(
+        big_value(
             "PVS",
             "Whether the exporter's last poll of the PVS worked and its data is fresh.",
             [target(f"sunpower_pvs_up{{{sup}}}", "{{target}}")],
             w=4,
             h=5,
-            defaults=UP_MAPPINGS,
+            mappings=UP_MAPPING,
+            steps=RED_GREEN,
+            by_thresholds=True,
         ),
-        stat(
+        big_value(
             "Uptime",
             "Time since the PVS booted. A PVS that reboots often shows up here first.",
             [target(f"sunpower_pvs_supervisor_uptime_seconds_total{{{sup}}}", "{{device_id}}")],
@@ -895,7 +961,7 @@ def supervisor() -> Json:
             w=4,
             h=5,
         ),
-        stat(
+        big_value(
             "Untransmitted events",
             "Records waiting for upload to the SunPower cloud; a growing backlog means the "
             "upload is broken.",
@@ -907,12 +973,10 @@ def supervisor() -> Json:
             ],
             w=4,
             h=5,
-            defaults={
-                **thresholds((None, "green"), (1000, "orange"), (5000, "red")),
-                "color": {"mode": "thresholds"},
-            },
+            steps=((None, "green"), (1000, "orange"), (5000, "red")),
+            by_thresholds=True,
         ),
-        stat(
+        big_value(
             "Flash free",
             "Free flash storage on the PVS.",
             [
@@ -924,14 +988,10 @@ def supervisor() -> Json:
             "bytes",
             w=4,
             h=5,
-            defaults={
-                **thresholds(
-                    (None, "red"), (20 * 1024 * 1024, "orange"), (50 * 1024 * 1024, "green")
-                ),
-                "color": {"mode": "thresholds"},
-            },
+            steps=((None, "red"), (20 * 1024 * 1024, "orange"), (50 * 1024 * 1024, "green")),
+            by_thresholds=True,
         ),
-        table(
+        grid(
             "Supervisor",
             "Serial, model, firmware version and build of the PVS, and the API the exporter "
             "reads it through.",
@@ -944,21 +1004,21 @@ def supervisor() -> Json:
                 instant(f"sunpower_pvs_target_info{{{sup}}}", ref="B"),
             ],
             [
-                {"id": "merge", "options": {}},
+                merge(),
                 organize(["Time", "Value #A", "Value #B", "__name__", "job"], {}),
             ],
             w=8,
             h=5,
         ),
         row("Resources"),
-        timeseries(
+        graph(
             "Memory used",
             "Memory used on the PVS (legacy firmware reports bytes).",
             [target(f"sunpower_pvs_supervisor_mem_used_bytes{{{sup}}}", "{{device_id}}")],
             "bytes",
             w=8,
         ),
-        timeseries(
+        graph(
             "Flash free",
             "Free flash storage on the PVS.",
             [
@@ -970,13 +1030,13 @@ def supervisor() -> Json:
             "bytes",
             w=8,
         ),
-        timeseries(
+        graph(
             "CPU load",
             "CPU load average of the PVS.",
             [target(f"sunpower_pvs_supervisor_cpu_loadavg{{{sup}}}", "{{device_id}}")],
             w=8,
         ),
-        timeseries(
+        graph(
             "Usage ratios (varserver firmware)",
             "CPU, memory and flash usage and eMMC wear as the new (varserver) firmware "
             "reports them. Empty on legacy firmware.",
@@ -988,10 +1048,11 @@ def supervisor() -> Json:
             ),
             "percentunit",
             w=24,
-            defaults={"min": 0, "max": 1},
+            low=0,
+            high=1,
         ),
         row("Devices and upload"),
-        timeseries(
+        graph(
             "Communication errors",
             "Errors talking to its devices as the PVS counts them (it lets the count go down "
             "as well as up), plus its error count and skipped scans.",
@@ -1008,7 +1069,7 @@ def supervisor() -> Json:
             ),
             w=8,
         ),
-        timeseries(
+        graph(
             "Untransmitted events",
             "Records waiting for upload to the SunPower cloud.",
             [
@@ -1019,7 +1080,7 @@ def supervisor() -> Json:
             ],
             w=8,
         ),
-        timeseries(
+        graph(
             "Device data age",
             "Time since each device last sampled its data. Meters report every ~15 s, "
             "inverters and the supervisor every 5 min.",
@@ -1032,7 +1093,7 @@ def supervisor() -> Json:
             "s",
             w=8,
         ),
-        table(
+        grid(
             "Network interfaces",
             "The PVS's network interfaces, their state, and whether they reach the internet "
             "and SunPower's servers (sms; legacy firmware only).",
@@ -1041,13 +1102,13 @@ def supervisor() -> Json:
                 instant(f"sunpower_pvs_communication_interface_state_info{{{sup}}}", ref="B"),
             ],
             [
-                {"id": "merge", "options": {}},
+                merge(),
                 organize(["Time", "Value #A", "Value #B", "__name__", "job"], {}),
             ],
             w=12,
             h=6,
         ),
-        table(
+        grid(
             "Grid profile",
             "The grid profile active on the PVS.",
             [instant(f"sunpower_pvs_grid_profile_info{{{sup}}}")],
@@ -1056,7 +1117,7 @@ def supervisor() -> Json:
             h=6,
         ),
         row("Exporter polls"),
-        timeseries(
+        graph(
             "Poll duration",
             "How long each poll of the PVS took (DeviceList can take over a minute), and "
             "the configured interval.",
@@ -1067,7 +1128,7 @@ def supervisor() -> Json:
             "s",
             w=8,
         ),
-        timeseries(
+        graph(
             "Poll failures",
             "Failed polls by reason (timeout, connection, http_status, invalid_payload, auth, "
             "internal = an exporter bug).",
@@ -1079,9 +1140,9 @@ def supervisor() -> Json:
                 )
             ],
             w=8,
-            defaults={"min": 0},
+            low=0,
         ),
-        timeseries(
+        graph(
             "Data age and failures in a row",
             "Age of the newest good data from the PVS and the polls failed since the last "
             "success (drives the backoff).",
@@ -1094,9 +1155,9 @@ def supervisor() -> Json:
             ),
             "s",
             w=8,
-            overrides=[right_axis(".* failures in a row", "short")],
+            right_axis=(".* failures in a row", "short"),
         ),
-        timeseries(
+        graph(
             "Poll success ratio",
             "Share of polls that worked over the last hour, and whether Prometheus can "
             "scrape the exporter (up).",
@@ -1112,9 +1173,10 @@ def supervisor() -> Json:
             ),
             "percentunit",
             w=12,
-            defaults={"min": 0, "max": 1},
+            low=0,
+            high=1,
         ),
-        table(
+        grid(
             "Exporter",
             "Exporter versions seen.",
             [instant(f"sunpower_pvs_exporter_build_info{{{sup}}}")],
@@ -1138,10 +1200,19 @@ DASHBOARDS = {
     "sunpower-pvs-supervisor.json": supervisor,
 }
 
+DASHBOARDS = {
+    "sunpower-pvs-site-overview.json": site_overview,
+    "sunpower-pvs-inverters.json": inverters,
+    "sunpower-pvs-supervisor.json": supervisor,
+}
+
+
+ENCODER = JSONEncoder(indent=2, ensure_ascii=False, sort_keys=True)
+
 
 def rendered() -> Iterator[tuple[Path, str]]:
     for name, build in DASHBOARDS.items():
-        yield HERE / name, json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+        yield HERE / name, ENCODER.encode(build()) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

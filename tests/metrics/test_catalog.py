@@ -138,8 +138,11 @@ def test_golden_files_pass_promtool_lint():
         not_tested="the golden expositions were not linted by promtool",
         fix="apt-get install prometheus",
     )
-    for name in GOLDEN:
-        text = (ROOT / "tests" / "golden" / f"{name}.prom").read_text()
+    golden = ROOT / "tests" / "golden"
+    files = [golden / f"{name}.prom" for name in GOLDEN] + sorted((golden / "http").glob("*.prom"))
+    assert len(files) > len(GOLDEN), "the HTTP golden files (tests/golden/http) are missing"
+    for path in files:
+        text = path.read_text()
         result = subprocess.run(
             [promtool, "check", "metrics"], input=text, capture_output=True, text=True
         )
@@ -151,10 +154,12 @@ def test_golden_files_pass_promtool_lint():
             if line.strip()
             and not ("_watt_hours" in line and 'base unit "seconds" instead of "hours"' in line)
         ]
-        assert not problems, problems
+        assert not problems, (path.name, problems)
 
 
 if __name__ == "__main__":
+    # The HTTP goldens (tests/golden/http) have their own command:
+    # `python tests/test_golden_http.py`.
     for fixture in GOLDEN:
         (ROOT / "tests" / "golden" / f"{fixture}.prom").write_text(
             golden_exposition(f"{fixture}.json")

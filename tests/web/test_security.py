@@ -6,6 +6,7 @@ import asyncio
 import base64
 import ssl
 import statistics
+import threading
 import time
 from pathlib import Path
 
@@ -450,32 +451,56 @@ async def test_cached_basic_auth_keeps_metrics_fast(make_simulator, make_secure_
 
 
 async def test_concurrent_scrapes_with_bad_passwords_do_not_block_the_loop(
-    make_simulator, make_secure_exporter, http
+    make_simulator, make_secure_exporter, http, monkeypatch
 ):
-    """bcrypt runs in threads: a healthy client is served while bad ones are checked."""
+    """bcrypt runs in threads: a healthy client is served while bad ones are checked.
+
+    Every bcrypt is held on a gate the test opens only after the healthy
+    request was answered: an exporter that ran bcrypt on its event loop could
+    answer nothing meanwhile, whatever the machine's speed (no stopwatch).
+    """
     sim = await make_simulator(inverters=1)
     exporter = await make_secure_exporter(
         [target_for(sim)], web_config=auth_config({"prometheus": bcrypt_hash(PASSWORD, cost=10)})
     )
     checker = exporter.security.checker  # type: ignore[attr-defined]
     async with http.get(exporter.url + "/-/healthy", headers=basic("prometheus", PASSWORD)) as r:
-        assert r.status == 200
+        assert r.status == 200  # now cached: the healthy client needs no bcrypt
+    gate = threading.Event()
+    held = threading.Event()
+    real_checkpw = bcrypt.checkpw
+
+    def gated_checkpw(password: bytes, hashed: bytes) -> bool:
+        held.set()
+        if not gate.wait(timeout=30):
+            raise AssertionError("the test never opened the bcrypt gate")
+        return real_checkpw(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", gated_checkpw)
 
     async def bad() -> int:
         async with http.get(exporter.url + "/metrics", headers=basic("x", "y")) as response:
             return response.status
 
     flood = [asyncio.create_task(bad()) for _ in range(6)]
-    await asyncio.sleep(0.01)
-    started = time.perf_counter()
-    async with http.get(exporter.url + "/-/healthy", headers=basic("prometheus", PASSWORD)) as r:
-        assert r.status == 200
-    good_latency = time.perf_counter() - started
+    try:
+        for _ in range(400):  # bounded: 20 s
+            if held.is_set():
+                break
+            await asyncio.sleep(0.05)
+        assert held.is_set(), "no bad password reached bcrypt"
+        async with (
+            asyncio.timeout(20),
+            http.get(exporter.url + "/-/healthy", headers=basic("prometheus", PASSWORD)) as r,
+        ):
+            assert r.status == 200
+        assert not all(task.done() for task in flood), "the bad ones were not still waiting"
+    finally:
+        gate.set()
     statuses = await asyncio.gather(*flood)
     # One client gets a bounded share of the bcrypt worker; the rest is shed (429).
     assert 401 in statuses and set(statuses) <= {401, 429}
     assert checker.bcrypt_checks == 1 + statuses.count(401)
-    assert good_latency < 0.5, good_latency
 
 
 def test_web_config_from_the_config_file_is_validated(tmp_path, capsys):

@@ -1,0 +1,24 @@
+"""Regenerate every golden exposition in one go; then review the diff like code.
+
+    python tests/regenerate_goldens.py
+
+- tests/golden/http/*.prom: what ``/metrics`` serves (tests/test_golden_http.py)
+- tests/golden/*.prom: the device metrics of tests/fixtures (tests/metrics/test_catalog.py)
+- tests/captures/*.prom: each capture, replayed (tests/test_captures.py)
+
+Each of those files also regenerates its own set when run as a script.
+"""
+
+from __future__ import annotations
+
+import runpy
+import sys
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent
+SCRIPTS = ("test_golden_http.py", "metrics/test_catalog.py", "test_captures.py")
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(TESTS))  # ``support`` is importable, as under pytest
+    for script in SCRIPTS:
+        runpy.run_path(str(TESTS / script), run_name="__main__")
