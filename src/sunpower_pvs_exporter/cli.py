@@ -1,4 +1,4 @@
-"""Command line: the original exporter's flags, plus ours, and the process lifecycle.
+"""Command line: the original exporter's flags, plus ours; ``runtime.serve`` runs the rest.
 
 The original's flags keep their names, defaults and meaning
 (``--hostname sunpowerconsole.com --port 80 --listen-on 9110 --timeout 10``
@@ -36,8 +36,8 @@ from sunpower_pvs_exporter.config import (
 )
 from sunpower_pvs_exporter.logsetup import configure_logging
 
-# The web server, pollers, Pushgateway client and simulator are imported when
-# used, not here: --version, --help and --check-config stay quick, and only
+# The runtime (web server, pollers, Pushgateway client) and the simulator are
+# imported when used, not here: --version, --help and --check-config stay quick, and only
 # --demo loads the simulator (benchmarks/footprint.py).
 if TYPE_CHECKING:
     from sunpower_pvs_exporter.simulator.demo import DemoSite

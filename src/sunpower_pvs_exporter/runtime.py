@@ -1,7 +1,8 @@
-"""Building the running exporter's pollers, reloading its config, stopping it in time.
+"""Builds and wires the running exporter: readers, pollers, live streams, push, reload.
 
-The CLI parses arguments; the web layer serves. What happens between them at
-run time lives here:
+The CLI parses arguments and calls ``serve``; the web layer serves what this
+module builds (``ExporterState``, seen by ``web/`` as ``ServedState``). What
+happens between them at run time lives here:
 
 * ``make_reader``: the PVS client a target's config asks for (``pvs/`` gets
   plain values -- host, port, a password or a function that reads it -- and
@@ -10,7 +11,10 @@ run time lives here:
 * ``ConfigReloader``: SIGHUP and ``POST /-/reload`` -- load and check the whole
   new config (referenced files included) first, then switch in one step or not
   at all, and say exactly what changed;
-* ``stop_within``: shutdown of every target in parallel under one deadline.
+* ``ExporterState``: the pollers and their hooks (pre-rendering, Pushgateway),
+  ``--live`` streams, a reload's switch, and shutdown;
+* ``stop_within``: shutdown of every target in parallel under one deadline;
+* ``serve``: the process from start to SIGTERM, with SIGHUP reloads.
 """
 
 from __future__ import annotations
