@@ -1,7 +1,8 @@
 """Golden expositions through the HTTP path: what Prometheus gets from ``/metrics``.
 
-Each case starts a real PVS stand-in on 127.0.0.1 (our simulator, or the
-replay server for a capture in tests/captures/), a real exporter polling it
+Each case starts a real PVS stand-in on 127.0.0.1 (our simulator at a fixed
+moment, or the replay server serving a capture in tests/captures/ or a
+DeviceList fixture in tests/fixtures/), a real exporter polling it
 over HTTP(S), and compares the exporter's ``/metrics`` answer byte for byte
 with tests/golden/http/NAME.prom. Any change to a name, label, unit, value,
 order or HELP text of anything the exporter serves shows up as a diff.
@@ -24,6 +25,8 @@ Pinned so the bytes are the same on every run and machine:
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -37,14 +40,16 @@ import pytest
 from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
 from sunpower_pvs_exporter.health import ReloadStatus
 from sunpower_pvs_exporter.runtime import ExporterState
-from sunpower_pvs_exporter.simulator.replay import ReplayPvs, ReplayServer
+from sunpower_pvs_exporter.simulator.replay import CAPTURE_FORMAT, ReplayPvs, ReplayServer
 from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer
 from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
 from sunpower_pvs_exporter.web.server import ExporterServer
-from support import MIDNIGHT_UTC, NOON_UTC, FakeClock, pollers_for
+from support import MIDNIGHT_UTC, NOON_UTC, FakeClock, parse_samples, pollers_for
 
 GOLDEN = Path(__file__).parent / "golden" / "http"
 CAPTURES = Path(__file__).parent / "captures"
+# DeviceList answers written from docs/protocol.md (tests/metrics/test_catalog.py's goldens).
+FIXTURES = Path(__file__).parent / "fixtures"
 # Families about the Python process, not the PVS: never the same twice.
 PROCESS_FAMILIES = ("process_", "python_")
 TARGET = "site"
@@ -81,8 +86,16 @@ def capture_files() -> list[Path]:
     return sorted(CAPTURES.glob("*.json"))
 
 
+def fixture_files() -> list[Path]:
+    return sorted(FIXTURES.glob("device_list_*.json"))
+
+
 def golden_names() -> list[str]:
-    return [*SCENARIOS, *(f"capture-{path.stem}" for path in capture_files())]
+    return [
+        *SCENARIOS,
+        *(f"capture-{path.stem}" for path in capture_files()),
+        *(f"fixture-{path.stem}" for path in fixture_files()),
+    ]
 
 
 def without_process_families(text: str) -> str:
@@ -162,8 +175,31 @@ async def render_scenario(scenario: Scenario) -> str:
         await sim.stop()
 
 
+def fixture_as_capture(path: Path) -> ReplayPvs:
+    """A legacy PVS that answers DeviceList with the fixture (and nothing else)."""
+    return ReplayPvs.from_document(
+        {
+            "format": CAPTURE_FORMAT,
+            "target": {"api": "legacy", "use_tls": False},
+            "exchanges": [
+                {
+                    "method": "GET",
+                    "scheme": "http",
+                    "target": "/cgi-bin/dl_cgi?Command=DeviceList",
+                    "status": 200,
+                    "headers": {"Content-Type": "application/json"},
+                    "body": json.loads(path.read_text()),
+                }
+            ],
+        }
+    )
+
+
 async def render_capture(path: Path) -> str:
-    recorded = ReplayPvs.load(path)
+    return await render_replay(ReplayPvs.load(path))
+
+
+async def render_replay(recorded: ReplayPvs) -> str:
     server = ReplayServer(recorded)
     await server.start()
     try:
@@ -186,6 +222,9 @@ async def render_capture(path: Path) -> str:
 def renderer(name: str) -> Callable[[], Awaitable[str]]:
     if name in SCENARIOS:
         return lambda: render_scenario(SCENARIOS[name])
+    if name.startswith("fixture-"):
+        fixture = FIXTURES / f"{name.removeprefix('fixture-')}.json"
+        return lambda: render_replay(fixture_as_capture(fixture))
     path = CAPTURES / f"{name.removeprefix('capture-')}.json"
     return lambda: render_capture(path)
 
@@ -196,6 +235,7 @@ def test_every_api_and_kind_of_site_has_a_golden_file():
         for kind in ("noon", "night", "ess", "error"):
             assert f"{api}-{kind}" in names
     assert any(name.startswith("capture-") for name in names)
+    assert {"fixture-device_list_2019", "fixture-device_list_2024"} <= set(names)
     stale = {path.stem for path in GOLDEN.glob("*.prom")} - set(names)
     assert not stale, f"golden files without a case (delete them): {sorted(stale)}"
 
@@ -228,6 +268,18 @@ def test_golden_files_say_what_they_show():
             assert "sunpower_pvs_device_state{" in text, name
         if name.endswith("-ess"):
             assert "sunpower_pvs_ess_state_of_charge_ratio{" in text, name
+
+
+def test_http_and_push_goldens_agree_on_every_device_sample():
+    """The fixtures' push-renderer goldens (tests/golden/*.prom) and what /metrics
+    serves for the same DeviceList: every device sample the same, none missing."""
+    for path in fixture_files():
+        push = parse_samples((GOLDEN.parent / f"{path.stem}.prom").read_text())
+        http = parse_samples((GOLDEN / f"fixture-{path.stem}.prom").read_text())
+        assert push, path.stem
+        for key, value in push.items():
+            assert key in http, (path.stem, key)
+            assert http[key] == value or (math.isnan(value) and math.isnan(http[key])), key
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from sunpower_pvs_exporter.metrics.catalog import ALL_METRICS, MetricSpec, Subje
 HEADER = """\
 # Metric reference
 
-Generated from `src/sunpower_pvs_exporter/metrics/catalog.py` by
+Generated from `src/sunpower_pvs_exporter/metrics/catalog/` by
 `python -m sunpower_pvs_exporter.metrics.docs > docs/metrics.md`. Do not edit by hand.
 
 - **compatible**: the name, type and labels of the original

@@ -1,0 +1,58 @@
+"""The one table of every metric this exporter can emit.
+
+Each ``MetricSpec`` row names a metric, its type, help, unit, where its value
+comes from and what happens when the value is missing. The collector, the
+generated reference (docs/metrics.md) and the dashboard/alert checks all read
+this table; a metric that is not here does not exist.
+
+The rows live in one module per subject (supervisor, meters, inverters,
+devices, storage, site, read groups, exporter health, live stream); this
+module assembles them into the ordered tuples the rest of the package reads.
+The order here is the order of the exposition.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sunpower_pvs_exporter.metrics.catalog.devices import DEVICE_STATE_METRICS
+from sunpower_pvs_exporter.metrics.catalog.exporter_health import (
+    CONFIG_METRICS,
+    EXPORTER_METRICS,
+    HEALTH_METRICS,
+)
+from sunpower_pvs_exporter.metrics.catalog.inverters import INVERTER_METRICS
+from sunpower_pvs_exporter.metrics.catalog.live import LIVE_METRICS
+from sunpower_pvs_exporter.metrics.catalog.meters import METER_METRICS
+from sunpower_pvs_exporter.metrics.catalog.read_groups import READ_GROUP_METRICS
+from sunpower_pvs_exporter.metrics.catalog.site import SITE_METRICS
+from sunpower_pvs_exporter.metrics.catalog.spec import MetricSpec, Subject
+from sunpower_pvs_exporter.metrics.catalog.storage import STORAGE_METRICS
+from sunpower_pvs_exporter.metrics.catalog.supervisor import SUPERVISOR_METRICS
+from sunpower_pvs_exporter.pvs.model import Snapshot
+
+__all__ = [
+    "ALL_METRICS",
+    "CONFIG_METRICS",
+    "DEVICE_METRICS",
+    "EXPORTER_METRICS",
+    "HEALTH_METRICS",
+    "LIVE_METRICS",
+    "MetricSpec",
+    "Subject",
+]
+
+# Everything read from the PVS, in exposition order.
+DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
+    SUPERVISOR_METRICS
+    + METER_METRICS
+    + INVERTER_METRICS
+    + DEVICE_STATE_METRICS
+    + STORAGE_METRICS
+    + SITE_METRICS
+    + READ_GROUP_METRICS
+)
+
+ALL_METRICS: tuple[MetricSpec[Any, Any], ...] = (
+    DEVICE_METRICS + HEALTH_METRICS + EXPORTER_METRICS + CONFIG_METRICS + LIVE_METRICS
+)
