@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sunpower_pvs_exporter.push import PUSH_AUTH_ENV, PushAuthError, read_push_auth
+from sunpower_pvs_exporter.push import PUSH_AUTH_ENV, PushAuthError, group_url, read_push_auth
 
 
 def test_credentials_from_file_then_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -33,3 +33,30 @@ def test_unreadable_file(tmp_path: Path):
     with pytest.raises(PushAuthError) as exc:
         read_push_auth(str(tmp_path / "missing"))
     assert "cannot read" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("gateway", "job", "instance", "url"),
+    [
+        (
+            "127.0.0.1:9091",
+            "solar",
+            "roof",
+            "http://127.0.0.1:9091/metrics/job/solar/instance/roof",
+        ),
+        (
+            "https://[::1]:9091/",
+            "solar pv",
+            "a/b",
+            "https://[::1]:9091/metrics/job/solar+pv/instance@base64/YS9i",
+        ),
+        (
+            "http://127.0.0.1:9091",
+            "solar",
+            "",
+            "http://127.0.0.1:9091/metrics/job/solar/instance@base64/=",
+        ),
+    ],
+)
+def test_group_url_follows_the_pushgateway_path_rules(gateway, job, instance, url):
+    assert group_url(gateway, job, instance) == url

@@ -17,6 +17,8 @@ from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sunpower_pvs_exporter.pvs.hosts import host_port
+
 Api = Literal["auto", "legacy", "varserver"]
 PollMode = Literal["background", "scrape", "on_demand"]
 LogFormat = Literal["plain", "logfmt", "json"]
@@ -32,7 +34,7 @@ MAX_CONNECTIONS = 65536
 PASSWORD_ENV = "SUNPOWER_PVS_PASSWORD"
 TELEMETRY_PORT = 9002
 
-# Poll limits per API, from shared/pvs-protocol.md: DeviceList is slow and
+# Poll limits per API, from docs/protocol.md §P: DeviceList is slow and
 # heavy polling has been tied to PVS crashes; varserver is cheaper.
 DEFAULT_INTERVAL: dict[str, float] = {"legacy": 120.0, "varserver": 60.0, "auto": 120.0}
 MIN_INTERVAL: dict[str, float] = {"legacy": 60.0, "varserver": 30.0, "auto": 60.0}
@@ -158,7 +160,7 @@ def listen_address(host: str, port: int) -> str:
     """``*:9110``, ``127.0.0.1:9110``, ``[::1]:9110``: the form --listen-on accepts."""
     if not host:
         return f"*:{port}"
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return host_port(host, port)
 
 
 def parse_listen(value: str, key: str) -> tuple[str, int]:

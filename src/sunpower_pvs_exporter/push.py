@@ -8,23 +8,26 @@ On a clean shutdown the groups are *deleted*, not left behind: the Pushgateway
 never expires what it holds, so a stopped exporter's last values would
 otherwise be scraped as current forever. While the exporter runs but the PVS
 is down, the group holds ``sunpower_pvs_up 0`` and no device data once stale —
-the same as ``/probe`` shows.
+the same as ``/probe`` shows: the body pushed is rendered by the same code
+(``web.exposition.targets_text``) as ``/probe``'s.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote_plus, urlparse
 
-from prometheus_client import delete_from_gateway, push_to_gateway
 from prometheus_client.exposition import basic_auth_handler, default_handler
-from prometheus_client.registry import CollectorRegistry
 
 PUSH_AUTH_ENV = "SUNPOWER_PVS_PUSH_AUTH"
 PUSH_TIMEOUT = 10.0
+# What web.exposition.targets_text writes when not asked for OpenMetrics.
+TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 log = logging.getLogger(__name__)
 Handler = Callable[[str, str, float | None, list[tuple[str, str]], bytes], Callable[[], None]]
@@ -57,6 +60,25 @@ def read_push_auth(auth_file: str | None) -> tuple[str, str] | None:
     return user, password
 
 
+def _path_part(name: str, value: str) -> str:
+    """One ``/name/value`` of a group's URL, as the Pushgateway's API spells it:
+    base64 for a value that is empty or holds a slash."""
+    if value == "":
+        return f"/{name}@base64/="
+    if "/" in value:
+        return f"/{name}@base64/{base64.urlsafe_b64encode(value.encode()).decode()}"
+    return f"/{name}/{quote_plus(value)}"
+
+
+def group_url(gateway: str, job: str, instance: str) -> str:
+    """The URL of the ``job``/``instance`` group on ``gateway`` (``http://`` if no scheme)."""
+    if urlparse(gateway).scheme not in ("http", "https"):
+        gateway = f"http://{gateway}"
+    return (
+        gateway.rstrip("/") + "/metrics" + _path_part("job", job) + _path_part("instance", instance)
+    )
+
+
 class Pusher:
     def __init__(self, url: str, job: str, auth: tuple[str, str] | None = None) -> None:
         self.url = url
@@ -80,18 +102,16 @@ class Pusher:
 
         return handler
 
-    async def push(self, target: str, registry: CollectorRegistry) -> None:
-        """Replace the target's group; failures are logged, never raised."""
+    def _send(self, target: str, method: str, body: bytes) -> None:
+        headers = [("Content-Type", TEXT_CONTENT_TYPE)]
+        url = group_url(self.url, self.job, target)
+        self._handler()(url, method, PUSH_TIMEOUT, headers, body)()
+
+    async def push(self, target: str, body: bytes) -> None:
+        """Replace the target's group with ``body`` (text format); failures are
+        logged, never raised."""
         try:
-            await asyncio.to_thread(
-                push_to_gateway,
-                self.url,
-                job=self.job,
-                registry=registry,
-                grouping_key={"instance": target},
-                timeout=PUSH_TIMEOUT,
-                handler=self._handler(),
-            )
+            await asyncio.to_thread(self._send, target, "PUT", body)
         except Exception as exc:
             log.warning("target=%s push to %s failed: %s", target, self.url, _describe(exc))
             return
@@ -100,14 +120,7 @@ class Pusher:
     async def delete_all(self) -> None:
         for target in sorted(self._pushed):
             try:
-                await asyncio.to_thread(
-                    delete_from_gateway,
-                    self.url,
-                    job=self.job,
-                    grouping_key={"instance": target},
-                    timeout=PUSH_TIMEOUT,
-                    handler=self._handler(),
-                )
+                await asyncio.to_thread(self._send, target, "DELETE", b"")
             except Exception as exc:
                 log.warning("target=%s delete from %s failed: %s", target, self.url, _describe(exc))
         self._pushed.clear()

@@ -42,10 +42,9 @@ from sunpower_pvs_exporter.config import (
     TargetConfig,
     listen_address,
 )
-from sunpower_pvs_exporter.health import ReloadOutcome, ReloadStatus
+from sunpower_pvs_exporter.health import LiveStatus, ReloadOutcome, ReloadStatus
 from sunpower_pvs_exporter.metrics.collector import (
     DeviceFamilyCache,
-    ExporterCollector,
     HealthText,
 )
 from sunpower_pvs_exporter.poller import (
@@ -59,12 +58,14 @@ from sunpower_pvs_exporter.poller import (
 )
 from sunpower_pvs_exporter.push import Pusher, read_push_auth
 from sunpower_pvs_exporter.pvs.detect import AutoReader
+from sunpower_pvs_exporter.pvs.hosts import host_port
 from sunpower_pvs_exporter.pvs.legacy import LegacyClient
 from sunpower_pvs_exporter.pvs.model import Snapshot
 from sunpower_pvs_exporter.pvs.reader import PvsReader
 from sunpower_pvs_exporter.pvs.telemetry import TelemetryStream
 from sunpower_pvs_exporter.pvs.transport import Endpoint, HttpTransport
 from sunpower_pvs_exporter.pvs.varserver import VarserverClient
+from sunpower_pvs_exporter.web.exposition import targets_text
 
 if TYPE_CHECKING:
     from sunpower_pvs_exporter.simulator.demo import DemoSite
@@ -147,7 +148,6 @@ def make_live_stream(target: TargetConfig, reader: PvsReader) -> TelemetryStream
         varserver = reader.varserver
     if varserver is None:
         return None
-    host = f"[{target.host}]" if ":" in target.host else target.host
     enable_telemetry = varserver.enable_telemetry
     key = endpoint_key(target)
 
@@ -157,7 +157,7 @@ def make_live_stream(target: TargetConfig, reader: PvsReader) -> TelemetryStream
             await enable_telemetry()
 
     return TelemetryStream(
-        f"ws://{host}:{target.telemetry_port}/",
+        f"ws://{host_port(target.host, target.telemetry_port)}/",
         enable=enable,
         target_name=target.name,
     )
@@ -385,22 +385,45 @@ class ExporterState:
     def _push_hook(self, poller: Poller) -> Callable[[], Awaitable[None]]:
         async def push() -> None:
             if self.pusher is not None:
-                await self.pusher.push(poller.name, self.probe_registry(poller))
+                # Exactly what /probe serves for this target, in the text format.
+                body = self.metrics_text([poller], [poller], False, False, HealthText())
+                await self.pusher.push(poller.name, body)
 
         return push
 
-    def probe_registry(self, poller: Poller, include_devices: bool = True) -> CollectorRegistry:
-        """One target's health (and device metrics unless the caller appends them)."""
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(
-            ExporterCollector(
-                lambda: [poller.status()],
-                self.cache,
-                include_devices=include_devices,
-                include_exporter_info=False,
-            )
+    def live_status(self, target: str) -> LiveStatus | None:
+        stream = self.streams.get(target)
+        if stream is None:
+            return None
+        return LiveStatus(
+            target, stream.latest(), stream.connects, stream.messages, stream.unsupported
         )
-        return registry
+
+    def metrics_text(
+        self,
+        health_pollers: Sequence[Poller],
+        device_pollers: Sequence[Poller],
+        exporter_info: bool,
+        openmetrics: bool,
+        health: HealthText | None = None,
+    ) -> bytes:
+        """The health of ``health_pollers``, then the device and live metrics of
+        ``device_pollers``: the body of ``/metrics``, ``/probe`` and a push."""
+        # One status per target, so health and device metrics agree.
+        statuses = {poller.name: poller.status() for poller in health_pollers}
+        devices = [
+            (statuses.get(poller.name) or poller.status(), self.live_status(poller.name))
+            for poller in device_pollers
+        ]
+        return targets_text(
+            self.health if health is None else health,
+            self.cache,
+            list(statuses.values()),
+            devices,
+            openmetrics,
+            self.reload_status if exporter_info else None,
+            exporter_info,
+        )
 
 
 # Settings a reload cannot change in a running process: they need a restart.

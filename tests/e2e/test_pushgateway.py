@@ -88,6 +88,17 @@ async def test_push_after_poll_and_delete_on_shutdown(
     ups = [v for labels, v in series(samples, "sunpower_pvs_up") if labels.get("job") == "solar"]
     assert ups == [1.0]
 
+    # One renderer: the group holds exactly the series /probe serves for the target.
+    async with http.get(exporter.url + "/probe?target=roof") as response:
+        assert response.status == 200
+        probed = {key for key in parse_samples(await response.text())}
+    pushed = {
+        (name, labels - {("job", "solar"), ("instance", "roof")})
+        for name, labels in samples
+        if ("job", "solar") in labels and not name.startswith("push_")
+    }
+    assert pushed == probed
+
     await exporter.stop()
     samples = await gateway_samples(http, pushgateway)
     left = [

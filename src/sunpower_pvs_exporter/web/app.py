@@ -19,12 +19,9 @@ from prometheus_client.registry import CollectorRegistry
 
 from sunpower_pvs_exporter import __version__
 from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
-from sunpower_pvs_exporter.health import LiveStatus, ReloadOutcome, ReloadStatus
-from sunpower_pvs_exporter.metrics.catalog import LIVE_METRICS
-from sunpower_pvs_exporter.metrics.collector import DeviceFamilyCache, HealthText
-from sunpower_pvs_exporter.metrics.encoder import encode_metrics
+from sunpower_pvs_exporter.health import ReloadOutcome
 from sunpower_pvs_exporter.poller import Poller
-from sunpower_pvs_exporter.pvs.telemetry import TelemetryStream
+from sunpower_pvs_exporter.pvs.hosts import host_port
 from sunpower_pvs_exporter.web.exposition import gzip_if_accepted, render
 from sunpower_pvs_exporter.web.status import CSP as STATUS_PAGE_CSP
 from sunpower_pvs_exporter.web.status import render_status_page
@@ -52,12 +49,6 @@ class ServedState(Protocol):
     @property
     def pollers(self) -> Mapping[str, Poller]: ...
     @property
-    def cache(self) -> DeviceFamilyCache: ...
-    @property
-    def streams(self) -> Mapping[str, TelemetryStream]: ...
-    @property
-    def health(self) -> HealthText: ...
-    @property
     def metrics_registry(self) -> CollectorRegistry: ...
     @property
     def empty_registry(self) -> CollectorRegistry: ...
@@ -66,9 +57,17 @@ class ServedState(Protocol):
     @property
     def ready(self) -> bool: ...
     @property
-    def reload_status(self) -> ReloadStatus: ...
-    @property
     def reloader(self) -> Callable[[], Awaitable[ReloadOutcome]] | None: ...
+
+    def metrics_text(
+        self,
+        health_pollers: Sequence[Poller],
+        device_pollers: Sequence[Poller],
+        exporter_info: bool,
+        openmetrics: bool,
+    ) -> bytes:
+        """The health of ``health_pollers``, then the device and live metrics of
+        ``device_pollers``: what ``/metrics`` and ``/probe`` append."""
 
     def start(self) -> None:
         """Start polling (and live streams); the exporter is ready after this."""
@@ -110,32 +109,9 @@ async def _exposition(
     """``registry`` (process metrics), then the health of ``health_pollers``,
     then the cached device text of ``device_pollers``."""
     state = request.app[STATE_KEY]
-    cache = state.cache
-    streams = state.streams
 
     def appended(openmetrics: bool) -> bytes:
-        # One status per target, so health and device metrics agree.
-        statuses = {poller.name: poller.status() for poller in health_pollers}
-        reload_status = state.reload_status if exporter_info else None
-        parts = [
-            state.health.text(list(statuses.values()), openmetrics, exporter_info, reload_status)
-        ]
-        for poller in device_pollers:
-            status = statuses.get(poller.name)
-            snapshot = (status or poller.status()).snapshot
-            if snapshot is not None:
-                parts.append(cache.text(poller.name, snapshot, openmetrics))
-            stream = streams.get(poller.name)
-            if stream is not None:
-                live = LiveStatus(
-                    poller.name,
-                    stream.latest(),
-                    stream.connects,
-                    stream.messages,
-                    stream.unsupported,
-                )
-                parts.append(encode_metrics(LIVE_METRICS, live, False, openmetrics))
-        return b"".join(parts)
+        return state.metrics_text(health_pollers, device_pollers, exporter_info, openmetrics)
 
     body, headers = render(registry, request.headers.get("Accept", ""), appended)
     body = await gzip_if_accepted(body, headers, request.headers.get("Accept-Encoding", ""))
@@ -205,8 +181,7 @@ def first_probe_wait(request: web.Request, poll_timeout: float) -> float:
 
 def pvs_address(target: TargetConfig) -> str:
     """host:port of a target's PVS, so two PVSes behind one host are told apart."""
-    host = f"[{target.host}]" if ":" in target.host else target.host
-    return f"{host}:{target.port}" + (" (HTTPS)" if target.use_tls else "")
+    return host_port(target.host, target.port) + (" (HTTPS)" if target.use_tls else "")
 
 
 def listen_address(request: web.Request) -> str:
@@ -216,7 +191,7 @@ def listen_address(request: web.Request) -> str:
         host, port = str(sockname[0]), int(sockname[1])
         if host.startswith("::ffff:"):
             host = host.removeprefix("::ffff:")
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return host_port(host, port)
     return request.host
 
 

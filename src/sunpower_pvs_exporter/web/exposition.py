@@ -1,17 +1,24 @@
-"""Rendering a registry for one HTTP request: format negotiation and gzip.
+"""Turning targets' state into exposition bytes, for HTTP and the Pushgateway.
 
-Mirrors what ``prometheus_client``'s own HTTP handlers do (OpenMetrics when
-the scraper asks for it, gzip when accepted), for aiohttp.
+``targets_text`` is the one renderer: ``/metrics``, ``/probe`` and every
+Pushgateway push get their health, device and live metrics from it, so the
+three cannot drift apart. ``render`` adds the HTTP side (format negotiation,
+as ``prometheus_client``'s own handlers do), ``gzip_if_accepted`` compression.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gzip
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.registry import CollectorRegistry
+
+from sunpower_pvs_exporter.health import LiveStatus, ReloadStatus, TargetStatus
+from sunpower_pvs_exporter.metrics.catalog import LIVE_METRICS
+from sunpower_pvs_exporter.metrics.collector import DeviceFamilyCache, HealthText
+from sunpower_pvs_exporter.metrics.encoder import encode_metrics
 
 # Small bodies are not worth the CPU of compressing.
 GZIP_MIN_BYTES = 1024
@@ -20,6 +27,27 @@ GZIP_THREAD_BYTES = 64 * 1024
 
 
 OPENMETRICS_EOF = b"# EOF\n"
+
+
+def targets_text(
+    health: HealthText,
+    cache: DeviceFamilyCache,
+    statuses: Sequence[TargetStatus],
+    devices: Sequence[tuple[TargetStatus, LiveStatus | None]],
+    openmetrics: bool,
+    reload_status: ReloadStatus | None = None,
+    exporter_info: bool = False,
+) -> bytes:
+    """The health of ``statuses``, then per entry of ``devices`` its cached
+    device metrics and its telemetry stream's metrics (OpenMetrics without
+    ``# EOF``)."""
+    parts = [health.text(statuses, openmetrics, exporter_info, reload_status)]
+    for status, live in devices:
+        if status.snapshot is not None:
+            parts.append(cache.text(status.target, status.snapshot, openmetrics))
+        if live is not None:
+            parts.append(encode_metrics(LIVE_METRICS, live, False, openmetrics))
+    return b"".join(parts)
 
 
 def render(

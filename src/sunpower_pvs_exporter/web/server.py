@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from sunpower_pvs_exporter.pvs.hosts import host_port
 from sunpower_pvs_exporter.web.app import ServedState, build_app
 from sunpower_pvs_exporter.web.connections import (
     FD_RESERVE,
@@ -99,6 +100,5 @@ class ExporterServer:
     @property
     def url(self) -> str:
         host = self.config.listen_host or "127.0.0.1"
-        host = f"[{host}]" if ":" in host else host
         scheme = "https" if self.ssl_context is not None else "http"
-        return f"{scheme}://{host}:{self.port}"
+        return f"{scheme}://{host_port(host, self.port)}"
