@@ -7,6 +7,7 @@ bypass it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -38,7 +39,6 @@ ExporterFactory = Callable[..., Awaitable[ExporterServer]]
 @pytest.fixture
 async def make_simulator() -> AsyncIterator[SimFactory]:
     """Start simulated PVSes: ``await make_simulator(inverters=3, start=NOON_UTC)``."""
-    servers: list[SimulatorServer] = []
 
     async def factory(
         start: float = NOON_UTC,
@@ -60,18 +60,16 @@ async def make_simulator() -> AsyncIterator[SimFactory]:
         )
         server = SimulatorServer(pvs, host="127.0.0.1", port=port, tls=tls)
         await server.start()
-        servers.append(server)
+        started.push_async_callback(server.stop)
         return server
 
-    yield factory
-    for server in servers:
-        await server.stop()
+    async with contextlib.AsyncExitStack() as started:
+        yield factory
 
 
 @pytest.fixture
 async def make_exporter() -> AsyncIterator[ExporterFactory]:
     """Start in-process exporters on 127.0.0.1 with a free port."""
-    servers: list[ExporterServer] = []
 
     async def factory(
         targets: list[TargetConfig],
@@ -97,12 +95,11 @@ async def make_exporter() -> AsyncIterator[ExporterFactory]:
                 poller.monotonic = clock
         server = ExporterServer(cfg, pollers)
         await server.start()
-        servers.append(server)
+        started.push_async_callback(server.stop)
         return server
 
-    yield factory
-    for server in servers:
-        await server.stop()
+    async with contextlib.AsyncExitStack() as started:
+        yield factory
 
 
 @pytest.fixture

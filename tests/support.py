@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from datetime import UTC, datetime
@@ -12,6 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
 from sunpower_pvs_exporter.poller import Poller
+from sunpower_pvs_exporter.pvs.model import Snapshot
+from sunpower_pvs_exporter.pvs.readers import make_reader
 from sunpower_pvs_exporter.runtime import make_pollers
 from sunpower_pvs_exporter.simulator.server import SimulatorServer
 
@@ -67,6 +70,22 @@ def tls_target_for(sim: SimulatorServer, name: str = "site", **overrides: Any) -
     return target_for(sim, name, **settings)
 
 
+def api_target_for(sim: SimulatorServer, api: str, **overrides: Any) -> TargetConfig:
+    """A target for ``api`` as a PVS serves it: legacy on HTTP, varserver on HTTPS."""
+    if api == "legacy":
+        return target_for(sim, **overrides)
+    return tls_target_for(sim, api=api, **overrides)
+
+
+async def read_once(target: TargetConfig) -> Snapshot:
+    """One read through a fresh reader, closed afterwards."""
+    reader = make_reader(target)
+    try:
+        return await reader.read()
+    finally:
+        await reader.close()
+
+
 def pollers_for(
     config: ExporterConfig, backoff_cap: float = 1.0, jitter: float = 0.0
 ) -> list[Poller]:
@@ -109,3 +128,16 @@ def parse_samples(text: str) -> Samples:
 def series(samples: Samples, name: str) -> list[tuple[dict[str, str], float]]:
     """All series of one sample name, as (labels, value)."""
     return [(dict(labels), value) for (n, labels), value in samples.items() if n == name]
+
+
+async def scrape_when_up(http: Any, url: str, tries: int = 200) -> Samples:
+    """The first scrape of ``url`` with ``sunpower_pvs_up`` 1 (bounded: ``tries`` x 50 ms)."""
+    for _ in range(tries):
+        async with http.get(url) as response:
+            assert response.status == 200
+            samples = parse_samples(await response.text())
+        up = series(samples, "sunpower_pvs_up")
+        if up and up[0][1] == 1.0:
+            return samples
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{url}: the target never came up")

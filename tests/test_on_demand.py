@@ -215,16 +215,19 @@ async def test_fleet_first_polls_do_not_all_start_at_once(make_simulator, make_e
     exporter = await make_exporter(
         [target_for(sim, name=name, poll_interval=60.0, max_age=180.0) for name in names],
     )
-    after = time.time()
     await asyncio.sleep(0.05)  # the pollers' tasks run
+    after = time.time()  # (not before the sleep: a loaded machine may start them late)
     for name in late:
         status = exporter.state.pollers[name].status()
-        assert status.polls == 0, name
         assert status.next_poll_at is not None
-        assert before + delays[name] <= status.next_poll_at <= after + 0.05 + delays[name]
+        assert before + delays[name] <= status.next_poll_at <= after + delays[name]
+        if after < before + delays[name]:  # its time has not come (unless this machine crawls)
+            assert status.polls == 0, name
+    assert any(exporter.state.pollers[name].status().polls == 0 for name in late), delays
 
     async def all_polled() -> bool:
-        return all(p.status().polls >= 1 for p in exporter.state.pollers.values())
+        # A poll counts from its start; wait for each to be done (its request logged).
+        return all(p.status().last_success_at is not None for p in exporter.state.pollers.values())
 
     await until(all_polled)
     assert sim.pvs.log.count("DeviceList") == len(names)

@@ -38,6 +38,7 @@ from sunpower_pvs_exporter.pvs.errors import (
     PvsPayloadError,
     PvsTimeoutError,
 )
+from sunpower_pvs_exporter.pvs.hosts import host_port
 from sunpower_pvs_exporter.pvs.model import Device, Snapshot
 from sunpower_pvs_exporter.pvs.transport import decode_json
 from sunpower_pvs_exporter.pvs.values import parse_pvs_time
@@ -45,7 +46,7 @@ from sunpower_pvs_exporter.pvs.values import parse_pvs_time
 Severity = Literal["note", "warning", "error"]
 EXIT_OK, EXIT_WARNINGS, EXIT_FAILED = 0, 1, 2
 
-# Recommended poll intervals (shared/pvs-protocol.md A.9, D): faster polling
+# Recommended poll intervals (docs/protocol.md §P): faster polling
 # does not make readings fresher and has been linked to PVS reboots.
 RECOMMENDED_INTERVAL = {"legacy": 120.0, "varserver": 60.0}
 CLOCK_SKEW_LIMIT = 120.0
@@ -108,8 +109,7 @@ class Report:
 
 def _address(outcome: PollOutcome) -> str:
     target = outcome.target
-    host = f"[{target.host}]" if ":" in target.host else target.host
-    return f"{host}:{target.port}"
+    return host_port(target.host, target.port)
 
 
 # --- reading facts out of the recorded exchanges -----------------------------------

@@ -36,6 +36,7 @@ from sunpower_pvs_exporter.config import (
     parse_url,
 )
 from sunpower_pvs_exporter.logsetup import configure_logging
+from sunpower_pvs_exporter.pvs.hosts import host_port
 
 # The web server, pollers, Pushgateway client and simulator are imported when
 # used, not here: --version, --help and --check-config stay quick, and only
@@ -403,7 +404,7 @@ def listen_address(host: str, port: int) -> str:
     """``*:9110``, ``127.0.0.1:9110``, ``[::1]:9110``: the form --listen-on accepts."""
     if not host:
         return f"*:{port}"
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return host_port(host, port)
 
 
 async def serve(

@@ -32,7 +32,7 @@ MAX_CONNECTIONS = 65536
 PASSWORD_ENV = "SUNPOWER_PVS_PASSWORD"
 TELEMETRY_PORT = 9002
 
-# Poll limits per API, from shared/pvs-protocol.md: DeviceList is slow and
+# Poll limits per API, from docs/protocol.md §P: DeviceList is slow and
 # heavy polling has been tied to PVS crashes; varserver is cheaper.
 DEFAULT_INTERVAL: dict[str, float] = {"legacy": 120.0, "varserver": 60.0, "auto": 120.0}
 MIN_INTERVAL: dict[str, float] = {"legacy": 60.0, "varserver": 30.0, "auto": 60.0}

@@ -3,7 +3,7 @@
 A device is not working when the PVS says so (``STATE`` other than
 ``working``) or when its data is older than its usual cadence allows:
 meters refresh about every 15 s, the supervisor every 5 min, inverters on a
-5-minute grid that lags the meters by up to 10 min (shared/pvs-protocol.md).
+5-minute grid that lags the meters by up to 10 min (docs/protocol.md §L2, §V4).
 Ages are measured against a reference time the caller chooses, ideally the
 PVS's own clock, so a wrong clock on either side does not make every
 device look stale.

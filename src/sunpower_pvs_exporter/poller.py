@@ -41,6 +41,7 @@ from typing import Literal, Protocol
 from sunpower_pvs_exporter.config import DEFAULT_IDLE_AFTER
 from sunpower_pvs_exporter.continuity import TargetContinuity
 from sunpower_pvs_exporter.health import TargetStatus, zero_failures
+from sunpower_pvs_exporter.pvs.backoff import backoff_delay
 from sunpower_pvs_exporter.pvs.errors import FailureReason, PvsError, PvsTimeoutError
 from sunpower_pvs_exporter.pvs.model import Snapshot
 from sunpower_pvs_exporter.pvs.values import count_dropped_values
@@ -114,9 +115,9 @@ class PollSchedule:
         """
         if consecutive_failures <= 0:
             return self.interval
-        cap = max(self.backoff_cap, self.interval)
-        base = min(cap, self.interval * 2.0 ** (consecutive_failures - 1))
-        return min(cap, base * (1.0 + self.jitter * rng.random()))
+        return backoff_delay(
+            self.interval, consecutive_failures, self.backoff_cap, self.jitter, rng.random()
+        )
 
 
 class Poller:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from support import NOON_UTC, parse_samples, series, target_for, tls_target_for
+from support import NOON_UTC, api_target_for, parse_samples, series
 
 COUNTERS = (
     "sunpower_pvs_inverter_produced_energy_watt_hours_total",
@@ -39,10 +39,7 @@ def held(samples: dict) -> dict[str, float]:
 async def test_energy_glitch_is_held_and_counted(api, make_simulator, make_exporter, http):
     # A frozen clock: the true lifetime values do not move between reads.
     sim = await make_simulator(api=api, start=NOON_UTC, scale=0.0, inverters=2, error_inverters=0)
-    if api == "legacy":
-        target = target_for(sim, poll_interval=3600.0, max_age=7200.0)
-    else:
-        target = tls_target_for(sim, api="varserver", poll_interval=3600.0, max_age=7200.0)
+    target = api_target_for(sim, api, poll_interval=3600.0, max_age=7200.0)
     exporter = await make_exporter([target], poll_mode="scrape")
     poller = next(iter(exporter.state.pollers.values()))
 

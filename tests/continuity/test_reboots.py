@@ -6,7 +6,7 @@ import pytest
 
 from sunpower_pvs_exporter.continuity import TargetContinuity
 from sunpower_pvs_exporter.pvs.model import Device, Snapshot, Supervisor
-from support import NOON_UTC, parse_samples, series, target_for, tls_target_for
+from support import NOON_UTC, api_target_for, parse_samples, series
 
 
 def with_uptime(uptime: float | None) -> Snapshot:
@@ -25,10 +25,7 @@ def test_reboots_count_only_when_uptime_falls() -> None:
 @pytest.mark.parametrize("api", ["legacy", "varserver"])
 async def test_reboot_counter_over_http(api, make_simulator, make_exporter, http):
     sim = await make_simulator(api=api, start=NOON_UTC + 3600, inverters=1)
-    if api == "legacy":
-        target = target_for(sim, poll_interval=3600.0, max_age=7200.0)
-    else:
-        target = tls_target_for(sim, api="varserver", poll_interval=3600.0, max_age=7200.0)
+    target = api_target_for(sim, api, poll_interval=3600.0, max_age=7200.0)
     exporter = await make_exporter([target], poll_mode="scrape")
     poller = next(iter(exporter.state.pollers.values()))
 

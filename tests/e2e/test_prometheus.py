@@ -136,8 +136,8 @@ def assert_matches_simulator(stack: MonitoringStack, job: str, instance: str | N
     raise AssertionError("Prometheus disagrees with the simulator:\n" + "\n".join(problems))
 
 
-# The original exporter's metrics (shared/original-metrics.md), with the two
-# documented name fixes (_celsius, _volt_amperes).
+# The original exporter's metrics (the "compatible" ones of docs/metrics.md),
+# with the two name fixes of docs/migration.md (_celsius, _volt_amperes).
 ORIGINAL_METRICS = {
     "sunpower_pvs_communication_interface_info",
     "sunpower_pvs_grid_profile_info",
@@ -446,7 +446,7 @@ def test_up_goes_0_when_the_exporter_stops_and_1_when_it_is_back(stack):
 # documented in docs/monitoring.md ("promtool check metrics"): every
 # `..._watt_hours` name gets 'use base unit "seconds" instead of "hours"'
 # (promtool wants joules). The original exporter's `..._watt_hours` names are the
-# compatibility contract (shared/original-metrics.md), and the newer energy
+# compatibility contract (docs/migration.md), and the newer energy
 # metrics follow them so one site's energies share the unit people read on their
 # bills; renaming would break every dashboard and query written for the original.
 ACCEPTED_WATT_HOUR_NAMES = (

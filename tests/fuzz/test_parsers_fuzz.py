@@ -327,6 +327,16 @@ def parse_or_payload_error(parse: Any, *args: Any) -> Any:
 # --- legacy parser ---------------------------------------------------------------------------
 
 
+def decode_parse_render(body: bytes) -> None:
+    """A DeviceList body as the transport gets it: decoded, parsed, rendered, or refused."""
+    decoded = parse_or_payload_error(decode_json, body, "DeviceList")
+    if decoded is None:
+        return
+    snapshot = parse_or_payload_error(parse_device_list, decoded, FETCHED_AT)
+    if snapshot is not None:
+        render_checked(snapshot)
+
+
 @FUZZ
 @given(doc=device_list_doc)
 def test_parse_device_list_never_crashes_and_renders_valid_text(doc):
@@ -346,12 +356,7 @@ def test_parse_device_list_survives_a_json_round_trip(doc):
         body = json.dumps(doc, allow_nan=True).encode("utf-8", "surrogatepass")
     except (ValueError, RecursionError):
         return
-    decoded = parse_or_payload_error(decode_json, body, "DeviceList")
-    if decoded is None:
-        return
-    snapshot = parse_or_payload_error(parse_device_list, decoded, FETCHED_AT)
-    if snapshot is not None:
-        render_checked(snapshot)
+    decode_parse_render(body)
 
 
 @FUZZ
@@ -362,12 +367,7 @@ def test_parse_device_list_survives_a_json_round_trip(doc):
     )
 )
 def test_arbitrary_bytes_give_a_payload_error_or_a_parse(body):
-    decoded = parse_or_payload_error(decode_json, body, "DeviceList")
-    if decoded is None:
-        return
-    snapshot = parse_or_payload_error(parse_device_list, decoded, FETCHED_AT)
-    if snapshot is not None:
-        render_checked(snapshot)
+    decode_parse_render(body)
 
 
 @FUZZ

@@ -28,7 +28,8 @@ MET = {
 }
 INV = {"description", "device_id", "model", "module_id", "port", "software_version", "type"}
 
-# shared/original-metrics.md, with the two documented name fixes.
+# The original exporter's metrics (the "compatible" ones of docs/metrics.md),
+# with the two name fixes of docs/migration.md.
 ORIGINAL = {
     "sunpower_pvs_communication_interface_info": ("info", {"interface", "internet", "sms"}),
     "sunpower_pvs_grid_profile_info": ("info", {"id", "name", "percent", "status"}),

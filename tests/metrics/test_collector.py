@@ -12,21 +12,9 @@ import math
 import pytest
 
 from sunpower_pvs_exporter.metrics.catalog import ALL_METRICS
-from support import NOON_UTC, parse_samples, series, target_for
+from support import NOON_UTC, parse_samples, scrape_when_up, series, target_for
 
 INV_LABELS = ("description", "device_id", "model", "module_id", "port", "software_version", "type")
-
-
-async def scrape_when_up(http, url: str) -> dict:
-    for _ in range(100):
-        async with http.get(url) as response:
-            assert response.status == 200
-            samples = parse_samples(await response.text())
-        up = series(samples, "sunpower_pvs_up")
-        if up and up[0][1] == 1.0:
-            return samples
-        await asyncio.sleep(0.05)
-    raise AssertionError("exporter never came up")
 
 
 def one(samples, name: str, **labels: str) -> float:

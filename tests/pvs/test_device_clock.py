@@ -11,20 +11,11 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
-from sunpower_pvs_exporter.pvs.readers import make_reader
-from support import NOON_UTC, parse_samples, target_for
+from support import NOON_UTC, parse_samples, read_once, target_for
 
 LOS_ANGELES = ZoneInfo("America/Los_Angeles")
 # 20:00 UTC is 13:00 in Los Angeles: the simulated Californian site produces.
 LA_AFTERNOON = NOON_UTC + 8 * 3600
-
-
-async def read_once(target):
-    reader = make_reader(target)
-    try:
-        return await reader.read()
-    finally:
-        await reader.close()
 
 
 def test_the_session_runs_far_from_utc() -> None:

@@ -8,17 +8,8 @@ from pathlib import Path
 import pytest
 
 from sunpower_pvs_exporter.pvs.errors import PvsAuthError, PvsConnectionError
-from sunpower_pvs_exporter.pvs.readers import make_reader
 from sunpower_pvs_exporter.simulator.server import self_signed_certificate
-from support import target_for
-
-
-async def read_once(target):
-    reader = make_reader(target)
-    try:
-        return await reader.read()
-    finally:
-        await reader.close()
+from support import read_once, target_for
 
 
 async def test_https_with_the_pvs_self_signed_certificate(make_simulator):

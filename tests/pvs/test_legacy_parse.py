@@ -1,4 +1,4 @@
-"""The pure dl_cgi parser, on fixtures written from shared/pvs-protocol.md."""
+"""The pure dl_cgi parser, on fixtures written from docs/protocol.md §L."""
 
 from __future__ import annotations
 

@@ -1,32 +1,19 @@
-"""Facts about real PVS units (issue 11, shared/pvs-protocol.md "Corrections and
-field facts"), each taught to the simulator first and checked here through the
+"""Facts about real PVS units (issue 11; docs/protocol.md §L3, §L5, §V3-§V5),
+each taught to the simulator first and checked here through the
 real HTTP path: simulator -> exporter -> /metrics."""
 
 from __future__ import annotations
-
-import asyncio
 
 import pytest
 
 from sunpower_pvs_exporter.pvs.readers import make_reader
 from sunpower_pvs_exporter.simulator.varserver_api import variables
-from support import MIDNIGHT_UTC, NOON_UTC, parse_samples, series, tls_target_for
+from support import MIDNIGHT_UTC, NOON_UTC, scrape_when_up, series, tls_target_for
 
 
 @pytest.fixture(autouse=True)
 def no_password_in_environment(monkeypatch):
     monkeypatch.delenv("SUNPOWER_PVS_PASSWORD", raising=False)
-
-
-async def scrape_up(http, url: str) -> dict:
-    for _ in range(200):
-        async with http.get(url) as response:
-            samples = parse_samples(await response.text())
-        up = series(samples, "sunpower_pvs_up")
-        if up and up[0][1] == 1.0:
-            return samples
-        await asyncio.sleep(0.05)
-    raise AssertionError("target never came up")
 
 
 def of_mode(samples: dict, name: str, mode: str) -> list[tuple[dict[str, str], float]]:
@@ -62,7 +49,7 @@ async def test_varserver_production_meter_exports_no_fake_zeros(
     assert (base + "vldFldMsk" in names) is masks
 
     exporter = await make_exporter([tls_target_for(sim, api="varserver")])
-    samples = await scrape_up(http, exporter.url + "/metrics")
+    samples = await scrape_when_up(http, exporter.url + "/metrics")
     (power,) = of_mode(samples, "sunpower_pvs_power_meter_average_real_power_watts", "production")
     assert power[1] > 100  # noon: the meter really is producing
     for name in LEG_AND_DIRECTION:
@@ -82,8 +69,8 @@ async def test_transfer_switch_control_supply_is_not_a_grid_voltage(
     sim = await make_simulator(api="both", scale=0.0, inverters=2, battery_modules=1)
     var_exporter = await make_exporter([tls_target_for(sim, api="varserver")])
     legacy_exporter = await make_exporter([tls_target_for(sim, api="legacy")])
-    var = await scrape_up(http, var_exporter.url + "/metrics")
-    legacy = await scrape_up(http, legacy_exporter.url + "/metrics")
+    var = await scrape_when_up(http, var_exporter.url + "/metrics")
+    legacy = await scrape_when_up(http, legacy_exporter.url + "/metrics")
 
     (supply,) = series(var, "sunpower_pvs_transfer_switch_control_supply_voltage_volts")
     assert 10.0 < supply[1] < 13.0
@@ -176,7 +163,7 @@ async def test_legacy_ess_values_are_read_in_their_own_units(
         api="both", scale=0.0, inverters=20, battery_modules=2, legacy_ess_units=units
     )
     exporter = await make_exporter([tls_target_for(sim, api="legacy")])
-    samples = await scrape_up(http, exporter.url + "/metrics")
+    samples = await scrape_when_up(http, exporter.url + "/metrics")
     ess = sim.pvs.state().storage
     assert ess is not None and abs(ess.power_kw) > 0.5
 
@@ -245,7 +232,7 @@ CT_SUBTYPES = [("net", "NET_CONSUMPTION_LOADSIDE"), ("gross", "GROSS_CONSUMPTION
 async def test_consumption_ct_type_is_exported(make_simulator, make_exporter, http, ct, subtype):
     sim = await make_simulator(api="both", scale=0.0, inverters=20, consumption_ct=ct)
     legacy = await make_exporter([tls_target_for(sim, api="legacy")])
-    samples = await scrape_up(http, legacy.url + "/metrics")
+    samples = await scrape_when_up(http, legacy.url + "/metrics")
     subtypes = series(samples, "sunpower_pvs_power_meter_subtype_info")
     info = {labels["mode"]: labels for labels, _ in subtypes}
     assert info["consumption"]["subtype"] == subtype
@@ -256,7 +243,7 @@ async def test_consumption_ct_type_is_exported(make_simulator, make_exporter, ht
     assert (power[1] > 0) is (ct == "gross")
 
     varserver = await make_exporter([tls_target_for(sim, api="varserver")])
-    samples = await scrape_up(http, varserver.url + "/metrics")
+    samples = await scrape_when_up(http, varserver.url + "/metrics")
     # varserver reports no subtype: no info, rather than a guess.
     assert series(samples, "sunpower_pvs_power_meter_subtype_info") == []
 
@@ -266,10 +253,10 @@ async def test_consumption_ct_type_is_exported(make_simulator, make_exporter, ht
 
 async def test_network_interfaces_and_firmware_on_both_apis(make_simulator, make_exporter, http):
     sim = await make_simulator(api="both", scale=0.0, inverters=2)
-    var = await scrape_up(
+    var = await scrape_when_up(
         http, (await make_exporter([tls_target_for(sim, api="varserver")])).url + "/metrics"
     )
-    legacy = await scrape_up(
+    legacy = await scrape_when_up(
         http, (await make_exporter([tls_target_for(sim, api="legacy")])).url + "/metrics"
     )
     # varserver: the /net/<iface>/state variables, under the legacy metric's name.

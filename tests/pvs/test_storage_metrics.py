@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from support import parse_samples, series, tls_target_for
+from support import scrape_when_up, series, tls_target_for
 
 
 @pytest.fixture(autouse=True)
 def no_password_in_environment(monkeypatch):
     monkeypatch.delenv("SUNPOWER_PVS_PASSWORD", raising=False)
-
-
-async def scrape_up(http, url: str) -> dict:
-    for _ in range(100):
-        async with http.get(url) as response:
-            samples = parse_samples(await response.text())
-        up = series(samples, "sunpower_pvs_up")
-        if up and up[0][1] == 1.0:
-            return samples
-        await asyncio.sleep(0.05)
-    raise AssertionError("target never came up")
 
 
 def one(samples: dict, name: str, **labels: str) -> float:
@@ -34,7 +21,7 @@ def one(samples: dict, name: str, **labels: str) -> float:
 async def test_varserver_storage_and_site_metrics(make_simulator, make_exporter, http):
     sim = await make_simulator(api="varserver", scale=0.0, inverters=20, battery_modules=2)
     exporter = await make_exporter([tls_target_for(sim, api="varserver")])
-    samples = await scrape_up(http, exporter.url + "/metrics")
+    samples = await scrape_when_up(http, exporter.url + "/metrics")
     state = sim.pvs.state()
     ess = state.storage
     assert ess is not None and state.live is not None
@@ -73,7 +60,7 @@ async def test_varserver_storage_and_site_metrics(make_simulator, make_exporter,
 async def test_per_phase_meter_metrics_add_up_in_watts(make_simulator, make_exporter, http):
     sim = await make_simulator(api="varserver", scale=0.0, inverters=10)
     exporter = await make_exporter([tls_target_for(sim, api="varserver")])
-    samples = await scrape_up(http, exporter.url + "/metrics")
+    samples = await scrape_when_up(http, exporter.url + "/metrics")
     total = one(samples, "sunpower_pvs_power_meter_average_real_power_watts", mode="consumption")
     legs = [
         one(

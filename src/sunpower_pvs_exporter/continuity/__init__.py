@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sunpower_pvs_exporter.continuity.absent import AbsentDevices
 from sunpower_pvs_exporter.continuity.energy import HELD_REASONS, HeldReason, LifetimeEnergyGuard
 from sunpower_pvs_exporter.pvs.model import Snapshot
-from sunpower_pvs_exporter.pvs.uptime import rebooted
+from sunpower_pvs_exporter.pvs.uptime import RebootWatch
 
 __all__ = ["HELD_REASONS", "ContinuityCounts", "HeldReason", "TargetContinuity"]
 
@@ -34,15 +34,12 @@ class TargetContinuity:
         self.energy = LifetimeEnergyGuard(target)
         self.absent = AbsentDevices()
         self.reboots = 0
-        self._last_uptime: float | None = None
+        self._reboots = RebootWatch()
 
     def apply(self, snapshot: Snapshot, now: float) -> Snapshot:
         """``snapshot`` as it should be served, given the reads before it."""
-        uptime = snapshot.supervisor.uptime_seconds if snapshot.supervisor else None
-        if rebooted(self._last_uptime, uptime):
+        if self._reboots.saw(snapshot):
             self.reboots += 1
-        if uptime is not None:
-            self._last_uptime = uptime
         return self.absent.apply(self.energy.apply(snapshot, now), now)
 
     def counts(self) -> ContinuityCounts:

@@ -27,12 +27,12 @@ from typing import Literal
 from sunpower_pvs_exporter.pvs.errors import PvsAuthError, PvsError, PvsHttpStatusError
 from sunpower_pvs_exporter.pvs.legacy import LegacyClient
 from sunpower_pvs_exporter.pvs.model import Snapshot
-from sunpower_pvs_exporter.pvs.uptime import rebooted
+from sunpower_pvs_exporter.pvs.uptime import RebootWatch
 from sunpower_pvs_exporter.pvs.values import to_text
 from sunpower_pvs_exporter.pvs.varserver import SUPERVISOR_INFO_PATH, VarserverClient
 
 BackendName = Literal["legacy", "varserver"]
-# First builds with the varserver LocalAPI (shared/pvs-protocol.md B.1, C).
+# First builds with the varserver LocalAPI (docs/protocol.md §D).
 VARSERVER_MIN_BUILD = {"PVS6": 61840, "PVS5": 5408}
 # Legacy polls refused in a row (build says legacy) before a varserver login is tried.
 LEGACY_REFUSALS_BEFORE_VARSERVER = 3
@@ -106,7 +106,7 @@ class AutoReader:
         self.varserver = varserver
         self.target_name = target_name
         self._current: LegacyClient | VarserverClient | None = None
-        self._last_uptime: float | None = None
+        self._reboots = RebootWatch()
         self._redetect = False
         self.detections = 0
         # Why the current backend was chosen, for ``check``'s report.
@@ -231,12 +231,9 @@ class AutoReader:
 
     def _note(self, snapshot: Snapshot) -> Snapshot:
         """Re-detect on the next poll after a reboot: OTA updates end in one."""
-        uptime = snapshot.supervisor.uptime_seconds if snapshot.supervisor else None
-        if uptime is not None:
-            if rebooted(self._last_uptime, uptime):
-                log.info("target=%s PVS rebooted; will re-detect its API", self.target_name)
-                self._redetect = True
-            self._last_uptime = uptime
+        if self._reboots.saw(snapshot):
+            log.info("target=%s PVS rebooted; will re-detect its API", self.target_name)
+            self._redetect = True
         return snapshot
 
     async def close(self) -> None:

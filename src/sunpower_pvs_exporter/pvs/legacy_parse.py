@@ -1,7 +1,7 @@
 """Pure mapping from legacy ``dl_cgi`` JSON to a ``Snapshot``.
 
 No I/O and no globals: decoded JSON in, model out. Field names and units are
-those of ``shared/pvs-protocol.md`` section A (kW, kWh, KiB on the wire).
+those of ``docs/protocol.md`` §L2-§L5 (kW, kWh, KiB on the wire).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sunpower_pvs_exporter.config import PASSWORD_ENV, ConfigError, TargetConfig
 from sunpower_pvs_exporter.poller import PvsReader, pvs_gate
 from sunpower_pvs_exporter.pvs.detect import AutoReader
+from sunpower_pvs_exporter.pvs.hosts import host_port
 from sunpower_pvs_exporter.pvs.legacy import LegacyClient
 from sunpower_pvs_exporter.pvs.telemetry import TelemetryStream
 from sunpower_pvs_exporter.pvs.transport import Endpoint, HttpTransport
@@ -88,7 +89,6 @@ def make_live_stream(target: TargetConfig, reader: PvsReader) -> TelemetryStream
         varserver = reader.varserver
     if varserver is None:
         return None
-    host = f"[{target.host}]" if ":" in target.host else target.host
     enable_telemetry = varserver.enable_telemetry
     key = endpoint_key(target)
 
@@ -98,7 +98,7 @@ def make_live_stream(target: TargetConfig, reader: PvsReader) -> TelemetryStream
             await enable_telemetry()
 
     return TelemetryStream(
-        f"ws://{host}:{target.telemetry_port}/",
+        f"ws://{host_port(target.host, target.telemetry_port)}/",
         enable=enable,
         target_name=target.name,
     )

@@ -41,6 +41,7 @@ from typing import Any
 
 import aiohttp
 
+from sunpower_pvs_exporter.pvs.backoff import backoff_delay
 from sunpower_pvs_exporter.pvs.errors import PvsError, PvsHttpStatusError
 from sunpower_pvs_exporter.pvs.model import LiveData
 from sunpower_pvs_exporter.pvs.values import json_int
@@ -53,6 +54,8 @@ MAX_MESSAGE_BYTES = 64 * 1024
 SILENCE_TIMEOUT = 90.0
 # Attempts in a row with "enable: 400" and a refused port before giving up.
 GIVE_UP_AFTER = 3
+# Up to +20 % on each reconnect delay (pvs/backoff.py).
+JITTER = 0.2
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +218,7 @@ class TelemetryStream:
                 self._connected = False
 
     async def run(self) -> None:
-        delay = self.backoff_start
+        failures = 0
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(sock_connect=10)) as session:
             while not self._stopping.is_set():
                 started = self.clock()
@@ -240,8 +243,10 @@ class TelemetryStream:
                     )
                     return
                 if self.clock() - started > 60.0:
-                    delay = self.backoff_start  # it ran a while: start backoff afresh
-                wait = min(self.backoff_cap, delay) * (1.0 + 0.2 * self.rng.random())
+                    failures = 0  # it ran a while: start backoff afresh
+                failures += 1
+                wait = backoff_delay(
+                    self.backoff_start, failures, self.backoff_cap, JITTER, self.rng.random()
+                )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), timeout=wait)
-                delay = min(self.backoff_cap, delay * 2)

@@ -25,6 +25,7 @@ from sunpower_pvs_exporter.pvs.errors import (
     PvsPayloadError,
     PvsTimeoutError,
 )
+from sunpower_pvs_exporter.pvs.hosts import host_port
 from sunpower_pvs_exporter.pvs.recording import Exchange, ExchangeRecorder, kept_headers
 from sunpower_pvs_exporter.pvs.values import json_int
 
@@ -45,8 +46,7 @@ class Endpoint:
     @property
     def base_url(self) -> str:
         scheme = "https" if self.use_tls else "http"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{scheme}://{host}:{self.port}"
+        return f"{scheme}://{host_port(self.host, self.port)}"
 
 
 def make_ssl_context(ca_file: str | None) -> ssl.SSLContext:

@@ -61,7 +61,7 @@ from sunpower_pvs_exporter.pvs.errors import (
 )
 from sunpower_pvs_exporter.pvs.model import ReadGroupStatus, Snapshot
 from sunpower_pvs_exporter.pvs.transport import HttpTransport, decode_json
-from sunpower_pvs_exporter.pvs.uptime import rebooted
+from sunpower_pvs_exporter.pvs.uptime import RebootWatch
 from sunpower_pvs_exporter.pvs.values import to_text
 from sunpower_pvs_exporter.pvs.varserver_parse import parse_variables
 from sunpower_pvs_exporter.pvs.varserver_query import Params, vars_target
@@ -173,7 +173,7 @@ class VarserverClient:
         self._groups = {group.name: _GroupState(cache_id="spx_" + group.name) for group in GROUPS}
         self._refreshed_at: float | None = None
         self._sets_lost = False
-        self._last_uptime: float | None = None
+        self._reboots = RebootWatch()
         self._default_rejected_logged = False
         # Counters for the status page and tests.
         self.logins = 0
@@ -439,8 +439,7 @@ class VarserverClient:
         (or for ``FOLLOW_MISSING_SECONDS``, after which the missing are let go).
         """
         now = self.clock()
-        uptime = snapshot.supervisor.uptime_seconds if snapshot.supervisor else None
-        if rebooted(self._last_uptime, uptime):
+        if self._reboots.saw(snapshot):
             log.info(
                 "target=%s PVS rebooted; rebuilding its variable sets as devices return",
                 self.target_name,
@@ -448,8 +447,6 @@ class VarserverClient:
             if not self._sets_lost:  # else this poll already built them afresh
                 for state in self._groups.values():
                     state.rebuild = True
-        if uptime is not None:
-            self._last_uptime = uptime
         by_family: dict[str, set[str]] = {}
         for items, family in (
             (snapshot.meters, "meter"),

@@ -1,8 +1,8 @@
 """Pure mapping from varserver variables (``{"/sys/...": "value"}``) to a ``Snapshot``.
 
 No I/O: the client merges its ``/vars`` answers into one dict and hands it
-here. Variable names and units are those of ``shared/pvs-protocol.md``
-section B (kW, kWh, percent, fractions 0-1 for SoC/SoH, minutes).
+here. Variable names and units are those of ``docs/protocol.md``
+§V3-§V6 (kW, kWh, percent, fractions 0-1 for SoC/SoH, minutes).
 
 pypvs's models turn a missing number into 0; here a missing or unparsable
 variable stays ``None`` so it is never exported as a real zero.

@@ -1,7 +1,7 @@
 """The simulated site as the legacy ``dl_cgi`` API shows it.
 
 Numbers are JSON strings and power is in kW, as on a real PVS. Written from
-the field tables of ``shared/pvs-protocol.md`` section A.
+the field tables of ``docs/protocol.md`` §L2-§L3.
 """
 
 from __future__ import annotations

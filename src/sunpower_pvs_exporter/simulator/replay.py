@@ -37,7 +37,11 @@ from typing import Any
 
 from aiohttp import web
 
-from sunpower_pvs_exporter.simulator.server import _bound_port, self_signed_certificate
+from sunpower_pvs_exporter.simulator.server import (
+    _bound_port,
+    self_signed_certificate,
+    server_url,
+)
 
 CAPTURE_FORMAT = "sunpower-pvs-capture"
 VARSERVER_PATHS = ("/vars", "/auth")
@@ -297,10 +301,8 @@ class ReplayServer:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return server_url("http", self.host, self.port)
 
     @property
     def tls_url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"https://{host}:{self.tls_port}"
+        return server_url("https", self.host, self.tls_port)

@@ -443,6 +443,11 @@ def _bound_port(site: web.TCPSite) -> int:
     return port
 
 
+def server_url(scheme: str, host: str, port: int) -> str:
+    """The simulator's own URL writing (it shares none with the exporter it tests)."""
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+
 class SimulatorServer:
     """Runs a ``SimulatedPvs`` on ``host:port`` (port 0: pick a free one).
 
@@ -512,10 +517,8 @@ class SimulatorServer:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return server_url("http", self.host, self.port)
 
     @property
     def tls_url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"https://{host}:{self.tls_port}"
+        return server_url("https", self.host, self.tls_port)

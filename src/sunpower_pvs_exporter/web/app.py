@@ -25,6 +25,7 @@ from sunpower_pvs_exporter.health import LiveStatus, ReloadStatus
 from sunpower_pvs_exporter.metrics.collector import DeviceFamilyCache, HealthText
 from sunpower_pvs_exporter.poller import Poller
 from sunpower_pvs_exporter.push import Pusher, read_push_auth
+from sunpower_pvs_exporter.pvs.hosts import host_port
 from sunpower_pvs_exporter.pvs.model import Snapshot
 from sunpower_pvs_exporter.pvs.readers import make_live_stream
 from sunpower_pvs_exporter.pvs.telemetry import TelemetryStream
@@ -328,8 +329,7 @@ def first_probe_wait(request: web.Request, poll_timeout: float) -> float:
 
 def pvs_address(target: TargetConfig) -> str:
     """host:port of a target's PVS, so two PVSes behind one host are told apart."""
-    host = f"[{target.host}]" if ":" in target.host else target.host
-    return f"{host}:{target.port}" + (" (HTTPS)" if target.use_tls else "")
+    return host_port(target.host, target.port) + (" (HTTPS)" if target.use_tls else "")
 
 
 def listen_address(request: web.Request) -> str:
@@ -339,7 +339,7 @@ def listen_address(request: web.Request) -> str:
         host, port = str(sockname[0]), int(sockname[1])
         if host.startswith("::ffff:"):
             host = host.removeprefix("::ffff:")
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return host_port(host, port)
     return request.host
 
 

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from sunpower_pvs_exporter.config import ExporterConfig
 from sunpower_pvs_exporter.poller import Poller
+from sunpower_pvs_exporter.pvs.hosts import host_port
 from sunpower_pvs_exporter.web.app import ExporterState, build_app
 from sunpower_pvs_exporter.web.connections import (
     FD_RESERVE,
@@ -101,6 +102,5 @@ class ExporterServer:
     @property
     def url(self) -> str:
         host = self.config.listen_host or "127.0.0.1"
-        host = f"[{host}]" if ":" in host else host
         scheme = "https" if self.ssl_context is not None else "http"
-        return f"{scheme}://{host}:{self.port}"
+        return f"{scheme}://{host_port(host, self.port)}"
