@@ -377,7 +377,8 @@ class ExporterState:
         """Encode a new snapshot's device metrics off the event loop, before it is served.
 
         Scrapes keep getting the previous snapshot's cached text meanwhile, so
-        none pays for the encoding (~6 ms per format for a 300-inverter site).
+        none pays for the encoding (benchmarks/RESULTS.md, render: "first scrape after
+        a poll, if not pre-rendered").
         """
         for openmetrics in (False, True):
             await asyncio.to_thread(self.cache.text, target, snapshot, openmetrics)
