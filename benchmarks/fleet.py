@@ -116,7 +116,12 @@ async def serve_exporter(spec: dict[str, Any], ready_file: str) -> None:
     config = ExporterConfig(
         targets=targets, listen_host="127.0.0.1", listen_port=0, single_target=False
     )
-    server = ExporterServer(config, make_pollers(config))
+    try:
+        from sunpower_pvs_exporter.runtime import ExporterState
+    except ImportError:  # an older checkout: the server built the state itself
+        server = ExporterServer(config, make_pollers(config))  # type: ignore[arg-type]
+    else:
+        server = ExporterServer(ExporterState(config, make_pollers(config)))
     await server.start()
     write_json(ready_file, {"port": server.port})
     await wait_for_term()

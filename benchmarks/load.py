@@ -79,7 +79,7 @@ def run_exporter(conn: Connection, sim_port: int, mode: str, timeout: float) -> 
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)  # as the real process does
     from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
     from sunpower_pvs_exporter.poller import Poller, PollSchedule
-    from sunpower_pvs_exporter.pvs.readers import make_reader
+    from sunpower_pvs_exporter.runtime import ExporterState, make_reader
     from sunpower_pvs_exporter.web.server import ExporterServer
 
     async def main() -> None:
@@ -107,7 +107,7 @@ def run_exporter(conn: Connection, sim_port: int, mode: str, timeout: float) -> 
             PollSchedule(interval=INTERVAL, max_age=120.0, timeout=timeout),
             mode=mode,  # type: ignore[arg-type]
         )
-        exporter = ExporterServer(config, [poller])
+        exporter = ExporterServer(ExporterState(config, [poller]))
         await exporter.start()
         done = asyncio.Event()
         await command_loop(conn, exporter.url, lambda name, _arg: done.set(), done)

@@ -19,6 +19,7 @@ import pytest
 
 from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
 from sunpower_pvs_exporter.poller import PollMode
+from sunpower_pvs_exporter.runtime import ExporterState
 from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer
 from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
 from sunpower_pvs_exporter.web.server import ExporterServer
@@ -93,7 +94,7 @@ async def make_exporter() -> AsyncIterator[ExporterFactory]:
             for poller in pollers:
                 poller.clock = clock
                 poller.monotonic = clock
-        server = ExporterServer(cfg, pollers)
+        server = ExporterServer(ExporterState(cfg, pollers))
         await server.start()
         started.push_async_callback(server.stop)
         return server

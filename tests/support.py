@@ -14,8 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
 from sunpower_pvs_exporter.poller import Poller
 from sunpower_pvs_exporter.pvs.model import Snapshot
-from sunpower_pvs_exporter.pvs.readers import make_reader
-from sunpower_pvs_exporter.runtime import make_pollers
+from sunpower_pvs_exporter.runtime import make_pollers, make_reader
 from sunpower_pvs_exporter.simulator.server import SimulatorServer
 
 # CI sets this: a test that cannot run there is a failure, not a skip.

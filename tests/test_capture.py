@@ -18,10 +18,11 @@ import pytest
 
 from sunpower_pvs_exporter.anonymise import Anonymiser
 from sunpower_pvs_exporter.capture import build_capture, capture_text
-from sunpower_pvs_exporter.cli import main
 from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
 from sunpower_pvs_exporter.diagnose import poll_once
+from sunpower_pvs_exporter.entry import main
 from sunpower_pvs_exporter.metrics.catalog import DEVICE_METRICS
+from sunpower_pvs_exporter.runtime import ExporterState
 from sunpower_pvs_exporter.simulator import legacy_api, varserver_api
 from sunpower_pvs_exporter.simulator.demo import DemoSite
 from sunpower_pvs_exporter.simulator.server import SimulatorServer
@@ -143,7 +144,7 @@ def device_lines(text: str) -> list[str]:
 
 
 async def scrape_when_up(config: ExporterConfig, http: aiohttp.ClientSession) -> str:
-    server = ExporterServer(config, pollers_for(config))
+    server = ExporterServer(ExporterState(config, pollers_for(config)))
     await server.start()
     try:
         for _ in range(200):

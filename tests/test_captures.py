@@ -22,7 +22,7 @@ from sunpower_pvs_exporter.config import TargetConfig
 from sunpower_pvs_exporter.diagnose import transports_of
 from sunpower_pvs_exporter.metrics.collector import device_metrics_for
 from sunpower_pvs_exporter.metrics.encoder import encode_metrics
-from sunpower_pvs_exporter.pvs.readers import make_reader
+from sunpower_pvs_exporter.runtime import make_reader
 from sunpower_pvs_exporter.simulator.replay import ReplayPvs, ReplayServer
 
 CAPTURES = Path(__file__).parent / "captures"

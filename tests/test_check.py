@@ -23,9 +23,9 @@ from sunpower_pvs_exporter.check import (
     report_json,
     report_text,
 )
-from sunpower_pvs_exporter.cli import main
 from sunpower_pvs_exporter.diagnose import poll_once
-from sunpower_pvs_exporter.pvs.readers import make_reader
+from sunpower_pvs_exporter.entry import main
+from sunpower_pvs_exporter.runtime import make_reader
 from sunpower_pvs_exporter.simulator.server import SimulatorServer, free_port
 from support import MIDNIGHT_UTC, NOON_UTC, target_for, tls_target_for
 

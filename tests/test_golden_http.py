@@ -39,6 +39,7 @@ import pytest
 
 from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
 from sunpower_pvs_exporter.health import ReloadStatus
+from sunpower_pvs_exporter.runtime import ExporterState
 from sunpower_pvs_exporter.simulator.replay import CAPTURE_FORMAT, ReplayPvs, ReplayServer
 from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer
 from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
@@ -119,7 +120,7 @@ async def scrape_exporter(target: TargetConfig, start: float) -> str:
     for poller in pollers:
         poller.clock = clock
         poller.monotonic = clock
-    exporter = ExporterServer(config, pollers)
+    exporter = ExporterServer(ExporterState(config, pollers))
     await exporter.start()
     try:
         exporter.state.reload_status = ReloadStatus(successful=True, last_success_at=start)

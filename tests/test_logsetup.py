@@ -20,7 +20,7 @@ from sunpower_pvs_exporter.logsetup import (
     configure_logging,
 )
 from sunpower_pvs_exporter.poller import Poller, PollSchedule
-from sunpower_pvs_exporter.pvs.readers import make_reader
+from sunpower_pvs_exporter.runtime import make_reader
 from support import target_for
 
 

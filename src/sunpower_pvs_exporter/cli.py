@@ -1,4 +1,4 @@
-"""Command line: the original exporter's flags, plus ours, and the process lifecycle.
+"""Command line: the original exporter's flags, plus ours; ``runtime.serve`` runs the rest.
 
 The original's flags keep their names, defaults and meaning
 (``--hostname sunpowerconsole.com --port 80 --listen-on 9110 --timeout 10``
@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import logging
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
@@ -27,6 +25,7 @@ from sunpower_pvs_exporter.config import (
     ExporterConfig,
     PollMode,
     check_references,
+    listen_address,
     load_config_file,
     make_target,
     parse_duration,
@@ -36,13 +35,11 @@ from sunpower_pvs_exporter.config import (
     parse_url,
 )
 from sunpower_pvs_exporter.logsetup import configure_logging
-from sunpower_pvs_exporter.pvs.hosts import host_port
 
-# The web server, pollers, Pushgateway client and simulator are imported when
-# used, not here: --version, --help and --check-config stay quick, and only
+# The runtime (web server, pollers, Pushgateway client) and the simulator are
+# imported when used, not here: --version, --help and --check-config stay quick, and only
 # --demo loads the simulator (benchmarks/footprint.py).
 if TYPE_CHECKING:
-    from sunpower_pvs_exporter.runtime import ReloadOutcome
     from sunpower_pvs_exporter.simulator.demo import DemoSite
     from sunpower_pvs_exporter.web.security import WebConfig
 
@@ -400,82 +397,8 @@ def load_checked(args: argparse.Namespace) -> tuple[ExporterConfig, WebConfig | 
     return config, web_config
 
 
-def listen_address(host: str, port: int) -> str:
-    """``*:9110``, ``127.0.0.1:9110``, ``[::1]:9110``: the form --listen-on accepts."""
-    if not host:
-        return f"*:{port}"
-    return host_port(host, port)
-
-
-async def serve(
-    config: ExporterConfig,
-    demo: DemoSite | None = None,
-    web_config: WebConfig | None = None,
-    load: Callable[[], ExporterConfig] | None = None,
-) -> None:
-    """Run until SIGTERM/SIGINT; then stop pollers, close sessions and return.
-
-    SIGHUP and ``POST /-/reload`` call ``load`` again and apply the result
-    (when running from a config file).
-    """
-    from sunpower_pvs_exporter.runtime import ConfigReloader, make_pollers
-    from sunpower_pvs_exporter.web.security import build_security
-    from sunpower_pvs_exporter.web.server import ExporterServer
-
-    if demo is not None:
-        await demo.start()
-        config = demo.point_at(config)
-    security = build_security(web_config, config.web_health_without_auth)
-    server = ExporterServer(
-        config,
-        make_pollers(config),
-        ssl_context=security.ssl_context,
-        middlewares=security.middlewares,
-    )
-    if demo is not None:
-        server.state.simulated = {t.name: demo.description for t in config.targets}
-    reloader = ConfigReloader(server.state, load) if load is not None else None
-    reloads: set[asyncio.Task[ReloadOutcome]] = set()
-    try:
-        await server.start()
-        log.info(
-            "listening on %s (%d targets; %s)",
-            listen_address(config.listen_host, server.port),
-            len(config.targets),
-            security.summary,
-        )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-
-        def on_hangup() -> None:
-            if reloader is None:
-                log.warning("SIGHUP: nothing to reload (running from flags, not --config)")
-                return
-            task = loop.create_task(reloader.reload())
-            reloads.add(task)
-            task.add_done_callback(reloads.discard)
-
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(signal.SIGHUP, on_hangup)
-        await stop.wait()
-        log.info("shutting down")
-    finally:
-        for task in list(reloads):
-            task.cancel()
-        await server.stop()
-        if demo is not None:
-            await demo.stop()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("check", "capture"):
-        from sunpower_pvs_exporter.commands import run_subcommand
-
-        return run_subcommand(argv[0], argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -509,6 +432,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except CaptureError as exc:
             print(f"{PROG}: error: --replay: {exc}", file=sys.stderr)
             return 2
+
+    from sunpower_pvs_exporter.runtime import serve
 
     def reload_config() -> ExporterConfig:
         return load_checked(args)[0]

@@ -29,8 +29,6 @@ from sunpower_pvs_exporter.config import ConfigError, TargetConfig
 from sunpower_pvs_exporter.diagnose import PollOutcome, poll_once
 from sunpower_pvs_exporter.simulator.replay import CaptureError
 
-SUBCOMMANDS = ("check", "capture")
-
 
 def build_parser(command: str) -> argparse.ArgumentParser:
     from sunpower_pvs_exporter import cli  # the exporter's flags, one definition

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sunpower_pvs_exporter.config_values import ConfigError as ConfigError
 from sunpower_pvs_exporter.config_values import check_keys, choice, flag, string
 from sunpower_pvs_exporter.config_values import read_yaml_file as read_yaml_file
+from sunpower_pvs_exporter.pvs.hosts import host_port
 
 Api = Literal["auto", "legacy", "varserver"]
 PollMode = Literal["background", "scrape", "on_demand"]
@@ -153,6 +154,13 @@ def parse_port(value: object, key: str) -> int:
     if not 1 <= port <= 65535:
         raise ConfigError(f"{key}: expected a port number 1-65535, got {value!r}")
     return port
+
+
+def listen_address(host: str, port: int) -> str:
+    """``*:9110``, ``127.0.0.1:9110``, ``[::1]:9110``: the form --listen-on accepts."""
+    if not host:
+        return f"*:{port}"
+    return host_port(host, port)
 
 
 def parse_listen(value: str, key: str) -> tuple[str, int]:

@@ -1,7 +1,7 @@
 """One recorded poll of one PVS: what ``check`` reports on and ``capture`` writes.
 
 The reader is built exactly as the exporter builds it for a poll
-(``pvs/readers.make_reader``) and read once; a recorder on its HTTP
+(``runtime.make_reader``) and read once; a recorder on its HTTP
 transports sees every request. So the PVS gets the requests of one poll
 (plus detection's one or two with ``api: auto``) and nothing else: no extra
 probing, and no logout either, because ``/auth?logout`` ends the session of
@@ -15,15 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sunpower_pvs_exporter.config import TargetConfig
-from sunpower_pvs_exporter.poller import PvsReader
 from sunpower_pvs_exporter.pvs.detect import AutoReader
 from sunpower_pvs_exporter.pvs.errors import PvsError
 from sunpower_pvs_exporter.pvs.legacy import LegacyClient
 from sunpower_pvs_exporter.pvs.model import Snapshot
-from sunpower_pvs_exporter.pvs.readers import make_reader
+from sunpower_pvs_exporter.pvs.reader import PvsReader
 from sunpower_pvs_exporter.pvs.recording import Exchange, ExchangeRecorder
 from sunpower_pvs_exporter.pvs.transport import HttpTransport
 from sunpower_pvs_exporter.pvs.varserver import VarserverClient
+from sunpower_pvs_exporter.runtime import make_reader
 
 Clock = Callable[[], float]
 

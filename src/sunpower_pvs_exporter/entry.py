@@ -2,7 +2,8 @@
 
 A Raspberry Pi beside the PVS is the common install; asking the version (a
 package manager, a config tool, a human) should cost the interpreter's start
-and nothing more. Everything else goes to ``cli.main``, which itself imports
+and nothing more. ``check`` and ``capture`` go to ``commands``, everything else
+to ``cli.main``, which itself imports
 the web server, pollers and simulator only when a run needs them.
 """
 
@@ -12,6 +13,8 @@ import sys
 from collections.abc import Sequence
 
 PROG = "sunpower-pvs-exporter"
+# The first word of the command line selects these (see commands.py).
+SUBCOMMANDS = ("check", "capture")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -21,6 +24,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"{PROG} {__version__}")
         return 0
+    if args and args[0] in SUBCOMMANDS:
+        # Dispatched here, not in cli: commands builds on cli's flags, so cli
+        # must not import it back (tests/test_structure.py: no import cycles).
+        from sunpower_pvs_exporter.commands import run_subcommand
+
+        return run_subcommand(args[0], args[1:])
     from sunpower_pvs_exporter.cli import main as cli_main
 
     return cli_main(args)

@@ -96,3 +96,11 @@ class ReloadStatus:
 
     successful: bool
     last_success_at: float
+
+
+@dataclass(frozen=True)
+class ReloadOutcome:
+    """What one reload did: ``POST /-/reload`` answers with it, SIGHUP logs it."""
+
+    ok: bool
+    message: str

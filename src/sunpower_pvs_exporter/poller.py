@@ -36,7 +36,7 @@ import weakref
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 from sunpower_pvs_exporter.config import DEFAULT_IDLE_AFTER
 from sunpower_pvs_exporter.continuity import TargetContinuity
@@ -44,6 +44,7 @@ from sunpower_pvs_exporter.health import TargetStatus, zero_failures
 from sunpower_pvs_exporter.pvs.backoff import backoff_delay
 from sunpower_pvs_exporter.pvs.errors import FailureReason, PvsError, PvsTimeoutError
 from sunpower_pvs_exporter.pvs.model import Snapshot
+from sunpower_pvs_exporter.pvs.reader import PvsReader
 from sunpower_pvs_exporter.pvs.values import count_dropped_values
 
 __all__ = ["DEFAULT_IDLE_AFTER", "PollMode", "PollSchedule", "Poller", "first_poll_delay"]
@@ -85,17 +86,6 @@ def pvs_gate(endpoint: str) -> asyncio.Lock:
     """The lock every request to the PVS at ``endpoint`` (``host:port``) holds."""
     locks = _GATES.setdefault(asyncio.get_running_loop(), {})
     return locks.setdefault(endpoint.lower(), asyncio.Lock())
-
-
-class PvsReader(Protocol):
-    """What the poller needs from a PVS client (legacy, varserver or auto)."""
-
-    @property
-    def backend(self) -> str: ...
-
-    async def read(self) -> Snapshot: ...
-
-    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True)

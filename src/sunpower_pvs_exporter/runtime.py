@@ -1,28 +1,52 @@
-"""Building the running exporter's pollers, reloading its config, stopping it in time.
+"""Builds and wires the running exporter: readers, pollers, live streams, push, reload.
 
-The CLI parses arguments; the web layer serves. What happens between them at
-run time lives here:
+The CLI parses arguments and calls ``serve``; the web layer serves what this
+module builds (``ExporterState``, seen by ``web/`` as ``ServedState``). What
+happens between them at run time lives here:
 
+* ``make_reader``: the PVS client a target's config asks for (``pvs/`` gets
+  plain values -- host, port, a password or a function that reads it -- and
+  never sees the config);
 * ``make_poller``: one target's reader, schedule and PVS gate;
 * ``ConfigReloader``: SIGHUP and ``POST /-/reload`` -- load and check the whole
   new config (referenced files included) first, then switch in one step or not
   at all, and say exactly what changed;
-* ``stop_within``: shutdown of every target in parallel under one deadline.
+* ``ExporterState``: the pollers and their hooks (pre-rendering, Pushgateway),
+  ``--live`` streams, a reload's switch, and shutdown;
+* ``stop_within``: shutdown of every target in parallel under one deadline;
+* ``serve``: the process from start to SIGTERM, with SIGHUP reloads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import logging
+import os
+import signal
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
-from sunpower_pvs_exporter.config import ConfigError, ExporterConfig, PollMode, TargetConfig
-from sunpower_pvs_exporter.health import ReloadStatus
+from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
+from prometheus_client.registry import CollectorRegistry
+
+from sunpower_pvs_exporter.config import (
+    PASSWORD_ENV,
+    ConfigError,
+    ExporterConfig,
+    PollMode,
+    TargetConfig,
+    listen_address,
+)
+from sunpower_pvs_exporter.health import LiveStatus, ReloadOutcome, ReloadStatus
+from sunpower_pvs_exporter.metrics.collector import (
+    DeviceFamilyCache,
+    HealthText,
+)
 from sunpower_pvs_exporter.poller import (
     DEFAULT_BACKOFF_CAP,
     DEFAULT_IDLE_AFTER,
@@ -30,11 +54,22 @@ from sunpower_pvs_exporter.poller import (
     Poller,
     PollSchedule,
     first_poll_delay,
+    pvs_gate,
 )
-from sunpower_pvs_exporter.pvs.readers import endpoint_key, make_reader
+from sunpower_pvs_exporter.push import Pusher, read_push_auth
+from sunpower_pvs_exporter.pvs.detect import AutoReader
+from sunpower_pvs_exporter.pvs.hosts import host_port
+from sunpower_pvs_exporter.pvs.legacy import LegacyClient
+from sunpower_pvs_exporter.pvs.model import Snapshot
+from sunpower_pvs_exporter.pvs.reader import PvsReader
+from sunpower_pvs_exporter.pvs.telemetry import TelemetryStream
+from sunpower_pvs_exporter.pvs.transport import Endpoint, HttpTransport
+from sunpower_pvs_exporter.pvs.varserver import VarserverClient
+from sunpower_pvs_exporter.web.exposition import targets_text
 
 if TYPE_CHECKING:
-    from sunpower_pvs_exporter.web.app import ExporterState
+    from sunpower_pvs_exporter.simulator.demo import DemoSite
+    from sunpower_pvs_exporter.web.security import WebConfig
 
 # Everything the targets hold must be let go within this many seconds of
 # SIGTERM, so that with the web server's 1 s for open scrapes the process
@@ -42,6 +77,90 @@ if TYPE_CHECKING:
 STOP_DEADLINE = 0.8
 
 log = logging.getLogger("sunpower-pvs-exporter")
+VARSERVER_PORT = 443
+
+
+def endpoint_of(target: TargetConfig) -> Endpoint:
+    return Endpoint(target.host, target.port, target.use_tls, target.tls_ca_file)
+
+
+def endpoint_key(target: TargetConfig) -> str:
+    """What identifies one PVS for the process-wide request gate."""
+    return f"{target.host}:{target.port}"
+
+
+def varserver_endpoint_of(target: TargetConfig) -> Endpoint:
+    """varserver is HTTPS only: the target's own port with ``use_tls``, else 443."""
+    if target.use_tls:
+        return endpoint_of(target)
+    return Endpoint(target.host, VARSERVER_PORT, True, target.tls_ca_file)
+
+
+def password_of(target: TargetConfig) -> str | None:
+    """Target's password_file/password_env, else $SUNPOWER_PVS_PASSWORD, else None
+    (the client then derives the default from the serial)."""
+    password = target.password()
+    if password:
+        return password
+    value = os.environ.get(PASSWORD_ENV, "").strip()
+    return value or None
+
+
+def make_varserver(target: TargetConfig) -> VarserverClient:
+    transport = HttpTransport(varserver_endpoint_of(target), target.timeout)
+    password: str | Callable[[], str] | None = password_of(target)
+    if target.password_file:
+        # Checked now (startup, reload) and read again at every login.
+        path = target.password_file
+
+        def password_from_file() -> str:
+            value = target.password()
+            if not value:
+                raise ConfigError(f"password_file {path}: is empty")
+            return value
+
+        password = password_from_file
+    return VarserverClient(transport, password, target_name=target.name)
+
+
+def make_reader(target: TargetConfig) -> PvsReader:
+    tz = ZoneInfo(target.timezone) if target.timezone else None
+    if target.api == "varserver":
+        return make_varserver(target)
+    legacy = LegacyClient(
+        HttpTransport(endpoint_of(target), target.timeout), tz, target_name=target.name
+    )
+    if target.api == "legacy":
+        return legacy
+    return AutoReader(legacy, make_varserver(target), target_name=target.name)
+
+
+def make_live_stream(target: TargetConfig, reader: PvsReader) -> TelemetryStream | None:
+    """The telemetry stream for ``--live``, or ``None`` when the target has no varserver.
+
+    The stream is enabled through the varserver session the poller already
+    holds, so following it costs no extra login.
+    """
+    varserver: VarserverClient | None = None
+    if isinstance(reader, VarserverClient):
+        varserver = reader
+    elif isinstance(reader, AutoReader):
+        varserver = reader.varserver
+    if varserver is None:
+        return None
+    enable_telemetry = varserver.enable_telemetry
+    key = endpoint_key(target)
+
+    async def enable() -> None:
+        # A request to the PVS like any poll: it waits its turn at the gate.
+        async with pvs_gate(key):
+            await enable_telemetry()
+
+    return TelemetryStream(
+        f"ws://{host_port(target.host, target.telemetry_port)}/",
+        enable=enable,
+        target_name=target.name,
+    )
 
 
 def make_poller(
@@ -110,6 +229,204 @@ async def stop_within(stoppers: Iterable[Awaitable[Any]], deadline: float) -> No
             log.warning("stopping a target failed: %s", result)
 
 
+class ExporterState:
+    """The running exporter: the config, one poller per target, and their wiring.
+
+    The web layer reads it (``web.app.ServedState``); this class is what
+    changes it: the hooks each poller gets (pre-rendering, Pushgateway),
+    ``--live`` streams, the switch a reload makes, and the shutdown.
+    """
+
+    def __init__(self, config: ExporterConfig, pollers: Sequence[Poller]) -> None:
+        self.config = config
+        self.pollers = {poller.name: poller for poller in pollers}
+        self.cache = DeviceFamilyCache(config.use_device_data_timestamp)
+        self.ready = False
+        # The process's own metrics; health and device metrics are appended
+        # as text by the handlers (see _exposition).
+        self.metrics_registry = CollectorRegistry(auto_describe=False)
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            self.metrics_registry.register(collector)
+        self.empty_registry = CollectorRegistry(auto_describe=False)
+        self.health = HealthText()
+        self.pusher: Pusher | None = None
+        if config.push_to:
+            self.pusher = Pusher(
+                config.push_to, config.push_job, read_push_auth(config.push_auth_file)
+            )
+        self.streams: dict[str, TelemetryStream] = {}
+        # Target name -> what stands in for its PVS (``--demo``), for the status page.
+        self.simulated: dict[str, str] = {}
+        # Pollers replaced by a reload, finishing their last request.
+        self.retiring: dict[asyncio.Task[None], Poller] = {}
+        self._reload_lock = asyncio.Lock()
+        # Set by the runtime when the config can be reloaded (``POST /-/reload``).
+        self.reloader: Callable[[], Awaitable[ReloadOutcome]] | None = None
+        self.reload_status = ReloadStatus(successful=True, last_success_at=time.time())
+        for poller in self.pollers.values():
+            self._attach(poller)
+
+    def _attach(self, poller: Poller) -> None:
+        """Hooks and telemetry stream for a poller joining the exporter."""
+        poller.prepare = self._prerender
+        if self.pusher is not None:
+            poller.after_poll = self._push_hook(poller)
+        target = self.config.target(poller.name)
+        if self.config.live and target is not None:
+            stream = make_live_stream(target, poller.reader)
+            if stream is None:
+                log.warning(
+                    "target=%s --live needs the varserver API; this target is legacy only",
+                    poller.name,
+                )
+            else:
+                self.streams[poller.name] = stream
+
+    async def replace_targets(
+        self,
+        targets: Sequence[TargetConfig],
+        make_poller: Callable[[TargetConfig], Poller],
+        renew: Collection[str] = (),
+    ) -> tuple[list[str], list[str], list[str]]:
+        """Switch to a new target list (config reload): (added, changed, removed) names.
+
+        All or nothing: every new poller is built before anything changes, so
+        a target that cannot be built (``ConfigError``) leaves the running
+        targets whole. A target whose settings did not change keeps its
+        poller, with its cache, schedule and backoff; a changed one's new
+        poller continues the old schedule and waits for the old poller's
+        request to leave the PVS: a reload never makes a PVS be polled early
+        or twice at once. Targets named in ``renew`` get a new poller even if
+        unchanged (their password file was rotated).
+        """
+        async with self._reload_lock:
+            old = {target.name: target for target in self.config.targets}
+            pollers: dict[str, Poller] = {}
+            added: list[str] = []
+            changed: list[str] = []
+            for target in targets:
+                current = self.pollers.get(target.name)
+                if (
+                    current is not None
+                    and old.get(target.name) == target
+                    and target.name not in renew
+                ):
+                    pollers[target.name] = current
+                    continue
+                (changed if target.name in old else added).append(target.name)
+                pollers[target.name] = make_poller(target)  # may raise: nothing touched yet
+            # Past this point nothing fails: the switch is complete.
+            retired = [p for name, p in self.pollers.items() if pollers.get(name) is not p]
+            removed = [name for name in self.pollers if name not in pollers]
+            self.config = dataclasses.replace(self.config, targets=tuple(targets))
+            self.pollers = pollers
+            for poller in retired:
+                successor = pollers.get(poller.name)
+                if successor is not None:
+                    successor.take_schedule_from(poller)
+                stream = self.streams.pop(poller.name, None)
+                self._retire(poller, stream)
+                self.cache.forget(poller.name)
+            for name in added + changed:
+                self._attach(pollers[name])
+                if self.ready:
+                    pollers[name].start()
+                    if name in self.streams:
+                        self.streams[name].start()
+            return added, changed, removed
+
+    def _retire(self, poller: Poller, stream: TelemetryStream | None) -> None:
+        """Stop a replaced poller in the background; its request may finish first."""
+
+        async def retire() -> None:
+            if stream is not None:
+                await stream.stop()
+            await poller.retire()
+
+        task = asyncio.create_task(retire(), name=f"retire-{poller.name}")
+        self.retiring[task] = poller
+        task.add_done_callback(lambda done: self.retiring.pop(done, None))
+
+    def start(self) -> None:
+        """Start every poller and live stream; the exporter is ready from now."""
+        for poller in self.pollers.values():
+            poller.start()
+        for stream in self.streams.values():
+            stream.start()
+        self.ready = True
+
+    async def stop(self, deadline: float = STOP_DEADLINE) -> None:
+        """Stop every poller, stream and retiring poller in parallel, within ``deadline`` s.
+
+        Each PVS session gets a logout attempt while time remains; whatever is
+        still waiting on a hung PVS then is cancelled (its sessions still close).
+        """
+        self.ready = False
+        retiring = dict(self.retiring)
+        for task in retiring:
+            task.cancel()
+        stoppers = [stream.stop() for stream in self.streams.values()]
+        stoppers += [poller.stop() for poller in self.pollers.values()]
+        stoppers += [poller.stop() for poller in retiring.values()]
+        await stop_within(stoppers, deadline)
+        await asyncio.gather(*retiring, return_exceptions=True)
+        if self.pusher is not None:
+            await self.pusher.delete_all()
+
+    async def _prerender(self, target: str, snapshot: Snapshot) -> None:
+        """Encode a new snapshot's device metrics off the event loop, before it is served.
+
+        Scrapes keep getting the previous snapshot's cached text meanwhile, so
+        none pays for the encoding (benchmarks/RESULTS.md, render: "first scrape after
+        a poll, if not pre-rendered").
+        """
+        for openmetrics in (False, True):
+            await asyncio.to_thread(self.cache.text, target, snapshot, openmetrics)
+
+    def _push_hook(self, poller: Poller) -> Callable[[], Awaitable[None]]:
+        async def push() -> None:
+            if self.pusher is not None:
+                # Exactly what /probe serves for this target, in the text format.
+                body = self.metrics_text([poller], [poller], False, False, HealthText())
+                await self.pusher.push(poller.name, body)
+
+        return push
+
+    def live_status(self, target: str) -> LiveStatus | None:
+        stream = self.streams.get(target)
+        if stream is None:
+            return None
+        return LiveStatus(
+            target, stream.latest(), stream.connects, stream.messages, stream.unsupported
+        )
+
+    def metrics_text(
+        self,
+        health_pollers: Sequence[Poller],
+        device_pollers: Sequence[Poller],
+        exporter_info: bool,
+        openmetrics: bool,
+        health: HealthText | None = None,
+    ) -> bytes:
+        """The health of ``health_pollers``, then the device and live metrics of
+        ``device_pollers``: the body of ``/metrics``, ``/probe`` and a push."""
+        # One status per target, so health and device metrics agree.
+        statuses = {poller.name: poller.status() for poller in health_pollers}
+        devices = [
+            (statuses.get(poller.name) or poller.status(), self.live_status(poller.name))
+            for poller in device_pollers
+        ]
+        return targets_text(
+            self.health if health is None else health,
+            self.cache,
+            list(statuses.values()),
+            devices,
+            openmetrics,
+            self.reload_status if exporter_info else None,
+            exporter_info,
+        )
+
+
 # Settings a reload cannot change in a running process: they need a restart.
 RESTART_ONLY = (
     "listen_host",
@@ -128,12 +445,6 @@ RESTART_ONLY = (
     "log_file",
     "log_format",
 )
-
-
-@dataclass(frozen=True)
-class ReloadOutcome:
-    ok: bool
-    message: str
 
 
 def _password_digest(target: TargetConfig) -> str:
@@ -244,3 +555,65 @@ class ConfigReloader:
 
 
 UNCHANGED = "configuration unchanged, nothing to do"
+
+
+async def serve(
+    config: ExporterConfig,
+    demo: DemoSite | None = None,
+    web_config: WebConfig | None = None,
+    load: Callable[[], ExporterConfig] | None = None,
+) -> None:
+    """Run until SIGTERM/SIGINT; then stop pollers, close sessions and return.
+
+    SIGHUP and ``POST /-/reload`` call ``load`` again and apply the result
+    (when running from a config file).
+    """
+    from sunpower_pvs_exporter.web.security import build_security
+    from sunpower_pvs_exporter.web.server import ExporterServer
+
+    if demo is not None:
+        await demo.start()
+        config = demo.point_at(config)
+    security = build_security(web_config, config.web_health_without_auth)
+    state = ExporterState(config, make_pollers(config))
+    if demo is not None:
+        state.simulated = {t.name: demo.description for t in config.targets}
+    server = ExporterServer(
+        state,
+        ssl_context=security.ssl_context,
+        middlewares=security.middlewares,
+    )
+    reloader = ConfigReloader(state, load) if load is not None else None
+    reloads: set[asyncio.Task[ReloadOutcome]] = set()
+    try:
+        await server.start()
+        log.info(
+            "listening on %s (%d targets; %s)",
+            listen_address(config.listen_host, server.port),
+            len(config.targets),
+            security.summary,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+
+        def on_hangup() -> None:
+            if reloader is None:
+                log.warning("SIGHUP: nothing to reload (running from flags, not --config)")
+                return
+            task = loop.create_task(reloader.reload())
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal.SIGHUP, on_hangup)
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        for task in list(reloads):
+            task.cancel()
+        await server.stop()
+        if demo is not None:
+            await demo.stop()

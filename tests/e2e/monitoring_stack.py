@@ -45,6 +45,7 @@ import pytest
 import yaml
 
 from sunpower_pvs_exporter.config import ExporterConfig
+from sunpower_pvs_exporter.runtime import ExporterState
 from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer, free_port
 from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
 from sunpower_pvs_exporter.web.server import ExporterServer
@@ -263,7 +264,7 @@ class MonitoringStack:
     def start_exporter(self, name: str) -> None:
         exporter = self.exporters[name]
         config = dataclasses.replace(exporter.config, listen_port=exporter.port)
-        server = ExporterServer(config, pollers_for(config, backoff_cap=1.0))
+        server = ExporterServer(ExporterState(config, pollers_for(config, backoff_cap=1.0)))
         self.loop.run(server.start())
         exporter.server, exporter.port = server, server.port
 

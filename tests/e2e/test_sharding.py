@@ -38,6 +38,7 @@ import yaml
 
 from e2e.monitoring_stack import LoopThread, http_get, noon_zone, require_binaries
 from sunpower_pvs_exporter.config import ExporterConfig
+from sunpower_pvs_exporter.runtime import ExporterState
 from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer, free_port
 from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
 from sunpower_pvs_exporter.web.server import ExporterServer
@@ -112,7 +113,7 @@ class Fleet:
             single_target=False,
         )
         for _ in range(2):
-            server = ExporterServer(config, pollers_for(config))
+            server = ExporterServer(ExporterState(config, pollers_for(config)))
             self.loop.run(server.start())
             self.exporters.append(server)
         self.ports = {name: free_port() for name in ("central", "agent-0", "agent-1")}
@@ -340,8 +341,11 @@ def test_each_pvs_polled_by_one_exporter_and_resharding_moves_the_polling(fleet:
     time.sleep(4)  # several scrapes of every site
 
     # Each PVS is polled by exactly one exporter: the one its shard probes.
+    # The poll counter goes up as a poll starts, a moment before its request
+    # reaches the PVS: read the PVS's counts on both sides of the health read.
+    sim_before = fleet.device_lists()
     health = [fleet.exporter_health(0), fleet.exporter_health(1)]
-    sim_counts = fleet.device_lists()
+    sim_after = fleet.device_lists()
     for site in SITES:
         polls = [health[i]["sunpower_pvs_polls_total"][site] for i in (0, 1)]
         mine = before[site]
@@ -350,7 +354,8 @@ def test_each_pvs_polled_by_one_exporter_and_resharding_moves_the_polling(fleet:
         assert health[mine]["sunpower_pvs_target_active"][site] == 1.0
         assert health[1 - mine]["sunpower_pvs_target_active"][site] == 0.0
         # What the PVS saw is what its one exporter asked for (a poll may be in flight).
-        assert polls[mine] <= sim_counts[site] <= polls[mine] + 1, (site, polls, sim_counts)
+        counts = (sim_before[site], sim_after[site])
+        assert counts[0] <= polls[mine] <= counts[1] + 1, (site, polls, counts)
     assert_no_gaps(central_samples(fleet, "30s"), filled)
 
     # The shard moves: modulus 3; both agents reload.

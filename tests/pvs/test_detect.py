@@ -19,8 +19,8 @@ from sunpower_pvs_exporter.pvs.detect import (
     parse_supervisor_info,
 )
 from sunpower_pvs_exporter.pvs.errors import PvsAuthError
-from sunpower_pvs_exporter.pvs.readers import make_reader
 from sunpower_pvs_exporter.pvs.varserver import GROUPS
+from sunpower_pvs_exporter.runtime import make_reader
 from sunpower_pvs_exporter.simulator.server import MIXED_FIELD_BUILD
 from support import tls_target_for
 

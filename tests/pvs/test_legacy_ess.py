@@ -8,7 +8,7 @@ from sunpower_pvs_exporter.pvs.errors import PvsPayloadError
 from sunpower_pvs_exporter.pvs.legacy import LegacyClient
 from sunpower_pvs_exporter.pvs.legacy_ess import parse_ess_status
 from sunpower_pvs_exporter.pvs.model import Device
-from sunpower_pvs_exporter.pvs.readers import make_reader
+from sunpower_pvs_exporter.runtime import make_reader
 from support import target_for
 
 REPORT = {

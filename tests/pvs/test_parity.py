@@ -26,8 +26,8 @@ from sunpower_pvs_exporter.metrics.catalog import DEVICE_METRICS, MetricSpec
 from sunpower_pvs_exporter.metrics.collector import DeviceFamilyCache
 from sunpower_pvs_exporter.pvs.legacy import LegacyClient
 from sunpower_pvs_exporter.pvs.model import Snapshot
-from sunpower_pvs_exporter.pvs.readers import make_reader
 from sunpower_pvs_exporter.pvs.varserver import VarserverClient
+from sunpower_pvs_exporter.runtime import make_reader
 from support import MIDNIGHT_UTC, NOON_UTC, tls_target_for
 
 # Labels whose values only the legacy API carries (see module docstring).

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from sunpower_pvs_exporter.pvs.readers import make_reader
+from sunpower_pvs_exporter.runtime import make_reader
 from sunpower_pvs_exporter.simulator.varserver_api import variables
 from support import MIDNIGHT_UTC, NOON_UTC, scrape_when_up, series, tls_target_for
 

@@ -8,9 +8,9 @@ import logging
 import pytest
 
 from sunpower_pvs_exporter.pvs.model import LiveData
-from sunpower_pvs_exporter.pvs.readers import make_reader
 from sunpower_pvs_exporter.pvs.telemetry import TelemetryStream, merge_telemetry
 from sunpower_pvs_exporter.pvs.varserver import VarserverClient
+from sunpower_pvs_exporter.runtime import make_reader
 from support import tls_target_for
 
 

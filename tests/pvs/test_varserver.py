@@ -13,9 +13,9 @@ import aiohttp
 import pytest
 
 from sunpower_pvs_exporter.pvs.errors import PvsAuthError, PvsHttpStatusError
-from sunpower_pvs_exporter.pvs.readers import make_reader, password_of
 from sunpower_pvs_exporter.pvs.varserver import GROUPS, VarserverClient, default_password
 from sunpower_pvs_exporter.pvs.varserver_query import vars_query, vars_target
+from sunpower_pvs_exporter.runtime import make_reader, password_of
 from sunpower_pvs_exporter.simulator.faults import EXPIRED_EMPTY_200, FLASHWEAR_VARIABLE
 from support import parse_samples, series, tls_target_for
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
+from sunpower_pvs_exporter.runtime import ExporterState
 from sunpower_pvs_exporter.web.security import RequestLimits, build_security, load_web_config
 from sunpower_pvs_exporter.web.server import ExporterServer
 from support import pollers_for, require_program
@@ -132,8 +133,7 @@ async def make_secure_exporter(tmp_path: Path) -> AsyncIterator[SecureExporterFa
         # that delay skip it (tests/web/test_auth_flood.py checks it).
         security = build_security(parsed, cfg.web_health_without_auth, refusal_delay)
         server = ExporterServer(
-            cfg,
-            pollers_for(cfg),
+            ExporterState(cfg, pollers_for(cfg)),
             ssl_context=security.ssl_context,
             middlewares=security.middlewares,
             limits=limits,

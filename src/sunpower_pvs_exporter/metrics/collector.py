@@ -8,7 +8,6 @@ than formatting the text.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -33,7 +32,6 @@ from sunpower_pvs_exporter.metrics.catalog import (
 from sunpower_pvs_exporter.metrics.encoder import assemble, encode_metrics, sample_lines
 from sunpower_pvs_exporter.pvs.model import Snapshot
 
-NAN = math.nan
 # A metric whose field an API does not have is left out for that API's
 # snapshots, rather than exported as NaN (see MetricSpec.backends).
 DEVICE_METRICS_BY_BACKEND = {
@@ -219,10 +217,10 @@ class HealthText:
     """``/metrics`` health of every target, re-encoding only what changed.
 
     A target's lines change when it is polled (every minute or two), not per
-    scrape; with 1000 targets, encoding ~15 000 samples on every scrape took
-    most of its time. Each target's lines are kept with the state they were
-    encoded from and reused while that state is unchanged; only the
-    time-dependent snapshot age is encoded per scrape.
+    scrape; with a large fleet, encoding every sample on every scrape took
+    most of its time (benchmarks/RESULTS.md, fleet). Each target's lines are
+    kept with the state they were encoded from and reused while that state is
+    unchanged; only the time-dependent snapshot age is encoded per scrape.
     """
 
     def __init__(self) -> None:
@@ -282,9 +280,8 @@ def health_text(
 ) -> bytes:
     """What ``ExporterCollector`` without devices yields, encoded directly.
 
-    ``/metrics`` of a 1000-target exporter carries ~15 000 health samples;
-    through prometheus_client's families and ``generate_latest`` that took
-    over 100 ms per scrape. The families' bytes are the same (tests compare
-    them).
+    A large fleet's ``/metrics`` carries many thousands of health samples, too
+    slow through prometheus_client's families and ``generate_latest``
+    (benchmarks/RESULTS.md, fleet). The bytes are the same (tests compare them).
     """
     return HealthText().text(statuses, openmetrics, include_exporter_info, reload_status)

@@ -1,9 +1,9 @@
 """Fast text exposition of catalog metrics, byte-identical to prometheus_client's.
 
 ``prometheus_client.generate_latest`` escapes and sorts every sample's labels
-anew; for a 300-inverter site that is ~35 ms of pure Python per render. Here
-each device's label string is built once and shared by all of its metrics,
-which makes the same bytes several times faster. Tests compare the output with
+anew, in pure Python, on every render. Here each device's label string is built
+once and shared by all of its metrics, which makes the same bytes several times
+faster (benchmarks/RESULTS.md, render). Tests compare the output with
 prometheus_client's for both formats, so the two cannot drift apart.
 """
 

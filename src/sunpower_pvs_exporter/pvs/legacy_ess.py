@@ -31,7 +31,7 @@ from sunpower_pvs_exporter.pvs.model import (
     PhaseReading,
     TransferSwitch,
 )
-from sunpower_pvs_exporter.pvs.values import product, to_float, to_text
+from sunpower_pvs_exporter.pvs.values import KILO, product, to_float, to_text
 
 ESS_DEVICE_TYPES = frozenset({"Energy Storage System", "ESS BMS", "ESS Hub", "HUB+"})
 # Both readings of the battery's power must be this large for their signs to count.
@@ -45,7 +45,7 @@ def _scale(factor: float) -> Convert:
 
 
 # Quantity -> (default unit, {unit (lower case): conversion to SI}).
-POWER = ("kw", {"kw": _scale(1000.0), "w": _scale(1.0)})
+POWER = ("kw", {"kw": _scale(KILO), "w": _scale(1.0)})
 RATIO = (
     "%",
     {"%": _scale(0.01), "percent": _scale(0.01), "fraction": _scale(1.0), "ratio": _scale(1.0)},

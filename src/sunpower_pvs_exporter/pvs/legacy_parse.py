@@ -22,9 +22,8 @@ from sunpower_pvs_exporter.pvs.model import (
     Snapshot,
     Supervisor,
 )
-from sunpower_pvs_exporter.pvs.values import parse_pvs_time, to_float, to_text
+from sunpower_pvs_exporter.pvs.values import KILO, parse_pvs_time, to_float, to_text
 
-KILO = 1000.0
 KIBI = 1024.0
 
 DEVICE_TYPE_SUPERVISOR = "PVS"

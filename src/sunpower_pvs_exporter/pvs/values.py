@@ -73,6 +73,10 @@ def json_int(text: str) -> int | float:
     return int(text) if len(text) <= MAX_INT_DIGITS else float(text)
 
 
+# kW -> W, kWh -> Wh, kvar -> var: the PVS reports power and energy in kilo units.
+KILO = 1000.0
+
+
 def to_float(value: object, scale: float = 1.0) -> float | None:
     """A finite float from a PVS value, times ``scale``; ``None`` otherwise."""
     number = _finite(value)

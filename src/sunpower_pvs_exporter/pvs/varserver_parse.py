@@ -64,9 +64,14 @@ from sunpower_pvs_exporter.pvs.model import (
     Supervisor,
     TransferSwitch,
 )
-from sunpower_pvs_exporter.pvs.values import parse_iso_utc, plausible_epoch, to_float, to_text
+from sunpower_pvs_exporter.pvs.values import (
+    KILO,
+    parse_iso_utc,
+    plausible_epoch,
+    to_float,
+    to_text,
+)
 
-KILO = 1000.0
 PERCENT = 0.01
 STALE_AFTER_SECONDS = 900.0
 INVERTER_SLOT_SECONDS = 300.0

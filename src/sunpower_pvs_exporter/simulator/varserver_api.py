@@ -27,14 +27,12 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from sunpower_pvs_exporter.simulator.site import SiteState
-
-if TYPE_CHECKING:
-    from sunpower_pvs_exporter.simulator.server import SimulatedPvs
+from sunpower_pvs_exporter.simulator.state import Session, SimulatedPvs
 
 USER = "ssm_owner"
 # Readable without a session on a real PVS (pypvs reads them before login).
@@ -316,14 +314,6 @@ def _credentials(header: str) -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     return (user, password) if sep else None
-
-
-@dataclass
-class Session:
-    """A varserver session: one per client address, ``session_ttl`` from login."""
-
-    client: str
-    expires: float
 
 
 def _session(pvs: SimulatedPvs, token: str) -> Session | None:

@@ -22,7 +22,7 @@ from sunpower_pvs_exporter.metrics.encoder import encode_metrics
 
 # Small bodies are not worth the CPU of compressing.
 GZIP_MIN_BYTES = 1024
-# Past this, compressing takes long enough (~0.2 ms) to be worth a thread hop.
+# Past this, compressing takes long enough to be worth a thread hop.
 GZIP_THREAD_BYTES = 64 * 1024
 
 
@@ -78,8 +78,8 @@ async def gzip_if_accepted(body: bytes, headers: dict[str, str], accept_encoding
     "Accepts gzip" is prometheus_client's own rule (``gzip_accepted``: a
     ``gzip`` coding in the list), so we negotiate exactly as its handlers do.
 
-    Level 1: a 300-inverter scrape (~800 KB) compresses in ~3 ms instead of
-    ~7 ms at level 6, for a body 15 % larger. Large bodies are compressed in a
+    Level 1: about half the CPU of level 6 for a slightly larger body
+    (benchmarks/RESULTS.md, load). Large bodies are compressed in a
     thread (zlib releases the GIL), so concurrent scrapes use both cores
     instead of queueing on the event loop.
     """

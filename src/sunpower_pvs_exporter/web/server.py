@@ -9,10 +9,8 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from sunpower_pvs_exporter.config import ExporterConfig
-from sunpower_pvs_exporter.poller import Poller
 from sunpower_pvs_exporter.pvs.hosts import host_port
-from sunpower_pvs_exporter.web.app import ExporterState, build_app
+from sunpower_pvs_exporter.web.app import ServedState, build_app
 from sunpower_pvs_exporter.web.connections import (
     FD_RESERVE,
     ConnectionGuard,
@@ -33,14 +31,14 @@ class ExporterServer:
 
     def __init__(
         self,
-        config: ExporterConfig,
-        pollers: Sequence[Poller],
+        state: ServedState,
         ssl_context: ssl.SSLContext | None = None,
         middlewares: Sequence[object] = (),
         limits: RequestLimits | None = None,
     ) -> None:
+        config = state.config
         self.config = config
-        self.state = ExporterState(config, pollers)
+        self.state = state
         self.ssl_context = ssl_context
         self.middlewares = middlewares
         self.limits = limits or RequestLimits(max_connections=config.web_max_connections)

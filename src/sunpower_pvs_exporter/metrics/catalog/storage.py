@@ -19,7 +19,6 @@ from sunpower_pvs_exporter.pvs.model import (
     TransferSwitch,
 )
 
-StoragePhase = tuple[EnergyStorage, Phase, PhaseReading]
 SwitchPhase = tuple[TransferSwitch, str, Phase, PhaseReading]
 
 
