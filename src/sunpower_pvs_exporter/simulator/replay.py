@@ -30,18 +30,13 @@ from __future__ import annotations
 
 import base64
 import json
-import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from sunpower_pvs_exporter.simulator.server import (
-    _bound_port,
-    self_signed_certificate,
-    server_url,
-)
+from sunpower_pvs_exporter.simulator.server import Listeners, certificate_context
 
 CAPTURE_FORMAT = "sunpower-pvs-capture"
 VARSERVER_PATHS = ("/vars", "/auth")
@@ -261,7 +256,7 @@ def build_replay_app(pvs: ReplayPvs) -> web.Application:
     return app
 
 
-class ReplayServer:
+class ReplayServer(Listeners):
     """Serves a ``ReplayPvs`` on HTTP, and on HTTPS too when the capture has varserver.
 
     Has the attributes ``--demo`` reads from ``SimulatorServer`` (host, port,
@@ -279,30 +274,8 @@ class ReplayServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(
-            build_replay_app(self.pvs), access_log=None, shutdown_timeout=0.5
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = _bound_port(site)
-        if self.tls:
-            cert, key = self_signed_certificate()
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(cert, key)
-            tls_site = web.TCPSite(self._runner, self.host, self.tls_port, ssl_context=context)
-            await tls_site.start()
-            self.tls_port = _bound_port(tls_site)
+        context = certificate_context()[0] if self.tls else None
+        await self._listen(build_replay_app(self.pvs), context)
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    @property
-    def url(self) -> str:
-        return server_url("http", self.host, self.port)
-
-    @property
-    def tls_url(self) -> str:
-        return server_url("https", self.host, self.tls_port)
+        await self._close()

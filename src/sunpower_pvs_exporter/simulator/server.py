@@ -291,7 +291,52 @@ def server_url(scheme: str, host: str, port: int) -> str:
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
-class SimulatorServer:
+def certificate_context() -> tuple[ssl.SSLContext, Path]:
+    """A server context on a fresh self-signed certificate, and that certificate's
+    path (for clients that want to trust it)."""
+    cert, key = self_signed_certificate()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context, cert
+
+
+class Listeners:
+    """One app served on HTTP and, when given a context, on HTTPS beside it:
+    how a PVS listens, whether simulated or replayed."""
+
+    host: str
+    port: int
+    tls_port: int
+    _runner: web.AppRunner | None = None
+
+    async def _listen(
+        self, app: web.Application, ssl_context: ssl.SSLContext | None, backlog: int = 128
+    ) -> None:
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=backlog)
+        await site.start()
+        self.port = _bound_port(site)
+        if ssl_context is not None:
+            tls_site = web.TCPSite(self._runner, self.host, self.tls_port, ssl_context=ssl_context)
+            await tls_site.start()
+            self.tls_port = _bound_port(tls_site)
+
+    async def _close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def url(self) -> str:
+        return server_url("http", self.host, self.port)
+
+    @property
+    def tls_url(self) -> str:
+        return server_url("https", self.host, self.tls_port)
+
+
+class SimulatorServer(Listeners):
     """Runs a ``SimulatedPvs`` on ``host:port`` (port 0: pick a free one).
 
     Like a real PVS it also listens with HTTPS (``tls_port``; 0: any free
@@ -324,19 +369,8 @@ class SimulatorServer:
     async def start(self) -> None:
         ssl_context: ssl.SSLContext | None = None
         if self.tls:
-            cert, key = self_signed_certificate()
-            ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            ssl_context.load_cert_chain(cert, key)
-            self.cert_file = cert
-        self._runner = web.AppRunner(build_app(self.pvs), access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, backlog=self.backlog)
-        await site.start()
-        self.port = _bound_port(site)
-        if ssl_context is not None:
-            tls_site = web.TCPSite(self._runner, self.host, self.tls_port, ssl_context=ssl_context)
-            await tls_site.start()
-            self.tls_port = _bound_port(tls_site)
+            ssl_context, self.cert_file = certificate_context()
+        await self._listen(build_app(self.pvs), ssl_context, self.backlog)
         if ssl_context is not None and self.pvs.telemetry:
             self._telemetry_runner = web.AppRunner(
                 build_telemetry_app(self.pvs), access_log=None, shutdown_timeout=0.5
@@ -354,14 +388,4 @@ class SimulatorServer:
         if self._telemetry_runner is not None:
             await self._telemetry_runner.cleanup()
             self._telemetry_runner = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    @property
-    def url(self) -> str:
-        return server_url("http", self.host, self.port)
-
-    @property
-    def tls_url(self) -> str:
-        return server_url("https", self.host, self.tls_port)
+        await self._close()
