@@ -7,7 +7,9 @@ when polled hard, and ``DeviceList`` can take over a minute. So:
 * at most one request is in flight per PVS (single-flight), whatever the
   number of scrapers -- and across pollers: every read of a PVS endpoint
   passes one process-wide gate (``pvs_gate``), so a poller that replaces
-  another on a reload waits for the old one's request to finish;
+  another on a reload waits for the old one's request to finish; a request
+  given up on (a timeout) still counts until the PVS answered it
+  (``pvs/request_line.py``), so the next poll waits for that first;
 * after failures the next poll waits longer (exponential backoff with jitter,
   capped), and never less than the normal interval;
 * data older than ``max_age`` is withheld instead of served as current.
@@ -45,6 +47,7 @@ from sunpower_pvs_exporter.pvs.backoff import backoff_delay
 from sunpower_pvs_exporter.pvs.errors import FailureReason, PvsError, PvsTimeoutError
 from sunpower_pvs_exporter.pvs.model import Snapshot
 from sunpower_pvs_exporter.pvs.reader import PvsReader
+from sunpower_pvs_exporter.pvs.transport import ABANDONED_GRACE
 from sunpower_pvs_exporter.pvs.values import count_dropped_values
 
 __all__ = ["DEFAULT_IDLE_AFTER", "PollMode", "PollSchedule", "Poller", "first_poll_delay"]
@@ -267,6 +270,10 @@ class Poller:
         try:
             try:
                 async with pvs_gate(self.endpoint):
+                    # A request the last poll gave up on may still be on the
+                    # PVS: this poll starts (and its timeout runs) once the
+                    # PVS answered it, or its connection was closed.
+                    await self.reader.wait_idle(self.schedule.timeout * (1 + ABANDONED_GRACE))
                     async with asyncio.timeout(self.schedule.timeout):
                         with count_dropped_values() as dropped:
                             try:

@@ -62,6 +62,7 @@ from sunpower_pvs_exporter.pvs.hosts import host_port
 from sunpower_pvs_exporter.pvs.legacy import LegacyClient
 from sunpower_pvs_exporter.pvs.model import Snapshot
 from sunpower_pvs_exporter.pvs.reader import PvsReader
+from sunpower_pvs_exporter.pvs.request_line import RequestLine
 from sunpower_pvs_exporter.pvs.telemetry import TelemetryStream
 from sunpower_pvs_exporter.pvs.transport import Endpoint, HttpTransport
 from sunpower_pvs_exporter.pvs.varserver import VarserverClient
@@ -106,8 +107,8 @@ def password_of(target: TargetConfig) -> str | None:
     return value or None
 
 
-def make_varserver(target: TargetConfig) -> VarserverClient:
-    transport = HttpTransport(varserver_endpoint_of(target), target.timeout)
+def make_varserver(target: TargetConfig, line: RequestLine | None = None) -> VarserverClient:
+    transport = HttpTransport(varserver_endpoint_of(target), target.timeout, line=line)
     password: str | Callable[[], str] | None = password_of(target)
     if target.password_file:
         # Checked now (startup, reload) and read again at every login.
@@ -127,12 +128,14 @@ def make_reader(target: TargetConfig) -> PvsReader:
     tz = ZoneInfo(target.timezone) if target.timezone else None
     if target.api == "varserver":
         return make_varserver(target)
+    # One PVS, one line of requests, whichever of its APIs they go to.
+    line = RequestLine()
     legacy = LegacyClient(
-        HttpTransport(endpoint_of(target), target.timeout), tz, target_name=target.name
+        HttpTransport(endpoint_of(target), target.timeout, line=line), tz, target_name=target.name
     )
     if target.api == "legacy":
         return legacy
-    return AutoReader(legacy, make_varserver(target), target_name=target.name)
+    return AutoReader(legacy, make_varserver(target, line), target_name=target.name)
 
 
 def make_live_stream(target: TargetConfig, reader: PvsReader) -> TelemetryStream | None:

@@ -50,12 +50,20 @@ def test_a_first_reading_of_zero_is_dropped_not_exported() -> None:
     assert exported(guard.apply(inverter_snapshot(12.5), 120.0)) == 12500.0
 
 
-def test_an_absent_reading_stays_absent_and_is_not_counted() -> None:
+def test_an_absent_reading_holds_the_last_value_and_is_not_counted() -> None:
+    """Legacy inverters in error state (every night) report no energy at all."""
     guard = LifetimeEnergyGuard("site")
     guard.apply(inverter_snapshot(10.0), 0.0)
+    assert exported(guard.apply(inverter_snapshot(None), 120.0)) == 10000.0
+    assert sum(guard.held.values()) == 0
+    assert exported(guard.apply(inverter_snapshot(10.01), 240.0)) == 10010.0
+
+
+def test_an_absent_reading_with_nothing_to_hold_stays_absent() -> None:
+    guard = LifetimeEnergyGuard("site")
+    assert exported(guard.apply(inverter_snapshot(None), 0.0)) is None
     assert exported(guard.apply(inverter_snapshot(None), 120.0)) is None
     assert sum(guard.held.values()) == 0
-    assert exported(guard.apply(inverter_snapshot(10.0), 240.0)) == 10000.0
 
 
 def test_a_large_drop_is_held_logged_once_then_accepted_as_a_reset(caplog) -> None:
@@ -137,4 +145,5 @@ def test_nan_and_infinity_are_not_values() -> None:
     guard = LifetimeEnergyGuard("site")
     guard.apply(inverter_snapshot(10.0), 0.0)
     assert exported(guard.apply(inverter_snapshot(math.inf), 120.0)) == 10000.0
-    assert exported(guard.apply(inverter_snapshot(math.nan), 240.0)) is None
+    assert exported(guard.apply(inverter_snapshot(math.nan), 240.0)) == 10000.0
+    assert exported(LifetimeEnergyGuard("site").apply(inverter_snapshot(math.nan), 0.0)) is None

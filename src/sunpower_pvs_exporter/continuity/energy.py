@@ -15,11 +15,15 @@ PVS read and the metrics, per target:
   repaired or reprogrammed device): it is accepted and logged, and
   Prometheus sees an ordinary counter reset.
 
-Every held or dropped reading is counted by reason. A device that is really
-new has its own serial, so it starts its own series.
+* a reading that is absent (``None``: not reported, or unparsable) while the
+  device is still listed holds the last exported value too: legacy firmware
+  leaves every reading out for each inverter in ``error`` state, every
+  night, and a NaN or a gap there would break ``increase()`` and the energy
+  dashboards until morning. With nothing to hold it stays absent (never NaN).
+  This is the normal night, not a glitch: it is not counted.
 
-Absent fields (``None``: not reported, or unparsable) stay absent: legacy
-firmware leaves them out for every inverter in error state, every night.
+Every held or dropped glitch is counted by reason. A device that is really
+new has its own serial, so it starts its own series.
 """
 
 from __future__ import annotations
@@ -78,9 +82,14 @@ class LifetimeEnergyGuard:
 
     def reading(self, key: SeriesKey, value: float | None, now: float) -> float | None:
         """The value to export for one reading of the series ``key``."""
-        if value is None or math.isnan(value):
-            return None
         track = self._tracks.get(key)
+        if value is None or math.isnan(value):
+            # Not reported (an inverter in error state at night): the energy
+            # did not go anywhere; hold what was exported, uncounted.
+            if track is None:
+                return None
+            track.seen_at = now
+            return track.exported
         if value <= 0 or math.isinf(value):
             self.held["zero"] += 1
             if track is None:

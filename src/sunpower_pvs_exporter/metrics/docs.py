@@ -58,8 +58,9 @@ For every lifetime-energy counter — `sunpower_pvs_inverter_produced_energy_wat
 - every held or dropped reading is counted in
   `sunpower_pvs_energy_readings_held_total{target,reason}` (`zero`,
   `small_decrease`, `large_decrease`);
-- a field the PVS does not report at all stays missing (legacy firmware omits
-  it for every inverter in error state, every night).
+- a reading the PVS leaves out while it still lists the device holds the
+  last exported value too, and is not counted: that is every night, not a
+  glitch (next section). With nothing to hold the sample is left out.
 
 The seed-compatible gauge `sunpower_pvs_inverter_energy_total_watt_hours` (a
 gauge in the original exporter) shows the same guarded value as the counter:
@@ -67,6 +68,32 @@ it is the same lifetime total, and dashboards built for the original apply
 `delta()`/`increase()` to it, which a glitch to 0 would wreck just the same.
 `sunpower_pvs_power_meter_net_energy_watt_hours` is not guarded: net energy
 really does go down (and below 0) whenever the site exports.
+
+## Legacy inverters at night
+
+Older legacy firmware lists every inverter in `error` state at night with its
+identity only: no power, no voltage, no lifetime energy. The original exporter
+exported NaN for every one of those values, and dashboards rely on the series
+existing, so:
+
+- **power, current, voltage, frequency, temperature** (the gauges marked
+  `NaN` below) are NaN at night, as in the original: the inverter measures
+  nothing, and NaN says "no reading" where 0 would claim one. (`avg()` and
+  `sum()` over them are NaN at night; use `sum(... > -Inf)` or the site
+  totals if you need a number.)
+- **lifetime energy** keeps the last value read in daylight, both
+  `sunpower_pvs_inverter_produced_energy_watt_hours_total` and the
+  compatibility gauge `sunpower_pvs_inverter_energy_total_watt_hours`: the
+  energy produced did not go anywhere overnight, and a NaN in that series
+  would make `increase()`, `rate()` and `delta()` over any range reaching into
+  the night NaN, i.e. break the daily-energy panels until the NaN samples
+  leave the range. Only an exporter started at night has nothing to hold:
+  the counter is then left out until the first reading, and the
+  compatibility gauge is NaN, as in the original.
+
+The counter is never NaN. Newer firmware keeps the last values with
+`STATE=error`, and varserver firmware drops silent inverters from its data
+altogether (next sections); neither needs holding.
 
 The memory behind this lives in the exporter process, per target: a restart
 starts afresh, and a device unseen for 7 days is forgotten.

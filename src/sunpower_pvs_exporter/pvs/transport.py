@@ -2,6 +2,11 @@
 
 Everything that can go wrong on the wire is turned into a ``PvsError`` with a
 reason here, once, so the clients above only deal with JSON.
+
+Every request passes the PVS's ``RequestLine``: one at a time, and a request
+whose caller gave up stays on its connection until the PVS answers (at most
+``ABANDONED_GRACE`` times the timeout more), with the next request waiting
+for it, because the PVS goes on working on it anyway.
 """
 
 from __future__ import annotations
@@ -27,11 +32,16 @@ from sunpower_pvs_exporter.pvs.errors import (
 )
 from sunpower_pvs_exporter.pvs.hosts import host_port
 from sunpower_pvs_exporter.pvs.recording import Exchange, ExchangeRecorder, kept_headers
+from sunpower_pvs_exporter.pvs.request_line import RequestLine
 from sunpower_pvs_exporter.pvs.values import json_int
 
 # A DeviceList for a very large site (thousands of devices) is a few MB; a body
 # past this is not a PVS answer we want to hold in memory.
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+# A request given up on stays open this many target timeouts longer, for the
+# PVS to answer it, before its connection is closed (the PVS may still be
+# working on it then: the bound is ours, not the PVS's).
+ABANDONED_GRACE = 1.0
 
 
 @dataclass(frozen=True)
@@ -84,10 +94,14 @@ class HttpTransport:
         endpoint: Endpoint,
         timeout: float,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        line: RequestLine | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.timeout = timeout
         self.max_body_bytes = max_body_bytes
+        # Shared by every transport to the same PVS (legacy and varserver of
+        # one ``api: auto`` target): the PVS is one box whichever port.
+        self.line = line or RequestLine()
         self._session: aiohttp.ClientSession | None = None
         # ``check`` and ``capture`` attach one to see every request; polls do not.
         self.recorder: ExchangeRecorder | None = None
@@ -100,7 +114,8 @@ class HttpTransport:
             )
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=ssl_context, limit_per_host=1),
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                # Each request sets its own hard limit (``request_bytes``).
+                timeout=aiohttp.ClientTimeout(total=self.timeout * (1 + ABANDONED_GRACE)),
                 # The PVS sets no cookies on dl_cgi; varserver's session cookie
                 # is set for an IP host, which the default jar refuses.
                 cookie_jar=aiohttp.CookieJar(unsafe=True),
@@ -108,9 +123,15 @@ class HttpTransport:
         return self._session
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close, once a request given up on has been answered (bounded): whoever
+        reads this PVS next, e.g. the poller a reload puts in place, must not
+        send its first request while the PVS still works on ours."""
+        try:
+            await self.line.drain(self.timeout * (1 + ABANDONED_GRACE))
+        finally:
+            if self._session is not None:
+                await self._session.close()
+                self._session = None
 
     async def request_bytes(
         self,
@@ -121,8 +142,38 @@ class HttpTransport:
         params: Mapping[str, str] | None = None,
         data: str | None = None,
         headers: Mapping[str, str] | None = None,
+        limit: float | None = None,
     ) -> bytes:
-        """Body of a 200 answer, or a ``PvsError`` saying why there is none."""
+        """Body of a 200 answer, or a ``PvsError`` saying why there is none.
+
+        Waits its turn behind any request still on the PVS, then for the
+        answer, ``limit`` s in all (default: the timeout). A request sent and
+        not answered by then (or whose caller is cancelled) is abandoned, not
+        cancelled: it stays open ``ABANDONED_GRACE`` timeouts longer and the
+        next request waits for it (``RequestLine``).
+        """
+        wait = self.timeout if limit is None else limit
+        hard_limit = aiohttp.ClientTimeout(total=wait + self.timeout * ABANDONED_GRACE)
+
+        async def exchange() -> bytes:
+            return await self._exchange(method, path, what, params, data, headers, hard_limit)
+
+        try:
+            return await self.line.run(exchange, wait)
+        except TimeoutError as exc:
+            # A recorder sees the exchange itself, when it ends (late answer or error).
+            raise PvsTimeoutError(f"{what}: no answer within {wait:g}s") from exc
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        params: Mapping[str, str] | None,
+        data: str | None,
+        headers: Mapping[str, str] | None,
+        hard_limit: aiohttp.ClientTimeout,
+    ) -> bytes:
         # Sent as written (``encoded=True``): the PVS never percent-decodes,
         # so callers put raw query strings in ``path`` (pvs/varserver_query.py).
         url = URL(self.endpoint.base_url + path, encoded=True)
@@ -136,6 +187,7 @@ class HttpTransport:
                 data=data,
                 headers=headers,
                 allow_redirects=False,
+                timeout=hard_limit,
             ) as response:
                 body: bytes | None = None
                 if self.recorder is not None:
@@ -160,7 +212,8 @@ class HttpTransport:
         except PvsError:
             raise
         except TimeoutError as exc:
-            error: PvsError = PvsTimeoutError(f"{what}: no answer within {self.timeout:g}s")
+            limit = hard_limit.total or 0.0
+            error: PvsError = PvsTimeoutError(f"{what}: no answer within {limit:g}s")
             cause: BaseException = exc
         except aiohttp.ClientPayloadError as exc:
             error, cause = PvsConnectionError(f"{what}: response cut short ({exc})"), exc

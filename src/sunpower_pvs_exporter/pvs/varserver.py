@@ -60,7 +60,7 @@ from sunpower_pvs_exporter.pvs.errors import (
     PvsTimeoutError,
 )
 from sunpower_pvs_exporter.pvs.model import ReadGroupStatus, Snapshot
-from sunpower_pvs_exporter.pvs.transport import HttpTransport, decode_json
+from sunpower_pvs_exporter.pvs.transport import ABANDONED_GRACE, HttpTransport, decode_json
 from sunpower_pvs_exporter.pvs.uptime import RebootWatch
 from sunpower_pvs_exporter.pvs.values import to_text
 from sunpower_pvs_exporter.pvs.varserver_parse import parse_variables
@@ -282,11 +282,9 @@ class VarserverClient:
     # --- /vars ---------------------------------------------------------------------
 
     async def _request(self, params: Params, what: str, limit: float | None) -> bytes:
-        try:
-            async with asyncio.timeout(limit):
-                return await self.transport.request_bytes("GET", vars_target(params), what)
-        except TimeoutError as exc:
-            raise PvsTimeoutError(f"{what}: no answer within {limit:g}s") from exc
+        # Past ``limit`` the request is abandoned, not cancelled: the PVS
+        # finishes it anyway, and the next request waits for that.
+        return await self.transport.request_bytes("GET", vars_target(params), what, limit=limit)
 
     async def _vars(
         self,
@@ -380,6 +378,17 @@ class VarserverClient:
             return True
         return state.absent and not state.rebuild and not refresh
 
+    def _poll_order(self) -> list[VarGroup]:
+        """The required group first, groups failing lately last (else as ``GROUPS``).
+
+        A group that timed out keeps the PVS busy until it answers; read last,
+        a second timeout delays no other group's data.
+        """
+        return sorted(
+            GROUPS,
+            key=lambda g: (not g.required, self._groups[g.name].consecutive_failures > 0),
+        )
+
     async def _read_variables(self) -> dict[str, Any]:
         started = self.clock()
         refresh = self._refreshed_at is None or (
@@ -389,15 +398,24 @@ class VarserverClient:
         deadline = started + 0.9 * self.transport.timeout
         merged: dict[str, Any] = {}
         self._sets_lost = False
-        for group in GROUPS:
+        deferred: list[str] = []
+        for group in self._poll_order():
             state = self._groups[group.name]
             if not group.required and self._skip(state, refresh):
                 continue
-            left = deadline - self.clock()
             rebuild = refresh or state.rebuild or self._sets_lost
+            # One request on the PVS at a time: a group given up on is still
+            # being answered, so wait for it (within this poll) before the next.
+            if deferred or not await self._pvs_free(deadline):
+                if group.required:
+                    raise PvsTimeoutError(
+                        "the PVS is still answering an earlier request; no time left in this poll"
+                    )
+                self._defer(state, rebuild)
+                deferred.append(group.name)
+                continue
             try:
-                if left <= 0 and not group.required:
-                    raise PvsTimeoutError("no time left in this poll")
+                left = deadline - self.clock()
                 doc = await self._read_group(group, state, rebuild, min(self.request_timeout, left))
             except PvsAuthError:
                 raise
@@ -410,9 +428,30 @@ class VarserverClient:
             state.consecutive_failures = 0
             state.rebuild = False
             merged.update(doc)
+        if deferred:
+            log.info(
+                "target=%s varserver groups %s left to the next poll: no time left in this "
+                "one after the PVS answered the last request",
+                self.target_name,
+                ", ".join(deferred),
+            )
         if refresh:
             self._refreshed_at = started
         return merged
+
+    async def _pvs_free(self, deadline: float) -> bool:
+        """Whether the PVS is free for the next request with time left before ``deadline``."""
+        line = self.transport.line
+        if line.busy and not await line.wait_idle(deadline - self.clock()):
+            return False
+        return deadline - self.clock() > 0
+
+    @staticmethod
+    def _defer(state: _GroupState, rebuild: bool) -> None:
+        """Not read this poll, through no fault of its own: no failure, no backoff;
+        a set due to be built is built when it is read."""
+        state.ok = False
+        state.rebuild = rebuild
 
     def _group_failed(self, group: VarGroup, state: _GroupState, exc: PvsError) -> None:
         state.ok = False
@@ -486,6 +525,9 @@ class VarserverClient:
         )
 
     async def read(self) -> Snapshot:
+        # A group the last poll gave up on may still be on the PVS; this poll's
+        # budget starts once it is answered (or its connection closed).
+        await self.wait_idle(self.transport.timeout * (1 + ABANDONED_GRACE))
         raw = await self._read_variables()
         snapshot = await asyncio.to_thread(parse_variables, raw, time.time())
         for warning in snapshot.warnings:
@@ -495,7 +537,13 @@ class VarserverClient:
 
     async def enable_telemetry(self) -> None:
         """Ask the PVS to serve its telemetry WebSocket (``pvs/telemetry.py``)."""
+        # After a poll that gave up on a group, the PVS may still be answering
+        # it: wait for that (bounded by its hard limit) before this one's timer.
+        await self.transport.line.wait_idle(self.transport.timeout * (1 + ABANDONED_GRACE))
         await self._vars([("set", TELEMETRY_ENABLE)], "telemetry enable", self.request_timeout)
+
+    async def wait_idle(self, within: float) -> bool:
+        return await self.transport.line.wait_idle(within)
 
     async def close(self) -> None:
         """Close the connection. No ``/auth?logout``: the PVS keys sessions by

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import struct
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 
 from sunpower_pvs_exporter.simulator.site import SiteState
@@ -59,6 +60,25 @@ class FaultPlan:
     # varserver: a /vars request that reads any of these variables never
     # answers (seen on some builds for /sys/pvs/flashwear_type_b).
     hanging_variables: frozenset[str] = frozenset()
+    # Named fault "slow_group": a /vars request that reads any variable under
+    # one of these prefixes takes that many seconds more (a real PVS answers a
+    # large family slowly). Like a real one, the simulated PVS finishes the
+    # request even if the client gave up on it: ``RequestLog.in_flight``
+    # keeps counting it until it is answered.
+    slow_variables: Mapping[str, float] = field(default_factory=dict)
+
+    def slowness(self, names: Iterable[str]) -> float:
+        """Extra seconds a /vars read of ``names`` takes under "slow_group"."""
+        if not self.slow_variables:
+            return 0.0
+        return max(
+            (
+                seconds
+                for prefix, seconds in self.slow_variables.items()
+                if any(name.startswith(prefix) for name in names)
+            ),
+            default=0.0,
+        )
 
     def applies_to(self, name: str) -> bool:
         if self.only and name not in self.only:

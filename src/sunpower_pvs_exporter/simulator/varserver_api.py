@@ -481,6 +481,9 @@ async def handle_vars(request: web.Request, pvs: SimulatedPvs) -> web.StreamResp
         return _json({"status": 400, "error": "Bad request"}, 400)
     if any(name in pvs.faults.hanging_variables for name in wanted):
         await asyncio.sleep(HANG_SECONDS)  # the client gives up first
+    slow = pvs.faults.slowness(wanted)
+    if slow:
+        await asyncio.sleep(slow)
     if not wanted:
         return _empty(pvs, query.fmt)
     if not open_read and pvs.energy_glitches:

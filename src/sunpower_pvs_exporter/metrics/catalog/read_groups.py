@@ -21,8 +21,10 @@ READ_GROUP_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
     MetricSpec(
         name="sunpower_pvs_varserver_group_up",
         kind="gauge",
-        help="1 if the last poll read this group of variables, 0 if it failed, hung or was "
-        "skipped after failing (its metrics are missing; the others are still exported).",
+        help="1 if the last poll read this group of variables, 0 if it failed, hung, was "
+        "skipped after failing, or was left to the next poll because the PVS was still "
+        "answering a group given up on (its metrics are missing; the others are still "
+        "exported).",
         unit="1",
         subject=READ_GROUP,
         value=lambda group: 1.0 if group.ok else 0.0,
