@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
+import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -148,6 +149,20 @@ async def scrape_when_up(http: Any, url: str, tries: int = 200) -> Samples:
             return samples
         await asyncio.sleep(0.05)
     raise AssertionError(f"{url}: the target never came up")
+
+
+async def probe_up(http: aiohttp.ClientSession, url: str, name: str, **kwargs: Any) -> str:
+    """``/probe?target=NAME`` from the exporter at ``url`` once it reports the target up."""
+    for _ in range(200):
+        try:
+            async with http.get(f"{url}/probe?target={name}", **kwargs) as response:
+                text = await response.text()
+                if response.status == 200 and f'sunpower_pvs_up{{target="{name}"}} 1.0' in text:
+                    return text
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"target {name} never came up")
 
 
 # --- Processes that listen ---------------------------------------------------------

@@ -14,7 +14,7 @@ import pytest
 
 from sunpower_pvs_exporter import __version__
 from sunpower_pvs_exporter.cli import build_parser, config_from_args, main
-from support import parse_samples, series, start_exporter, start_exporter_async
+from support import parse_samples, probe_up, series, start_exporter, start_exporter_async
 
 
 def config_for(*argv: str):
@@ -240,25 +240,13 @@ async def test_sighup_reloads_targets_and_survives_a_bad_file(tmp_path: Path, ma
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
 
-    async def probe_up(http: aiohttp.ClientSession, name: str) -> None:
-        for _ in range(200):
-            try:
-                async with http.get(f"{base}/probe?target={name}") as response:
-                    text = await response.text()
-                    if response.status == 200 and f'sunpower_pvs_up{{target="{name}"}} 1.0' in text:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"target {name} never came up")
-
     try:
         async with aiohttp.ClientSession() as http:
-            await probe_up(http, "a")
+            await probe_up(http, base, "a")
             polls_of_a = sim_a.pvs.log.count("DeviceList")
             config.write_text("targets:\n" + target("a", sim_a.port) + target("b", sim_b.port))
             proc.send_signal(signal.SIGHUP)
-            await probe_up(http, "b")
+            await probe_up(http, base, "b")
             # The unchanged target kept its poller: no early poll of its PVS.
             assert sim_a.pvs.log.count("DeviceList") == polls_of_a
 
@@ -269,7 +257,7 @@ async def test_sighup_reloads_targets_and_survives_a_bad_file(tmp_path: Path, ma
                     break
                 await asyncio.sleep(0.05)
             assert "targets[0].poll_intervall: unknown key" in log_file.read_text()
-            await probe_up(http, "b")  # still served
+            await probe_up(http, base, "b")  # still served
             assert proc.returncode is None
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -16,26 +16,13 @@ import pytest
 
 from sunpower_pvs_exporter.config import ExporterConfig
 from sunpower_pvs_exporter.runtime import ConfigReloader, make_poller
-from support import parse_samples, series, start_exporter_async, target_for
+from support import parse_samples, probe_up, series, start_exporter_async, target_for
 
 BASIC_PASSWORD = "reload-test-secret"
 
 
 def basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
-
-
-async def probe_up(http: aiohttp.ClientSession, url: str, name: str, **kwargs: object) -> str:
-    for _ in range(200):
-        try:
-            async with http.get(f"{url}/probe?target={name}", **kwargs) as response:
-                text = await response.text()
-                if response.status == 200 and f'sunpower_pvs_up{{target="{name}"}} 1.0' in text:
-                    return text
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"target {name} never came up")
 
 
 async def test_ten_reloads_of_a_changed_target_keep_one_request_in_flight(

@@ -172,7 +172,7 @@ async def test_password_reaches_the_exporter_as_a_systemd_credential(tmp_path: P
 
     from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer
     from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
-    from support import NOON_UTC, start_exporter_async
+    from support import NOON_UTC, probe_up, start_exporter_async
 
     secret = "Cred-Secret-9d1"
     pvs = SimulatedPvs(
@@ -209,20 +209,8 @@ async def test_password_reaches_the_exporter_as_a_systemd_credential(tmp_path: P
             env={**env, "CREDENTIALS_DIRECTORY": str(credentials)},
         )  # fmt: skip
         try:
-            text = ""
             async with aiohttp.ClientSession() as http:
-                for _ in range(200):
-                    try:
-                        async with http.get(
-                            f"http://127.0.0.1:{port}/probe?target=cabin"
-                        ) as response:
-                            text = await response.text()
-                    except aiohttp.ClientError:
-                        text = ""
-                    if 'sunpower_pvs_up{target="cabin"} 1.0' in text:
-                        break
-                    await asyncio.sleep(0.1)
-            assert 'sunpower_pvs_up{target="cabin"} 1.0' in text, text[-800:]
+                await probe_up(http, f"http://127.0.0.1:{port}", "cabin")
             assert pvs.failed_logins == 0
         finally:
             proc.send_signal(signal.SIGTERM)
