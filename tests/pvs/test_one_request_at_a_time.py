@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from sunpower_pvs_exporter.pvs.varserver import VarserverClient
-from sunpower_pvs_exporter.runtime import make_live_stream, make_poller, make_reader
+from sunpower_pvs_exporter.runtime import make_live_stream, make_poller
 from support import target_for, tls_target_for
 
 OTHERS = ("info", "flashwear", "inverter", "livedata", "net")
@@ -22,10 +22,16 @@ def no_password_in_environment(monkeypatch):
     monkeypatch.delenv("SUNPOWER_PVS_PASSWORD", raising=False)
 
 
-def client_for(sim, **overrides) -> VarserverClient:
-    reader = make_reader(tls_target_for(sim, api="varserver", **overrides))
-    assert isinstance(reader, VarserverClient)
-    return reader
+@pytest.fixture
+def client_for(open_reader):
+    """``client_for(sim, **target)``: a varserver client of ``sim``, closed after the test."""
+
+    def factory(sim, **overrides) -> VarserverClient:
+        reader = open_reader(tls_target_for(sim, api="varserver", **overrides))
+        assert isinstance(reader, VarserverClient)
+        return reader
+
+    return factory
 
 
 def groups_read(sim, since: int) -> list[str]:
@@ -37,7 +43,9 @@ def groups_read(sim, since: int) -> list[str]:
     ]
 
 
-async def test_a_group_slower_than_its_timeout_never_overlaps_the_next_request(make_simulator):
+async def test_a_group_slower_than_its_timeout_never_overlaps_the_next_request(
+    make_simulator, client_for
+):
     """The meters answer after 1.6 s, their timeout is 1 s: the client waits for
     the PVS to finish before the next group, and the other groups still arrive
     in the same poll. From then on the failing group is read last."""
@@ -45,49 +53,46 @@ async def test_a_group_slower_than_its_timeout_never_overlaps_the_next_request(m
     sim.pvs.faults.slow_variables = {"/sys/devices/meter/": 1.6}
     client = client_for(sim, timeout=4.0)  # 1 s per group, 3.6 s per poll
     assert client.request_timeout == 1.0
-    try:
-        snaps = []
-        orders = []
-        for _ in range(4):
-            mark = len(sim.pvs.log.entries)
-            snaps.append(await client.read())
-            orders.append(groups_read(sim, mark))
-        assert sim.pvs.log.max_in_flight == 1
-        for snap in snaps:
-            groups = {group.name: group.ok for group in snap.read_groups}
-            assert not groups["meter"] and snap.meters == ()
-            assert all(groups[name] for name in OTHERS), groups
-            assert len(snap.inverters) == 3 and snap.live is not None and snap.interfaces
-        # The first poll also looks for the families this site lacks (no SunVault).
-        assert orders[0] == [
-            "info",
-            "flashwear",
-            "meter",
-            "inverter",
-            "ess",
-            "transfer_switch",
-            "livedata",
-            "net",
-        ]
-        # Retried last, so that a second timeout delays nothing else; skipped
-        # on the third poll (backoff), tried again on the fourth.
-        assert orders[1] == ["info", "flashwear", "inverter", "livedata", "net", "meter"]
-        assert "meter" not in orders[2]
-        assert orders[3][-1] == "meter"
-        assert {g.name: g.failures for g in snaps[3].read_groups}["meter"] == 3
-        sim.pvs.faults.clear()
-        for _ in range(8):  # the backoff skips it for a few polls
-            snap = await client.read()
-            if snap.meters:
-                break
-        assert len(snap.meters) == 2
-        assert sim.pvs.log.max_in_flight == 1
-    finally:
-        await client.close()
+    snaps = []
+    orders = []
+    for _ in range(4):
+        mark = len(sim.pvs.log.entries)
+        snaps.append(await client.read())
+        orders.append(groups_read(sim, mark))
+    assert sim.pvs.log.max_in_flight == 1
+    for snap in snaps:
+        groups = {group.name: group.ok for group in snap.read_groups}
+        assert not groups["meter"] and snap.meters == ()
+        assert all(groups[name] for name in OTHERS), groups
+        assert len(snap.inverters) == 3 and snap.live is not None and snap.interfaces
+    # The first poll also looks for the families this site lacks (no SunVault).
+    assert orders[0] == [
+        "info",
+        "flashwear",
+        "meter",
+        "inverter",
+        "ess",
+        "transfer_switch",
+        "livedata",
+        "net",
+    ]
+    # Retried last, so that a second timeout delays nothing else; skipped
+    # on the third poll (backoff), tried again on the fourth.
+    assert orders[1] == ["info", "flashwear", "inverter", "livedata", "net", "meter"]
+    assert "meter" not in orders[2]
+    assert orders[3][-1] == "meter"
+    assert {g.name: g.failures for g in snaps[3].read_groups}["meter"] == 3
+    sim.pvs.faults.clear()
+    for _ in range(8):  # the backoff skips it for a few polls
+        snap = await client.read()
+        if snap.meters:
+            break
+    assert len(snap.meters) == 2
+    assert sim.pvs.log.max_in_flight == 1
 
 
 async def test_a_group_still_on_the_pvs_when_the_poll_ends_leaves_the_rest_to_the_next_poll(
-    make_simulator,
+    make_simulator, client_for
 ):
     """Flash wear answers after 2.5 s, past the whole poll's 1.8 s: the groups
     after it are not sent while the PVS works on it (not failures: nothing
@@ -95,37 +100,36 @@ async def test_a_group_still_on_the_pvs_when_the_poll_ends_leaves_the_rest_to_th
     sim = await make_simulator(api="varserver", inverters=3, scale=0.0)
     sim.pvs.faults.slow_variables = {"/sys/pvs/": 2.5}
     client = client_for(sim, timeout=2.0)  # 1 s per group, 1.8 s per poll
-    try:
-        mark = len(sim.pvs.log.entries)
-        first = await client.read()
-        assert groups_read(sim, mark) == ["info", "flashwear"]
-        groups = {group.name: group for group in first.read_groups}
-        assert first.supervisor is not None and groups["info"].ok
-        assert not groups["flashwear"].ok and groups["flashwear"].failures == 1
-        for name in ("meter", "inverter", "livedata", "net"):
-            assert not groups[name].ok and groups[name].failures == 0, name
-        assert first.inverters == () and first.meters == () and first.live is None
-        mark = len(sim.pvs.log.entries)
-        second = await client.read()
-        # Including the look for the families the site lacks, which was due.
-        assert groups_read(sim, mark) == [
-            "info",
-            "meter",
-            "inverter",
-            "ess",
-            "transfer_switch",
-            "livedata",
-            "net",
-            "flashwear",
-        ]
-        assert len(second.inverters) == 3 and len(second.meters) == 2
-        assert second.live is not None and second.interfaces
-        groups = {group.name: group for group in second.read_groups}
-        assert all(groups[name].ok for name in ("info", "meter", "inverter", "livedata", "net"))
-        assert sim.pvs.log.max_in_flight == 1
-    finally:
-        await client.close()
-    # Closing waited for the PVS to finish the last abandoned request.
+    mark = len(sim.pvs.log.entries)
+    first = await client.read()
+    assert groups_read(sim, mark) == ["info", "flashwear"]
+    groups = {group.name: group for group in first.read_groups}
+    assert first.supervisor is not None and groups["info"].ok
+    assert not groups["flashwear"].ok and groups["flashwear"].failures == 1
+    for name in ("meter", "inverter", "livedata", "net"):
+        assert not groups[name].ok and groups[name].failures == 0, name
+    assert first.inverters == () and first.meters == () and first.live is None
+    mark = len(sim.pvs.log.entries)
+    second = await client.read()
+    # Including the look for the families the site lacks, which was due.
+    assert groups_read(sim, mark) == [
+        "info",
+        "meter",
+        "inverter",
+        "ess",
+        "transfer_switch",
+        "livedata",
+        "net",
+        "flashwear",
+    ]
+    assert len(second.inverters) == 3 and len(second.meters) == 2
+    assert second.live is not None and second.interfaces
+    groups = {group.name: group for group in second.read_groups}
+    assert all(groups[name].ok for name in ("info", "meter", "inverter", "livedata", "net"))
+    assert sim.pvs.log.max_in_flight == 1
+    # Closing waits for the PVS to finish the request given up on last.
+    assert sim.pvs.log.in_flight == 1
+    await client.close()
     assert sim.pvs.log.in_flight == 0
 
 
