@@ -18,10 +18,12 @@ from prometheus_client.registry import CollectorRegistry
 
 from sunpower_pvs_exporter.health import TargetStatus, zero_failures
 from sunpower_pvs_exporter.metrics.catalog import EXPORTER_METRICS, HEALTH_METRICS
+from sunpower_pvs_exporter.metrics.encoder import sample_lines
 from sunpower_pvs_exporter.metrics.collector import (
     NOW_DEPENDENT,
     DeviceFamilyCache,
     ExporterCollector,
+    FORMAT_NEUTRAL,
     FixedStatus,
     HealthText,
     health_text,
@@ -165,3 +167,11 @@ def test_only_the_listed_health_metrics_depend_on_the_clock():
             assert changed == (
                 spec.name in NOW_DEPENDENT and status.last_snapshot_at is not None
             ), spec.name
+
+
+def test_health_lines_are_the_same_in_both_formats_when_the_catalog_says_so():
+    """``FORMAT_NEUTRAL`` lets HealthText encode a target once for both formats."""
+    assert FORMAT_NEUTRAL, "a health counter exported as NaN: both formats are encoded"
+    for status in statuses():
+        text = sample_lines(HEALTH_METRICS, (status,), False, False)
+        assert text == sample_lines(HEALTH_METRICS, (status,), False, True), status.target

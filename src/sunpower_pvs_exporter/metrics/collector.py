@@ -246,6 +246,14 @@ class FixedStatus:
 _AGE_INDEX = next(i for i, spec in enumerate(HEALTH_METRICS) if spec.name in NOW_DEPENDENT)
 assert len(NOW_DEPENDENT) == 1, "HealthText renders exactly one time-dependent metric"
 
+# The two text formats write a sample line differently only for a missing
+# counter exported as NaN (OpenMetrics leaves it out) and for timestamps,
+# which health metrics do not carry. Without such counters a target's health
+# lines are the same in both formats and are encoded once.
+FORMAT_NEUTRAL = not any(
+    spec.kind == "counter" and spec.missing == "nan" for spec in HEALTH_METRICS
+)
+
 
 @dataclasses.dataclass(frozen=True)
 class _TargetLines:
@@ -286,10 +294,11 @@ class HealthText:
         if entry is not None and entry.key == key:
             return entry
         status = source.status(now)
-        lines = {
-            openmetrics: sample_lines(HEALTH_METRICS, (status,), False, openmetrics)
-            for openmetrics in (False, True)
-        }
+        text = sample_lines(HEALTH_METRICS, (status,), False, False)
+        if FORMAT_NEUTRAL:
+            lines = {False: text, True: text}
+        else:
+            lines = {False: text, True: sample_lines(HEALTH_METRICS, (status,), False, True)}
         age_line = lines[False][_AGE_INDEX]
         entry = _TargetLines(
             key, lines, status.last_snapshot_at, age_line[: age_line.rfind(" ") + 1]
