@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 # that replaces another on a reload never reuses a version the old one had,
 # so lines cached for the old one cannot pass for the new one's.
 _STATE_VERSIONS = itertools.count(1)
+_JITTER_RNG = random.Random()
 
 
 def first_poll_delay(name: str, interval: float, targets: int) -> float:
@@ -149,7 +150,9 @@ class Poller:
         self.clock = clock
         # Measures poll durations; tests pin it (with ``clock``) to get exact output.
         self.monotonic = monotonic
-        self.rng = rng or random.Random()
+        # Only the backoff jitter draws from it: one generator serves every
+        # poller (its state is 2.5 KB, a fleet's worth of them adds up).
+        self.rng = rng or _JITTER_RNG
         # on_demand: polling stops this long after the last probe.
         self.idle_after = idle_after
         # background: the first poll waits this long, so that a fleet's first

@@ -381,7 +381,7 @@ class ExporterState:
         none pays for the encoding (benchmarks/RESULTS.md, render: "first scrape after
         a poll, if not pre-rendered").
         """
-        for openmetrics in (False, True):
+        for openmetrics in sorted(self.cache.wanted):
             await asyncio.to_thread(self.cache.text, target, snapshot, openmetrics)
 
     def _push_hook(self, poller: Poller) -> Callable[[], Awaitable[None]]:

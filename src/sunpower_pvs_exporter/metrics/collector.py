@@ -120,6 +120,12 @@ class DeviceFamilyCache:
         self.use_timestamps = use_timestamps
         self._entries: dict[str, tuple[Snapshot, list[Metric]]] = {}
         self._texts: dict[str, tuple[Snapshot, dict[bool, bytes]]] = {}
+        # The formats scrapes have asked for (True: OpenMetrics), which a new
+        # snapshot is pre-rendered in. Prometheus asks for OpenMetrics; the
+        # classic text format (curl, a Pushgateway push) is added the first
+        # time it is wanted. Rendering only what is read halves the memory a
+        # large fleet keeps per target (benchmarks/RESULTS.md, fleet).
+        self.wanted: set[bool] = {True}
 
     def families(self, target: str, snapshot: Snapshot) -> list[Metric]:
         entry = self._entries.get(target)
@@ -142,6 +148,7 @@ class DeviceFamilyCache:
         the bytes. OpenMetrics text comes without its ``# EOF`` line so it
         can be appended to other families.
         """
+        self.wanted.add(openmetrics)
         entry = self._texts.get(target)
         if entry is None or entry[0] is not snapshot:
             entry = (snapshot, {})
