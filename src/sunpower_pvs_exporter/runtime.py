@@ -382,7 +382,7 @@ class ExporterState:
         a poll, if not pre-rendered").
         """
         for openmetrics in sorted(self.cache.wanted):
-            await asyncio.to_thread(self.cache.text, target, snapshot, openmetrics)
+            await asyncio.to_thread(self.cache.parts, target, snapshot, openmetrics)
 
     def _push_hook(self, poller: Poller) -> Callable[[], Awaitable[None]]:
         async def push() -> None:

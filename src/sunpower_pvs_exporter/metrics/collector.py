@@ -30,7 +30,13 @@ from sunpower_pvs_exporter.metrics.catalog import (
     MetricSpec,
     Subject,
 )
-from sunpower_pvs_exporter.metrics.encoder import assemble, encode_metrics, go_float, sample_lines
+from sunpower_pvs_exporter.metrics.encoder import (
+    assemble,
+    encode_metrics,
+    encode_parts,
+    go_float,
+    sample_lines,
+)
 from sunpower_pvs_exporter.pvs.model import Snapshot
 
 # A metric whose field an API does not have is left out for that API's
@@ -119,7 +125,7 @@ class DeviceFamilyCache:
     def __init__(self, use_timestamps: bool) -> None:
         self.use_timestamps = use_timestamps
         self._entries: dict[str, tuple[Snapshot, list[Metric]]] = {}
-        self._texts: dict[str, tuple[Snapshot, dict[bool, bytes]]] = {}
+        self._texts: dict[str, tuple[Snapshot, dict[bool, list[bytes]]]] = {}
         # The formats scrapes have asked for (True: OpenMetrics), which a new
         # snapshot is pre-rendered in. Prometheus asks for OpenMetrics; the
         # classic text format (curl, a Pushgateway push) is added the first
@@ -141,12 +147,17 @@ class DeviceFamilyCache:
         self._texts.pop(target, None)
 
     def text(self, target: str, snapshot: Snapshot, openmetrics: bool) -> bytes:
-        """The device families already rendered, once per snapshot and format.
+        """The device families already rendered, once per snapshot and format."""
+        return b"".join(self.parts(target, snapshot, openmetrics))
+
+    def parts(self, target: str, snapshot: Snapshot, openmetrics: bool) -> list[bytes]:
+        """The device families already rendered, as pieces to concatenate.
 
         Rendering 300 inverters' worth of samples is most of a scrape's cost;
         the snapshot is immutable, so every scrape until the next poll reuses
-        the bytes. OpenMetrics text comes without its ``# EOF`` line so it
-        can be appended to other families.
+        the bytes. The family headers in the pieces are shared by all
+        targets (``encoder.encode_parts``). OpenMetrics text comes without
+        its ``# EOF`` line so it can be appended to other families.
         """
         self.wanted.add(openmetrics)
         entry = self._texts.get(target)
@@ -155,7 +166,7 @@ class DeviceFamilyCache:
             self._texts[target] = entry
         cached = entry[1].get(openmetrics)
         if cached is None:
-            cached = encode_metrics(
+            cached = encode_parts(
                 device_metrics_for(snapshot), snapshot, self.use_timestamps, openmetrics
             )
             entry[1][openmetrics] = cached

@@ -44,7 +44,7 @@ def targets_text(
     parts = [health.text(sources, openmetrics, exporter_info, reload_status)]
     for status, live in devices:
         if status.snapshot is not None:
-            parts.append(cache.text(status.target, status.snapshot, openmetrics))
+            parts += cache.parts(status.target, status.snapshot, openmetrics)
         if live is not None:
             parts.append(encode_metrics(LIVE_METRICS, live, False, openmetrics))
     return b"".join(parts)
