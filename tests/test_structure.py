@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import ast
 import importlib
-import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -25,6 +23,7 @@ from pathlib import Path
 
 import sunpower_pvs_exporter
 from sunpower_pvs_exporter.simulator.server import free_port
+from support import start_exporter, stop_process
 
 PACKAGE = "sunpower_pvs_exporter"
 SRC = Path(sunpower_pvs_exporter.__file__).resolve().parent
@@ -146,19 +145,15 @@ RUN_AND_LIST_MODULES = (
 )
 
 
-def loaded_modules(argv: list[str], port: int, fetch: tuple[str, ...] = ()) -> set[str]:
+def loaded_modules(argv: list[str], output: Path, fetch: tuple[str, ...] = ()) -> set[str]:
     """Start the exporter with ``argv``, wait until it serves, GET each path in
     ``fetch``, stop it: what it imported."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", RUN_AND_LIST_MODULES, *argv, "--listen-on", f"127.0.0.1:{port}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    command = (sys.executable, "-c", RUN_AND_LIST_MODULES)
+    proc, port = start_exporter(*argv, output=output, command=command)
     try:
         deadline = time.monotonic() + 20
         while True:
-            assert proc.poll() is None, proc.communicate()
+            assert proc.poll() is None, output.read_text()
             assert time.monotonic() < deadline, "the exporter did not serve /metrics in time"
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2):
@@ -168,13 +163,10 @@ def loaded_modules(argv: list[str], port: int, fetch: tuple[str, ...] = ()) -> s
         for path in fetch:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as page:
                 assert page.status == 200
-        proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=10)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, err
+        code = stop_process(proc)
+    err = output.read_text()
+    assert code == 0, err
     lines = [line for line in err.splitlines() if line.startswith("LOADED ")]
     assert len(lines) == 1, err
     return set(lines[0].split()[1:])
@@ -193,15 +185,15 @@ def test_a_normal_start_does_not_import_the_simulator(tmp_path: Path):
         "    api: auto\n    timeout: 2\n",
         encoding="utf-8",
     )
-    modules = loaded_modules(["--config", str(config)], free_port())
+    modules = loaded_modules(["--config", str(config)], tmp_path / "output")
     assert f"{PACKAGE}.runtime" in modules  # the run really started
     assert f"{PACKAGE}.pvs.varserver" in modules
     assert simulator_modules(modules) == set()
 
 
-def test_demo_does_import_the_simulator():
+def test_demo_does_import_the_simulator(tmp_path: Path):
     """The check above can fail: --demo loads the simulator, and it is seen."""
-    modules = loaded_modules(["--demo"], free_port())
+    modules = loaded_modules(["--demo"], tmp_path / "output")
     assert f"{PACKAGE}.simulator.state" in simulator_modules(modules)
 
 
@@ -221,21 +213,21 @@ OPTIONAL_MODULES = (
 )
 
 
-def test_a_flags_only_start_loads_nothing_its_configuration_does_not_use():
+def test_a_flags_only_start_loads_nothing_its_configuration_does_not_use(tmp_path: Path):
     # The single-site start benchmarks/footprint.py measures; nothing listens
     # at the PVS address, which changes no import (the poll fails).
     argv = ["--hostname", "127.0.0.1", "--port", str(free_port()), "--timeout", "2"]
-    modules = loaded_modules(argv, free_port(), fetch=("/metrics",))
+    modules = loaded_modules(argv, tmp_path / "output", fetch=("/metrics",))
     assert f"{PACKAGE}.web.server" in modules  # it really served
     assert f"{PACKAGE}.pvs.legacy" in modules
     assert sorted(m for m in OPTIONAL_MODULES if m in modules) == []
     assert simulator_modules(modules) == set()
 
 
-def test_the_status_page_loads_its_module_when_first_viewed():
+def test_the_status_page_loads_its_module_when_first_viewed(tmp_path: Path):
     """The check above can fail: the same start, with / viewed, has it loaded."""
     argv = ["--hostname", "127.0.0.1", "--port", str(free_port()), "--timeout", "2"]
-    modules = loaded_modules(argv, free_port(), fetch=("/",))
+    modules = loaded_modules(argv, tmp_path / "output", fetch=("/",))
     assert f"{PACKAGE}.web.status" in modules
     assert "importlib.metadata" in modules
 
