@@ -924,8 +924,7 @@ def site_overview() -> dict[str, Any]:
             "Reactive (VAr) and apparent (VA) power of each meter.",
             targets(
                 (
-                    "sunpower_pvs_power_meter_average_reactive_power_volt_amperes_reactive"
-                    f"{{{I}}}",
+                    f"sunpower_pvs_power_meter_average_reactive_power_volt_amperes_reactive{{{I}}}",
                     "{{instance}} {{mode}} reactive",
                 ),
                 (
@@ -942,8 +941,7 @@ def site_overview() -> dict[str, Any]:
             "Real over apparent power of each meter, −1 to 1.",
             [
                 target(
-                    "sunpower_pvs_power_meter_power_factor_real_power_per_apparent_power"
-                    f"{{{I}}}",
+                    f"sunpower_pvs_power_meter_power_factor_real_power_per_apparent_power{{{I}}}",
                     "{{instance}} {{mode}}",
                 )
             ],
@@ -1647,8 +1645,7 @@ def supervisor() -> dict[str, Any]:
         ),
         big_value(
             "Config loaded",
-            "When the running configuration was loaded: at startup or by the last good "
-            "reload.",
+            "When the running configuration was loaded: at startup or by the last good reload.",
             [
                 target(
                     "sunpower_pvs_exporter_config_last_reload_success_timestamp_seconds"

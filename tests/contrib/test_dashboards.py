@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 import yaml
 
 from contrib.promql_names import (
