@@ -20,7 +20,8 @@ from hypothesis import settings
 
 from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
 from sunpower_pvs_exporter.poller import PollMode
-from sunpower_pvs_exporter.runtime import ExporterState
+from sunpower_pvs_exporter.pvs.reader import PvsReader
+from sunpower_pvs_exporter.runtime import ExporterState, make_reader
 from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer
 from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
 from sunpower_pvs_exporter.web.server import ExporterServer
@@ -107,6 +108,20 @@ async def make_exporter() -> AsyncIterator[ExporterFactory]:
         return server
 
     async with contextlib.AsyncExitStack() as started:
+        yield factory
+
+
+@pytest.fixture
+async def open_reader() -> AsyncIterator[Callable[[TargetConfig], PvsReader]]:
+    """``reader = open_reader(target)``: the exporter's reader, closed after the test."""
+
+    async with contextlib.AsyncExitStack() as opened:
+
+        def factory(target: TargetConfig) -> PvsReader:
+            reader = make_reader(target)
+            opened.push_async_callback(reader.close)
+            return reader
+
         yield factory
 
 

@@ -10,8 +10,6 @@
 from __future__ import annotations
 
 import ast
-import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -20,6 +18,7 @@ from pathlib import Path
 
 import sunpower_pvs_exporter
 from sunpower_pvs_exporter.simulator.server import free_port
+from support import start_exporter, stop_process
 
 PACKAGE = "sunpower_pvs_exporter"
 SRC = Path(sunpower_pvs_exporter.__file__).resolve().parent
@@ -141,31 +140,24 @@ RUN_AND_LIST_MODULES = (
 )
 
 
-def loaded_modules(argv: list[str], port: int) -> set[str]:
+def loaded_modules(argv: list[str], output: Path) -> set[str]:
     """Start the exporter with ``argv``, wait until it serves, stop it: what it imported."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", RUN_AND_LIST_MODULES, *argv, "--listen-on", f"127.0.0.1:{port}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    command = (sys.executable, "-c", RUN_AND_LIST_MODULES)
+    proc, port = start_exporter(*argv, output=output, command=command)
     try:
         deadline = time.monotonic() + 20
         while True:
-            assert proc.poll() is None, proc.communicate()
+            assert proc.poll() is None, output.read_text()
             assert time.monotonic() < deadline, "the exporter did not serve /metrics in time"
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2):
                     break
             except OSError:
                 time.sleep(0.1)
-        proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=10)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, err
+        code = stop_process(proc)
+    err = output.read_text()
+    assert code == 0, err
     lines = [line for line in err.splitlines() if line.startswith("LOADED ")]
     assert len(lines) == 1, err
     return set(lines[0].split()[1:])
@@ -184,13 +176,13 @@ def test_a_normal_start_does_not_import_the_simulator(tmp_path: Path):
         "    api: auto\n    timeout: 2\n",
         encoding="utf-8",
     )
-    modules = loaded_modules(["--config", str(config)], free_port())
+    modules = loaded_modules(["--config", str(config)], tmp_path / "output")
     assert f"{PACKAGE}.runtime" in modules  # the run really started
     assert f"{PACKAGE}.pvs.varserver" in modules
     assert simulator_modules(modules) == set()
 
 
-def test_demo_does_import_the_simulator():
+def test_demo_does_import_the_simulator(tmp_path: Path):
     """The check above can fail: --demo loads the simulator, and it is seen."""
-    modules = loaded_modules(["--demo"], free_port())
+    modules = loaded_modules(["--demo"], tmp_path / "output")
     assert f"{PACKAGE}.simulator.state" in simulator_modules(modules)

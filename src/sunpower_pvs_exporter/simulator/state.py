@@ -78,7 +78,6 @@ class SimulatedPvs:
     telemetry: bool = True
     telemetry_enabled: bool = False
     telemetry_interval: float = 1.0
-    telemetry_connections: int = 0
     # Named fault "energy_glitch": lifetime-energy glitches still to serve,
     # per kind of device, one per read of that kind (see faults.glitch_energy).
     energy_glitches: dict[str, list[str]] = field(default_factory=dict)

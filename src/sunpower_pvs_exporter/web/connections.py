@@ -26,7 +26,6 @@ import asyncio
 import ipaddress
 import logging
 import ssl
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from http import HTTPStatus
@@ -110,13 +109,12 @@ def client_key(address: str | None) -> str:
 class Admission:
     """One accepted socket, from ``accept`` to close, wherever it is in its life."""
 
-    __slots__ = ("client", "handler", "handshake", "last_active", "transport")
+    __slots__ = ("client", "handler", "handshake", "transport")
 
-    def __init__(self, transport: asyncio.Transport, now: float, client: str = "?") -> None:
+    def __init__(self, transport: asyncio.Transport, client: str = "?") -> None:
         self.transport = transport
         self.client = client
         self.handler: GuardedRequestHandler | None = None
-        self.last_active = now
         self.handshake: asyncio.Task[None] | None = None
 
     @property
@@ -139,13 +137,8 @@ class ConnectionGuard:
     refused too.
     """
 
-    def __init__(
-        self,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
         self.max_connections = max_connections
-        self.clock = clock
         # Per client, least recently active first.
         self._by_client: dict[str, OrderedDict[Admission, None]] = {}
         self._count = 0
@@ -187,7 +180,6 @@ class ConnectionGuard:
     def touch(self, admission: Admission) -> None:
         admissions = self._by_client.get(admission.client)
         if admissions is not None and admission in admissions:
-            admission.last_active = self.clock()
             admissions.move_to_end(admission)
 
     def release(self, admission: Admission) -> None:
@@ -323,7 +315,7 @@ class _Admitter(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         peer = transport.get_extra_info("peername")
         address = peer[0] if isinstance(peer, tuple) and peer else None
-        admission = Admission(transport, self.guard.clock(), client_key(address))
+        admission = Admission(transport, client_key(address))
         if not self.guard.admit(admission):
             transport.abort()
             return
