@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from hypothesis import settings
 
 from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
@@ -43,6 +44,7 @@ settings.load_profile("repeatable")
 
 SimFactory = Callable[..., Awaitable[SimulatorServer]]
 ExporterFactory = Callable[..., Awaitable[ExporterServer]]
+Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @pytest.fixture
@@ -109,6 +111,27 @@ async def make_exporter() -> AsyncIterator[ExporterFactory]:
 
     async with contextlib.AsyncExitStack() as started:
         yield factory
+
+
+@pytest.fixture
+async def fake_pvs() -> AsyncIterator[Callable[[Route], Awaitable[int]]]:
+    """``port = await fake_pvs(route)``: a server on 127.0.0.1 answering every path
+    with ``route`` (a PVS that misbehaves in ways the simulator has no name for)."""
+    runners: list[web.AppRunner] = []
+
+    async def start(route: Route) -> int:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", route)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        return int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
 
 
 @pytest.fixture

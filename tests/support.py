@@ -151,6 +151,14 @@ async def scrape_when_up(http: Any, url: str, tries: int = 200) -> Samples:
     raise AssertionError(f"{url}: the target never came up")
 
 
+def target_line(name: str, port: int, extra: str = "") -> str:
+    """One legacy target on 127.0.0.1 as a line of a config file's ``targets:`` list."""
+    return (
+        f"  - {{name: {name}, host: 127.0.0.1, port: {port}, api: legacy, "
+        f"poll_interval: 60s{extra}}}\n"
+    )
+
+
 async def probe_up(http: aiohttp.ClientSession, url: str, name: str, **kwargs: Any) -> str:
     """``/probe?target=NAME`` from the exporter at ``url`` once it reports the target up."""
     for _ in range(200):
@@ -184,6 +192,11 @@ def listening_port(log_text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def _exporter_args(args: Sequence[str], log_file: Path | None) -> list[str]:
+    logging = ["--log-file", str(log_file)] if log_file is not None else []
+    return [*args, *logging, "--listen-on", "127.0.0.1:0"]
+
+
 def _exporter_started(output: Path, log: Path | None, exited: int | None) -> int | None:
     """The bound port once logged; an AssertionError with the output if the child died."""
     where = log if log is not None else output
@@ -199,20 +212,20 @@ def _exporter_started(output: Path, log: Path | None, exited: int | None) -> int
 def start_exporter(
     *args: str,
     output: Path,
-    log: Path | None = None,
+    log_file: Path | None = None,
     env: dict[str, str] | None = None,
     command: Sequence[str] = EXPORTER_COMMAND,
 ) -> tuple[subprocess.Popen[bytes], int]:
     """The real command line with ``args`` on 127.0.0.1, any free port: (process, port).
 
-    Its stdout and stderr go to ``output``; so does its log unless ``args`` (or
-    the config file they name) send it to ``log``. Returns once the process
-    logged the port it bound. ``command`` replaces ``python -m
-    sunpower_pvs_exporter`` (by a wrapper that takes the same arguments).
+    Its stdout and stderr go to ``output``, its log too unless ``log_file``
+    (``--log-file``). Returns once the process logged the port it bound.
+    ``command`` replaces ``python -m sunpower_pvs_exporter`` (by a wrapper
+    that takes the same arguments).
     """
     with open(output, "wb") as out:
         process = subprocess.Popen(
-            [*command, *args, "--listen-on", "127.0.0.1:0"],
+            [*command, *_exporter_args(args, log_file)],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -221,7 +234,7 @@ def start_exporter(
     deadline = time.monotonic() + _START_SECONDS
     try:
         while time.monotonic() < deadline:
-            port = _exporter_started(output, log, process.poll())
+            port = _exporter_started(output, log_file, process.poll())
             if port is not None:
                 return process, port
             time.sleep(0.05)
@@ -234,7 +247,7 @@ def start_exporter(
 async def start_exporter_async(
     *args: str,
     output: Path,
-    log: Path | None = None,
+    log_file: Path | None = None,
     env: dict[str, str] | None = None,
     start_new_session: bool = False,
 ) -> tuple[asyncio.subprocess.Process, int]:
@@ -242,7 +255,7 @@ async def start_exporter_async(
     out = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         process = await asyncio.create_subprocess_exec(
-            *EXPORTER_COMMAND, *args, "--listen-on", "127.0.0.1:0",
+            *EXPORTER_COMMAND, *_exporter_args(args, log_file),
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
             start_new_session=start_new_session,
         )  # fmt: skip
@@ -250,7 +263,7 @@ async def start_exporter_async(
         os.close(out)
     try:
         for _ in range(int(_START_SECONDS / 0.05)):
-            port = _exporter_started(output, log, process.returncode)
+            port = _exporter_started(output, log_file, process.returncode)
             if port is not None:
                 return process, port
             await asyncio.sleep(0.05)

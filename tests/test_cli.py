@@ -14,7 +14,14 @@ import pytest
 
 from sunpower_pvs_exporter import __version__
 from sunpower_pvs_exporter.cli import build_parser, config_from_args, main
-from support import parse_samples, probe_up, series, start_exporter, start_exporter_async
+from support import (
+    parse_samples,
+    probe_up,
+    series,
+    start_exporter,
+    start_exporter_async,
+    target_line,
+)
 
 
 def config_for(*argv: str):
@@ -225,26 +232,21 @@ async def test_sighup_reloads_targets_and_survives_a_bad_file(tmp_path: Path, ma
     sim_a = await make_simulator(inverters=1, seed=1)
     sim_b = await make_simulator(inverters=2, seed=2)
 
-    def target(name: str, port: int) -> str:
-        return (
-            f"  - {{name: {name}, host: 127.0.0.1, port: {port}, api: legacy, "
-            "poll_interval: 60s}\n"
-        )
-
     config = tmp_path / "config.yml"
-    config.write_text("targets:\n" + target("a", sim_a.port))
+    config.write_text("targets:\n" + target_line("a", sim_a.port))
     log_file = tmp_path / "exporter.log"
     proc, port = await start_exporter_async(
-        "--config", str(config), "--log-file", str(log_file),
-        output=tmp_path / "output", log=log_file,
-    )  # fmt: skip
+        "--config", str(config), output=tmp_path / "output", log_file=log_file
+    )
     base = f"http://127.0.0.1:{port}"
 
     try:
         async with aiohttp.ClientSession() as http:
             await probe_up(http, base, "a")
             polls_of_a = sim_a.pvs.log.count("DeviceList")
-            config.write_text("targets:\n" + target("a", sim_a.port) + target("b", sim_b.port))
+            config.write_text(
+                "targets:\n" + target_line("a", sim_a.port) + target_line("b", sim_b.port)
+            )
             proc.send_signal(signal.SIGHUP)
             await probe_up(http, base, "b")
             # The unchanged target kept its poller: no early poll of its PVS.

@@ -16,7 +16,7 @@ import pytest
 
 from sunpower_pvs_exporter.config import ExporterConfig
 from sunpower_pvs_exporter.runtime import ConfigReloader, make_poller
-from support import parse_samples, probe_up, series, start_exporter_async, target_for
+from support import parse_samples, probe_up, series, start_exporter_async, target_for, target_line
 
 BASIC_PASSWORD = "reload-test-secret"
 
@@ -96,20 +96,13 @@ async def test_reload_is_all_or_nothing_over_sighup_and_post(tmp_path: Path, mak
     web.write_text(f"basic_auth_users:\n  prometheus: '{hashed}'\n")
     password = tmp_path / "b.password"
 
-    def target(name: str, port: int, extra: str = "") -> str:
-        return (
-            f"  - {{name: {name}, host: 127.0.0.1, port: {port}, api: legacy, "
-            f"poll_interval: 60s{extra}}}\n"
-        )
-
     head = f"web_config_file: {web}\ntargets:\n"
     config = tmp_path / "config.yml"
-    config.write_text(head + target("a", sim_a.port))
+    config.write_text(head + target_line("a", sim_a.port))
     log_file = tmp_path / "exporter.log"
     proc, port = await start_exporter_async(
-        "--config", str(config), "--log-file", str(log_file),
-        output=tmp_path / "output", log=log_file,
-    )  # fmt: skip
+        "--config", str(config), output=tmp_path / "output", log_file=log_file
+    )
     base = f"http://127.0.0.1:{port}"
     auth = basic("prometheus", BASIC_PASSWORD)
 
@@ -140,8 +133,8 @@ async def test_reload_is_all_or_nothing_over_sighup_and_post(tmp_path: Path, mak
             assert await metrics(http) == (1, started_at)
 
             config.write_text(
-                head + target("a", sim_a.port, ", timeout: 30s")
-                + target("b", sim_b.port, f", password_file: {password}")
+                head + target_line("a", sim_a.port, ", timeout: 30s")
+                + target_line("b", sim_b.port, f", password_file: {password}")
             )  # fmt: skip
             error = f"targets[1].password_file: cannot read {password}: No such file or directory"
             proc.send_signal(signal.SIGHUP)
@@ -193,9 +186,8 @@ async def test_sigterm_with_three_hung_pvses_exits_within_two_seconds(
     config.write_text("\n".join(lines) + "\n")
     log_file = tmp_path / "exporter.log"
     proc, _ = await start_exporter_async(
-        "--config", str(config), "--log-file", str(log_file),
-        output=tmp_path / "output", log=log_file,
-    )  # fmt: skip
+        "--config", str(config), output=tmp_path / "output", log_file=log_file
+    )
     try:
         for _ in range(200):
             if all(sim.pvs.log.in_flight for sim in sims):

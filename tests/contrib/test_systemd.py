@@ -204,8 +204,7 @@ async def test_password_reaches_the_exporter_as_a_systemd_credential(tmp_path: P
         (credentials / CREDENTIAL).chmod(0o400)
         log = tmp_path / "exporter.log"
         proc, port = await start_exporter_async(
-            "--config", str(config), "--log-file", str(log),
-            output=tmp_path / "output", log=log,
+            "--config", str(config), output=tmp_path / "output", log_file=log,
             env={**env, "CREDENTIALS_DIRECTORY": str(credentials)},
         )  # fmt: skip
         try:

@@ -113,7 +113,7 @@ async def test_secrets_stay_out_of_logs_pages_metrics_and_ps(tmp_path: Path) -> 
             "--config",
             str(tmp_path / "config.yml"),
             output=output,
-            log=tmp_path / "exporter.log",
+            log_file=tmp_path / "exporter.log",  # as the config says too
             env=env,
             start_new_session=True,
         )
