@@ -16,11 +16,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from hypothesis import settings
 
 from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
 from sunpower_pvs_exporter.poller import PollMode
-from sunpower_pvs_exporter.runtime import ExporterState
+from sunpower_pvs_exporter.pvs.reader import PvsReader
+from sunpower_pvs_exporter.runtime import ExporterState, make_reader
 from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer
 from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
 from sunpower_pvs_exporter.web.server import ExporterServer
@@ -42,6 +44,7 @@ settings.load_profile("repeatable")
 
 SimFactory = Callable[..., Awaitable[SimulatorServer]]
 ExporterFactory = Callable[..., Awaitable[ExporterServer]]
+Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @pytest.fixture
@@ -107,6 +110,41 @@ async def make_exporter() -> AsyncIterator[ExporterFactory]:
         return server
 
     async with contextlib.AsyncExitStack() as started:
+        yield factory
+
+
+@pytest.fixture
+async def fake_pvs() -> AsyncIterator[Callable[[Route], Awaitable[int]]]:
+    """``port = await fake_pvs(route)``: a server on 127.0.0.1 answering every path
+    with ``route`` (a PVS that misbehaves in ways the simulator has no name for)."""
+    runners: list[web.AppRunner] = []
+
+    async def start(route: Route) -> int:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", route)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        return int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def open_reader() -> AsyncIterator[Callable[[TargetConfig], PvsReader]]:
+    """``reader = open_reader(target)``: the exporter's reader, closed after the test."""
+
+    async with contextlib.AsyncExitStack() as opened:
+
+        def factory(target: TargetConfig) -> PvsReader:
+            reader = make_reader(target)
+            opened.push_async_callback(reader.close)
+            return reader
+
         yield factory
 
 

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import re
 import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, NoReturn
 
+import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -15,7 +24,7 @@ from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
 from sunpower_pvs_exporter.poller import Poller
 from sunpower_pvs_exporter.pvs.model import Snapshot
 from sunpower_pvs_exporter.runtime import make_pollers, make_reader
-from sunpower_pvs_exporter.simulator.server import SimulatorServer
+from sunpower_pvs_exporter.simulator.server import SimulatorServer, free_port
 
 # CI sets this: a test that cannot run there is a failure, not a skip.
 REQUIRE_E2E_ENV = "SUNPOWER_PVS_REQUIRE_E2E"
@@ -140,3 +149,178 @@ async def scrape_when_up(http: Any, url: str, tries: int = 200) -> Samples:
             return samples
         await asyncio.sleep(0.05)
     raise AssertionError(f"{url}: the target never came up")
+
+
+def target_line(name: str, port: int, extra: str = "") -> str:
+    """One legacy target on 127.0.0.1 as a line of a config file's ``targets:`` list."""
+    return (
+        f"  - {{name: {name}, host: 127.0.0.1, port: {port}, api: legacy, "
+        f"poll_interval: 60s{extra}}}\n"
+    )
+
+
+async def probe_up(http: aiohttp.ClientSession, url: str, name: str, **kwargs: Any) -> str:
+    """``/probe?target=NAME`` from the exporter at ``url`` once it reports the target up."""
+    for _ in range(200):
+        try:
+            async with http.get(f"{url}/probe?target={name}", **kwargs) as response:
+                text = await response.text()
+                if response.status == 200 and f'sunpower_pvs_up{{target="{name}"}} 1.0' in text:
+                    return text
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"target {name} never came up")
+
+
+# --- Processes that listen ---------------------------------------------------------
+#
+# "Find a free port, then start a process on it" races: another process can take
+# the port between the two. The exporter and the simulator bind port 0 and say
+# which port they got, which removes the race; programs that cannot say (Prometheus,
+# the Pushgateway) are started again on another port when they report the address
+# in use.
+
+EXPORTER_COMMAND = (sys.executable, "-m", "sunpower_pvs_exporter")
+_LISTENING = re.compile(r"listening on \S+:(\d+)\b")
+_START_SECONDS = 30.0
+
+
+def listening_port(log_text: str) -> int | None:
+    """The port of the exporter's ``listening on HOST:PORT`` start-up line, if logged yet."""
+    match = _LISTENING.search(log_text)
+    return int(match.group(1)) if match else None
+
+
+def _exporter_args(args: Sequence[str], log_file: Path | None) -> list[str]:
+    logging = ["--log-file", str(log_file)] if log_file is not None else []
+    return [*args, *logging, "--listen-on", "127.0.0.1:0"]
+
+
+def _exporter_started(output: Path, log: Path | None, exited: int | None) -> int | None:
+    """The bound port once logged; an AssertionError with the output if the child died."""
+    where = log if log is not None else output
+    port = listening_port(where.read_text(errors="replace")) if where.exists() else None
+    if port is not None:
+        return port
+    if exited is not None:
+        text = output.read_text(errors="replace")
+        raise AssertionError(f"the exporter exited {exited} before listening:\n{text[-2000:]}")
+    return None
+
+
+def start_exporter(
+    *args: str,
+    output: Path,
+    log_file: Path | None = None,
+    env: dict[str, str] | None = None,
+    command: Sequence[str] = EXPORTER_COMMAND,
+) -> tuple[subprocess.Popen[bytes], int]:
+    """The real command line with ``args`` on 127.0.0.1, any free port: (process, port).
+
+    Its stdout and stderr go to ``output``, its log too unless ``log_file``
+    (``--log-file``). Returns once the process logged the port it bound.
+    ``command`` replaces ``python -m sunpower_pvs_exporter`` (by a wrapper
+    that takes the same arguments).
+    """
+    with open(output, "wb") as out:
+        process = subprocess.Popen(
+            [*command, *_exporter_args(args, log_file)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+    deadline = time.monotonic() + _START_SECONDS
+    try:
+        while time.monotonic() < deadline:
+            port = _exporter_started(output, log_file, process.poll())
+            if port is not None:
+                return process, port
+            time.sleep(0.05)
+        raise AssertionError(f"the exporter did not listen within {_START_SECONDS:g} s")
+    except BaseException:
+        stop_process(process)
+        raise
+
+
+async def start_exporter_async(
+    *args: str,
+    output: Path,
+    log_file: Path | None = None,
+    env: dict[str, str] | None = None,
+    start_new_session: bool = False,
+) -> tuple[asyncio.subprocess.Process, int]:
+    """``start_exporter`` for a test whose event loop must keep running meanwhile."""
+    out = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *EXPORTER_COMMAND, *_exporter_args(args, log_file),
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            start_new_session=start_new_session,
+        )  # fmt: skip
+    finally:
+        os.close(out)
+    try:
+        for _ in range(int(_START_SECONDS / 0.05)):
+            port = _exporter_started(output, log_file, process.returncode)
+            if port is not None:
+                return process, port
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"the exporter did not listen within {_START_SECONDS:g} s")
+    except BaseException:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        raise
+
+
+def start_on_free_port(
+    command: Callable[[int], Sequence[str]],
+    ready: Callable[[int], bool],
+    output: Path,
+    tries: int = 5,
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start ``command(port)`` on a port found free, retried on another port if taken.
+
+    For programs that cannot bind port 0 and tell (Prometheus, the Pushgateway):
+    if the child exits saying the address is in use, some other process took the
+    port after we found it free, and the next try picks a new one. Any other
+    early exit is a failure with the child's output (stdout and stderr go to
+    ``output``). Returns once ``ready(port)``.
+    """
+    for _ in range(tries):
+        port = free_port()
+        with open(output, "wb") as log:
+            process = subprocess.Popen(
+                list(command(port)), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        deadline = time.monotonic() + _START_SECONDS
+        while process.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                if ready(port):
+                    return process, port
+            time.sleep(0.1)
+        text = output.read_text(errors="replace")
+        if process.poll() is None:
+            stop_process(process)
+            raise AssertionError(f"not ready after {_START_SECONDS:g} s:\n{text[-2000:]}")
+        if "address already in use" not in text.lower():
+            raise AssertionError(f"exited {process.returncode} at start:\n{text[-2000:]}")
+    raise AssertionError(f"port taken {tries} times in a row")
+
+
+def http_ready(url: str) -> bool:
+    """Whether ``url`` answers 200 now (a readiness probe for ``start_on_free_port``)."""
+    with urllib.request.urlopen(url, timeout=1) as response:
+        return bool(response.status == 200)
+
+
+def stop_process(process: subprocess.Popen[Any], timeout: float = 10.0) -> int:
+    """SIGTERM, then SIGKILL after ``timeout``: the exit status."""
+    process.terminate()
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait(5)

@@ -14,8 +14,14 @@ import pytest
 
 from sunpower_pvs_exporter import __version__
 from sunpower_pvs_exporter.cli import build_parser, config_from_args, main
-from sunpower_pvs_exporter.simulator.server import free_port
-from support import parse_samples, series
+from support import (
+    parse_samples,
+    probe_up,
+    series,
+    start_exporter,
+    start_exporter_async,
+    target_line,
+)
 
 
 def config_for(*argv: str):
@@ -90,6 +96,7 @@ def test_tls_without_port_uses_443_and_scrape_mode_keeps_10s_timeout():
         ("127.0.0.1:9110", "127.0.0.1", 9110),
         ("[::1]:9111", "::1", 9111),
         ("localhost:80", "localhost", 80),
+        ("127.0.0.1:0", "127.0.0.1", 0),  # any free port, named in the start-up log
     ],
 )
 def test_listen_on_accepts_port_and_host_port(value: str, host: str, port: int):
@@ -102,6 +109,8 @@ def test_listen_on_accepts_port_and_host_port(value: str, host: str, port: int):
     [
         (["--port", "x"], "--port"),
         (["--port", "70000"], "--port"),
+        (["--port", "0"], "--port"),  # 0 means "any" only for a listen address
+        (["--listen-on", "65536"], "--listen-on"),
         (["--listen-on", "::1:9110"], "--listen-on"),
         (["--listen-on", "host:"], "--listen-on"),
         (["--timeout", "-1"], "--timeout"),
@@ -148,22 +157,12 @@ def test_check_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     assert "targets[0].poll_intervall: unknown key" in err
 
 
-def run_exporter(*argv: str) -> tuple[subprocess.Popen[str], int]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sunpower_pvs_exporter", *argv, "--listen-on", f"127.0.0.1:{port}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    return proc, port
-
-
-def wait_for_metrics(port: int, proc: subprocess.Popen[str], want_up: bool = True) -> str:
+def wait_for_metrics(port: int, proc: subprocess.Popen[bytes], output: Path) -> str:
+    """``/metrics`` once the target is up."""
     deadline = time.monotonic() + 20
     text = ""
     while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
+        assert proc.poll() is None, output.read_text()
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
                 text = r.read().decode()
@@ -171,16 +170,17 @@ def wait_for_metrics(port: int, proc: subprocess.Popen[str], want_up: bool = Tru
             time.sleep(0.1)
             continue
         up = series(parse_samples(text), "sunpower_pvs_up")
-        if not want_up or (up and up[0][1] == 1.0):
+        if up and up[0][1] == 1.0:
             return text
         time.sleep(0.1)
     raise AssertionError(f"no metrics in time:\n{text[-1500:]}")
 
 
-def test_demo_exports_daytime_production_and_exits_cleanly_on_sigterm():
-    proc, port = run_exporter("--demo", "--demo-inverters", "5")
+def test_demo_exports_daytime_production_and_exits_cleanly_on_sigterm(tmp_path: Path):
+    output = tmp_path / "output"
+    proc, port = start_exporter("--demo", "--demo-inverters", "5", output=output)
     try:
-        text = wait_for_metrics(port, proc)
+        text = wait_for_metrics(port, proc, output)
         samples = parse_samples(text)
         power = series(samples, "sunpower_pvs_inverter_ac_power_watts")
         # The demo's simulated sun is at late morning: real production.
@@ -232,48 +232,23 @@ async def test_sighup_reloads_targets_and_survives_a_bad_file(tmp_path: Path, ma
     sim_a = await make_simulator(inverters=1, seed=1)
     sim_b = await make_simulator(inverters=2, seed=2)
 
-    def target(name: str, port: int) -> str:
-        return (
-            f"  - {{name: {name}, host: 127.0.0.1, port: {port}, api: legacy, "
-            "poll_interval: 60s}\n"
-        )
-
     config = tmp_path / "config.yml"
-    config.write_text("targets:\n" + target("a", sim_a.port))
-    port = free_port()
+    config.write_text("targets:\n" + target_line("a", sim_a.port))
     log_file = tmp_path / "exporter.log"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "sunpower_pvs_exporter",
-        "--config",
-        str(config),
-        "--listen-on",
-        f"127.0.0.1:{port}",
-        "--log-file",
-        str(log_file),
+    proc, port = await start_exporter_async(
+        "--config", str(config), output=tmp_path / "output", log_file=log_file
     )
     base = f"http://127.0.0.1:{port}"
 
-    async def probe_up(http: aiohttp.ClientSession, name: str) -> None:
-        for _ in range(200):
-            try:
-                async with http.get(f"{base}/probe?target={name}") as response:
-                    text = await response.text()
-                    if response.status == 200 and f'sunpower_pvs_up{{target="{name}"}} 1.0' in text:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"target {name} never came up")
-
     try:
         async with aiohttp.ClientSession() as http:
-            await probe_up(http, "a")
+            await probe_up(http, base, "a")
             polls_of_a = sim_a.pvs.log.count("DeviceList")
-            config.write_text("targets:\n" + target("a", sim_a.port) + target("b", sim_b.port))
+            config.write_text(
+                "targets:\n" + target_line("a", sim_a.port) + target_line("b", sim_b.port)
+            )
             proc.send_signal(signal.SIGHUP)
-            await probe_up(http, "b")
+            await probe_up(http, base, "b")
             # The unchanged target kept its poller: no early poll of its PVS.
             assert sim_a.pvs.log.count("DeviceList") == polls_of_a
 
@@ -284,7 +259,7 @@ async def test_sighup_reloads_targets_and_survives_a_bad_file(tmp_path: Path, ma
                     break
                 await asyncio.sleep(0.05)
             assert "targets[0].poll_intervall: unknown key" in log_file.read_text()
-            await probe_up(http, "b")  # still served
+            await probe_up(http, base, "b")  # still served
             assert proc.returncode is None
     finally:
         proc.send_signal(signal.SIGTERM)

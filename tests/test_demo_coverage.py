@@ -10,15 +10,13 @@ everything it can show has appeared (bounded).
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from sunpower_pvs_exporter.simulator.server import free_port
+from support import start_exporter, stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 # The demo modes, together, must cover the whole reference.
@@ -47,15 +45,9 @@ def sample_names(text: str) -> set[str]:
     }
 
 
-def shown_by(argv: tuple[str, ...], wanted: set[str]) -> set[str]:
+def shown_by(argv: tuple[str, ...], wanted: set[str], output: Path) -> set[str]:
     """The documented metrics one demo mode exports (scraped until ``wanted`` or the deadline)."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sunpower_pvs_exporter", *argv, "--listen-on", f"127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc, port = start_exporter(*argv, output=output)
     seen: set[str] = set()
     try:
         now = time.monotonic()
@@ -63,7 +55,7 @@ def shown_by(argv: tuple[str, ...], wanted: set[str]) -> set[str]:
         while now < deadline and not wanted <= seen:
             if last_new is not None and now - last_new > QUIET_SECONDS:
                 break
-            assert proc.poll() is None, proc.communicate()[1][-2000:]
+            assert proc.poll() is None, output.read_text()[-2000:]
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
                     names = sample_names(r.read().decode())
@@ -75,21 +67,16 @@ def shown_by(argv: tuple[str, ...], wanted: set[str]) -> set[str]:
             time.sleep(0.5)
             now = time.monotonic()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
     return seen & wanted
 
 
-def test_every_documented_metric_appears_in_some_demo_mode():
+def test_every_documented_metric_appears_in_some_demo_mode(tmp_path: Path):
     documented = documented_metrics()
     shown: dict[tuple[str, ...], set[str]] = {}
     missing = set(documented)
     for argv in DEMO_MODES:
-        shown[argv] = shown_by(argv, missing)
+        shown[argv] = shown_by(argv, missing, tmp_path / "output")
         missing -= shown[argv]
     assert not missing, f"in no demo mode ({[' '.join(m) for m in DEMO_MODES]}): {sorted(missing)}"
     # Each mode contributes: none of them is dead weight (or silently broken).

@@ -7,7 +7,6 @@ import asyncio
 import base64
 import dataclasses
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -17,8 +16,16 @@ import pytest
 
 from sunpower_pvs_exporter.config import ExporterConfig
 from sunpower_pvs_exporter.runtime import ConfigReloader, make_poller
-from sunpower_pvs_exporter.simulator.server import free_port
-from support import NOON_UTC, FakeClock, parse_samples, series, target_for
+from support import (
+    NOON_UTC,
+    FakeClock,
+    parse_samples,
+    probe_up,
+    series,
+    start_exporter_async,
+    target_for,
+    target_line,
+)
 
 OPENMETRICS = "application/openmetrics-text;version=1.0.0"
 
@@ -27,19 +34,6 @@ BASIC_PASSWORD = "reload-test-secret"
 
 def basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
-
-
-async def probe_up(http: aiohttp.ClientSession, url: str, name: str, **kwargs: object) -> str:
-    for _ in range(200):
-        try:
-            async with http.get(f"{url}/probe?target={name}", **kwargs) as response:
-                text = await response.text()
-                if response.status == 200 and f'sunpower_pvs_up{{target="{name}"}} 1.0' in text:
-                    return text
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"target {name} never came up")
 
 
 async def test_ten_reloads_of_a_changed_target_keep_one_request_in_flight(
@@ -113,21 +107,13 @@ async def test_reload_is_all_or_nothing_over_sighup_and_post(tmp_path: Path, mak
     web.write_text(f"basic_auth_users:\n  prometheus: '{hashed}'\n")
     password = tmp_path / "b.password"
 
-    def target(name: str, port: int, extra: str = "") -> str:
-        return (
-            f"  - {{name: {name}, host: 127.0.0.1, port: {port}, api: legacy, "
-            f"poll_interval: 60s{extra}}}\n"
-        )
-
-    port = free_port()
-    head = f"listen_on: 127.0.0.1:{port}\nweb_config_file: {web}\ntargets:\n"
+    head = f"web_config_file: {web}\ntargets:\n"
     config = tmp_path / "config.yml"
-    config.write_text(head + target("a", sim_a.port))
+    config.write_text(head + target_line("a", sim_a.port))
     log_file = tmp_path / "exporter.log"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sunpower_pvs_exporter", "--config", str(config),
-        "--log-file", str(log_file),
-    )  # fmt: skip
+    proc, port = await start_exporter_async(
+        "--config", str(config), output=tmp_path / "output", log_file=log_file
+    )
     base = f"http://127.0.0.1:{port}"
     auth = basic("prometheus", BASIC_PASSWORD)
 
@@ -158,8 +144,8 @@ async def test_reload_is_all_or_nothing_over_sighup_and_post(tmp_path: Path, mak
             assert await metrics(http) == (1, started_at)
 
             config.write_text(
-                head + target("a", sim_a.port, ", timeout: 30s")
-                + target("b", sim_b.port, f", password_file: {password}")
+                head + target_line("a", sim_a.port, ", timeout: 30s")
+                + target_line("b", sim_b.port, f", password_file: {password}")
             )  # fmt: skip
             error = f"targets[1].password_file: cannot read {password}: No such file or directory"
             proc.send_signal(signal.SIGHUP)
@@ -201,8 +187,7 @@ async def test_sigterm_with_three_hung_pvses_exits_within_two_seconds(
     sims = [await make_simulator(inverters=1, seed=n, api=api) for n in range(3)]
     for sim in sims:
         sim.pvs.faults.latency = 60.0
-    port = free_port()
-    lines = [f"listen_on: 127.0.0.1:{port}", "targets:"]
+    lines = ["targets:"]
     for n, sim in enumerate(sims):
         where = (
             f"port: {sim.tls_port}, use_tls: true" if api == "varserver" else f"port: {sim.port}"
@@ -210,10 +195,10 @@ async def test_sigterm_with_three_hung_pvses_exits_within_two_seconds(
         lines.append(f"  - {{name: t{n}, host: 127.0.0.1, {where}, api: {api}}}")
     config = tmp_path / "config.yml"
     config.write_text("\n".join(lines) + "\n")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sunpower_pvs_exporter", "--config", str(config),
-        "--log-file", str(tmp_path / "exporter.log"),
-    )  # fmt: skip
+    log_file = tmp_path / "exporter.log"
+    proc, _ = await start_exporter_async(
+        "--config", str(config), output=tmp_path / "output", log_file=log_file
+    )
     try:
         for _ in range(200):
             if all(sim.pvs.log.in_flight for sim in sims):

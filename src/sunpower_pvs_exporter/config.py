@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # ConfigError and read_yaml_file are re-exported: callers know them as config's.
 from sunpower_pvs_exporter.config_values import ConfigError as ConfigError
@@ -144,15 +143,17 @@ def parse_duration(value: object, key: str) -> float:
     return seconds
 
 
-def parse_port(value: object, key: str) -> int:
+def parse_port(value: object, key: str, lowest: int = 1) -> int:
+    """A TCP port; ``lowest=0`` where 0 means "any free port" (a listen address)."""
+    expected = f"{key}: expected a port number {lowest}-65535, got {value!r}"
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ConfigError(f"{key}: expected a port number 1-65535, got {value!r}")
+        raise ConfigError(expected)
     try:
         port = int(value)
     except ValueError:
-        raise ConfigError(f"{key}: expected a port number 1-65535, got {value!r}") from None
-    if not 1 <= port <= 65535:
-        raise ConfigError(f"{key}: expected a port number 1-65535, got {value!r}")
+        raise ConfigError(expected) from None
+    if not lowest <= port <= 65535:
+        raise ConfigError(expected)
     return port
 
 
@@ -164,7 +165,11 @@ def listen_address(host: str, port: int) -> str:
 
 
 def parse_listen(value: str, key: str) -> tuple[str, int]:
-    """``9110``, ``:9110``, ``127.0.0.1:9110`` or ``[::1]:9110`` -> (host, port)."""
+    """``9110``, ``:9110``, ``127.0.0.1:9110`` or ``[::1]:9110`` -> (host, port).
+
+    Port 0 binds any free port; the "listening on" line at start names it (so
+    a test, or a second instance, never races another process for a port).
+    """
     text = str(value).strip()
     if text.startswith("["):
         host, sep, port = text[1:].partition("]:")
@@ -176,7 +181,7 @@ def parse_listen(value: str, key: str) -> tuple[str, int]:
         raise ConfigError(f"{key}: IPv6 addresses need brackets, e.g. [::1]:9110; got {value!r}")
     else:
         host, port = "", text
-    return host, parse_port(port, key)
+    return host, parse_port(port, key, lowest=0)
 
 
 def parse_host(value: str, key: str, port_key: str, tls_key: str) -> str:
@@ -264,6 +269,10 @@ def parse_max_connections(value: object, key: str) -> int:
 def check_timezone(value: str | None, key: str) -> str | None:
     if value is None:
         return None
+    # zoneinfo (and the sysconfig it reads its search path from) only when a
+    # time zone is configured: most PVS clocks run UTC (benchmarks/footprint.py).
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):

@@ -50,7 +50,6 @@ class TargetStatus:
     consecutive_failures: int = 0
     poll_interval: float = 0.0
     next_poll_at: float | None = None
-    backend_changes: int = 0
     # Lifetime-energy readings held or dropped, by reason (continuity/energy.py).
     held_energy_readings: Mapping[HeldReason, int] = field(default_factory=zero_held)
     # Reboots seen as uptime going backwards between two polls.

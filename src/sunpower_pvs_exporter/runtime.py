@@ -28,8 +28,8 @@ import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from datetime import tzinfo
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
 from prometheus_client.registry import CollectorRegistry
@@ -56,18 +56,20 @@ from sunpower_pvs_exporter.poller import (
     first_poll_delay,
     pvs_gate,
 )
-from sunpower_pvs_exporter.push import Pusher, read_push_auth
 from sunpower_pvs_exporter.pvs.detect import AutoReader
 from sunpower_pvs_exporter.pvs.hosts import host_port
 from sunpower_pvs_exporter.pvs.legacy import LegacyClient
 from sunpower_pvs_exporter.pvs.model import Snapshot
 from sunpower_pvs_exporter.pvs.reader import PvsReader
-from sunpower_pvs_exporter.pvs.telemetry import TelemetryStream
 from sunpower_pvs_exporter.pvs.transport import Endpoint, HttpTransport
 from sunpower_pvs_exporter.pvs.varserver import VarserverClient
 from sunpower_pvs_exporter.web.exposition import targets_text
 
+# Only some configurations use these; they are imported where used
+# (benchmarks/footprint.py; tests/test_structure.py imports each).
 if TYPE_CHECKING:
+    from sunpower_pvs_exporter.push import Pusher
+    from sunpower_pvs_exporter.pvs.telemetry import TelemetryStream
     from sunpower_pvs_exporter.simulator.demo import DemoSite
     from sunpower_pvs_exporter.web.security import WebConfig
 
@@ -124,7 +126,11 @@ def make_varserver(target: TargetConfig) -> VarserverClient:
 
 
 def make_reader(target: TargetConfig) -> PvsReader:
-    tz = ZoneInfo(target.timezone) if target.timezone else None
+    tz: tzinfo | None = None
+    if target.timezone:
+        from zoneinfo import ZoneInfo  # only for a PVS whose clock runs local time
+
+        tz = ZoneInfo(target.timezone)
     if target.api == "varserver":
         return make_varserver(target)
     legacy = LegacyClient(
@@ -148,6 +154,8 @@ def make_live_stream(target: TargetConfig, reader: PvsReader) -> TelemetryStream
         varserver = reader.varserver
     if varserver is None:
         return None
+    from sunpower_pvs_exporter.pvs.telemetry import TelemetryStream  # --live only
+
     enable_telemetry = varserver.enable_telemetry
     key = endpoint_key(target)
 
@@ -251,6 +259,8 @@ class ExporterState:
         self.health = HealthText()
         self.pusher: Pusher | None = None
         if config.push_to:
+            from sunpower_pvs_exporter.push import Pusher, read_push_auth
+
             self.pusher = Pusher(
                 config.push_to, config.push_job, read_push_auth(config.push_auth_file)
             )

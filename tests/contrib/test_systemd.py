@@ -148,10 +148,9 @@ def test_unit_with_the_password_drop_in_verifies(testable_unit: Path):
     )
 
 
-def _config(tmp_path: Path, port: int, sim_port: int) -> Path:
+def _config(tmp_path: Path, sim_port: int) -> Path:
     config = tmp_path / "config.yml"
     config.write_text(
-        f"listen_on: 127.0.0.1:{port}\n"
         "targets:\n"
         f"  - name: cabin\n    host: 127.0.0.1\n    port: {sim_port}\n    use_tls: true\n"
         "    api: varserver\n"
@@ -171,9 +170,9 @@ async def test_password_reaches_the_exporter_as_a_systemd_credential(tmp_path: P
 
     import aiohttp
 
-    from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer, free_port
+    from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer
     from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
-    from support import NOON_UTC
+    from support import NOON_UTC, probe_up, start_exporter_async
 
     secret = "Cred-Secret-9d1"
     pvs = SimulatedPvs(
@@ -184,8 +183,7 @@ async def test_password_reaches_the_exporter_as_a_systemd_credential(tmp_path: P
     )
     sim = SimulatorServer(pvs, host="127.0.0.1")
     await sim.start()
-    port = free_port()
-    config = _config(tmp_path, port, sim.tls_port)
+    config = _config(tmp_path, sim.tls_port)
     env = {k: v for k, v in os.environ.items() if k != "CREDENTIALS_DIRECTORY"}
     try:
         missing = await asyncio.create_subprocess_exec(
@@ -204,26 +202,14 @@ async def test_password_reaches_the_exporter_as_a_systemd_credential(tmp_path: P
         credentials.mkdir(mode=0o500)
         (credentials / CREDENTIAL).write_text(secret + "\n")
         (credentials / CREDENTIAL).chmod(0o400)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "sunpower_pvs_exporter", "--config", str(config),
-            "--log-file", str(tmp_path / "exporter.log"),
+        log = tmp_path / "exporter.log"
+        proc, port = await start_exporter_async(
+            "--config", str(config), output=tmp_path / "output", log_file=log,
             env={**env, "CREDENTIALS_DIRECTORY": str(credentials)},
         )  # fmt: skip
         try:
-            text = ""
             async with aiohttp.ClientSession() as http:
-                for _ in range(200):
-                    try:
-                        async with http.get(
-                            f"http://127.0.0.1:{port}/probe?target=cabin"
-                        ) as response:
-                            text = await response.text()
-                    except aiohttp.ClientError:
-                        text = ""
-                    if 'sunpower_pvs_up{target="cabin"} 1.0' in text:
-                        break
-                    await asyncio.sleep(0.1)
-            assert 'sunpower_pvs_up{target="cabin"} 1.0' in text, text[-800:]
+                await probe_up(http, f"http://127.0.0.1:{port}", "cabin")
             assert pvs.failed_logins == 0
         finally:
             proc.send_signal(signal.SIGTERM)

@@ -46,10 +46,17 @@ import yaml
 
 from sunpower_pvs_exporter.config import ExporterConfig
 from sunpower_pvs_exporter.runtime import ExporterState
-from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer, free_port
+from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer
 from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
 from sunpower_pvs_exporter.web.server import ExporterServer
-from support import pollers_for, require_program, target_for, tls_target_for
+from support import (
+    http_ready,
+    pollers_for,
+    require_program,
+    start_on_free_port,
+    target_for,
+    tls_target_for,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs" / "monitoring.md"
@@ -306,28 +313,16 @@ class MonitoringStack:
     def _start_prometheus(self) -> None:
         config_path = self.workdir / "prometheus.yml"
         config_path.write_text(yaml.safe_dump(self.prometheus_config(), sort_keys=False))
-        self.prometheus_port = free_port("127.0.0.1")
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    self.prometheus_bin,
-                    f"--config.file={config_path}",
-                    f"--storage.tsdb.path={self.workdir / 'tsdb'}",
-                    f"--web.listen-address=127.0.0.1:{self.prometheus_port}",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"prometheus exited early:\n{self.log_tail()}")
-            with contextlib.suppress(OSError):
-                if http_get(self.prometheus_url + "/-/ready", timeout=1)[0] == 200:
-                    return
-            time.sleep(0.1)
-        raise AssertionError(f"prometheus not ready after 30 s:\n{self.log_tail()}")
+        self.process, self.prometheus_port = start_on_free_port(
+            lambda port: [
+                self.prometheus_bin,
+                f"--config.file={config_path}",
+                f"--storage.tsdb.path={self.workdir / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            lambda port: http_ready(f"http://127.0.0.1:{port}/-/ready"),
+            self.log_path,
+        )
 
     def log_tail(self, lines: int = 30) -> str:
         try:

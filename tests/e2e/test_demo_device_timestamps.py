@@ -19,33 +19,24 @@ import yaml
 from e2e.monitoring_stack import require_binaries
 from sunpower_pvs_exporter.cli import build_parser, config_from_args
 from sunpower_pvs_exporter.simulator.demo import DemoSite
-from sunpower_pvs_exporter.simulator.server import free_port
-from support import parse_samples
+from support import http_ready, parse_samples, start_on_free_port, stop_process
 
 INVERTERS = 20
 
 
-def start_prometheus(binary: str, config: Path, tsdb: Path, port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
+def start_prometheus(
+    binary: str, config: Path, workdir: Path
+) -> tuple[subprocess.Popen[bytes], int]:
+    return start_on_free_port(
+        lambda port: [
             binary,
             f"--config.file={config}",
-            f"--storage.tsdb.path={tsdb}",
+            f"--storage.tsdb.path={workdir / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{port}",
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
+        lambda port: http_ready(f"http://127.0.0.1:{port}/-/ready"),
+        workdir / "prometheus.log",
     )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
 
 
 async def get_json(http: aiohttp.ClientSession, url: str, **params: str) -> dict:
@@ -67,7 +58,6 @@ async def test_prometheus_keeps_every_demo_sample_stamped_with_device_time(
             [dataclasses.replace(target, poll_interval=1.0, timeout=10.0)],
             use_device_data_timestamp=True,
         )
-        port = free_port()
         prometheus_yml = tmp_path / "prometheus.yml"
         prometheus_yml.write_text(
             yaml.safe_dump(
@@ -82,7 +72,9 @@ async def test_prometheus_keeps_every_demo_sample_stamped_with_device_time(
                 }
             )
         )
-        process = start_prometheus(prometheus, prometheus_yml, tmp_path / "tsdb", port)
+        process, port = await asyncio.to_thread(
+            start_prometheus, prometheus, prometheus_yml, tmp_path
+        )
         base = f"http://127.0.0.1:{port}"
         scrapes = 0.0
         deadline = time.monotonic() + 60
@@ -119,5 +111,5 @@ async def test_prometheus_keeps_every_demo_sample_stamped_with_device_time(
         assert float(doc["data"]["result"][0]["value"][1]) == INVERTERS
     finally:
         if process is not None:
-            stop(process)
+            await asyncio.to_thread(stop_process, process)
         await demo.stop()

@@ -7,15 +7,21 @@ Push after each poll, read the group back from the Pushgateway's own
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 from collections.abc import Iterator
 
 import aiohttp
 import pytest
 
-from sunpower_pvs_exporter.simulator.server import free_port
-from support import parse_samples, require_program, series, target_for
+from support import (
+    http_ready,
+    parse_samples,
+    require_program,
+    series,
+    start_on_free_port,
+    stop_process,
+    target_for,
+)
 
 
 @pytest.fixture
@@ -26,34 +32,15 @@ def pushgateway(tmp_path) -> Iterator[str]:
         not_tested="pushing to a real Pushgateway was not tested",
         fix="apt-get install prometheus-pushgateway",
     )
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        cwd=tmp_path,
+    proc, port = start_on_free_port(
+        lambda port: [binary, f"--web.listen-address=127.0.0.1:{port}"],
+        lambda port: http_ready(f"http://127.0.0.1:{port}/-/ready"),
+        tmp_path / "pushgateway.log",
     )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    import urllib.request
-
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/-/ready", timeout=1):
-                break
-        except OSError:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "pushgateway did not start"
-            time.sleep(0.1)
     try:
-        yield url
+        yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=5)
 
 
 async def gateway_samples(http: aiohttp.ClientSession, url: str) -> dict:

@@ -39,10 +39,17 @@ import yaml
 from e2e.monitoring_stack import LoopThread, http_get, noon_zone, require_binaries
 from sunpower_pvs_exporter.config import ExporterConfig
 from sunpower_pvs_exporter.runtime import ExporterState
-from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer, free_port
+from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer
 from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
 from sunpower_pvs_exporter.web.server import ExporterServer
-from support import parse_samples, pollers_for, series, target_for
+from support import (
+    http_ready,
+    parse_samples,
+    pollers_for,
+    series,
+    start_on_free_port,
+    target_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -116,14 +123,11 @@ class Fleet:
             server = ExporterServer(ExporterState(config, pollers_for(config)))
             self.loop.run(server.start())
             self.exporters.append(server)
-        self.ports = {name: free_port() for name in ("central", "agent-0", "agent-1")}
         self._spawn("central", self.central_config(), "--web.enable-remote-write-receiver")
-        for shard in (0, 1):
+        for shard in (0, 1):  # after the central server: their configs name its port
             self._spawn(
                 f"agent-{shard}", self.agent_config(shard, BEFORE), "--enable-feature=agent"
             )
-        for name in self.processes:
-            self._wait_ready(name)
 
     def stop(self) -> None:
         for process in self.processes.values():
@@ -173,35 +177,22 @@ class Fleet:
         return self.workdir / f"{name}.yml"
 
     def _spawn(self, name: str, config: dict[str, Any], *flags: str) -> None:
+        """Start one Prometheus and wait until it is ready."""
         self._config_path(name).write_text(yaml.safe_dump(config, sort_keys=False))
         storage = (
             "--storage.agent.path" if "--enable-feature=agent" in flags else "--storage.tsdb.path"
         )
-        log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
-        self.processes[name] = subprocess.Popen(
-            [
+        self.processes[name], self.ports[name] = start_on_free_port(
+            lambda port: [
                 self.prometheus,
                 f"--config.file={self._config_path(name)}",
                 f"{storage}={self.workdir / (name + '-data')}",
-                f"--web.listen-address=127.0.0.1:{self.ports[name]}",
+                f"--web.listen-address=127.0.0.1:{port}",
                 *flags,
             ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            lambda port: http_ready(f"http://127.0.0.1:{port}/-/ready"),
+            self.workdir / f"{name}.log",
         )
-        log.close()
-
-    def _wait_ready(self, name: str) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.processes[name].poll() is not None:
-                raise AssertionError(f"{name} exited early:\n{self.log_tail(name)}")
-            with contextlib.suppress(OSError):
-                if http_get(self.url(name) + "/-/ready", timeout=1)[0] == 200:
-                    return
-            time.sleep(0.1)
-        raise AssertionError(f"{name} not ready after 30 s:\n{self.log_tail(name)}")
 
     def reload(self, shard: int, layout: dict[str, Any]) -> None:
         """Rewrite an agent's config and SIGHUP it; wait until it took the new one."""

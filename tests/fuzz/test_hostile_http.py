@@ -12,7 +12,6 @@ import asyncio
 import json
 import subprocess
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -34,27 +33,6 @@ from sunpower_pvs_exporter.pvs.transport import (
 from support import parse_samples, require_program, series, target_for
 
 MiB = 1024 * 1024
-Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@pytest.fixture
-async def fake_pvs() -> AsyncIterator[Callable[[Route], Awaitable[int]]]:
-    """Start an aiohttp server on 127.0.0.1 answering every path with ``route``."""
-    runners: list[web.AppRunner] = []
-
-    async def start(route: Route) -> int:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", route)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        return int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
 
 
 def hostile_device_list(count: int) -> dict[str, Any]:

@@ -18,16 +18,16 @@ from prometheus_client.registry import CollectorRegistry
 
 from sunpower_pvs_exporter.health import TargetStatus, zero_failures
 from sunpower_pvs_exporter.metrics.catalog import EXPORTER_METRICS, HEALTH_METRICS
-from sunpower_pvs_exporter.metrics.encoder import sample_lines
 from sunpower_pvs_exporter.metrics.collector import (
+    FORMAT_NEUTRAL,
     NOW_DEPENDENT,
     DeviceFamilyCache,
     ExporterCollector,
-    FORMAT_NEUTRAL,
     FixedStatus,
     HealthText,
     health_text,
 )
+from sunpower_pvs_exporter.metrics.encoder import sample_lines
 
 
 def families(text: bytes) -> list[bytes]:

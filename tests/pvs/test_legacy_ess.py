@@ -8,8 +8,7 @@ from sunpower_pvs_exporter.pvs.errors import PvsPayloadError
 from sunpower_pvs_exporter.pvs.legacy import LegacyClient
 from sunpower_pvs_exporter.pvs.legacy_ess import parse_ess_status
 from sunpower_pvs_exporter.pvs.model import Device
-from sunpower_pvs_exporter.runtime import make_reader
-from support import target_for
+from support import read_once, target_for
 
 REPORT = {
     "ess_report": {
@@ -79,27 +78,20 @@ def test_not_a_report(doc):
 
 
 async def test_legacy_client_reads_ess_status_only_with_sunvault_and_on_its_schedule(
-    make_simulator,
+    make_simulator, open_reader
 ):
     plain = await make_simulator(inverters=1)
-    reader = make_reader(target_for(plain))
-    try:
-        await reader.read()
-        assert plain.pvs.log.count("/cgi-bin/dl_cgi/energy-storage-system/status") == 0
-    finally:
-        await reader.close()
+    await read_once(target_for(plain))
+    assert plain.pvs.log.count("/cgi-bin/dl_cgi/energy-storage-system/status") == 0
 
     sim = await make_simulator(inverters=2, battery_modules=2)
-    client = make_reader(target_for(sim))
+    client = open_reader(target_for(sim))
     assert isinstance(client, LegacyClient)
-    try:
-        snap = await client.read()
-        for _ in range(3):
-            again = await client.read()
-        assert sim.pvs.log.count("DeviceList") == 4
-        assert sim.pvs.log.count("/cgi-bin/dl_cgi/energy-storage-system/status") == 1
-    finally:
-        await client.close()
+    snap = await client.read()
+    for _ in range(3):
+        again = await client.read()
+    assert sim.pvs.log.count("DeviceList") == 4
+    assert sim.pvs.log.count("/cgi-bin/dl_cgi/energy-storage-system/status") == 1
     kinds = sorted(e.device.device_type for e in again.storage)
     assert kinds == ["ESS BMS", "ESS BMS", "Energy Storage System"]
     assert snap.transfer_switches[0].state == "CLOSED"

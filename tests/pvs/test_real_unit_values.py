@@ -8,7 +8,7 @@ import pytest
 
 from sunpower_pvs_exporter.runtime import make_reader
 from sunpower_pvs_exporter.simulator.varserver_api import variables
-from support import MIDNIGHT_UTC, NOON_UTC, scrape_when_up, series, tls_target_for
+from support import MIDNIGHT_UTC, NOON_UTC, read_once, scrape_when_up, series, tls_target_for
 
 
 @pytest.fixture(autouse=True)
@@ -91,35 +91,24 @@ def states(snapshot) -> dict[str, str]:
     return {d.serial: d.state for d in snapshot.devices if d.device_type == "Inverter"}
 
 
-async def read_varserver(sim):
-    reader = make_reader(tls_target_for(sim, api="varserver"))
-    try:
-        return await reader.read()
-    finally:
-        await reader.close()
-
-
-async def test_lagging_inverters_stay_working_across_slots(make_simulator):
+async def test_lagging_inverters_stay_working_across_slots(make_simulator, open_reader):
     """Healthy inverters whose samples lag 4-12 minutes behind the meters (on a
     5-minute grid) stay working wherever in the slot the poll lands; the dead
     inverter stays error. Polls every 30 simulated seconds over 15 minutes."""
     sim = await make_simulator(
         api="varserver", scale=0.0, inverters=6, error_inverters=1, inverter_lag_seconds=LAG
     )
-    reader = make_reader(tls_target_for(sim, api="varserver"))
+    reader = open_reader(tls_target_for(sim, api="varserver"))
     oldest_healthy = 0.0
-    try:
-        for step in range(30):
-            sim.pvs.clock.start = NOON_UTC + 30 * step
-            snapshot = await reader.read()
-            newest_meter = max(m.device.data_time for m in snapshot.meters)
-            healthy, dead = snapshot.inverters[:-1], snapshot.inverters[-1]
-            ages = [newest_meter - inv.device.data_time for inv in healthy]
-            oldest_healthy = max(oldest_healthy, *ages)
-            assert states(snapshot)[dead.device.serial] == "error", step
-            assert {states(snapshot)[i.device.serial] for i in healthy} == {"working"}, step
-    finally:
-        await reader.close()
+    for step in range(30):
+        sim.pvs.clock.start = NOON_UTC + 30 * step
+        snapshot = await reader.read()
+        newest_meter = max(m.device.data_time for m in snapshot.meters)
+        healthy, dead = snapshot.inverters[:-1], snapshot.inverters[-1]
+        ages = [newest_meter - inv.device.data_time for inv in healthy]
+        oldest_healthy = max(oldest_healthy, *ages)
+        assert states(snapshot)[dead.device.serial] == "error", step
+        assert {states(snapshot)[i.device.serial] for i in healthy} == {"working"}, step
     # The lag really went beyond the old 15-minute window during the run.
     assert oldest_healthy > 900
 
@@ -128,19 +117,16 @@ async def test_lagging_inverters_agree_with_legacy_state(make_simulator):
     sim = await make_simulator(
         api="both", scale=0.0, inverters=6, error_inverters=2, inverter_lag_seconds=LAG
     )
-    legacy_reader = make_reader(tls_target_for(sim, api="legacy"))
-    try:
-        legacy = await legacy_reader.read()
-    finally:
-        await legacy_reader.close()
-    assert states(await read_varserver(sim)) == states(legacy)
+    legacy = await read_once(tls_target_for(sim, api="legacy"))
+    assert states(await read_once(tls_target_for(sim, api="varserver"))) == states(legacy)
 
 
 async def test_at_night_every_inverter_is_error_on_varserver(make_simulator):
     sim = await make_simulator(
         api="varserver", scale=0.0, start=MIDNIGHT_UTC, inverters=4, inverter_lag_seconds=LAG
     )
-    assert set(states(await read_varserver(sim)).values()) == {"error"}
+    varserver = await read_once(tls_target_for(sim, api="varserver"))
+    assert set(states(varserver).values()) == {"error"}
 
 
 # --- fact 11: legacy SunVault values carry their unit; agg_power's sign ---------

@@ -15,7 +15,7 @@ import pytest
 from sunpower_pvs_exporter.pvs.errors import PvsAuthError, PvsHttpStatusError
 from sunpower_pvs_exporter.pvs.varserver import GROUPS, VarserverClient, default_password
 from sunpower_pvs_exporter.pvs.varserver_query import vars_query, vars_target
-from sunpower_pvs_exporter.runtime import make_reader, password_of
+from sunpower_pvs_exporter.runtime import password_of
 from sunpower_pvs_exporter.simulator.faults import EXPIRED_EMPTY_200, FLASHWEAR_VARIABLE
 from support import parse_samples, series, tls_target_for
 
@@ -30,10 +30,16 @@ def names(sim) -> list[str]:
     return [entry.name for entry in sim.pvs.log.entries]
 
 
-def client_for(sim, **overrides) -> VarserverClient:
-    reader = make_reader(tls_target_for(sim, api="varserver", **overrides))
-    assert isinstance(reader, VarserverClient)
-    return reader
+@pytest.fixture
+def client_for(open_reader):
+    """``client_for(sim, **target)``: a varserver client of ``sim``, closed after the test."""
+
+    def factory(sim, **overrides) -> VarserverClient:
+        reader = open_reader(tls_target_for(sim, api="varserver", **overrides))
+        assert isinstance(reader, VarserverClient)
+        return reader
+
+    return factory
 
 
 def raw_targets(sim) -> list[str]:
@@ -44,48 +50,45 @@ def raw_targets(sim) -> list[str]:
 PRESENT = ("info", "flashwear", "meter", "inverter", "livedata", "net")
 
 
-async def test_first_poll_builds_one_set_per_group_then_reads_them_by_id(make_simulator):
+async def test_first_poll_builds_one_set_per_group_then_reads_them_by_id(
+    make_simulator, client_for
+):
     sim = await make_simulator(api="varserver", inverters=5)
     client = client_for(sim)
-    try:
-        snap = await client.read()
-        # No password configured: unauthenticated serial read, login, then one
-        # match per group, each storing its set, written exactly as sent.
-        assert names(sim)[:2] == ["/vars", "/auth"]
-        assert raw_targets(sim)[0] == "/vars?name=/sys/info/serialnum&fmt=obj"
-        assert raw_targets(sim)[2:] == [
-            f"/vars?match={group.match}&fmt=obj&clearcache=spx_{group.name}" for group in GROUPS
-        ]
-        assert client.password_source == "default"
-        assert snap.backend == "varserver"
-        assert len(snap.inverters) == 5
-        assert all(group.ok for group in snap.read_groups)
-        sim.pvs.log.clear()
-        for _ in range(3):
-            again = await client.read()
-        # Steady state: one cached read per group the site has; the absent
-        # families (ESS, transfer switch) are looked for every 30 minutes.
-        assert raw_targets(sim) == [f"/vars?fmt=obj&cache=spx_{name}" for name in PRESENT] * 3
-        assert len(again.inverters) == 5
-        assert again.supervisor is not None
-        assert again.supervisor.device.serial == sim.pvs.site.pvs_serial
-        assert again.supervisor.flash_wear_ratio is not None
-        # The net group: one interface state per /net/<iface>/state.
-        assert {i.name: i.state for i in again.interfaces}["wan0"] == "online"
-    finally:
-        await client.close()
+    snap = await client.read()
+    # No password configured: unauthenticated serial read, login, then one
+    # match per group, each storing its set, written exactly as sent.
+    assert names(sim)[:2] == ["/vars", "/auth"]
+    assert raw_targets(sim)[0] == "/vars?name=/sys/info/serialnum&fmt=obj"
+    assert raw_targets(sim)[2:] == [
+        f"/vars?match={group.match}&fmt=obj&clearcache=spx_{group.name}" for group in GROUPS
+    ]
+    assert client.password_source == "default"
+    assert snap.backend == "varserver"
+    assert len(snap.inverters) == 5
+    assert all(group.ok for group in snap.read_groups)
+    sim.pvs.log.clear()
+    for _ in range(3):
+        again = await client.read()
+    # Steady state: one cached read per group the site has; the absent
+    # families (ESS, transfer switch) are looked for every 30 minutes.
+    assert raw_targets(sim) == [f"/vars?fmt=obj&cache=spx_{name}" for name in PRESENT] * 3
+    assert len(again.inverters) == 5
+    assert again.supervisor is not None
+    assert again.supervisor.device.serial == sim.pvs.site.pvs_serial
+    assert again.supervisor.flash_wear_ratio is not None
+    # The net group: one interface state per /net/<iface>/state.
+    assert {i.name: i.state for i in again.interfaces}["wan0"] == "online"
+    await client.close()
     # No logout on close: it would end the session of every program on this host.
     assert sim.pvs.log.entries[-1].path == "/vars"
     assert sim.pvs.sessions
 
 
-async def test_telemetry_enable_goes_out_raw_and_works(make_simulator):
+async def test_telemetry_enable_goes_out_raw_and_works(make_simulator, client_for):
     sim = await make_simulator(api="varserver", inverters=1)
     client = client_for(sim)
-    try:
-        await client.enable_telemetry()
-    finally:
-        await client.close()
+    await client.enable_telemetry()
     assert raw_targets(sim)[-1] == "/vars?set=/sys/telemetryws/enable=1"
     assert sim.pvs.telemetry_enabled
 
@@ -100,17 +103,14 @@ def test_vars_query_is_written_raw_and_refuses_what_cannot_be():
             vars_query(bad)
 
 
-async def test_configured_password_saves_the_serial_request(make_simulator, tmp_path):
+async def test_configured_password_saves_the_serial_request(make_simulator, tmp_path, client_for):
     sim = await make_simulator(api="varserver", inverters=1)
     secret = tmp_path / "pvs-password"
     secret.write_text(sim.pvs.password + "\n")
     client = client_for(sim, password_file=str(secret))
-    try:
-        await client.read()
-        assert names(sim) == ["/auth"] + ["/vars"] * len(GROUPS)
-        assert client.password_source == "configured"
-    finally:
-        await client.close()
+    await client.read()
+    assert names(sim) == ["/auth"] + ["/vars"] * len(GROUPS)
+    assert client.password_source == "configured"
 
 
 def test_password_sources(monkeypatch, tmp_path):
@@ -129,91 +129,82 @@ def test_password_sources(monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize("status", [401, 403, 500, EXPIRED_EMPTY_200])
-async def test_expired_session_relogs_in_within_the_same_poll(make_simulator, status):
+async def test_expired_session_relogs_in_within_the_same_poll(make_simulator, status, client_for):
     sim = await make_simulator(api="varserver", inverters=2)
     client = client_for(sim)
-    try:
-        await client.read()
-        sim.pvs.expire_sessions()
-        sim.pvs.faults.unauthorized_status = status
-        sim.pvs.log.clear()
-        snap = await client.read()  # no exception: the poll is not lost
-        assert names(sim) == ["/vars", "/auth"] + ["/vars"] * len(PRESENT)
-        assert len(snap.inverters) == 2
-        assert client.logins == 2
-        assert client.auth_failures == 0
-    finally:
-        await client.close()
+    await client.read()
+    sim.pvs.expire_sessions()
+    sim.pvs.faults.unauthorized_status = status
+    sim.pvs.log.clear()
+    snap = await client.read()  # no exception: the poll is not lost
+    assert names(sim) == ["/vars", "/auth"] + ["/vars"] * len(PRESENT)
+    assert len(snap.inverters) == 2
+    assert client.logins == 2
+    assert client.auth_failures == 0
 
 
-async def test_session_ends_300_s_after_login_and_is_renewed(make_simulator):
+async def test_session_ends_300_s_after_login_and_is_renewed(make_simulator, client_for):
     sim = await make_simulator(api="varserver", inverters=1)
     now = [1000.0]
     sim.pvs.session_clock = lambda: now[0]
     sim.pvs.faults.unauthorized_status = EXPIRED_EMPTY_200
     client = client_for(sim)
-    try:
-        await client.read()
-        now[0] += 299.0  # use does not extend it, but it still lives
-        sim.pvs.log.clear()
-        await client.read()
-        assert "/auth" not in names(sim)
-        now[0] += 2.0
-        sim.pvs.log.clear()
-        snap = await client.read()
-        assert names(sim)[:3] == ["/vars", "/auth", "/vars"]
-        assert client.relogins_after_empty_answer == 1
-        assert snap.supervisor is not None
-    finally:
-        await client.close()
+    await client.read()
+    now[0] += 299.0  # use does not extend it, but it still lives
+    sim.pvs.log.clear()
+    await client.read()
+    assert "/auth" not in names(sim)
+    now[0] += 2.0
+    sim.pvs.log.clear()
+    snap = await client.read()
+    assert names(sim)[:3] == ["/vars", "/auth", "/vars"]
+    assert client.relogins_after_empty_answer == 1
+    assert snap.supervisor is not None
 
 
 @pytest.mark.parametrize("empty_status", [200, 400])
-async def test_reboot_forgets_the_sets_and_the_client_rebuilds_them(make_simulator, empty_status):
+async def test_reboot_forgets_the_sets_and_the_client_rebuilds_them(
+    make_simulator, empty_status, client_for
+):
     sim = await make_simulator(api="varserver", inverters=2)
     sim.pvs.empty_result_status = empty_status
     client = client_for(sim)
-    try:
-        await client.read()
-        sim.pvs.reboot()
-        sim.pvs.log.clear()
-        snap = await client.read()
-        # Session gone (401) -> login -> each set gone -> match again.
-        assert raw_targets(sim)[:4] == [
-            "/vars?fmt=obj&cache=spx_info",
-            "/auth?login",
-            "/vars?fmt=obj&cache=spx_info",
-            "/vars?match=/sys/info/&fmt=obj&clearcache=spx_info",
-        ]
-        assert len(snap.inverters) == 2
-        sim.pvs.log.clear()
-        await client.read()
-        assert raw_targets(sim) == [f"/vars?fmt=obj&cache=spx_{name}" for name in PRESENT]
-    finally:
-        await client.close()
+    await client.read()
+    sim.pvs.reboot()
+    sim.pvs.log.clear()
+    snap = await client.read()
+    # Session gone (401) -> login -> each set gone -> match again.
+    assert raw_targets(sim)[:4] == [
+        "/vars?fmt=obj&cache=spx_info",
+        "/auth?login",
+        "/vars?fmt=obj&cache=spx_info",
+        "/vars?match=/sys/info/&fmt=obj&clearcache=spx_info",
+    ]
+    assert len(snap.inverters) == 2
+    sim.pvs.log.clear()
+    await client.read()
+    assert raw_targets(sim) == [f"/vars?fmt=obj&cache=spx_{name}" for name in PRESENT]
 
 
-async def test_wrong_password_is_an_auth_error_that_names_no_secret(make_simulator, caplog):
+async def test_wrong_password_is_an_auth_error_that_names_no_secret(
+    make_simulator, caplog, client_for
+):
     sim = await make_simulator(api="varserver", inverters=1)
     sim.pvs.password_override = "SECRET1"
     client = client_for(sim)
     caplog.set_level(logging.DEBUG)
-    try:
-        with pytest.raises(PvsAuthError) as raised:
-            await client.read()
-        assert "default password" in raised.value.message
-        assert client.auth_failures == 1
-        # The default-password hint is logged once, loudly.
-        assert any(
-            "DEFAULT password" in r.getMessage() and r.levelno == logging.ERROR
-            for r in caplog.records
-        )
-        with pytest.raises(PvsAuthError):
-            await client.read()
-        hints = [r for r in caplog.records if "DEFAULT password" in r.getMessage()]
-        assert len(hints) == 1
-    finally:
-        await client.close()
+    with pytest.raises(PvsAuthError) as raised:
+        await client.read()
+    assert "default password" in raised.value.message
+    assert client.auth_failures == 1
+    # The default-password hint is logged once, loudly.
+    assert any(
+        "DEFAULT password" in r.getMessage() and r.levelno == logging.ERROR for r in caplog.records
+    )
+    with pytest.raises(PvsAuthError):
+        await client.read()
+    hints = [r for r in caplog.records if "DEFAULT password" in r.getMessage()]
+    assert len(hints) == 1
     default = default_password(sim.pvs.site.pvs_serial)
     for record in caplog.records:
         text = record.getMessage()
@@ -221,30 +212,24 @@ async def test_wrong_password_is_an_auth_error_that_names_no_secret(make_simulat
         assert not any(token in text for token in sim.pvs.sessions)
 
 
-async def test_session_token_never_logged(make_simulator, caplog):
+async def test_session_token_never_logged(make_simulator, caplog, client_for):
     sim = await make_simulator(api="varserver", inverters=1)
     client = client_for(sim)
     caplog.set_level(logging.DEBUG)
-    try:
-        await client.read()
-        tokens = list(sim.pvs.sessions)
-        assert tokens
-    finally:
-        await client.close()
+    await client.read()
+    tokens = list(sim.pvs.sessions)
+    assert tokens
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert all(token not in logged for token in tokens)
     assert sim.pvs.password not in logged
 
 
-async def test_varserver_on_a_legacy_pvs_is_a_404(make_simulator):
+async def test_varserver_on_a_legacy_pvs_is_a_404(make_simulator, client_for):
     sim = await make_simulator(api="legacy", tls=True, inverters=1)
     client = client_for(sim, password_file=None)
-    try:
-        with pytest.raises(PvsHttpStatusError) as raised:
-            await client.read()
-        assert raised.value.status == 404
-    finally:
-        await client.close()
+    with pytest.raises(PvsHttpStatusError) as raised:
+        await client.read()
+    assert raised.value.status == 404
 
 
 async def wait_for(http: aiohttp.ClientSession, url: str, name: str, want: float) -> str:
@@ -284,31 +269,30 @@ async def test_exporter_wrong_password_up_0_reason_auth(make_simulator, make_exp
     assert not any(token in page or token in text for token in sim.pvs.sessions)
 
 
-async def test_a_hanging_variable_costs_only_its_group(make_simulator, make_exporter, http):
+async def test_a_hanging_variable_costs_only_its_group(
+    make_simulator, make_exporter, http, client_for
+):
     sim = await make_simulator(api="varserver", inverters=3)
     sim.pvs.faults.hanging_variables = frozenset({FLASHWEAR_VARIABLE})
     client = client_for(sim)
     client.request_timeout = 1.0
-    try:
-        snap = await client.read()
-        assert snap.supervisor is not None and snap.supervisor.flash_wear_ratio is None
-        assert len(snap.inverters) == 3 and snap.live is not None
-        groups = {group.name: group for group in snap.read_groups}
-        assert not groups["flashwear"].ok and groups["flashwear"].failures == 1
-        assert all(group.ok for name, group in groups.items() if name != "flashwear")
-        # Failing again: skipped on the next poll, tried again on the one after.
-        await client.read()
-        sim.pvs.log.clear()
-        snap = await client.read()
-        assert "/vars?fmt=obj&cache=spx_flashwear" not in raw_targets(sim)
-        assert "match=/sys/pvs/" not in " ".join(raw_targets(sim))
-        sim.pvs.faults.clear()
-        await client.read()
-        snap = await client.read()
-        assert snap.supervisor is not None and snap.supervisor.flash_wear_ratio is not None
-        assert {g.name: g.ok for g in snap.read_groups}["flashwear"]
-    finally:
-        await client.close()
+    snap = await client.read()
+    assert snap.supervisor is not None and snap.supervisor.flash_wear_ratio is None
+    assert len(snap.inverters) == 3 and snap.live is not None
+    groups = {group.name: group for group in snap.read_groups}
+    assert not groups["flashwear"].ok and groups["flashwear"].failures == 1
+    assert all(group.ok for name, group in groups.items() if name != "flashwear")
+    # Failing again: skipped on the next poll, tried again on the one after.
+    await client.read()
+    sim.pvs.log.clear()
+    snap = await client.read()
+    assert "/vars?fmt=obj&cache=spx_flashwear" not in raw_targets(sim)
+    assert "match=/sys/pvs/" not in " ".join(raw_targets(sim))
+    sim.pvs.faults.clear()
+    await client.read()
+    snap = await client.read()
+    assert snap.supervisor is not None and snap.supervisor.flash_wear_ratio is not None
+    assert {g.name: g.ok for g in snap.read_groups}["flashwear"]
     # Through the exporter: up 1, the group reported down, everything else there.
     sim.pvs.faults.hanging_variables = frozenset({FLASHWEAR_VARIABLE})
     target = tls_target_for(sim, api="varserver", timeout=4.0)
@@ -324,69 +308,62 @@ async def test_a_hanging_variable_costs_only_its_group(make_simulator, make_expo
     assert len(series(samples, "sunpower_pvs_inverter_ac_power_watts")) == 3
 
 
-async def test_inverters_are_back_within_one_poll_after_the_nightly_reboot(make_simulator):
+async def test_inverters_are_back_within_one_poll_after_the_nightly_reboot(
+    make_simulator, client_for
+):
     sim = await make_simulator(api="varserver", inverters=3, scale=0.0)
     client = client_for(sim)
-    try:
-        assert len((await client.read()).inverters) == 3
-        sim.pvs.reboot(inverters_absent_for=3600.0, inverter_return_interval=300.0)
-        seen = []
-        for step in (60.0, 1800.0, 1800.0, 60.0, 300.0, 300.0, 60.0, 60.0):
-            sim.pvs.clock.start += step
-            sim.pvs.log.clear()
-            snap = await client.read()
-            present = len(sim.pvs.state().inverters)
-            seen.append((present, len(snap.inverters)))
-            # Never more requests than a steady poll (plus the login after the reboot).
-            assert len([e for e in sim.pvs.log.entries if e.path == "/vars"]) <= len(PRESENT) + 2
-        assert seen == [(0, 0), (0, 0), (1, 1), (1, 1), (2, 2), (3, 3), (3, 3), (3, 3)]
-        # Complete again: back to cached reads.
+    assert len((await client.read()).inverters) == 3
+    sim.pvs.reboot(inverters_absent_for=3600.0, inverter_return_interval=300.0)
+    seen = []
+    for step in (60.0, 1800.0, 1800.0, 60.0, 300.0, 300.0, 60.0, 60.0):
+        sim.pvs.clock.start += step
         sim.pvs.log.clear()
-        await client.read()
-        assert raw_targets(sim) == [f"/vars?fmt=obj&cache=spx_{name}" for name in PRESENT]
-    finally:
-        await client.close()
+        snap = await client.read()
+        present = len(sim.pvs.state().inverters)
+        seen.append((present, len(snap.inverters)))
+        # Never more requests than a steady poll (plus the login after the reboot).
+        assert len([e for e in sim.pvs.log.entries if e.path == "/vars"]) <= len(PRESENT) + 2
+    assert seen == [(0, 0), (0, 0), (1, 1), (1, 1), (2, 2), (3, 3), (3, 3), (3, 3)]
+    # Complete again: back to cached reads.
+    sim.pvs.log.clear()
+    await client.read()
+    assert raw_targets(sim) == [f"/vars?fmt=obj&cache=spx_{name}" for name in PRESENT]
 
 
-async def test_session_is_renewed_before_it_ends(make_simulator):
+async def test_session_is_renewed_before_it_ends(make_simulator, client_for):
     sim = await make_simulator(api="varserver", inverters=1)
     now = [5000.0]
     sim.pvs.session_clock = lambda: now[0]
     client = client_for(sim)
     client.clock = lambda: now[0]
-    try:
-        await client.read()
-        token = next(iter(sim.pvs.sessions))
-        for _ in range(4):  # 4 polls 60 s apart, then one at 240 s after login
-            now[0] += 60.0
-            sim.pvs.log.clear()
-            await client.read()
-        # The fourth poll logged in first: same session, fresh lifetime, no refusal.
-        assert names(sim) == ["/auth"] + ["/vars"] * len(PRESENT)
-        assert list(sim.pvs.sessions) == [token]
-        now[0] += 200.0  # 440 s after the first login: still the same live session
+    await client.read()
+    token = next(iter(sim.pvs.sessions))
+    for _ in range(4):  # 4 polls 60 s apart, then one at 240 s after login
+        now[0] += 60.0
         sim.pvs.log.clear()
         await client.read()
-        assert "/auth" not in names(sim)
-        assert client.logins == 2 and client.relogins_after_empty_answer == 0
-    finally:
-        await client.close()
+    # The fourth poll logged in first: same session, fresh lifetime, no refusal.
+    assert names(sim) == ["/auth"] + ["/vars"] * len(PRESENT)
+    assert list(sim.pvs.sessions) == [token]
+    now[0] += 200.0  # 440 s after the first login: still the same live session
+    sim.pvs.log.clear()
+    await client.read()
+    assert "/auth" not in names(sim)
+    assert client.logins == 2 and client.relogins_after_empty_answer == 0
 
 
-async def test_a_supervisor_answer_without_serial_means_log_in_again(make_simulator):
+async def test_a_supervisor_answer_without_serial_means_log_in_again(make_simulator, client_for):
     sim = await make_simulator(api="varserver", inverters=2)
     client = client_for(sim)
-    try:
-        await client.read()
-        sim.pvs.expire_sessions()
-        sim.pvs.faults.unauthorized_status = EXPIRED_EMPTY_200
-        sim.pvs.faults.expired_session_body = b"{}"
-        sim.pvs.log.clear()
-        snap = await client.read()
-        # The cached read and the rebuild both say "{}": no serial, so log in
-        # again once; then the sets are built afresh.
-        assert names(sim)[:4] == ["/vars", "/vars", "/auth", "/vars"]
-        assert client.relogins_after_empty_answer == 1
-        assert snap.supervisor is not None and len(snap.inverters) == 2
-    finally:
-        await client.close()
+    await client.read()
+    sim.pvs.expire_sessions()
+    sim.pvs.faults.unauthorized_status = EXPIRED_EMPTY_200
+    sim.pvs.faults.expired_session_body = b"{}"
+    sim.pvs.log.clear()
+    snap = await client.read()
+    # The cached read and the rebuild both say "{}": no serial, so log in
+    # again once; then the sets are built afresh.
+    assert names(sim)[:4] == ["/vars", "/vars", "/auth", "/vars"]
+    assert client.relogins_after_empty_answer == 1
+    assert snap.supervisor is not None and len(snap.inverters) == 2

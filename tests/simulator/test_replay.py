@@ -107,13 +107,11 @@ def test_files_that_are_not_captures_are_refused(tmp_path):
 
 async def test_simulator_command_line_replays_a_capture(http):
     import asyncio
+    import re
     import sys
     from pathlib import Path
 
-    from sunpower_pvs_exporter.simulator.server import free_port
-
     capture = Path(__file__).parents[1] / "captures" / "devicelist-2019-build-4150.json"
-    port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -121,14 +119,15 @@ async def test_simulator_command_line_replays_a_capture(http):
         "--replay",
         str(capture),
         "--port",
-        str(port),
+        "0",  # any free port: the first line names it (no race for a port found free)
         stdout=asyncio.subprocess.PIPE,
     )
     try:
         assert process.stdout is not None
-        line = await asyncio.wait_for(process.stdout.readline(), 30)
-        assert f"127.0.0.1:{port}" in line.decode()
-        async with http.get(f"http://127.0.0.1:{port}/cgi-bin/dl_cgi?Command=DeviceList") as r:
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        served = re.search(r" on (http://127\.0\.0\.1:(\d+))$", line.strip())
+        assert served is not None and served.group(2) != "0", line
+        async with http.get(f"{served.group(1)}/cgi-bin/dl_cgi?Command=DeviceList") as r:
             doc = await r.json()
         recorded = json.loads(capture.read_text())["exchanges"][0]["body"]
         assert doc == recorded

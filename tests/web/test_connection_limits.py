@@ -35,46 +35,45 @@ class BusyHandler:
 
 def test_the_biggest_holder_loses_its_longest_idle_connection_first():
     guard = ConnectionGuard(max_connections=4)
-    user = Admission(FakeTransport(), 0.0, "192.0.2.1")
-    flood = [Admission(FakeTransport(), 0.0, "198.51.100.9") for _ in range(3)]
+    user = Admission(FakeTransport(), "192.0.2.1")
+    flood = [Admission(FakeTransport(), "198.51.100.9") for _ in range(3)]
     assert guard.admit(user)
     for admission in flood:
         assert guard.admit(admission)
     # The user's connection is the oldest, but the flooder holds the most: the
     # flooder's newcomers are refused, nobody is closed for them.
     for _ in range(10):
-        assert not guard.admit(Admission(FakeTransport(), 0.0, "198.51.100.9"))
+        assert not guard.admit(Admission(FakeTransport(), "198.51.100.9"))
     assert guard.open == 4 and guard.evicted == 0 and guard.refused == 10
     assert not user.transport.aborted  # type: ignore[attr-defined]
     # Another host's newcomer takes the flooder's longest idle connection.
-    assert guard.admit(Admission(FakeTransport(), 0.0, "192.0.2.2"))
+    assert guard.admit(Admission(FakeTransport(), "192.0.2.2"))
     assert flood[0].transport.aborted and not user.transport.aborted  # type: ignore[attr-defined]
 
 
 def test_idle_connections_go_first_busy_ones_never_and_the_biggest_holder_is_refused():
-    now = [0.0]
-    guard = ConnectionGuard(max_connections=3, clock=lambda: now[0])
-    flood = [Admission(FakeTransport(), 0.0, "198.51.100.9") for _ in range(3)]
+    guard = ConnectionGuard(max_connections=3)
+    flood = [Admission(FakeTransport(), "198.51.100.9") for _ in range(3)]
     for admission in flood:
         assert guard.admit(admission)
     flood[0].handler = BusyHandler()  # type: ignore[assignment]
     guard.touch(flood[1])  # 1 was active recently: 2 is now the longest idle
-    user = Admission(FakeTransport(), 0.0, "192.0.2.1")
+    user = Admission(FakeTransport(), "192.0.2.1")
     assert guard.admit(user)
     aborted = [a.transport.aborted for a in flood]  # type: ignore[attr-defined]
     assert aborted == [False, False, True]
     # More from the flooder: refused, none of its (or the user's) connections closed.
-    assert not guard.admit(Admission(FakeTransport(), 0.0, "198.51.100.9"))
+    assert not guard.admit(Admission(FakeTransport(), "198.51.100.9"))
     assert guard.refused == 1 and guard.evicted == 1 and guard.open == 3
     # A second user address still gets in, at the flooder's expense...
-    second = Admission(FakeTransport(), 0.0, "192.0.2.2")
+    second = Admission(FakeTransport(), "192.0.2.2")
     assert guard.admit(second)
     assert flood[1].transport.aborted  # type: ignore[attr-defined]
     # ...and when every connection is busy with a request, newcomers are refused.
     user.handler = second.handler = BusyHandler()  # type: ignore[assignment]
-    assert not guard.admit(Admission(FakeTransport(), 0.0, "192.0.2.3"))
+    assert not guard.admit(Admission(FakeTransport(), "192.0.2.3"))
     guard.release(flood[0])
-    assert guard.admit(Admission(FakeTransport(), 0.0, "192.0.2.3"))
+    assert guard.admit(Admission(FakeTransport(), "192.0.2.3"))
 
 
 async def idle_connections(

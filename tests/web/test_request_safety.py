@@ -80,7 +80,7 @@ async def test_probe_ignores_extra_host_parameters(make_simulator, make_exporter
     assert decoy.pvs.log.entries == []
 
 
-async def test_redirects_from_the_pvs_are_not_followed(make_exporter, http):
+async def test_redirects_from_the_pvs_are_not_followed(make_exporter, http, fake_pvs):
     """A PVS (or something pretending to be one) answering 302 elsewhere is a failed poll."""
     hits: list[str] = []
 
@@ -88,54 +88,38 @@ async def test_redirects_from_the_pvs_are_not_followed(make_exporter, http):
         hits.append(request.path_qs)
         return web.json_response({"devices": [], "result": "succeed"})
 
-    decoy_app = web.Application()
-    decoy_app.router.add_get("/{tail:.*}", decoy)
-    decoy_runner = web.AppRunner(decoy_app)
-    await decoy_runner.setup()
-    decoy_site = web.TCPSite(decoy_runner, "127.0.0.1", 0)
-    await decoy_site.start()
-    decoy_port = decoy_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    decoy_port = await fake_pvs(decoy)
 
     async def redirect(request: web.Request) -> web.Response:
         raise web.HTTPFound(f"http://127.0.0.1:{decoy_port}/stolen{request.path_qs}")
 
-    redirect_app = web.Application()
-    redirect_app.router.add_get("/{tail:.*}", redirect)
-    redirect_runner = web.AppRunner(redirect_app)
-    await redirect_runner.setup()
-    redirect_site = web.TCPSite(redirect_runner, "127.0.0.1", 0)
-    await redirect_site.start()
-    redirect_port = redirect_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        target = TargetConfig(
-            name="site",
-            host="127.0.0.1",
-            port=redirect_port,
-            api="legacy",
-            poll_interval=0.2,
-            timeout=2.0,
-            max_age=5.0,
-            timezone="UTC",
+    redirect_port = await fake_pvs(redirect)
+    target = TargetConfig(
+        name="site",
+        host="127.0.0.1",
+        port=redirect_port,
+        api="legacy",
+        poll_interval=0.2,
+        timeout=2.0,
+        max_age=5.0,
+        timezone="UTC",
+    )
+    exporter = await make_exporter([target])
+    failures = 0.0
+    for _ in range(60):
+        async with http.get(exporter.url + "/metrics") as response:
+            samples = parse_samples(await response.text())
+        failures = sum(
+            value
+            for labels, value in series(samples, "sunpower_pvs_poll_failures_total")
+            if labels.get("reason") == "http_status"
         )
-        exporter = await make_exporter([target])
-        failures = 0.0
-        for _ in range(60):
-            async with http.get(exporter.url + "/metrics") as response:
-                samples = parse_samples(await response.text())
-            failures = sum(
-                value
-                for labels, value in series(samples, "sunpower_pvs_poll_failures_total")
-                if labels.get("reason") == "http_status"
-            )
-            if failures >= 2:
-                break
-            await asyncio.sleep(0.05)
-        assert failures >= 2
-        assert [v for _, v in series(samples, "sunpower_pvs_up")] == [0.0]
-        assert hits == [], "the exporter followed a redirect to another host"
-    finally:
-        await redirect_runner.cleanup()
-        await decoy_runner.cleanup()
+        if failures >= 2:
+            break
+        await asyncio.sleep(0.05)
+    assert failures >= 2
+    assert [v for _, v in series(samples, "sunpower_pvs_up")] == [0.0]
+    assert hits == [], "the exporter followed a redirect to another host"
 
 
 async def test_unknown_paths_are_404_without_internals(make_simulator, make_exporter, http):

@@ -14,9 +14,6 @@ import base64
 import contextlib
 import os
 import signal
-import socket
-import subprocess
-import sys
 from datetime import UTC
 from pathlib import Path
 
@@ -24,9 +21,9 @@ import aiohttp
 import bcrypt
 import yaml
 
-from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer
+from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer, free_port
 from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
-from support import NOON_UTC, parse_samples, series
+from support import NOON_UTC, parse_samples, series, start_exporter_async
 
 PVS_SECRET = "PvsSecret-7f3a9c"
 WRONG_PVS_SECRET = "WrongPvsSecret-11d2"
@@ -34,12 +31,6 @@ BASIC_SECRET = "BasicSecret-c0ffee"
 WRONG_BASIC_SECRET = "WrongBasicSecret-beef"
 LONG_BASIC_SECRET = "LongBasicSecret-" + "z" * 80
 PUSH_SECRET = "PushSecret-4242"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def basic(user: str, password: str) -> dict[str, str]:
@@ -102,9 +93,7 @@ async def test_secrets_stay_out_of_logs_pages_metrics_and_ps(tmp_path: Path) -> 
                 {"name": "vs-good", "password_file": str(tmp_path / "pvs-password"), **common}
             )
             targets.append({"name": "vs-bad", "password_env": "TEST_PVS_PASSWORD", **common})
-        port = free_port()
         config = {
-            "listen_on": f"127.0.0.1:{port}",
             "log_level": "DEBUG",
             "log_file": str(tmp_path / "exporter.log"),
             "web_config_file": str(tmp_path / "web.yml"),
@@ -119,15 +108,12 @@ async def test_secrets_stay_out_of_logs_pages_metrics_and_ps(tmp_path: Path) -> 
             "PYTHONUNBUFFERED": "1",
         }
         env.pop("SUNPOWER_PVS_PASSWORD", None)
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "sunpower_pvs_exporter",
+        output = tmp_path / "output"
+        process, port = await start_exporter_async(
             "--config",
             str(tmp_path / "config.yml"),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
+            output=output,
+            log_file=tmp_path / "exporter.log",  # as the config says too
             env=env,
             start_new_session=True,
         )
@@ -179,9 +165,8 @@ async def test_secrets_stay_out_of_logs_pages_metrics_and_ps(tmp_path: Path) -> 
             bodies["ps"] = cmdline.decode(errors="replace")
         process.send_signal(signal.SIGTERM)
         async with asyncio.timeout(20):
-            stdout, stderr = await process.communicate()
-        bodies["stdout"] = stdout.decode(errors="replace")
-        bodies["stderr"] = stderr.decode(errors="replace")
+            await process.wait()
+        bodies["stdout and stderr"] = await asyncio.to_thread(output.read_text, "utf-8", "replace")
         log_text = await asyncio.to_thread(
             (tmp_path / "exporter.log").read_text, "utf-8", "replace"
         )

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import html
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
-from sunpower_pvs_exporter.simulator.server import free_port
-from support import target_for
+from support import start_exporter_async, target_for
 
 CAPTURE = Path(__file__).parents[1] / "captures" / "simulator-legacy-sunvault.json"
 
@@ -42,40 +38,12 @@ async def test_two_pvses_on_one_host_are_told_apart_and_the_config_names_our_por
     assert "SIMULATED" not in page
 
 
-async def fetch_status_page(*args: str) -> str:
-    """Start the real command line with ``args``, read ``/`` once it has data, stop it.
-
-    A port found free can be taken again before the exporter binds it (the
-    demo's own servers bind port 0 first): a refused bind is retried on
-    another port, any other failure is not.
-    """
-    for _ in range(3):
-        try:
-            return await _fetch_status_page(free_port(), *args)
-        except PortTaken:
-            continue
-    raise AssertionError("no free listen port in 3 tries")
-
-
-class PortTaken(Exception):
-    pass
-
-
-async def _fetch_status_page(port: int, *args: str) -> str:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "sunpower_pvs_exporter",
-        *args,
-        "--listen-on",
-        f"127.0.0.1:{port}",
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
+async def fetch_status_page(tmp_path: Path, *args: str) -> str:
+    """Start the real command line with ``args``, read ``/`` once it has data, stop it."""
     import aiohttp
 
+    output = tmp_path / "output"
+    process, port = await start_exporter_async(*args, output=output)
     try:
         async with aiohttp.ClientSession() as http:
             for _ in range(300):
@@ -86,11 +54,7 @@ async def _fetch_status_page(port: int, *args: str) -> str:
                         return page
                 except aiohttp.ClientError:
                     pass
-                if process.returncode is not None:
-                    error = (await process.stderr.read()).decode()
-                    if f"cannot listen on 127.0.0.1:{port}" in error and "in use" in error:
-                        raise PortTaken(error)
-                    raise AssertionError(error)
+                assert process.returncode is None, output.read_text()
                 await asyncio.sleep(0.1)
         raise AssertionError("the exporter never showed an UP target")
     finally:
@@ -99,15 +63,15 @@ async def _fetch_status_page(port: int, *args: str) -> str:
             await asyncio.wait_for(process.wait(), 10)
 
 
-async def test_the_demo_is_marked_simulated():
-    page = await fetch_status_page("--demo", "--demo-inverters", "3")
+async def test_the_demo_is_marked_simulated(tmp_path: Path):
+    page = await fetch_status_page(tmp_path, "--demo", "--demo-inverters", "3")
     section = page[page.index('id="target-demo"') :].split("</section>")[0]
     assert "SIMULATED" in section and "simulated PVS (--demo): not a real PVS" in section
     assert re.search(r"127\.0\.0\.1:\d+", section)
 
 
-async def test_a_replayed_capture_is_marked_and_shows_its_broken_inverter():
-    page = await fetch_status_page("--demo", "--replay", str(CAPTURE))
+async def test_a_replayed_capture_is_marked_and_shows_its_broken_inverter(tmp_path: Path):
+    page = await fetch_status_page(tmp_path, "--demo", "--replay", str(CAPTURE))
     section = page[page.index('id="target-demo"') :].split("</section>")[0]
     assert "replay of the capture simulator-legacy-sunvault.json" in section
     problems = section[section.index('<table class="problems">') :]

@@ -43,7 +43,6 @@ __all__ = [
 ]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-REQUEST_NAME = web.AppKey("request_name", str)
 
 
 PVS_KEY = web.AppKey("pvs", SimulatedPvs)

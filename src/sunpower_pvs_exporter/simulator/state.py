@@ -78,7 +78,6 @@ class SimulatedPvs:
     telemetry: bool = True
     telemetry_enabled: bool = False
     telemetry_interval: float = 1.0
-    telemetry_connections: int = 0
     # Named fault "energy_glitch": lifetime-energy glitches still to serve,
     # per kind of device, one per read of that kind (see faults.glitch_energy).
     energy_glitches: dict[str, list[str]] = field(default_factory=dict)
@@ -195,14 +194,3 @@ class SimulatedPvs:
         if inverters_absent_for is not None:
             self.inverters_back_at = self.site.boot_time + inverters_absent_for
             self.inverter_return_interval = inverter_return_interval
-
-
-API_MODES = ("legacy", "varserver", "both")
-VARSERVER_MIN_BUILD = 61840
-NEW_FIRMWARE_BUILD = 61845
-NEW_FIRMWARE_SWVER = "2025.09, Build 61845"
-# Build 61839 sits on both sides in the field: some units on it serve only
-# varserver (DeviceList 403), others still serve DeviceList. ``api=
-# "varserver"`` with ``SiteConfig(build=MIXED_FIELD_BUILD)`` is the former.
-MIXED_FIELD_BUILD = 61839
-MIXED_FIELD_SWVER = "2025.05, Build 61839"

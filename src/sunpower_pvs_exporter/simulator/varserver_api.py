@@ -254,7 +254,6 @@ async def handle_telemetry(request: web.Request, pvs: SimulatedPvs) -> web.Strea
         return web.Response(status=403, text="telemetry disabled")
     ws = web.WebSocketResponse(heartbeat=None)
     await ws.prepare(request)
-    pvs.telemetry_connections += 1
     client = request.remote or ""
     sent: dict[str, str] = {}
     try:
