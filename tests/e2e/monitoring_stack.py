@@ -207,9 +207,7 @@ class MonitoringStack:
             # The config-file exporter also follows the telemetry stream (--live) of
             # the varserver site, so the dashboards' live panels meet real series.
             self.exporters["multi"] = RunningExporter(
-                self._config(
-                    [self._target(name) for name in SITES], single_target=False, live=True
-                )
+                self._config([self._target(name) for name in SITES], single_target=False, live=True)
             )
             for name in self.exporters:
                 self.start_exporter(name)
