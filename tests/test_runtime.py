@@ -15,7 +15,9 @@ import bcrypt
 import pytest
 
 from sunpower_pvs_exporter.config import ExporterConfig
+from sunpower_pvs_exporter.metrics.collector import health_text
 from sunpower_pvs_exporter.runtime import ConfigReloader, make_poller
+from sunpower_pvs_exporter.simulator.faults import FaultPlan
 from support import (
     NOON_UTC,
     FakeClock,
@@ -306,3 +308,33 @@ async def test_new_snapshots_are_pre_rendered_only_in_the_formats_scrapes_ask_fo
     clock.advance(61.0)
     await poller.poll()
     assert rendered() == {False, True}  # and pre-rendered from then on
+
+
+async def test_a_poll_that_ends_leaves_its_health_lines_encoded_for_the_next_scrape(
+    make_simulator, make_exporter
+):
+    """A large fleet's scrape should only join lines: each target's are encoded
+    as its poll ends (good or bad), not by whichever scrape comes next."""
+    sim = await make_simulator(inverters=2)
+    clock = FakeClock(NOON_UTC)
+    exporter = await make_exporter([target_for(sim, poll_interval=60.0)], clock=clock)
+    state = exporter.state
+    poller = next(iter(state.pollers.values()))
+    built: list[float] = []
+    status = poller.status
+
+    def counting_status(now: float | None = None):
+        built.append(clock())
+        return status(now)
+
+    poller.status = counting_status  # type: ignore[method-assign]
+    for failing in (False, True):
+        sim.pvs.faults = FaultPlan(status=500 if failing else None)
+        clock.advance(61.0)
+        await poller.poll()
+        assert poller.status().last_poll_ok is not failing
+        built.clear()
+        body = state.metrics_text([poller], [], True, True)
+        assert built == [], "the scrape re-encoded what the poll's end should have"
+        expected = health_text([status(clock())], True, False)
+        assert expected in body

@@ -147,6 +147,10 @@ class Poller:
         self.after_poll = after_poll
         # Runs on a new snapshot before scrapes can see it (pre-rendering).
         self.prepare = prepare
+        # Called (on the event loop) when a poll has ended, good or bad, with
+        # the state final: the health lines are encoded then, not in the
+        # next scrape of a large fleet's /metrics.
+        self.settled: Callable[[Poller], None] | None = None
         self.clock = clock
         # Measures poll durations; tests pin it (with ``clock``) to get exact output.
         self.monotonic = monotonic
@@ -296,6 +300,11 @@ class Poller:
         finally:
             self._overdue = False
             self._changed()
+            if self.settled is not None:
+                try:
+                    self.settled(self)
+                except Exception:  # a bug there must not stop the polling
+                    log.exception("target=%s encoding the new health failed", self.name)
 
     async def _read_and_record_inner(self, started: float, started_wall: float) -> None:
         try:
@@ -507,6 +516,7 @@ class Poller:
         self._stopping.set()
         self.prepare = None
         self.after_poll = None
+        self.settled = None
         if self._task is not None and not self._task.done():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

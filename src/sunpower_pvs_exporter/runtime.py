@@ -279,6 +279,7 @@ class ExporterState:
     def _attach(self, poller: Poller) -> None:
         """Hooks and telemetry stream for a poller joining the exporter."""
         poller.prepare = self._prerender
+        poller.settled = self.health.refresh
         if self.pusher is not None:
             poller.after_poll = self._push_hook(poller)
         target = self.config.target(poller.name)
@@ -422,15 +423,17 @@ class ExporterState:
         """The health of ``health_pollers``, then the device and live metrics of
         ``device_pollers``: the body of ``/metrics``, ``/probe`` and a push."""
         # One time per target, so its health and device metrics agree.
-        nows = {poller.name: poller.clock() for poller in (*health_pollers, *device_pollers)}
-        devices = [
-            (poller.status(nows[poller.name]), self.live_status(poller.name))
-            for poller in device_pollers
-        ]
+        timed = [(poller, poller.clock()) for poller in health_pollers]
+        nows = {poller.name: now for poller, now in timed} if device_pollers else {}
+        devices = []
+        for poller in device_pollers:
+            now = nows.get(poller.name)
+            status = poller.status(poller.clock() if now is None else now)
+            devices.append((status, self.live_status(poller.name)))
         return targets_text(
             self.health if health is None else health,
             self.cache,
-            [(poller, nows[poller.name]) for poller in health_pollers],
+            timed,
             devices,
             openmetrics,
             self.reload_status if exporter_info else None,
