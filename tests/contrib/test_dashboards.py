@@ -300,6 +300,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MonitoringStack]
 @pytest.mark.e2e
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
 def test_every_query_runs_against_prometheus(stack, path):
+    # The varserver site's telemetry stream (--live) feeds the live panels.
+    stack.wait_for("sunpower_pvs_live_pv_power_watts", bool, "live series from the stream")
     present = {
         s["metric"]["__name__"]
         for s in stack.query('count by (__name__) ({__name__=~"sunpower_pvs.+|up"})')
@@ -307,6 +309,7 @@ def test_every_query_runs_against_prometheus(stack, path):
     # Sanity: the simulated (legacy firmware) site lacks only the varserver-only ratios.
     assert "sunpower_pvs_inverter_ac_power_watts" in present
     assert "sunpower_pvs:site_production_watts" in present
+    assert {"sunpower_pvs_varserver_group_up", "sunpower_pvs_live_up"} <= present
     problems: list[str] = []
     checked = 0
     for where, expr, label in expressions(load(path)):
