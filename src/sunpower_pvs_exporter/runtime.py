@@ -337,6 +337,7 @@ class ExporterState:
                 stream = self.streams.pop(poller.name, None)
                 self._retire(poller, stream)
                 self.cache.forget(poller.name)
+                self.health.forget(poller.name)
             for name in added + changed:
                 self._attach(pollers[name])
                 if self.ready:
@@ -390,8 +391,8 @@ class ExporterState:
         none pays for the encoding (benchmarks/RESULTS.md, render: "first scrape after
         a poll, if not pre-rendered").
         """
-        for openmetrics in (False, True):
-            await asyncio.to_thread(self.cache.text, target, snapshot, openmetrics)
+        for openmetrics in sorted(self.cache.wanted):
+            await asyncio.to_thread(self.cache.parts, target, snapshot, openmetrics)
 
     def _push_hook(self, poller: Poller) -> Callable[[], Awaitable[None]]:
         async def push() -> None:
@@ -420,16 +421,16 @@ class ExporterState:
     ) -> bytes:
         """The health of ``health_pollers``, then the device and live metrics of
         ``device_pollers``: the body of ``/metrics``, ``/probe`` and a push."""
-        # One status per target, so health and device metrics agree.
-        statuses = {poller.name: poller.status() for poller in health_pollers}
+        # One time per target, so its health and device metrics agree.
+        nows = {poller.name: poller.clock() for poller in (*health_pollers, *device_pollers)}
         devices = [
-            (statuses.get(poller.name) or poller.status(), self.live_status(poller.name))
+            (poller.status(nows[poller.name]), self.live_status(poller.name))
             for poller in device_pollers
         ]
         return targets_text(
             self.health if health is None else health,
             self.cache,
-            list(statuses.values()),
+            [(poller, nows[poller.name]) for poller in health_pollers],
             devices,
             openmetrics,
             self.reload_status if exporter_info else None,
