@@ -182,12 +182,17 @@ def scrape_times(port: int, count: int) -> list[float]:
     return times
 
 
+# The API the simulated PVS speaks and the exporter reads (--api).
+API = "legacy"
+
+
 def start_simulator(port: int) -> subprocess.Popen[bytes]:
-    sim = subprocess.Popen(
-        [PYTHON, "-m", "sunpower_pvs_exporter.simulator.cli", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    """The simulated PVS; with the varserver API, ``port`` is its HTTPS port."""
+    command = [PYTHON, "-m", "sunpower_pvs_exporter.simulator.cli", "--port", str(port)]
+    if API == "varserver":
+        command[-1] = "0"
+        command += ["--api", "varserver", "--tls-port", str(port)]
+    sim = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -201,6 +206,7 @@ def start_simulator(port: int) -> subprocess.Popen[bytes]:
 
 
 def exporter_args(sim_port: int, port: int) -> list[str]:
+    over_tls = ["--use-tls", "--api", "varserver"] if API == "varserver" else []
     return [
         PYTHON,
         "-m",
@@ -213,6 +219,7 @@ def exporter_args(sim_port: int, port: int) -> list[str]:
         f"127.0.0.1:{port}",
         "--log-level",
         "ERROR",
+        *over_tls,
     ]
 
 
@@ -253,16 +260,23 @@ PIDS: list[int] = []
 
 
 def main() -> int:
-    global CHILD_ENV
+    global CHILD_ENV, API
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--scrapes", type=int, default=400)
+    parser.add_argument(
+        "--api",
+        choices=["legacy", "varserver"],
+        default="legacy",
+        help="the one target's API: legacy dl_cgi over HTTP, or varserver over HTTPS",
+    )
     parser.add_argument(
         "--no-bytecode-cache",
         action="store_true",
         help="children compile every module at every start (PYTHONDONTWRITEBYTECODE=1)",
     )
     args = parser.parse_args()
+    API = args.api
     exporter = [PYTHON, "-m", "sunpower_pvs_exporter"]
     results: dict[str, float] = {"load_start": os.getloadavg()[0]}
 
@@ -346,7 +360,8 @@ def main() -> int:
     print(json.dumps(results), file=sys.stderr)
     cache = "no bytecode cache" if args.no_bytecode_cache else "bytecode cached"
     print(
-        f"{cache}; load average (1 min) {results['load_start']:.2f} at the start, "
+        f"{args.api} target; {cache}; "
+        f"load average (1 min) {results['load_start']:.2f} at the start, "
         f"{results['load_end']:.2f} at the end; medians of {len(starts)} starts "
         f"(slowest: ours {results['start_to_metrics_max'] * 1000:.0f} ms, "
         f"floor {results['floor_start_max'] * 1000:.0f} ms)\n"
