@@ -42,6 +42,14 @@ time.tzset()
 settings.register_profile("repeatable", derandomize=True, database=None)
 settings.load_profile("repeatable")
 
+
+@pytest.fixture(autouse=True)
+def no_password_in_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's own SUNPOWER_PVS_PASSWORD must not change what any test sees
+    (nor what the processes a test starts see); a test that wants one sets it."""
+    monkeypatch.delenv("SUNPOWER_PVS_PASSWORD", raising=False)
+
+
 SimFactory = Callable[..., Awaitable[SimulatorServer]]
 ExporterFactory = Callable[..., Awaitable[ExporterServer]]
 Route = Callable[[web.Request], Awaitable[web.StreamResponse]]

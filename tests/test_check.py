@@ -33,11 +33,6 @@ from support import MIDNIGHT_UTC, NOON_UTC, target_for, tls_target_for
 LEGACY = {"api": "legacy", "poll_interval": 120.0, "timeout": 5.0}
 
 
-@pytest.fixture(autouse=True)
-def no_password_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("SUNPOWER_PVS_PASSWORD", raising=False)
-
-
 async def check(sim: SimulatorServer, target: Any) -> Report:
     outcome = await poll_once(target, clock=sim.pvs.clock.now)
     report = build_report(outcome, sim.pvs.clock.now())

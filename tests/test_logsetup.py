@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from sunpower_pvs_exporter import cli
@@ -21,7 +23,7 @@ from sunpower_pvs_exporter.logsetup import (
 )
 from sunpower_pvs_exporter.poller import Poller, PollSchedule
 from sunpower_pvs_exporter.runtime import make_reader
-from support import target_for
+from support import start_exporter_async, target_for
 
 
 def record(
@@ -163,3 +165,100 @@ def test_cli_accepts_log_format(tmp_path):
     assert cli.config_from_args(args).log_format == "plain"
     with pytest.raises(SystemExit):
         cli.build_parser().parse_args(["--log-format", "xml"])
+
+
+def test_a_kind_named_by_the_record_or_by_aiohttp_does_not_depend_on_the_client():
+    """A client picks its address (any of a /64 in IPv6) and the bytes it sends:
+    neither may make each of its requests a new kind, or it writes one line each."""
+    limiter = RepeatFilter(window=600.0, clock=lambda: 0.0)
+    # Letters only: numbers in a message are blanked before it is compared.
+    addresses = [f"2001:db8::{'abcdef'[n // 6]}{'abcdef'[n % 6]}" for n in range(36)]
+    ours = [
+        record(
+            "refused a malformed request from %s: %s",
+            address,
+            f"BadStatusLine: Bad status line 'x{address}'",
+            repeat_kind="malformed request: BadStatusLine",
+        )
+        for address in addresses
+    ]
+    assert sum(limiter.filter(rec) for rec in ours) == 1
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        import sys
+
+        error = sys.exc_info()
+    from_aiohttp = [
+        record("Error handling request from %s", address, name="aiohttp.server")
+        for address in addresses
+    ]
+    for rec in from_aiohttp:
+        rec.exc_info = error
+    assert sum(limiter.filter(rec) for rec in from_aiohttp) == 1
+    # Without either, the message is the kind: these would all have been new.
+    plain = [record("Error handling request from %s", address) for address in addresses]
+    assert sum(limiter.filter(rec) for rec in plain) == len(addresses)
+
+
+# Requests the HTTP parser refuses, each in several spellings (the parts a client
+# controls vary, so a kind keyed on the message text would be a new kind each time).
+MALFORMED = [
+    lambda n: b"GET / HTTP/1.1\r\nHost: x\r\nBad Header%d: y\r\n\r\n" % n,
+    lambda n: b"GET / HTTP/%d.x\r\nHost: x\r\n\r\n" % n,
+    lambda n: b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -%d\r\n\r\n" % n,
+    lambda n: b"GET / HTTP/1.1\r\nHost: x\r\nX-%d: a\x01b\r\n\r\n" % n,
+    lambda n: b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, zip%d\r\n\r\n" % n,
+    lambda n: b"G\x01T /%d HTTP/1.1\r\nHost: x\r\n\r\n" % n,
+]
+
+
+async def malformed_status(port: int, request: bytes) -> bytes:
+    """The status line the exporter answers ``request`` with (it closes the connection)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return (await asyncio.wait_for(reader.readline(), 10)).strip()
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+@pytest.mark.parametrize("log_format", ["plain", "json"])
+async def test_a_flood_of_malformed_requests_writes_a_line_per_kind_and_no_traceback(
+    tmp_path: Path, log_format: str
+):
+    """300 malformed requests to the real exporter: each refused with a 400, the
+    log a handful of one-line warnings (one per kind of parser error) without a
+    traceback, and the exporter still serving. aiohttp logs each at ERROR with a
+    traceback: the rate limit let the first through, and with it one per IPv6
+    address a client chose (see the test above)."""
+    log_file = tmp_path / "exporter.log"
+    process, port = await start_exporter_async(
+        "--demo", "--log-format", log_format, output=tmp_path / "output", log_file=log_file
+    )
+    try:
+        statuses = [
+            await malformed_status(port, spell(n)) for n in range(50) for spell in MALFORMED
+        ]
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}/-/healthy") as response,
+        ):
+            assert response.status == 200
+    finally:
+        process.terminate()
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+    assert len(statuses) == 300
+    assert {status.split(b" ", 1)[1] for status in statuses} == {b"400 Bad Request"}, statuses
+    log = log_file.read_text()
+    assert "Traceback" not in log and "Error handling request" not in log, log[:3000]
+    refused = [line for line in log.splitlines() if "malformed request" in line]
+    kinds = {re.search(r"from 127\.0\.0\.1: (\w+)", line).group(1) for line in refused}
+    print(f"300 malformed requests: {len(refused)} log lines, kinds {sorted(kinds)}")
+    assert 1 <= len(refused) == len(kinds) <= len(MALFORMED), refused
+    assert len(log.splitlines()) < 40, log[-3000:]
+    if log_format == "json":
+        assert all(json.loads(line)["level"] == "warning" for line in refused)

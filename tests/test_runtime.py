@@ -15,8 +15,21 @@ import bcrypt
 import pytest
 
 from sunpower_pvs_exporter.config import ExporterConfig
+from sunpower_pvs_exporter.metrics.collector import health_text
 from sunpower_pvs_exporter.runtime import ConfigReloader, make_poller
-from support import parse_samples, probe_up, series, start_exporter_async, target_for, target_line
+from sunpower_pvs_exporter.simulator.faults import FaultPlan
+from support import (
+    NOON_UTC,
+    FakeClock,
+    parse_samples,
+    probe_up,
+    series,
+    start_exporter_async,
+    target_for,
+    target_line,
+)
+
+OPENMETRICS = "application/openmetrics-text;version=1.0.0"
 
 BASIC_PASSWORD = "reload-test-secret"
 
@@ -259,3 +272,69 @@ async def test_password_file_is_read_at_each_login_and_a_vanished_one_is_an_auth
     secret.write_text("NEW42\n")
     await probe_up(http, exporter.url, "site")
     assert sim.pvs.failed_logins == 0  # the vanished file never sent a wrong password
+
+
+async def test_new_snapshots_are_pre_rendered_only_in_the_formats_scrapes_ask_for(
+    make_simulator, make_exporter, http
+):
+    """Prometheus asks for OpenMetrics: a fleet should not keep every target's
+    device metrics rendered twice. The classic format joins the pre-rendering
+    once someone asks for it."""
+    sim = await make_simulator(inverters=2)
+    clock = FakeClock(NOON_UTC)
+    exporter = await make_exporter([target_for(sim, poll_interval=60.0)], clock=clock)
+    state = exporter.state
+    poller = next(iter(state.pollers.values()))
+    for _ in range(200):
+        if poller.status().up:
+            break
+        await asyncio.sleep(0.05)
+    assert poller.status().up
+
+    def rendered() -> set[bool]:
+        snapshot, texts = state.cache._texts["site"]
+        assert snapshot is poller.status().snapshot
+        return set(texts)
+
+    assert rendered() == {True}
+    async with http.get(exporter.url + "/metrics", headers={"Accept": OPENMETRICS}) as response:
+        assert response.headers["Content-Type"].startswith("application/openmetrics-text")
+        assert "sunpower_pvs_inverter_" in await response.text()
+    assert rendered() == {True}
+    async with http.get(exporter.url + "/metrics", headers={"Accept": "text/plain"}) as response:
+        assert response.headers["Content-Type"].startswith("text/plain")
+        assert "sunpower_pvs_inverter_" in await response.text()
+    assert rendered() == {False, True}  # rendered on demand for that scrape
+    clock.advance(61.0)
+    await poller.poll()
+    assert rendered() == {False, True}  # and pre-rendered from then on
+
+
+async def test_a_poll_that_ends_leaves_its_health_lines_encoded_for_the_next_scrape(
+    make_simulator, make_exporter
+):
+    """A large fleet's scrape should only join lines: each target's are encoded
+    as its poll ends (good or bad), not by whichever scrape comes next."""
+    sim = await make_simulator(inverters=2)
+    clock = FakeClock(NOON_UTC)
+    exporter = await make_exporter([target_for(sim, poll_interval=60.0)], clock=clock)
+    state = exporter.state
+    poller = next(iter(state.pollers.values()))
+    built: list[float] = []
+    status = poller.status
+
+    def counting_status(now: float | None = None):
+        built.append(clock())
+        return status(now)
+
+    poller.status = counting_status  # type: ignore[method-assign]
+    for failing in (False, True):
+        sim.pvs.faults = FaultPlan(status=500 if failing else None)
+        clock.advance(61.0)
+        await poller.poll()
+        assert poller.status().last_poll_ok is not failing
+        built.clear()
+        body = state.metrics_text([poller], [], True, True)
+        assert built == [], "the scrape re-encoded what the poll's end should have"
+        expected = health_text([status(clock())], True, False)
+        assert expected in body

@@ -4,12 +4,17 @@
   (host, port, a password source), never the config or the poller;
 * the package has no import cycle, not even through imports made only for
   type checking or inside functions;
-* a normal start does not import the simulator; ``--demo`` does.
+* a normal start does not import the simulator; ``--demo`` does;
+* what only some configurations use is imported inside the function that
+  needs it (benchmarks/footprint.py), and every such deferred import names a
+  module and names that exist, so a typo cannot wait for the odd moment a
+  status page is first viewed or a web config first read.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
 import sys
 import time
 import urllib.request
@@ -140,8 +145,9 @@ RUN_AND_LIST_MODULES = (
 )
 
 
-def loaded_modules(argv: list[str], output: Path) -> set[str]:
-    """Start the exporter with ``argv``, wait until it serves, stop it: what it imported."""
+def loaded_modules(argv: list[str], output: Path, fetch: tuple[str, ...] = ()) -> set[str]:
+    """Start the exporter with ``argv``, wait until it serves, GET each path in
+    ``fetch``, stop it: what it imported."""
     command = (sys.executable, "-c", RUN_AND_LIST_MODULES)
     proc, port = start_exporter(*argv, output=output, command=command)
     try:
@@ -154,6 +160,9 @@ def loaded_modules(argv: list[str], output: Path) -> set[str]:
                     break
             except OSError:
                 time.sleep(0.1)
+        for path in fetch:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as page:
+                assert page.status == 200
     finally:
         code = stop_process(proc)
     err = output.read_text()
@@ -186,3 +195,101 @@ def test_demo_does_import_the_simulator(tmp_path: Path):
     """The check above can fail: --demo loads the simulator, and it is seen."""
     modules = loaded_modules(["--demo"], tmp_path / "output")
     assert f"{PACKAGE}.simulator.state" in simulator_modules(modules)
+
+
+# --- only what the configuration uses ------------------------------------------
+
+# Loaded by a start only when its configuration (or a request) needs them.
+OPTIONAL_MODULES = (
+    f"{PACKAGE}.web.status",  # the first view of /
+    f"{PACKAGE}.web.auth",  # a web config with basic_auth_users
+    f"{PACKAGE}.web.tls",  # a web config with tls_server_config
+    f"{PACKAGE}.push",  # --push-to
+    f"{PACKAGE}.pvs.telemetry",  # --live
+    "yaml",  # --config, --web.config.file
+    "bcrypt",  # basic auth
+    "zoneinfo",  # --pvs-timezone
+    "importlib.metadata",  # the status page's project link
+)
+
+
+def test_a_flags_only_start_loads_nothing_its_configuration_does_not_use(tmp_path: Path):
+    # The single-site start benchmarks/footprint.py measures; nothing listens
+    # at the PVS address, which changes no import (the poll fails).
+    argv = ["--hostname", "127.0.0.1", "--port", str(free_port()), "--timeout", "2"]
+    modules = loaded_modules(argv, tmp_path / "output", fetch=("/metrics",))
+    assert f"{PACKAGE}.web.server" in modules  # it really served
+    assert f"{PACKAGE}.pvs.legacy" in modules
+    assert sorted(m for m in OPTIONAL_MODULES if m in modules) == []
+    assert simulator_modules(modules) == set()
+
+
+def test_the_status_page_loads_its_module_when_first_viewed(tmp_path: Path):
+    """The check above can fail: the same start, with / viewed, has it loaded."""
+    argv = ["--hostname", "127.0.0.1", "--port", str(free_port()), "--timeout", "2"]
+    modules = loaded_modules(argv, tmp_path / "output", fetch=("/",))
+    assert f"{PACKAGE}.web.status" in modules
+    assert "importlib.metadata" in modules
+
+
+def deferred_imports(module: str) -> Iterator[tuple[int, str, tuple[str, ...]]]:
+    """(line, module, names) of every import made inside a function of ``module``.
+
+    ``names`` is empty for ``import x``. Relative imports are resolved.
+    """
+    path = MODULES[module]
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    functions = [
+        node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    ]
+    for function in functions:
+        for node in ast.walk(function):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    yield node.lineno, alias.name, ()
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parent = module.split(".")
+                    keep = len(parent) - node.level + (1 if path.name == "__init__.py" else 0)
+                    base = ".".join(parent[:keep] + ([base] if base else []))
+                yield node.lineno, base, tuple(alias.name for alias in node.names)
+
+
+def test_the_deferred_import_walk_sees_the_deferred_imports():
+    seen = {
+        (module, imported, names)
+        for module in MODULES
+        for _line, imported, names in deferred_imports(module)
+    }
+    assert (
+        f"{PACKAGE}.web.app",
+        f"{PACKAGE}.web.status",
+        ("render_status_page",),
+    ) in seen
+    assert (f"{PACKAGE}.runtime", f"{PACKAGE}.push", ("Pusher", "read_push_auth")) in seen
+    assert (f"{PACKAGE}.config", "zoneinfo", ("ZoneInfo", "ZoneInfoNotFoundError")) in seen
+    # A top-level import is not deferred.
+    assert not any(
+        imported == f"{PACKAGE}.pvs.model"
+        for _l, imported, _n in deferred_imports(f"{PACKAGE}.pvs.legacy")
+    )
+
+
+def test_every_deferred_import_imports_and_names_what_exists():
+    broken = []
+    for module in sorted(MODULES):
+        for line, imported, names in deferred_imports(module):
+            where = f"{MODULES[module].relative_to(SRC.parent)}:{line}"
+            try:
+                target = importlib.import_module(imported)
+            except ImportError as exc:
+                broken.append(f"{where}: {imported}: {exc}")
+                continue
+            for name in names:
+                if not hasattr(target, name):
+                    try:
+                        importlib.import_module(f"{imported}.{name}")
+                    except ImportError:
+                        broken.append(f"{where}: {imported} has no {name}")
+    assert broken == []

@@ -118,6 +118,13 @@ def value_map(texts: dict[int, tuple[str, str]]) -> list[model.ValueMapping]:
 
 UP_MAPPING = value_map({0: ("DOWN", "red"), 1: ("UP", "green")})
 STATE_MAPPING = value_map({0: ("error", "red"), 1: ("working", "green")})
+GROUP_MAPPING = value_map({0: ("failed / skipped", "red"), 1: ("read", "green")})
+ACTIVE_MAPPING = value_map({0: ("idle", "blue"), 1: ("polling", "green")})
+RELOAD_MAPPING = value_map({0: ("REFUSED", "red"), 1: ("OK", "green")})
+# sunpower_pvs_live_up + 2 * sunpower_pvs_live_unsupported (up is 0 when unsupported).
+LIVE_MAPPING = value_map(
+    {0: ("disconnected", "red"), 1: ("connected", "green"), 2: ("no stream (PVS5)", "blue")}
+)
 RED_GREEN: tuple[Step, ...] = ((None, "red"), (1, "green"))
 
 
@@ -229,6 +236,32 @@ def graph(
             ],
         )
     return builder
+
+
+def timeline(
+    title: str,
+    description: str,
+    queries: Sequence[Query],
+    mappings: Sequence[model.ValueMapping],
+    steps: Sequence[Step],
+    **extra: Any,
+) -> statetimeline.Panel:
+    """A state over time, one band per series; ``mappings`` name the states."""
+    return panel(
+        statetimeline.Panel()
+        .show_value(common.VisibilityMode.NEVER)
+        .merge_values(True)
+        .row_height(0.9)
+        .legend(legend(show=False))
+        .tooltip(tooltip(common.TooltipDisplayMode.SINGLE, common.SortOrder.NONE)),
+        title,
+        description,
+        queries,
+        mappings=mappings,
+        steps=steps,
+        by_thresholds=True,
+        **extra,
+    )
 
 
 def big_value(
@@ -453,7 +486,7 @@ TODAY = "now/d"  # time_from: since local midnight
 def site_overview() -> dict[str, Any]:
     prod = f"sunpower_pvs:site_production_watts{{{I}}}"
     cons = f"sunpower_pvs:site_consumption_watts{{{I}}}"
-    grid = f"sunpower_pvs:site_grid_watts{{{I}}}"
+    grid_power = f"sunpower_pvs:site_grid_watts{{{I}}}"
     selfc = f"sunpower_pvs:site_self_consumption_watts{{{I}}}"
     battery = f"sunpower_pvs:site_battery_watts{{{I}}}"
     soc = f"sunpower_pvs:site_battery_state_of_charge_ratio{{{I}}}"
@@ -489,7 +522,7 @@ def site_overview() -> dict[str, Any]:
             "Net power at the grid connection: positive = buying, negative = selling. "
             "From the PVS's site totals, a net consumption CT, or a gross one minus "
             "production and battery.",
-            [target(f"sum({grid})", "grid")],
+            [target(f"sum({grid_power})", "grid")],
             "watt",
             w=3,
             h=5,
@@ -580,7 +613,7 @@ def site_overview() -> dict[str, Any]:
             targets(
                 (prod, "{{instance}} production"),
                 (cons, "{{instance}} consumption"),
-                (grid, "{{instance}} grid (+import / −export)"),
+                (grid_power, "{{instance}} grid (+import / −export)"),
                 (selfc, "{{instance}} self-consumed"),
                 (battery, "{{instance}} battery (+discharge / −charge)"),
             ),
@@ -623,6 +656,32 @@ def site_overview() -> dict[str, Any]:
             interval="1d",
             time_from="7d",
             bars=True,
+        ),
+        graph(
+            "Live power (telemetry stream)",
+            "The site's power flows as the PVS pushes them second by second over its "
+            "telemetry stream: only with --live (varserver firmware; a PVS5 has no stream). "
+            "Gaps: the stream was down or silent for 90 s (see 'Telemetry stream' on the "
+            "PVS health dashboard). The graphs above use the polled values.",
+            targets(
+                (f"sunpower_pvs_live_pv_power_watts{{{I}}}", "{{instance}} production"),
+                (f"sunpower_pvs_live_load_power_watts{{{I}}}", "{{instance}} consumption"),
+                (
+                    f"sunpower_pvs_live_grid_power_watts{{{I}}}",
+                    "{{instance}} grid (+import / −export)",
+                ),
+                (
+                    f"sunpower_pvs_live_battery_power_watts{{{I}}}",
+                    "{{instance}} battery (+discharge / −charge)",
+                ),
+                (
+                    f"sunpower_pvs_live_battery_state_of_charge_ratio{{{I}}}",
+                    "{{instance}} battery charge",
+                ),
+            ),
+            "watt",
+            w=24,
+            right_axis=(".* battery charge", "percentunit"),
         ),
         row("Battery (SunVault)"),
         graph(
@@ -668,6 +727,114 @@ def site_overview() -> dict[str, Any]:
             w=3,
             names=True,
         ),
+        graph(
+            "Battery voltage and current",
+            "DC voltage and current of the ESS and, on legacy firmware, of each battery "
+            "module (current: + discharging, − charging; legacy firmware only). Modules of "
+            "one battery far apart in voltage are worth a call to the installer.",
+            targets(
+                (
+                    f"sunpower_pvs_ess_battery_voltage_volts{{{I}}}",
+                    "{{instance}} {{device_type}} {{device_id}} V",
+                ),
+                (
+                    f"sunpower_pvs_ess_battery_current_amperes{{{I}}}",
+                    "{{instance}} {{device_type}} {{device_id}} A",
+                ),
+            ),
+            "volt",
+            w=8,
+            right_axis=(".* A", "amp"),
+        ),
+        graph(
+            "Battery cells",
+            "Lowest and highest cell voltage (new firmware). The gap between them is the "
+            "battery's imbalance: a gap that keeps growing over weeks means a weak cell.",
+            targets(
+                (
+                    f"sunpower_pvs_ess_cell_min_voltage_volts{{{I}}}",
+                    "{{instance}} {{device_id}} lowest cell",
+                ),
+                (
+                    f"sunpower_pvs_ess_cell_max_voltage_volts{{{I}}}",
+                    "{{instance}} {{device_id}} highest cell",
+                ),
+            ),
+            "volt",
+            w=8,
+        ),
+        graph(
+            "Battery temperatures",
+            "Coolest and warmest cell and the ESS inverter (new firmware), module and "
+            "enclosure temperatures and enclosure humidity (legacy firmware). Batteries "
+            "limit their power when too hot or too cold.",
+            targets(
+                (
+                    f"sunpower_pvs_ess_cell_min_temperature_celsius{{{I}}}",
+                    "{{instance}} {{device_id}} coolest cell",
+                ),
+                (
+                    f"sunpower_pvs_ess_cell_max_temperature_celsius{{{I}}}",
+                    "{{instance}} {{device_id}} warmest cell",
+                ),
+                (
+                    f"sunpower_pvs_ess_inverter_temperature_celsius{{{I}}}",
+                    "{{instance}} {{device_id}} inverter",
+                ),
+                (
+                    f"sunpower_pvs_ess_temperature_celsius{{{I}}}",
+                    "{{instance}} {{device_type}} {{device_id}}",
+                ),
+                (
+                    f"sunpower_pvs_ess_humidity_ratio{{{I}}}",
+                    "{{instance}} {{device_id}} humidity",
+                ),
+            ),
+            "celsius",
+            w=8,
+            right_axis=(".* humidity", "percentunit"),
+        ),
+        graph(
+            "Battery power and its limits",
+            "The ESS's power and the highest charge and discharge power it allows now "
+            "(new firmware). A limit near 0 while the battery is neither full nor empty: "
+            "it is protecting itself (temperature, a fault).",
+            targets(
+                (f"sunpower_pvs_ess_power_watts{{{I}}}", "{{instance}} {{device_id}} power"),
+                (
+                    f"sunpower_pvs_ess_charge_limit_watts{{{I}}}",
+                    "{{instance}} {{device_id}} charge limit",
+                ),
+                (
+                    f"sunpower_pvs_ess_discharge_limit_watts{{{I}}}",
+                    "{{instance}} {{device_id}} discharge limit",
+                ),
+            ),
+            "watt",
+            w=12,
+        ),
+        graph(
+            "Battery energy per day",
+            "Energy put into and taken out of the battery each day (new firmware). "
+            "Discharged over charged, over several days, is the round-trip efficiency.",
+            targets(
+                (
+                    "sum by (instance) (increase("
+                    f"sunpower_pvs_ess_charged_energy_watt_hours_total{{{I}}}[1d]))",
+                    "{{instance}} charged",
+                ),
+                (
+                    "sum by (instance) (increase("
+                    f"sunpower_pvs_ess_discharged_energy_watt_hours_total{{{I}}}[1d]))",
+                    "{{instance}} discharged",
+                ),
+            ),
+            "watth",
+            w=12,
+            interval="1d",
+            time_from="7d",
+            bars=True,
+        ),
         row("Grid and PVS health"),
         graph(
             "Grid voltage and frequency",
@@ -707,6 +874,154 @@ def site_overview() -> dict[str, Any]:
             w=8,
             right_axis=(".* age", "s"),
         ),
+        row("Meters"),
+        graph(
+            "Meter power per leg",
+            "Real power of each meter, in total and on each leg (L1, L2). On a net "
+            "consumption meter negative means export. A production meter on new firmware "
+            "reports 0 for its legs: it does not measure them.",
+            targets(
+                (
+                    f"sunpower_pvs_power_meter_average_real_power_watts{{{I}}}",
+                    "{{instance}} {{mode}}",
+                ),
+                (
+                    f"sunpower_pvs_power_meter_phase_real_power_watts{{{I}}}",
+                    "{{instance}} {{mode}} {{phase}}",
+                ),
+            ),
+            "watt",
+            w=8,
+        ),
+        graph(
+            "Meter current",
+            "Current through each meter (total, production meters) and on each leg.",
+            targets(
+                (f"sunpower_pvs_power_meter_current_amperes{{{I}}}", "{{instance}} {{mode}}"),
+                (
+                    f"sunpower_pvs_power_meter_phase_current_amperes{{{I}}}",
+                    "{{instance}} {{mode}} {{phase}}",
+                ),
+            ),
+            "amp",
+            w=8,
+        ),
+        graph(
+            "Leg voltages",
+            "Leg-to-neutral voltage of each leg as each meter measures it. Two legs that "
+            "drift apart under load can mean a loose neutral: have an electrician look.",
+            [
+                target(
+                    f"sunpower_pvs_power_meter_phase_voltage_volts{{{I}}}",
+                    "{{instance}} {{mode}} {{phase}}",
+                )
+            ],
+            "volt",
+            w=8,
+        ),
+        graph(
+            "Reactive and apparent power",
+            "Reactive (VAr) and apparent (VA) power of each meter.",
+            targets(
+                (
+                    f"sunpower_pvs_power_meter_average_reactive_power_volt_amperes_reactive{{{I}}}",
+                    "{{instance}} {{mode}} reactive",
+                ),
+                (
+                    f"sunpower_pvs_power_meter_average_apparent_power_volt_amperes{{{I}}}",
+                    "{{instance}} {{mode}} apparent",
+                ),
+            ),
+            "voltamp",
+            w=8,
+            right_axis=(".* reactive", "voltampreact"),
+        ),
+        graph(
+            "Power factor",
+            "Real over apparent power of each meter, −1 to 1.",
+            [
+                target(
+                    f"sunpower_pvs_power_meter_power_factor_real_power_per_apparent_power{{{I}}}",
+                    "{{instance}} {{mode}}",
+                )
+            ],
+            w=8,
+            low=-1,
+            high=1,
+        ),
+        graph(
+            "Meter net energy",
+            "Each meter's lifetime net energy (import − export on a consumption meter): it "
+            "goes down, and below 0, while the site exports. For energy per day use the "
+            "'Daily energy' panel.",
+            [
+                target(
+                    f"sunpower_pvs_power_meter_net_energy_watt_hours{{{I}}}",
+                    "{{instance}} {{mode}} {{device_id}}",
+                )
+            ],
+            "watth",
+            w=8,
+        ),
+        grid(
+            "Meters",
+            "Each meter and the rated current of its current transformers (CTs).",
+            [instant(f"sunpower_pvs_power_meter_ct_rated_current_amperes{{{I}}}")],
+            [
+                organize(
+                    ["Time", "__name__", "job", "ct_rated_current"],
+                    {"Value": "CT rating (A)"},
+                )
+            ],
+            w=24,
+            h=6,
+        ),
+        row("Transfer switch (Hub+ / MIDC)"),
+        grid(
+            "Transfer switch state",
+            "States of the SunVault Hub+ / MIDC: state is the grid contactor (microgrid "
+            "interconnect), pv_disconnect_state the PV disconnect relay, in the PVS's own "
+            "words. Empty without a SunVault.",
+            [instant(f"sunpower_pvs_transfer_switch_state_info{{{I}}}")],
+            [organize(["Time", "Value", "__name__", "job"], {})],
+            w=8,
+        ),
+        graph(
+            "Transfer switch voltages",
+            "Leg voltages on the grid side and the home side of the switch, and the Hub+'s "
+            "main voltage reading (legacy firmware). Home side live while the grid side is "
+            "dead: the SunVault is powering the home (an outage).",
+            targets(
+                (
+                    f"sunpower_pvs_transfer_switch_phase_voltage_volts{{{I}}}",
+                    "{{instance}} {{side}} {{phase}}",
+                ),
+                (
+                    f"sunpower_pvs_transfer_switch_main_voltage_volts{{{I}}}",
+                    "{{instance}} {{device_id}} main",
+                ),
+            ),
+            "volt",
+            w=8,
+        ),
+        graph(
+            "Transfer switch temperature and control supply",
+            "Temperature inside the switch, and its own low-voltage control supply (about "
+            "11-12 V when healthy, new firmware; not a grid voltage).",
+            targets(
+                (
+                    f"sunpower_pvs_transfer_switch_temperature_celsius{{{I}}}",
+                    "{{instance}} {{device_id}} temperature",
+                ),
+                (
+                    f"sunpower_pvs_transfer_switch_control_supply_voltage_volts{{{I}}}",
+                    "{{instance}} {{device_id}} control supply",
+                ),
+            ),
+            "celsius",
+            w=8,
+            right_axis=(".* control supply", "volt"),
+        ),
     ]
     return dashboard(
         "sunpower-pvs-site",
@@ -732,6 +1047,8 @@ def inverters() -> dict[str, Any]:
         ("sunpower_pvs_inverter_dc_voltage_volts", "DC V"),
         ("sunpower_pvs_inverter_dc_current_amperes", "DC A"),
         ("sunpower_pvs_inverter_ac_voltage_volts", "AC V"),
+        ("sunpower_pvs_inverter_ac_current_amperes", "AC A"),
+        ("sunpower_pvs_inverter_operating_frequency_hertz", "Hz"),
         ("sunpower_pvs_inverter_heatsink_temperature_celsius", "Heatsink °C"),
         ("sunpower_pvs_inverter_energy_total_watt_hours", "Lifetime Wh"),
     ]
@@ -794,7 +1111,8 @@ def inverters() -> dict[str, Any]:
         grid(
             "All inverters",
             "The latest reading of every inverter. Empty cells: the inverter is in error "
-            "state and reported no values.",
+            "state and reported no values. One inverter far below its neighbours in DC "
+            "power in full sun: shading, soiling or a failing module or inverter.",
             table_queries,
             [
                 merge(),
@@ -858,22 +1176,15 @@ def inverters() -> dict[str, Any]:
             [target(f"sunpower_pvs_inverter_dc_voltage_volts{{{INV}}}", "{{device_id}}")],
             "volt",
         ),
-        panel(
-            statetimeline.Panel()
-            .show_value(common.VisibilityMode.NEVER)
-            .merge_values(True)
-            .row_height(0.9)
-            .legend(legend(show=False))
-            .tooltip(tooltip(common.TooltipDisplayMode.SINGLE, common.SortOrder.NONE)),
+        timeline(
             "Inverter state",
             "working / error as the PVS reports it. Inverters go to error at night and in "
             "heavy shade.",
             [target(f"max by (instance, device_id) ({state})", "{{device_id}}")],
+            STATE_MAPPING,
+            RED_GREEN,
             w=12,
             h=10,
-            mappings=STATE_MAPPING,
-            steps=RED_GREEN,
-            by_thresholds=True,
         ),
         grid(
             "Offline inverters",
@@ -1047,9 +1358,18 @@ def supervisor() -> dict[str, Any]:
                 (f"sunpower_pvs_supervisor_flash_wear_ratio{{{sup}}}", "{{device_id}} flash wear"),
             ),
             "percentunit",
-            w=24,
+            w=16,
             low=0,
             high=1,
+        ),
+        graph(
+            "Device scan time",
+            "How long the PVS's last scan of its devices took (legacy firmware). Scans "
+            "that keep getting longer, with skipped scans, point at a failing PLC link or "
+            "an overloaded PVS.",
+            [target(f"sunpower_pvs_supervisor_scan_time_seconds{{{sup}}}", "{{device_id}}")],
+            "s",
+            w=8,
         ),
         row("Devices and upload"),
         graph(
@@ -1115,6 +1435,107 @@ def supervisor() -> dict[str, Any]:
             [organize(["Time", "Value", "__name__", "job"], {})],
             w=12,
             h=6,
+        ),
+        row("Reboots and data quality"),
+        big_value(
+            "Reboots (24 h)",
+            "PVS reboots the exporter saw in the last 24 hours (its uptime went back). "
+            "Units reboot about once a night: 0-1 is normal, 2 can be a firmware update, "
+            "3 or more (the SunpowerPvsRebooting alert) point at a failing PVS or power "
+            "supply, or at polling too hard: keep the default poll intervals.",
+            [
+                at_end(
+                    f"round(increase(sunpower_pvs_supervisor_reboots_total{{{sup}}}[24h]))",
+                    "{{target}}",
+                )
+            ],
+            w=4,
+            decimals=0,
+            steps=((None, "green"), (2, "orange"), (3, "red")),
+            by_thresholds=True,
+        ),
+        graph(
+            "Uptime and reboots",
+            "The PVS's uptime (each drop to 0 is a reboot) and the reboots the exporter saw "
+            "in the 24 hours before each point. Reboots while the exporter was not running "
+            "are not counted.",
+            targets(
+                (
+                    f"sunpower_pvs_supervisor_uptime_seconds_total{{{sup}}}",
+                    "{{instance}} {{device_id}} uptime",
+                ),
+                (
+                    f"round(increase(sunpower_pvs_supervisor_reboots_total{{{sup}}}[24h]))",
+                    "{{target}} reboots in 24 h",
+                ),
+            ),
+            "s",
+            w=8,
+            right_axis=(".* reboots in 24 h", "short"),
+        ),
+        graph(
+            "Energy readings held",
+            "Lifetime-energy readings the exporter did not pass on, so that energy counters "
+            "never go backwards. zero and small_decrease are normal PVS glitches: nothing "
+            "to do. large_decrease: a device reported far less lifetime energy than before, "
+            "as when a meter or inverter is replaced, reset or reprogrammed; the exporter "
+            "logs the device and accepts the lower value as a counter reset once it has "
+            "lasted an hour. If nobody worked on the site, check that device.",
+            [
+                target(
+                    "sum by (instance, target, reason) (increase("
+                    f"sunpower_pvs_energy_readings_held_total{{{sup}}}[$__rate_interval]))",
+                    "{{target}} {{reason}}",
+                )
+            ],
+            w=12,
+            low=0,
+        ),
+        graph(
+            "Dropped values",
+            "Values the PVS sent that were unusable (text instead of a number, NaN, "
+            "infinite, out of range); each is exported as missing instead of failing the "
+            "poll. A few now and then: nothing to do. A steady stream, above all after a "
+            "firmware update, means the PVS changed a field's format: run "
+            "`sunpower-pvs-exporter capture` and report it with the capture "
+            "(docs/troubleshooting.md).",
+            [
+                target(
+                    "sum by (instance, target) (increase("
+                    f"sunpower_pvs_dropped_values_total{{{sup}}}[$__rate_interval]))",
+                    "{{target}}",
+                )
+            ],
+            w=12,
+            low=0,
+        ),
+        row("Varserver reads (new firmware)"),
+        timeline(
+            "Variable groups",
+            "The exporter reads new (varserver) firmware in groups of variables, each with "
+            "its own request. A failing group costs only its own metrics and is skipped "
+            "for 1, 2, 4 … 16 polls before the next try. info failing fails the whole poll "
+            "(PVS down). Some builds never answer flashwear: harmless. Another group failed "
+            "for hours: see the exporter's log and status page for its error. Empty on "
+            "legacy firmware.",
+            [target(f"sunpower_pvs_varserver_group_up{{{sup}}}", "{{instance}} {{group}}")],
+            GROUP_MAPPING,
+            RED_GREEN,
+            w=12,
+        ),
+        graph(
+            "Variable group failures",
+            "Failed or timed-out reads of each group of variables (skipped reads are not "
+            "counted). Empty on legacy firmware.",
+            [
+                target(
+                    "sum by (instance, group) (increase("
+                    f"sunpower_pvs_varserver_group_failures_total{{{sup}}}[$__rate_interval]))",
+                    "{{instance}} {{group}}",
+                )
+            ],
+            w=12,
+            low=0,
         ),
         row("Exporter polls"),
         graph(
@@ -1183,6 +1604,94 @@ def supervisor() -> dict[str, Any]:
             [organize(["Time", "Value", "__name__"], {})],
             w=12,
         ),
+        timeline(
+            "Polling",
+            "Whether the exporter polls each PVS. With poll_mode on_demand it polls a PVS "
+            "only from its first /probe until idle_after passes without one: idle is normal "
+            "for a site another shard scrapes (docs/scaling.md), otherwise check that "
+            "Prometheus still probes it. Always polling in the other modes.",
+            [target(f"sunpower_pvs_target_active{{{sup}}}", "{{instance}} {{target}}")],
+            ACTIVE_MAPPING,
+            ((None, "blue"), (1, "green")),
+            w=12,
+        ),
+        big_value(
+            "Last good poll",
+            "When the last successful poll of each PVS finished.",
+            [
+                target(
+                    f"sunpower_pvs_last_success_timestamp_seconds{{{sup}}} * 1000",
+                    "{{target}}",
+                )
+            ],
+            "dateTimeFromNow",
+            w=4,
+        ),
+        big_value(
+            "Config reload",
+            "Whether the last reload of the configuration file (SIGHUP, POST /-/reload) "
+            "worked. REFUSED: the file has an error and the previous configuration still "
+            "runs; the exporter's log says what is wrong (SunpowerPvsConfigReloadFailed).",
+            [
+                target(
+                    f"sunpower_pvs_exporter_config_last_reload_successful{{{sup}}}",
+                    "{{instance}}",
+                )
+            ],
+            w=4,
+            mappings=RELOAD_MAPPING,
+            steps=RED_GREEN,
+            by_thresholds=True,
+        ),
+        big_value(
+            "Config loaded",
+            "When the running configuration was loaded: at startup or by the last good reload.",
+            [
+                target(
+                    "sunpower_pvs_exporter_config_last_reload_success_timestamp_seconds"
+                    f"{{{sup}}} * 1000",
+                    "{{instance}}",
+                )
+            ],
+            "dateTimeFromNow",
+            w=4,
+        ),
+        row("Telemetry stream (--live)"),
+        timeline(
+            "Telemetry stream",
+            "The PVS's second-by-second telemetry WebSocket, read only with --live. "
+            "disconnected: down or silent for 90 s; the exporter reconnects by itself "
+            "(the PVS closes it about every 10 minutes). no stream: the PVS has none "
+            "(a PVS5) and the exporter stopped trying. Empty without --live.",
+            [
+                target(
+                    f"sunpower_pvs_live_up{{{sup}}} + 2 * sunpower_pvs_live_unsupported{{{sup}}}",
+                    "{{instance}} {{target}}",
+                )
+            ],
+            LIVE_MAPPING,
+            ((None, "red"), (1, "green"), (2, "blue")),
+            w=12,
+        ),
+        graph(
+            "Telemetry messages and reconnects",
+            "Messages per second from the telemetry stream, and connections made (a "
+            "reconnect about every 10 minutes is the PVS's normal rhythm; many more: the "
+            "link to the PVS is flaky).",
+            targets(
+                (
+                    f"rate(sunpower_pvs_live_messages_total{{{sup}}}[$__rate_interval])",
+                    "{{instance}} {{target}} messages/s",
+                ),
+                (
+                    f"increase(sunpower_pvs_live_connects_total{{{sup}}}[$__rate_interval])",
+                    "{{instance}} {{target}} connects",
+                ),
+            ),
+            w=12,
+            low=0,
+            right_axis=(".* connects", "short"),
+        ),
     ]
     return dashboard(
         "sunpower-pvs-supervisor",
@@ -1193,12 +1702,6 @@ def supervisor() -> dict[str, Any]:
         panels,
     )
 
-
-DASHBOARDS = {
-    "sunpower-pvs-site-overview.json": site_overview,
-    "sunpower-pvs-inverters.json": inverters,
-    "sunpower-pvs-supervisor.json": supervisor,
-}
 
 DASHBOARDS = {
     "sunpower-pvs-site-overview.json": site_overview,

@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # ConfigError and read_yaml_file are re-exported: callers know them as config's.
 from sunpower_pvs_exporter.config_values import ConfigError as ConfigError
@@ -270,6 +269,10 @@ def parse_max_connections(value: object, key: str) -> int:
 def check_timezone(value: str | None, key: str) -> str | None:
     if value is None:
         return None
+    # zoneinfo (and the sysconfig it reads its search path from) only when a
+    # time zone is configured: most PVS clocks run UTC (benchmarks/footprint.py).
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):

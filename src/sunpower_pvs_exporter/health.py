@@ -66,7 +66,16 @@ class TargetStatus:
     def snapshot_age(self) -> float | None:
         if self.last_snapshot_at is None:
             return None
-        return max(0.0, self.now - self.last_snapshot_at)
+        return snapshot_age(self.now, self.last_snapshot_at)
+
+
+def snapshot_age(now: float, last_snapshot_at: float) -> float:
+    """Seconds since the newest good data; a clock stepping back never gives a negative age.
+
+    Shared by ``TargetStatus`` and the per-scrape fast path of
+    ``metrics.collector.HealthText``, which must give the same value.
+    """
+    return max(0.0, now - last_snapshot_at)
 
 
 @dataclass(frozen=True)

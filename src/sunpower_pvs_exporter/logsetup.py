@@ -18,6 +18,12 @@ polls" line on recovery). "The same kind" means the same
 logger, level and message once numbers are blanked out (so "next try in 240s"
 and "next try in 300s" count as one). A dead PVS therefore writes a few lines
 an hour, not one per poll, and cannot fill a Raspberry Pi's SD card.
+
+A record can name its kind itself (``extra={"repeat_kind": ...}``) when its
+message holds what a client chooses, such as its address; aiohttp's own
+records are of the kind of their message template and exception type, for
+the same reason (a client that changes its IPv6 address each time would
+otherwise be a new kind each time).
 """
 
 from __future__ import annotations
@@ -147,7 +153,7 @@ class RepeatFilter(logging.Filter):
         if record.levelno < self.min_level or self.window <= 0:
             return True
         message = record.getMessage()
-        key = (record.name, record.levelno, _NUMBER.sub("N", message))
+        key = (record.name, record.levelno, _kind_of(record, message))
         now = self.clock()
         kind = self._kinds.get(key)
         if kind is None:
@@ -166,6 +172,16 @@ class RepeatFilter(logging.Filter):
         kind.window_start = now
         kind.suppressed = 0
         return True
+
+
+def _kind_of(record: logging.LogRecord, message: str) -> str:
+    kind = getattr(record, "repeat_kind", None)
+    if kind is not None:
+        return str(kind)
+    if record.name == "aiohttp" or record.name.startswith("aiohttp."):
+        error = record.exc_info[1] if record.exc_info else None
+        return f"{record.msg} {type(error).__name__ if error is not None else ''}"
+    return _NUMBER.sub("N", message)
 
 
 def configure_logging(

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 import time
@@ -59,6 +60,12 @@ DEFAULT_JITTER = 0.2  # up to +20 % on each backoff delay, never less than the i
 SPREAD_PER_TARGET = 0.25
 
 log = logging.getLogger(__name__)
+
+# Health-state versions, unique across every poller of the process: a poller
+# that replaces another on a reload never reuses a version the old one had,
+# so lines cached for the old one cannot pass for the new one's.
+_STATE_VERSIONS = itertools.count(1)
+_JITTER_RNG = random.Random()
 
 
 def first_poll_delay(name: str, interval: float, targets: int) -> float:
@@ -143,10 +150,16 @@ class Poller:
         self.after_poll = after_poll
         # Runs on a new snapshot before scrapes can see it (pre-rendering).
         self.prepare = prepare
+        # Called (on the event loop) when a poll has ended, good or bad, with
+        # the state final: the health lines are encoded then, not in the
+        # next scrape of a large fleet's /metrics.
+        self.settled: Callable[[Poller], None] | None = None
         self.clock = clock
         # Measures poll durations; tests pin it (with ``clock``) to get exact output.
         self.monotonic = monotonic
-        self.rng = rng or random.Random()
+        # Only the backoff jitter draws from it: one generator serves every
+        # poller (its state is 2.5 KB, a fleet's worth of them adds up).
+        self.rng = rng or _JITTER_RNG
         # on_demand: polling stops this long after the last probe.
         self.idle_after = idle_after
         # background: the first poll waits this long, so that a fleet's first
@@ -176,16 +189,38 @@ class Poller:
         self._stopping = asyncio.Event()
         # Memory across polls: counters held monotonic, vanished devices, reboots.
         self.continuity = TargetContinuity(name)
+        # Changes whenever anything ``status()`` reports may have changed,
+        # apart from the time (see ``health_key``).
+        self._version = next(_STATE_VERSIONS)
+
+    def _changed(self) -> None:
+        self._version = next(_STATE_VERSIONS)
 
     # --- reading the cache ---------------------------------------------------
 
-    def status(self) -> TargetStatus:
-        now = self.clock()
-        fresh = (
+    def health_key(self, now: float) -> tuple[int, bool, bool, str]:
+        """Equal for two times exactly when ``status()`` differs only in ``now``.
+
+        A scrape of a large fleet compares this, a few attribute reads, instead
+        of building every target's status and comparing its fields: the cached
+        health lines of a target are reused while its key is unchanged
+        (``metrics.collector.HealthText``). Every change to the state bumps
+        the version (``_changed``); freshness, activity and the backend,
+        which change without the poller noticing, are read directly.
+        """
+        return (self._version, self._fresh(now), self.active, self.reader.backend)
+
+    def _fresh(self, now: float) -> bool:
+        return (
             self._snapshot is not None
             and self._snapshot_at is not None
             and now - self._snapshot_at <= self.schedule.max_age
         )
+
+    def status(self, now: float | None = None) -> TargetStatus:
+        if now is None:
+            now = self.clock()
+        fresh = self._fresh(now)
         return TargetStatus(
             target=self.name,
             host=self.host,
@@ -243,6 +278,7 @@ class Poller:
             # The poll goes on in the background; until it ends the target is
             # reported down, with its last data, instead of failing the scrape.
             self._overdue = True
+            self._changed()
 
     async def _poll_once(self) -> None:
         if self._predecessor is not None:
@@ -261,10 +297,17 @@ class Poller:
         started = self.monotonic()
         self._last_attempt_at = started_wall
         self._polls += 1
+        self._changed()
         try:
             await self._read_and_record_inner(started, started_wall)
         finally:
             self._overdue = False
+            self._changed()
+            if self.settled is not None:
+                try:
+                    self.settled(self)
+                except Exception:  # a bug there must not stop the polling
+                    log.exception("target=%s encoding the new health failed", self.name)
 
     async def _read_and_record_inner(self, started: float, started_wall: float) -> None:
         try:
@@ -295,6 +338,8 @@ class Poller:
             snapshot = self.continuity.apply(snapshot, self.clock())
         except Exception:  # a bug here must not stop the polling
             log.exception("target=%s carrying state over from earlier polls failed", self.name)
+        # The counters above changed; a scrape during the pre-rendering must see it.
+        self._changed()
         if self.prepare is not None:
             try:
                 await self.prepare(self.name, snapshot)
@@ -405,6 +450,7 @@ class Poller:
         """Poll on the schedule until ``stop()`` (on_demand: or until idle)."""
         if self.mode == "background" and self.first_delay > 0 and self._next_poll_at is None:
             self._next_poll_at = self.clock() + self.first_delay
+            self._changed()
         while not self._stopping.is_set():
             left = self._idle_for()
             if left is not None and left <= 0:
@@ -443,6 +489,7 @@ class Poller:
         self._inherit(old)
 
     def _inherit(self, old: Poller) -> None:
+        self._changed()
         self._next_poll_at = old._next_poll_at
         self._consecutive_failures = old._consecutive_failures
         if old.endpoint != self.endpoint:
@@ -476,6 +523,7 @@ class Poller:
         self._stopping.set()
         self.prepare = None
         self.after_poll = None
+        self.settled = None
         if self._task is not None and not self._task.done():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -28,8 +28,8 @@ import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from datetime import tzinfo
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
 from prometheus_client.registry import CollectorRegistry
@@ -56,19 +56,21 @@ from sunpower_pvs_exporter.poller import (
     first_poll_delay,
     pvs_gate,
 )
-from sunpower_pvs_exporter.push import Pusher, read_push_auth
 from sunpower_pvs_exporter.pvs.detect import AutoReader
 from sunpower_pvs_exporter.pvs.hosts import host_port
 from sunpower_pvs_exporter.pvs.legacy import LegacyClient
 from sunpower_pvs_exporter.pvs.model import Snapshot
 from sunpower_pvs_exporter.pvs.reader import PvsReader
 from sunpower_pvs_exporter.pvs.request_line import RequestLine
-from sunpower_pvs_exporter.pvs.telemetry import TelemetryStream
 from sunpower_pvs_exporter.pvs.transport import Endpoint, HttpTransport
 from sunpower_pvs_exporter.pvs.varserver import VarserverClient
 from sunpower_pvs_exporter.web.exposition import targets_text
 
+# Only some configurations use these; they are imported where used
+# (benchmarks/footprint.py; tests/test_structure.py imports each).
 if TYPE_CHECKING:
+    from sunpower_pvs_exporter.push import Pusher
+    from sunpower_pvs_exporter.pvs.telemetry import TelemetryStream
     from sunpower_pvs_exporter.simulator.demo import DemoSite
     from sunpower_pvs_exporter.web.security import WebConfig
 
@@ -125,7 +127,11 @@ def make_varserver(target: TargetConfig, line: RequestLine | None = None) -> Var
 
 
 def make_reader(target: TargetConfig) -> PvsReader:
-    tz = ZoneInfo(target.timezone) if target.timezone else None
+    tz: tzinfo | None = None
+    if target.timezone:
+        from zoneinfo import ZoneInfo  # only for a PVS whose clock runs local time
+
+        tz = ZoneInfo(target.timezone)
     if target.api == "varserver":
         return make_varserver(target)
     # One PVS, one line of requests, whichever of its APIs they go to.
@@ -151,6 +157,8 @@ def make_live_stream(target: TargetConfig, reader: PvsReader) -> TelemetryStream
         varserver = reader.varserver
     if varserver is None:
         return None
+    from sunpower_pvs_exporter.pvs.telemetry import TelemetryStream  # --live only
+
     enable_telemetry = varserver.enable_telemetry
     key = endpoint_key(target)
 
@@ -254,6 +262,8 @@ class ExporterState:
         self.health = HealthText()
         self.pusher: Pusher | None = None
         if config.push_to:
+            from sunpower_pvs_exporter.push import Pusher, read_push_auth
+
             self.pusher = Pusher(
                 config.push_to, config.push_job, read_push_auth(config.push_auth_file)
             )
@@ -272,6 +282,7 @@ class ExporterState:
     def _attach(self, poller: Poller) -> None:
         """Hooks and telemetry stream for a poller joining the exporter."""
         poller.prepare = self._prerender
+        poller.settled = self.health.refresh
         if self.pusher is not None:
             poller.after_poll = self._push_hook(poller)
         target = self.config.target(poller.name)
@@ -330,6 +341,7 @@ class ExporterState:
                 stream = self.streams.pop(poller.name, None)
                 self._retire(poller, stream)
                 self.cache.forget(poller.name)
+                self.health.forget(poller.name)
             for name in added + changed:
                 self._attach(pollers[name])
                 if self.ready:
@@ -383,8 +395,8 @@ class ExporterState:
         none pays for the encoding (benchmarks/RESULTS.md, render: "first scrape after
         a poll, if not pre-rendered").
         """
-        for openmetrics in (False, True):
-            await asyncio.to_thread(self.cache.text, target, snapshot, openmetrics)
+        for openmetrics in sorted(self.cache.wanted):
+            await asyncio.to_thread(self.cache.parts, target, snapshot, openmetrics)
 
     def _push_hook(self, poller: Poller) -> Callable[[], Awaitable[None]]:
         async def push() -> None:
@@ -413,16 +425,18 @@ class ExporterState:
     ) -> bytes:
         """The health of ``health_pollers``, then the device and live metrics of
         ``device_pollers``: the body of ``/metrics``, ``/probe`` and a push."""
-        # One status per target, so health and device metrics agree.
-        statuses = {poller.name: poller.status() for poller in health_pollers}
-        devices = [
-            (statuses.get(poller.name) or poller.status(), self.live_status(poller.name))
-            for poller in device_pollers
-        ]
+        # One time per target, so its health and device metrics agree.
+        timed = [(poller, poller.clock()) for poller in health_pollers]
+        nows = {poller.name: now for poller, now in timed} if device_pollers else {}
+        devices = []
+        for poller in device_pollers:
+            now = nows.get(poller.name)
+            status = poller.status(poller.clock() if now is None else now)
+            devices.append((status, self.live_status(poller.name)))
         return targets_text(
             self.health if health is None else health,
             self.cache,
-            list(statuses.values()),
+            timed,
             devices,
             openmetrics,
             self.reload_status if exporter_info else None,

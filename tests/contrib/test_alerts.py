@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from contrib.promql_names import PROMETHEUS_DIR, RULE_FILES, known_names, metric_names
+from contrib.promql_names import PROMETHEUS_DIR, REPO, RULE_FILES, known_names, metric_names
 from e2e.monitoring_stack import require_binaries
 
 ALERTS_TEST = PROMETHEUS_DIR / "alerts_test.yml"
@@ -91,3 +91,28 @@ def test_rules_follow_the_conventions():
         assert rule["labels"]["severity"] in {"critical", "warning", "info"}, rule["alert"]
         assert rule["annotations"]["summary"] and rule["annotations"]["description"]
         assert "for" in rule, f"{rule['alert']}: alerts wait before firing (no flapping)"
+
+
+def test_docs_table_lists_every_alert():
+    """docs/monitoring.md has one row per shipped alert, no more, no less."""
+    text = (REPO / "docs" / "monitoring.md").read_text()
+    rows = re.findall(r"^\| `(SunpowerPvs[A-Za-z]+)` \|", text, flags=re.MULTILINE)
+    assert sorted(rows) == sorted(alert_names())
+
+
+def test_alerts_named_in_docs_and_dashboards_exist():
+    """A panel description or a doc that points at an alert names a real one."""
+    names = set(alert_names())
+    sources = [
+        *sorted((REPO / "docs").glob("*.md")),
+        REPO / "README.md",
+        REPO / "contrib" / "grafana" / "build_dashboards.py",
+        *sorted((REPO / "src").rglob("*.py")),
+    ]
+    mentioned: dict[str, str] = {}
+    for path in sources:
+        for name in re.findall(r"\bSunpowerPvs[A-Z][A-Za-z]+\b", path.read_text()):
+            mentioned.setdefault(name, path.name)
+    assert len(mentioned) >= 5
+    unknown = {name: where for name, where in mentioned.items() if name not in names}
+    assert not unknown, f"alerts that do not exist: {unknown}"

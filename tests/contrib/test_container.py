@@ -45,6 +45,13 @@ def test_dockerfile_installs_exactly_as_the_readme_does():
     assert install in runs, f"Dockerfile RUN lines {runs} do not include {install!r}"
 
 
+def test_dockerfile_compiles_the_source_its_user_cannot_write_bytecode_for():
+    runs = [args for keyword, args in instructions() if keyword == "RUN"]
+    install = runs.index(readme_install_line())
+    compiles = [i for i, args in enumerate(runs) if "-m compileall" in args and "src" in args]
+    assert compiles and compiles[0] > install, runs
+
+
 def test_dockerfile_is_slim_non_root_and_healthchecked():
     steps = instructions()
     keywords = [keyword for keyword, _ in steps]

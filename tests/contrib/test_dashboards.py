@@ -18,9 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from contrib.promql_names import REPO, grafana_variable_query, known_names, metric_names
+from contrib.promql_names import (
+    REPO,
+    RULE_FILES,
+    grafana_variable_query,
+    known_names,
+    metric_names,
+)
 from e2e.monitoring_stack import MonitoringStack, PrometheusError, shared_stack
+from sunpower_pvs_exporter.metrics.catalog import ALL_METRICS
 
 GRAFANA_DIR = REPO / "contrib" / "grafana"
 BUILDER = GRAFANA_DIR / "build_dashboards.py"
@@ -216,6 +224,70 @@ def test_every_metric_name_is_in_the_catalog(path):
         assert not unknown, f"{path.name} {where}: unknown metrics {sorted(unknown)} in {expr}"
 
 
+# Catalog metrics deliberately shown on no dashboard, each with the reason. Empty:
+# every metric the exporter emits has a panel (directly, or through a recording
+# rule a panel uses). A new catalog metric needs a panel or an entry here.
+WITHOUT_PANEL: dict[str, str] = {}
+
+
+def rule_inputs() -> dict[str, set[str]]:
+    """Each recording rule's name -> the metric names its expression reads."""
+    inputs: dict[str, set[str]] = {}
+    for path in RULE_FILES:
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                if "record" in rule:
+                    inputs.setdefault(rule["record"], set()).update(metric_names(rule["expr"]))
+    return inputs
+
+
+def followed(exprs: list[str], inputs: dict[str, set[str]]) -> set[str]:
+    """Metric names the expressions read, followed through the recording rules."""
+    pending = [name for expr in exprs for name in metric_names(expr)]
+    seen: set[str] = set()
+    while pending:  # bounded: each name is expanded once
+        name = pending.pop()
+        if name not in seen:
+            seen.add(name)
+            pending.extend(inputs.get(name, ()))
+    return seen
+
+
+def shown_metrics() -> set[str]:
+    """Metric names the dashboards' panels read, directly or through recording rules."""
+    exprs = [
+        expr
+        for path in DASHBOARDS
+        for where, expr, _ in expressions(load(path))
+        if where.startswith("panel ")
+    ]
+    return followed(exprs, rule_inputs())
+
+
+def test_followed_sees_through_nested_rules():
+    inputs = {"x:sum": {"raw_a", "x:part"}, "x:part": {"raw_b"}, "x:loop": {"x:loop"}}
+    assert followed(["x:sum / ignoring (k) raw_c", "x:loop"], inputs) == {
+        "x:sum",
+        "x:part",
+        "x:loop",
+        "raw_a",
+        "raw_b",
+        "raw_c",
+    }
+    assert followed(["raw_d"], inputs) == {"raw_d"}
+
+
+def test_every_catalog_metric_has_a_panel_or_a_reason():
+    catalog = {spec.name for spec in ALL_METRICS}
+    shown = shown_metrics()
+    assert set(WITHOUT_PANEL) <= catalog, "WITHOUT_PANEL names metrics the catalog lacks"
+    assert all(reason.strip() for reason in WITHOUT_PANEL.values())
+    stale = sorted(set(WITHOUT_PANEL) & shown)
+    assert not stale, f"on a dashboard now, drop from WITHOUT_PANEL: {stale}"
+    missing = sorted(catalog - shown - set(WITHOUT_PANEL))
+    assert not missing, f"catalog metrics on no dashboard (add a panel or a reason): {missing}"
+
+
 # --- against a real Prometheus with the simulator's data ---------------------------------
 
 
@@ -228,6 +300,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MonitoringStack]
 @pytest.mark.e2e
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
 def test_every_query_runs_against_prometheus(stack, path):
+    # The varserver site's telemetry stream (--live) feeds the live panels.
+    stack.wait_for("sunpower_pvs_live_pv_power_watts", bool, "live series from the stream")
     present = {
         s["metric"]["__name__"]
         for s in stack.query('count by (__name__) ({__name__=~"sunpower_pvs.+|up"})')
@@ -235,6 +309,7 @@ def test_every_query_runs_against_prometheus(stack, path):
     # Sanity: the simulated (legacy firmware) site lacks only the varserver-only ratios.
     assert "sunpower_pvs_inverter_ac_power_watts" in present
     assert "sunpower_pvs:site_production_watts" in present
+    assert {"sunpower_pvs_varserver_group_up", "sunpower_pvs_live_up"} <= present
     problems: list[str] = []
     checked = 0
     for where, expr, label in expressions(load(path)):

@@ -10,7 +10,8 @@ event loop pytest-asyncio gives each test:
 * ``multi``: a config-file style exporter with targets "home", "cabin", "barn",
   scraped blackbox style on ``/probe`` with the relabel_configs from
   docs/monitoring.md (job ``sunpower_probe``) and on ``/metrics`` for its
-  own health (job ``sunpower_exporter``).
+  own health (job ``sunpower_exporter``); it follows the telemetry stream of
+  "cabin" (``--live``).
 
 The real ``prometheus`` binary scrapes all three jobs every second, loads
 contrib/prometheus/rules.yml and alerts.yml, and keeps its TSDB in a temp dir.
@@ -195,13 +196,18 @@ class MonitoringStack:
                     clock=SimClock(start=time.time()),
                     api=SITE_API[name],
                 )
+                # Pushes 5 times a second (a real PVS: on change); the push loop also
+                # notices a stop that often, within the server's shutdown grace.
+                pvs.telemetry_interval = 0.2
                 self.sites[name] = SimulatedSite(name, pvs)
                 self.start_simulator(name)
             self.exporters["single"] = RunningExporter(
                 self._config([self._target("home")], single_target=True)
             )
+            # The config-file exporter also follows the telemetry stream (--live) of
+            # the varserver site, so the dashboards' live panels meet real series.
             self.exporters["multi"] = RunningExporter(
-                self._config([self._target(name) for name in SITES], single_target=False)
+                self._config([self._target(name) for name in SITES], single_target=False, live=True)
             )
             for name in self.exporters:
                 self.start_exporter(name)
@@ -242,16 +248,18 @@ class MonitoringStack:
                 api="varserver",
                 poll_interval=POLL_INTERVAL,
                 password_file=str(password_file),
+                telemetry_port=site.server.telemetry_port,
             )
         return target_for(site.server, name=name, poll_interval=POLL_INTERVAL)
 
     @staticmethod
-    def _config(targets: list[Any], single_target: bool) -> ExporterConfig:
+    def _config(targets: list[Any], single_target: bool, live: bool = False) -> ExporterConfig:
         return ExporterConfig(
             targets=tuple(targets),
             listen_host="127.0.0.1",
             listen_port=0,
             single_target=single_target,
+            live=live,
         )
 
     # --- simulators and exporters: stop and start again on the same port --------

@@ -19,12 +19,15 @@ from prometheus_client.registry import CollectorRegistry
 from sunpower_pvs_exporter.health import TargetStatus, zero_failures
 from sunpower_pvs_exporter.metrics.catalog import EXPORTER_METRICS, HEALTH_METRICS
 from sunpower_pvs_exporter.metrics.collector import (
+    FORMAT_NEUTRAL,
     NOW_DEPENDENT,
     DeviceFamilyCache,
     ExporterCollector,
+    FixedStatus,
     HealthText,
     health_text,
 )
+from sunpower_pvs_exporter.metrics.encoder import sample_lines
 
 
 def families(text: bytes) -> list[bytes]:
@@ -103,21 +106,55 @@ def test_health_text_is_what_prometheus_client_renders(openmetrics: bool, info: 
         assert b'sunpower_pvs_target_active{target="failing:1"} 0.0' in expected
 
 
+def fixed(statuses: list[TargetStatus]) -> list[tuple[FixedStatus, float]]:
+    return [(FixedStatus(status), status.now) for status in statuses]
+
+
 def test_cached_health_lines_follow_every_change_and_only_age_follows_the_clock():
     renderer = HealthText()
     first = statuses()
     for openmetrics in (False, True):
-        assert renderer.text(first, openmetrics, True) == health_text(first, openmetrics, True)
+        ours = renderer.text(fixed(first), openmetrics, True)
+        assert ours == health_text(first, openmetrics, True)
     # Time passes: only the snapshot age (and freshness, via the snapshot) moves.
     later = [dataclasses.replace(s, now=s.now + 50.0) for s in first]
-    assert renderer.text(later, False, True) == health_text(later, False, True)
-    assert b'snapshot_age_seconds{target="ok"} 59.5' in renderer.text(later, False, True)
+    assert renderer.text(fixed(later), False, True) == health_text(later, False, True)
+    assert b'snapshot_age_seconds{target="ok"} 59.5' in renderer.text(fixed(later), False, True)
     # A poll changes the state: the cached lines are not reused.
     polled = [dataclasses.replace(later[1], polls=later[1].polls + 1, active=False)]
-    text = renderer.text(polled, True, False)
+    text = renderer.text(fixed(polled), True, False)
     assert text == health_text(polled, True, False)
     assert b'sunpower_pvs_polls_total{target="ok"} 1.2345678902e+10' in text
     assert b'sunpower_pvs_target_active{target="ok"} 0.0' in text
+
+
+class CountingSource(FixedStatus):
+    """Counts how often the renderer had to build the full status."""
+
+    def __init__(self, status: TargetStatus) -> None:
+        super().__init__(status)
+        self.built = 0
+
+    def status(self, now: float | None = None) -> TargetStatus:
+        self.built += 1
+        return super().status(now)
+
+
+def test_a_probe_of_one_target_does_not_evict_the_others():
+    """/metrics and /probe share one renderer: entries are per target, so
+    rendering one target (a probe) keeps every other target's lines cached."""
+    renderer = HealthText()
+    sources = [CountingSource(status) for status in statuses()]
+    everyone = [(source, 1000.0) for source in sources]
+    renderer.text(everyone, False, True)
+    assert [s.built for s in sources] == [1, 1, 1]
+    renderer.text([everyone[1]], True, False)  # a probe of "ok"
+    renderer.text(everyone, True, True)
+    renderer.text([(source, 2000.0) for source in sources], False, True)
+    assert [s.built for s in sources] == [1, 1, 1]
+    renderer.forget("ok")
+    renderer.text(everyone, False, True)
+    assert [s.built for s in sources] == [1, 2, 1]
 
 
 def test_only_the_listed_health_metrics_depend_on_the_clock():
@@ -130,3 +167,11 @@ def test_only_the_listed_health_metrics_depend_on_the_clock():
             assert changed == (
                 spec.name in NOW_DEPENDENT and status.last_snapshot_at is not None
             ), spec.name
+
+
+def test_health_lines_are_the_same_in_both_formats_when_the_catalog_says_so():
+    """``FORMAT_NEUTRAL`` lets HealthText encode a target once for both formats."""
+    assert FORMAT_NEUTRAL, "a health counter exported as NaN: both formats are encoded"
+    for status in statuses():
+        text = sample_lines(HEALTH_METRICS, (status,), False, False)
+        assert text == sample_lines(HEALTH_METRICS, (status,), False, True), status.target

@@ -23,12 +23,6 @@ from sunpower_pvs_exporter.pvs.varserver import GROUPS
 from sunpower_pvs_exporter.simulator.server import MIXED_FIELD_BUILD
 from support import tls_target_for
 
-
-@pytest.fixture(autouse=True)
-def no_password_in_environment(monkeypatch):
-    monkeypatch.delenv("SUNPOWER_PVS_PASSWORD", raising=False)
-
-
 # varserver: one request per group of variables; steady state skips the
 # families a site without SunVault lacks (ESS, transfer switch).
 FIRST_POLL_VARS = ["/vars"] * len(GROUPS)

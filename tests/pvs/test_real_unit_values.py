@@ -11,11 +11,6 @@ from sunpower_pvs_exporter.simulator.varserver_api import variables
 from support import MIDNIGHT_UTC, NOON_UTC, read_once, scrape_when_up, series, tls_target_for
 
 
-@pytest.fixture(autouse=True)
-def no_password_in_environment(monkeypatch):
-    monkeypatch.delenv("SUNPOWER_PVS_PASSWORD", raising=False)
-
-
 def of_mode(samples: dict, name: str, mode: str) -> list[tuple[dict[str, str], float]]:
     return [(labels, v) for labels, v in series(samples, name) if labels.get("mode") == mode]
 

@@ -7,11 +7,6 @@ import pytest
 from support import scrape_when_up, series, tls_target_for
 
 
-@pytest.fixture(autouse=True)
-def no_password_in_environment(monkeypatch):
-    monkeypatch.delenv("SUNPOWER_PVS_PASSWORD", raising=False)
-
-
 def one(samples: dict, name: str, **labels: str) -> float:
     found = [v for lab, v in series(samples, name) if labels.items() <= lab.items()]
     assert len(found) == 1, (name, labels, found)

@@ -14,11 +14,6 @@ from sunpower_pvs_exporter.runtime import make_reader
 from support import tls_target_for
 
 
-@pytest.fixture(autouse=True)
-def no_password_in_environment(monkeypatch):
-    monkeypatch.delenv("SUNPOWER_PVS_PASSWORD", raising=False)
-
-
 def test_merge_keeps_fields_a_partial_message_leaves_out():
     first = merge_telemetry(None, {"notification": "power", "params": {"pv_p": "1.5", "soc": 0.5}})
     assert first == LiveData(pv_power_watts=1500.0, state_of_charge_ratio=0.5)

@@ -20,12 +20,6 @@ from sunpower_pvs_exporter.simulator.faults import EXPIRED_EMPTY_200, FLASHWEAR_
 from support import parse_samples, series, tls_target_for
 
 
-@pytest.fixture(autouse=True)
-def no_password_in_environment(monkeypatch):
-    """A developer's own SUNPOWER_PVS_PASSWORD must not change what these tests see."""
-    monkeypatch.delenv("SUNPOWER_PVS_PASSWORD", raising=False)
-
-
 def names(sim) -> list[str]:
     return [entry.name for entry in sim.pvs.log.entries]
 

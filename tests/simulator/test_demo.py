@@ -29,8 +29,7 @@ def test_demo_api_choices_map_to_targets(tmp_path):
     assert target.password() == "ABCDE"
 
 
-async def test_varserver_demo_serves_https_and_battery_metrics(make_exporter, monkeypatch):
-    monkeypatch.delenv("SUNPOWER_PVS_PASSWORD", raising=False)
+async def test_varserver_demo_serves_https_and_battery_metrics(make_exporter):
     demo = DemoSite(inverters=3, api="varserver")
     await demo.start()
     try:
@@ -68,9 +67,8 @@ STALE_AFTER = 1800
 @pytest.mark.parametrize("api", ["legacy", "varserver"])
 @pytest.mark.parametrize("now", START_TIMES)
 async def test_demo_device_clocks_are_the_real_clock_and_the_site_produces(
-    api, now, make_exporter, http, monkeypatch
+    api, now, make_exporter, http
 ):
-    monkeypatch.delenv("SUNPOWER_PVS_PASSWORD", raising=False)
     demo = DemoSite(inverters=4, api=api, now=now)
     await demo.start()
     try:
@@ -103,8 +101,7 @@ async def test_demo_device_clocks_are_the_real_clock_and_the_site_produces(
     assert all(s.value > 50 for s in power), power
 
 
-async def test_varserver_demo_with_live_shows_the_live_values(make_exporter, monkeypatch):
-    monkeypatch.delenv("SUNPOWER_PVS_PASSWORD", raising=False)
+async def test_varserver_demo_with_live_shows_the_live_values(make_exporter):
     demo = DemoSite(inverters=2, api="varserver")
     await demo.start()
     try:

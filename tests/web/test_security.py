@@ -565,7 +565,8 @@ def test_the_ssl_context_is_built_once_and_served(tmp_path, tls_files, monkeypat
         built.append(real_build(config))
         return built[-1]
 
-    monkeypatch.setattr(security, "build_ssl_context", counting_build)
+    # security imports it from tls when a web config is read (not at start).
+    monkeypatch.setattr(tls, "build_ssl_context", counting_build)
     config = load_web_config(write(tmp_path, tls_config(tls_files)))
     served = security.build_security(config)
     assert len(built) == 1

@@ -8,8 +8,9 @@ than formatting the text.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+import dataclasses
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from typing import Any, Protocol
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -20,7 +21,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from sunpower_pvs_exporter import __version__
-from sunpower_pvs_exporter.health import ReloadStatus, TargetStatus
+from sunpower_pvs_exporter.health import ReloadStatus, TargetStatus, snapshot_age
 from sunpower_pvs_exporter.metrics.catalog import (
     CONFIG_METRICS,
     DEVICE_METRICS,
@@ -29,7 +30,13 @@ from sunpower_pvs_exporter.metrics.catalog import (
     MetricSpec,
     Subject,
 )
-from sunpower_pvs_exporter.metrics.encoder import assemble, encode_metrics, sample_lines
+from sunpower_pvs_exporter.metrics.encoder import (
+    assemble,
+    encode_metrics,
+    encode_parts,
+    go_float,
+    sample_lines,
+)
 from sunpower_pvs_exporter.pvs.model import Snapshot
 
 # A metric whose field an API does not have is left out for that API's
@@ -118,7 +125,13 @@ class DeviceFamilyCache:
     def __init__(self, use_timestamps: bool) -> None:
         self.use_timestamps = use_timestamps
         self._entries: dict[str, tuple[Snapshot, list[Metric]]] = {}
-        self._texts: dict[str, tuple[Snapshot, dict[bool, bytes]]] = {}
+        self._texts: dict[str, tuple[Snapshot, dict[bool, list[bytes]]]] = {}
+        # The formats scrapes have asked for (True: OpenMetrics), which a new
+        # snapshot is pre-rendered in. Prometheus asks for OpenMetrics; the
+        # classic text format (curl, a Pushgateway push) is added the first
+        # time it is wanted. Rendering only what is read halves the memory a
+        # large fleet keeps per target (benchmarks/RESULTS.md, fleet).
+        self.wanted: set[bool] = {True}
 
     def families(self, target: str, snapshot: Snapshot) -> list[Metric]:
         entry = self._entries.get(target)
@@ -134,20 +147,26 @@ class DeviceFamilyCache:
         self._texts.pop(target, None)
 
     def text(self, target: str, snapshot: Snapshot, openmetrics: bool) -> bytes:
-        """The device families already rendered, once per snapshot and format.
+        """The device families already rendered, once per snapshot and format."""
+        return b"".join(self.parts(target, snapshot, openmetrics))
+
+    def parts(self, target: str, snapshot: Snapshot, openmetrics: bool) -> list[bytes]:
+        """The device families already rendered, as pieces to concatenate.
 
         Rendering 300 inverters' worth of samples is most of a scrape's cost;
         the snapshot is immutable, so every scrape until the next poll reuses
-        the bytes. OpenMetrics text comes without its ``# EOF`` line so it
-        can be appended to other families.
+        the bytes. The family headers in the pieces are shared by all
+        targets (``encoder.encode_parts``). OpenMetrics text comes without
+        its ``# EOF`` line so it can be appended to other families.
         """
+        self.wanted.add(openmetrics)
         entry = self._texts.get(target)
         if entry is None or entry[0] is not snapshot:
             entry = (snapshot, {})
             self._texts[target] = entry
         cached = entry[1].get(openmetrics)
         if cached is None:
-            cached = encode_metrics(
+            cached = encode_parts(
                 device_metrics_for(snapshot), snapshot, self.use_timestamps, openmetrics
             )
             entry[1][openmetrics] = cached
@@ -213,52 +232,144 @@ def status_key(status: TargetStatus) -> tuple[object, ...]:
     return (*fields, tuple(status.failures.items()), status.snapshot is not None)
 
 
+class HealthSource(Protocol):
+    """A target as ``HealthText`` reads it: a poller, or a fixed status."""
+
+    @property
+    def name(self) -> str: ...
+
+    def clock(self) -> float: ...
+
+    def health_key(self, now: float) -> Hashable:
+        """Equal at two times exactly when ``status`` differs only in ``now``."""
+
+    def status(self, now: float | None = None) -> TargetStatus: ...
+
+
+class FixedStatus:
+    """A ``HealthSource`` that always reports one status (tests, one-off renders)."""
+
+    def __init__(self, status: TargetStatus) -> None:
+        self._status = status
+        self.name = status.target
+        self._key = status_key(status)
+
+    def clock(self) -> float:
+        return self._status.now
+
+    def health_key(self, now: float) -> Hashable:
+        return self._key
+
+    def status(self, now: float | None = None) -> TargetStatus:
+        if now is None or now == self._status.now:
+            return self._status
+        return dataclasses.replace(self._status, now=now)
+
+
+_AGE_INDEX = next(i for i, spec in enumerate(HEALTH_METRICS) if spec.name in NOW_DEPENDENT)
+assert len(NOW_DEPENDENT) == 1, "HealthText renders exactly one time-dependent metric"
+
+# The two text formats write a sample line differently only for a missing
+# counter exported as NaN (OpenMetrics leaves it out) and for timestamps,
+# which health metrics do not carry. Without such counters a target's health
+# lines are the same in both formats and are encoded once.
+FORMAT_NEUTRAL = not any(
+    spec.kind == "counter" and spec.missing == "nan" for spec in HEALTH_METRICS
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class _TargetLines:
+    """One target's encoded health lines and what they were encoded from."""
+
+    key: Hashable
+    # Per format (OpenMetrics or not), one string per HEALTH_METRICS entry.
+    lines: dict[bool, list[str]]
+    last_snapshot_at: float | None
+    # ``name{labels} `` of the snapshot-age sample, for re-encoding its value.
+    age_prefix: str
+
+
 class HealthText:
     """``/metrics`` health of every target, re-encoding only what changed.
 
     A target's lines change when it is polled (every minute or two), not per
-    scrape; with a large fleet, encoding every sample on every scrape took
-    most of its time (benchmarks/RESULTS.md, fleet). Each target's lines are
-    kept with the state they were encoded from and reused while that state is
-    unchanged; only the time-dependent snapshot age is encoded per scrape.
+    scrape; with a large fleet, building every target's status and encoding
+    every sample on every scrape took most of its time (benchmarks/RESULTS.md,
+    fleet). Each target's lines are kept with the ``health_key`` they were
+    encoded under and reused while it is unchanged; only the snapshot age,
+    which moves with the clock, is formatted per scrape. One instance serves
+    ``/metrics`` and ``/probe`` alike: entries are per target and stay until
+    ``forget``, so a probe of one target never evicts the others.
     """
 
     def __init__(self) -> None:
-        self._entries: dict[str, tuple[tuple[object, ...], dict[bool, list[str]]]] = {}
+        self._entries: dict[str, _TargetLines] = {}
         self._info: tuple[tuple[bool, ReloadStatus | None], bytes] | None = None
-        self._now_dependent = [
-            index for index, spec in enumerate(HEALTH_METRICS) if spec.name in NOW_DEPENDENT
-        ]
+
+    def forget(self, target: str) -> None:
+        """Drop a target that left the configuration."""
+        self._entries.pop(target, None)
+
+    def refresh(self, source: HealthSource) -> None:
+        """Encode ``source``'s lines now (its poll just ended).
+
+        At 1000 targets polled every minute and scraped every 15 s, a quarter
+        of the fleet has new lines at each scrape; encoded as each poll ends,
+        they cost the scrape nothing (benchmarks/RESULTS.md, fleet "paced").
+        """
+        self._lines(source, source.clock())
+
+    def _lines(self, source: HealthSource, now: float) -> _TargetLines:
+        key = source.health_key(now)
+        entry = self._entries.get(source.name)
+        if entry is not None and entry.key == key:
+            return entry
+        return self._encode(source, now, key)
+
+    def _encode(self, source: HealthSource, now: float, key: Hashable) -> _TargetLines:
+        status = source.status(now)
+        text = sample_lines(HEALTH_METRICS, (status,), False, False)
+        if FORMAT_NEUTRAL:
+            lines = {False: text, True: text}
+        else:
+            lines = {False: text, True: sample_lines(HEALTH_METRICS, (status,), False, True)}
+        age_line = lines[False][_AGE_INDEX]
+        entry = _TargetLines(
+            key, lines, status.last_snapshot_at, age_line[: age_line.rfind(" ") + 1]
+        )
+        self._entries[source.name] = entry
+        return entry
 
     def text(
         self,
-        statuses: Sequence[TargetStatus],
+        sources: Sequence[tuple[HealthSource, float]],
         openmetrics: bool,
         include_exporter_info: bool,
         reload_status: ReloadStatus | None = None,
     ) -> bytes:
-        entries: dict[str, tuple[tuple[object, ...], dict[bool, list[str]]]] = {}
-        per_target: list[list[str]] = []
-        for status in statuses:
-            key = status_key(status)
-            entry = self._entries.get(status.target)
-            if entry is None or entry[0] != key:
-                entry = (key, {})
-            lines = entry[1].get(openmetrics)
-            if lines is None:
-                lines = sample_lines(HEALTH_METRICS, (status,), False, openmetrics)
-                entry[1][openmetrics] = lines
-            entries[status.target] = entry
-            if self._now_dependent:
-                lines = list(lines)
-                for index in self._now_dependent:
-                    spec = HEALTH_METRICS[index]
-                    lines[index] = sample_lines((spec,), (status,), False, openmetrics)[0]
-            per_target.append(lines)
-        self._entries = entries
-        merged = [
-            "".join(lines[index] for lines in per_target) for index in range(len(HEALTH_METRICS))
-        ]
+        """The health of each ``(source, now)``, as of its ``now``."""
+        rows: list[list[str]] = []
+        ages: list[str] = []
+        entries = self._entries
+        # The loop a 1000-target scrape runs 1000 times: kept to lookups.
+        for source, now in sources:
+            key = source.health_key(now)
+            entry = entries.get(source.name)
+            if entry is None or entry.key != key:
+                entry = self._encode(source, now, key)
+            lines = entry.lines[openmetrics]
+            rows.append(lines)
+            last = entry.last_snapshot_at
+            if last is None:
+                ages.append(lines[_AGE_INDEX])
+            else:
+                ages.append(f"{entry.age_prefix}{go_float(snapshot_age(now, last))}\n")
+        if rows:
+            merged = ["".join(column) for column in zip(*rows, strict=True)]
+        else:
+            merged = [""] * len(HEALTH_METRICS)
+        merged[_AGE_INDEX] = "".join(ages)
         health = assemble(HEALTH_METRICS, merged, openmetrics)
         if not include_exporter_info:
             return health
@@ -284,4 +395,5 @@ def health_text(
     slow through prometheus_client's families and ``generate_latest``
     (benchmarks/RESULTS.md, fleet). The bytes are the same (tests compare them).
     """
-    return HealthText().text(statuses, openmetrics, include_exporter_info, reload_status)
+    sources = [(FixedStatus(status), status.now) for status in statuses]
+    return HealthText().text(sources, openmetrics, include_exporter_info, reload_status)

@@ -57,7 +57,8 @@ For every lifetime-energy counter — `sunpower_pvs_inverter_produced_energy_wat
   its own serial and starts its own series;
 - every held or dropped reading is counted in
   `sunpower_pvs_energy_readings_held_total{target,reason}` (`zero`,
-  `small_decrease`, `large_decrease`);
+  `small_decrease`, `large_decrease`; the shipped
+  `SunpowerPvsLifetimeEnergyDropped` alert tells of a large drop that lasts);
 - a reading the PVS leaves out while it still lists the device holds the
   last exported value too, and is not counted: that is every night, not a
   glitch (next section). With nothing to hold the sample is left out.
@@ -113,7 +114,8 @@ daylight (when the others produce) and stays quiet at night (when none does).
 
 `sunpower_pvs_supervisor_reboots_total` counts the PVS restarts the exporter
 saw: the supervisor's uptime lower than at the previous good poll. A reboot
-while the exporter was not running is not counted.
+while the exporter was not running is not counted. Units reboot about once a
+night; the shipped `SunpowerPvsRebooting` alert fires at 3 or more in 24 hours.
 """
 
 

@@ -37,12 +37,16 @@ LABEL_CACHE_MAX = 200_000
 
 
 def _label_string(names: Sequence[str], values: Sequence[str]) -> str:
+    pairs = sorted(zip(names, values, strict=True))
+    return "{" + ",".join(f'{name}="{_escape_value(value)}"' for name, value in pairs) + "}"
+
+
+def _cached_label_string(names: Sequence[str], values: Sequence[str]) -> str:
     key = (names, tuple(values))
     cached = _LABEL_CACHE.get(key)
     if cached is not None:
         return cached
-    pairs = sorted(zip(names, values, strict=True))
-    text = "{" + ",".join(f'{name}="{_escape_value(value)}"' for name, value in pairs) + "}"
+    text = _label_string(names, values)
     if len(_LABEL_CACHE) >= LABEL_CACHE_MAX:
         _LABEL_CACHE.clear()
     _LABEL_CACHE[key] = text
@@ -68,6 +72,52 @@ def encode_metrics(
     return encode_metrics_over(specs, (root,), use_timestamps, openmetrics)
 
 
+def encode_parts(
+    specs: Sequence[MetricSpec[Any, Any]],
+    root: object,
+    use_timestamps: bool,
+    openmetrics: bool,
+) -> list[bytes]:
+    """``encode_metrics`` in pieces whose concatenation is its bytes.
+
+    Each family's HELP and TYPE lines are one bytes object shared by every
+    target (``family_header``); only the sample lines belong to ``root``.
+    A fleet keeps every target's device metrics rendered, and the headers
+    were a third of a small site's (benchmarks/RESULTS.md, fleet). Label
+    strings are not cached globally here: a device's come back once per
+    poll, not per scrape, and a fleet's would fill the cache.
+    """
+    lines = sample_lines(specs, (root,), use_timestamps, openmetrics, cache_labels=False)
+    parts: list[bytes] = []
+    for spec, samples in zip(specs, lines, strict=True):
+        if samples:
+            parts.append(family_header(spec, openmetrics))
+            parts.append(samples.encode("utf-8"))
+    return parts
+
+
+_HEADERS: dict[tuple[int, bool], tuple[MetricSpec[Any, Any], bytes]] = {}
+
+
+def family_header(spec: MetricSpec[Any, Any], openmetrics: bool) -> bytes:
+    """The ``# HELP`` and ``# TYPE`` lines of ``spec``'s family, built once per format."""
+    key = (id(spec), openmetrics)
+    cached = _HEADERS.get(key)
+    if cached is not None and cached[0] is spec:
+        return cached[1]
+    header = _header(spec, openmetrics).encode("utf-8")
+    _HEADERS[key] = (spec, header)
+    return header
+
+
+def _header(spec: MetricSpec[Any, Any], openmetrics: bool) -> str:
+    if openmetrics:
+        family, kind = spec.family_name, spec.kind
+    else:
+        family, kind = spec.name, ("gauge" if spec.kind == "info" else spec.kind)
+    return f"# HELP {family} {_help(spec.help, openmetrics)}\n# TYPE {family} {kind}\n"
+
+
 def encode_metrics_over(
     specs: Sequence[MetricSpec[Any, Any]],
     roots: Sequence[object],
@@ -88,8 +138,14 @@ def sample_lines(
     roots: Sequence[object],
     use_timestamps: bool,
     openmetrics: bool,
+    cache_labels: bool = True,
 ) -> list[str]:
-    """Per spec, the sample lines of every root ('' when it has none)."""
+    """Per spec, the sample lines of every root ('' when it has none).
+
+    ``cache_labels``: keep label strings process-wide, for samples that are
+    encoded again and again (the health of the same targets).
+    """
+    label_string = _cached_label_string if cache_labels else _label_string
     rows_by_subject: dict[int, list[tuple[Any, str, str]]] = {}
     out: list[str] = []
     for spec in specs:
@@ -100,7 +156,7 @@ def sample_lines(
             rows = [
                 (
                     item,
-                    _label_string(names, subject.labels(item)) if names else "",
+                    label_string(names, subject.labels(item)) if names else "",
                     _timestamp(subject.data_time(item) if use_timestamps else None, openmetrics),
                 )
                 for root in roots
@@ -131,10 +187,6 @@ def assemble(
     for spec, samples in zip(specs, lines, strict=True):
         if not samples:
             continue
-        if openmetrics:
-            family, kind = spec.family_name, spec.kind
-        else:
-            family, kind = spec.name, ("gauge" if spec.kind == "info" else spec.kind)
-        out.append(f"# HELP {family} {_help(spec.help, openmetrics)}\n# TYPE {family} {kind}\n")
+        out.append(_header(spec, openmetrics))
         out.append(samples)
     return "".join(out).encode("utf-8")

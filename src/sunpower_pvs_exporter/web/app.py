@@ -23,8 +23,6 @@ from sunpower_pvs_exporter.health import ReloadOutcome
 from sunpower_pvs_exporter.poller import Poller
 from sunpower_pvs_exporter.pvs.hosts import host_port
 from sunpower_pvs_exporter.web.exposition import gzip_if_accepted, render
-from sunpower_pvs_exporter.web.status import CSP as STATUS_PAGE_CSP
-from sunpower_pvs_exporter.web.status import render_status_page
 
 SERVER_HEADER = f"sunpower-pvs-exporter/{__version__}"
 MAX_TARGET_NAME = 64
@@ -196,6 +194,12 @@ def listen_address(request: web.Request) -> str:
 
 
 async def handle_status(request: web.Request) -> web.Response:
+    # The page's module (and the package metadata it reads) loads on the first
+    # view, not at every start: ~1 MiB that a Prometheus-only install never
+    # needs (benchmarks/footprint.py; tests/test_structure.py imports it).
+    from sunpower_pvs_exporter.web.status import CSP as STATUS_PAGE_CSP
+    from sunpower_pvs_exporter.web.status import render_status_page
+
     state = request.app[STATE_KEY]
     statuses = [poller.status() for poller in state.pollers.values()]
     page = render_status_page(

@@ -32,7 +32,7 @@ from http import HTTPStatus
 from typing import Any
 
 from aiohttp import hdrs, web
-from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
+from aiohttp.http_exceptions import BadHttpMessage, HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from multidict import CIMultiDict
 
@@ -250,6 +250,8 @@ class GuardedRequestHandler(RequestHandler):
             limit_status = 431 if self._line_done else 414
         elif isinstance(exc, BadHttpMessage) and "too many headers" in str(exc).lower():
             limit_status = 431
+        if limit_status is None and isinstance(exc, HttpProcessingError):
+            return _refuse_malformed(request, exc)
         if limit_status is None:
             return super().handle_error(request, status, exc, message)
         # An expected refusal, not an error in the exporter: no traceback in the log.
@@ -261,6 +263,50 @@ class GuardedRequestHandler(RequestHandler):
         )
         response.force_close()
         return response
+
+
+MALFORMED_DETAIL_CHARS = 120
+
+
+def describe_malformed(exc: HttpProcessingError) -> str:
+    """``BadStatusLine: Bad status line 'x'``: the parser's complaint, one short line.
+
+    The parser's message quotes the client's bytes and spans several lines
+    (the bytes, then a caret under the fault): only its first line is kept,
+    cut to ``MALFORMED_DETAIL_CHARS``.
+    """
+    lines = str(exc.message).strip().splitlines()
+    detail = lines[0].strip().rstrip(":") if lines else ""
+    if len(detail) > MALFORMED_DETAIL_CHARS:
+        detail = detail[: MALFORMED_DETAIL_CHARS - 1] + "…"
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+def _refuse_malformed(request: Any, exc: HttpProcessingError) -> web.StreamResponse:
+    """Answer a request the HTTP parser refused: 400 and one log line.
+
+    aiohttp would log each with a traceback at ERROR; it is the client's
+    mistake, not the exporter's, and anyone who can connect can send
+    thousands. The line is a warning of the kind "malformed request, this
+    parser error" (not this client: addresses are the attacker's to choose),
+    so logsetup's rate limit writes one per kind per window.
+    """
+    if request.writer.output_size > 0:
+        raise ConnectionError("malformed request after the response started")
+    log.warning(
+        "refused a malformed request from %s: %s",
+        request.remote,
+        describe_malformed(exc),
+        extra={"repeat_kind": f"malformed request: {type(exc).__name__}"},
+    )
+    status = exc.code if 400 <= exc.code < 500 else 400
+    response = web.Response(
+        status=status,
+        text=f"{status} {HTTPStatus(status).phrase}\n",
+        headers={"Connection": "close"},
+    )
+    response.force_close()
+    return response
 
 
 def _utf8_safe(text: str) -> str:

@@ -17,7 +17,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from sunpower_pvs_exporter.health import LiveStatus, ReloadStatus, TargetStatus
 from sunpower_pvs_exporter.metrics.catalog import LIVE_METRICS
-from sunpower_pvs_exporter.metrics.collector import DeviceFamilyCache, HealthText
+from sunpower_pvs_exporter.metrics.collector import DeviceFamilyCache, HealthSource, HealthText
 from sunpower_pvs_exporter.metrics.encoder import encode_metrics
 
 # Small bodies are not worth the CPU of compressing.
@@ -32,19 +32,19 @@ OPENMETRICS_EOF = b"# EOF\n"
 def targets_text(
     health: HealthText,
     cache: DeviceFamilyCache,
-    statuses: Sequence[TargetStatus],
+    sources: Sequence[tuple[HealthSource, float]],
     devices: Sequence[tuple[TargetStatus, LiveStatus | None]],
     openmetrics: bool,
     reload_status: ReloadStatus | None = None,
     exporter_info: bool = False,
 ) -> bytes:
-    """The health of ``statuses``, then per entry of ``devices`` its cached
+    """The health of each ``(source, now)``, then per entry of ``devices`` its cached
     device metrics and its telemetry stream's metrics (OpenMetrics without
     ``# EOF``)."""
-    parts = [health.text(statuses, openmetrics, exporter_info, reload_status)]
+    parts = [health.text(sources, openmetrics, exporter_info, reload_status)]
     for status, live in devices:
         if status.snapshot is not None:
-            parts.append(cache.text(status.target, status.snapshot, openmetrics))
+            parts += cache.parts(status.target, status.snapshot, openmetrics)
         if live is not None:
             parts.append(encode_metrics(LIVE_METRICS, live, False, openmetrics))
     return b"".join(parts)

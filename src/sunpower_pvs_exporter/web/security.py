@@ -32,7 +32,7 @@ import os
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -46,15 +46,12 @@ from sunpower_pvs_exporter.config_values import (
     read_yaml_file,
     string,
 )
-from sunpower_pvs_exporter.web.auth import (
-    AUTH_REFUSAL_DELAY_SECONDS,
-    HEALTH_PATHS,
-    BasicAuthChecker,
-    Handler,
-    make_auth_middleware,
-    parse_users,
-)
-from sunpower_pvs_exporter.web.tls import TlsServerConfig, build_ssl_context, parse_tls
+
+# TLS and basic auth load with a web config file that uses them, not at every
+# start (benchmarks/footprint.py; tests/test_structure.py imports both).
+if TYPE_CHECKING:
+    from sunpower_pvs_exporter.web.auth import BasicAuthChecker, Handler
+    from sunpower_pvs_exporter.web.tls import TlsServerConfig
 
 TOP_KEYS = frozenset({"tls_server_config", "http_server_config", "basic_auth_users"})
 HTTP_KEYS = frozenset({"headers", "http2"})
@@ -120,6 +117,9 @@ def parse_web_config(doc: object, path: str) -> WebConfig:
         if not isinstance(doc, dict):
             raise ConfigError("expected a mapping at the top level")
         check_keys(doc, TOP_KEYS, "")
+        from sunpower_pvs_exporter.web.auth import parse_users
+        from sunpower_pvs_exporter.web.tls import build_ssl_context, parse_tls
+
         tls = parse_tls(doc.get("tls_server_config"), os.path.dirname(path))
         return WebConfig(
             path=path,
@@ -166,11 +166,24 @@ class WebSecurity:
 def build_security(
     config: WebConfig | None,
     health_without_auth: bool = False,
-    refusal_delay: float = AUTH_REFUSAL_DELAY_SECONDS,
+    refusal_delay: float | None = None,
 ) -> WebSecurity:
-    """Everything ``ExporterServer`` takes, from a parsed web config (or none)."""
+    """Everything ``ExporterServer`` takes, from a parsed web config (or none).
+
+    ``refusal_delay``: how late a 401/429 is answered
+    (default ``web.auth.AUTH_REFUSAL_DELAY_SECONDS``).
+    """
     if config is None:
         return WebSecurity(ssl_context=None, middlewares=())
+    from sunpower_pvs_exporter.web.auth import (
+        AUTH_REFUSAL_DELAY_SECONDS,
+        HEALTH_PATHS,
+        BasicAuthChecker,
+        make_auth_middleware,
+    )
+
+    if refusal_delay is None:
+        refusal_delay = AUTH_REFUSAL_DELAY_SECONDS
     middlewares: list[Any] = []
     if config.headers:
         middlewares.append(make_headers_middleware(config.headers))
