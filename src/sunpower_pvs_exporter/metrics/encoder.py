@@ -29,28 +29,9 @@ def _help(text: str, openmetrics: bool) -> str:
     return escaped.replace('"', r"\"") if openmetrics else escaped
 
 
-# Label strings already built: the same targets, devices and reasons come back
-# every scrape and poll. Bounded: cleared when full (a dict's get and set are
-# atomic, so pre-rendering threads may share it).
-_LABEL_CACHE: dict[tuple[Sequence[str], tuple[str, ...]], str] = {}
-LABEL_CACHE_MAX = 200_000
-
-
 def _label_string(names: Sequence[str], values: Sequence[str]) -> str:
     pairs = sorted(zip(names, values, strict=True))
     return "{" + ",".join(f'{name}="{_escape_value(value)}"' for name, value in pairs) + "}"
-
-
-def _cached_label_string(names: Sequence[str], values: Sequence[str]) -> str:
-    key = (names, tuple(values))
-    cached = _LABEL_CACHE.get(key)
-    if cached is not None:
-        return cached
-    text = _label_string(names, values)
-    if len(_LABEL_CACHE) >= LABEL_CACHE_MAX:
-        _LABEL_CACHE.clear()
-    _LABEL_CACHE[key] = text
-    return text
 
 
 def _timestamp(value: float | None, openmetrics: bool) -> str:
@@ -83,11 +64,9 @@ def encode_parts(
     Each family's HELP and TYPE lines are one bytes object shared by every
     target (``family_header``); only the sample lines belong to ``root``.
     A fleet keeps every target's device metrics rendered, and the headers
-    were a third of a small site's (benchmarks/RESULTS.md, fleet). Label
-    strings are not cached globally here: a device's come back once per
-    poll, not per scrape, and a fleet's would fill the cache.
+    were a third of a small site's (benchmarks/RESULTS.md, fleet).
     """
-    lines = sample_lines(specs, (root,), use_timestamps, openmetrics, cache_labels=False)
+    lines = sample_lines(specs, (root,), use_timestamps, openmetrics)
     parts: list[bytes] = []
     for spec, samples in zip(specs, lines, strict=True):
         if samples:
@@ -138,14 +117,10 @@ def sample_lines(
     roots: Sequence[object],
     use_timestamps: bool,
     openmetrics: bool,
-    cache_labels: bool = True,
 ) -> list[str]:
     """Per spec, the sample lines of every root ('' when it has none).
 
-    ``cache_labels``: keep label strings process-wide, for samples that are
-    encoded again and again (the health of the same targets).
     """
-    label_string = _cached_label_string if cache_labels else _label_string
     rows_by_subject: dict[int, list[tuple[Any, str, str]]] = {}
     out: list[str] = []
     for spec in specs:
@@ -156,7 +131,7 @@ def sample_lines(
             rows = [
                 (
                     item,
-                    label_string(names, subject.labels(item)) if names else "",
+                    _label_string(names, subject.labels(item)) if names else "",
                     _timestamp(subject.data_time(item) if use_timestamps else None, openmetrics),
                 )
                 for root in roots
