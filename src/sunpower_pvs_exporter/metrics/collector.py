@@ -278,16 +278,27 @@ FORMAT_NEUTRAL = not any(
 )
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class _TargetLines:
-    """One target's encoded health lines and what they were encoded from."""
+    """One target's encoded health lines and what they were encoded from.
+
+    Kept for every target of a fleet: slots, and one list for both formats
+    when they agree (``FORMAT_NEUTRAL``), keep it small.
+    """
 
     key: Hashable
-    # Per format (OpenMetrics or not), one string per HEALTH_METRICS entry.
-    lines: dict[bool, list[str]]
+    # One string per HEALTH_METRICS entry, in the classic text format...
+    text: list[str]
+    # ...and in OpenMetrics, when that differs (None: the same as ``text``).
+    openmetrics: list[str] | None
     last_snapshot_at: float | None
     # ``name{labels} `` of the snapshot-age sample, for re-encoding its value.
     age_prefix: str
+
+    def lines(self, openmetrics: bool) -> list[str]:
+        if openmetrics and self.openmetrics is not None:
+            return self.openmetrics
+        return self.text
 
 
 class HealthText:
@@ -330,13 +341,12 @@ class HealthText:
     def _encode(self, source: HealthSource, now: float, key: Hashable) -> _TargetLines:
         status = source.status(now)
         text = sample_lines(HEALTH_METRICS, (status,), False, False)
-        if FORMAT_NEUTRAL:
-            lines = {False: text, True: text}
-        else:
-            lines = {False: text, True: sample_lines(HEALTH_METRICS, (status,), False, True)}
-        age_line = lines[False][_AGE_INDEX]
+        openmetrics = (
+            None if FORMAT_NEUTRAL else sample_lines(HEALTH_METRICS, (status,), False, True)
+        )
+        age_line = text[_AGE_INDEX]
         entry = _TargetLines(
-            key, lines, status.last_snapshot_at, age_line[: age_line.rfind(" ") + 1]
+            key, text, openmetrics, status.last_snapshot_at, age_line[: age_line.rfind(" ") + 1]
         )
         self._entries[source.name] = entry
         return entry
@@ -358,7 +368,7 @@ class HealthText:
             entry = entries.get(source.name)
             if entry is None or entry.key != key:
                 entry = self._encode(source, now, key)
-            lines = entry.lines[openmetrics]
+            lines = entry.lines(openmetrics)
             rows.append(lines)
             last = entry.last_snapshot_at
             if last is None:

@@ -118,9 +118,7 @@ def sample_lines(
     use_timestamps: bool,
     openmetrics: bool,
 ) -> list[str]:
-    """Per spec, the sample lines of every root ('' when it has none).
-
-    """
+    """Per spec, the sample lines of every root ('' when it has none)."""
     rows_by_subject: dict[int, list[tuple[Any, str, str]]] = {}
     out: list[str] = []
     for spec in specs:
