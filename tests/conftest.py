@@ -22,11 +22,12 @@ from hypothesis import settings
 from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
 from sunpower_pvs_exporter.poller import PollMode
 from sunpower_pvs_exporter.pvs.reader import PvsReader
+from sunpower_pvs_exporter.pvs.varserver import VarserverClient
 from sunpower_pvs_exporter.runtime import ExporterState, make_reader
 from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer
 from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
 from sunpower_pvs_exporter.web.server import ExporterServer
-from support import NOON_UTC, pollers_for
+from support import NOON_UTC, pollers_for, tls_target_for
 
 # The whole session runs in a zone far from UTC, with daylight saving. Real
 # PVS clocks run UTC; a test machine in UTC would hide every place where a
@@ -154,6 +155,21 @@ async def open_reader() -> AsyncIterator[Callable[[TargetConfig], PvsReader]]:
             return reader
 
         yield factory
+
+
+@pytest.fixture
+def client_for(
+    open_reader: Callable[[TargetConfig], PvsReader],
+) -> Callable[..., VarserverClient]:
+    """``client_for(sim, **target)``: a varserver client of ``sim`` over HTTPS,
+    closed after the test."""
+
+    def factory(sim: SimulatorServer, **overrides: Any) -> VarserverClient:
+        reader = open_reader(tls_target_for(sim, api="varserver", **overrides))
+        assert isinstance(reader, VarserverClient)
+        return reader
+
+    return factory
 
 
 @pytest.fixture

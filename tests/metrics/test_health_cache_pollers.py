@@ -39,9 +39,12 @@ def check(renderer: HealthText, poller: Poller, step: str) -> None:
     assert SEEN.setdefault(poller.health_key(now), state) == state, step
 
 
-def new_poller(sim, clock: FakeClock, mode: PollMode = "scrape", **overrides) -> Poller:
+def new_poller(
+    sim, clock: FakeClock, mode: PollMode = "scrape", idle_after: float = 300.0, **overrides
+) -> Poller:
     settings = {"poll_interval": 60.0, "max_age": 180.0, "timeout": 2.0, **overrides}
-    poller = make_poller(target_for(sim, **settings), mode, backoff_cap=1.0, jitter=0.0)
+    target = target_for(sim, **settings)
+    poller = make_poller(target, mode, backoff_cap=1.0, jitter=0.0, idle_after=idle_after)
     poller.clock = clock
     poller.monotonic = clock
     return poller
@@ -148,10 +151,7 @@ async def test_on_demand_activity_reaches_the_cached_lines(make_simulator):
     sim = await make_simulator(inverters=2)
     clock = FakeClock(1_700_000_000.0)
     renderer = HealthText()
-    target = target_for(sim, poll_interval=60.0, max_age=180.0, timeout=2.0)
-    poller = make_poller(target, "on_demand", 1.0, 0.0, idle_after=0.5)
-    poller.clock = clock
-    poller.monotonic = clock
+    poller = new_poller(sim, clock, mode="on_demand", idle_after=0.5)
     try:
         check(renderer, poller, "idle before any probe")
         assert poller.touch()

@@ -8,30 +8,10 @@ its request log counts the requests it is working on at once.
 
 from __future__ import annotations
 
-import pytest
-
-from sunpower_pvs_exporter.pvs.varserver import VarserverClient
 from sunpower_pvs_exporter.runtime import make_live_stream, make_poller
 from support import target_for, tls_target_for
 
 OTHERS = ("info", "flashwear", "inverter", "livedata", "net")
-
-
-@pytest.fixture(autouse=True)
-def no_password_in_environment(monkeypatch):
-    monkeypatch.delenv("SUNPOWER_PVS_PASSWORD", raising=False)
-
-
-@pytest.fixture
-def client_for(open_reader):
-    """``client_for(sim, **target)``: a varserver client of ``sim``, closed after the test."""
-
-    def factory(sim, **overrides) -> VarserverClient:
-        reader = open_reader(tls_target_for(sim, api="varserver", **overrides))
-        assert isinstance(reader, VarserverClient)
-        return reader
-
-    return factory
 
 
 def groups_read(sim, since: int) -> list[str]:

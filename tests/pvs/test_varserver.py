@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from sunpower_pvs_exporter.pvs.errors import PvsAuthError, PvsHttpStatusError
-from sunpower_pvs_exporter.pvs.varserver import GROUPS, VarserverClient, default_password
+from sunpower_pvs_exporter.pvs.varserver import GROUPS, default_password
 from sunpower_pvs_exporter.pvs.varserver_query import vars_query, vars_target
 from sunpower_pvs_exporter.runtime import password_of
 from sunpower_pvs_exporter.simulator.faults import EXPIRED_EMPTY_200, FLASHWEAR_VARIABLE
@@ -22,18 +22,6 @@ from support import parse_samples, series, tls_target_for
 
 def names(sim) -> list[str]:
     return [entry.name for entry in sim.pvs.log.entries]
-
-
-@pytest.fixture
-def client_for(open_reader):
-    """``client_for(sim, **target)``: a varserver client of ``sim``, closed after the test."""
-
-    def factory(sim, **overrides) -> VarserverClient:
-        reader = open_reader(tls_target_for(sim, api="varserver", **overrides))
-        assert isinstance(reader, VarserverClient)
-        return reader
-
-    return factory
 
 
 def raw_targets(sim) -> list[str]:
