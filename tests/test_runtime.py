@@ -338,3 +338,31 @@ async def test_a_poll_that_ends_leaves_its_health_lines_encoded_for_the_next_scr
         assert built == [], "the scrape re-encoded what the poll's end should have"
         expected = health_text([status(clock())], True, False)
         assert expected in body
+
+
+async def test_a_removed_target_leaves_no_health_lines_behind(make_simulator, make_exporter):
+    """A reload that removes a target while its poll is on the PVS: the poll
+    still ends later, and must not put the target back into the health cache
+    that every scrape walks (a fleet reloaded often would grow it)."""
+    kept_sim = await make_simulator(inverters=1)
+    gone_sim = await make_simulator(inverters=1)
+    exporter = await make_exporter(
+        [target_for(kept_sim, name="kept"), target_for(gone_sim, name="gone")]
+    )
+    state = exporter.state
+    gone = state.pollers["gone"]
+    for _ in range(200):
+        if all(p.status().up for p in state.pollers.values()):
+            break
+        await asyncio.sleep(0.05)
+    assert "gone" in state.health._entries
+    gone_sim.pvs.faults = FaultPlan(latency=0.5)
+    slow_poll = asyncio.create_task(gone.poll())
+    await asyncio.sleep(0.1)
+    assert not slow_poll.done()
+    config: ExporterConfig = dataclasses.replace(state.config, targets=(state.config.targets[0],))
+    outcome = await ConfigReloader(state, lambda: config).reload()
+    assert outcome.ok, outcome.message
+    await asyncio.gather(slow_poll, *state.retiring, return_exceptions=True)
+    assert set(state.health._entries) <= {"kept"}
+    assert b'target="gone"' not in state.metrics_text(list(state.pollers.values()), [], True, True)

@@ -352,6 +352,9 @@ class ExporterState:
 
     def _retire(self, poller: Poller, stream: TelemetryStream | None) -> None:
         """Stop a replaced poller in the background; its request may finish first."""
+        # At once, not when the task runs: a poll ending meanwhile must not put
+        # the retired poller's lines back into the shared health cache.
+        poller.settled = None
 
         async def retire() -> None:
             if stream is not None:
