@@ -256,13 +256,16 @@ class GuardedRequestHandler(RequestHandler):
             return super().handle_error(request, status, exc, message)
         # An expected refusal, not an error in the exporter: no traceback in the log.
         log.debug("refused a request from %s: %s", request.remote, HTTPStatus(limit_status).phrase)
-        response = web.Response(
-            status=limit_status,
-            text=f"{limit_status} {HTTPStatus(limit_status).phrase}\n",
-            headers={"Connection": "close"},
-        )
-        response.force_close()
-        return response
+        return closing_response(limit_status)
+
+
+def closing_response(status: int, text: str | None = None) -> web.Response:
+    """A refusal that ends the connection: whatever else the client sent is not read."""
+    if text is None:
+        text = f"{status} {HTTPStatus(status).phrase}\n"
+    response = web.Response(status=status, text=text, headers={"Connection": "close"})
+    response.force_close()
+    return response
 
 
 MALFORMED_DETAIL_CHARS = 120
@@ -299,14 +302,7 @@ def _refuse_malformed(request: Any, exc: HttpProcessingError) -> web.StreamRespo
         describe_malformed(exc),
         extra={"repeat_kind": f"malformed request: {type(exc).__name__}"},
     )
-    status = exc.code if 400 <= exc.code < 500 else 400
-    response = web.Response(
-        status=status,
-        text=f"{status} {HTTPStatus(status).phrase}\n",
-        headers={"Connection": "close"},
-    )
-    response.force_close()
-    return response
+    return closing_response(exc.code if 400 <= exc.code < 500 else 400)
 
 
 def _utf8_safe(text: str) -> str:

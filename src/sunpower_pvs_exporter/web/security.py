@@ -46,6 +46,7 @@ from sunpower_pvs_exporter.config_values import (
     read_yaml_file,
     string,
 )
+from sunpower_pvs_exporter.web.connections import closing_response
 
 # TLS and basic auth load with a web config file that uses them, not at every
 # start (benchmarks/footprint.py; tests/test_structure.py imports both).
@@ -262,13 +263,7 @@ def make_body_limit_middleware(max_size: int) -> Any:
         if (length is not None and length > max_size) or (
             chunked and request.method not in ("POST", "PUT")
         ):
-            response = web.Response(
-                status=413,
-                text="413 Content Too Large\n",
-                headers={"Connection": "close"},
-            )
-            response.force_close()
-            return response
+            return closing_response(413, "413 Content Too Large\n")
         return await handler(request)
 
     return body_limit
