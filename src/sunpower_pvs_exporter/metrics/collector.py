@@ -361,13 +361,8 @@ class HealthText:
         """The health of each ``(source, now)``, as of its ``now``."""
         rows: list[list[str]] = []
         ages: list[str] = []
-        entries = self._entries
-        # The loop a 1000-target scrape runs 1000 times: kept to lookups.
         for source, now in sources:
-            key = source.health_key(now)
-            entry = entries.get(source.name)
-            if entry is None or entry.key != key:
-                entry = self._encode(source, now, key)
+            entry = self._lines(source, now)
             lines = entry.lines(openmetrics)
             rows.append(lines)
             last = entry.last_snapshot_at
