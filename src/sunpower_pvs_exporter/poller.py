@@ -51,7 +51,7 @@ from sunpower_pvs_exporter.pvs.backoff import backoff_delay
 from sunpower_pvs_exporter.pvs.errors import FailureReason, PvsError, PvsTimeoutError
 from sunpower_pvs_exporter.pvs.model import Snapshot
 from sunpower_pvs_exporter.pvs.reader import PvsReader
-from sunpower_pvs_exporter.pvs.request_line import line_for
+from sunpower_pvs_exporter.pvs.request_line import RequestLine, line_for
 from sunpower_pvs_exporter.pvs.transport import ABANDONED_GRACE
 from sunpower_pvs_exporter.pvs.values import count_dropped_values
 
@@ -129,8 +129,7 @@ class Poller:
     ) -> None:
         self.name = name
         self.host = host
-        # The PVS host's one queue, shared with every other reader of it.
-        self.line = line_for(host)
+        self._line: RequestLine | None = None
         self.api = api
         self.reader = reader
         self.schedule = schedule
@@ -181,6 +180,14 @@ class Poller:
         # Changes whenever anything ``status()`` reports may have changed,
         # apart from the time (see ``health_key``).
         self._version = next(_STATE_VERSIONS)
+
+    @property
+    def line(self) -> RequestLine:
+        """The PVS host's one queue, shared with every other reader of it (found
+        in the event loop that polls, which need not be the one that built this)."""
+        if self._line is None:
+            self._line = line_for(self.host)
+        return self._line
 
     def _changed(self) -> None:
         self._version = next(_STATE_VERSIONS)
