@@ -101,10 +101,10 @@ def run_exporter(conn: Connection, sim_port: int, mode: str, timeout: float) -> 
         )
         poller = Poller(
             "bench",
-            target.host,
-            "legacy",
             make_reader(target),
             PollSchedule(interval=INTERVAL, max_age=120.0, timeout=timeout),
+            host=target.host,
+            api="legacy",
             mode=mode,  # type: ignore[arg-type]
         )
         exporter = ExporterServer(ExporterState(config, [poller]))

@@ -72,14 +72,18 @@ def our_render(snapshot: Any) -> Callable[[], bytes]:
         polls=10,
         poll_interval=120,
     )
-    cache = DeviceFamilyCache(False)
+    cache = DeviceFamilyCache(use_timestamps=False)
     registry = CollectorRegistry(auto_describe=False)
     for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
         registry.register(collector)
     registry.register(ExporterCollector(lambda: [status], cache, include_devices=False))
 
     def scrape() -> bytes:
-        body, _ = render(registry, "", lambda om: cache.text("bench", snapshot, om))
+        body, _ = render(
+            registry,
+            "",
+            lambda *, openmetrics: cache.text("bench", snapshot, openmetrics=openmetrics),
+        )
         return body
 
     return scrape

@@ -20,8 +20,7 @@ import pytest
 from aiohttp import web
 from hypothesis import settings
 
-from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
-from sunpower_pvs_exporter.poller import PollMode
+from sunpower_pvs_exporter.config import ExporterConfig, PollMode, TargetConfig
 from sunpower_pvs_exporter.pvs.reader import PvsReader
 from sunpower_pvs_exporter.pvs.varserver import VarserverClient
 from sunpower_pvs_exporter.runtime import ExporterState, make_reader

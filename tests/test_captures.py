@@ -59,7 +59,9 @@ async def replay_exposition(path: Path) -> str:
     assert not recorded.unmatched or all("dl_cgi" in u for u in recorded.unmatched), (
         f"{path.name}: the exporter asked for requests the capture lacks: {recorded.unmatched}"
     )
-    return encode_metrics(device_metrics_for(snapshot), snapshot, False, False).decode()
+    return encode_metrics(
+        device_metrics_for(snapshot), snapshot, use_timestamps=False, openmetrics=False
+    ).decode()
 
 
 def test_there_are_captures():

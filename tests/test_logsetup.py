@@ -50,7 +50,7 @@ def restore_root_logging() -> Iterator[None]:
 
 
 def test_plain_is_the_original_format():
-    line = PlainFormatter().format(record("target=%s poll failed: %s", "site", "boom"))
+    line = PlainFormatter().format(record("poll failed: %s", "boom", target="site"))
     assert re.fullmatch(
         r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING x: target=site poll failed: boom", line
     ), line
@@ -64,15 +64,24 @@ def test_plain_escapes_control_characters_from_the_pvs():
 
 def test_logfmt_makes_target_a_field_and_quotes_values():
     line = LogfmtFormatter().format(
-        record('target=%s poll failed (%s): %s "x"', "site-1", "timeout", "no answer\nin 10s")
+        record('poll failed (%s): %s "x"', "timeout", "no answer\nin 10s", target="site-1")
     )
     assert "\n" not in line
     assert line.startswith("time=")
     assert " level=warning logger=x target=site-1 " in line
     assert 'msg="poll failed (timeout): no answer\\nin 10s \\"x\\""' in line
-    # extra={"target": ...} works too, and wins when there is no prefix.
     line = LogfmtFormatter().format(record("listening", target="roof"))
     assert "target=roof msg=listening" in line
+    # A record about no target has no target field (and no stray prefix in plain).
+    assert "target=" not in LogfmtFormatter().format(record("listening"))
+    assert "target=" not in PlainFormatter().format(record("listening"))
+
+
+def test_a_plain_line_names_the_target_and_other_handlers_still_see_the_bare_message():
+    rec = record("poll ok in %.3fs", 0.25, target="roof")
+    assert PlainFormatter().format(rec).endswith("x: target=roof poll ok in 0.250s")
+    assert json.loads(JsonFormatter().format(rec))["msg"] == "poll ok in 0.250s"
+    assert rec.getMessage() == "poll ok in 0.250s"
 
 
 def test_json_is_one_object_per_line_with_exception_field():
@@ -81,7 +90,8 @@ def test_json_is_one_object_per_line_with_exception_field():
     except ValueError:
         import sys
 
-        rec = logging.LogRecord("p", logging.ERROR, __file__, 1, "target=a crashed", None, None)
+        rec = logging.LogRecord("p", logging.ERROR, __file__, 1, "crashed", None, None)
+        rec.target = "a"
         rec.exc_info = sys.exc_info()
     line = JsonFormatter().format(rec)
     assert "\n" not in line
@@ -99,19 +109,19 @@ def test_repeated_errors_are_counted_and_summarised():
     passed = []
     for i in range(100):
         now[0] = i * 2.0  # one failure every 2 s for 200 s
-        rec = record("target=%s poll failed: next try in %.0fs", "site", 2.0 + i % 7)
+        rec = record("poll failed: next try in %.0fs", 2.0 + i % 7, target="site")
         if limiter.filter(rec):
             passed.append(rec.getMessage())
-    assert passed == ["target=site poll failed: next try in 2s"]
+    assert passed == ["poll failed: next try in 2s"]
     now[0] = 700.0
-    rec = record("target=%s poll failed: next try in %.0fs", "site", 300.0)
+    rec = record("poll failed: next try in %.0fs", 300.0, target="site")
     assert limiter.filter(rec)
     assert rec.getMessage() == (
-        "target=site poll failed: next try in 300s [99 more like this in the last 700 s]"
+        "poll failed: next try in 300s [99 more like this in the last 700 s]"
     )
     # Another target or another message is another kind: not held back.
-    assert limiter.filter(record("target=%s poll failed: next try in 1s", "other"))
-    assert limiter.filter(record("target=site auth failed"))
+    assert limiter.filter(record("poll failed: next try in 1s", target="other"))
+    assert limiter.filter(record("auth failed", target="site"))
     # INFO and DEBUG are what the user asked for: never limited.
     for _ in range(3):
         assert limiter.filter(record("poll ok", level=logging.INFO))
@@ -156,6 +166,8 @@ async def test_a_dead_pvs_does_not_fill_the_log(make_simulator, tmp_path: Path, 
         assert doc["level"] == "warning"
     if log_format == "logfmt":
         assert " target=site " in lines[0]
+    if log_format == "plain":
+        assert " WARNING sunpower_pvs_exporter.poller: target=site poll failed (" in lines[0]
 
 
 def test_cli_accepts_log_format(tmp_path):

@@ -341,9 +341,9 @@ async def test_a_poll_that_ends_leaves_its_health_lines_encoded_for_the_next_scr
         await poller.poll()
         assert poller.status().last_poll_ok is not failing
         built.clear()
-        body = state.metrics_text([poller], [], True, True)
+        body = state.metrics_text([poller], [], exporter_info=True, openmetrics=True)
         assert built == [], "the scrape re-encoded what the poll's end should have"
-        expected = health_text([status(clock())], True, False)
+        expected = health_text([status(clock())], openmetrics=True, include_exporter_info=False)
         assert expected in body
 
 
@@ -353,9 +353,14 @@ async def test_a_removed_target_leaves_no_health_lines_behind(make_simulator, ma
     that every scrape walks (a fleet reloaded often would grow it)."""
     kept_sim = await make_simulator(inverters=1)
     gone_sim = await make_simulator(inverters=1)
+    # A clock that moves only past the first polls' spread: each poller polls
+    # once and then waits, so the poll below is the only one on the PVS (not
+    # one the schedule started, which the poll below would join).
+    clock = FakeClock(NOON_UTC)
     exporter = await make_exporter(
-        [target_for(kept_sim, name="kept"), target_for(gone_sim, name="gone")]
+        [target_for(kept_sim, name="kept"), target_for(gone_sim, name="gone")], clock=clock
     )
+    clock.advance(1.0)
     state = exporter.state
     gone = state.pollers["gone"]
     for _ in range(200):
@@ -377,7 +382,9 @@ async def test_a_removed_target_leaves_no_health_lines_behind(make_simulator, ma
     assert outcome.ok, outcome.message
     await asyncio.gather(slow_poll, *state.retiring, return_exceptions=True)
     assert set(state.health._entries) <= {"kept"}
-    assert b'target="gone"' not in state.metrics_text(list(state.pollers.values()), [], True, True)
+    assert b'target="gone"' not in state.metrics_text(
+        list(state.pollers.values()), [], exporter_info=True, openmetrics=True
+    )
 
 
 async def test_a_reload_to_the_same_pvs_https_port_waits_for_the_request_given_up_on(

@@ -7,7 +7,8 @@ frozen copy, so rendering never races a poll that finishes meanwhile.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from sunpower_pvs_exporter.continuity import HELD_REASONS, HeldReason
 from sunpower_pvs_exporter.pvs.errors import FAILURE_REASONS, FailureReason
@@ -23,18 +24,14 @@ def zero_held() -> dict[HeldReason, int]:
 
 
 @dataclass(frozen=True)
-class TargetStatus:
-    """Health of one target as of ``now``.
+class LastPoll:
+    """What a target's polls so far left: the last good data, the last outcome, the counts.
 
-    ``snapshot`` is the last good read only while it is fresher than
-    ``max_age``; stale data is withheld so no one graphs it as current.
+    The poller holds one and replaces it whole at every change, never field
+    by field; a poller that takes over from another for the same PVS (a
+    reload) takes it whole, and ``TargetStatus`` is one plus the time.
     """
 
-    target: str
-    host: str
-    api: str
-    now: float
-    backend: str = ""
     snapshot: Snapshot | None = None
     last_snapshot_at: float | None = None
     last_attempt_at: float | None = None
@@ -47,6 +44,42 @@ class TargetStatus:
     # Values present in PVS answers but unusable (junk, NaN, 10**400): exported as missing.
     dropped_values: int = 0
     failures: Mapping[FailureReason, int] = field(default_factory=zero_failures)
+
+    def failed(self, reason: FailureReason, message: str, duration: float) -> LastPoll:
+        failures = dict(self.failures)
+        failures[reason] += 1
+        return replace(
+            self,
+            last_poll_duration=duration,
+            last_poll_ok=False,
+            last_error=message,
+            last_error_reason=reason,
+            failures=failures,
+        )
+
+    def shown(self, *, fresh: bool, overdue: bool) -> dict[str, Any]:
+        """The fields as a ``TargetStatus`` shows them: the snapshot only while
+        fresh, and a poll a scrape stopped waiting for (scrape mode) not ok."""
+        fields = dict(vars(self))
+        fields["snapshot"] = self.snapshot if fresh else None
+        fields["last_poll_ok"] = self.last_poll_ok and not overdue
+        fields["failures"] = dict(self.failures)
+        return fields
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetStatus(LastPoll):
+    """Health of one target as of ``now``: what its polls left, and its schedule.
+
+    ``snapshot`` is the last good read only while it is fresher than
+    ``max_age``; stale data is withheld so no one graphs it as current.
+    """
+
+    target: str
+    host: str
+    api: str
+    now: float
+    backend: str = ""
     consecutive_failures: int = 0
     poll_interval: float = 0.0
     next_poll_at: float | None = None

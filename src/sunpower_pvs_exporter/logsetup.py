@@ -5,9 +5,11 @@
 * ``json``   — ``{"time": "…", "level": "warning", "logger": "…", "target": "site", …}``
 
 logfmt and JSON write exactly one line per event (tracebacks go into an
-``exc`` field with newlines escaped). The target is a field of its own when
-the log call passes ``extra={"target": NAME}``, or when the message starts
-with ``target=NAME `` as the pollers' messages do.
+``exc`` field with newlines escaped). The target a line is about travels
+beside the message, never inside it: pollers and PVS clients log through a
+``logging.LoggerAdapter`` that adds ``extra={"target": NAME}`` (one-off
+calls pass it themselves). logfmt and JSON make it a field of its own;
+plain writes it as ``target=NAME `` before the message, as it always has.
 
 Repeated identical warnings and errors are rate-limited: the first one of a
 kind is written, the same kind again within ``window`` seconds is only
@@ -15,7 +17,7 @@ counted, and the first one after the window is written with a summary
 ``[N more like this in the last M s]`` (if the errors stop instead, the
 count is dropped; the poller logs its own "answering again after N failed
 polls" line on recovery). "The same kind" means the same
-logger, level and message once numbers are blanked out (so "next try in 240s"
+logger, level, target and message once numbers are blanked out (so "next try in 240s"
 and "next try in 300s" count as one). A dead PVS therefore writes a few lines
 an hour, not one per poll, and cannot fill a Raspberry Pi's SD card.
 
@@ -28,6 +30,7 @@ otherwise be a new kind each time).
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import re
@@ -42,20 +45,15 @@ LOG_FORMATS = ("plain", "logfmt", "json")
 DEFAULT_RATE_LIMIT_WINDOW = 600.0
 MAX_TRACKED_KINDS = 512
 
-_TARGET_PREFIX = re.compile(r"^target=(\S+)\s+")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _LOGFMT_BARE = re.compile(r"^[^\s=\"\\]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def split_target(record: logging.LogRecord) -> tuple[str, str]:
-    """(target, message without a leading ``target=NAME``) of a record."""
-    message = record.getMessage()
+def target_of(record: logging.LogRecord) -> str:
+    """The target a record is about (``extra={"target": NAME}``), or ''."""
     target = getattr(record, "target", None)
-    match = _TARGET_PREFIX.match(message)
-    if match is not None and (target is None or match.group(1) == str(target)):
-        return match.group(1), message[match.end() :]
-    return ("" if target is None else str(target)), message
+    return "" if target is None else str(target)
 
 
 def _iso_time(created: float) -> str:
@@ -65,7 +63,7 @@ def _iso_time(created: float) -> str:
 
 class _StructuredFormatter(logging.Formatter):
     def fields(self, record: logging.LogRecord) -> dict[str, str]:
-        target, message = split_target(record)
+        target = target_of(record)
         fields = {
             "time": _iso_time(record.created),
             "level": record.levelname.lower(),
@@ -73,7 +71,7 @@ class _StructuredFormatter(logging.Formatter):
         }
         if target:
             fields["target"] = target
-        fields["msg"] = message
+        fields["msg"] = record.getMessage()
         if record.exc_info:
             fields["exc"] = self.formatException(record.exc_info)
         elif record.exc_text:
@@ -101,12 +99,18 @@ class JsonFormatter(_StructuredFormatter):
 
 
 class PlainFormatter(logging.Formatter):
-    """The original's format; control characters in messages are escaped."""
+    """The original's format, with ``target=NAME `` before the message of a
+    record about a target; control characters in messages are escaped."""
 
     def __init__(self) -> None:
         super().__init__(PLAIN_FORMAT)
 
     def formatMessage(self, record: logging.LogRecord) -> str:
+        target = target_of(record)
+        if target:
+            # A copy: other handlers of the same record see its own message.
+            record = copy.copy(record)
+            record.message = f"target={target} {record.message}"
         text = super().formatMessage(record)
         return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
@@ -147,13 +151,13 @@ class RepeatFilter(logging.Filter):
         self.min_level = min_level
         self.clock = clock
         self.max_kinds = max_kinds
-        self._kinds: OrderedDict[tuple[str, int, str], _Kind] = OrderedDict()
+        self._kinds: OrderedDict[tuple[str, int, str, str], _Kind] = OrderedDict()
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < self.min_level or self.window <= 0:
             return True
         message = record.getMessage()
-        key = (record.name, record.levelno, _kind_of(record, message))
+        key = (record.name, record.levelno, target_of(record), _kind_of(record, message))
         now = self.clock()
         kind = self._kinds.get(key)
         if kind is None:

@@ -41,12 +41,11 @@ import random
 import time
 import zlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
 
-from sunpower_pvs_exporter.config import DEFAULT_IDLE_AFTER
+from sunpower_pvs_exporter.config import DEFAULT_IDLE_AFTER, PollMode
 from sunpower_pvs_exporter.continuity import TargetContinuity
-from sunpower_pvs_exporter.health import TargetStatus, zero_failures
+from sunpower_pvs_exporter.health import LastPoll, TargetStatus
 from sunpower_pvs_exporter.pvs.backoff import backoff_delay
 from sunpower_pvs_exporter.pvs.errors import FailureReason, PvsError, PvsTimeoutError
 from sunpower_pvs_exporter.pvs.model import Snapshot
@@ -55,9 +54,8 @@ from sunpower_pvs_exporter.pvs.request_line import RequestLine, line_for
 from sunpower_pvs_exporter.pvs.transport import ABANDONED_GRACE
 from sunpower_pvs_exporter.pvs.values import count_dropped_values
 
-__all__ = ["DEFAULT_IDLE_AFTER", "PollMode", "PollSchedule", "Poller", "first_poll_delay"]
+__all__ = ["DEFAULT_IDLE_AFTER", "PollSchedule", "Poller", "first_poll_delay"]
 
-PollMode = Literal["background", "scrape", "on_demand"]
 DEFAULT_BACKOFF_CAP = 300.0  # seconds: a dead PVS is still retried every 5 minutes
 DEFAULT_JITTER = 0.2  # up to +20 % on each backoff delay, never less than the interval
 # First polls of a fleet spread over this much per target, up to the interval.
@@ -111,33 +109,37 @@ class PollSchedule:
 
 
 class Poller:
+    """One target's PVS on its schedule; the last poll's result for every reader."""
+
     def __init__(
         self,
         name: str,
-        host: str,
-        api: str,
         reader: PvsReader,
         schedule: PollSchedule,
+        *,
+        host: str,
+        api: str = "",
         mode: PollMode = "background",
-        after_poll: Callable[[], Awaitable[None]] | None = None,
-        prepare: Callable[[str, Snapshot], Awaitable[None]] | None = None,
+        idle_after: float = DEFAULT_IDLE_AFTER,
+        first_delay: float = 0.0,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
-        idle_after: float = DEFAULT_IDLE_AFTER,
-        first_delay: float = 0.0,
     ) -> None:
         self.name = name
+        # Every line it logs names the target (a field of its own in logfmt and JSON).
+        self.log = logging.LoggerAdapter(log, {"target": name})
         self.host = host
         self._line: RequestLine | None = None
         self.api = api
         self.reader = reader
         self.schedule = schedule
         self.mode = mode
-        # Runs after every poll, good or bad (the Pushgateway pusher).
-        self.after_poll = after_poll
-        # Runs on a new snapshot before scrapes can see it (pre-rendering).
-        self.prepare = prepare
+        # Hooks the runtime sets. Runs after every poll, good or bad (the
+        # Pushgateway pusher):
+        self.after_poll: Callable[[], Awaitable[None]] | None = None
+        # Runs on a new snapshot before scrapes can see it (pre-rendering):
+        self.prepare: Callable[[str, Snapshot], Awaitable[None]] | None = None
         # Called (on the event loop) when a poll has ended, good or bad, with
         # the state final: the health lines are encoded then, not in the
         # next scrape of a large fleet's /metrics.
@@ -154,17 +156,7 @@ class Poller:
         # polls spread over the interval instead of all starting at once.
         self.first_delay = first_delay
         self._last_probe_at: float | None = None
-        self._snapshot: Snapshot | None = None
-        self._snapshot_at: float | None = None
-        self._last_attempt_at: float | None = None
-        self._last_success_at: float | None = None
-        self._last_duration: float | None = None
-        self._last_ok = False
-        self._last_error = ""
-        self._last_error_reason = ""
-        self._polls = 0
-        self._dropped_values = 0
-        self._failures = zero_failures()
+        self._last = LastPoll()
         self._consecutive_failures = 0
         # Scrape mode: a scrape stopped waiting for the poll that is still running.
         self._overdue = False
@@ -207,33 +199,23 @@ class Poller:
         return (self._version, self._fresh(now), self.active, self.reader.backend)
 
     def _fresh(self, now: float) -> bool:
+        last = self._last
         return (
-            self._snapshot is not None
-            and self._snapshot_at is not None
-            and now - self._snapshot_at <= self.schedule.max_age
+            last.snapshot is not None
+            and last.last_snapshot_at is not None
+            and now - last.last_snapshot_at <= self.schedule.max_age
         )
 
     def status(self, now: float | None = None) -> TargetStatus:
         if now is None:
             now = self.clock()
-        fresh = self._fresh(now)
         return TargetStatus(
             target=self.name,
             host=self.host,
             api=self.api,
             now=now,
             backend=self.reader.backend,
-            snapshot=self._snapshot if fresh else None,
-            last_snapshot_at=self._snapshot_at,
-            last_attempt_at=self._last_attempt_at,
-            last_success_at=self._last_success_at,
-            last_poll_duration=self._last_duration,
-            last_poll_ok=self._last_ok and not self._overdue,
-            last_error=self._last_error,
-            last_error_reason=self._last_error_reason,
-            polls=self._polls,
-            dropped_values=self._dropped_values,
-            failures=dict(self._failures),
+            **self._last.shown(fresh=self._fresh(now), overdue=self._overdue),
             consecutive_failures=self._consecutive_failures,
             poll_interval=self.schedule.interval,
             next_poll_at=self._next_poll_at,
@@ -310,14 +292,13 @@ class Poller:
             try:
                 await self.after_poll()
             except Exception:
-                log.exception("target=%s after-poll hook failed", self.name)
+                self.log.exception("after-poll hook failed")
 
     async def _read_and_record(self) -> None:
         started_wall = self.clock()
         started = self.monotonic()
-        self._last_attempt_at = started_wall
+        self._last = replace(self._last, last_attempt_at=started_wall, polls=self._last.polls + 1)
         self.line.polled(started_wall, remember_for=self.schedule.interval)
-        self._polls += 1
         self._changed()
         try:
             await self._read_and_record_inner(started, started_wall)
@@ -328,7 +309,7 @@ class Poller:
                 try:
                     self.settled(self)
                 except Exception:  # a bug there must not stop the polling
-                    log.exception("target=%s encoding the new health failed", self.name)
+                    self.log.exception("encoding the new health failed")
 
     async def _read_and_record_inner(self, started: float, started_wall: float) -> None:
         try:
@@ -342,7 +323,10 @@ class Poller:
                         try:
                             snapshot = await self.reader.read()
                         finally:
-                            self._dropped_values += dropped.count
+                            self._last = replace(
+                                self._last,
+                                dropped_values=self._last.dropped_values + dropped.count,
+                            )
             except TimeoutError as exc:
                 raise PvsTimeoutError(
                     f"no complete answer within {self.schedule.timeout:g}s"
@@ -353,34 +337,36 @@ class Poller:
         except Exception as exc:  # a bug in our code must not kill the poller
             self._record_internal_error(exc, started, started_wall)
             return
-        self._last_duration = self.monotonic() - started
+        self._last = replace(self._last, last_poll_duration=self.monotonic() - started)
         try:
             snapshot = self.continuity.apply(snapshot, self.clock())
         except Exception:  # a bug here must not stop the polling
-            log.exception("target=%s carrying state over from earlier polls failed", self.name)
+            self.log.exception("carrying state over from earlier polls failed")
         # The counters above changed; a scrape during the pre-rendering must see it.
         self._changed()
         if self.prepare is not None:
             try:
                 await self.prepare(self.name, snapshot)
             except Exception:
-                log.exception("target=%s preparing the snapshot failed", self.name)
-        self._snapshot = snapshot
-        self._snapshot_at = self.clock()
-        self._last_success_at = self._snapshot_at
-        self._last_ok = True
+                self.log.exception("preparing the snapshot failed")
+        now = self.clock()
+        self._last = replace(
+            self._last,
+            snapshot=snapshot,
+            last_snapshot_at=now,
+            last_success_at=now,
+            last_poll_ok=True,
+        )
         if self._consecutive_failures:
-            log.info(
-                "target=%s PVS answering again after %d failed polls",
-                self.name,
+            self.log.info(
+                "PVS answering again after %d failed polls",
                 self._consecutive_failures,
             )
         self._consecutive_failures = 0
         self._next_poll_at = started_wall + self.schedule.interval
-        log.debug(
-            "target=%s poll ok in %.3fs: %d devices",
-            self.name,
-            self._last_duration,
+        self.log.debug(
+            "poll ok in %.3fs: %d devices",
+            self._last.last_poll_duration,
             len(snapshot.devices),
         )
 
@@ -394,10 +380,9 @@ class Poller:
         kind = _error_kind(exc)
         if kind not in self._internal_errors_logged:
             self._internal_errors_logged.add(kind)
-            log.error(
-                "target=%s internal error while polling (a bug in the exporter, please "
+            self.log.error(
+                "internal error while polling (a bug in the exporter, please "
                 "report it); logged once, later ones are counted as reason=internal",
-                self.name,
                 exc_info=exc,
             )
         self._record_failure(
@@ -410,17 +395,12 @@ class Poller:
     def _record_failure(
         self, reason: FailureReason, message: str, started: float, started_wall: float
     ) -> None:
-        self._last_duration = self.monotonic() - started
-        self._last_ok = False
-        self._last_error = message
-        self._last_error_reason = reason
-        self._failures[reason] += 1
+        self._last = self._last.failed(reason, message, self.monotonic() - started)
         self._consecutive_failures += 1
         delay = self.schedule.retry_delay(self._consecutive_failures, self.rng)
         self._next_poll_at = self.clock() + delay
-        log.warning(
-            "target=%s poll failed (%s): %s; next try in %.0fs",
-            self.name,
+        self.log.warning(
+            "poll failed (%s): %s; next try in %.0fs",
             reason,
             message,
             delay,
@@ -441,9 +421,8 @@ class Poller:
         if self.is_due() and (self._inflight is None or self._inflight.done()):
             self._inflight = asyncio.create_task(self._poll_once(), name=f"poll-{self.name}")
         self._task = asyncio.create_task(self.run(), name=f"poller-{self.name}")
-        log.info(
-            "target=%s probed: polling on demand until %gs without a probe",
-            self.name,
+        self.log.info(
+            "probed: polling on demand until %gs without a probe",
             self.idle_after,
         )
         return True
@@ -455,7 +434,7 @@ class Poller:
         ``up 0`` when the PVS is quick, and never stalls a scrape for long.
         """
         inflight = self._inflight
-        if self._snapshot is not None or inflight is None or inflight.done() or wait <= 0:
+        if self._last.snapshot is not None or inflight is None or inflight.done() or wait <= 0:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(inflight), timeout=wait)
@@ -473,9 +452,8 @@ class Poller:
         while not self._stopping.is_set():
             left = self._idle_for()
             if left is not None and left <= 0:
-                log.info(
-                    "target=%s not probed for %gs: polling stops until the next probe",
-                    self.name,
+                self.log.info(
+                    "not probed for %gs: polling stops until the next probe",
                     self.idle_after,
                 )
                 return
@@ -511,19 +489,8 @@ class Poller:
         self._changed()
         self._next_poll_at = old._next_poll_at
         self._consecutive_failures = old._consecutive_failures
-        if old.line is not self.line:  # another PVS
-            return
-        self._snapshot = old._snapshot
-        self._snapshot_at = old._snapshot_at
-        self._last_attempt_at = old._last_attempt_at
-        self._last_success_at = old._last_success_at
-        self._last_duration = old._last_duration
-        self._last_ok = old._last_ok
-        self._last_error = old._last_error
-        self._last_error_reason = old._last_error_reason
-        self._polls = old._polls
-        self._dropped_values = old._dropped_values
-        self._failures = dict(old._failures)
+        if old.line is self.line:  # the same PVS: no gap in its metrics
+            self._last = old._last
 
     async def _await_predecessor(self) -> None:
         old, self._predecessor = self._predecessor, None

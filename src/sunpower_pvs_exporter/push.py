@@ -113,7 +113,7 @@ class Pusher:
         try:
             await asyncio.to_thread(self._send, target, "PUT", body)
         except Exception as exc:
-            log.warning("target=%s push to %s failed: %s", target, self.url, _describe(exc))
+            log.warning("push to %s failed: %s", self.url, _describe(exc), extra={"target": target})
             return
         self._pushed.add(target)
 
@@ -122,7 +122,12 @@ class Pusher:
             try:
                 await asyncio.to_thread(self._send, target, "DELETE", b"")
             except Exception as exc:
-                log.warning("target=%s delete from %s failed: %s", target, self.url, _describe(exc))
+                log.warning(
+                    "delete from %s failed: %s",
+                    self.url,
+                    _describe(exc),
+                    extra={"target": target},
+                )
         self._pushed.clear()
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import logging
 import os
@@ -89,7 +90,7 @@ def varserver_endpoint_of(target: TargetConfig) -> Endpoint:
     """varserver is HTTPS only: the target's own port with ``use_tls``, else 443."""
     if target.use_tls:
         return endpoint_of(target)
-    return Endpoint(target.host, VARSERVER_PORT, True, target.tls_ca_file)
+    return Endpoint(target.host, VARSERVER_PORT, use_tls=True, tls_ca_file=target.tls_ca_file)
 
 
 def password_of(target: TargetConfig) -> str | None:
@@ -234,7 +235,7 @@ class ExporterState:
     def __init__(self, config: ExporterConfig, pollers: Sequence[Poller]) -> None:
         self.config = config
         self.pollers = {poller.name: poller for poller in pollers}
-        self.cache = DeviceFamilyCache(config.use_device_data_timestamp)
+        self.cache = DeviceFamilyCache(use_timestamps=config.use_device_data_timestamp)
         self.ready = False
         # The process's own metrics; health and device metrics are appended
         # as text by the handlers (see _exposition).
@@ -272,10 +273,7 @@ class ExporterState:
         if self.config.live and target is not None:
             stream = make_live_stream(target, poller.reader)
             if stream is None:
-                log.warning(
-                    "target=%s --live needs the varserver API; this target is legacy only",
-                    poller.name,
-                )
+                poller.log.warning("--live needs the varserver API; this target is legacy only")
             else:
                 self.streams[poller.name] = stream
 
@@ -382,13 +380,21 @@ class ExporterState:
         a poll, if not pre-rendered").
         """
         for openmetrics in sorted(self.cache.wanted):
-            await asyncio.to_thread(self.cache.parts, target, snapshot, openmetrics)
+            await asyncio.to_thread(
+                functools.partial(self.cache.parts, target, snapshot, openmetrics=openmetrics)
+            )
 
     def _push_hook(self, poller: Poller) -> Callable[[], Awaitable[None]]:
         async def push() -> None:
             if self.pusher is not None:
                 # Exactly what /probe serves for this target, in the text format.
-                body = self.metrics_text([poller], [poller], False, False, HealthText())
+                body = self.metrics_text(
+                    [poller],
+                    [poller],
+                    exporter_info=False,
+                    openmetrics=False,
+                    health=HealthText(),
+                )
                 await self.pusher.push(poller.name, body)
 
         return push
@@ -405,6 +411,7 @@ class ExporterState:
         self,
         health_pollers: Sequence[Poller],
         device_pollers: Sequence[Poller],
+        *,
         exporter_info: bool,
         openmetrics: bool,
         health: HealthText | None = None,
@@ -424,9 +431,9 @@ class ExporterState:
             self.cache,
             timed,
             devices,
-            openmetrics,
-            self.reload_status if exporter_info else None,
-            exporter_info,
+            openmetrics=openmetrics,
+            reload_status=self.reload_status if exporter_info else None,
+            exporter_info=exporter_info,
         )
 
 
@@ -511,7 +518,7 @@ class ConfigReloader:
         try:
             new = await asyncio.to_thread(self.load)
         except ConfigError as exc:
-            return ReloadOutcome(False, str(exc))
+            return ReloadOutcome(ok=False, message=str(exc))
         running = self.state.config
         digests = {t.name: _password_digest(t) for t in new.targets}
         rotated = [
@@ -520,7 +527,7 @@ class ConfigReloader:
             if running.target(t.name) == t and digests[t.name] != self._digests.get(t.name)
         ]
         if new == running and not rotated:
-            return ReloadOutcome(True, UNCHANGED)
+            return ReloadOutcome(ok=True, message=UNCHANGED)
         ignored = [key for key in RESTART_ONLY if getattr(new, key) != getattr(running, key)]
         mode = running.poll_mode
 
@@ -539,7 +546,7 @@ class ConfigReloader:
                 new.targets, build, renew=rotated
             )
         except ConfigError as exc:
-            return ReloadOutcome(False, str(exc))
+            return ReloadOutcome(ok=False, message=str(exc))
         self._digests = digests
         described = []
         for name in changed:
@@ -554,7 +561,7 @@ class ConfigReloader:
         )
         if ignored:
             message += f"; not applied until restart: {', '.join(ignored)}"
-        return ReloadOutcome(True, message)
+        return ReloadOutcome(ok=True, message=message)
 
 
 UNCHANGED = "configuration unchanged, nothing to do"
@@ -577,7 +584,7 @@ async def serve(
     if demo is not None:
         await demo.start()
         config = demo.point_at(config)
-    security = build_security(web_config, config.web_health_without_auth)
+    security = build_security(web_config, health_without_auth=config.web_health_without_auth)
     state = ExporterState(config, make_pollers(config))
     if demo is not None:
         state.simulated = {t.name: demo.description for t in config.targets}

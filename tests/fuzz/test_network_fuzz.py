@@ -72,7 +72,9 @@ def checked(snapshot: Snapshot, number: int) -> None:
     """Encode as /metrics does; the format and timestamps alternate between cases."""
     openmetrics = number % 2 == 1
     use_timestamps = number % 4 >= 2
-    text = encode_metrics(DEVICE_METRICS, snapshot, use_timestamps, openmetrics)
+    text = encode_metrics(
+        DEVICE_METRICS, snapshot, use_timestamps=use_timestamps, openmetrics=openmetrics
+    )
     check_exposition(text, openmetrics, number % REFERENCE_EVERY < 2)
 
 
@@ -214,7 +216,9 @@ def test_telemetry_messages():
             live = None  # the stream restarts now and then
         status = LiveStatus("site", live, 1, number)
         openmetrics = number % 2 == 1
-        text_out = encode_metrics(LIVE_METRICS, status, False, openmetrics)
+        text_out = encode_metrics(
+            LIVE_METRICS, status, use_timestamps=False, openmetrics=openmetrics
+        )
         check_exposition(text_out, openmetrics, number % REFERENCE_EVERY < 2)
 
     run_cases("telemetry", SEED + 3, FUZZ_CASES, case)

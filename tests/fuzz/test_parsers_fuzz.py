@@ -283,7 +283,7 @@ def render_checked(snapshot: Snapshot) -> str:
     texts = []
     status = status_for(snapshot)
     for use_timestamps in (False, True):
-        devices = build_families(DEVICE_METRICS, snapshot, use_timestamps)
+        devices = build_families(DEVICE_METRICS, snapshot, use_timestamps=use_timestamps)
         text_registry = registry_of(devices + build_families(HEALTH_METRICS, status))
         text = generate_latest(text_registry).decode("utf-8")
         samples = parse_samples(text)  # raises on invalid text, asserts no duplicates
@@ -293,7 +293,9 @@ def render_checked(snapshot: Snapshot) -> str:
             assert not math.isinf(value), (name, dict(labels), value)
             for label_value in dict(labels).values():
                 label_value.encode("utf-8")  # no lone surrogates survive
-        om_devices = build_families(DEVICE_METRICS, snapshot, use_timestamps, openmetrics=True)
+        om_devices = build_families(
+            DEVICE_METRICS, snapshot, use_timestamps=use_timestamps, openmetrics=True
+        )
         om_registry = registry_of(
             om_devices + build_families(HEALTH_METRICS, status, openmetrics=True)
         )
@@ -305,11 +307,16 @@ def render_checked(snapshot: Snapshot) -> str:
         if encode_metrics is not None:
             # /metrics is served by the fast encoder: it must produce exactly
             # prometheus_client's bytes for the same families, hostile labels included.
-            assert encode_metrics(DEVICE_METRICS, snapshot, use_timestamps, False) == (
-                generate_latest(registry_of(devices))
-            )
+            assert encode_metrics(
+                DEVICE_METRICS, snapshot, use_timestamps=use_timestamps, openmetrics=False
+            ) == (generate_latest(registry_of(devices)))
             reference = generate_openmetrics(registry_of(om_devices)).removesuffix(b"# EOF\n")
-            assert encode_metrics(DEVICE_METRICS, snapshot, use_timestamps, True) == reference
+            assert (
+                encode_metrics(
+                    DEVICE_METRICS, snapshot, use_timestamps=use_timestamps, openmetrics=True
+                )
+                == reference
+            )
     return texts[0]
 
 

@@ -26,7 +26,7 @@ FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 def reference(specs, root, use_timestamps: bool, openmetrics: bool) -> bytes:
     """prometheus_client's own encoding of the same families (the reference)."""
-    families = build_families(specs, root, use_timestamps, openmetrics)
+    families = build_families(specs, root, use_timestamps=use_timestamps, openmetrics=openmetrics)
 
     class Fixed(Collector):
         def collect(self):  # type: ignore[no-untyped-def]
@@ -46,9 +46,9 @@ FORMATS = [(ts, om) for ts in (False, True) for om in (False, True)]
 @pytest.mark.parametrize("fixture", ["device_list_2019.json", "device_list_2024.json"])
 def test_fixtures_encode_identically(fixture: str, use_timestamps: bool, openmetrics: bool):
     snapshot = parse_device_list(json.loads((FIXTURES / fixture).read_text()), 0.0, UTC)
-    assert encode_metrics(DEVICE_METRICS, snapshot, use_timestamps, openmetrics) == reference(
-        DEVICE_METRICS, snapshot, use_timestamps, openmetrics
-    )
+    assert encode_metrics(
+        DEVICE_METRICS, snapshot, use_timestamps=use_timestamps, openmetrics=openmetrics
+    ) == reference(DEVICE_METRICS, snapshot, use_timestamps, openmetrics)
 
 
 @pytest.mark.parametrize(("use_timestamps", "openmetrics"), FORMATS)
@@ -56,9 +56,9 @@ def test_simulated_site_encodes_identically(use_timestamps: bool, openmetrics: b
     site = Site(SiteConfig(inverters=40, error_inverters=3, tz=UTC), NOON_UTC)
     doc = legacy_api.device_list(site.state(NOON_UTC), UTC, "strip")
     snapshot = parse_device_list(doc, 0.0, UTC)
-    assert encode_metrics(DEVICE_METRICS, snapshot, use_timestamps, openmetrics) == reference(
-        DEVICE_METRICS, snapshot, use_timestamps, openmetrics
-    )
+    assert encode_metrics(
+        DEVICE_METRICS, snapshot, use_timestamps=use_timestamps, openmetrics=openmetrics
+    ) == reference(DEVICE_METRICS, snapshot, use_timestamps, openmetrics)
 
 
 @settings(max_examples=200, derandomize=True, deadline=None)
@@ -80,9 +80,9 @@ def test_arbitrary_labels_and_values_encode_identically(texts: list[str], number
     }
     snapshot = parse_device_list({"devices": [device], "result": "succeed"}, 0.0, UTC)
     for use_timestamps, openmetrics in FORMATS:
-        assert encode_metrics(DEVICE_METRICS, snapshot, use_timestamps, openmetrics) == reference(
-            DEVICE_METRICS, snapshot, use_timestamps, openmetrics
-        )
+        assert encode_metrics(
+            DEVICE_METRICS, snapshot, use_timestamps=use_timestamps, openmetrics=openmetrics
+        ) == reference(DEVICE_METRICS, snapshot, use_timestamps, openmetrics)
 
 
 def test_health_metrics_encode_identically():
@@ -90,6 +90,6 @@ def test_health_metrics_encode_identically():
 
     status = TargetStatus(target='we"ird\\name', host="h", api="auto", now=1.0, polls=3)
     for _, openmetrics in FORMATS:
-        assert encode_metrics(HEALTH_METRICS, status, False, openmetrics) == reference(
-            HEALTH_METRICS, status, False, openmetrics
-        )
+        assert encode_metrics(
+            HEALTH_METRICS, status, use_timestamps=False, openmetrics=openmetrics
+        ) == reference(HEALTH_METRICS, status, False, openmetrics)

@@ -29,6 +29,9 @@ from sunpower_pvs_exporter.metrics.collector import (
 )
 from sunpower_pvs_exporter.metrics.encoder import sample_lines
 
+# The classic text format, with the exporter's own info (what /metrics serves curl).
+TEXT_WITH_INFO = {"openmetrics": False, "include_exporter_info": True}
+
 
 def families(text: bytes) -> list[bytes]:
     """The exposition split into family blocks, each from its ``# HELP`` line."""
@@ -84,7 +87,7 @@ def test_health_text_is_what_prometheus_client_renders(openmetrics: bool, info: 
     registry.register(
         ExporterCollector(
             lambda: chosen,
-            DeviceFamilyCache(False),
+            DeviceFamilyCache(use_timestamps=False),
             include_devices=False,
             include_exporter_info=info,
         )
@@ -93,7 +96,7 @@ def test_health_text_is_what_prometheus_client_renders(openmetrics: bool, info: 
         expected = openmetrics_latest(registry).removesuffix(b"# EOF\n")
     else:
         expected = text_latest(registry)
-    ours = health_text(chosen, openmetrics, info)
+    ours = health_text(chosen, openmetrics=openmetrics, include_exporter_info=info)
     assert sorted(families(ours)) == sorted(families(expected))
     names = [block.split(b" ", 1)[0] for block in families(ours)]
     catalog = [spec.family_name if openmetrics else spec.name for spec in HEALTH_METRICS]
@@ -114,16 +117,18 @@ def test_cached_health_lines_follow_every_change_and_only_age_follows_the_clock(
     renderer = HealthText()
     first = statuses()
     for openmetrics in (False, True):
-        ours = renderer.text(fixed(first), openmetrics, True)
-        assert ours == health_text(first, openmetrics, True)
+        ours = renderer.text(fixed(first), openmetrics=openmetrics, include_exporter_info=True)
+        assert ours == health_text(first, openmetrics=openmetrics, include_exporter_info=True)
     # Time passes: only the snapshot age (and freshness, via the snapshot) moves.
     later = [dataclasses.replace(s, now=s.now + 50.0) for s in first]
-    assert renderer.text(fixed(later), False, True) == health_text(later, False, True)
-    assert b'snapshot_age_seconds{target="ok"} 59.5' in renderer.text(fixed(later), False, True)
+    assert renderer.text(fixed(later), **TEXT_WITH_INFO) == health_text(later, **TEXT_WITH_INFO)
+    assert b'snapshot_age_seconds{target="ok"} 59.5' in renderer.text(
+        fixed(later), **TEXT_WITH_INFO
+    )
     # A poll changes the state: the cached lines are not reused.
     polled = [dataclasses.replace(later[1], polls=later[1].polls + 1, active=False)]
-    text = renderer.text(fixed(polled), True, False)
-    assert text == health_text(polled, True, False)
+    text = renderer.text(fixed(polled), openmetrics=True, include_exporter_info=False)
+    assert text == health_text(polled, openmetrics=True, include_exporter_info=False)
     assert b'sunpower_pvs_polls_total{target="ok"} 1.2345678902e+10' in text
     assert b'sunpower_pvs_target_active{target="ok"} 0.0' in text
 
@@ -146,14 +151,14 @@ def test_a_probe_of_one_target_does_not_evict_the_others():
     renderer = HealthText()
     sources = [CountingSource(status) for status in statuses()]
     everyone = [(source, 1000.0) for source in sources]
-    renderer.text(everyone, False, True)
+    renderer.text(everyone, **TEXT_WITH_INFO)
     assert [s.built for s in sources] == [1, 1, 1]
-    renderer.text([everyone[1]], True, False)  # a probe of "ok"
-    renderer.text(everyone, True, True)
-    renderer.text([(source, 2000.0) for source in sources], False, True)
+    renderer.text([everyone[1]], openmetrics=True, include_exporter_info=False)  # a probe of "ok"
+    renderer.text(everyone, openmetrics=True, include_exporter_info=True)
+    renderer.text([(source, 2000.0) for source in sources], **TEXT_WITH_INFO)
     assert [s.built for s in sources] == [1, 1, 1]
     renderer.forget("ok")
-    renderer.text(everyone, False, True)
+    renderer.text(everyone, **TEXT_WITH_INFO)
     assert [s.built for s in sources] == [1, 2, 1]
 
 
@@ -173,5 +178,8 @@ def test_health_lines_are_the_same_in_both_formats_when_the_catalog_says_so():
     """``FORMAT_NEUTRAL`` lets HealthText encode a target once for both formats."""
     assert FORMAT_NEUTRAL, "a health counter exported as NaN: both formats are encoded"
     for status in statuses():
-        text = sample_lines(HEALTH_METRICS, (status,), False, False)
-        assert text == sample_lines(HEALTH_METRICS, (status,), False, True), status.target
+        text = sample_lines(HEALTH_METRICS, (status,), use_timestamps=False, openmetrics=False)
+        openmetrics = sample_lines(
+            HEALTH_METRICS, (status,), use_timestamps=False, openmetrics=True
+        )
+        assert text == openmetrics, status.target

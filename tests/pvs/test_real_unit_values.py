@@ -36,7 +36,7 @@ async def test_varserver_production_meter_exports_no_fake_zeros(
     )
     # The simulator really sends the zeros (and the mask when asked to).
     raw = sim.pvs.state()
-    names = variables(raw, "strip", sim.pvs.mac, masks)
+    names = variables(raw, "strip", sim.pvs.mac, meter_masks=masks)
     production = [n for n, v in names.items() if n.endswith("/sn") and v.endswith("p")]
     (sn_name,) = production
     base = sn_name.removesuffix("sn")

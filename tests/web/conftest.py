@@ -131,7 +131,9 @@ async def make_secure_exporter(tmp_path: Path) -> AsyncIterator[SecureExporterFa
             parsed = load_web_config(str(path))
         # 401/429 are answered late in production (a tarpit); tests not about
         # that delay skip it (tests/web/test_auth_flood.py checks it).
-        security = build_security(parsed, cfg.web_health_without_auth, refusal_delay)
+        security = build_security(
+            parsed, health_without_auth=cfg.web_health_without_auth, refusal_delay=refusal_delay
+        )
         server = ExporterServer(
             ExporterState(cfg, pollers_for(cfg)),
             ssl_context=security.ssl_context,

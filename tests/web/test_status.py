@@ -21,7 +21,7 @@ LEADING_ZERO_DATE = 1_799_150_400.0
 
 def render(statuses, single_target=True, *, now=NOW, **options):
     """The page as of ``now``: a function of its inputs, never of today's date."""
-    return render_status_page(statuses, single_target, now=now, **options)
+    return render_status_page(statuses, single_target=single_target, now=now, **options)
 
 
 def power_tiles(page: str) -> str:

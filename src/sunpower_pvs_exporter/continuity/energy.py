@@ -75,6 +75,8 @@ class LifetimeEnergyGuard:
         forget_after: float = FORGET_AFTER_SECONDS,
     ) -> None:
         self.target = target
+        # Every line it logs names the target (a field of its own in logfmt and JSON).
+        self.log = logging.LoggerAdapter(log, {"target": target})
         self.reset_after = reset_after
         self.forget_after = forget_after
         self.held: dict[HeldReason, int] = dict.fromkeys(HELD_REASONS, 0)
@@ -110,10 +112,9 @@ class LifetimeEnergyGuard:
             return track.exported
         if track.low_since is None:
             track.low_since = now
-            log.warning(
-                "target=%s %s of %s fell from %.1f to %.1f Wh; holding %.1f until the lower "
+            self.log.warning(
+                "%s of %s fell from %.1f to %.1f Wh; holding %.1f until the lower "
                 "value has lasted %.0f s",
-                self.target,
                 key[0],
                 key[1],
                 track.exported,
@@ -122,9 +123,8 @@ class LifetimeEnergyGuard:
                 self.reset_after,
             )
         elif now - track.low_since >= self.reset_after:
-            log.warning(
-                "target=%s %s of %s stayed below %.1f Wh for %.0f s: accepting %.1f Wh as a reset",
-                self.target,
+            self.log.warning(
+                "%s of %s stayed below %.1f Wh for %.0f s: accepting %.1f Wh as a reset",
                 key[0],
                 key[1],
                 track.exported,

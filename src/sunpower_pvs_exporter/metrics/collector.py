@@ -63,6 +63,7 @@ def _new_family(spec: MetricSpec[Any, Any]) -> Metric:
 def build_families(
     specs: Sequence[MetricSpec[Any, Any]],
     root: object,
+    *,
     use_timestamps: bool = False,
     openmetrics: bool = False,
 ) -> list[Metric]:
@@ -87,7 +88,7 @@ def build_families(
         family = _new_family(spec)
         add = _adder(family, spec)
         for item, labels, timestamp in rows:
-            value = spec.sample_value(item, openmetrics)
+            value = spec.sample_value(item, openmetrics=openmetrics)
             if value is not None:
                 add(labels, value, timestamp)
         if family.samples:
@@ -122,7 +123,7 @@ def _adder(family: Metric, spec: MetricSpec[Any, Any]) -> Callable[[list[str], f
 class DeviceFamilyCache:
     """Device families per snapshot: built on the first scrape after a poll."""
 
-    def __init__(self, use_timestamps: bool) -> None:
+    def __init__(self, *, use_timestamps: bool) -> None:
         self.use_timestamps = use_timestamps
         self._entries: dict[str, tuple[Snapshot, list[Metric]]] = {}
         self._texts: dict[str, tuple[Snapshot, dict[bool, list[bytes]]]] = {}
@@ -137,7 +138,9 @@ class DeviceFamilyCache:
         entry = self._entries.get(target)
         if entry is not None and entry[0] is snapshot:
             return entry[1]
-        families = build_families(device_metrics_for(snapshot), snapshot, self.use_timestamps)
+        families = build_families(
+            device_metrics_for(snapshot), snapshot, use_timestamps=self.use_timestamps
+        )
         self._entries[target] = (snapshot, families)
         return families
 
@@ -146,11 +149,11 @@ class DeviceFamilyCache:
         self._entries.pop(target, None)
         self._texts.pop(target, None)
 
-    def text(self, target: str, snapshot: Snapshot, openmetrics: bool) -> bytes:
+    def text(self, target: str, snapshot: Snapshot, *, openmetrics: bool) -> bytes:
         """The device families already rendered, once per snapshot and format."""
-        return b"".join(self.parts(target, snapshot, openmetrics))
+        return b"".join(self.parts(target, snapshot, openmetrics=openmetrics))
 
-    def parts(self, target: str, snapshot: Snapshot, openmetrics: bool) -> list[bytes]:
+    def parts(self, target: str, snapshot: Snapshot, *, openmetrics: bool) -> list[bytes]:
         """The device families already rendered, as pieces to concatenate.
 
         Rendering 300 inverters' worth of samples is most of a scrape's cost;
@@ -167,7 +170,10 @@ class DeviceFamilyCache:
         cached = entry[1].get(openmetrics)
         if cached is None:
             cached = encode_parts(
-                device_metrics_for(snapshot), snapshot, self.use_timestamps, openmetrics
+                device_metrics_for(snapshot),
+                snapshot,
+                use_timestamps=self.use_timestamps,
+                openmetrics=openmetrics,
             )
             entry[1][openmetrics] = cached
         return cached
@@ -184,6 +190,7 @@ class ExporterCollector(Collector):
         self,
         statuses: Callable[[], Iterable[TargetStatus]],
         cache: DeviceFamilyCache,
+        *,
         include_devices: bool,
         include_exporter_info: bool = True,
         reload_status: Callable[[], ReloadStatus] | None = None,
@@ -295,7 +302,7 @@ class _TargetLines:
     # ``name{labels} `` of the snapshot-age sample, for re-encoding its value.
     age_prefix: str
 
-    def lines(self, openmetrics: bool) -> list[str]:
+    def lines(self, *, openmetrics: bool) -> list[str]:
         if openmetrics and self.openmetrics is not None:
             return self.openmetrics
         return self.text
@@ -340,9 +347,11 @@ class HealthText:
 
     def _encode(self, source: HealthSource, now: float, key: Hashable) -> _TargetLines:
         status = source.status(now)
-        text = sample_lines(HEALTH_METRICS, (status,), False, False)
+        text = sample_lines(HEALTH_METRICS, (status,), use_timestamps=False, openmetrics=False)
         openmetrics = (
-            None if FORMAT_NEUTRAL else sample_lines(HEALTH_METRICS, (status,), False, True)
+            None
+            if FORMAT_NEUTRAL
+            else sample_lines(HEALTH_METRICS, (status,), use_timestamps=False, openmetrics=True)
         )
         age_line = text[_AGE_INDEX]
         entry = _TargetLines(
@@ -354,6 +363,7 @@ class HealthText:
     def text(
         self,
         sources: Sequence[tuple[HealthSource, float]],
+        *,
         openmetrics: bool,
         include_exporter_info: bool,
         reload_status: ReloadStatus | None = None,
@@ -363,7 +373,7 @@ class HealthText:
         ages: list[str] = []
         for source, now in sources:
             entry = self._lines(source, now)
-            lines = entry.lines(openmetrics)
+            lines = entry.lines(openmetrics=openmetrics)
             rows.append(lines)
             last = entry.last_snapshot_at
             if last is None:
@@ -375,21 +385,26 @@ class HealthText:
         else:
             merged = [""] * len(HEALTH_METRICS)
         merged[_AGE_INDEX] = "".join(ages)
-        health = assemble(HEALTH_METRICS, merged, openmetrics)
+        health = assemble(HEALTH_METRICS, merged, openmetrics=openmetrics)
         if not include_exporter_info:
             return health
         # Changes only with a reload: encoded once per outcome and format.
         info_key = (openmetrics, reload_status)
         if self._info is None or self._info[0] != info_key:
-            info = encode_metrics(EXPORTER_METRICS, __version__, False, openmetrics)
+            info = encode_metrics(
+                EXPORTER_METRICS, __version__, use_timestamps=False, openmetrics=openmetrics
+            )
             if reload_status is not None:
-                info += encode_metrics(CONFIG_METRICS, reload_status, False, openmetrics)
+                info += encode_metrics(
+                    CONFIG_METRICS, reload_status, use_timestamps=False, openmetrics=openmetrics
+                )
             self._info = (info_key, info)
         return self._info[1] + health
 
 
 def health_text(
     statuses: Sequence[TargetStatus],
+    *,
     openmetrics: bool,
     include_exporter_info: bool,
     reload_status: ReloadStatus | None = None,
@@ -401,4 +416,9 @@ def health_text(
     (benchmarks/RESULTS.md, fleet). The bytes are the same (tests compare them).
     """
     sources = [(FixedStatus(status), status.now) for status in statuses]
-    return HealthText().text(sources, openmetrics, include_exporter_info, reload_status)
+    return HealthText().text(
+        sources,
+        openmetrics=openmetrics,
+        include_exporter_info=include_exporter_info,
+        reload_status=reload_status,
+    )

@@ -24,7 +24,7 @@ def _escape_value(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
-def _help(text: str, openmetrics: bool) -> str:
+def _help(text: str, *, openmetrics: bool) -> str:
     escaped = text.replace("\\", r"\\").replace("\n", r"\n")
     return escaped.replace('"', r"\"") if openmetrics else escaped
 
@@ -34,7 +34,7 @@ def _label_string(names: Sequence[str], values: Sequence[str]) -> str:
     return "{" + ",".join(f'{name}="{_escape_value(value)}"' for name, value in pairs) + "}"
 
 
-def _timestamp(value: float | None, openmetrics: bool) -> str:
+def _timestamp(value: float | None, *, openmetrics: bool) -> str:
     if value is None:
         return ""
     return f" {value}" if openmetrics else f" {int(float(value) * 1000):d}"
@@ -43,6 +43,7 @@ def _timestamp(value: float | None, openmetrics: bool) -> str:
 def encode_metrics(
     specs: Sequence[MetricSpec[Any, Any]],
     root: object,
+    *,
     use_timestamps: bool,
     openmetrics: bool,
 ) -> bytes:
@@ -50,12 +51,15 @@ def encode_metrics(
 
     Families with no samples are left out, as ``collector.build_families`` does.
     """
-    return encode_metrics_over(specs, (root,), use_timestamps, openmetrics)
+    return encode_metrics_over(
+        specs, (root,), use_timestamps=use_timestamps, openmetrics=openmetrics
+    )
 
 
 def encode_parts(
     specs: Sequence[MetricSpec[Any, Any]],
     root: object,
+    *,
     use_timestamps: bool,
     openmetrics: bool,
 ) -> list[bytes]:
@@ -66,11 +70,11 @@ def encode_parts(
     A fleet keeps every target's device metrics rendered, and the headers
     were a third of a small site's (benchmarks/RESULTS.md, fleet).
     """
-    lines = sample_lines(specs, (root,), use_timestamps, openmetrics)
+    lines = sample_lines(specs, (root,), use_timestamps=use_timestamps, openmetrics=openmetrics)
     parts: list[bytes] = []
     for spec, samples in zip(specs, lines, strict=True):
         if samples:
-            parts.append(family_header(spec, openmetrics))
+            parts.append(family_header(spec, openmetrics=openmetrics))
             parts.append(samples.encode("utf-8"))
     return parts
 
@@ -78,28 +82,29 @@ def encode_parts(
 _HEADERS: dict[tuple[int, bool], tuple[MetricSpec[Any, Any], bytes]] = {}
 
 
-def family_header(spec: MetricSpec[Any, Any], openmetrics: bool) -> bytes:
+def family_header(spec: MetricSpec[Any, Any], *, openmetrics: bool) -> bytes:
     """The ``# HELP`` and ``# TYPE`` lines of ``spec``'s family, built once per format."""
     key = (id(spec), openmetrics)
     cached = _HEADERS.get(key)
     if cached is not None and cached[0] is spec:
         return cached[1]
-    header = _header(spec, openmetrics).encode("utf-8")
+    header = _header(spec, openmetrics=openmetrics).encode("utf-8")
     _HEADERS[key] = (spec, header)
     return header
 
 
-def _header(spec: MetricSpec[Any, Any], openmetrics: bool) -> str:
+def _header(spec: MetricSpec[Any, Any], *, openmetrics: bool) -> str:
     if openmetrics:
         family, kind = spec.family_name, spec.kind
     else:
         family, kind = spec.name, ("gauge" if spec.kind == "info" else spec.kind)
-    return f"# HELP {family} {_help(spec.help, openmetrics)}\n# TYPE {family} {kind}\n"
+    return f"# HELP {family} {_help(spec.help, openmetrics=openmetrics)}\n# TYPE {family} {kind}\n"
 
 
 def encode_metrics_over(
     specs: Sequence[MetricSpec[Any, Any]],
     roots: Sequence[object],
+    *,
     use_timestamps: bool,
     openmetrics: bool,
 ) -> bytes:
@@ -108,13 +113,14 @@ def encode_metrics_over(
     The exporter's health for all targets on ``/metrics``: the same bytes as
     merging each target's families, without building a family per target.
     """
-    lines = sample_lines(specs, roots, use_timestamps, openmetrics)
-    return assemble(specs, lines, openmetrics)
+    lines = sample_lines(specs, roots, use_timestamps=use_timestamps, openmetrics=openmetrics)
+    return assemble(specs, lines, openmetrics=openmetrics)
 
 
 def sample_lines(
     specs: Sequence[MetricSpec[Any, Any]],
     roots: Sequence[object],
+    *,
     use_timestamps: bool,
     openmetrics: bool,
 ) -> list[str]:
@@ -130,7 +136,10 @@ def sample_lines(
                 (
                     item,
                     _label_string(names, subject.labels(item)) if names else "",
-                    _timestamp(subject.data_time(item) if use_timestamps else None, openmetrics),
+                    _timestamp(
+                        subject.data_time(item) if use_timestamps else None,
+                        openmetrics=openmetrics,
+                    ),
                 )
                 for root in roots
                 for item in subject.items(root)
@@ -143,7 +152,7 @@ def sample_lines(
             if is_info:
                 text = "1.0"
             else:
-                value = spec.sample_value(item, openmetrics)
+                value = spec.sample_value(item, openmetrics=openmetrics)
                 if value is None:
                     continue
                 text = go_float(value)
@@ -153,13 +162,13 @@ def sample_lines(
 
 
 def assemble(
-    specs: Sequence[MetricSpec[Any, Any]], lines: Sequence[str], openmetrics: bool
+    specs: Sequence[MetricSpec[Any, Any]], lines: Sequence[str], *, openmetrics: bool
 ) -> bytes:
     """Families from per-spec sample lines (``sample_lines``), with HELP and TYPE."""
     out: list[str] = []
     for spec, samples in zip(specs, lines, strict=True):
         if not samples:
             continue
-        out.append(_header(spec, openmetrics))
+        out.append(_header(spec, openmetrics=openmetrics))
         out.append(samples)
     return "".join(out).encode("utf-8")

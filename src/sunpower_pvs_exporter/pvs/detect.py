@@ -105,6 +105,8 @@ class AutoReader:
         self.legacy = legacy
         self.varserver = varserver
         self.target_name = target_name
+        # Every line it logs names the target (a field of its own in logfmt and JSON).
+        self.log = logging.LoggerAdapter(log, {"target": target_name})
         self._current: LegacyClient | VarserverClient | None = None
         self._reboots = RebootWatch()
         self._redetect = False
@@ -126,15 +128,14 @@ class AutoReader:
         self._current = self.legacy if name == "legacy" else self.varserver
         self.choice_reason = why
         if previous and previous != name:
-            log.warning(
-                "target=%s PVS API changed from %s to %s (%s)",
-                self.target_name,
+            self.log.warning(
+                "PVS API changed from %s to %s (%s)",
                 previous,
                 name,
                 why,
             )
         else:
-            log.info("target=%s using the %s API (%s)", self.target_name, name, why)
+            self.log.info("using the %s API (%s)", name, why)
 
     async def detect(self) -> Snapshot | None:
         """Decide the backend. Returns a snapshot when deciding already read one."""
@@ -145,7 +146,7 @@ class AutoReader:
             doc = await self.legacy.transport.get_json(SUPERVISOR_INFO_PATH, "supervisor/info")
             info = parse_supervisor_info(doc)
         except PvsError as exc:
-            log.debug("target=%s supervisor/info unavailable: %s", self.target_name, exc.message)
+            self.log.debug("supervisor/info unavailable: %s", exc.message)
         if info is not None and info.serial:
             self.varserver.learn_serial(info.serial)
         if info is not None and info.build is not None:
@@ -178,9 +179,8 @@ class AutoReader:
         except PvsError as exc:
             if not means_wrong_api(current.backend, exc):
                 raise
-            log.info(
-                "target=%s %s API failed (%s); checking which API the PVS speaks now",
-                self.target_name,
+            self.log.info(
+                "%s API failed (%s); checking which API the PVS speaks now",
                 current.backend,
                 exc.message,
             )
@@ -212,10 +212,9 @@ class AutoReader:
         try:
             snapshot = await self.varserver.read()
         except PvsError as exc:
-            log.warning(
-                "target=%s DeviceList refused %d polls in a row although build %s says legacy; "
+            self.log.warning(
+                "DeviceList refused %d polls in a row although build %s says legacy; "
                 "a varserver login did not work either (%s); staying on legacy",
-                self.target_name,
                 LEGACY_REFUSALS_BEFORE_VARSERVER,
                 self._build,
                 exc.message,
@@ -232,7 +231,7 @@ class AutoReader:
     def _note(self, snapshot: Snapshot) -> Snapshot:
         """Re-detect on the next poll after a reboot: OTA updates end in one."""
         if self._reboots.saw(snapshot):
-            log.info("target=%s PVS rebooted; will re-detect its API", self.target_name)
+            self.log.info("PVS rebooted; will re-detect its API")
             self._redetect = True
         return snapshot
 

@@ -56,6 +56,8 @@ class LegacyClient:
         self.tz = tz
         self.aux_refresh_seconds = aux_refresh_seconds
         self.target_name = target_name
+        # Every line it logs names the target (a field of its own in logfmt and JSON).
+        self.log = logging.LoggerAdapter(log, {"target": target_name})
         self._interfaces: tuple[CommInterface, ...] = ()
         self._grid_profile: GridProfile | None = None
         self._aux_fetched_at: float | None = None
@@ -80,7 +82,7 @@ class LegacyClient:
             ) from exc
         snapshot = await asyncio.to_thread(parse_device_list, doc, time.time(), self.tz)
         for warning in snapshot.warnings:
-            log.warning("target=%s DeviceList: %s", self.target_name, warning)
+            self.log.warning("DeviceList: %s", warning)
         await self._refresh_aux()
         await self._refresh_ess(snapshot)
         return dataclasses.replace(
@@ -110,11 +112,11 @@ class LegacyClient:
                 if warning not in self._ess_warned:
                     # Once per distinct problem: the report is read every few minutes.
                     self._ess_warned.add(warning)
-                    log.warning("target=%s SunVault status: %s", self.target_name, warning)
+                    self.log.warning("SunVault status: %s", warning)
         except PvsError as exc:
             # Old values would be served as current for another period: drop them.
             self._storage, self._switches = (), ()
-            log.info("target=%s SunVault status unavailable: %s", self.target_name, exc.message)
+            self.log.info("SunVault status unavailable: %s", exc.message)
 
     async def _refresh_aux(self) -> None:
         """Best effort: a failing Get_Comm/GridProfileGet does not fail the poll."""
@@ -127,11 +129,11 @@ class LegacyClient:
         try:
             self._interfaces = parse_comm(await self.command("Get_Comm"))
         except PvsError as exc:
-            log.info("target=%s Get_Comm unavailable: %s", self.target_name, exc.message)
+            self.log.info("Get_Comm unavailable: %s", exc.message)
         try:
             self._grid_profile = parse_grid_profile(await self.command("GridProfileGet"))
         except PvsError as exc:
-            log.info("target=%s GridProfileGet unavailable: %s", self.target_name, exc.message)
+            self.log.info("GridProfileGet unavailable: %s", exc.message)
 
     async def close(self) -> None:
         await self.transport.close()

@@ -101,6 +101,8 @@ class TelemetryStream:
         self.backoff_start = backoff_start
         self.backoff_cap = backoff_cap
         self.target_name = target_name
+        # Every line it logs names the target (a field of its own in logfmt and JSON).
+        self.log = logging.LoggerAdapter(log, {"target": target_name})
         self.clock = clock
         self.rng = rng or random.Random()
         # How often (real seconds) a quiet socket is checked against ``clock``.
@@ -158,9 +160,8 @@ class TelemetryStream:
             await self.enable()
         except PvsError as exc:
             if not self._enable_failing:
-                log.warning(
-                    "target=%s telemetry enable failed (%s); connecting anyway",
-                    self.target_name,
+                self.log.warning(
+                    "telemetry enable failed (%s); connecting anyway",
                     exc.message,
                 )
             self._enable_failing = True
@@ -177,9 +178,8 @@ class TelemetryStream:
                 assert self._heard_at is not None
                 if self.clock() - self._heard_at > self.silence_timeout:
                     self.silent_reconnects += 1
-                    log.info(
-                        "target=%s telemetry stream silent for %.0fs; reconnecting",
-                        self.target_name,
+                    self.log.info(
+                        "telemetry stream silent for %.0fs; reconnecting",
                         self.clock() - self._heard_at,
                     )
                     return
@@ -211,7 +211,7 @@ class TelemetryStream:
             self._heard_at = self.clock()
             self._connected = True
             self.connects += 1
-            log.info("target=%s telemetry stream connected", self.target_name)
+            self.log.info("telemetry stream connected")
             try:
                 await self._follow(ws)
             finally:
@@ -227,18 +227,16 @@ class TelemetryStream:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # any failure: wait and reconnect
-                    log.info(
-                        "target=%s telemetry stream failed: %s",
-                        self.target_name,
+                    self.log.info(
+                        "telemetry stream failed: %s",
                         type(exc).__name__,
                     )
                 if self._absent_in_a_row >= GIVE_UP_AFTER:
                     self.unsupported = True
-                    log.warning(
-                        "target=%s has no telemetry stream (telemetry enable answers 400 and "
+                    self.log.warning(
+                        "has no telemetry stream (telemetry enable answers 400 and "
                         "%s refuses connections, as on a PVS5); --live stops trying for this "
                         "target",
-                        self.target_name,
                         self.url,
                     )
                     return

@@ -158,6 +158,8 @@ class VarserverClient:
     ) -> None:
         self.transport = transport
         self.target_name = target_name
+        # Every line it logs names the target (a field of its own in logfmt and JSON).
+        self.log = logging.LoggerAdapter(log, {"target": target_name})
         self.cache_refresh_seconds = cache_refresh_seconds
         # Per request, well under the poll's own timeout (the transport's):
         # one stuck group must leave time for the others.
@@ -254,9 +256,8 @@ class VarserverClient:
             )
         self._logged_in = True
         self._logged_in_at = self.clock()
-        log.info(
-            "target=%s logged in to varserver as %s (%s password)",
-            self.target_name,
+        self.log.info(
+            "logged in to varserver as %s (%s password)",
             USER,
             self._password_source,
         )
@@ -265,12 +266,11 @@ class VarserverClient:
         if self._password_source == "default":
             if not self._default_rejected_logged:
                 self._default_rejected_logged = True
-                log.error(
-                    "target=%s varserver login as %s with the DEFAULT password (last 5 "
+                self.log.error(
+                    "varserver login as %s with the DEFAULT password (last 5 "
                     "characters of the PVS serial) was rejected; set the password with "
                     "password_file/password_env in the config, --pvs-password-file or "
                     "SUNPOWER_PVS_PASSWORD",
-                    self.target_name,
                     USER,
                 )
             return PvsAuthError(
@@ -291,6 +291,7 @@ class VarserverClient:
         params: Params,
         what: str,
         limit: float | None = None,
+        *,
         needs_serial: bool = False,
     ) -> Any:
         """One ``/vars`` request, logging in first or once more when the session is gone.
@@ -326,12 +327,12 @@ class VarserverClient:
                     if not needs_serial or attempt == 2 or _has_serial(doc):
                         return doc
                     self.relogins_after_empty_answer += 1
-            log.info("target=%s varserver session expired; logging in again", self.target_name)
+            self.log.info("varserver session expired; logging in again")
             self._logged_in = False
         raise AssertionError("unreachable")
 
     async def _read_group(
-        self, group: VarGroup, state: _GroupState, rebuild: bool, limit: float
+        self, group: VarGroup, state: _GroupState, *, rebuild: bool, limit: float
     ) -> dict[str, Any]:
         what = f"/vars {group.name}"
         if state.built and not rebuild:
@@ -348,9 +349,8 @@ class VarserverClient:
             # Forgotten (the PVS restarted its handler or rebooted): an empty
             # answer on older builds, 400 on newer ones. Build it again, and
             # the other sets too: they went the same way.
-            log.info(
-                "target=%s varserver cache for %s gone; re-creating the sets",
-                self.target_name,
+            self.log.info(
+                "varserver cache for %s gone; re-creating the sets",
                 group.name,
             )
             self._sets_lost = True
@@ -371,7 +371,7 @@ class VarserverClient:
         state.absent = not doc
         return doc
 
-    def _skip(self, state: _GroupState, refresh: bool) -> bool:
+    def _skip(self, state: _GroupState, *, refresh: bool) -> bool:
         """Leave a group out of this poll: failing lately, or a family the site lacks."""
         if state.skip_polls > 0:
             state.skip_polls -= 1
@@ -401,7 +401,7 @@ class VarserverClient:
         deferred: list[str] = []
         for group in self._poll_order():
             state = self._groups[group.name]
-            if not group.required and self._skip(state, refresh):
+            if not group.required and self._skip(state, refresh=refresh):
                 continue
             rebuild = refresh or state.rebuild or self._sets_lost
             # One request on the PVS at a time: a group given up on is still
@@ -411,12 +411,14 @@ class VarserverClient:
                     raise PvsTimeoutError(
                         "the PVS is still answering an earlier request; no time left in this poll"
                     )
-                self._defer(state, rebuild)
+                self._defer(state, rebuild=rebuild)
                 deferred.append(group.name)
                 continue
             try:
                 left = deadline - self.clock()
-                doc = await self._read_group(group, state, rebuild, min(self.request_timeout, left))
+                doc = await self._read_group(
+                    group, state, rebuild=rebuild, limit=min(self.request_timeout, left)
+                )
             except PvsAuthError:
                 raise
             except PvsError as exc:
@@ -429,10 +431,9 @@ class VarserverClient:
             state.rebuild = False
             merged.update(doc)
         if deferred:
-            log.info(
-                "target=%s varserver groups %s left to the next poll: no time left in this "
+            self.log.info(
+                "varserver groups %s left to the next poll: no time left in this "
                 "one after the PVS answered the last request",
-                self.target_name,
                 ", ".join(deferred),
             )
         if refresh:
@@ -447,7 +448,7 @@ class VarserverClient:
         return deadline - self.clock() > 0
 
     @staticmethod
-    def _defer(state: _GroupState, rebuild: bool) -> None:
+    def _defer(state: _GroupState, *, rebuild: bool) -> None:
         """Not read this poll, through no fault of its own: no failure, no backoff;
         a set due to be built is built when it is read."""
         state.ok = False
@@ -459,9 +460,8 @@ class VarserverClient:
         state.consecutive_failures += 1
         state.skip_polls = min(MAX_SKIPPED_POLLS, 2 ** (state.consecutive_failures - 1)) - 1
         state.rebuild = True
-        log.warning(
-            "target=%s varserver group %s failed (%s): %s; its metrics are missing this poll%s",
-            self.target_name,
+        self.log.warning(
+            "varserver group %s failed (%s): %s; its metrics are missing this poll%s",
             group.name,
             exc.reason,
             exc.message,
@@ -479,9 +479,8 @@ class VarserverClient:
         """
         now = self.clock()
         if self._reboots.saw(snapshot):
-            log.info(
-                "target=%s PVS rebooted; rebuilding its variable sets as devices return",
-                self.target_name,
+            self.log.info(
+                "PVS rebooted; rebuilding its variable sets as devices return",
             )
             if not self._sets_lost:  # else this poll already built them afresh
                 for state in self._groups.values():
@@ -502,9 +501,8 @@ class VarserverClient:
             if state.missing_since is not None and now - state.missing_since > (
                 FOLLOW_MISSING_SECONDS
             ):
-                log.info(
-                    "target=%s %d %s device(s) missing for a day; no longer looked for",
-                    self.target_name,
+                self.log.info(
+                    "%d %s device(s) missing for a day; no longer looked for",
                     len(state.known - seen),
                     group.family,
                 )
@@ -531,7 +529,7 @@ class VarserverClient:
         raw = await self._read_variables()
         snapshot = await asyncio.to_thread(parse_variables, raw, time.time())
         for warning in snapshot.warnings:
-            log.warning("target=%s varserver: %s", self.target_name, warning)
+            self.log.warning("varserver: %s", warning)
         self._watch_population(snapshot)
         return dataclasses.replace(snapshot, read_groups=self._group_statuses())
 

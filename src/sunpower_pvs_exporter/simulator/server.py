@@ -348,6 +348,7 @@ class SimulatorServer(Listeners):
         pvs: SimulatedPvs,
         host: str = "127.0.0.1",
         port: int = 0,
+        *,
         tls: bool | None = None,
         tls_port: int = 0,
         telemetry_port: int = 0,

@@ -122,7 +122,7 @@ class SimulatedPvs:
             present = 1 + int((now - self.inverters_back_at) // self.inverter_return_interval)
         return dataclasses.replace(state, inverters=state.inverters[:present])
 
-    def data_state(self, varserver: bool = False) -> SiteState:
+    def data_state(self, *, varserver: bool = False) -> SiteState:
         """The state a data read (DeviceList, ``/vars``) reports, faults included."""
         state = self.state()
         if not varserver:  # DeviceList: every device at once

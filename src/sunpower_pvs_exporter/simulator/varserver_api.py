@@ -79,7 +79,7 @@ def _supervisor_vars(state: SiteState, mac: str) -> dict[str, str]:
     }
 
 
-def _device_vars(state: SiteState, error_style: str, meter_masks: bool = True) -> dict[str, str]:
+def _device_vars(state: SiteState, error_style: str, *, meter_masks: bool = True) -> dict[str, str]:
     out: dict[str, str] = {}
     for index, meter in enumerate(state.meters):
         base = f"/sys/devices/meter/{index}/"
@@ -209,12 +209,12 @@ def _live_vars(state: SiteState) -> dict[str, str]:
 
 
 def variables(
-    state: SiteState, error_style: str, mac: str, meter_masks: bool = True
+    state: SiteState, error_style: str, mac: str, *, meter_masks: bool = True
 ) -> dict[str, str]:
     """The whole varserver namespace of the site at this moment."""
     return {
         **_supervisor_vars(state, mac),
-        **_device_vars(state, error_style, meter_masks),
+        **_device_vars(state, error_style, meter_masks=meter_masks),
         **_live_vars(state),
         "/sys/toggle_cell/broadband_connected": "1",
         "/sys/toggle_cell/cell_connected": "0",
@@ -474,7 +474,9 @@ async def handle_vars(request: web.Request, pvs: SimulatedPvs) -> web.StreamResp
     if query.sets:
         return _set(pvs, query)
     state = pvs.state() if open_read else pvs.data_state(varserver=True)
-    names = variables(state, pvs.config.error_style, pvs.mac, pvs.config.meter_valid_field_masks)
+    names = variables(
+        state, pvs.config.error_style, pvs.mac, meter_masks=pvs.config.meter_valid_field_masks
+    )
     wanted = select(names, query, pvs.caches)
     if wanted is None:
         return _json({"status": 400, "error": "Bad request"}, 400)
@@ -489,7 +491,10 @@ async def handle_vars(request: web.Request, pvs: SimulatedPvs) -> web.StreamResp
         glitched = pvs.glitched(state, _energy_kinds(wanted))
         if glitched is not state:
             names = variables(
-                glitched, pvs.config.error_style, pvs.mac, pvs.config.meter_valid_field_masks
+                glitched,
+                pvs.config.error_style,
+                pvs.mac,
+                meter_masks=pvs.config.meter_valid_field_masks,
             )
     if query.fmt == "obj":
         return _json({name: names[name] for name in wanted})

@@ -225,11 +225,11 @@ class Anonymiser:
             if index < keep_head or index >= len(value) - keep_tail:
                 chars.append(char)
             else:
-                chars.append(_like(char, next(stream), hexlike))
+                chars.append(_like(char, next(stream), hexlike=hexlike))
         return "".join(chars)
 
 
-def _like(char: str, byte: int, hexlike: bool) -> str:
+def _like(char: str, byte: int, *, hexlike: bool) -> str:
     """A character of the same class as ``char``, chosen by ``byte``."""
     if char.isdigit() and char.isascii():
         return string.digits[byte % 10]

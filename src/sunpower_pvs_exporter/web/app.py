@@ -62,6 +62,7 @@ class ServedState(Protocol):
         self,
         health_pollers: Sequence[Poller],
         device_pollers: Sequence[Poller],
+        *,
         exporter_info: bool,
         openmetrics: bool,
     ) -> bytes:
@@ -103,14 +104,17 @@ async def _exposition(
     registry: CollectorRegistry,
     health_pollers: Sequence[Poller],
     device_pollers: Sequence[Poller],
+    *,
     exporter_info: bool,
 ) -> web.Response:
     """``registry`` (process metrics), then the health of ``health_pollers``,
     then the cached device text of ``device_pollers``."""
     state = request.app[STATE_KEY]
 
-    def appended(openmetrics: bool) -> bytes:
-        return state.metrics_text(health_pollers, device_pollers, exporter_info, openmetrics)
+    def appended(*, openmetrics: bool) -> bytes:
+        return state.metrics_text(
+            health_pollers, device_pollers, exporter_info=exporter_info, openmetrics=openmetrics
+        )
 
     body, headers = render(registry, request.headers.get("Accept", ""), appended)
     body = await gzip_if_accepted(body, headers, request.headers.get("Accept-Encoding", ""))
@@ -146,7 +150,7 @@ async def handle_metrics(request: web.Request) -> web.Response:
         await refresh(state, list(state.pollers.values()), scrape_deadline(request))
     pollers = list(state.pollers.values())
     devices = pollers if state.config.single_target else []
-    return await _exposition(request, state.metrics_registry, pollers, devices, True)
+    return await _exposition(request, state.metrics_registry, pollers, devices, exporter_info=True)
 
 
 async def handle_probe(request: web.Request) -> web.Response:
@@ -165,7 +169,7 @@ async def handle_probe(request: web.Request) -> web.Response:
     if poller.mode == "on_demand":
         await poller.wait_for_data(first_probe_wait(request, poller.schedule.timeout))
     await refresh(state, [poller], scrape_deadline(request))
-    return await _exposition(request, state.empty_registry, [poller], [poller], False)
+    return await _exposition(request, state.empty_registry, [poller], [poller], exporter_info=False)
 
 
 def first_probe_wait(request: web.Request, poll_timeout: float) -> float:
@@ -205,7 +209,7 @@ async def handle_status(request: web.Request) -> web.Response:
     statuses = [poller.status() for poller in state.pollers.values()]
     page = render_status_page(
         statuses,
-        state.config.single_target,
+        single_target=state.config.single_target,
         now=time.time(),
         addresses={t.name: pvs_address(t) for t in state.config.targets},
         simulated=state.simulated,

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.registry import CollectorRegistry
@@ -34,6 +35,7 @@ def targets_text(
     cache: DeviceFamilyCache,
     sources: Sequence[tuple[HealthSource, float]],
     devices: Sequence[tuple[TargetStatus, LiveStatus | None]],
+    *,
     openmetrics: bool,
     reload_status: ReloadStatus | None = None,
     exporter_info: bool = False,
@@ -41,21 +43,36 @@ def targets_text(
     """The health of each ``(source, now)``, then per entry of ``devices`` its cached
     device metrics and its telemetry stream's metrics (OpenMetrics without
     ``# EOF``)."""
-    parts = [health.text(sources, openmetrics, exporter_info, reload_status)]
+    parts = [
+        health.text(
+            sources,
+            openmetrics=openmetrics,
+            include_exporter_info=exporter_info,
+            reload_status=reload_status,
+        )
+    ]
     for status, live in devices:
         if status.snapshot is not None:
-            parts += cache.parts(status.target, status.snapshot, openmetrics)
+            parts += cache.parts(status.target, status.snapshot, openmetrics=openmetrics)
         if live is not None:
-            parts.append(encode_metrics(LIVE_METRICS, live, False, openmetrics))
+            parts.append(
+                encode_metrics(LIVE_METRICS, live, use_timestamps=False, openmetrics=openmetrics)
+            )
     return b"".join(parts)
+
+
+class Tail(Protocol):
+    """Text to append to a scrape, in the format it was negotiated in."""
+
+    def __call__(self, *, openmetrics: bool) -> bytes: ...
 
 
 def render(
     registry: CollectorRegistry,
     accept: str,
-    tail: Callable[[bool], bytes] | None = None,
+    tail: Tail | None = None,
 ) -> tuple[bytes, dict[str, str]]:
-    """Encode ``registry``, then append ``tail(openmetrics)``: pre-rendered families.
+    """Encode ``registry``, then append ``tail(openmetrics=...)``: pre-rendered families.
 
     The tail is how cached device metrics join the live health metrics without
     being re-encoded on every scrape.
@@ -64,7 +81,7 @@ def render(
     body: bytes = encoder(registry)
     if tail is not None:
         openmetrics = content_type.startswith("application/openmetrics-text")
-        extra = tail(openmetrics)
+        extra = tail(openmetrics=openmetrics)
         if openmetrics:
             body = body.removesuffix(OPENMETRICS_EOF) + extra + OPENMETRICS_EOF
         else:

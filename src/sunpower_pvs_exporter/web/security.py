@@ -166,6 +166,7 @@ class WebSecurity:
 
 def build_security(
     config: WebConfig | None,
+    *,
     health_without_auth: bool = False,
     refusal_delay: float | None = None,
 ) -> WebSecurity:

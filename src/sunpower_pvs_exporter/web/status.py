@@ -291,7 +291,7 @@ def _summary(statuses: Sequence[TargetStatus]) -> str:
     )
 
 
-def scrape_config(names: Sequence[str], single_target: bool, listen: str, scheme: str) -> str:
+def scrape_config(names: Sequence[str], *, single_target: bool, listen: str, scheme: str) -> str:
     """A ``scrape_configs`` block for this exporter as it runs, to paste into Prometheus.
 
     ``listen`` is the address this page was served from (host:port), i.e. one
@@ -335,9 +335,11 @@ def _yaml_item(name: str) -> str:
 
 
 def _scrape_example(
-    statuses: Sequence[TargetStatus], single_target: bool, listen: str, scheme: str
+    statuses: Sequence[TargetStatus], *, single_target: bool, listen: str, scheme: str
 ) -> str:
-    example = scrape_config([s.target for s in statuses], single_target, listen, scheme)
+    example = scrape_config(
+        [s.target for s in statuses], single_target=single_target, listen=listen, scheme=scheme
+    )
     return (
         "<details open><summary>Prometheus scrape config (for this exporter at "
         f"{_e(listen)})</summary>"
@@ -366,8 +368,8 @@ def _docs_links() -> str:
 
 def render_status_page(
     statuses: Sequence[TargetStatus],
-    single_target: bool,
     *,
+    single_target: bool,
     now: float,
     addresses: Mapping[str, str] | None = None,
     simulated: Mapping[str, str] | None = None,
@@ -417,7 +419,7 @@ def render_status_page(
         f"{probe_links}"
         '<li><a href="/-/healthy">/-/healthy</a> · <a href="/-/ready">/-/ready</a></li>'
         "</ul>"
-        f"{_scrape_example(statuses, single_target, listen, scheme)}"
+        f"{_scrape_example(statuses, single_target=single_target, listen=listen, scheme=scheme)}"
         f"{_docs_links()}"
         "</footer></body></html>\n"
     )

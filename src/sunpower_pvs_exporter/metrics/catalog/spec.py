@@ -57,7 +57,7 @@ class MetricSpec(Generic[Root, Item]):
     def label_names(self) -> tuple[str, ...]:
         return self.subject.label_names + self.extra_label_names
 
-    def sample_value(self, item: Item, openmetrics: bool) -> float | None:
+    def sample_value(self, item: Item, *, openmetrics: bool) -> float | None:
         """The value to expose for one item, or ``None`` to leave the sample out.
 
         A counter can never be negative: a negative reading is PVS garbage and
