@@ -401,11 +401,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.check_config:
-        # Before anything imports aiohttp (a web config, the demo, the runtime).
-        from sunpower_pvs_exporter.aiohttp_import import import_aiohttp
-
-        import_aiohttp()
     try:
         config, web_config = load_checked(args)
     except ConfigError as exc:
