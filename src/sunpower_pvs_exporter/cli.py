@@ -258,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--web.config.file",
         dest="web_config_file",
         metavar="FILE",
-        help="exporter-toolkit web config (TLS, mTLS, basic auth, headers); see SECURITY.md",
+        help="exporter-toolkit web config (TLS, mTLS, basic auth, headers, rate limit); "
+        "see SECURITY.md",
     )
     web_group.add_argument(
         "--web.health-without-auth",

@@ -531,7 +531,9 @@ class Poller:
         if self._inflight is not None and not self._inflight.done():
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._inflight)
-        async with pvs_gate(self.endpoint):  # a varserver logout is a request too
+        # Closed while holding the gate: the replacing poller's first request
+        # waits for this session to close (closing sends nothing: no logout).
+        async with pvs_gate(self.endpoint):
             await self.stop()
 
     async def stop(self) -> None:
