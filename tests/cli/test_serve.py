@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sunpower_pvs_exporter import __version__
-from sunpower_pvs_exporter.cli import build_parser, config_from_args, main
+from sunpower_pvs_exporter.cli.serve import build_parser, config_from_args, main
 from support import (
     parse_samples,
     probe_up,
@@ -337,7 +337,7 @@ def test_target_flags_with_config_are_refused_not_ignored(
     [("", 9110, "*:9110"), ("127.0.0.1", 80, "127.0.0.1:80"), ("::1", 9111, "[::1]:9111")],
 )
 def test_listen_address_is_logged_as_listen_on_accepts_it(host: str, port: int, shown: str):
-    from sunpower_pvs_exporter.cli import listen_address
+    from sunpower_pvs_exporter.cli.serve import listen_address
     from sunpower_pvs_exporter.config import parse_listen
 
     assert listen_address(host, port) == shown
@@ -365,7 +365,7 @@ def test_demo_certificate_directory_problem_names_the_certificate_not_the_port(m
 
 # --- docs/configuration.md lists every flag ----------------------------------------
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def parser_flags() -> set[str]:
@@ -395,7 +395,7 @@ def test_every_flag_of_the_parser_is_in_docs_configuration_md():
 
 
 def test_the_flags_table_says_which_flags_config_refuses():
-    from sunpower_pvs_exporter.cli import TARGET_FLAGS
+    from sunpower_pvs_exporter.cli.serve import TARGET_FLAGS
 
     refused = {flag for flag, effect in documented_flag_rows().items() if effect == "refused"}
     assert refused == {"--" + dest.replace("_", "-") for dest, _key in TARGET_FLAGS}
