@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Hashable
 
+from metrics.oracle import health_text
 from sunpower_pvs_exporter.config import PollMode
-from sunpower_pvs_exporter.metrics.collector import HealthText, health_text, status_key
+from sunpower_pvs_exporter.metrics.cache import HealthText, status_key
 from sunpower_pvs_exporter.poller import Poller
 from sunpower_pvs_exporter.pvs.model import Snapshot
 from sunpower_pvs_exporter.runtime import make_poller
@@ -34,9 +35,7 @@ def check(renderer: HealthText, poller: Poller, step: str) -> None:
         cached = renderer.text(
             [(poller, now)], openmetrics=openmetrics, include_exporter_info=False
         )
-        fresh = health_text(
-            [poller.status(now)], openmetrics=openmetrics, include_exporter_info=False
-        )
+        fresh = health_text([poller.status(now)], openmetrics, False)
         assert cached == fresh, step
     # Stricter than the lines: whatever the status reports (next_poll_at,
     # errors, ...) may not change under an unchanged key.

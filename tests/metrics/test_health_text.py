@@ -16,21 +16,11 @@ from prometheus_client.exposition import generate_latest as text_latest
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.registry import CollectorRegistry
 
+from metrics.oracle import ExporterCollector, FixedStatus, health_text
 from sunpower_pvs_exporter.health import TargetStatus, zero_failures
+from sunpower_pvs_exporter.metrics.cache import FORMAT_NEUTRAL, NOW_DEPENDENT, HealthText
 from sunpower_pvs_exporter.metrics.catalog import EXPORTER_METRICS, HEALTH_METRICS
-from sunpower_pvs_exporter.metrics.collector import (
-    FORMAT_NEUTRAL,
-    NOW_DEPENDENT,
-    DeviceFamilyCache,
-    ExporterCollector,
-    FixedStatus,
-    HealthText,
-    health_text,
-)
 from sunpower_pvs_exporter.metrics.encoder import sample_lines
-
-# The classic text format, with the exporter's own info (what /metrics serves curl).
-TEXT_WITH_INFO = {"openmetrics": False, "include_exporter_info": True}
 
 
 def families(text: bytes) -> list[bytes]:
@@ -85,18 +75,13 @@ def test_health_text_is_what_prometheus_client_renders(openmetrics: bool, info: 
     chosen = statuses()[:count]
     registry = CollectorRegistry(auto_describe=False)
     registry.register(
-        ExporterCollector(
-            lambda: chosen,
-            DeviceFamilyCache(use_timestamps=False),
-            include_devices=False,
-            include_exporter_info=info,
-        )
+        ExporterCollector(lambda: chosen, include_devices=False, include_exporter_info=info)
     )
     if openmetrics:
         expected = openmetrics_latest(registry).removesuffix(b"# EOF\n")
     else:
         expected = text_latest(registry)
-    ours = health_text(chosen, openmetrics=openmetrics, include_exporter_info=info)
+    ours = health_text(chosen, openmetrics, info)
     assert sorted(families(ours)) == sorted(families(expected))
     names = [block.split(b" ", 1)[0] for block in families(ours)]
     catalog = [spec.family_name if openmetrics else spec.name for spec in HEALTH_METRICS]
@@ -118,17 +103,19 @@ def test_cached_health_lines_follow_every_change_and_only_age_follows_the_clock(
     first = statuses()
     for openmetrics in (False, True):
         ours = renderer.text(fixed(first), openmetrics=openmetrics, include_exporter_info=True)
-        assert ours == health_text(first, openmetrics=openmetrics, include_exporter_info=True)
+        assert ours == health_text(first, openmetrics, True)
     # Time passes: only the snapshot age (and freshness, via the snapshot) moves.
     later = [dataclasses.replace(s, now=s.now + 50.0) for s in first]
-    assert renderer.text(fixed(later), **TEXT_WITH_INFO) == health_text(later, **TEXT_WITH_INFO)
+    assert renderer.text(
+        fixed(later), openmetrics=False, include_exporter_info=True
+    ) == health_text(later, False, True)
     assert b'snapshot_age_seconds{target="ok"} 59.5' in renderer.text(
-        fixed(later), **TEXT_WITH_INFO
+        fixed(later), openmetrics=False, include_exporter_info=True
     )
     # A poll changes the state: the cached lines are not reused.
     polled = [dataclasses.replace(later[1], polls=later[1].polls + 1, active=False)]
     text = renderer.text(fixed(polled), openmetrics=True, include_exporter_info=False)
-    assert text == health_text(polled, openmetrics=True, include_exporter_info=False)
+    assert text == health_text(polled, True, False)
     assert b'sunpower_pvs_polls_total{target="ok"} 1.2345678902e+10' in text
     assert b'sunpower_pvs_target_active{target="ok"} 0.0' in text
 
@@ -151,14 +138,16 @@ def test_a_probe_of_one_target_does_not_evict_the_others():
     renderer = HealthText()
     sources = [CountingSource(status) for status in statuses()]
     everyone = [(source, 1000.0) for source in sources]
-    renderer.text(everyone, **TEXT_WITH_INFO)
+    renderer.text(everyone, openmetrics=False, include_exporter_info=True)
     assert [s.built for s in sources] == [1, 1, 1]
     renderer.text([everyone[1]], openmetrics=True, include_exporter_info=False)  # a probe of "ok"
     renderer.text(everyone, openmetrics=True, include_exporter_info=True)
-    renderer.text([(source, 2000.0) for source in sources], **TEXT_WITH_INFO)
+    renderer.text(
+        [(source, 2000.0) for source in sources], openmetrics=False, include_exporter_info=True
+    )
     assert [s.built for s in sources] == [1, 1, 1]
     renderer.forget("ok")
-    renderer.text(everyone, **TEXT_WITH_INFO)
+    renderer.text(everyone, openmetrics=False, include_exporter_info=True)
     assert [s.built for s in sources] == [1, 2, 1]
 
 
