@@ -110,7 +110,18 @@ class Fleet:
         # One config for both exporters, as a fleet would share one file.
         config = ExporterConfig(
             targets=tuple(
-                target_for(sim, name=name, poll_interval=POLL_INTERVAL, timezone=self.zone)
+                # Twenty PVSes on one host (127.0.0.1) share its one request
+                # queue (the exporter cannot tell them apart from one PVS's
+                # ports): 40 requests a second at most, so a loaded machine may
+                # keep a poll waiting its turn longer than the default 2 s.
+                target_for(
+                    sim,
+                    name=name,
+                    poll_interval=POLL_INTERVAL,
+                    timeout=6.0,
+                    max_age=10.0,
+                    timezone=self.zone,
+                )
                 for name, sim in self.sims.items()
             ),
             listen_host="127.0.0.1",
