@@ -27,6 +27,7 @@ from sunpower_pvs_exporter.check import (
 )
 from sunpower_pvs_exporter.config import ConfigError, TargetConfig
 from sunpower_pvs_exporter.diagnose import PollOutcome, poll_once
+from sunpower_pvs_exporter.logsetup import configure_logging
 from sunpower_pvs_exporter.simulator.replay import CaptureError
 
 
@@ -106,6 +107,16 @@ def run_subcommand(command: str, argv: Sequence[str]) -> int:
     except ConfigError as exc:
         print(f"sunpower-pvs-exporter {command}: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    if args.log_level is not None or args.log_file is not None:
+        try:
+            configure_logging(config.log_level, config.log_file, config.log_format)
+        except OSError as exc:
+            print(
+                f"sunpower-pvs-exporter {command}: error: --log-file: cannot open "
+                f"{config.log_file}: {exc.strerror}",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
     try:
         outcome, now = asyncio.run(_poll(args, target))
     except CaptureError as exc:
