@@ -17,11 +17,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from sunpower_pvs_exporter.anonymise import Anonymiser
-from sunpower_pvs_exporter.capture import build_capture, capture_text
+from sunpower_pvs_exporter.cli.entry import main
 from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
-from sunpower_pvs_exporter.diagnose import PollOutcome, poll_once
-from sunpower_pvs_exporter.entry import main
 from sunpower_pvs_exporter.metrics.catalog import DEVICE_METRICS
 from sunpower_pvs_exporter.pvs.errors import PvsPayloadError
 from sunpower_pvs_exporter.pvs.recording import Exchange
@@ -29,6 +26,9 @@ from sunpower_pvs_exporter.runtime import ExporterState
 from sunpower_pvs_exporter.simulator import legacy_api, varserver_api
 from sunpower_pvs_exporter.simulator.demo import DemoSite
 from sunpower_pvs_exporter.simulator.server import SimulatorServer
+from sunpower_pvs_exporter.troubleshoot.anonymise import Anonymiser
+from sunpower_pvs_exporter.troubleshoot.capture import build_capture, capture_text
+from sunpower_pvs_exporter.troubleshoot.recorded_poll import PollOutcome, poll_once
 from sunpower_pvs_exporter.web.server import ExporterServer
 from support import NOON_UTC, pollers_for, target_for, tls_target_for
 
@@ -299,7 +299,7 @@ def with_old_sys_info(doc: dict[str, Any]) -> dict[str, Any]:
 async def test_a_replayed_capture_holding_the_wifi_key_gives_it_to_no_new_capture(
     make_simulator, tmp_path: Path
 ):
-    from sunpower_pvs_exporter.check import build_report, report_json, report_text
+    from sunpower_pvs_exporter.troubleshoot.check import build_report, report_json, report_text
 
     sim = await make_simulator(api="varserver", inverters=3, scale=0.0, start=NOON_UTC)
     doc, _anonymiser, _text = await capture_of(tls_target_for(sim))
