@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -97,16 +98,28 @@ def test_without_secrets_drops_only_secrets():
     }
 
 
-async def test_a_pvs_lacking_a_supervisor_variable_is_still_read(make_simulator, client_for):
+async def test_a_pvs_lacking_a_supervisor_variable_is_still_read(
+    make_simulator, client_for, caplog
+):
     """fcgi_vars answers 400 for the whole ``name=`` list; the set keeps the rest."""
     sim = await make_simulator(api="varserver", inverters=2)
     sim.pvs.faults.absent_variables = frozenset({"/sys/info/cpu_usage"})
     client = client_for(sim)
-    for _ in range(2):
-        snap = await client.read()
+    for poll in range(3):
+        if poll == 2:
+            sim.pvs.reboot()  # the sets are gone: built again, with the same 400
+        with caplog.at_level(logging.INFO):
+            snap = await client.read()
+        lacking = [r for r in caplog.records if "lacks /sys/info/cpu_usage" in r.getMessage()]
+        assert len(lacking) == 1  # said once, not at every rebuild
         assert snap.supervisor is not None
         assert snap.supervisor.device.serial == sim.pvs.site.pvs_serial
         assert snap.supervisor.uptime_seconds is not None
         assert snap.supervisor.cpu_usage_ratio is None
         assert len(snap.inverters) == 2
+        targets = [entry.raw_target for entry in sim.pvs.log.entries]
+        built = [i for i, target in enumerate(targets) if "clearcache=spx_info" in target]
+        assert len(built) == (1 if poll < 2 else 2)
+    # The name= build answered 400; the set it filled was read right after.
+    assert all(targets[i + 1] == "/vars?fmt=obj&cache=spx_info" for i in built)
     assert sim.pvs.hotspot_key_reads == 0

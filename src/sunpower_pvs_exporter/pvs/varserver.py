@@ -138,6 +138,7 @@ class _GroupState:
     serials: frozenset[str] = frozenset()
     known: frozenset[str] = frozenset()
     missing_since: float | None = None
+    lacking: tuple[str, ...] = ()  # names of a ``name=`` group this PVS does not have
 
 
 PasswordSource = Literal["configured", "default"]
@@ -404,12 +405,15 @@ class VarserverClient:
         )
         if not isinstance(doc, dict) or not doc or (group.required and not _has_serial(doc)):
             raise refused
-        log.info(
-            "target=%s varserver: this PVS lacks %s; reading the rest of %s",
-            self.target_name,
-            ", ".join(name for name in group.names if name not in doc),
-            group.name,
-        )
+        lacking = tuple(name for name in group.names if name not in doc)
+        if lacking != state.lacking:  # said once, not at every rebuild of the set
+            state.lacking = lacking
+            log.info(
+                "target=%s varserver: this PVS lacks %s; reading the rest of %s",
+                self.target_name,
+                ", ".join(lacking),
+                group.name,
+            )
         return doc
 
     def _skip(self, state: _GroupState, refresh: bool) -> bool:
