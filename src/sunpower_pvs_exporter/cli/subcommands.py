@@ -45,7 +45,8 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     else:
         parser.description = (
             "Record one poll's requests and answers, anonymised (serials, MACs, SSIDs, "
-            "addresses and session tokens replaced; no password), to attach to an issue."
+            "addresses and session tokens replaced; no password, no Wi-Fi key or other "
+            "private value), to attach to an issue."
         )
     mine = parser.add_argument_group(command)
     mine.add_argument("--target", metavar="NAME", help="with --config: the target to use")
