@@ -475,6 +475,20 @@ def _empty(pvs: SimulatedPvs, fmt: str) -> web.Response:
     return _json({} if fmt == "obj" else {"count": 0, "values": []})
 
 
+def _namespace(pvs: SimulatedPvs, state: SiteState) -> dict[str, str]:
+    """Every variable this PVS has at ``state``: its firmware's absent ones left out."""
+    names = variables(
+        state,
+        pvs.config.error_style,
+        pvs.mac,
+        pvs.config.meter_valid_field_masks,
+        network=pvs.network,
+    )
+    for name in pvs.faults.absent_variables:
+        names.pop(name, None)
+    return names
+
+
 async def handle_vars(request: web.Request, pvs: SimulatedPvs) -> web.StreamResponse:
     if pvs.api == "legacy":
         return web.Response(status=404, text="Not Found")
@@ -493,15 +507,7 @@ async def handle_vars(request: web.Request, pvs: SimulatedPvs) -> web.StreamResp
     if query.sets:
         return _set(pvs, query)
     state = pvs.state() if open_read else pvs.data_state(varserver=True)
-    names = variables(
-        state,
-        pvs.config.error_style,
-        pvs.mac,
-        pvs.config.meter_valid_field_masks,
-        network=pvs.network,
-    )
-    for name in pvs.faults.absent_variables:
-        names.pop(name, None)
+    names = _namespace(pvs, state)
     wanted = select(names, query, pvs.caches)
     if wanted is None:
         return _json({"status": 400, "error": "Bad request"}, 400)
@@ -517,13 +523,7 @@ async def handle_vars(request: web.Request, pvs: SimulatedPvs) -> web.StreamResp
     if not open_read and pvs.energy_glitches:
         glitched = pvs.glitched(state, _energy_kinds(wanted))
         if glitched is not state:
-            names = variables(
-                glitched,
-                pvs.config.error_style,
-                pvs.mac,
-                pvs.config.meter_valid_field_masks,
-                network=pvs.network,
-            )
+            names = _namespace(pvs, glitched)
     if query.fmt == "obj":
         return _json({name: names[name] for name in wanted})
     values = [{"name": name, "value": names[name]} for name in wanted]
