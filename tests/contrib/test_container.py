@@ -90,7 +90,7 @@ def test_compose_prometheus_config_is_valid(tmp_path: Path):
     promtool = require_binaries("promtool")["promtool"]
     config = yaml.safe_load((COMPOSE_DIR / "prometheus.yml").read_text())
     # Inside the container the rules are mounted under /etc/prometheus/sunpower-pvs/.
-    assert [Path(p).name for p in config["rule_files"]] == [p.name for p in RULE_FILES]
+    assert sorted(Path(p).name for p in config["rule_files"]) == [p.name for p in RULE_FILES]
     config["rule_files"] = [str(path) for path in RULE_FILES]
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     run = subprocess.run(
