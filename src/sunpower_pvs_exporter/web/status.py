@@ -415,12 +415,15 @@ def render_status_page(
     statuses: Sequence[TargetStatus],
     single_target: bool,
     *,
+    now: float,
     addresses: Mapping[str, str] | None = None,
     simulated: Mapping[str, str] | None = None,
     listen: str = "EXPORTER_HOST:9110",
     scheme: str = "http",
 ) -> str:
-    """The page. ``addresses``: target name -> "host:port" of its PVS;
+    """The page. ``now``: the moment it says it was generated (a parameter, so
+    what it shows is a function of its inputs, whatever the date);
+    ``addresses``: target name -> "host:port" of its PVS;
     ``simulated``: target name -> what stands in for the PVS (the demo);
     ``listen``/``scheme``: where this page was served from, for the scrape config."""
     addresses = addresses or {}
@@ -441,7 +444,7 @@ def render_status_page(
         f"/probe?target={_e(s.target)}</a></li>"
         for s in statuses
     )
-    generated = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime())
+    generated = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(now))
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
