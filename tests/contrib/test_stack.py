@@ -112,6 +112,8 @@ def test_every_mounted_file_exists_and_is_checked():
 def test_services_images_and_loopback_defaults():
     doc = compose()
     assert set(doc["services"]) == SERVICES
+    exporter = doc["services"]["sunpower-pvs-exporter"]
+    assert (STACK / exporter["build"]["context"] / "Dockerfile").resolve() == REPO / "Dockerfile"
     defaults = defaults_in_compose()
     for name, service in doc["services"].items():
         if "image" in service and "build" not in service:
