@@ -280,3 +280,55 @@ def test_grafana_dashboard_provisioning():
         variables = yaml.safe_load(dashboard.read_text())["templating"]["list"]
         (source,) = [v for v in variables if v["type"] == "datasource"]
         assert source["query"] == "prometheus", dashboard.name
+
+
+# docs/stack.md's package install: the sed edits it makes to the stack's files
+# (the compose service names become localhost), as "s/old/new/" commands.
+PROMETHEUS_EDITS = [
+    ("sunpower-pvs-exporter:9110", "localhost:9110"),
+    ("alertmanager:9093", "localhost:9093"),
+]
+DATASOURCE_EDIT = ("http://prometheus:9090", "http://localhost:9090")
+
+
+def test_package_install_edits_are_the_documented_ones():
+    docs = (REPO / "docs" / "stack.md").read_text()
+    prometheus = (STACK / "prometheus.yml").read_text()
+    for old, new in PROMETHEUS_EDITS:
+        assert f"s/{old}/{new}/" in docs and old in prometheus
+    old, new = DATASOURCE_EDIT
+    assert f"s#{old}#{new}#" in docs
+    assert old in (PROVISIONING / "datasources" / "prometheus.yml").read_text()
+
+
+@pytest.mark.e2e
+def test_package_install_prometheus_config_passes_promtool(tmp_path: Path):
+    """The stack's prometheus.yml as the package install edits it is valid, and
+    talks to localhost only."""
+    promtool = require_binaries("promtool")["promtool"]
+    text = (STACK / "prometheus.yml").read_text()
+    for old, new in PROMETHEUS_EDITS:
+        text = text.replace(old, new)
+    config = yaml.safe_load(text)
+    (pattern,) = config["rule_files"]
+    config["rule_files"] = [str(PROMETHEUS_DIR / Path(pattern).name)]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    run = subprocess.run(
+        [promtool, "check", "config", str(tmp_path / "prometheus.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    targets = [
+        target
+        for job in config["scrape_configs"]
+        for static in job.get("static_configs", [])
+        for target in static["targets"]
+    ]
+    targets += [job["relabel_configs"][-1]["replacement"] for job in config["scrape_configs"]
+                if "relabel_configs" in job]  # fmt: skip
+    targets += config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    addresses = {t for t in targets if ":" in t}
+    assert addresses and all(t.startswith("localhost:") for t in addresses), addresses
