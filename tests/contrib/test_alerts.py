@@ -43,6 +43,18 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_every_yml_in_contrib_prometheus_is_a_rule_file():
+    """Prometheus loads contrib/prometheus/*.yml by glob (contrib/stack/prometheus.yml):
+    a promtool unit-test file there would be loaded as rules and stop it. Unit tests
+    go in contrib/prometheus/tests/."""
+    for path in RULE_FILES:
+        doc = yaml.safe_load(path.read_text())
+        assert set(doc) == {"groups"}, (
+            f"{path.name} is not a rule file (keys {sorted(doc)}): move unit tests to "
+            "contrib/prometheus/tests/"
+        )
+
+
 @pytest.mark.e2e
 def test_promtool_check_rules():
     run = promtool("check", "rules", *(path.name for path in RULE_FILES))
