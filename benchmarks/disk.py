@@ -50,6 +50,9 @@ START = 1780272000.0  # 2026-06-01 00:00 UTC: a summer day, sun from the simulat
 POLL_INTERVAL = 120.0
 SCRAPE_INTERVAL = 60.0
 DAYS_PER_YEAR = 365.25
+# Marks a scrape in which a series was absent (NaN is a real value: an inverter
+# in error at night is served as NaN, and Prometheus stores it).
+ABSENT = -1.0e308
 
 
 Sample = tuple[str, str, float]  # name, labels as written in OpenMetrics, value
@@ -117,22 +120,23 @@ def collect(inverters: int, days: float) -> tuple[dict[str, dict[str, array[floa
             polls += 1
         for name, labels, value in devices + health(snapshot, poll_at, now, polls):
             values = series.setdefault(name, {}).setdefault(labels, array("d"))
-            # A series that appears later (none should) is padded with NaN.
             while len(values) < index:
-                values.append(math.nan)
+                values.append(ABSENT)
             values.append(value)
     return series, scrapes
 
 
 def write_openmetrics(series: dict[str, dict[str, array[float]]], path: Path) -> int:
     samples = 0
+    lengths = {len(v) for by_labels in series.values() for v in by_labels.values()}
+    assert len(lengths) == 1, "a series left before the end: pad it too"
     with path.open("w") as out:
         for name in sorted(series):
             out.write(f"# TYPE {name} unknown\n")
             for labels, values in series[name].items():
                 head = f"{name}{{{labels}}}" if labels else name
                 for index, value in enumerate(values):
-                    if math.isnan(value):
+                    if value == ABSENT:
                         continue
                     stamp = int(START + index * SCRAPE_INTERVAL)
                     out.write(f"{head} {value!r} {stamp}\n")
