@@ -120,6 +120,9 @@ def collect(inverters: int, days: float) -> tuple[dict[str, dict[str, array[floa
             polls += 1
         for name, labels, value in devices + health(snapshot, poll_at, now, polls):
             values = series.setdefault(name, {}).setdefault(labels, array("d"))
+            # Absent from scrapes since its last sample (a series that comes and
+            # goes, e.g. when an inverter is silent at night); absent at the end:
+            # the array is simply shorter.
             while len(values) < index:
                 values.append(ABSENT)
             values.append(value)
@@ -128,8 +131,6 @@ def collect(inverters: int, days: float) -> tuple[dict[str, dict[str, array[floa
 
 def write_openmetrics(series: dict[str, dict[str, array[float]]], path: Path) -> int:
     samples = 0
-    lengths = {len(v) for by_labels in series.values() for v in by_labels.values()}
-    assert len(lengths) == 1, "a series left before the end: pad it too"
     with path.open("w") as out:
         for name in sorted(series):
             out.write(f"# TYPE {name} unknown\n")

@@ -186,27 +186,34 @@ def test_docker_compose_accepts_the_stack(env_file: Path | None, tmp_path: Path)
     assert "--storage.tsdb.retention.time=25y" in prometheus["command"]
 
 
-@pytest.mark.e2e
-def test_prometheus_config_and_rules_pass_promtool(tmp_path: Path):
-    """prometheus.yml, with its rule glob aimed at contrib/prometheus/ as mounted."""
+def promtool_check_config(text: str, directory: Path) -> tuple[dict[str, Any], str]:
+    """``promtool check config`` on the stack's prometheus.yml ``text``, its rule
+    glob aimed at contrib/prometheus/: the config and promtool's output."""
     promtool = require_binaries("promtool")["promtool"]
-    config = yaml.safe_load((STACK / "prometheus.yml").read_text())
+    config: dict[str, Any] = yaml.safe_load(text)
     (pattern,) = config["rule_files"]
     mounted_at = container_path("prometheus", PROMETHEUS_DIR)
     assert Path(pattern).parent == Path(mounted_at), pattern
     config["rule_files"] = [str(PROMETHEUS_DIR / Path(pattern).name)]
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    (directory / "prometheus.yml").write_text(yaml.safe_dump(config))
     run = subprocess.run(
-        [promtool, "check", "config", str(tmp_path / "prometheus.yml")],
+        [promtool, "check", "config", str(directory / "prometheus.yml")],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
+    return config, run.stdout + run.stderr
+
+
+@pytest.mark.e2e
+def test_prometheus_config_and_rules_pass_promtool(tmp_path: Path):
+    """prometheus.yml, with its rule glob aimed at contrib/prometheus/ as mounted."""
+    _config, output = promtool_check_config((STACK / "prometheus.yml").read_text(), tmp_path)
     # The glob found every rule file, and promtool checked each.
     for path in RULE_FILES:
-        assert f"Checking {path}" in run.stdout + run.stderr, path
+        assert f"Checking {path}" in output, path
     assert len(RULE_FILES) >= 2
 
 
@@ -305,22 +312,10 @@ def test_package_install_edits_are_the_documented_ones():
 def test_package_install_prometheus_config_passes_promtool(tmp_path: Path):
     """The stack's prometheus.yml as the package install edits it is valid, and
     talks to localhost only."""
-    promtool = require_binaries("promtool")["promtool"]
     text = (STACK / "prometheus.yml").read_text()
     for old, new in PROMETHEUS_EDITS:
         text = text.replace(old, new)
-    config = yaml.safe_load(text)
-    (pattern,) = config["rule_files"]
-    config["rule_files"] = [str(PROMETHEUS_DIR / Path(pattern).name)]
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    run = subprocess.run(
-        [promtool, "check", "config", str(tmp_path / "prometheus.yml")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
+    config, _output = promtool_check_config(text, tmp_path)
     targets = [
         target
         for job in config["scrape_configs"]
