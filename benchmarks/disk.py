@@ -31,20 +31,24 @@ import json
 import math
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from array import array
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sunpower_pvs_exporter.health import TargetStatus
-from sunpower_pvs_exporter.metrics.collector import DeviceFamilyCache, ExporterCollector
+from sunpower_pvs_exporter.metrics.cache import DeviceText
 from sunpower_pvs_exporter.pvs.legacy_parse import parse_device_list
 from sunpower_pvs_exporter.pvs.model import Snapshot
 from sunpower_pvs_exporter.simulator import legacy_api
 from sunpower_pvs_exporter.simulator.site import Site, SiteConfig
+
+# The exporter's health encoder (HealthText) fed one fixed status, as the tests use it.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from metrics.oracle import health_text
 
 START = 1780272000.0  # 2026-06-01 00:00 UTC: a summer day, sun from the simulator's UTC zone
 POLL_INTERVAL = 120.0
@@ -77,7 +81,7 @@ def poll(site: Site, at: float) -> tuple[Snapshot, list[Sample]]:
     """One PVS poll through the exporter's parser and renderer: its device samples."""
     doc = legacy_api.device_list(site.state(at), None, "strip")
     snapshot = parse_device_list(doc, fetched_at=at)
-    return snapshot, samples_of(DeviceFamilyCache(False).text("home", snapshot, False).decode())
+    return snapshot, samples_of(DeviceText(False).text("home", snapshot, False).decode())
 
 
 def health(snapshot: Snapshot, poll_at: float, scrape_at: float, polls: int) -> list[Sample]:
@@ -98,10 +102,9 @@ def health(snapshot: Snapshot, poll_at: float, scrape_at: float, polls: int) -> 
         poll_interval=POLL_INTERVAL,
         next_poll_at=poll_at + POLL_INTERVAL,
     )
-    registry = CollectorRegistry(auto_describe=False)
-    cache = DeviceFamilyCache(False)
-    registry.register(ExporterCollector(lambda: [status], cache, include_devices=False))
-    return samples_of(generate_latest(registry).decode())
+    return samples_of(
+        health_text([status], openmetrics=False, include_exporter_info=False).decode()
+    )
 
 
 def collect(inverters: int, days: float) -> tuple[dict[str, dict[str, array[float]]], int]:
