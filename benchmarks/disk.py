@@ -81,7 +81,9 @@ def poll(site: Site, at: float) -> tuple[Snapshot, list[Sample]]:
     """One PVS poll through the exporter's parser and renderer: its device samples."""
     doc = legacy_api.device_list(site.state(at), None, "strip")
     snapshot = parse_device_list(doc, fetched_at=at)
-    return snapshot, samples_of(DeviceText(False).text("home", snapshot, False).decode())
+    return snapshot, samples_of(
+        DeviceText(use_timestamps=False).text("home", snapshot, openmetrics=False).decode()
+    )
 
 
 def health(snapshot: Snapshot, poll_at: float, scrape_at: float, polls: int) -> list[Sample]:
