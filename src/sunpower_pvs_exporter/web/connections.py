@@ -365,7 +365,7 @@ class WithoutExpect:
     aiohttp answers ``Expect`` before any middleware runs: ``100-continue``
     invites a body before authentication, and an unknown expectation with
     bytes that are not UTF-8 made it answer 500 (found by
-    ``tests/web/test_http_fuzz.py``). No route here reads a body worth
+    ``tests/fuzz/test_http_fuzz.py``). No route here reads a body worth
     inviting, so the header is dropped: a client that sent it sends its body
     anyway after a short wait (RFC 9110 §10.1.1) or gets the answer first.
     Installed as the server's ``request_factory``.
