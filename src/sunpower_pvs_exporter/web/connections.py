@@ -76,6 +76,10 @@ PRIVATE_AIOHTTP = {
 }
 
 
+class UnsupportedAiohttp(RuntimeError):
+    """The installed aiohttp lacks a private name of ``PRIVATE_AIOHTTP``: nothing is served."""
+
+
 def missing_private_aiohttp(server: web.Server) -> list[str]:
     """The names of ``PRIVATE_AIOHTTP`` that ``server`` and the handlers it makes lack."""
     missing = []
@@ -527,7 +531,7 @@ class GuardedSite(web.BaseSite):
         assert server is not None
         missing = missing_private_aiohttp(server)
         if missing:
-            raise RuntimeError(
+            raise UnsupportedAiohttp(
                 f"aiohttp {aiohttp_version} lacks {', '.join(missing)}, which this "
                 "exporter needs; install the aiohttp version pyproject.toml names"
             )
