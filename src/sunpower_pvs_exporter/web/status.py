@@ -21,13 +21,13 @@ from importlib import metadata, resources
 from urllib.parse import quote
 
 from sunpower_pvs_exporter import __version__
-from sunpower_pvs_exporter.device_problems import (
+from sunpower_pvs_exporter.health import TargetStatus
+from sunpower_pvs_exporter.pvs.model import Snapshot
+from sunpower_pvs_exporter.site_facts import (
     device_problems,
     duration_text,
     newest_data_time,
 )
-from sunpower_pvs_exporter.health import TargetStatus
-from sunpower_pvs_exporter.pvs.model import Snapshot
 
 ORIGINAL_PROJECT_URL = "https://github.com/ginoledesma/sunpower-pvs-exporter"
 # This project's documents, by path in its source tree.
