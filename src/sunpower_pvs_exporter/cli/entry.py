@@ -2,7 +2,8 @@
 
 A Raspberry Pi beside the PVS is the common install; asking the version (a
 package manager, a config tool, a human) should cost the interpreter's start
-and nothing more. ``check`` and ``capture`` go to ``cli.subcommands``, everything
+and nothing more. ``init`` goes to ``cli.init_command``, ``check`` and ``capture``
+to ``cli.subcommands``, everything
 else to ``cli.serve.main``, which itself imports the web server, pollers and
 simulator only when a run needs them.
 """
@@ -24,6 +25,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"{PROG} {__version__}")
         return 0
+    if args and args[0] == "init":
+        from sunpower_pvs_exporter.cli.init_command import main as init_main
+
+        return init_main(args[1:])
     if args and args[0] in SUBCOMMANDS:
         # Dispatched here, not in serve: subcommands builds on serve's flags, so serve
         # must not import it back (tests/test_structure.py: no import cycles).

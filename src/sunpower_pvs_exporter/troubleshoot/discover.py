@@ -124,7 +124,7 @@ async def probe(
     *,
     port: int = HTTP_PORT,
     tls_port: int = HTTPS_PORT,
-    timeout: float = DEFAULT_PROBE_TIMEOUT,
+    within: float = DEFAULT_PROBE_TIMEOUT,
 ) -> Probe:
     """Ask ``host`` who it is: HTTP first; HTTPS only if HTTP refused the connection.
 
@@ -133,16 +133,17 @@ async def probe(
     refused = ""
     for use_tls, where in ((False, port), (True, tls_port)):
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(within):
                 status, body = await _ask(session, host, where, use_tls=use_tls)
+        except aiohttp.ClientConnectorDNSError:
+            return Probe(host, "refused", "no such host name here")
         except aiohttp.ClientConnectorError as exc:
             # No connection, so no request: the other scheme may be tried.
-            reason = exc.os_error.strerror or str(exc.os_error) if exc.os_error else str(exc)
             refused = f"{refused}; " if refused else ""
-            refused += f"{'https' if use_tls else 'http'} port {where}: {reason}"
+            refused += f"{'https' if use_tls else 'http'} port {where}: {_no_connection(exc)}"
             continue
         except TimeoutError:
-            return Probe(host, "no_answer", f"no answer within {timeout:g} s", where, use_tls)
+            return Probe(host, "no_answer", f"no answer within {within:g} s", where, use_tls)
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             return Probe(host, "not_pvs", f"{type(exc).__name__}: not a PVS", where, use_tls)
         found = identify(status, body)
@@ -150,6 +151,12 @@ async def probe(
             return Probe(host, "not_pvs", found, where, use_tls)
         return Probe(host, "pvs", describe(found), where, use_tls, found)
     return Probe(host, "refused", refused or "no connection")
+
+
+def _no_connection(exc: aiohttp.ClientConnectorError) -> str:
+    if isinstance(exc.os_error, ConnectionRefusedError):
+        return "connection refused"
+    return exc.os_error.strerror or type(exc.os_error).__name__
 
 
 Progress = Callable[[int, int, int], None]
@@ -160,7 +167,7 @@ async def find(
     *,
     port: int = HTTP_PORT,
     tls_port: int = HTTPS_PORT,
-    timeout: float = DEFAULT_PROBE_TIMEOUT,
+    within: float = DEFAULT_PROBE_TIMEOUT,
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: Progress | None = None,
 ) -> list[Probe]:
@@ -178,7 +185,7 @@ async def find(
         async def one(host: str) -> Probe:
             nonlocal done, found
             async with gate:
-                result = await probe(s, host, port=port, tls_port=tls_port, timeout=timeout)
+                result = await probe(s, host, port=port, tls_port=tls_port, within=within)
             done += 1
             found += result.verdict == "pvs"
             if progress is not None:
