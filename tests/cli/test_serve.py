@@ -360,3 +360,13 @@ def test_demo_certificate_directory_problem_names_the_certificate_not_the_port(m
     assert "Read-only file system" in str(exc.value)
     # main() reports it as the certificate problem, exit 1, not as a port in use.
     assert not isinstance(exc.value, OSError)
+
+
+def test_help_names_every_subcommand_and_check_help_does_not_repeat_it():
+    from sunpower_pvs_exporter.cli.entry import SUBCOMMANDS
+    from sunpower_pvs_exporter.cli.subcommands import build_parser as subcommand_parser
+
+    text = " ".join(build_parser().format_help().split())
+    for command in ("init", *SUBCOMMANDS):
+        assert f"; {command}" in text or f": {command}: " in text
+    assert "Subcommands" not in subcommand_parser("check").format_help()

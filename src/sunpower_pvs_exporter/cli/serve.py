@@ -121,10 +121,20 @@ def flag_name(dest: str) -> str:
     return "--" + dest.replace("_", "-")
 
 
+# The subcommands are dispatched before this parser (cli/entry.py); --help names them.
+SUBCOMMANDS_HELP = (
+    "Subcommands (the first word; each has its own --help): "
+    "init: find the PVS, check its password and write a config (start here with a real "
+    "PVS); check: read the PVS once and explain what it says; capture --output FILE: "
+    "record one poll, anonymised, to attach to an issue."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog=PROG,
         description="Prometheus exporter for SunPower PVS5x/PVS6 solar supervisors.",
+        epilog=SUBCOMMANDS_HELP,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     original = parser.add_argument_group("options of the original exporter")

@@ -35,6 +35,7 @@ def build_parser(command: str) -> argparse.ArgumentParser:
 
     parser = serve.build_parser()
     parser.prog = f"{serve.PROG} {command}"
+    parser.epilog = None
     if command == "check":
         parser.description = (
             "Read the PVS once and explain what it says: firmware, API, login, devices, "
