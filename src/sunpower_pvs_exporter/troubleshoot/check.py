@@ -40,6 +40,7 @@ from sunpower_pvs_exporter.site_facts import (
     device_problems,
     duration_text,
     mask_serial,
+    site_power,
 )
 from sunpower_pvs_exporter.troubleshoot.recorded_poll import PollOutcome
 
@@ -247,20 +248,6 @@ def _device_findings(
             )
         )
     return groups, device_problems(snapshot.devices, reference)
-
-
-def _production_watts(snapshot: Snapshot) -> float | None:
-    if snapshot.live is not None and snapshot.live.pv_power_watts is not None:
-        return snapshot.live.pv_power_watts
-    meters = [
-        m.real_power_watts
-        for m in snapshot.meters
-        if m.mode == "production" and m.real_power_watts is not None
-    ]
-    if meters:
-        return sum(meters)
-    inverters = [i.ac_power_watts for i in snapshot.inverters if i.ac_power_watts is not None]
-    return sum(inverters) if inverters else None
 
 
 def _meter_findings(snapshot: Snapshot) -> list[Finding]:
@@ -481,7 +468,7 @@ def build_report(outcome: PollOutcome, now: float) -> Report:
     reference = clock if clock is not None else now
     groups, problems = _device_findings(snapshot, reference)
     findings = _findings(outcome, snapshot, now)
-    findings.extend(_inverter_findings(snapshot, problems, _production_watts(snapshot)))
+    findings.extend(_inverter_findings(snapshot, problems, site_power(snapshot).production))
     findings.extend(_stale_findings(problems))
     offset = None if clock is None else clock - now
     if offset is not None and abs(offset) > CLOCK_SKEW_LIMIT:
