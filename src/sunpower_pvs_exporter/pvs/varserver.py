@@ -177,6 +177,8 @@ class VarserverClient:
         self._default_rejected_logged = False
         # Counters for the status page and tests.
         self.logins = 0
+        # Logins the PVS accepted (``logins`` counts attempts, answered or not).
+        self.login_successes = 0
         self.auth_failures = 0
         self.relogins_after_empty_answer = 0
 
@@ -253,6 +255,7 @@ class VarserverClient:
                 {SESSION_COOKIE: token}, URL(self.transport.endpoint.base_url)
             )
         self._logged_in = True
+        self.login_successes += 1
         self._logged_in_at = self.clock()
         log.info(
             "target=%s logged in to varserver as %s (%s password)",

@@ -11,14 +11,8 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 
-from sunpower_pvs_exporter.simulator.replay import ReplayPvs, ReplayServer
-from sunpower_pvs_exporter.simulator.server import (
-    CertificateError,
-    SimulatedPvs,
-    SimulatorServer,
-)
-from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
-from sunpower_pvs_exporter.troubleshoot.capture_format import CaptureError
+# The simulator itself (aiohttp and all) is imported inside main, where Ctrl-C
+# during the import ends the run with one line instead of a traceback.
 
 
 def parse_start(text: str) -> float:
@@ -91,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def run_replay(args: argparse.Namespace) -> None:
+    from sunpower_pvs_exporter.simulator.replay import ReplayPvs, ReplayServer
+
     server = ReplayServer(
         ReplayPvs.load(args.replay), host=args.host, port=args.port, tls_port=args.tls_port
     )
@@ -115,6 +111,9 @@ async def run(args: argparse.Namespace) -> None:
     if args.replay:
         await run_replay(args)
         return
+    from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer
+    from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
+
     start = args.start if isinstance(args.start, float) else parse_start(args.start)
     pvs = SimulatedPvs(
         config=SiteConfig(
@@ -155,6 +154,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("sunpower-pvs-simulator: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    from sunpower_pvs_exporter.simulator.server import CertificateError
+    from sunpower_pvs_exporter.troubleshoot.capture_format import CaptureError
+
     try:
         asyncio.run(run(args))
     except CaptureError as exc:
