@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import signal
 import sys
 import time
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-# The simulator itself (aiohttp and all) is imported inside main, where Ctrl-C
-# during the import ends the run with one line instead of a traceback.
+if TYPE_CHECKING:
+    import asyncio
+
+# The simulator itself (asyncio, aiohttp and all) is imported inside main, where
+# Ctrl-C during the import ends the run with one line instead of a traceback.
+# Ctrl-C: the shell's convention, 128 + SIGINT.
+EXIT_INTERRUPTED = 130
 
 
 def parse_start(text: str) -> float:
@@ -84,33 +87,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def run_replay(args: argparse.Namespace) -> None:
+async def run_replay(args: argparse.Namespace) -> int:
     from sunpower_pvs_exporter.simulator.replay import ReplayPvs, ReplayServer
 
     server = ReplayServer(
         ReplayPvs.load(args.replay), host=args.host, port=args.port, tls_port=args.tls_port
     )
     await server.start()
-    print(f"replaying {args.replay} on {server.url}", flush=True)
-    if server.tls:
-        print(f"and on {server.tls_url} (any varserver password is accepted)", flush=True)
-    await _wait_for_signal()
-    await server.stop()
+    try:
+        print(f"replaying {args.replay} on {server.url}", flush=True)
+        if server.tls:
+            print(f"and on {server.tls_url} (any varserver password is accepted)", flush=True)
+        return await _wait_for_signal()
+    finally:
+        await server.stop()
 
 
-async def _wait_for_signal() -> None:
-    stop = asyncio.Event()
+async def _wait_for_signal() -> int:
+    """Until SIGTERM (exit 0, a service stopped) or SIGINT (Ctrl-C: exit 130)."""
+    import asyncio
+    import signal
+
+    stopped_by: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    for sig, code in ((signal.SIGTERM, 0), (signal.SIGINT, EXIT_INTERRUPTED)):
+        try:
+            loop.add_signal_handler(sig, _settle, stopped_by, code)
+        except NotImplementedError:  # no signal handlers on this platform's loop
+            continue
+    return await stopped_by
 
 
-async def run(args: argparse.Namespace) -> None:
+def _settle(future: asyncio.Future[int], code: int) -> None:
+    if not future.done():
+        future.set_result(code)
+
+
+async def run(args: argparse.Namespace) -> int:
     if args.replay:
-        await run_replay(args)
-        return
+        return await run_replay(args)
     from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer
     from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
 
@@ -128,25 +143,21 @@ async def run(args: argparse.Namespace) -> None:
     )
     server = SimulatorServer(pvs, host=args.host, port=args.port, tls_port=args.tls_port)
     await server.start()
-    print(f"simulated PVS on {server.url}/cgi-bin/dl_cgi?Command=DeviceList", flush=True)
-    if server.tls:
-        # The password is the simulator's own, for a fake PVS; safe to show.
-        print(
-            f"varserver on {server.tls_url}/vars (user ssm_owner, password {pvs.password})",
-            flush=True,
-        )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        print(f"simulated PVS on {server.url}/cgi-bin/dl_cgi?Command=DeviceList", flush=True)
+        if server.tls:
+            # The password is the simulator's own, for a fake PVS; safe to show.
+            print(
+                f"varserver on {server.tls_url}/vars (user ssm_owner, password {pvs.password})",
+                flush=True,
+            )
+        return await _wait_for_signal()
     finally:
         await server.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Ctrl-C at any moment, the imports of the simulator included, ends with one line."""
     args = build_parser().parse_args(argv)
     if args.inverters < 0 or args.time_scale <= 0:
         print(
@@ -155,18 +166,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     try:
-        return _run(args)
+        code = _run(args)
     except KeyboardInterrupt:
+        code = EXIT_INTERRUPTED
+    if code == EXIT_INTERRUPTED:
         print("sunpower-pvs-simulator: interrupted", file=sys.stderr)
-        return 130
+    return code
 
 
 def _run(args: argparse.Namespace) -> int:
+    import asyncio
+
     from sunpower_pvs_exporter.simulator.server import CertificateError
     from sunpower_pvs_exporter.troubleshoot.capture_format import CaptureError
 
     try:
-        asyncio.run(run(args))
+        return asyncio.run(run(args))
     except CaptureError as exc:
         print(f"sunpower-pvs-simulator: error: --replay: {exc}", file=sys.stderr)
         return 2
@@ -176,7 +191,6 @@ def _run(args: argparse.Namespace) -> int:
     except CertificateError as exc:
         print(f"sunpower-pvs-simulator: error: {exc}", file=sys.stderr)
         return 1
-    return 0
 
 
 if __name__ == "__main__":
