@@ -230,7 +230,7 @@ async def test_a_scan_finds_both_simulated_pvses_and_writes_a_config_that_works(
 
     checked = await run_cli("--config", str(config_path), "--check-config", cwd=tmp_path)
     assert checked.code == 0, checked.err
-    assert "configuration OK: 2 target(s)" in checked.out
+    assert "configuration OK: 2 targets" in checked.out
     # And the exporter's own check logs in with what init wrote.
     check = await run_cli("check", "--config", str(config_path), "--target", "pvs-1", cwd=tmp_path)
     assert check.code in (0, 1), check.out + check.err

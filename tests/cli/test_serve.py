@@ -149,7 +149,7 @@ def test_check_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     good = tmp_path / "good.yml"
     good.write_text("targets:\n  - name: home\n    host: 172.27.153.1\n")
     assert main(["--config", str(good), "--check-config"]) == 0
-    assert "1 target(s): home" in capsys.readouterr().out
+    assert "configuration OK: 1 target: home" in capsys.readouterr().out
     bad = tmp_path / "bad.yml"
     bad.write_text("targets:\n  - name: home\n    host: pvs\n    poll_intervall: 90\n")
     assert main(["--config", str(bad), "--check-config"]) == 2

@@ -358,3 +358,14 @@ async def test_a_pvs_that_never_answers_fails_within_the_timeout_and_says_what_h
     # The capture keeps the request that was sent, and how it ended.
     assert [e["target"] for e in doc["exchanges"]] == ["/cgi-bin/dl_cgi/supervisor/info"]
     assert doc["exchanges"][0]["error"].startswith("supervisor/info: no answer; given up after")
+
+
+async def test_the_report_says_each_thing_once_and_counts_read_right(make_simulator):
+    sim = await make_simulator(inverters=1, error_inverters=0)
+    text = report_text(await check(sim, target_for(sim, **LEGACY)))
+    assert "API         legacy (set by api: legacy)\n" in text
+    assert "configured (no detection)" not in text
+    sent = len(sim.pvs.log.entries)
+    assert f"Poll        {sent} requests sent ({sent} answered) in " in text
+    auto = report_text(await check(sim, target_for(sim, **{**LEGACY, "api": "auto"})))
+    assert "API         legacy: supervisor/info: PVS6 build " in auto and "(api: auto)" in auto

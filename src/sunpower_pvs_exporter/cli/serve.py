@@ -423,7 +423,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.check_config:
         names = ", ".join(t.name for t in config.targets)
-        print(f"configuration OK: {len(config.targets)} target(s): {names}")
+        noun = "target" if len(config.targets) == 1 else "targets"
+        print(f"configuration OK: {len(config.targets)} {noun}: {names}")
         return 0
     try:
         configure_logging(config.log_level, config.log_file, config.log_format)

@@ -25,6 +25,7 @@ from sunpower_pvs_exporter.troubleshoot.capture_format import CaptureError
 from sunpower_pvs_exporter.troubleshoot.check import (
     EXIT_FAILED,
     build_report,
+    counted,
     pvs_clock,
     report_json,
     report_text,
@@ -163,8 +164,9 @@ def run_subcommand(command: str, argv: Sequence[str]) -> int:
         return EXIT_FAILED
     replaced = ", ".join(f"{n} {kind}" for kind, n in doc["anonymised"].items()) or "nothing"
     state = "poll OK" if outcome.ok else f"poll FAILED: {doc['poll']['error']}"
+    sent = sum(1 for exchange in outcome.exchanges if exchange.connected)
     print(
-        f"wrote {path}: {len(doc['exchanges'])} requests ({state}); replaced {replaced}; "
+        f"wrote {path}: {counted(sent, 'request')} sent ({state}); replaced {replaced}; "
         "no password or Authorization header is in the file. Please read it before attaching it."
     )
     return 0 if outcome.ok else 1

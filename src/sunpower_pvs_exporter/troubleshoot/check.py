@@ -615,8 +615,11 @@ def report_text(report: Report) -> str:
     if report.firmware:
         build = f" (build {report.build})" if report.build is not None else ""
         row("Firmware", f"{report.firmware}{build}")
-    reason = f": {report.backend_reason}" if report.backend_reason else ""
-    row("API", f"{report.backend or 'not decided'}{reason} (setting: {report.api_setting})")
+    if report.api_setting != "auto":
+        row("API", f"{report.backend or report.api_setting} (set by api: {report.api_setting})")
+    else:
+        reason = f": {report.backend_reason}" if report.backend_reason else ""
+        row("API", f"{report.backend or 'not decided'}{reason} (api: auto)")
     row("Login", report.login)
     row("Poll", _poll_text(report))
     if report.pvs_time is not None and report.clock_offset_seconds is not None:
