@@ -85,8 +85,8 @@ async def make_simulator() -> AsyncIterator[SimFactory]:
     ) -> SimulatorServer:
         """``tls``: also listen with HTTPS (default: when the simulator speaks varserver).
         ``telemetry=False``: a PVS5, without the telemetry WebSocket. ``host``: another
-        loopback address (all of 127.0.0.0/8 is this machine), e.g. for a port 443
-        nothing listens on."""
+        address of this machine: "::1", or any of 127.0.0.0/8 (each host is one PVS to
+        the exporter, whatever the port; 127.0.0.41 has no port 443 listening)."""
         site.setdefault("tz", UTC)
         pvs = SimulatedPvs(
             config=SiteConfig(**site),
