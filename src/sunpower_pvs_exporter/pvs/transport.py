@@ -163,12 +163,8 @@ class HttpTransport:
         """
         within = self.timeout * (1 + ABANDONED_GRACE) if drain_within is None else drain_within
         try:
-<<<<<<< HEAD
-            await self.line.drain(within)
-=======
             if self._line is not None:
-                await self._line.drain(self.timeout * (1 + ABANDONED_GRACE), owner=self)
->>>>>>> main
+                await self._line.drain(within, owner=self)
         finally:
             if self._session is not None:
                 await self._session.close()
