@@ -223,7 +223,8 @@ async def test_a_scan_finds_both_simulated_pvses_and_writes_a_config_that_works(
             .splitlines()
         )
     )
-    probe_job = scrape["scrape_configs"][0]
+    own, probe_job = scrape["scrape_configs"]
+    assert own["static_configs"][0]["targets"] == ["prom-host:9110"]
     assert probe_job["metrics_path"] == "/probe"
     assert probe_job["static_configs"][0]["targets"] == ["pvs-1", "pvs-2"]
     assert probe_job["relabel_configs"][-1]["replacement"] == "prom-host:9110"

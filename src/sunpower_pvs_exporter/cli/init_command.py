@@ -20,6 +20,7 @@ from sunpower_pvs_exporter.config import (
     parse_host,
     parse_port,
 )
+from sunpower_pvs_exporter.config_values import whole_number_in
 from sunpower_pvs_exporter.troubleshoot.discover import (
     DEFAULT_CANDIDATES,
     DEFAULT_CONCURRENCY,
@@ -72,13 +73,7 @@ def _name(text: str) -> str:
 
 
 def _concurrency(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_CONCURRENCY:
-        raise ConfigError(f"--concurrency: expected 1-{MAX_CONCURRENCY}, got {text!r}")
-    return value
+    return whole_number_in(text, "--concurrency", 1, MAX_CONCURRENCY)
 
 
 def build_parser() -> argparse.ArgumentParser:

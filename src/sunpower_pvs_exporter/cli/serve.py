@@ -34,6 +34,7 @@ from sunpower_pvs_exporter.config import (
     parse_port,
     parse_url,
 )
+from sunpower_pvs_exporter.config_values import whole_number_in
 from sunpower_pvs_exporter.logsetup import configure_logging
 
 # The runtime (web server, pollers, Pushgateway client) and the simulator are
@@ -108,13 +109,7 @@ def _max_connections(text: str, flag: str) -> int:
 
 
 def _demo_inverters(text: str, flag: str) -> int:
-    try:
-        count = int(text)
-    except ValueError:
-        count = 0
-    if not 1 <= count <= MAX_DEMO_INVERTERS:
-        raise ConfigError(f"{flag}: expected 1-{MAX_DEMO_INVERTERS} inverters, got {text!r}")
-    return count
+    return whole_number_in(text, flag, 1, MAX_DEMO_INVERTERS, "inverters")
 
 
 def flag_name(dest: str) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TextIO
 
+from sunpower_pvs_exporter.config import DEFAULT_LISTEN_PORT
 from sunpower_pvs_exporter.pvs.errors import PvsAuthError, PvsError
 from sunpower_pvs_exporter.pvs.hosts import host_port
 from sunpower_pvs_exporter.pvs.transport import Endpoint, HttpTransport
@@ -42,9 +43,9 @@ from sunpower_pvs_exporter.troubleshoot.init_files import (
     PlannedTarget,
     read_existing,
     render_config,
-    render_scrape_config,
     write_file,
 )
+from sunpower_pvs_exporter.web.status import scrape_config
 
 COMMAND = "sunpower-pvs-exporter"
 EXIT_WRITTEN, EXIT_NOT_WRITTEN, EXIT_USAGE = 0, 1, 2
@@ -345,7 +346,11 @@ def _next_steps(found: list[Found], options: InitOptions, console: Console) -> N
     console.say()
     console.say("Add this to prometheus.yml (scrape_configs):")
     console.say()
-    for line in render_scrape_config(names, options.exporter_host).splitlines():
+    listen = f"{options.exporter_host}:{DEFAULT_LISTEN_PORT}"
+    # The same block the status page offers once the exporter runs.
+    for line in scrape_config(
+        names, single_target=False, listen=listen, scheme="http"
+    ).splitlines():
         console.say("  " + line)
     console.say()
     console.say("Next:")

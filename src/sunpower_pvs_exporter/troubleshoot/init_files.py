@@ -1,4 +1,4 @@
-"""What ``init`` writes: the config file, one password file per PVS, the scrape config.
+"""What ``init`` writes: the config file and one password file per PVS.
 
 Rendering is pure (the found PVSes in, text out) so the tests can read it
 back through the exporter's own config loader. Writing never leaves a half
@@ -14,7 +14,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from sunpower_pvs_exporter.config import DEFAULT_LISTEN_PORT
 from sunpower_pvs_exporter.troubleshoot.discover import HTTP_PORT, HTTPS_PORT
 
 PASSWORD_MODE = 0o600
@@ -67,30 +66,6 @@ def render_config(targets: list[PlannedTarget], *, command: str) -> str:
             f"    password_file: {_quoted(target.password_file)}  # {target.password_note}"
         )
     return "\n".join(lines) + "\n"
-
-
-def render_scrape_config(names: list[str], exporter_host: str) -> str:
-    """The Prometheus ``scrape_configs`` for these targets through ``/probe``."""
-    address = f"{exporter_host}:{DEFAULT_LISTEN_PORT}"
-    quoted = ", ".join(_quoted(name) for name in names)
-    return (
-        "scrape_configs:\n"
-        "  - job_name: sunpower_probe\n"
-        "    scrape_interval: 60s\n"
-        "    metrics_path: /probe\n"
-        "    static_configs:\n"
-        f"      - targets: [{quoted}]\n"
-        "    relabel_configs:\n"
-        "      - source_labels: [__address__]\n"
-        "        target_label: __param_target\n"
-        "      - source_labels: [__param_target]\n"
-        "        target_label: instance\n"
-        "      - target_label: __address__\n"
-        f"        replacement: {_quoted(address)}\n"
-        "  - job_name: sunpower_exporter\n"
-        "    static_configs:\n"
-        f"      - targets: [{_quoted(address)}]\n"
-    )
 
 
 def read_existing(path: Path) -> bytes | None:
