@@ -29,7 +29,7 @@ from sunpower_pvs_exporter.cli.entry import EXIT_INTERRUPTED
 
 BIN = Path(sys.executable).parent
 MOMENTS = (0.1, 0.4, 1.0)
-STOP_LIMIT = 15.0
+STOP_LIMIT = 30.0
 
 
 @pytest.fixture

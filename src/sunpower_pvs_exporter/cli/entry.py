@@ -11,7 +11,12 @@ simulator only when a run needs them.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+
+# Nothing else at import time: Ctrl-C during the imports main makes ends in one
+# line, not a traceback (mypy knows this constant by name).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 PROG = "sunpower-pvs-exporter"
 # The first word of the command line selects these (see subcommands.py).

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
-from collections.abc import Sequence
-from datetime import datetime
-from typing import TYPE_CHECKING
 
+# Everything else (argparse, asyncio, aiohttp, the simulator) is imported inside
+# the functions that main calls, so that Ctrl-C during those imports ends the
+# run with one line instead of a traceback. (mypy knows this constant by name;
+# typing itself is one of the imports this avoids.)
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     import asyncio
+    from collections.abc import Sequence
 
-# The simulator itself (asyncio, aiohttp and all) is imported inside main, where
-# Ctrl-C during the import ends the run with one line instead of a traceback.
 # Ctrl-C: the shell's convention, 128 + SIGINT.
 EXIT_INTERRUPTED = 130
 
 
 def parse_start(text: str) -> float:
     """``now``, ``HH:MM`` (today, local time) or an ISO date-time."""
+    import argparse
+    import time
+    from datetime import datetime
+
     if text == "now":
         return time.time()
     try:
@@ -36,6 +40,8 @@ def parse_start(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="sunpower-pvs-simulator",
         description="A fake SunPower PVS serving the dl_cgi and varserver APIs on loopback.",
@@ -158,6 +164,16 @@ async def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Ctrl-C at any moment, the imports of the simulator included, ends with one line."""
+    try:
+        code = _parse_and_run(argv)
+    except KeyboardInterrupt:
+        code = EXIT_INTERRUPTED
+    if code == EXIT_INTERRUPTED:
+        print("sunpower-pvs-simulator: interrupted", file=sys.stderr)
+    return code
+
+
+def _parse_and_run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.inverters < 0 or args.time_scale <= 0:
         print(
@@ -165,13 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    try:
-        code = _run(args)
-    except KeyboardInterrupt:
-        code = EXIT_INTERRUPTED
-    if code == EXIT_INTERRUPTED:
-        print("sunpower-pvs-simulator: interrupted", file=sys.stderr)
-    return code
+    return _run(args)
 
 
 def _run(args: argparse.Namespace) -> int:
