@@ -399,3 +399,30 @@ async def test_a_changed_password_is_asked_for_and_proven_before_it_is_written(
         assert names_in(given) == ["c.yml", "secret"]
     finally:
         await server.stop()
+
+
+def test_every_flag_of_init_check_and_capture_is_in_docs_configuration_md():
+    import re
+
+    from sunpower_pvs_exporter.cli.subcommands import build_parser as subcommand_parser
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+
+    def section(title: str) -> set[str]:
+        text = docs.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+        return set(re.findall(r"^\| `(--[a-z][a-z-]*)", text, flags=re.MULTILINE)) | set(
+            re.findall(r"`(--[a-z][a-z-]*)`, `-y`", text)
+        )
+
+    init_flags = {
+        option
+        for action in init_command.build_parser()._actions
+        for option in action.option_strings
+        if option.startswith("--") and option != "--help"
+    }
+    assert init_flags == section("`init`: write the config for you")
+    own = {"check": {"--target", "--format"}, "capture": {"--target", "--output"}}
+    for command, flags in own.items():
+        group = next(g for g in subcommand_parser(command)._action_groups if g.title == command)
+        assert {o for a in group._group_actions for o in a.option_strings} == flags
+        assert flags <= section("`check` and `capture`")
