@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from sunpower_pvs_exporter.cli.entry import EXIT_INTERRUPTED
+from sunpower_pvs_exporter.interrupts import EXIT_INTERRUPTED
 
 BIN = Path(sys.executable).parent
 MOMENTS = (0.1, 0.4, 1.0)

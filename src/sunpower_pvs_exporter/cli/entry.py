@@ -23,19 +23,23 @@ PROG = "sunpower-pvs-exporter"
 SUBCOMMANDS = ("check", "capture")
 
 
-# Ctrl-C: the shell's convention, 128 + SIGINT.
-EXIT_INTERRUPTED = 130
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; Ctrl-C at any moment (imports included) ends it with one line."""
     args = list(sys.argv[1:] if argv is None else argv)
+    word = args[0] if args and args[0] in ("init", *SUBCOMMANDS) else ""
+    line = f"{PROG}{' ' + word if word else ''}: interrupted"
     try:
-        return _dispatch(args)
+        from sunpower_pvs_exporter import interrupts
+
+        previous = interrupts.install(line)
+        try:
+            return _dispatch(args)
+        finally:
+            interrupts.restore(previous)
     except KeyboardInterrupt:
-        word = args[0] if args and args[0] in ("init", *SUBCOMMANDS) else ""
-        print(f"{PROG}{' ' + word if word else ''}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        from sunpower_pvs_exporter.interrupts import report
+
+        return report(line)
 
 
 def _dispatch(args: list[str]) -> int:

@@ -21,6 +21,7 @@ from sunpower_pvs_exporter.config import (
     parse_port,
 )
 from sunpower_pvs_exporter.config_values import whole_number_in
+from sunpower_pvs_exporter.interrupts import report
 from sunpower_pvs_exporter.troubleshoot.discover import (
     DEFAULT_CANDIDATES,
     DEFAULT_CONCURRENCY,
@@ -41,8 +42,6 @@ from sunpower_pvs_exporter.troubleshoot.init import (
 )
 
 MAX_CONCURRENCY = 256
-# Ctrl-C: the shell's convention, 128 + SIGINT.
-EXIT_INTERRUPTED = 130
 
 
 def _checked(convert: Callable[[str], object]) -> Callable[[str], object]:
@@ -215,5 +214,4 @@ def main(
         return EXIT_NOT_WRITTEN
     except KeyboardInterrupt:
         done = ", ".join(console.written) if console.written else "no file was changed"
-        print(f"\n{PROG} init: interrupted ({done})", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return report(f"\n{PROG} init: interrupted ({done})")

@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
+from sunpower_pvs_exporter import interrupts
 from sunpower_pvs_exporter.config import ConfigError, TargetConfig
 from sunpower_pvs_exporter.pvs.hosts import host_port
 from sunpower_pvs_exporter.troubleshoot.capture import build_capture, capture_text
@@ -102,8 +103,6 @@ async def _poll(args: argparse.Namespace, target: TargetConfig) -> tuple[PollOut
 
 # A read that takes longer than this says it is still waiting, this often.
 PROGRESS_EVERY = 5.0
-# Ctrl-C: the shell's convention, 128 + SIGINT.
-EXIT_INTERRUPTED = 130
 
 
 async def _with_progress(read: Awaitable[PollOutcome], target: TargetConfig) -> PollOutcome:
@@ -148,8 +147,7 @@ def run_subcommand(command: str, argv: Sequence[str]) -> int:
         print(f"sunpower-pvs-exporter {command}: error: --replay: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print(f"sunpower-pvs-exporter {command}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return interrupts.report(f"sunpower-pvs-exporter {command}: interrupted")
     if command == "check":
         report = build_report(outcome, now)
         text = report_json(report) if args.format == "json" else report_text(report)

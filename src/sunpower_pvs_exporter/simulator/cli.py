@@ -164,12 +164,21 @@ async def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Ctrl-C at any moment, the imports of the simulator included, ends with one line."""
+    line = "sunpower-pvs-simulator: interrupted"
     try:
-        code = _parse_and_run(argv)
+        from sunpower_pvs_exporter import interrupts
+
+        previous = interrupts.install(line)
+        try:
+            code = _parse_and_run(argv)
+        finally:
+            interrupts.restore(previous)
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
     if code == EXIT_INTERRUPTED:
-        print("sunpower-pvs-simulator: interrupted", file=sys.stderr)
+        from sunpower_pvs_exporter.interrupts import report
+
+        report(line)
     return code
 
 
