@@ -26,6 +26,8 @@ SUBCOMMANDS = ("check", "capture")
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; Ctrl-C at any moment (imports included) ends it with one line."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--version"]:
+        return _dispatch(args)  # before anything else is imported, the guard included
     word = args[0] if args and args[0] in ("init", *SUBCOMMANDS) else ""
     line = f"{PROG}{' ' + word if word else ''}: interrupted"
     try:
