@@ -835,6 +835,22 @@ def site_overview() -> dict[str, Any]:
             time_from="7d",
             bars=True,
         ),
+        graph(
+            "Lifetime net energy (PVS totals)",
+            "The PVS's own lifetime totals of net grid energy (imported minus exported) and "
+            "net battery energy (new firmware). Both are gauges: negative on a site that "
+            "exports more than it imports, and the battery's moves both ways. Read their "
+            "change with delta(), never increase() or rate().",
+            targets(
+                (f"sunpower_pvs_site_grid_energy_watt_hours{{{I}}}", "{{instance}} grid (net)"),
+                (
+                    f"sunpower_pvs_site_battery_energy_watt_hours{{{I}}}",
+                    "{{instance}} battery (net)",
+                ),
+            ),
+            "watth",
+            w=24,
+        ),
         row("Grid and PVS health"),
         graph(
             "Grid voltage and frequency",

@@ -24,9 +24,10 @@ from sunpower_pvs_exporter import __version__
 from sunpower_pvs_exporter.device_problems import (
     DeviceProblem,
     data_age,
-    device_problems,
+    dead_meter,
     duration_text,
     mask_serial,
+    snapshot_problems,
 )
 from sunpower_pvs_exporter.diagnose import PollOutcome
 from sunpower_pvs_exporter.metrics.collector import build_families, device_metrics_for
@@ -246,7 +247,7 @@ def _device_findings(
                 max(ages) if ages else None,
             )
         )
-    return groups, device_problems(snapshot.devices, reference)
+    return groups, snapshot_problems(snapshot, reference)
 
 
 def _production_watts(snapshot: Snapshot) -> float | None:
@@ -422,6 +423,21 @@ def _inverter_findings(
     ]
 
 
+def _dead_meter_findings(snapshot: Snapshot) -> list[Finding]:
+    return [
+        Finding(
+            "dead_production_meter",
+            "warning",
+            f"production meter {m.device.serial} reports every reading as 0 with power "
+            "factor 1: it is dead or absent, and its 0 W of production is not a measurement",
+            "have the installer check the production meter's CTs; until then read production "
+            "from the inverters (sunpower_pvs:site_production_watts)",
+        )
+        for m in snapshot.meters
+        if dead_meter(m)
+    ]
+
+
 def _stale_findings(problems: list[DeviceProblem]) -> list[Finding]:
     late = [p for p in problems if p.device_type != "Inverter" and p.why.startswith("data")]
     return [
@@ -483,6 +499,7 @@ def build_report(outcome: PollOutcome, now: float) -> Report:
     findings = _findings(outcome, snapshot, now)
     findings.extend(_inverter_findings(snapshot, problems, _production_watts(snapshot)))
     findings.extend(_stale_findings(problems))
+    findings.extend(_dead_meter_findings(snapshot))
     offset = None if clock is None else clock - now
     if offset is not None and abs(offset) > CLOCK_SKEW_LIMIT:
         findings.append(

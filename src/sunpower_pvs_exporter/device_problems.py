@@ -7,6 +7,11 @@ meters refresh about every 15 s, the supervisor every 5 min, inverters on a
 Ages are measured against a reference time the caller chooses, ideally the
 PVS's own clock, so a wrong clock on either side does not make every
 device look stale.
+
+A production meter can also be dead while listed as working: real units
+(PVS5 2017, 2020) report every reading as 0 with power factor 1 and a
+lifetime of 0 kWh. Exported, that is a flat 0 W of production all day, so it
+is called out here too.
 """
 
 from __future__ import annotations
@@ -14,10 +19,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sunpower_pvs_exporter.pvs.model import Device
+from sunpower_pvs_exporter.pvs.model import Device, Meter, Snapshot
 
 STALE_AFTER = {"Power Meter": 300.0, "PVS": 900.0, "Inverter": 1200.0}
 STALE_AFTER_OTHER = 1800.0
+DEAD_METER_STATE = "dead: all 0, PF 1"
 
 
 @dataclass(frozen=True)
@@ -79,4 +85,35 @@ def device_problems(devices: Iterable[Device], reference: float) -> list[DeviceP
         else:
             continue
         problems.append(DeviceProblem(device_type, shown_serial(device), device.state, age, why))
+    return problems
+
+
+def dead_meter(meter: Meter) -> bool:
+    """A production meter that measures nothing: no power, no lifetime energy, PF 1.
+
+    A working one at night also reads 0 W, but its lifetime energy is not 0.
+    """
+    return (
+        meter.mode == "production"
+        and meter.real_power_watts == 0
+        and meter.power_factor == 1
+        and meter.net_energy_watt_hours in (0, None)
+        and meter.frequency_hertz in (0, None)
+    )
+
+
+def snapshot_problems(snapshot: Snapshot, reference: float) -> list[DeviceProblem]:
+    """``device_problems`` of every device, and each production meter that is dead."""
+    problems = device_problems(snapshot.devices, reference)
+    for meter in snapshot.meters:
+        if dead_meter(meter):
+            device = meter.device
+            why = (
+                "reports every reading as 0 with power factor 1 (a dead or absent "
+                "production meter): its 0 W of production is not a measurement"
+            )
+            age = data_age(device, reference)
+            # The PVS says "working"; the state shown says what is wrong instead.
+            state = DEAD_METER_STATE
+            problems.append(DeviceProblem(device.device_type, device.serial, state, age, why))
     return problems

@@ -11,6 +11,7 @@ from datetime import tzinfo
 from typing import Any
 
 from sunpower_pvs_exporter.pvs.errors import PvsPayloadError
+from sunpower_pvs_exporter.pvs.identity import DeviceIdentities
 from sunpower_pvs_exporter.pvs.model import (
     CommInterface,
     Device,
@@ -141,9 +142,10 @@ def parse_device_list(doc: object, fetched_at: float, tz: tzinfo | None = None) 
     """Map a ``Command=DeviceList`` answer to a ``Snapshot``.
 
     A malformed device entry is skipped with a warning rather than failing the
-    poll; a malformed document raises ``PvsPayloadError``. The same serial
-    listed twice keeps its first entry (two series with one identity would make
-    the exposition invalid).
+    poll; a malformed document raises ``PvsPayloadError``. Two devices with
+    one serial are both kept, the second under another id (``identity.py``).
+    The supervisor is found wherever it is listed (PVS5 2017 firmware lists it
+    last).
     """
     body = _require_succeed(doc, "DeviceList")
     raw_devices = body.get("devices")
@@ -151,7 +153,7 @@ def parse_device_list(doc: object, fetched_at: float, tz: tzinfo | None = None) 
         raise PvsPayloadError("DeviceList: 'devices' is missing or not a list")
 
     warnings: list[str] = []
-    seen: set[tuple[str, str]] = set()
+    identities = DeviceIdentities()
     supervisor: Supervisor | None = None
     meters: list[Meter] = []
     inverters: list[Inverter] = []
@@ -160,12 +162,16 @@ def parse_device_list(doc: object, fetched_at: float, tz: tzinfo | None = None) 
         if not isinstance(raw, dict):
             warnings.append(f"devices[{index}] is not an object; skipped")
             continue
-        device = parse_device(raw, tz)
-        key = (device.device_type, device.serial)
-        if key in seen:
-            warnings.append(f"devices[{index}]: duplicate serial {device.serial!r}; skipped")
+        parsed = parse_device(raw, tz)
+        verdict, device = identities.admit(parsed, index, raw)
+        if verdict == "repeat":
+            warnings.append(f"devices[{index}]: listed twice; the repeat skipped")
             continue
-        seen.add(key)
+        if verdict == "renamed":
+            warnings.append(
+                f"devices[{index}]: serial {parsed.serial!r} already taken by another "
+                f"device; exported as {device.serial!r}"
+            )
         devices.append(device)
         if device.device_type == DEVICE_TYPE_SUPERVISOR and supervisor is None:
             supervisor = parse_supervisor(raw, device)

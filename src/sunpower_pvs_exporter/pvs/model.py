@@ -174,6 +174,10 @@ class LiveData:
     battery_power_watts: float | None = None
     state_of_charge_ratio: float | None = None
     backup_time_remaining_seconds: float | None = None
+    # "Lifetime" net energies that are negative and fall (a net exporter's
+    # grid total, a battery's charge-minus-discharge): gauges, never counters.
+    grid_energy_watt_hours: float | None = None
+    battery_energy_watt_hours: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

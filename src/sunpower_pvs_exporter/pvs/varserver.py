@@ -63,7 +63,12 @@ from sunpower_pvs_exporter.pvs.model import ReadGroupStatus, Snapshot
 from sunpower_pvs_exporter.pvs.transport import ABANDONED_GRACE, HttpTransport, decode_json
 from sunpower_pvs_exporter.pvs.uptime import RebootWatch
 from sunpower_pvs_exporter.pvs.values import to_text
-from sunpower_pvs_exporter.pvs.varserver_parse import parse_variables
+from sunpower_pvs_exporter.pvs.varserver_parse import (
+    NOTHING_MATCHED,
+    answer_variables,
+    fcgi_error_code,
+    parse_variables,
+)
 from sunpower_pvs_exporter.pvs.varserver_query import Params, vars_target
 
 USER = "ssm_owner"
@@ -344,7 +349,7 @@ class VarserverClient:
                 if exc.status != 400:
                     raise
             if isinstance(doc, dict) and doc and (not group.required or _has_serial(doc)):
-                return doc
+                return answer_variables(doc)
             # Forgotten (the PVS restarted its handler or rebooted): an empty
             # answer on older builds, 400 on newer ones. Build it again, and
             # the other sets too: they went the same way.
@@ -364,12 +369,29 @@ class VarserverClient:
         except PvsHttpStatusError as exc:
             if exc.status != 400 or group.required:
                 raise
+            code = fcgi_error_code(exc.body)
+            if code not in (None, NOTHING_MATCHED):
+                # A query error (fcgi_vars' errorcode says so): the group
+                # failed, it is not absent from the site.
+                raise PvsHttpStatusError(
+                    f"{what}: HTTP 400, fcgi_vars errorcode {code} (a query error, not "
+                    f'"nothing matched" {NOTHING_MATCHED})',
+                    exc.status,
+                    exc.body,
+                ) from None
+            log.debug(
+                "target=%s %s: HTTP 400, errorcode %s: nothing matched",
+                self.target_name,
+                what,
+                code or "(none)",
+            )
             doc = {}  # nothing matches (newer builds answer 400 for that)
         if not isinstance(doc, dict):
             raise PvsPayloadError(f"{what}: expected a JSON object, got {type(doc).__name__}")
-        state.built = bool(doc)
-        state.absent = not doc
-        return doc
+        found = answer_variables(doc)
+        state.built = bool(found)
+        state.absent = not found
+        return found
 
     def _skip(self, state: _GroupState, refresh: bool) -> bool:
         """Leave a group out of this poll: failing lately, or a family the site lacks."""

@@ -200,7 +200,10 @@ def select_variables(pvs: ReplayPvs, pairs: dict[str, str]) -> web.Response:
     else:
         wanted = ()
     if not wanted:
-        return web.json_response({"status": 400, "error": "no such variables"}, status=400)
+        # fcgi_vars' answer to a query that matched nothing (errorcode 0x0040).
+        return web.json_response(
+            {"status": 400, "description": "Bad request", "errorcode": "0x0040"}, status=400
+        )
     if set_id:
         pvs.variable_sets[set_id] = wanted
     if pairs.get("fmt") == "obj":

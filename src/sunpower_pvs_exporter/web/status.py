@@ -22,9 +22,9 @@ from urllib.parse import quote
 
 from sunpower_pvs_exporter import __version__
 from sunpower_pvs_exporter.device_problems import (
-    device_problems,
     duration_text,
     newest_data_time,
+    snapshot_problems,
 )
 from sunpower_pvs_exporter.health import TargetStatus
 from sunpower_pvs_exporter.pvs.model import Snapshot
@@ -229,7 +229,7 @@ def _problem_table(snapshot: Snapshot, now: float) -> str:
     device look stale.
     """
     reference = newest_data_time(snapshot.devices) or now
-    problems = device_problems(snapshot.devices, reference)
+    problems = snapshot_problems(snapshot, reference)
     if not problems:
         return ""
     rows = "".join(
