@@ -78,8 +78,8 @@ def test_the_walk_sees_the_imports_it_must_judge():
     the top, inside functions and under TYPE_CHECKING, and resolve modules."""
     graph = import_graph()
     assert f"{PACKAGE}.pvs.model" in graph[f"{PACKAGE}.pvs.legacy"]  # top level
-    assert f"{PACKAGE}.runtime" in graph[f"{PACKAGE}.cli"]  # inside main()
-    assert f"{PACKAGE}.simulator.demo" in graph[f"{PACKAGE}.cli"]  # TYPE_CHECKING
+    assert f"{PACKAGE}.runtime" in graph[f"{PACKAGE}.cli.serve"]  # inside main()
+    assert f"{PACKAGE}.simulator.demo" in graph[f"{PACKAGE}.cli.serve"]  # TYPE_CHECKING
     assert f"{PACKAGE}.pvs.reader" in graph[f"{PACKAGE}.poller"]
     assert len([m for m in MODULES if m.startswith(f"{PACKAGE}.pvs.")]) >= 10
 
@@ -140,7 +140,7 @@ RUN_AND_LIST_MODULES = (
     "import atexit, sys\n"
     "atexit.register(lambda: sys.stderr.write("
     "'LOADED ' + ' '.join(sorted(sys.modules)) + '\\n'))\n"
-    "from sunpower_pvs_exporter.entry import main\n"
+    "from sunpower_pvs_exporter.cli.entry import main\n"
     "raise SystemExit(main(sys.argv[1:]))\n"
 )
 

@@ -11,8 +11,8 @@ import logging
 
 import pytest
 
-from sunpower_pvs_exporter.check import build_report, report_text
-from sunpower_pvs_exporter.diagnose import poll_once
+from sunpower_pvs_exporter.troubleshoot.check import build_report, report_text
+from sunpower_pvs_exporter.troubleshoot.recorded_poll import poll_once
 from support import MIDNIGHT_UTC, read_once, scrape_when_up, series, target_for, tls_target_for
 
 REDACTED = "E00123456789"

@@ -21,13 +21,13 @@ from importlib import metadata, resources
 from urllib.parse import quote
 
 from sunpower_pvs_exporter import __version__
-from sunpower_pvs_exporter.device_problems import (
+from sunpower_pvs_exporter.health import TargetStatus
+from sunpower_pvs_exporter.pvs.model import Snapshot
+from sunpower_pvs_exporter.site_facts import (
     duration_text,
     newest_data_time,
     snapshot_problems,
 )
-from sunpower_pvs_exporter.health import TargetStatus
-from sunpower_pvs_exporter.pvs.model import Snapshot
 
 ORIGINAL_PROJECT_URL = "https://github.com/ginoledesma/sunpower-pvs-exporter"
 # This project's documents, by path in its source tree.
@@ -415,12 +415,15 @@ def render_status_page(
     statuses: Sequence[TargetStatus],
     single_target: bool,
     *,
+    now: float,
     addresses: Mapping[str, str] | None = None,
     simulated: Mapping[str, str] | None = None,
     listen: str = "EXPORTER_HOST:9110",
     scheme: str = "http",
 ) -> str:
-    """The page. ``addresses``: target name -> "host:port" of its PVS;
+    """The page. ``now``: the moment it says it was generated (a parameter, so
+    what it shows is a function of its inputs, whatever the date);
+    ``addresses``: target name -> "host:port" of its PVS;
     ``simulated``: target name -> what stands in for the PVS (the demo);
     ``listen``/``scheme``: where this page was served from, for the scrape config."""
     addresses = addresses or {}
@@ -441,7 +444,7 @@ def render_status_page(
         f"/probe?target={_e(s.target)}</a></li>"
         for s in statuses
     )
-    generated = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime())
+    generated = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(now))
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'

@@ -1,6 +1,6 @@
 """``sunpower-pvs-exporter check``: one read of a PVS, explained.
 
-``build_report`` is pure: the recorded poll (``diagnose.PollOutcome``) and
+``build_report`` is pure: the recorded poll (``recorded_poll.PollOutcome``) and
 this machine's time in, a ``Report`` out. It answers what a user or a
 maintainer asks first — which PVS, which firmware, which API and why, did
 the login work, which devices report and how old their data is, whether the
@@ -21,15 +21,6 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sunpower_pvs_exporter import __version__
-from sunpower_pvs_exporter.device_problems import (
-    DeviceProblem,
-    data_age,
-    dead_meter,
-    duration_text,
-    mask_serial,
-    snapshot_problems,
-)
-from sunpower_pvs_exporter.diagnose import PollOutcome
 from sunpower_pvs_exporter.metrics.collector import build_families, device_metrics_for
 from sunpower_pvs_exporter.pvs.detect import VARSERVER_MIN_BUILD, parse_build
 from sunpower_pvs_exporter.pvs.errors import (
@@ -43,6 +34,15 @@ from sunpower_pvs_exporter.pvs.hosts import host_port
 from sunpower_pvs_exporter.pvs.model import Device, Snapshot
 from sunpower_pvs_exporter.pvs.transport import decode_json
 from sunpower_pvs_exporter.pvs.values import parse_pvs_time
+from sunpower_pvs_exporter.site_facts import (
+    DeviceProblem,
+    data_age,
+    dead_meter,
+    duration_text,
+    mask_serial,
+    snapshot_problems,
+)
+from sunpower_pvs_exporter.troubleshoot.recorded_poll import PollOutcome
 
 Severity = Literal["note", "warning", "error"]
 EXIT_OK, EXIT_WARNINGS, EXIT_FAILED = 0, 1, 2

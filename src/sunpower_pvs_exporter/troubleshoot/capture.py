@@ -37,9 +37,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sunpower_pvs_exporter import __version__
-from sunpower_pvs_exporter.anonymise import Anonymiser
-from sunpower_pvs_exporter.diagnose import PollOutcome
 from sunpower_pvs_exporter.pvs.recording import Exchange
+from sunpower_pvs_exporter.troubleshoot.anonymise import Anonymiser
+from sunpower_pvs_exporter.troubleshoot.recorded_poll import PollOutcome
 
 FORMAT = "sunpower-pvs-capture"
 FORMAT_VERSION = 1
