@@ -11,6 +11,7 @@ import logging
 
 import pytest
 
+from sunpower_pvs_exporter.site_facts import site_power
 from sunpower_pvs_exporter.troubleshoot.check import build_report, report_text
 from sunpower_pvs_exporter.troubleshoot.recorded_poll import poll_once
 from support import MIDNIGHT_UTC, read_once, scrape_when_up, series, target_for, tls_target_for
@@ -190,6 +191,11 @@ async def test_L10_dead_production_meter_is_flagged_by_check_and_the_status_page
     codes = {f.code for f in report.findings}
     assert "dead_production_meter" in codes, report_text(report)
     assert sim.pvs.site.production_serial in report_text(report)
+    # Its 0 W is not the site's production: the inverters' sum is.
+    snapshot = await read_once(target)
+    inverters = sum(i.ac_power_watts or 0.0 for i in snapshot.inverters)
+    assert inverters > 100
+    assert site_power(snapshot).production == pytest.approx(inverters)
 
     exporter = await make_exporter([target])
     await scrape_when_up(http, exporter.url + "/metrics")

@@ -11,7 +11,7 @@ import yaml
 
 from sunpower_pvs_exporter.health import TargetStatus
 from sunpower_pvs_exporter.pvs.model import Device, LiveData, Meter, Snapshot
-from sunpower_pvs_exporter.web.status import redact, render_status_page, site_power
+from sunpower_pvs_exporter.web.status import redact, render_status_page
 
 NOW = 1_750_000_000.0
 # 2027-01-05 12:00:00 UTC: a date whose month and day have leading zeros, the
@@ -78,19 +78,8 @@ def test_hostile_values_are_escaped_and_secrets_redacted():
     assert "/probe?target=x%22%3E%3Cscript%3E" in page
 
 
-def test_site_power_prefers_live_data_then_meters():
-    meters = (
-        Meter(device=Device("Power Meter", "Mp"), mode="production", real_power_watts=3000.0),
-        Meter(device=Device("Power Meter", "Mc"), mode="consumption", real_power_watts=-1000.0),
-    )
-    snapshot = Snapshot(backend="legacy", fetched_at=NOW, meters=meters)
-    assert site_power(snapshot) == {
-        "production": 3000.0,
-        "consumption": 2000.0,
-        "grid": -1000.0,
-        "battery": None,
-        "soc": None,
-    }
+def test_power_tiles_show_the_sites_power():
+    """The tiles show ``site_facts.site_power`` (tests/test_site_facts.py)."""
     live = LiveData(
         pv_power_watts=4000.0,
         grid_power_watts=500.0,
@@ -98,16 +87,10 @@ def test_site_power_prefers_live_data_then_meters():
         battery_power_watts=1000.0,
         state_of_charge_ratio=0.5,
     )
-    snapshot = Snapshot(backend="varserver", fetched_at=NOW, meters=meters, live=live)
-    assert site_power(snapshot) == {
-        "production": 4000.0,
-        "consumption": 5500.0,
-        "grid": 500.0,
-        "battery": 1000.0,
-        "soc": 0.5,
-    }
-    page = render([status(snapshot=snapshot, last_poll_ok=True)], True)
-    assert "1.00 kW" in page and "discharging, 50 % charged" in page
+    snapshot = Snapshot(backend="varserver", fetched_at=NOW, live=live)
+    tiles = power_tiles(render([status(snapshot=snapshot, last_poll_ok=True)], True))
+    assert "4.00 kW" in tiles and "5.50 kW" in tiles and "500 W" in tiles
+    assert "1.00 kW" in tiles and "discharging, 50 % charged" in tiles
 
 
 def test_page_without_targets_and_waiting_target():

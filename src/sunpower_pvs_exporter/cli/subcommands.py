@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sunpower_pvs_exporter.config import ConfigError, TargetConfig
-from sunpower_pvs_exporter.simulator.replay import CaptureError
 from sunpower_pvs_exporter.troubleshoot.capture import build_capture, capture_text
+from sunpower_pvs_exporter.troubleshoot.capture_format import CaptureError
 from sunpower_pvs_exporter.troubleshoot.check import (
     EXIT_FAILED,
     build_report,

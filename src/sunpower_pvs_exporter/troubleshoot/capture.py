@@ -26,7 +26,8 @@ address is not written; every identifier is replaced (``anonymise.py``,
 never recorded in the first place.
 
 The simulator's ``--replay`` reads this format with its own code
-(``simulator/replay.py``), not with this module.
+(``simulator/replay.py``), not with this module; the two share only
+``capture_format.py``.
 """
 
 from __future__ import annotations
@@ -39,10 +40,8 @@ from typing import Any
 from sunpower_pvs_exporter import __version__
 from sunpower_pvs_exporter.pvs.recording import Exchange
 from sunpower_pvs_exporter.troubleshoot.anonymise import Anonymiser
+from sunpower_pvs_exporter.troubleshoot.capture_format import FORMAT, FORMAT_VERSION
 from sunpower_pvs_exporter.troubleshoot.recorded_poll import PollOutcome
-
-FORMAT = "sunpower-pvs-capture"
-FORMAT_VERSION = 1
 
 
 def _decoded(body: bytes) -> tuple[str, Any]:

@@ -40,6 +40,7 @@ from sunpower_pvs_exporter.site_facts import (
     dead_meter,
     duration_text,
     mask_serial,
+    site_power,
     snapshot_problems,
 )
 from sunpower_pvs_exporter.troubleshoot.recorded_poll import PollOutcome
@@ -248,20 +249,6 @@ def _device_findings(
             )
         )
     return groups, snapshot_problems(snapshot, reference)
-
-
-def _production_watts(snapshot: Snapshot) -> float | None:
-    if snapshot.live is not None and snapshot.live.pv_power_watts is not None:
-        return snapshot.live.pv_power_watts
-    meters = [
-        m.real_power_watts
-        for m in snapshot.meters
-        if m.mode == "production" and m.real_power_watts is not None
-    ]
-    if meters:
-        return sum(meters)
-    inverters = [i.ac_power_watts for i in snapshot.inverters if i.ac_power_watts is not None]
-    return sum(inverters) if inverters else None
 
 
 def _meter_findings(snapshot: Snapshot) -> list[Finding]:
@@ -497,7 +484,7 @@ def build_report(outcome: PollOutcome, now: float) -> Report:
     reference = clock if clock is not None else now
     groups, problems = _device_findings(snapshot, reference)
     findings = _findings(outcome, snapshot, now)
-    findings.extend(_inverter_findings(snapshot, problems, _production_watts(snapshot)))
+    findings.extend(_inverter_findings(snapshot, problems, site_power(snapshot).production))
     findings.extend(_stale_findings(problems))
     findings.extend(_dead_meter_findings(snapshot))
     offset = None if clock is None else clock - now
