@@ -58,6 +58,37 @@ async def test_L15_new_device_types_are_exported_once_each(make_simulator, make_
     assert ess["device_id"].count("_") == 2  # the compound <gateway>_<battery>_<battery> serial
 
 
+async def test_L15_pv_disconnect_relays_and_voltages(make_simulator, make_exporter, http):
+    sim = await make_simulator(inverters=1, error_inverters=0, storage_side_devices=True)
+    exporter = await make_exporter([target_for(sim)])
+    samples = await scrape_when_up(http, exporter.url + "/metrics")
+    relays = {
+        (name, labels["relay"]): v
+        for name in (
+            "sunpower_pvs_pv_disconnect_relay_state",
+            "sunpower_pvs_pv_disconnect_relay_error",
+        )
+        for labels, v in series(samples, name)
+    }
+    # The simulator's relay 1 is closed and fine, relay 2 open with an error code.
+    assert relays == {
+        ("sunpower_pvs_pv_disconnect_relay_state", "1"): 1.0,
+        ("sunpower_pvs_pv_disconnect_relay_state", "2"): 0.0,
+        ("sunpower_pvs_pv_disconnect_relay_error", "1"): 0.0,
+        ("sunpower_pvs_pv_disconnect_relay_error", "2"): 1.0,
+    }
+    volts = {
+        (labels["side"], labels["phase"]): v
+        for labels, v in series(samples, "sunpower_pvs_pv_disconnect_phase_voltage_volts")
+    }
+    assert volts == {
+        ("grid", "L1"): 123.1,
+        ("grid", "L2"): 122.5,
+        ("pv", "L1"): 122.8,
+        ("pv", "L2"): 0.4,
+    }
+
+
 async def test_L14_storage_side_devices_have_no_report_time_and_stay_in_error(
     make_simulator, make_exporter, http
 ):

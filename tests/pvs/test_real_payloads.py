@@ -311,6 +311,27 @@ async def test_storage_side_devices_have_no_report_time(replay, make_exporter, h
     assert all(states[t] == 0.0 for t in storage_side)
 
 
+async def test_pv_disconnect_relays_and_voltages(replay, make_exporter, http):
+    doc = load("devicelist.sungazer.1.json")
+    (pvd,) = (d for d in doc["devices"] if d["DEVICE_TYPE"] == "PV Disconnect")
+    samples = await poll_device_list("devicelist.sungazer.1.json", replay, make_exporter, http)
+    states = {
+        labels["relay"]: v
+        for labels, v in series(samples, "sunpower_pvs_pv_disconnect_relay_state")
+    }
+    assert states == {"1": float(pvd["relay1_state"]), "2": float(pvd["relay2_state"])}
+    volts = {
+        (labels["side"], labels["phase"]): v
+        for labels, v in series(samples, "sunpower_pvs_pv_disconnect_phase_voltage_volts")
+    }
+    assert volts == {
+        ("grid", "L1"): float(pvd["v1n_grid_v"]),
+        ("grid", "L2"): float(pvd["v2n_grid_v"]),
+        ("pv", "L1"): float(pvd["v1n_pv_v"]),
+        ("pv", "L2"): float(pvd["v2n_pv_v"]),
+    }
+
+
 async def test_get_comm_and_grid_profile_over_http(replay, make_exporter, http):
     server = await replay(
         capture(

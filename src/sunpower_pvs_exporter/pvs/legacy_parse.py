@@ -19,7 +19,10 @@ from sunpower_pvs_exporter.pvs.model import (
     Inverter,
     Meter,
     MeterMode,
+    Phase,
     PhaseReading,
+    PvDisconnect,
+    Relay,
     Snapshot,
     Supervisor,
 )
@@ -30,6 +33,9 @@ KIBI = 1024.0
 DEVICE_TYPE_SUPERVISOR = "PVS"
 DEVICE_TYPE_METER = "Power Meter"
 DEVICE_TYPE_INVERTER = "Inverter"
+DEVICE_TYPE_PV_DISCONNECT = "PV Disconnect"
+# Relays looked for on a PV Disconnect (real units have two).
+MAX_RELAYS = 4
 
 
 def _require_succeed(doc: object, what: str) -> Mapping[str, Any]:
@@ -138,6 +144,32 @@ def parse_inverter(raw: Mapping[str, Any], device: Device) -> Inverter:
     )
 
 
+def parse_pv_disconnect(raw: Mapping[str, Any], device: Device) -> PvDisconnect:
+    """Relay codes (``relay1_state``, ``relay1_error``…) and leg voltages
+    (``v1n_grid_v``…, ``v1n_pv_v``…) of a PV Disconnect."""
+    relays = tuple(
+        Relay(
+            number=str(n),
+            state=to_float(raw.get(f"relay{n}_state")),
+            error=to_float(raw.get(f"relay{n}_error")),
+        )
+        for n in range(1, MAX_RELAYS + 1)
+        if f"relay{n}_state" in raw or f"relay{n}_error" in raw
+    )
+
+    def phases(side: str) -> tuple[tuple[Phase, PhaseReading], ...]:
+        out: list[tuple[Phase, PhaseReading]] = []
+        for phase, n in (("L1", 1), ("L2", 2)):
+            volts = to_float(raw.get(f"v{n}n_{side}_v"))
+            if volts is not None:
+                out.append((phase, PhaseReading(voltage_volts=volts)))  # type: ignore[arg-type]
+        return tuple(out)
+
+    return PvDisconnect(
+        device=device, relays=relays, grid_phases=phases("grid"), pv_phases=phases("pv")
+    )
+
+
 def parse_device_list(doc: object, fetched_at: float, tz: tzinfo | None = None) -> Snapshot:
     """Map a ``Command=DeviceList`` answer to a ``Snapshot``.
 
@@ -157,6 +189,7 @@ def parse_device_list(doc: object, fetched_at: float, tz: tzinfo | None = None) 
     supervisor: Supervisor | None = None
     meters: list[Meter] = []
     inverters: list[Inverter] = []
+    disconnects: list[PvDisconnect] = []
     devices: list[Device] = []
     for index, raw in enumerate(raw_devices):
         if not isinstance(raw, dict):
@@ -179,6 +212,8 @@ def parse_device_list(doc: object, fetched_at: float, tz: tzinfo | None = None) 
             meters.append(parse_meter(raw, device))
         elif device.device_type == DEVICE_TYPE_INVERTER:
             inverters.append(parse_inverter(raw, device))
+        elif device.device_type == DEVICE_TYPE_PV_DISCONNECT:
+            disconnects.append(parse_pv_disconnect(raw, device))
 
     return Snapshot(
         backend="legacy",
@@ -187,6 +222,7 @@ def parse_device_list(doc: object, fetched_at: float, tz: tzinfo | None = None) 
         meters=tuple(meters),
         inverters=tuple(inverters),
         devices=tuple(devices),
+        pv_disconnects=tuple(disconnects),
         warnings=tuple(warnings),
     )
 
