@@ -28,6 +28,10 @@ from sunpower_pvs_exporter.pvs.model import Device, Meter, Snapshot
 STALE_AFTER = {"Power Meter": 300.0, "PVS": 900.0, "Inverter": 1200.0}
 STALE_AFTER_OTHER = 1800.0
 DEAD_METER_STATE = "dead: all 0, PF 1"
+# Listed without DATATIME and in STATE "error" for good on working SunVaults.
+STORAGE_SIDE_TYPES = frozenset(
+    {"Gateway", "Storage Inverter", "ESS BMS", "Battery", "Energy Storage System"}
+)
 
 
 @dataclass(frozen=True)
@@ -128,9 +132,17 @@ def newest_data_time(devices: Iterable[Device]) -> float | None:
     return max(times) if times else None
 
 
+def always_in_error(device: Device) -> bool:
+    """A SunVault's Schneider-side device as real DeviceLists show it: no
+    DATATIME and STATE "error" while the system works (FACTS L14)."""
+    return device.device_type in STORAGE_SIDE_TYPES and device.data_time is None
+
+
 def device_problems(devices: Iterable[Device], reference: float) -> list[DeviceProblem]:
     problems: list[DeviceProblem] = []
     for device in devices:
+        if always_in_error(device):
+            continue  # its "error" says nothing (the alerts ignore it too)
         device_type = device.device_type or "(no type)"
         age = data_age(device, reference)
         limit = STALE_AFTER.get(device_type, STALE_AFTER_OTHER)

@@ -105,6 +105,14 @@ async def test_L14_storage_side_devices_have_no_report_time_and_stay_in_error(
     # The alert on device state is about inverters only (tests/contrib alerts_test.yml).
     states = series(samples, "sunpower_pvs_device_state")
     assert all(v == 0.0 for labels, v in states if labels["device_type"] in silent)
+    # Nor do check and the status page call them "not working".
+    target = target_for(sim)
+    outcome = await poll_once(target, clock=sim.pvs.clock.now)
+    report = build_report(outcome, sim.pvs.clock.now())
+    assert not {p.device_type for p in report.not_working} & silent, report_text(report)
+    async with http.get(exporter.url + "/") as response:
+        page = await response.text()
+    assert '<table class="problems">' not in page
 
 
 # --- V3, L18: redacted serials --------------------------------------------------------
