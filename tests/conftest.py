@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -44,6 +45,18 @@ settings.register_profile("repeatable", derandomize=True, database=None)
 settings.load_profile("repeatable")
 
 
+E2E_DIR = Path(__file__).parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/e2e/ is end-to-end, whether or not its module says
+    so: ``-m "not e2e"`` (the quick loop, and CI's faked-date pass) must leave
+    them all out."""
+    for item in items:
+        if E2E_DIR in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
+
+
 @pytest.fixture(autouse=True)
 def no_password_in_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """A developer's own SUNPOWER_PVS_PASSWORD must not change what any test sees
@@ -67,10 +80,13 @@ async def make_simulator() -> AsyncIterator[SimFactory]:
         api: str = "legacy",
         tls: bool | None = None,
         telemetry: bool = True,
+        host: str = "127.0.0.1",
         **site: Any,
     ) -> SimulatorServer:
         """``tls``: also listen with HTTPS (default: when the simulator speaks varserver).
-        ``telemetry=False``: a PVS5, without the telemetry WebSocket."""
+        ``telemetry=False``: a PVS5, without the telemetry WebSocket. ``host``: "::1"
+        for a PVS that is another host than those on 127.0.0.1 (each host is one
+        PVS to the exporter, whatever the port)."""
         site.setdefault("tz", UTC)
         pvs = SimulatedPvs(
             config=SiteConfig(**site),
@@ -78,7 +94,7 @@ async def make_simulator() -> AsyncIterator[SimFactory]:
             api=api,
             telemetry=telemetry,
         )
-        server = SimulatorServer(pvs, host="127.0.0.1", port=port, tls=tls)
+        server = SimulatorServer(pvs, host=host, port=port, tls=tls)
         await server.start()
         started.push_async_callback(server.stop)
         return server
