@@ -19,34 +19,42 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from sunpower_pvs_exporter.pvs.model import Device
 
-Verdict = Literal["new", "renamed", "repeat"]
-
 
 class DeviceIdentities:
-    """The serials of one answer so far, per device type."""
+    """The serials of one answer so far, per device type, and what was done about
+    a repeated one (``warnings``)."""
 
     def __init__(self) -> None:
         self._entries: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
         self._taken: set[tuple[str, str]] = set()
+        self.warnings: list[str] = []
 
     def admit(
-        self, device: Device, position: int, entry: Mapping[str, Any]
-    ) -> tuple[Verdict, Device]:
-        """``device`` as it is to be exported, and whether it was renamed or is a repeat."""
+        self, device: Device, where: str, position: int, entry: Mapping[str, Any]
+    ) -> Device | None:
+        """``device`` as it is to be exported; ``None`` for a repeat of an earlier entry.
+
+        ``where`` names the entry in warnings (``devices[3]``, ``inverter/3``).
+        """
         key = (device.device_type, device.serial)
         earlier = self._entries.setdefault(key, [])
         if any(entry == other for other in earlier):
-            return "repeat", device
+            self.warnings.append(f"{where}: listed twice; the repeat skipped")
+            return None
         earlier.append(entry)
         if key not in self._taken:
             self._taken.add(key)
-            return "new", device
+            return device
         renamed = f"{device.serial}#{position}"
         while (device.device_type, renamed) in self._taken:
             renamed += "#"
         self._taken.add((device.device_type, renamed))
-        return "renamed", dataclasses.replace(device, serial=renamed)
+        self.warnings.append(
+            f"{where}: serial {device.serial!r} already taken by another device; "
+            f"exported as {renamed!r}"
+        )
+        return dataclasses.replace(device, serial=renamed)

@@ -195,16 +195,9 @@ def parse_device_list(doc: object, fetched_at: float, tz: tzinfo | None = None) 
         if not isinstance(raw, dict):
             warnings.append(f"devices[{index}] is not an object; skipped")
             continue
-        parsed = parse_device(raw, tz)
-        verdict, device = identities.admit(parsed, index, raw)
-        if verdict == "repeat":
-            warnings.append(f"devices[{index}]: listed twice; the repeat skipped")
+        device = identities.admit(parse_device(raw, tz), f"devices[{index}]", index, raw)
+        if device is None:
             continue
-        if verdict == "renamed":
-            warnings.append(
-                f"devices[{index}]: serial {parsed.serial!r} already taken by another "
-                f"device; exported as {device.serial!r}"
-            )
         devices.append(device)
         if device.device_type == DEVICE_TYPE_SUPERVISOR and supervisor is None:
             supervisor = parse_supervisor(raw, device)
@@ -223,7 +216,7 @@ def parse_device_list(doc: object, fetched_at: float, tz: tzinfo | None = None) 
         inverters=tuple(inverters),
         devices=tuple(devices),
         pv_disconnects=tuple(disconnects),
-        warnings=tuple(warnings),
+        warnings=(*warnings, *identities.warnings),
     )
 
 

@@ -487,7 +487,7 @@ def parse_variables(raw: object, fetched_at: float) -> Snapshot:
 
     warnings: list[str] = []
     identities = DeviceIdentities()
-    identities.admit(supervisor.device, 0, {})
+    identities.admit(supervisor.device, "/sys/info", 0, {})
     devices: list[Device] = [supervisor.device]
 
     def keep(family: str, parsed: list[tuple[int, Fields, _Item]]) -> list[_Item]:
@@ -497,17 +497,12 @@ def parse_variables(raw: object, fetched_at: float) -> Snapshot:
             if not device.serial:
                 warnings.append(f"{family}/{index}: no serial number (sn); skipped")
                 continue
-            verdict, device = identities.admit(device, index, fields)
-            if verdict == "repeat":
-                warnings.append(f"{family}/{index}: listed twice; the repeat skipped")
+            admitted = identities.admit(device, f"{family}/{index}", index, fields)
+            if admitted is None:
                 continue
-            if verdict == "renamed":
-                warnings.append(
-                    f"{family}/{index}: serial {item.device.serial!r} already taken by "
-                    f"another device; exported as {device.serial!r}"
-                )
-                item = dataclasses.replace(item, device=device)
-            devices.append(device)
+            if admitted is not device:
+                item = dataclasses.replace(item, device=admitted)
+            devices.append(admitted)
             kept.append(item)
         return kept
 
@@ -532,5 +527,5 @@ def parse_variables(raw: object, fetched_at: float) -> Snapshot:
         transfer_switches=tuple(switches),
         live=parse_live(raw),
         interfaces=parse_interfaces(raw),
-        warnings=tuple(warnings),
+        warnings=(*warnings, *identities.warnings),
     )
