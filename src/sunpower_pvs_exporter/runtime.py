@@ -43,8 +43,8 @@ from sunpower_pvs_exporter.config import (
     listen_address,
 )
 from sunpower_pvs_exporter.health import LiveStatus, ReloadOutcome, ReloadStatus
-from sunpower_pvs_exporter.metrics.collector import (
-    DeviceFamilyCache,
+from sunpower_pvs_exporter.metrics.cache import (
+    DeviceText,
     HealthText,
 )
 from sunpower_pvs_exporter.poller import (
@@ -235,7 +235,7 @@ class ExporterState:
     def __init__(self, config: ExporterConfig, pollers: Sequence[Poller]) -> None:
         self.config = config
         self.pollers = {poller.name: poller for poller in pollers}
-        self.cache = DeviceFamilyCache(config.use_device_data_timestamp)
+        self.cache = DeviceText(config.use_device_data_timestamp)
         self.ready = False
         # The process's own metrics; health and device metrics are appended
         # as text by the handlers (see _exposition).
