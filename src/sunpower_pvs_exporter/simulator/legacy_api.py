@@ -391,14 +391,16 @@ CELL_MODEM = {
 }
 
 
-def get_comm(state: SiteState, cell_modem: bool = False) -> dict[str, Any]:
-    doc = _get_comm(state)
+def get_comm(state: SiteState, home_ssid: str = "", cell_modem: bool = False) -> dict[str, Any]:
+    """``Command=Get_Comm``; ``home_ssid``: the owner's Wi-Fi the PVS joined (``sta0``);
+    ``cell_modem``: a cellular modem too, whose ``signal`` is a number (FACTS O2)."""
+    doc = _get_comm(state, home_ssid)
     if cell_modem:
         doc["networkstatus"]["interfaces"].append(dict(CELL_MODEM))
     return doc
 
 
-def _get_comm(state: SiteState) -> dict[str, Any]:
+def _get_comm(state: SiteState, home_ssid: str) -> dict[str, Any]:
     return {
         "networkstatus": {
             "interfaces": [
@@ -427,7 +429,7 @@ def _get_comm(state: SiteState) -> dict[str, Any]:
                     "link": "disconnected",
                     "state": "down",
                     "sms": "unreachable",
-                    "ssid": "",
+                    "ssid": home_ssid,
                     "signal": "-80",
                 },
             ],

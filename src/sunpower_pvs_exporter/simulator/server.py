@@ -160,7 +160,9 @@ async def handle_dl_cgi(request: web.Request) -> web.Response:
             )
         )
     if command == "Get_Comm":
-        return _json(legacy_api.get_comm(state, cell_modem=pvs.config.cell_modem))
+        return _json(
+            legacy_api.get_comm(state, pvs.network.home_ssid, cell_modem=pvs.config.cell_modem)
+        )
     if command in ("GridProfileGet", "GridProfile"):
         return _json(legacy_api.grid_profile(state))
     if command == "Start":
