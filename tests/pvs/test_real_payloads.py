@@ -519,6 +519,12 @@ async def test_whole_varserver_dump_over_http(replay, client_for, make_exporter,
     assert series(samples, "sunpower_pvs_up") == [({"target": "site"}, 1.0)]
     inverters = series(samples, "sunpower_pvs_inverter_ac_power_watts")
     assert len(inverters) == 12
+    # The dump's hotspot key (as its publisher redacted it) and SSID go nowhere.
+    dump = load("varserver.steveturbek.1.json")
+    for path in ("/metrics", "/"):
+        async with http.get(exporter.url + path) as response:
+            text = await response.text()
+        assert dump["/sys/info/wpa_key"] not in text and dump["/sys/info/ssid"] not in text
     devices = families(load("varserver.steveturbek.1.json"), "inverter")
     assert sorted(v for _, v in inverters) == pytest.approx(
         sorted(kilo(d["p3phsumKw"]) for d in devices.values())
