@@ -16,7 +16,7 @@ import yaml
 from contrib.promql_names import PROMETHEUS_DIR, REPO, RULE_FILES, known_names, metric_names
 from e2e.monitoring_stack import require_binaries
 
-ALERTS_TEST = PROMETHEUS_DIR / "alerts_test.yml"
+ALERTS_TEST = PROMETHEUS_DIR / "tests" / "alerts_test.yml"
 
 
 def rules() -> list[dict[str, Any]]:
@@ -43,6 +43,18 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_every_yml_in_contrib_prometheus_is_a_rule_file():
+    """Prometheus loads contrib/prometheus/*.yml by glob (contrib/stack/prometheus.yml):
+    a promtool unit-test file there would be loaded as rules and stop it. Unit tests
+    go in contrib/prometheus/tests/."""
+    for path in RULE_FILES:
+        doc = yaml.safe_load(path.read_text())
+        assert set(doc) == {"groups"}, (
+            f"{path.name} is not a rule file (keys {sorted(doc)}): move unit tests to "
+            "contrib/prometheus/tests/"
+        )
+
+
 @pytest.mark.e2e
 def test_promtool_check_rules():
     run = promtool("check", "rules", *(path.name for path in RULE_FILES))
@@ -51,14 +63,15 @@ def test_promtool_check_rules():
 
 @pytest.mark.e2e
 def test_promtool_test_rules():
-    run = promtool("test", "rules", ALERTS_TEST.name)
+    run = promtool("test", "rules", str(ALERTS_TEST.relative_to(PROMETHEUS_DIR)))
     assert run.returncode == 0, run.stdout + run.stderr
     assert "SUCCESS" in run.stdout + run.stderr
 
 
 def test_every_alert_is_tested_firing_and_not_firing():
     doc = yaml.safe_load(ALERTS_TEST.read_text())
-    assert {PROMETHEUS_DIR / name for name in doc["rule_files"]} == set(RULE_FILES)
+    tested = {(ALERTS_TEST.parent / name).resolve() for name in doc["rule_files"]}
+    assert tested == {path.resolve() for path in RULE_FILES}
     firing: set[str] = set()
     silent: set[str] = set()
     for case in doc["tests"]:

@@ -14,7 +14,7 @@ event loop pytest-asyncio gives each test:
   "cabin" (``--live``).
 
 The real ``prometheus`` binary scrapes all three jobs every second, loads
-contrib/prometheus/rules.yml and alerts.yml, and keeps its TSDB in a temp dir.
+every rule file of contrib/prometheus/, and keeps its TSDB in a temp dir.
 Everything listens on 127.0.0.1 only.
 
 The simulated sites run on real time (so Prometheus's clock and the PVS's
@@ -45,6 +45,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from contrib.promql_names import RULE_FILES
 from sunpower_pvs_exporter.config import ExporterConfig
 from sunpower_pvs_exporter.runtime import ExporterState
 from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer
@@ -62,10 +63,6 @@ from support import (
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs" / "monitoring.md"
 DOCUMENTED_EXPORTER = "exporter-host:9110"
-RULE_FILES = (
-    REPO / "contrib" / "prometheus" / "rules.yml",
-    REPO / "contrib" / "prometheus" / "alerts.yml",
-)
 SCRAPE_INTERVAL = "1s"
 POLL_INTERVAL = 0.5
 # "home": old (legacy dl_cgi) firmware, the original exporter's world.
@@ -90,7 +87,10 @@ def require_binaries(*names: str) -> dict[str, str]:
         name: require_program(
             name,
             not_tested="this end-to-end test did not run",
-            fix="Debian: apt-get install prometheus systemd openssl, as .ci/run does",
+            fix=(
+                "Debian: apt-get install prometheus prometheus-alertmanager docker-compose "
+                "systemd openssl, as .ci/run does"
+            ),
         )
         for name in names
     }
