@@ -44,6 +44,9 @@ DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 # PVS to answer it, before its connection is closed (the PVS may still be
 # working on it then: the bound is ours, not the PVS's).
 ABANDONED_GRACE = 1.0
+# Of an error answer, only this much is read: enough for the PVS's JSON
+# error bodies, never a large page.
+ERROR_BODY_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -247,7 +250,11 @@ class HttpTransport:
                 if response.status in (401, 403):
                     raise PvsAuthError(f"{what}: HTTP {response.status} (not authorized)")
                 if response.status != 200:
-                    raise PvsHttpStatusError(f"{what}: HTTP {response.status}", response.status)
+                    if body is None:
+                        body = await response.content.read(ERROR_BODY_BYTES)
+                    raise PvsHttpStatusError(
+                        f"{what}: HTTP {response.status}", response.status, body[:ERROR_BODY_BYTES]
+                    )
                 return body if body is not None else await self._read_bounded(response, what)
         except PvsError:
             raise

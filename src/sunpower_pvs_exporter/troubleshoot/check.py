@@ -38,10 +38,11 @@ from sunpower_pvs_exporter.pvs.values import parse_pvs_time
 from sunpower_pvs_exporter.site_facts import (
     DeviceProblem,
     data_age,
-    device_problems,
+    dead_meter,
     duration_text,
     mask_serial,
     site_power,
+    snapshot_problems,
 )
 from sunpower_pvs_exporter.troubleshoot.recorded_poll import PollOutcome
 
@@ -270,7 +271,7 @@ def _device_findings(
                 max(ages) if ages else None,
             )
         )
-    return groups, device_problems(snapshot.devices, reference)
+    return groups, snapshot_problems(snapshot, reference)
 
 
 def _meter_findings(snapshot: Snapshot) -> list[Finding]:
@@ -432,6 +433,21 @@ def _inverter_findings(
     ]
 
 
+def _dead_meter_findings(snapshot: Snapshot) -> list[Finding]:
+    return [
+        Finding(
+            "dead_production_meter",
+            "warning",
+            f"production meter {m.device.serial} reports every reading as 0 with power "
+            "factor 1: it is dead or absent, and its 0 W of production is not a measurement",
+            "have the installer check the production meter's CTs; until then read production "
+            "from the inverters (sunpower_pvs:site_production_watts)",
+        )
+        for m in snapshot.meters
+        if dead_meter(m)
+    ]
+
+
 def _stale_findings(problems: list[DeviceProblem]) -> list[Finding]:
     late = [p for p in problems if p.device_type != "Inverter" and p.why.startswith("data")]
     return [
@@ -512,6 +528,7 @@ def build_report(outcome: PollOutcome, now: float) -> Report:
     findings = _findings(outcome, snapshot, now)
     findings.extend(_inverter_findings(snapshot, problems, site_power(snapshot).production))
     findings.extend(_stale_findings(problems))
+    findings.extend(_dead_meter_findings(snapshot))
     offset = None if clock is None else clock - now
     if offset is not None and abs(offset) > CLOCK_SKEW_LIMIT:
         findings.append(
