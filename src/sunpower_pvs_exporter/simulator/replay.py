@@ -204,7 +204,12 @@ def select_variables(pvs: ReplayPvs, pairs: dict[str, str]) -> web.Response:
     if set_id and wanted:
         pvs.variable_sets[set_id] = wanted
     if missing or not wanted:
-        return web.json_response({"status": 400, "error": "no such variables"}, status=400)
+        # fcgi_vars' answers: an unknown name (errorcode 0x0100), or a query
+        # that matched nothing (0x0040).
+        code = "0x0100" if missing else "0x0040"
+        return web.json_response(
+            {"status": 400, "description": "Bad request", "errorcode": code}, status=400
+        )
     if pairs.get("fmt") == "obj":
         return web.json_response({name: pvs.variables[name] for name in wanted})
     values = [{"name": name, "value": pvs.variables[name]} for name in wanted]
