@@ -412,9 +412,8 @@ class VarserverClient:
                 refused.status,
                 refused.body,
             ) from None
-        log.debug(
-            "target=%s %s: HTTP 400, errorcode %s: nothing matched",
-            self.target_name,
+        self.log.debug(
+            "%s: HTTP 400, errorcode %s: nothing matched",
             what,
             code or "(none)",
         )

@@ -269,6 +269,7 @@ def device_list(
     tz: tzinfo | None,
     error_style: str,
     layout: str = "current",
+    *,
     storage_side: bool = False,
 ) -> dict[str, Any]:
     """``Command=DeviceList``. ``layout="pvs5-2017"``: as the oldest JSON firmware
@@ -391,7 +392,7 @@ CELL_MODEM = {
 }
 
 
-def get_comm(state: SiteState, home_ssid: str = "", cell_modem: bool = False) -> dict[str, Any]:
+def get_comm(state: SiteState, home_ssid: str = "", *, cell_modem: bool = False) -> dict[str, Any]:
     """``Command=Get_Comm``; ``home_ssid``: the owner's Wi-Fi the PVS joined (``sta0``);
     ``cell_modem``: a cellular modem too, whose ``signal`` is a number (FACTS O2)."""
     doc = _get_comm(state, home_ssid)

@@ -197,7 +197,7 @@ async def verify_login(
     probe: Probe, password: str, *, tls_port: int, within: float = LOGIN_TIMEOUT
 ) -> tuple[LoginResult, str]:
     """One varserver login with ``password``: what the exporter's first poll will do."""
-    transport = HttpTransport(Endpoint(probe.host, tls_port, True), within)
+    transport = HttpTransport(Endpoint(probe.host, tls_port, use_tls=True), within)
     assert probe.info is not None
     client = VarserverClient(transport, password, serial=probe.info.serial)
     where = f"https://{host_port(probe.host, tls_port)}"
