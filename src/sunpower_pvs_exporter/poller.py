@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import random
@@ -137,6 +138,7 @@ class Poller:
         endpoint: str | None = None,
         idle_after: float = DEFAULT_IDLE_AFTER,
         first_delay: float = 0.0,
+        inverter_arrays: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.name = name
         # What the process-wide gate is keyed by: one PVS, whichever poller reads it.
@@ -165,6 +167,8 @@ class Poller:
         # background: the first poll waits this long, so that a fleet's first
         # polls spread over the interval instead of all starting at once.
         self.first_delay = first_delay
+        # The owner's inverter -> array assignment, carried on every snapshot.
+        self.inverter_arrays = inverter_arrays
         self._last_probe_at: float | None = None
         self._snapshot: Snapshot | None = None
         self._snapshot_at: float | None = None
@@ -338,6 +342,8 @@ class Poller:
             snapshot = self.continuity.apply(snapshot, self.clock())
         except Exception:  # a bug here must not stop the polling
             log.exception("target=%s carrying state over from earlier polls failed", self.name)
+        if self.inverter_arrays:
+            snapshot = dataclasses.replace(snapshot, inverter_arrays=self.inverter_arrays)
         # The counters above changed; a scrape during the pre-rendering must see it.
         self._changed()
         if self.prepare is not None:
