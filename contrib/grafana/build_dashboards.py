@@ -128,6 +128,39 @@ LIVE_MAPPING = value_map(
 RED_GREEN: tuple[Step, ...] = ((None, "red"), (1, "green"))
 
 
+def range_map(ranges: Sequence[tuple[float, float, str, str]]) -> list[model.ValueMapping]:
+    """Ranges of numbers shown as words: (from, to, text, color)."""
+    return [
+        model.RangeMap(
+            options=model.DashboardRangeMapOptions(
+                from_val=low,
+                to=high,
+                result=model.ValueMappingResult(text=text, color=color, index=index),
+            )
+        )
+        for index, (low, high, text, color) in enumerate(ranges)
+    ]
+
+
+# An inverter's power or daily energy relative to its array's median
+# (panel_health.yml; docs/panel-health.md): the alerts' thresholds, as colours.
+# -1: no ratio (the array's median is in the dark).
+RELATIVE_MAPPING = range_map(
+    [
+        (-1, -0.5, "no sun", "text"),
+        (0, 0.05, "dead", "red"),
+        (0.05, 0.8, "low", "orange"),
+        (0.8, 1000, "normal", "green"),
+    ]
+)
+RELATIVE_STEPS: tuple[Step, ...] = (
+    (None, "text"),
+    (0, "red"),
+    (0.05, "orange"),
+    (0.8, "green"),
+)
+
+
 def color(mode: model.FieldColorModeId, fixed: str = "") -> dash.FieldColor:
     builder = dash.FieldColor().mode(mode)
     return builder.fixed_color(fixed) if fixed else builder
@@ -1037,6 +1070,89 @@ def site_overview() -> dict[str, Any]:
 # --- per inverter --------------------------------------------------------------------
 
 
+def panel_health_panels() -> list[PanelBuilder]:
+    """Every inverter against its array's median (docs/panel-health.md)."""
+    selector = f'{INV}, array=~"$array"'
+    ratio = f"sunpower_pvs:inverter_power_relative_ratio{{{selector}}}"
+    power = f"sunpower_pvs:inverter_power_watts{{{selector}}}"
+    daily = f"sunpower_pvs:inverter_day_energy_relative_ratio{{{selector}}}"
+    return [
+        row("Panel health: each inverter against its array"),
+        big_value(
+            "Inverters by output relative to their array",
+            "One tile per inverter (array / serial), coloured by its power relative to its "
+            "array's median right now: dead (under 5 %), low (under 80 %), normal. 'no "
+            "sun': the array's median inverter makes 50 W or less, nothing is judged. "
+            "Arrays come from the exporter's arrays configuration (sunpower_pvs_inverter_"
+            "array_info; docs/panel-health.md).",
+            [
+                at_end(
+                    f"{ratio} or ({power} * 0 - 1)",
+                    "{{array}} {{device_id}}",
+                )
+            ],
+            "percentunit",
+            w=24,
+            h=10,
+            steps=RELATIVE_STEPS,
+            by_thresholds=True,
+            mappings=RELATIVE_MAPPING,
+        )
+        .text_mode(common.BigValueTextMode.VALUE_AND_NAME)
+        .color_mode(common.BigValueColorMode.BACKGROUND)
+        .graph_mode(common.BigValueGraphMode.NONE),
+        panel(
+            statushistory.Panel()
+            .show_value(common.VisibilityMode.NEVER)
+            .row_height(0.9)
+            .col_width(0.95)
+            .legend(legend(show=False))
+            .tooltip(tooltip(common.TooltipDisplayMode.SINGLE, common.SortOrder.NONE)),
+            "Daily yield relative to the array, per inverter",
+            "A heatmap: one row per inverter, one column per day, each cell its energy over "
+            "the 24 hours up to that column relative to its array's median. A row that "
+            "stays orange is SunpowerPvsInverterUnderperforming; red is a dead inverter. "
+            "Days are 24-hour windows ending at the column's time.",
+            [target(daily, "{{array}} {{device_id}}")],
+            "percentunit",
+            w=24,
+            h=12,
+            interval="1d",
+            time_from="30d",
+            steps=RELATIVE_STEPS,
+            by_thresholds=True,
+            low=0,
+        ),
+        panel(
+            bargauge.Panel()
+            .orientation(common.VizOrientation.HORIZONTAL)
+            .display_mode(common.BarGaugeDisplayMode.BASIC)
+            .reduce_options(last_value())
+            .show_unfilled(True)
+            .value_mode(common.BarGaugeValueMode.COLOR),
+            "Degradation: last 30 days against its own 90 days",
+            "Each inverter's average daily yield relative to its array over the last 30 "
+            "days, divided by the same over the last 90 days. 1: unchanged. A panel "
+            "slowly losing output (soiling, a growing tree, an ageing module) drifts below "
+            "1 long before any alert; with less than 90 days of data both windows are "
+            "the same and the ratio is 1.",
+            [
+                at_end(
+                    f"avg_over_time({daily}[30d]) / avg_over_time({daily}[90d])",
+                    "{{array}} {{device_id}}",
+                )
+            ],
+            "percentunit",
+            w=24,
+            h=10,
+            steps=((None, "orange"), (0.95, "green")),
+            by_thresholds=True,
+            low=0.5,
+            high=1.1,
+        ),
+    ]
+
+
 def inverters() -> dict[str, Any]:
     state = f'sunpower_pvs_device_state{{{I}, device_type="Inverter", device_id=~"$inverter"}}'
     ac = f"sunpower_pvs_inverter_ac_power_watts{{{INV}}}"
@@ -1208,6 +1324,7 @@ def inverters() -> dict[str, Any]:
             w=12,
             h=10,
         ),
+        *panel_health_panels(),
         panel(
             bargauge.Panel()
             .orientation(common.VizOrientation.HORIZONTAL)
@@ -1237,12 +1354,19 @@ def inverters() -> dict[str, Any]:
         "Inverter serial numbers (device_id).",
         f"label_values(sunpower_pvs_inverter_ac_power_watts{{{I}}}, device_id)",
     )
+    array_variable = label_variable(
+        "array",
+        "Array",
+        "Arrays (roof faces) of the exporter's arrays configuration; 'site' without one.",
+        f"label_values(sunpower_pvs_inverter_array_info{{{I}}}, array)",
+    )
     return dashboard(
         "sunpower-pvs-inverters",
         "SunPower inverters",
-        "Every micro-inverter of a SunPower PVS site: table, AC power map, DC vs AC, "
-        "temperatures, offline inverters (sunpower-pvs-exporter).",
-        [instance_variable("sunpower_pvs_device_state"), inverter_variable],
+        "Every micro-inverter of a SunPower PVS site: table, AC power map, panel health "
+        "against each array, DC vs AC, temperatures, offline inverters "
+        "(sunpower-pvs-exporter).",
+        [instance_variable("sunpower_pvs_device_state"), inverter_variable, array_variable],
         panels,
     )
 

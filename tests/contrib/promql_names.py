@@ -17,7 +17,11 @@ from sunpower_pvs_exporter.metrics.catalog import ALL_METRICS
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "contrib" / "prometheus"
-RULE_FILES = (PROMETHEUS_DIR / "rules.yml", PROMETHEUS_DIR / "alerts.yml")
+RULE_FILES = (
+    PROMETHEUS_DIR / "rules.yml",
+    PROMETHEUS_DIR / "alerts.yml",
+    PROMETHEUS_DIR / "panel_health.yml",
+)
 
 KEYWORDS = {
     "and",

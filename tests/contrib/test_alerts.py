@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,9 @@ import yaml
 from contrib.promql_names import PROMETHEUS_DIR, REPO, RULE_FILES, known_names, metric_names
 from e2e.monitoring_stack import require_binaries
 
-ALERTS_TEST = PROMETHEUS_DIR / "alerts_test.yml"
+# promtool unit-test files: alerts_test.yml, and the panel-health ones
+# (docs/panel-health.md), whose days of samples are evaluated more coarsely.
+ALERT_TESTS = sorted(PROMETHEUS_DIR.rglob("*_test.yml"))
 
 
 def rules() -> list[dict[str, Any]]:
@@ -31,11 +34,11 @@ def alert_names() -> list[str]:
     return [rule["alert"] for rule in rules() if "alert" in rule]
 
 
-def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+def promtool(*args: str, cwd: Path = PROMETHEUS_DIR) -> subprocess.CompletedProcess[str]:
     binary = require_binaries("promtool")["promtool"]
     return subprocess.run(
         [binary, *args],
-        cwd=PROMETHEUS_DIR,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,
@@ -50,20 +53,27 @@ def test_promtool_check_rules():
 
 
 @pytest.mark.e2e
-def test_promtool_test_rules():
-    run = promtool("test", "rules", ALERTS_TEST.name)
+@pytest.mark.parametrize("path", ALERT_TESTS, ids=lambda path: path.name)
+def test_promtool_test_rules(path: Path):
+    run = promtool("test", "rules", path.name, cwd=path.parent)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "SUCCESS" in run.stdout + run.stderr
 
 
 def test_every_alert_is_tested_firing_and_not_firing():
-    doc = yaml.safe_load(ALERTS_TEST.read_text())
-    assert {PROMETHEUS_DIR / name for name in doc["rule_files"]} == set(RULE_FILES)
+    assert {path.name for path in ALERT_TESTS} >= {
+        "alerts_test.yml",
+        "panel_health_test.yml",
+        "panel_health_daily_test.yml",
+    }
     firing: set[str] = set()
     silent: set[str] = set()
-    for case in doc["tests"]:
-        for check in case.get("alert_rule_test", []):
-            (firing if check.get("exp_alerts") else silent).add(check["alertname"])
+    for path in ALERT_TESTS:
+        doc = yaml.safe_load(path.read_text())
+        assert {(path.parent / name).resolve() for name in doc["rule_files"]} <= set(RULE_FILES)
+        for case in doc["tests"]:
+            for check in case.get("alert_rule_test", []):
+                (firing if check.get("exp_alerts") else silent).add(check["alertname"])
     names = set(alert_names())
     assert len(names) >= 9
     assert names - firing == set(), "alerts never tested firing"
