@@ -74,7 +74,7 @@ def run_exporter(conn: Connection, sim_port: int, mode: str, timeout: float) -> 
     """Child process 2: the exporter, polling the simulator every INTERVAL s."""
     import sys
 
-    from sunpower_pvs_exporter.cli import GIL_SWITCH_INTERVAL
+    from sunpower_pvs_exporter.cli.serve import GIL_SWITCH_INTERVAL
 
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)  # as the real process does
     from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig

@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -42,6 +43,18 @@ time.tzset()
 # explores further with SUNPOWER_PVS_FUZZ_EXAMPLES (tests/fuzz/).
 settings.register_profile("repeatable", derandomize=True, database=None)
 settings.load_profile("repeatable")
+
+
+E2E_DIR = Path(__file__).parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/e2e/ is end-to-end, whether or not its module says
+    so: ``-m "not e2e"`` (the quick loop, and CI's faked-date pass) must leave
+    them all out."""
+    for item in items:
+        if E2E_DIR in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(autouse=True)

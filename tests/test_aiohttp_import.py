@@ -111,7 +111,7 @@ RUN_AND_COUNT = (
     "    cas = c._SSL_CONTEXT_VERIFIED.cert_store_stats()['x509_ca']\n"
     "    sys.stderr.write(f'AIOHTTP_CAS {cas}\\n')\n"
     "atexit.register(count)\n"
-    "from sunpower_pvs_exporter.entry import main\n"
+    "from sunpower_pvs_exporter.cli.entry import main\n"
     "raise SystemExit(main(sys.argv[1:]))\n"
 )
 

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 
 from sunpower_pvs_exporter.config import TargetConfig
-from sunpower_pvs_exporter.diagnose import transports_of
 from sunpower_pvs_exporter.metrics.collector import device_metrics_for
 from sunpower_pvs_exporter.metrics.encoder import encode_metrics
 from sunpower_pvs_exporter.runtime import make_reader
 from sunpower_pvs_exporter.simulator.replay import ReplayPvs, ReplayServer
+from sunpower_pvs_exporter.troubleshoot.recorded_poll import transports_of
 
 CAPTURES = Path(__file__).parent / "captures"
 

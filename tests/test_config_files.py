@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sunpower_pvs_exporter.cli import main
+from sunpower_pvs_exporter.cli.serve import main
 
 TESTDATA = Path(__file__).parent / "testdata" / "config"
 ROOT = Path(__file__).parent.parent

@@ -40,9 +40,10 @@ import pytest
 from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
 from sunpower_pvs_exporter.health import ReloadStatus
 from sunpower_pvs_exporter.runtime import ExporterState
-from sunpower_pvs_exporter.simulator.replay import CAPTURE_FORMAT, ReplayPvs, ReplayServer
+from sunpower_pvs_exporter.simulator.replay import ReplayPvs, ReplayServer
 from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer
 from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
+from sunpower_pvs_exporter.troubleshoot.capture_format import FORMAT
 from sunpower_pvs_exporter.web.server import ExporterServer
 from support import MIDNIGHT_UTC, NOON_UTC, FakeClock, parse_samples, pollers_for
 
@@ -179,7 +180,7 @@ def fixture_as_capture(path: Path) -> ReplayPvs:
     """A legacy PVS that answers DeviceList with the fixture (and nothing else)."""
     return ReplayPvs.from_document(
         {
-            "format": CAPTURE_FORMAT,
+            "format": FORMAT,
             "target": {"api": "legacy", "use_tls": False},
             "exchanges": [
                 {

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from sunpower_pvs_exporter import cli
+from sunpower_pvs_exporter.cli import serve
 from sunpower_pvs_exporter.logsetup import (
     JsonFormatter,
     LogfmtFormatter,
@@ -159,12 +159,12 @@ async def test_a_dead_pvs_does_not_fill_the_log(make_simulator, tmp_path: Path, 
 
 
 def test_cli_accepts_log_format(tmp_path):
-    args = cli.build_parser().parse_args(["--demo", "--log-format", "logfmt"])
-    assert cli.config_from_args(args).log_format == "logfmt"
-    args = cli.build_parser().parse_args(["--demo"])
-    assert cli.config_from_args(args).log_format == "plain"
+    args = serve.build_parser().parse_args(["--demo", "--log-format", "logfmt"])
+    assert serve.config_from_args(args).log_format == "logfmt"
+    args = serve.build_parser().parse_args(["--demo"])
+    assert serve.config_from_args(args).log_format == "plain"
     with pytest.raises(SystemExit):
-        cli.build_parser().parse_args(["--log-format", "xml"])
+        serve.build_parser().parse_args(["--log-format", "xml"])
 
 
 def test_a_kind_named_by_the_record_or_by_aiohttp_does_not_depend_on_the_client():

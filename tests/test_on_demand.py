@@ -16,7 +16,7 @@ import pytest
 
 from sunpower_pvs_exporter.config import DEFAULT_IDLE_AFTER, ConfigError, parse_config
 from sunpower_pvs_exporter.poller import first_poll_delay
-from support import parse_samples, series, target_for
+from support import NOON_UTC, FakeClock, parse_samples, series, target_for
 
 
 async def get(http: aiohttp.ClientSession, url: str, **headers: str) -> dict:
@@ -211,19 +211,24 @@ async def test_fleet_first_polls_do_not_all_start_at_once(make_simulator, make_e
     delays = {name: first_poll_delay(name, 60.0, len(names)) for name in names}
     late = [name for name, delay in delays.items() if delay > 1.5]
     assert late, delays  # the window for 12 targets is 2.75 s
-    before = time.time()
+    # A clock that stands still: each poller's first poll is due at exactly
+    # start + its delay, and one whose delay is above zero never comes due.
+    clock = FakeClock(NOON_UTC)
     exporter = await make_exporter(
         [target_for(sim, name=name, poll_interval=60.0, max_age=180.0) for name in names],
+        clock=clock,
     )
-    await asyncio.sleep(0.05)  # the pollers' tasks run
-    after = time.time()  # (not before the sleep: a loaded machine may start them late)
+
+    async def scheduled() -> bool:
+        return all(exporter.state.pollers[n].status().next_poll_at is not None for n in late)
+
+    await until(scheduled)
     for name in late:
         status = exporter.state.pollers[name].status()
-        assert status.next_poll_at is not None
-        assert before + delays[name] <= status.next_poll_at <= after + delays[name]
-        if after < before + delays[name]:  # its time has not come (unless this machine crawls)
-            assert status.polls == 0, name
-    assert any(exporter.state.pollers[name].status().polls == 0 for name in late), delays
+        assert status.next_poll_at == NOON_UTC + delays[name]
+        assert status.polls == 0, name
+    # Once the clock passes the last delay, each polls once (the next is a minute away).
+    clock.advance(max(delays.values()))
 
     async def all_polled() -> bool:
         # A poll counts from its start; wait for each to be done (its request logged).

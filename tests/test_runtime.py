@@ -356,9 +356,14 @@ async def test_a_removed_target_leaves_no_health_lines_behind(make_simulator, ma
             break
         await asyncio.sleep(0.05)
     assert "gone" in state.health._entries
-    gone_sim.pvs.faults = FaultPlan(latency=0.5)
+    gone_sim.pvs.faults = FaultPlan(latency=1.0)
     slow_poll = asyncio.create_task(gone.poll())
-    await asyncio.sleep(0.1)
+    # On the PVS (not a fixed sleep: a loaded machine may not have sent it yet).
+    for _ in range(200):
+        if gone_sim.pvs.log.in_flight:
+            break
+        await asyncio.sleep(0.01)
+    assert gone_sim.pvs.log.in_flight == 1
     assert not slow_poll.done()
     config: ExporterConfig = dataclasses.replace(state.config, targets=(state.config.targets[0],))
     outcome = await ConfigReloader(state, lambda: config).reload()

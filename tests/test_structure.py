@@ -4,7 +4,8 @@
   (host, port, a password source), never the config or the poller;
 * the package has no import cycle, not even through imports made only for
   type checking or inside functions;
-* a normal start does not import the simulator; ``--demo`` does;
+* no module outside ``simulator/`` imports the simulator when it is imported,
+  and a normal start does not import the simulator; ``--demo`` does;
 * what only some configurations use is imported inside the function that
   needs it (benchmarks/footprint.py), and every such deferred import names a
   module and names that exist, so a typo cannot wait for the odd moment a
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import subprocess
 import sys
 import time
 import urllib.request
@@ -39,31 +41,70 @@ def module_name(path: Path) -> str:
 MODULES = {module_name(path): path for path in SRC.rglob("*.py")}
 
 
+def resolved(module: str, node: ast.Import | ast.ImportFrom) -> Iterator[tuple[int, str]]:
+    """(line, module) for each of this package's modules that ``node`` imports.
+
+    Relative imports are resolved. ``from a.b import c`` names module ``a.b.c``
+    when that is a module, else ``a.b``.
+    """
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            if alias.name == PACKAGE or alias.name.startswith(PACKAGE + "."):
+                yield node.lineno, alias.name
+        return
+    base = node.module or ""
+    if node.level:
+        parent = module.split(".")
+        keep = len(parent) - node.level + (1 if MODULES[module].name == "__init__.py" else 0)
+        base = ".".join(parent[:keep] + ([base] if base else []))
+    if base != PACKAGE and not base.startswith(PACKAGE + "."):
+        return
+    for alias in node.names:
+        child = f"{base}.{alias.name}"
+        yield node.lineno, child if child in MODULES else base
+
+
+def parsed(module: str) -> ast.Module:
+    path = MODULES[module]
+    return ast.parse(path.read_text(encoding="utf-8"), str(path))
+
+
 def imported_modules(module: str) -> Iterator[tuple[int, str]]:
     """(line, module) for every import of this package's modules in ``module``.
 
     Every import statement counts, wherever it is: at the top, under
-    ``if TYPE_CHECKING:``, or inside a function. Relative imports are resolved.
-    ``from a.b import c`` names module ``a.b.c`` when that is a module, else ``a.b``.
+    ``if TYPE_CHECKING:``, or inside a function.
     """
-    path = MODULES[module]
-    is_package = path.name == "__init__.py"
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name == PACKAGE or alias.name.startswith(PACKAGE + "."):
-                    yield node.lineno, alias.name
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parent = module.split(".")
-                parent = parent[: len(parent) - node.level + (1 if is_package else 0)]
-                base = ".".join(parent + ([base] if base else []))
-            if base != PACKAGE and not base.startswith(PACKAGE + "."):
-                continue
-            for alias in node.names:
-                child = f"{base}.{alias.name}"
-                yield node.lineno, child if child in MODULES else base
+    for node in ast.walk(parsed(module)):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield from resolved(module, node)
+
+
+def is_type_checking(node: ast.AST) -> bool:
+    test = node.test if isinstance(node, ast.If) else None
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def import_time_imports(module: str) -> Iterator[tuple[int, str]]:
+    """(line, module) for the imports that run when ``module`` is imported.
+
+    Statements at the top level and in class bodies, under ``if``/``try``/
+    ``with`` too; not inside functions, and not under ``if TYPE_CHECKING:``.
+    """
+    pending: list[ast.AST] = list(parsed(module).body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield from resolved(module, node)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        elif is_type_checking(node):
+            assert isinstance(node, ast.If)
+            pending.extend(node.orelse)
+        else:
+            pending.extend(ast.iter_child_nodes(node))
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -78,10 +119,19 @@ def test_the_walk_sees_the_imports_it_must_judge():
     the top, inside functions and under TYPE_CHECKING, and resolve modules."""
     graph = import_graph()
     assert f"{PACKAGE}.pvs.model" in graph[f"{PACKAGE}.pvs.legacy"]  # top level
-    assert f"{PACKAGE}.runtime" in graph[f"{PACKAGE}.cli"]  # inside main()
-    assert f"{PACKAGE}.simulator.demo" in graph[f"{PACKAGE}.cli"]  # TYPE_CHECKING
+    assert f"{PACKAGE}.runtime" in graph[f"{PACKAGE}.cli.serve"]  # inside main()
+    assert f"{PACKAGE}.simulator.demo" in graph[f"{PACKAGE}.cli.serve"]  # TYPE_CHECKING
     assert f"{PACKAGE}.pvs.reader" in graph[f"{PACKAGE}.poller"]
     assert len([m for m in MODULES if m.startswith(f"{PACKAGE}.pvs.")]) >= 10
+
+
+def test_the_import_time_walk_leaves_out_functions_and_type_checking():
+    at_import = {name for _line, name in import_time_imports(f"{PACKAGE}.cli.serve")}
+    assert f"{PACKAGE}.config" in at_import  # top level
+    assert f"{PACKAGE}.runtime" not in at_import  # inside main()
+    assert f"{PACKAGE}.simulator.demo" not in at_import  # TYPE_CHECKING
+    demo = {name for _line, name in import_time_imports(f"{PACKAGE}.simulator.demo")}
+    assert f"{PACKAGE}.simulator.replay" in demo
 
 
 def test_pvs_imports_nothing_from_the_rest_of_the_package():
@@ -93,6 +143,43 @@ def test_pvs_imports_nothing_from_the_rest_of_the_package():
         if name != f"{PACKAGE}.pvs" and not name.startswith(f"{PACKAGE}.pvs.")
     ]
     assert outside == []
+
+
+def test_only_the_simulator_imports_the_simulator_when_it_is_imported():
+    """The simulator is for --demo, --replay and tests: a module outside it that
+    imports it at the top would load it on every start (and the check and capture
+    subcommands report a bad --replay file without it: troubleshoot/capture_format)."""
+    simulator = f"{PACKAGE}.simulator"
+    outside = [
+        f"{MODULES[module].relative_to(SRC.parent)}:{line} imports {name}"
+        for module in sorted(MODULES)
+        if module != simulator and not module.startswith(simulator + ".")
+        for line, name in import_time_imports(module)
+        if name == simulator or name.startswith(simulator + ".")
+    ]
+    assert outside == []
+
+
+def test_importing_every_module_outside_the_simulator_does_not_load_it():
+    """The same, as Python sees it: import them all in a fresh interpreter."""
+    simulator = f"{PACKAGE}.simulator"
+    names = sorted(
+        m
+        for m in MODULES
+        # __main__ runs the exporter when imported.
+        if m != f"{PACKAGE}.__main__" and m != simulator and not m.startswith(simulator + ".")
+    )
+    code = (
+        "import importlib, sys\n"
+        f"for name in {names!r}:\n"
+        "    importlib.import_module(name)\n"
+        f"print(sorted(m for m in sys.modules if m.startswith({simulator!r})))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]"
+    assert len(names) > 50
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -140,7 +227,7 @@ RUN_AND_LIST_MODULES = (
     "import atexit, sys\n"
     "atexit.register(lambda: sys.stderr.write("
     "'LOADED ' + ' '.join(sorted(sys.modules)) + '\\n'))\n"
-    "from sunpower_pvs_exporter.entry import main\n"
+    "from sunpower_pvs_exporter.cli.entry import main\n"
     "raise SystemExit(main(sys.argv[1:]))\n"
 )
 

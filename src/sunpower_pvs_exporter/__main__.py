@@ -1,5 +1,5 @@
 """Allows ``python -m sunpower_pvs_exporter``."""
 
-from sunpower_pvs_exporter.entry import main
+from sunpower_pvs_exporter.cli.entry import main
 
 raise SystemExit(main())

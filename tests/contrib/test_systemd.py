@@ -116,7 +116,7 @@ def test_example_environment_file_sets_the_arguments():
     args = parser["env"]["SUNPOWER_PVS_EXPORTER_ARGS"].strip('"')
     assert args.startswith("--hostname 172.27.153.1")
     # The flags parse with the exporter's own parser.
-    from sunpower_pvs_exporter.cli import build_parser
+    from sunpower_pvs_exporter.cli.serve import build_parser
 
     parsed = build_parser().parse_args(args.split())
     assert parsed.hostname == "172.27.153.1"

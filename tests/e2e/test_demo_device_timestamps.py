@@ -17,7 +17,7 @@ import aiohttp
 import yaml
 
 from e2e.monitoring_stack import require_binaries
-from sunpower_pvs_exporter.cli import build_parser, config_from_args
+from sunpower_pvs_exporter.cli.serve import build_parser, config_from_args
 from sunpower_pvs_exporter.simulator.demo import DemoSite
 from support import http_ready, parse_samples, start_on_free_port, stop_process
 

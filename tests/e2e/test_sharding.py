@@ -234,6 +234,11 @@ class Fleet:
         assert status == 200 and doc["status"] == "success", body
         return doc["data"]
 
+    def central_now(self) -> float:
+        """The central server's clock: the one its samples are stamped with (this
+        process's clock may differ, e.g. a test run under a faked date)."""
+        return float(self.central_query("time()")["result"][0])
+
     # --- the exporters and the PVSes -------------------------------------------
 
     def exporter_health(self, index: int) -> dict[str, dict[str, float]]:
@@ -328,7 +333,7 @@ def test_each_pvs_polled_by_one_exporter_and_resharding_moves_the_polling(fleet:
         return len(data["result"]) == len(SITES)
 
     wait(all_sites_central, "all 20 sites in the central Prometheus", 30)
-    filled = time.time()
+    filled = fleet.central_now()
     time.sleep(4)  # several scrapes of every site
 
     # Each PVS is polled by exactly one exporter: the one its shard probes.
@@ -371,7 +376,7 @@ def test_each_pvs_polled_by_one_exporter_and_resharding_moves_the_polling(fleet:
     # that tick (the old shard stops probing) plus its idle window.
     wait(taken_up, "the new exporters to take up the moved sites", RELOAD_TICK + 3, active)
     wait(let_go, "the old exporters to let go of them", RELOAD_TICK + IDLE_AFTER + 2, active)
-    settled = time.time()
+    settled = fleet.central_now()
     stopped = [fleet.exporter_health(0), fleet.exporter_health(1)]
     time.sleep(4 * POLL_INTERVAL)
     later = [fleet.exporter_health(0), fleet.exporter_health(1)]

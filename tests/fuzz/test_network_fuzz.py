@@ -23,7 +23,7 @@ import random
 from datetime import UTC, datetime
 from typing import Any
 
-from network_fuzz import (
+from fuzz.network_fuzz import (
     REFERENCE_EVERY,
     check_exposition,
     corrupt_bytes,

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from sunpower_pvs_exporter.cli import build_parser, config_from_args
+from sunpower_pvs_exporter.cli.serve import build_parser, config_from_args
 from sunpower_pvs_exporter.simulator.demo import DemoSite
 from support import parse_samples, series
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from sunpower_pvs_exporter.simulator.replay import CaptureError, ReplayPvs, ReplayServer
+from sunpower_pvs_exporter.simulator.replay import ReplayPvs, ReplayServer
+from sunpower_pvs_exporter.troubleshoot.capture_format import CaptureError
 
 CAPTURE = {
     "format": "sunpower-pvs-capture",

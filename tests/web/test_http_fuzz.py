@@ -18,7 +18,7 @@ import time
 
 import bcrypt
 
-from network_fuzz import check_exposition
+from fuzz.network_fuzz import check_exposition
 from support import parse_samples, target_for
 
 FUZZ_CASES = int(os.environ.get("SUNPOWER_PVS_FUZZ_CASES", "10000"))

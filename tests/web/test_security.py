@@ -14,7 +14,7 @@ import aiohttp
 import bcrypt
 import pytest
 
-from sunpower_pvs_exporter import cli
+from sunpower_pvs_exporter.cli import serve
 from sunpower_pvs_exporter.config import ConfigError
 from sunpower_pvs_exporter.web.auth import BasicAuthChecker, parse_basic_authorization
 from sunpower_pvs_exporter.web.security import load_web_config
@@ -168,7 +168,7 @@ def test_only_exporter_toolkit_headers_are_allowed(tmp_path):
 
 def test_cli_reports_an_invalid_web_config_in_one_line(tmp_path, capsys):
     path = write(tmp_path, "basic_auth_users:\n  prometheus: not-a-hash\nextra: 1\n")
-    code = cli.main(["--demo", "--web.config.file", path, "--check-config"])
+    code = serve.main(["--demo", "--web.config.file", path, "--check-config"])
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1, err
@@ -178,7 +178,7 @@ def test_cli_reports_an_invalid_web_config_in_one_line(tmp_path, capsys):
 
 def test_cli_check_config_accepts_a_valid_web_config(tmp_path, capsys, tls_files):
     path = write(tmp_path, tls_config(tls_files) + f"basic_auth_users:\n  p: {bcrypt_hash('x')}\n")
-    assert cli.main(["--demo", "--web.config.file", path, "--check-config"]) == 0
+    assert serve.main(["--demo", "--web.config.file", path, "--check-config"]) == 0
     assert "configuration OK" in capsys.readouterr().out
 
 
@@ -508,7 +508,7 @@ def test_web_config_from_the_config_file_is_validated(tmp_path, capsys):
         "targets:\n  - name: a\n    host: 127.0.0.1\n",
         "config.yml",
     )
-    assert cli.main(["--config", config, "--check-config"]) == 2
+    assert serve.main(["--config", config, "--check-config"]) == 2
     err = capsys.readouterr().err
     assert "basic_auth_users.p" in err and err.count("\n") == 1
     bad = write(
@@ -516,15 +516,15 @@ def test_web_config_from_the_config_file_is_validated(tmp_path, capsys):
         "web_health_without_auth: maybe\ntargets:\n  - name: a\n    host: 127.0.0.1\n",
         "bad.yml",
     )
-    assert cli.main(["--config", bad, "--check-config"]) == 2
+    assert serve.main(["--config", bad, "--check-config"]) == 2
     assert "web_health_without_auth: expected true or false" in capsys.readouterr().err
 
 
 def test_cli_flags_and_config_keys_reach_the_exporter_config(tmp_path):
-    args = cli.build_parser().parse_args(
+    args = serve.build_parser().parse_args(
         ["--demo", "--web.config.file", "w.yml", "--web.health-without-auth"]
     )
-    config = cli.config_from_args(args)
+    config = serve.config_from_args(args)
     assert config.web_config_file == "w.yml"
     assert config.web_health_without_auth is True
     path = write(
@@ -532,8 +532,8 @@ def test_cli_flags_and_config_keys_reach_the_exporter_config(tmp_path):
         "web_config_file: w.yml\ntargets:\n  - name: a\n    host: 127.0.0.1\n",
         "config.yml",
     )
-    args = cli.build_parser().parse_args(["--config", path])
-    config = cli.config_from_args(args)
+    args = serve.build_parser().parse_args(["--config", path])
+    config = serve.config_from_args(args)
     # In a config file, relative paths are relative to the file (flags: to the cwd).
     assert config.web_config_file == str(tmp_path / "w.yml")
     assert config.web_health_without_auth is False

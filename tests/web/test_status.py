@@ -4,15 +4,29 @@ from __future__ import annotations
 
 import html
 import re
+import time
 
 import pytest
 import yaml
 
 from sunpower_pvs_exporter.health import TargetStatus
 from sunpower_pvs_exporter.pvs.model import Device, LiveData, Meter, Snapshot
-from sunpower_pvs_exporter.web.status import redact, render_status_page, site_power
+from sunpower_pvs_exporter.web.status import redact, render_status_page
 
 NOW = 1_750_000_000.0
+# 2027-01-05 12:00:00 UTC: a date whose month and day have leading zeros, the
+# kind that once made "-0" appear in the page's own timestamp.
+LEADING_ZERO_DATE = 1_799_150_400.0
+
+
+def render(statuses, single_target=True, *, now=NOW, **options):
+    """The page as of ``now``: a function of its inputs, never of today's date."""
+    return render_status_page(statuses, single_target, now=now, **options)
+
+
+def power_tiles(page: str) -> str:
+    start = page.index('<div class="tiles">')
+    return page[start : page.index("<table", start)]
 
 
 @pytest.mark.parametrize(
@@ -44,7 +58,7 @@ def status(**overrides) -> TargetStatus:
 
 
 def test_hostile_values_are_escaped_and_secrets_redacted():
-    page = render_status_page(
+    page = render(
         [
             status(
                 target='x"><script>alert(1)</script>',
@@ -64,19 +78,8 @@ def test_hostile_values_are_escaped_and_secrets_redacted():
     assert "/probe?target=x%22%3E%3Cscript%3E" in page
 
 
-def test_site_power_prefers_live_data_then_meters():
-    meters = (
-        Meter(device=Device("Power Meter", "Mp"), mode="production", real_power_watts=3000.0),
-        Meter(device=Device("Power Meter", "Mc"), mode="consumption", real_power_watts=-1000.0),
-    )
-    snapshot = Snapshot(backend="legacy", fetched_at=NOW, meters=meters)
-    assert site_power(snapshot) == {
-        "production": 3000.0,
-        "consumption": 2000.0,
-        "grid": -1000.0,
-        "battery": None,
-        "soc": None,
-    }
+def test_power_tiles_show_the_sites_power():
+    """The tiles show ``site_facts.site_power`` (tests/test_site_facts.py)."""
     live = LiveData(
         pv_power_watts=4000.0,
         grid_power_watts=500.0,
@@ -84,21 +87,15 @@ def test_site_power_prefers_live_data_then_meters():
         battery_power_watts=1000.0,
         state_of_charge_ratio=0.5,
     )
-    snapshot = Snapshot(backend="varserver", fetched_at=NOW, meters=meters, live=live)
-    assert site_power(snapshot) == {
-        "production": 4000.0,
-        "consumption": 5500.0,
-        "grid": 500.0,
-        "battery": 1000.0,
-        "soc": 0.5,
-    }
-    page = render_status_page([status(snapshot=snapshot, last_poll_ok=True)], True)
-    assert "1.00 kW" in page and "discharging, 50 % charged" in page
+    snapshot = Snapshot(backend="varserver", fetched_at=NOW, live=live)
+    tiles = power_tiles(render([status(snapshot=snapshot, last_poll_ok=True)], True))
+    assert "4.00 kW" in tiles and "5.50 kW" in tiles and "500 W" in tiles
+    assert "1.00 kW" in tiles and "discharging, 50 % charged" in tiles
 
 
 def test_page_without_targets_and_waiting_target():
-    assert "No targets configured" in render_status_page([], single_target=False)
-    page = render_status_page([status(polls=0)], single_target=False)
+    assert "No targets configured" in render([], single_target=False)
+    page = render([status(polls=0)], single_target=False)
     assert "WAITING" in page
     assert "metrics_path: /probe" in page
 
@@ -114,7 +111,7 @@ def test_devices_not_working_are_listed_with_serial_type_state_and_age():
         Device("Inverter", "E004", state="error"),
     )
     snapshot = Snapshot(backend="legacy", fetched_at=NOW, devices=devices)
-    page = render_status_page([status(snapshot=snapshot, last_poll_ok=True)], True)
+    page = render([status(snapshot=snapshot, last_poll_ok=True)], True)
     table = page[page.index('<table class="problems">') :]
     table = table[: table.index("</table>")]
     rows = re.findall(
@@ -130,20 +127,30 @@ def test_devices_not_working_are_listed_with_serial_type_state_and_age():
     assert "0123456789" not in page
 
 
-def test_no_minus_zero_watts_and_no_direction_for_a_balanced_grid():
+@pytest.mark.parametrize("now", [NOW, LEADING_ZERO_DATE])
+def test_no_minus_zero_watts_and_no_direction_for_a_balanced_grid(now):
     meters = (
         Meter(device=Device("Power Meter", "Mp"), mode="production", real_power_watts=-0.3),
         Meter(device=Device("Power Meter", "Mc"), mode="consumption", real_power_watts=-0.4),
     )
-    snapshot = Snapshot(backend="legacy", fetched_at=NOW, meters=meters)
-    page = render_status_page([status(snapshot=snapshot, last_poll_ok=True)], True)
-    assert "-0" not in page and "−0" not in page
-    assert 'data-value="grid">0 W<' in page
-    assert "importing" not in page and "exporting" not in page
+    snapshot = Snapshot(backend="legacy", fetched_at=now, meters=meters)
+    page = render([status(snapshot=snapshot, last_poll_ok=True, now=now)], True, now=now)
+    tiles = power_tiles(page)
+    assert "-0" not in tiles and "−0" not in tiles
+    assert 'data-value="grid">0 W<' in tiles
+    assert "importing" not in tiles and "exporting" not in tiles
+
+
+@pytest.mark.parametrize("now", [NOW, LEADING_ZERO_DATE])
+def test_the_page_shows_the_time_it_is_given(now):
+    page = render([status(now=now)], True, now=now)
+    shown = re.search(r"page generated (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})", page)
+    assert shown is not None
+    assert shown.group(1) == time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
 
 
 def test_pvs_address_with_port_and_the_simulated_mark():
-    page = render_status_page(
+    page = render(
         [status(target="demo"), status(target="roof")],
         False,
         addresses={"demo": "127.0.0.1:40001", "roof": "127.0.0.1:40002 (HTTPS)"},
@@ -163,7 +170,7 @@ def scrape_block(page: str) -> dict:
 
 
 def test_scrape_config_uses_the_real_listen_address_and_has_both_jobs():
-    page = render_status_page(
+    page = render(
         [status(target="roof"), status(target="garage pvs")],
         False,
         listen="192.0.2.7:9200",
@@ -179,19 +186,19 @@ def test_scrape_config_uses_the_real_listen_address_and_has_both_jobs():
         "target_label": "__address__",
         "replacement": "192.0.2.7:9200",
     }
-    single = scrape_block(render_status_page([status()], True, listen="[::1]:9110"))
+    single = scrape_block(render([status()], True, listen="[::1]:9110"))
     assert [job["static_configs"][0]["targets"] for job in single["scrape_configs"]] == [
         ["[::1]:9110"]
     ]
 
 
 def test_docs_point_at_this_projects_documents(monkeypatch):
-    page = render_status_page([status()], True)
+    page = render([status()], True)
     for path in ("docs/metrics.md", "docs/configuration.md", "docs/troubleshooting.md"):
         assert path in page
     assert "sunpower-pvs-exporter check" in page
     monkeypatch.setattr(
         "sunpower_pvs_exporter.web.status.project_url", lambda: "https://example.org/pvs"
     )
-    page = render_status_page([status()], True)
+    page = render([status()], True)
     assert 'href="https://example.org/pvs/blob/main/docs/metrics.md"' in page

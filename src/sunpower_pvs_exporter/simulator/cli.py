@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 
-from sunpower_pvs_exporter.simulator.replay import CaptureError, ReplayPvs, ReplayServer
+from sunpower_pvs_exporter.simulator.replay import ReplayPvs, ReplayServer
 from sunpower_pvs_exporter.simulator.server import (
     CertificateError,
     SimulatedPvs,
@@ -24,6 +24,7 @@ from sunpower_pvs_exporter.simulator.site import (
     SimClock,
     SiteConfig,
 )
+from sunpower_pvs_exporter.troubleshoot.capture_format import CaptureError
 
 
 def parse_start(text: str) -> float:

@@ -37,15 +37,11 @@ from typing import Any
 from aiohttp import web
 
 from sunpower_pvs_exporter.simulator.server import Listeners, certificate_context
+from sunpower_pvs_exporter.troubleshoot.capture_format import FORMAT, CaptureError
 
-CAPTURE_FORMAT = "sunpower-pvs-capture"
 VARSERVER_PATHS = ("/vars", "/auth")
 VARS_PATH = "/vars"
 CACHE_KEYS = ("cache", "clearcache")
-
-
-class CaptureError(ValueError):
-    """The file is not a capture this simulator can serve."""
 
 
 Key = tuple[str, str, frozenset[tuple[str, str]]]
@@ -117,8 +113,8 @@ class ReplayPvs:
 
     @classmethod
     def from_document(cls, doc: object) -> ReplayPvs:
-        if not isinstance(doc, dict) or doc.get("format") != CAPTURE_FORMAT:
-            raise CaptureError(f'not a capture file (no "format": "{CAPTURE_FORMAT}")')
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise CaptureError(f'not a capture file (no "format": "{FORMAT}")')
         exchanges = doc.get("exchanges")
         if not isinstance(exchanges, list) or not exchanges:
             raise CaptureError("the capture has no exchanges")

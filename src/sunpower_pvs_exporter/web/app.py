@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
@@ -205,6 +206,7 @@ async def handle_status(request: web.Request) -> web.Response:
     page = render_status_page(
         statuses,
         state.config.single_target,
+        now=time.time(),
         addresses={t.name: pvs_address(t) for t in state.config.targets},
         simulated=state.simulated,
         listen=listen_address(request),

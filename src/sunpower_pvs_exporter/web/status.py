@@ -21,13 +21,14 @@ from importlib import metadata, resources
 from urllib.parse import quote
 
 from sunpower_pvs_exporter import __version__
-from sunpower_pvs_exporter.device_problems import (
+from sunpower_pvs_exporter.health import TargetStatus
+from sunpower_pvs_exporter.pvs.model import Snapshot
+from sunpower_pvs_exporter.site_facts import (
     device_problems,
     duration_text,
     newest_data_time,
+    site_power,
 )
-from sunpower_pvs_exporter.health import TargetStatus
-from sunpower_pvs_exporter.pvs.model import Snapshot
 
 ORIGINAL_PROJECT_URL = "https://github.com/ginoledesma/sunpower-pvs-exporter"
 # This project's documents, by path in its source tree.
@@ -123,54 +124,6 @@ def _ratio(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.0f} %"
 
 
-def site_power(snapshot: Snapshot) -> dict[str, float | None]:
-    """Site figures for the page, in W.
-
-    ``grid``: + importing / − exporting. ``battery``: + discharging / −
-    charging. ``soc``: 0..1. The PVS's own totals (varserver live data) are
-    preferred; otherwise they come from the meters (or the inverters' sum).
-    """
-    live = snapshot.live
-    production: float | None = None
-    grid: float | None = None
-    consumption: float | None = None
-    battery: float | None = None
-    soc: float | None = None
-    if live is not None:
-        production = live.pv_power_watts
-        grid = live.grid_power_watts
-        consumption = live.load_power_watts
-        battery = live.battery_power_watts
-        soc = live.state_of_charge_ratio
-    if production is None:
-        for meter in snapshot.meters:
-            if meter.mode == "production" and meter.real_power_watts is not None:
-                production = (production or 0.0) + meter.real_power_watts
-    if production is None:
-        values = [i.ac_power_watts for i in snapshot.inverters if i.ac_power_watts is not None]
-        production = sum(values) if values else None
-    if grid is None:
-        for meter in snapshot.meters:
-            if meter.mode == "consumption" and meter.real_power_watts is not None:
-                grid = (grid or 0.0) + meter.real_power_watts
-    stacks = [s for s in snapshot.storage if s.device.device_type == "Energy Storage System"]
-    if battery is None:
-        powers = [s.power_watts for s in stacks if s.power_watts is not None]
-        battery = sum(powers) if powers else None
-    if soc is None:
-        socs = [s.state_of_charge_ratio for s in stacks if s.state_of_charge_ratio is not None]
-        soc = sum(socs) / len(socs) if socs else None
-    if consumption is None and grid is not None and production is not None:
-        consumption = grid + production + (battery or 0.0)
-    return {
-        "production": production,
-        "consumption": consumption,
-        "grid": grid,
-        "battery": battery,
-        "soc": soc,
-    }
-
-
 def _tile(label: str, css: str, value: str, note: str = "") -> str:
     note_html = f"<small>{_e(note)}</small>" if note else ""
     return (
@@ -180,21 +133,21 @@ def _tile(label: str, css: str, value: str, note: str = "") -> str:
 
 
 def _power_tiles(snapshot: Snapshot) -> str:
-    figures = site_power(snapshot)
-    grid = figures["grid"]
+    power = site_power(snapshot)
+    grid = power.grid
     grid_note = ""
     if grid is not None and round(grid) != 0:
         grid_note = "importing" if grid > 0 else "exporting"
-    battery = figures["battery"]
+    battery = power.battery
     tiles = [
-        _tile("Production", "production", _watts(figures["production"])),
-        _tile("Consumption", "consumption", _watts(figures["consumption"])),
+        _tile("Production", "production", _watts(power.production)),
+        _tile("Consumption", "consumption", _watts(power.consumption)),
         _tile("Grid", "grid", _watts(grid), grid_note),
     ]
-    if battery is not None or figures["soc"] is not None or snapshot.storage:
+    if battery is not None or power.soc is not None or snapshot.storage:
         note = "" if battery is None else ("discharging" if battery > 0 else "charging")
-        if figures["soc"] is not None:
-            note = f"{note}, {_ratio(figures['soc'])} charged".lstrip(", ")
+        if power.soc is not None:
+            note = f"{note}, {_ratio(power.soc)} charged".lstrip(", ")
         tiles.append(_tile("Battery", "battery", _watts(battery), note))
     else:
         tiles.append(_tile("Battery", "battery", "none", "no storage reported"))
@@ -415,12 +368,15 @@ def render_status_page(
     statuses: Sequence[TargetStatus],
     single_target: bool,
     *,
+    now: float,
     addresses: Mapping[str, str] | None = None,
     simulated: Mapping[str, str] | None = None,
     listen: str = "EXPORTER_HOST:9110",
     scheme: str = "http",
 ) -> str:
-    """The page. ``addresses``: target name -> "host:port" of its PVS;
+    """The page. ``now``: the moment it says it was generated (a parameter, so
+    what it shows is a function of its inputs, whatever the date);
+    ``addresses``: target name -> "host:port" of its PVS;
     ``simulated``: target name -> what stands in for the PVS (the demo);
     ``listen``/``scheme``: where this page was served from, for the scrape config."""
     addresses = addresses or {}
@@ -441,7 +397,7 @@ def render_status_page(
         f"/probe?target={_e(s.target)}</a></li>"
         for s in statuses
     )
-    generated = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime())
+    generated = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(now))
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'

@@ -13,7 +13,10 @@ from typing import Any
 
 import pytest
 
-from sunpower_pvs_exporter.check import (
+from sunpower_pvs_exporter.cli.entry import main
+from sunpower_pvs_exporter.runtime import make_reader
+from sunpower_pvs_exporter.simulator.server import SimulatorServer, free_port
+from sunpower_pvs_exporter.troubleshoot.check import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_WARNINGS,
@@ -23,10 +26,7 @@ from sunpower_pvs_exporter.check import (
     report_json,
     report_text,
 )
-from sunpower_pvs_exporter.diagnose import poll_once
-from sunpower_pvs_exporter.entry import main
-from sunpower_pvs_exporter.runtime import make_reader
-from sunpower_pvs_exporter.simulator.server import SimulatorServer, free_port
+from sunpower_pvs_exporter.troubleshoot.recorded_poll import poll_once
 from support import MIDNIGHT_UTC, NOON_UTC, target_for, tls_target_for
 
 # User-facing intervals, so "polling too often" only fires where a test wants it.
@@ -274,8 +274,8 @@ async def test_a_gross_consumption_ct_is_explained(make_simulator):
 
 def test_a_meter_that_stopped_refreshing_is_stale():
     from sunpower_pvs_exporter.config import TargetConfig
-    from sunpower_pvs_exporter.diagnose import PollOutcome
     from sunpower_pvs_exporter.pvs.model import Device, Snapshot, Supervisor
+    from sunpower_pvs_exporter.troubleshoot.recorded_poll import PollOutcome
 
     now = NOON_UTC
     pvs = Device("PVS", "ZT0123456789", state="working", data_time=now - 3600)

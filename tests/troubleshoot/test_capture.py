@@ -16,16 +16,16 @@ from typing import Any
 import aiohttp
 import pytest
 
-from sunpower_pvs_exporter.anonymise import Anonymiser
-from sunpower_pvs_exporter.capture import build_capture, capture_text
+from sunpower_pvs_exporter.cli.entry import main
 from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
-from sunpower_pvs_exporter.diagnose import poll_once
-from sunpower_pvs_exporter.entry import main
 from sunpower_pvs_exporter.metrics.catalog import DEVICE_METRICS
 from sunpower_pvs_exporter.runtime import ExporterState
 from sunpower_pvs_exporter.simulator import legacy_api, varserver_api
 from sunpower_pvs_exporter.simulator.demo import DemoSite
 from sunpower_pvs_exporter.simulator.server import SimulatorServer
+from sunpower_pvs_exporter.troubleshoot.anonymise import Anonymiser
+from sunpower_pvs_exporter.troubleshoot.capture import build_capture, capture_text
+from sunpower_pvs_exporter.troubleshoot.recorded_poll import poll_once
 from sunpower_pvs_exporter.web.server import ExporterServer
 from support import NOON_UTC, pollers_for, target_for, tls_target_for
 

@@ -1,6 +1,6 @@
 """``sunpower-pvs-exporter check``: one read of a PVS, explained.
 
-``build_report`` is pure: the recorded poll (``diagnose.PollOutcome``) and
+``build_report`` is pure: the recorded poll (``recorded_poll.PollOutcome``) and
 this machine's time in, a ``Report`` out. It answers what a user or a
 maintainer asks first — which PVS, which firmware, which API and why, did
 the login work, which devices report and how old their data is, whether the
@@ -21,14 +21,6 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sunpower_pvs_exporter import __version__
-from sunpower_pvs_exporter.device_problems import (
-    DeviceProblem,
-    data_age,
-    device_problems,
-    duration_text,
-    mask_serial,
-)
-from sunpower_pvs_exporter.diagnose import PollOutcome
 from sunpower_pvs_exporter.metrics.collector import build_families, device_metrics_for
 from sunpower_pvs_exporter.pvs.detect import VARSERVER_MIN_BUILD, parse_build
 from sunpower_pvs_exporter.pvs.errors import (
@@ -42,6 +34,15 @@ from sunpower_pvs_exporter.pvs.hosts import host_port
 from sunpower_pvs_exporter.pvs.model import Device, Snapshot
 from sunpower_pvs_exporter.pvs.transport import decode_json
 from sunpower_pvs_exporter.pvs.values import parse_pvs_time
+from sunpower_pvs_exporter.site_facts import (
+    DeviceProblem,
+    data_age,
+    device_problems,
+    duration_text,
+    mask_serial,
+    site_power,
+)
+from sunpower_pvs_exporter.troubleshoot.recorded_poll import PollOutcome
 
 Severity = Literal["note", "warning", "error"]
 EXIT_OK, EXIT_WARNINGS, EXIT_FAILED = 0, 1, 2
@@ -247,20 +248,6 @@ def _device_findings(
             )
         )
     return groups, device_problems(snapshot.devices, reference)
-
-
-def _production_watts(snapshot: Snapshot) -> float | None:
-    if snapshot.live is not None and snapshot.live.pv_power_watts is not None:
-        return snapshot.live.pv_power_watts
-    meters = [
-        m.real_power_watts
-        for m in snapshot.meters
-        if m.mode == "production" and m.real_power_watts is not None
-    ]
-    if meters:
-        return sum(meters)
-    inverters = [i.ac_power_watts for i in snapshot.inverters if i.ac_power_watts is not None]
-    return sum(inverters) if inverters else None
 
 
 def _meter_findings(snapshot: Snapshot) -> list[Finding]:
@@ -481,7 +468,7 @@ def build_report(outcome: PollOutcome, now: float) -> Report:
     reference = clock if clock is not None else now
     groups, problems = _device_findings(snapshot, reference)
     findings = _findings(outcome, snapshot, now)
-    findings.extend(_inverter_findings(snapshot, problems, _production_watts(snapshot)))
+    findings.extend(_inverter_findings(snapshot, problems, site_power(snapshot).production))
     findings.extend(_stale_findings(problems))
     offset = None if clock is None else clock - now
     if offset is not None and abs(offset) > CLOCK_SKEW_LIMIT:

@@ -428,8 +428,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = None
     certificate_errors: tuple[type[Exception], ...] = ()
     if args.demo:
-        from sunpower_pvs_exporter.simulator.replay import CaptureError
         from sunpower_pvs_exporter.simulator.server import CertificateError
+        from sunpower_pvs_exporter.troubleshoot.capture_format import CaptureError
 
         certificate_errors = (CertificateError,)
         try:

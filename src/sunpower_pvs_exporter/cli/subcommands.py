@@ -17,24 +17,24 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from sunpower_pvs_exporter.capture import build_capture, capture_text
-from sunpower_pvs_exporter.check import (
+from sunpower_pvs_exporter.config import ConfigError, TargetConfig
+from sunpower_pvs_exporter.troubleshoot.capture import build_capture, capture_text
+from sunpower_pvs_exporter.troubleshoot.capture_format import CaptureError
+from sunpower_pvs_exporter.troubleshoot.check import (
     EXIT_FAILED,
     build_report,
     pvs_clock,
     report_json,
     report_text,
 )
-from sunpower_pvs_exporter.config import ConfigError, TargetConfig
-from sunpower_pvs_exporter.diagnose import PollOutcome, poll_once
-from sunpower_pvs_exporter.simulator.replay import CaptureError
+from sunpower_pvs_exporter.troubleshoot.recorded_poll import PollOutcome, poll_once
 
 
 def build_parser(command: str) -> argparse.ArgumentParser:
-    from sunpower_pvs_exporter import cli  # the exporter's flags, one definition
+    from sunpower_pvs_exporter.cli import serve  # the exporter's flags, one definition
 
-    parser = cli.build_parser()
-    parser.prog = f"{cli.PROG} {command}"
+    parser = serve.build_parser()
+    parser.prog = f"{serve.PROG} {command}"
     if command == "check":
         parser.description = (
             "Read the PVS once and explain what it says: firmware, API, login, devices, "
@@ -79,7 +79,7 @@ async def _poll(args: argparse.Namespace, target: TargetConfig) -> tuple[PollOut
     The demo's clock is simulated and a replay's is the recording's: judged
     by this machine's clock, both would look wrong.
     """
-    from sunpower_pvs_exporter.cli import make_demo
+    from sunpower_pvs_exporter.cli.serve import make_demo
 
     if not args.demo:
         outcome = await poll_once(target)
@@ -97,7 +97,7 @@ async def _poll(args: argparse.Namespace, target: TargetConfig) -> tuple[PollOut
 
 
 def run_subcommand(command: str, argv: Sequence[str]) -> int:
-    from sunpower_pvs_exporter.cli import load_checked
+    from sunpower_pvs_exporter.cli.serve import load_checked
 
     args = build_parser(command).parse_args(list(argv))
     try:

@@ -26,7 +26,8 @@ address is not written; every identifier is replaced (``anonymise.py``,
 never recorded in the first place.
 
 The simulator's ``--replay`` reads this format with its own code
-(``simulator/replay.py``), not with this module.
+(``simulator/replay.py``), not with this module; the two share only
+``capture_format.py``.
 """
 
 from __future__ import annotations
@@ -37,12 +38,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sunpower_pvs_exporter import __version__
-from sunpower_pvs_exporter.anonymise import Anonymiser
-from sunpower_pvs_exporter.diagnose import PollOutcome
 from sunpower_pvs_exporter.pvs.recording import Exchange
-
-FORMAT = "sunpower-pvs-capture"
-FORMAT_VERSION = 1
+from sunpower_pvs_exporter.troubleshoot.anonymise import Anonymiser
+from sunpower_pvs_exporter.troubleshoot.capture_format import FORMAT, FORMAT_VERSION
+from sunpower_pvs_exporter.troubleshoot.recorded_poll import PollOutcome
 
 
 def _decoded(body: bytes) -> tuple[str, Any]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sunpower_pvs_exporter import __version__
-from sunpower_pvs_exporter.cli import build_parser, config_from_args, main
+from sunpower_pvs_exporter.cli.serve import build_parser, config_from_args, main
 from support import (
     parse_samples,
     probe_up,
@@ -336,7 +336,7 @@ def test_target_flags_with_config_are_refused_not_ignored(
     [("", 9110, "*:9110"), ("127.0.0.1", 80, "127.0.0.1:80"), ("::1", 9111, "[::1]:9111")],
 )
 def test_listen_address_is_logged_as_listen_on_accepts_it(host: str, port: int, shown: str):
-    from sunpower_pvs_exporter.cli import listen_address
+    from sunpower_pvs_exporter.cli.serve import listen_address
     from sunpower_pvs_exporter.config import parse_listen
 
     assert listen_address(host, port) == shown

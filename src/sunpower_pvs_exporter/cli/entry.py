@@ -2,9 +2,9 @@
 
 A Raspberry Pi beside the PVS is the common install; asking the version (a
 package manager, a config tool, a human) should cost the interpreter's start
-and nothing more. ``check`` and ``capture`` go to ``commands``, everything else
-to ``cli.main``, which itself imports
-the web server, pollers and simulator only when a run needs them.
+and nothing more. ``check`` and ``capture`` go to ``cli.subcommands``, everything
+else to ``cli.serve.main``, which itself imports the web server, pollers and
+simulator only when a run needs them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 PROG = "sunpower-pvs-exporter"
-# The first word of the command line selects these (see commands.py).
+# The first word of the command line selects these (see subcommands.py).
 SUBCOMMANDS = ("check", "capture")
 
 
@@ -25,11 +25,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG} {__version__}")
         return 0
     if args and args[0] in SUBCOMMANDS:
-        # Dispatched here, not in cli: commands builds on cli's flags, so cli
+        # Dispatched here, not in serve: subcommands builds on serve's flags, so serve
         # must not import it back (tests/test_structure.py: no import cycles).
-        from sunpower_pvs_exporter.commands import run_subcommand
+        from sunpower_pvs_exporter.cli.subcommands import run_subcommand
 
         return run_subcommand(args[0], args[1:])
-    from sunpower_pvs_exporter.cli import main as cli_main
+    from sunpower_pvs_exporter.cli.serve import main as serve_main
 
-    return cli_main(args)
+    return serve_main(args)

@@ -1,6 +1,10 @@
-"""Which devices are not working, one rule for ``check`` and the status page.
+"""What a snapshot means for a person, one rule each for ``check`` and the status page.
 
-A device is not working when the PVS says so (``STATE`` other than
+``site_power``: the site's production, consumption, grid and battery power,
+from the PVS's own totals when it has them (varserver live data), else from
+the meters, else from the inverters.
+
+``device_problems``: a device is not working when the PVS says so (``STATE`` other than
 ``working``) or when its data is older than its usual cadence allows:
 meters refresh about every 15 s, the supervisor every 5 min, inverters on a
 5-minute grid that lags the meters by up to 10 min (docs/protocol.md §L2, §V4).
@@ -14,10 +18,57 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sunpower_pvs_exporter.pvs.model import Device
+from sunpower_pvs_exporter.pvs.model import Device, Snapshot
 
 STALE_AFTER = {"Power Meter": 300.0, "PVS": 900.0, "Inverter": 1200.0}
 STALE_AFTER_OTHER = 1800.0
+
+
+@dataclass(frozen=True)
+class SitePower:
+    """The whole site's power in W; ``None`` where the PVS gives no way to know.
+
+    ``grid``: + importing / − exporting. ``battery``: + discharging / −
+    charging. ``soc``: state of charge, 0..1.
+    """
+
+    production: float | None
+    consumption: float | None
+    grid: float | None
+    battery: float | None
+    soc: float | None
+
+
+def _sum(values: Iterable[float | None]) -> float | None:
+    """The sum of the known values; ``None`` when none is known (not 0: unknown)."""
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def site_power(snapshot: Snapshot) -> SitePower:
+    """The PVS's own totals (varserver live data) first; else the meters (or the
+    inverters' sum for production); consumption as grid + production + battery."""
+    live = snapshot.live
+    production = live.pv_power_watts if live is not None else None
+    grid = live.grid_power_watts if live is not None else None
+    consumption = live.load_power_watts if live is not None else None
+    battery = live.battery_power_watts if live is not None else None
+    soc = live.state_of_charge_ratio if live is not None else None
+    if production is None:
+        production = _sum(m.real_power_watts for m in snapshot.meters if m.mode == "production")
+    if production is None:
+        production = _sum(i.ac_power_watts for i in snapshot.inverters)
+    if grid is None:
+        grid = _sum(m.real_power_watts for m in snapshot.meters if m.mode == "consumption")
+    stacks = [s for s in snapshot.storage if s.device.device_type == "Energy Storage System"]
+    if battery is None:
+        battery = _sum(s.power_watts for s in stacks)
+    if soc is None:
+        socs = [s.state_of_charge_ratio for s in stacks if s.state_of_charge_ratio is not None]
+        soc = sum(socs) / len(socs) if socs else None
+    if consumption is None and grid is not None and production is not None:
+        consumption = grid + production + (battery or 0.0)
+    return SitePower(production, consumption, grid, battery, soc)
 
 
 @dataclass(frozen=True)
