@@ -38,6 +38,7 @@ DS_UID = "${DS_PROMETHEUS}"
 SUBSTITUTIONS = {
     "instance": ".+",
     "inverter": ".+",
+    "array": ".+",
     "__range": "1h",
     "__rate_interval": "1m",
     "__interval": "15s",
