@@ -80,10 +80,13 @@ async def make_simulator() -> AsyncIterator[SimFactory]:
         api: str = "legacy",
         tls: bool | None = None,
         telemetry: bool = True,
+        host: str = "127.0.0.1",
         **site: Any,
     ) -> SimulatorServer:
         """``tls``: also listen with HTTPS (default: when the simulator speaks varserver).
-        ``telemetry=False``: a PVS5, without the telemetry WebSocket."""
+        ``telemetry=False``: a PVS5, without the telemetry WebSocket. ``host``: "::1"
+        for a PVS that is another host than those on 127.0.0.1 (each host is one
+        PVS to the exporter, whatever the port)."""
         site.setdefault("tz", UTC)
         pvs = SimulatedPvs(
             config=SiteConfig(**site),
@@ -91,7 +94,7 @@ async def make_simulator() -> AsyncIterator[SimFactory]:
             api=api,
             telemetry=telemetry,
         )
-        server = SimulatorServer(pvs, host="127.0.0.1", port=port, tls=tls)
+        server = SimulatorServer(pvs, host=host, port=port, tls=tls)
         await server.start()
         started.push_async_callback(server.stop)
         return server

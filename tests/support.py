@@ -151,10 +151,14 @@ async def scrape_when_up(http: Any, url: str, tries: int = 200) -> Samples:
     raise AssertionError(f"{url}: the target never came up")
 
 
-def target_line(name: str, port: int, extra: str = "") -> str:
-    """One legacy target on 127.0.0.1 as a line of a config file's ``targets:`` list."""
+def target_line(name: str, port: int, extra: str = "", host: str = "127.0.0.1") -> str:
+    """One legacy target as a line of a config file's ``targets:`` list.
+
+    Each host is one PVS to the exporter (one queue, one last poll), whatever
+    the port: a second simulated PVS that must be polled as soon as a reload
+    adds it listens on another host (``make_simulator(host="::1")``)."""
     return (
-        f"  - {{name: {name}, host: 127.0.0.1, port: {port}, api: legacy, "
+        f"  - {{name: {name}, host: '{host}', port: {port}, api: legacy, "
         f"poll_interval: 60s{extra}}}\n"
     )
 

@@ -103,7 +103,7 @@ async def test_reload_is_all_or_nothing_over_sighup_and_post(tmp_path: Path, mak
     (SIGHUP and POST /-/reload), the running config stays, the metrics say so;
     once the file exists the same config applies and the log says what changed."""
     sim_a = await make_simulator(inverters=1, seed=1)
-    sim_b = await make_simulator(inverters=2, seed=2)
+    sim_b = await make_simulator(inverters=2, seed=2, host="::1")  # another PVS
     hashed = bcrypt.hashpw(BASIC_PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
     web = tmp_path / "web.yml"
     web.write_text(f"basic_auth_users:\n  prometheus: '{hashed}'\n")
@@ -147,7 +147,7 @@ async def test_reload_is_all_or_nothing_over_sighup_and_post(tmp_path: Path, mak
 
             config.write_text(
                 head + target_line("a", sim_a.port, ", timeout: 30s")
-                + target_line("b", sim_b.port, f", password_file: {password}")
+                + target_line("b", sim_b.port, f", password_file: {password}", host="::1")
             )  # fmt: skip
             error = f"targets[1].password_file: cannot read {password}: No such file or directory"
             proc.send_signal(signal.SIGHUP)
@@ -185,16 +185,23 @@ async def test_sigterm_with_three_hung_pvses_exits_within_two_seconds(
 ):
     """Three PVSes that stop answering (every request hangs for a minute), each with
     a request of ours on it: the process must still exit 0 within the documented
-    2 s of SIGTERM."""
-    sims = [await make_simulator(inverters=1, seed=n, api=api) for n in range(3)]
+    2 s of SIGTERM. Three hosts (each host is one PVS to the exporter, with one
+    queue): 127.0.0.1, "localhost" and ::1."""
+    hosts = ("127.0.0.1", "localhost", "::1")
+    sims = [
+        await make_simulator(
+            inverters=1, seed=n, api=api, host="::1" if host == "::1" else "127.0.0.1"
+        )
+        for n, host in enumerate(hosts)
+    ]
     for sim in sims:
         sim.pvs.faults.latency = 60.0
     lines = ["targets:"]
-    for n, sim in enumerate(sims):
+    for n, (sim, host) in enumerate(zip(sims, hosts, strict=True)):
         where = (
             f"port: {sim.tls_port}, use_tls: true" if api == "varserver" else f"port: {sim.port}"
         )
-        lines.append(f"  - {{name: t{n}, host: 127.0.0.1, {where}, api: {api}}}")
+        lines.append(f"  - {{name: t{n}, host: '{host}', {where}, api: {api}}}")
     config = tmp_path / "config.yml"
     config.write_text("\n".join(lines) + "\n")
     log_file = tmp_path / "exporter.log"
@@ -371,3 +378,91 @@ async def test_a_removed_target_leaves_no_health_lines_behind(make_simulator, ma
     await asyncio.gather(slow_poll, *state.retiring, return_exceptions=True)
     assert set(state.health._entries) <= {"kept"}
     assert b'target="gone"' not in state.metrics_text(list(state.pollers.values()), [], True, True)
+
+
+async def test_a_reload_to_the_same_pvs_https_port_waits_for_the_request_given_up_on(
+    make_simulator, make_exporter
+):
+    """A DeviceList of 2.5 s, a poll timeout of 2 s: the PVS still works on the
+    request when a reload moves the target to the same PVS's HTTPS port. The new
+    poller's first request waits for it: one PVS, one queue, whichever port."""
+    sim = await make_simulator(inverters=2, tls=True)
+    clock = FakeClock(NOON_UTC)
+    target = target_for(sim, poll_interval=60.0, timeout=2.0)
+    exporter = await make_exporter([target], clock=clock)
+    state = exporter.state
+    old = state.pollers["site"]
+    for _ in range(200):
+        if old.status().up:
+            break
+        await asyncio.sleep(0.05)
+    assert old.status().up
+    sim.pvs.faults = FaultPlan(latency=2.5, only=frozenset({"DeviceList"}), remaining=1)
+    clock.advance(61.0)
+    await old.poll()
+    assert old.status().last_error_reason == "timeout"
+    assert sim.pvs.log.in_flight == 1
+
+    def build(new_target):
+        poller = make_poller(new_target, "background", backoff_cap=1.0, jitter=0.0)
+        poller.clock = poller.monotonic = clock
+        return poller
+
+    moved = dataclasses.replace(target, port=sim.tls_port, use_tls=True)
+    _, changed, _ = await state.replace_targets([moved], build)
+    assert changed == ["site"]
+    new = state.pollers["site"]
+    clock.advance(120.0)  # past the old poller's backoff: the new one is due
+    await new.poll()
+    status = new.status()
+    assert status.last_poll_ok, status.last_error
+    assert sim.pvs.log.count("DeviceList") == 3
+    assert sim.pvs.log.max_in_flight == 1
+
+
+async def test_a_target_toggled_out_and_in_by_reloads_is_polled_at_most_once_per_interval(
+    make_simulator, make_exporter
+):
+    """Reloads every 5 s that remove the target and add it back, for two
+    minutes (on a fake clock): each added-back poller is new, without a
+    schedule of its own, but the PVS's queue remembers its last poll. So the
+    PVS is polled at 0, 60 and 120 s, not at every reload."""
+    sim = await make_simulator(inverters=1)
+    clock = FakeClock(NOON_UTC)
+    target = target_for(sim, poll_interval=60.0)
+    exporter = await make_exporter([target], clock=clock)
+    state = exporter.state
+    await until(lambda: sim.pvs.log.count("DeviceList") == 1)
+    present: ExporterConfig = state.config
+    absent = dataclasses.replace(present, targets=())
+    loads = iter([absent, present] * 12)
+
+    def build(new_target, mode):
+        poller = make_poller(new_target, mode, backoff_cap=1.0, jitter=0.0)
+        poller.clock = poller.monotonic = clock
+        return poller
+
+    reloader = ConfigReloader(state, lambda: next(loads), build)
+    started = clock()
+    for step in range(24):
+        clock.advance(5.0)
+        outcome = await reloader.reload()
+        assert outcome.ok, outcome.message
+        elapsed = clock() - started
+        allowed = 1 + elapsed // 60
+        if "site" in state.pollers and elapsed % 60 == 0:
+            # Due again: the new poller polls at once.
+            await until(lambda n=allowed: sim.pvs.log.count("DeviceList") == n)
+        else:
+            await asyncio.sleep(0.05)  # time for a poll that should not happen
+        assert sim.pvs.log.count("DeviceList") == allowed, (step, elapsed)
+    assert sim.pvs.log.count("DeviceList") == 3
+
+
+async def until(condition, tries: int = 200) -> None:
+    """Wait (bounded: ``tries`` x 25 ms) until ``condition()``."""
+    for _ in range(tries):
+        if condition():
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError("condition never met")

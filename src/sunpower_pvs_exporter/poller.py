@@ -5,11 +5,15 @@ when polled hard, and ``DeviceList`` can take over a minute. So:
 
 * scrapes never wait on the PVS: they read what the poller cached;
 * at most one request is in flight per PVS (single-flight), whatever the
-  number of scrapers -- and across pollers: every read of a PVS endpoint
-  passes one process-wide gate (``pvs_gate``), so a poller that replaces
-  another on a reload waits for the old one's request to finish; a request
-  given up on (a timeout) still counts until the PVS answered it
-  (``pvs/request_line.py``), so the next poll waits for that first;
+  number of scrapers -- and across pollers: every request to a PVS host, from
+  any poller, reader or stream, waits its turn in that host's one queue
+  (``pvs/request_line.py``), so a poller that replaces another on a reload
+  queues behind the old one's request; a request given up on (a timeout)
+  still counts until the PVS answered it, so the next poll waits for that
+  first;
+* a poller that starts afresh (a target added back by a reload) polls its
+  PVS no sooner than one interval after the last poll of that host, which
+  the queue remembers;
 * after failures the next poll waits longer (exponential backoff with jitter,
   capped), and never less than the normal interval;
 * data older than ``max_age`` is withheld instead of served as current.
@@ -36,7 +40,6 @@ import itertools
 import logging
 import random
 import time
-import weakref
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -49,6 +52,7 @@ from sunpower_pvs_exporter.pvs.backoff import backoff_delay
 from sunpower_pvs_exporter.pvs.errors import FailureReason, PvsError, PvsTimeoutError
 from sunpower_pvs_exporter.pvs.model import Snapshot
 from sunpower_pvs_exporter.pvs.reader import PvsReader
+from sunpower_pvs_exporter.pvs.request_line import RequestLine, line_for
 from sunpower_pvs_exporter.pvs.transport import ABANDONED_GRACE
 from sunpower_pvs_exporter.pvs.values import count_dropped_values
 
@@ -83,20 +87,6 @@ def first_poll_delay(name: str, interval: float, targets: int) -> float:
     if window <= 0:
         return 0.0
     return zlib.crc32(name.encode("utf-8")) / 2**32 * window
-
-
-# One lock per PVS endpoint and event loop, shared by every poller (and the
-# --live stream's enable request): the PVS never sees two of our requests at once,
-# even while a reload swaps the poller that owns it.
-_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def pvs_gate(endpoint: str) -> asyncio.Lock:
-    """The lock every request to the PVS at ``endpoint`` (``host:port``) holds."""
-    locks = _GATES.setdefault(asyncio.get_running_loop(), {})
-    return locks.setdefault(endpoint.lower(), asyncio.Lock())
 
 
 @dataclass(frozen=True)
@@ -135,15 +125,13 @@ class Poller:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
-        endpoint: str | None = None,
         idle_after: float = DEFAULT_IDLE_AFTER,
         first_delay: float = 0.0,
         inverter_arrays: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.name = name
-        # What the process-wide gate is keyed by: one PVS, whichever poller reads it.
-        self.endpoint = endpoint or f"{name}@{host}"
         self.host = host
+        self._line: RequestLine | None = None
         self.api = api
         self.reader = reader
         self.schedule = schedule
@@ -196,6 +184,14 @@ class Poller:
         # Changes whenever anything ``status()`` reports may have changed,
         # apart from the time (see ``health_key``).
         self._version = next(_STATE_VERSIONS)
+
+    @property
+    def line(self) -> RequestLine:
+        """The PVS host's one queue, shared with every other reader of it (found
+        in the event loop that polls, which need not be the one that built this)."""
+        if self._line is None:
+            self._line = line_for(self.host)
+        return self._line
 
     def _changed(self) -> None:
         self._version = next(_STATE_VERSIONS)
@@ -262,6 +258,29 @@ class Poller:
     def is_due(self) -> bool:
         return self._next_poll_at is None or self.clock() >= self._next_poll_at
 
+    def _schedule_first_poll(self) -> None:
+        """Give a poller without a schedule of its own its first poll time.
+
+        Background mode spreads a fleet's first polls (``first_delay``). And
+        the PVS may have been polled moments ago by a poller this one
+        replaces (a target removed by one reload, added back by the next):
+        its queue remembers when, and the first poll waits for the interval
+        to pass -- at most one interval from now, should the wall clock have
+        stepped back since.
+        """
+        if self._next_poll_at is not None:
+            return
+        now = self.clock()
+        times = []
+        if self.mode == "background" and self.first_delay > 0:
+            times.append(now + self.first_delay)
+        if self.line.last_poll_at is not None:
+            interval = self.schedule.interval
+            times.append(min(self.line.last_poll_at + interval, now + interval))
+        if times:
+            self._next_poll_at = max(times)
+            self._changed()
+
     async def poll(self) -> None:
         """Poll now, or join the poll already in flight (single-flight)."""
         if self._inflight is None or self._inflight.done():
@@ -274,6 +293,7 @@ class Poller:
         A scrape that arrives within the interval of the last poll gets the
         cached result; one that arrives while a poll runs joins it.
         """
+        self._schedule_first_poll()
         if not (self.is_due() or (self._inflight is not None and not self._inflight.done())):
             return
         try:
@@ -300,6 +320,7 @@ class Poller:
         started_wall = self.clock()
         started = self.monotonic()
         self._last_attempt_at = started_wall
+        self.line.polled(started_wall, remember_for=self.schedule.interval)
         self._polls += 1
         self._changed()
         try:
@@ -316,17 +337,16 @@ class Poller:
     async def _read_and_record_inner(self, started: float, started_wall: float) -> None:
         try:
             try:
-                async with pvs_gate(self.endpoint):
-                    # A request the last poll gave up on may still be on the
-                    # PVS: this poll starts (and its timeout runs) once the
-                    # PVS answered it, or its connection was closed.
-                    await self.reader.wait_idle(self.schedule.timeout * (1 + ABANDONED_GRACE))
-                    async with asyncio.timeout(self.schedule.timeout):
-                        with count_dropped_values() as dropped:
-                            try:
-                                snapshot = await self.reader.read()
-                            finally:
-                                self._dropped_values += dropped.count
+                # A request given up on (by this poller or another of the same
+                # PVS) may still be on the PVS: this poll's timeout runs once
+                # the PVS answered it, or its connection was closed.
+                await self.line.wait_idle(self.schedule.timeout * (1 + ABANDONED_GRACE))
+                async with asyncio.timeout(self.schedule.timeout):
+                    with count_dropped_values() as dropped:
+                        try:
+                            snapshot = await self.reader.read()
+                        finally:
+                            self._dropped_values += dropped.count
             except TimeoutError as exc:
                 raise PvsTimeoutError(
                     f"no complete answer within {self.schedule.timeout:g}s"
@@ -423,6 +443,7 @@ class Poller:
         self._last_probe_at = self.clock()
         if self.mode != "on_demand" or self._stopping.is_set() or self.active:
             return False
+        self._schedule_first_poll()
         if self.is_due() and (self._inflight is None or self._inflight.done()):
             self._inflight = asyncio.create_task(self._poll_once(), name=f"poll-{self.name}")
         self._task = asyncio.create_task(self.run(), name=f"poller-{self.name}")
@@ -454,9 +475,7 @@ class Poller:
 
     async def run(self) -> None:
         """Poll on the schedule until ``stop()`` (on_demand: or until idle)."""
-        if self.mode == "background" and self.first_delay > 0 and self._next_poll_at is None:
-            self._next_poll_at = self.clock() + self.first_delay
-            self._changed()
+        self._schedule_first_poll()
         while not self._stopping.is_set():
             left = self._idle_for()
             if left is not None and left <= 0:
@@ -488,7 +507,7 @@ class Poller:
         If ``old`` still has a request on the PVS, this poller's first poll
         waits for it and then continues from its result: the PVS is neither
         polled twice at once nor earlier than it would have been. For the
-        same PVS endpoint the last data and counters carry over too, so a
+        same PVS host the last data and counters carry over too, so a
         reload leaves no gap in the metrics.
         """
         self._predecessor = old
@@ -498,7 +517,7 @@ class Poller:
         self._changed()
         self._next_poll_at = old._next_poll_at
         self._consecutive_failures = old._consecutive_failures
-        if old.endpoint != self.endpoint:
+        if old.line is not self.line:  # another PVS
             return
         self._snapshot = old._snapshot
         self._snapshot_at = old._snapshot_at
@@ -524,8 +543,8 @@ class Poller:
 
     async def retire(self) -> None:
         """Stop polling, but let a request already on the PVS finish (bounded by
-        the timeout) before closing: the poller replacing this one waits on the
-        PVS gate meanwhile, so the PVS never has two requests at once."""
+        the timeout) before closing: the poller replacing this one queues behind
+        it meanwhile, so the PVS never has two requests at once."""
         self._stopping.set()
         self.prepare = None
         self.after_poll = None
@@ -537,8 +556,7 @@ class Poller:
         if self._inflight is not None and not self._inflight.done():
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._inflight)
-        async with pvs_gate(self.endpoint):  # a varserver logout is a request too
-            await self.stop()
+        await self.stop()
 
     async def stop(self) -> None:
         self._stopping.set()

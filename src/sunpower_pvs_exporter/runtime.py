@@ -7,7 +7,7 @@ happens between them at run time lives here:
 * ``make_reader``: the PVS client a target's config asks for (``pvs/`` gets
   plain values -- host, port, a password or a function that reads it -- and
   never sees the config);
-* ``make_poller``: one target's reader, schedule and PVS gate;
+* ``make_poller``: one target's reader and schedule;
 * ``ConfigReloader``: SIGHUP and ``POST /-/reload`` -- load and check the whole
   new config (referenced files included) first, then switch in one step or not
   at all, and say exactly what changed;
@@ -54,14 +54,12 @@ from sunpower_pvs_exporter.poller import (
     Poller,
     PollSchedule,
     first_poll_delay,
-    pvs_gate,
 )
 from sunpower_pvs_exporter.pvs.detect import AutoReader
 from sunpower_pvs_exporter.pvs.hosts import host_port
 from sunpower_pvs_exporter.pvs.legacy import LegacyClient
 from sunpower_pvs_exporter.pvs.model import Snapshot
 from sunpower_pvs_exporter.pvs.reader import PvsReader
-from sunpower_pvs_exporter.pvs.request_line import RequestLine
 from sunpower_pvs_exporter.pvs.transport import Endpoint, HttpTransport
 from sunpower_pvs_exporter.pvs.varserver import VarserverClient
 from sunpower_pvs_exporter.web.exposition import targets_text
@@ -87,11 +85,6 @@ def endpoint_of(target: TargetConfig) -> Endpoint:
     return Endpoint(target.host, target.port, target.use_tls, target.tls_ca_file)
 
 
-def endpoint_key(target: TargetConfig) -> str:
-    """What identifies one PVS for the process-wide request gate."""
-    return f"{target.host}:{target.port}"
-
-
 def varserver_endpoint_of(target: TargetConfig) -> Endpoint:
     """varserver is HTTPS only: the target's own port with ``use_tls``, else 443."""
     if target.use_tls:
@@ -109,8 +102,8 @@ def password_of(target: TargetConfig) -> str | None:
     return value or None
 
 
-def make_varserver(target: TargetConfig, line: RequestLine | None = None) -> VarserverClient:
-    transport = HttpTransport(varserver_endpoint_of(target), target.timeout, line=line)
+def make_varserver(target: TargetConfig) -> VarserverClient:
+    transport = HttpTransport(varserver_endpoint_of(target), target.timeout)
     password: str | Callable[[], str] | None = password_of(target)
     if target.password_file:
         # Checked now (startup, reload) and read again at every login.
@@ -134,14 +127,12 @@ def make_reader(target: TargetConfig) -> PvsReader:
         tz = ZoneInfo(target.timezone)
     if target.api == "varserver":
         return make_varserver(target)
-    # One PVS, one line of requests, whichever of its APIs they go to.
-    line = RequestLine()
     legacy = LegacyClient(
-        HttpTransport(endpoint_of(target), target.timeout, line=line), tz, target_name=target.name
+        HttpTransport(endpoint_of(target), target.timeout), tz, target_name=target.name
     )
     if target.api == "legacy":
         return legacy
-    return AutoReader(legacy, make_varserver(target, line), target_name=target.name)
+    return AutoReader(legacy, make_varserver(target), target_name=target.name)
 
 
 def make_live_stream(target: TargetConfig, reader: PvsReader) -> TelemetryStream | None:
@@ -159,17 +150,10 @@ def make_live_stream(target: TargetConfig, reader: PvsReader) -> TelemetryStream
         return None
     from sunpower_pvs_exporter.pvs.telemetry import TelemetryStream  # --live only
 
-    enable_telemetry = varserver.enable_telemetry
-    key = endpoint_key(target)
-
-    async def enable() -> None:
-        # A request to the PVS like any poll: it waits its turn at the gate.
-        async with pvs_gate(key):
-            await enable_telemetry()
-
+    # A request to the PVS like any poll's: it waits its turn in the host's queue.
     return TelemetryStream(
         f"ws://{host_port(target.host, target.telemetry_port)}/",
-        enable=enable,
+        enable=varserver.enable_telemetry,
         target_name=target.name,
     )
 
@@ -197,7 +181,6 @@ def make_poller(
             jitter=jitter,
         ),
         mode=mode,
-        endpoint=endpoint_key(target),
         idle_after=idle_after,
         first_delay=first_poll_delay(target.name, target.poll_interval, targets),
         inverter_arrays=target.inverter_arrays,

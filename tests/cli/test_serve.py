@@ -230,7 +230,7 @@ async def test_sighup_reloads_targets_and_survives_a_bad_file(tmp_path: Path, ma
     import aiohttp
 
     sim_a = await make_simulator(inverters=1, seed=1)
-    sim_b = await make_simulator(inverters=2, seed=2)
+    sim_b = await make_simulator(inverters=2, seed=2, host="::1")  # another PVS
 
     config = tmp_path / "config.yml"
     config.write_text("targets:\n" + target_line("a", sim_a.port))
@@ -245,7 +245,9 @@ async def test_sighup_reloads_targets_and_survives_a_bad_file(tmp_path: Path, ma
             await probe_up(http, base, "a")
             polls_of_a = sim_a.pvs.log.count("DeviceList")
             config.write_text(
-                "targets:\n" + target_line("a", sim_a.port) + target_line("b", sim_b.port)
+                "targets:\n"
+                + target_line("a", sim_a.port)
+                + target_line("b", sim_b.port, host="::1")
             )
             proc.send_signal(signal.SIGHUP)
             await probe_up(http, base, "b")

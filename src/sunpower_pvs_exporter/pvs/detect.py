@@ -236,11 +236,6 @@ class AutoReader:
             self._redetect = True
         return snapshot
 
-    async def wait_idle(self, within: float) -> bool:
-        # One line when built by ``runtime.make_reader``; both, to be sure.
-        legacy_idle = await self.legacy.wait_idle(within)
-        return await self.varserver.wait_idle(within) and legacy_idle
-
     async def close(self) -> None:
         await self.legacy.close()
         await self.varserver.close()

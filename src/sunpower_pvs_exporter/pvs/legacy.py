@@ -133,8 +133,5 @@ class LegacyClient:
         except PvsError as exc:
             log.info("target=%s GridProfileGet unavailable: %s", self.target_name, exc.message)
 
-    async def wait_idle(self, within: float) -> bool:
-        return await self.transport.line.wait_idle(within)
-
     async def close(self) -> None:
         await self.transport.close()

@@ -20,9 +20,4 @@ class PvsReader(Protocol):
 
     async def read(self) -> Snapshot: ...
 
-    async def wait_idle(self, within: float) -> bool:
-        """Wait up to ``within`` s for the PVS to answer requests given up on
-        earlier (``pvs/request_line.py``); True when none is left."""
-        ...
-
     async def close(self) -> None: ...

@@ -3,10 +3,11 @@
 Everything that can go wrong on the wire is turned into a ``PvsError`` with a
 reason here, once, so the clients above only deal with JSON.
 
-Every request passes the PVS's ``RequestLine``: one at a time, and a request
-whose caller gave up stays on its connection until the PVS answers (at most
-``ABANDONED_GRACE`` times the timeout more), with the next request waiting
-for it, because the PVS goes on working on it anyway.
+Every request passes its PVS host's ``RequestLine``, shared by every
+transport to that host: one at a time, and a request whose caller gave up
+stays on its connection until the PVS answers (at most ``ABANDONED_GRACE``
+times the timeout more), with the next request waiting for it, because the
+PVS goes on working on it anyway.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from sunpower_pvs_exporter.pvs.errors import (
 )
 from sunpower_pvs_exporter.pvs.hosts import host_port
 from sunpower_pvs_exporter.pvs.recording import Exchange, ExchangeRecorder, kept_headers
-from sunpower_pvs_exporter.pvs.request_line import RequestLine
+from sunpower_pvs_exporter.pvs.request_line import RequestLine, line_for
 from sunpower_pvs_exporter.pvs.values import json_int
 
 # A DeviceList for a very large site (thousands of devices) is a few MB; a body
@@ -104,17 +105,23 @@ class HttpTransport:
         endpoint: Endpoint,
         timeout: float,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-        line: RequestLine | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.timeout = timeout
         self.max_body_bytes = max_body_bytes
-        # Shared by every transport to the same PVS (legacy and varserver of
-        # one ``api: auto`` target): the PVS is one box whichever port.
-        self.line = line or RequestLine()
+        self._line: RequestLine | None = None
         self._session: aiohttp.ClientSession | None = None
         # ``check`` and ``capture`` attach one to see every request; polls do not.
         self.recorder: ExchangeRecorder | None = None
+
+    @property
+    def line(self) -> RequestLine:
+        """The host's queue, shared by every transport to it (legacy and varserver
+        of one ``api: auto`` target, the poller a reload puts in place): the
+        PVS is one box whichever port. Found inside the event loop it serves."""
+        if self._line is None:
+            self._line = line_for(self.endpoint.host)
+        return self._line
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -137,7 +144,8 @@ class HttpTransport:
         reads this PVS next, e.g. the poller a reload puts in place, must not
         send its first request while the PVS still works on ours."""
         try:
-            await self.line.drain(self.timeout * (1 + ABANDONED_GRACE))
+            if self._line is not None:
+                await self._line.drain(self.timeout * (1 + ABANDONED_GRACE), owner=self)
         finally:
             if self._session is not None:
                 await self._session.close()
@@ -169,7 +177,7 @@ class HttpTransport:
             return await self._exchange(method, path, what, params, data, headers, hard_limit)
 
         try:
-            return await self.line.run(exchange, wait)
+            return await self.line.run(exchange, wait, owner=self)
         except TimeoutError as exc:
             # A recorder sees the exchange itself, when it ends (late answer or error).
             raise PvsTimeoutError(f"{what}: no answer within {wait:g}s") from exc

@@ -527,7 +527,7 @@ class VarserverClient:
     async def read(self) -> Snapshot:
         # A group the last poll gave up on may still be on the PVS; this poll's
         # budget starts once it is answered (or its connection closed).
-        await self.wait_idle(self.transport.timeout * (1 + ABANDONED_GRACE))
+        await self.transport.line.wait_idle(self.transport.timeout * (1 + ABANDONED_GRACE))
         raw = await self._read_variables()
         snapshot = await asyncio.to_thread(parse_variables, raw, time.time())
         for warning in snapshot.warnings:
@@ -541,9 +541,6 @@ class VarserverClient:
         # it: wait for that (bounded by its hard limit) before this one's timer.
         await self.transport.line.wait_idle(self.transport.timeout * (1 + ABANDONED_GRACE))
         await self._vars([("set", TELEMETRY_ENABLE)], "telemetry enable", self.request_timeout)
-
-    async def wait_idle(self, within: float) -> bool:
-        return await self.transport.line.wait_idle(within)
 
     async def close(self) -> None:
         """Close the connection. No ``/auth?logout``: the PVS keys sessions by
