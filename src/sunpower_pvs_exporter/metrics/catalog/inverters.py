@@ -173,7 +173,7 @@ INVERTER_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         unit="",
         subject=INVERTER_ARRAY,
         value=one,
-        source="exporter configuration (`targets[].arrays`), for inverters read through the legacy or "
-        "varserver API",
+        source="exporter configuration (`targets[].arrays`), for inverters read through "
+        "the legacy or varserver API",
     ),
 )
