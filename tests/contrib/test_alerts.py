@@ -95,7 +95,9 @@ def test_rules_follow_the_conventions():
     for rule in rules():
         if "record" in rule:
             # level:metric:operations, https://prometheus.io/docs/practices/rules/
-            assert re.fullmatch(r"sunpower_pvs:[a-z_]+", rule["record"]), rule["record"]
+            assert re.fullmatch(r"sunpower_pvs:[a-z_]+(:[a-z0-9]+)?", rule["record"]), rule[
+                "record"
+            ]
             continue
         assert re.fullmatch(r"SunpowerPvs[A-Za-z]+", rule["alert"]), rule["alert"]
         assert rule["labels"]["severity"] in {"critical", "warning", "info"}, rule["alert"]
