@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from sunpower_pvs_exporter.config import TargetConfig
-from sunpower_pvs_exporter.metrics.collector import device_metrics_for
+from sunpower_pvs_exporter.metrics.catalog import device_metrics_for
 from sunpower_pvs_exporter.metrics.encoder import encode_metrics
 from sunpower_pvs_exporter.runtime import make_reader
 from sunpower_pvs_exporter.simulator.replay import ReplayPvs, ReplayServer

@@ -32,3 +32,28 @@ def test_readme_states_the_python_version_pyproject_requires():
     readme = (ROOT / "README.md").read_text()
     first_lines = "\n".join(readme.splitlines()[:5])
     assert f"Python {minimum} or newer" in first_lines
+
+
+def markdown_links(path: Path) -> set[Path]:
+    """The local files ``path`` links to (``[text](target)``), resolved."""
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", path.read_text())
+    return {
+        (path.parent / target).resolve()
+        for target in targets
+        if "://" not in target and not target.startswith("mailto:")
+    }
+
+
+def test_every_doc_is_reachable_from_the_readme():
+    """A newcomer finds every page of docs/ by following links from the README."""
+    seen: set[Path] = set()
+    todo = [(ROOT / "README.md").resolve()]
+    while todo:
+        page = todo.pop()
+        if page in seen or not page.exists() or page.suffix != ".md":
+            continue
+        seen.add(page)
+        todo.extend(markdown_links(page))
+    docs = {page.resolve() for page in (ROOT / "docs").glob("*.md")}
+    assert (ROOT / "docs" / "architecture.md").resolve() in docs  # the walk has work to do
+    assert sorted(str(page.relative_to(ROOT)) for page in docs - seen) == []

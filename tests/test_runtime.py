@@ -14,8 +14,8 @@ import aiohttp
 import bcrypt
 import pytest
 
+from metrics.oracle import health_text
 from sunpower_pvs_exporter.config import ExporterConfig
-from sunpower_pvs_exporter.metrics.collector import health_text
 from sunpower_pvs_exporter.runtime import ConfigReloader, make_poller
 from sunpower_pvs_exporter.simulator.faults import FaultPlan
 from support import (

@@ -291,6 +291,7 @@ OPTIONAL_MODULES = (
     f"{PACKAGE}.web.status",  # the first view of /
     f"{PACKAGE}.web.auth",  # a web config with basic_auth_users
     f"{PACKAGE}.web.tls",  # a web config with tls_server_config
+    f"{PACKAGE}.web.rate_limit",  # a web config with rate_limit
     f"{PACKAGE}.push",  # --push-to
     f"{PACKAGE}.pvs.telemetry",  # --live
     "yaml",  # --config, --web.config.file

@@ -73,7 +73,7 @@ def snapshot_age(now: float, last_snapshot_at: float) -> float:
     """Seconds since the newest good data; a clock stepping back never gives a negative age.
 
     Shared by ``TargetStatus`` and the per-scrape fast path of
-    ``metrics.collector.HealthText``, which must give the same value.
+    ``metrics.cache.HealthText``, which must give the same value.
     """
     return max(0.0, now - last_snapshot_at)
 

@@ -204,7 +204,7 @@ class Poller:
         A scrape of a large fleet compares this, a few attribute reads, instead
         of building every target's status and comparing its fields: the cached
         health lines of a target are reused while its key is unchanged
-        (``metrics.collector.HealthText``). Every change to the state bumps
+        (``metrics.cache.HealthText``). Every change to the state bumps
         the version (``_changed``); freshness, activity and the backend,
         which change without the poller noticing, are read directly.
         """

@@ -43,8 +43,8 @@ from sunpower_pvs_exporter.config import (
     listen_address,
 )
 from sunpower_pvs_exporter.health import LiveStatus, ReloadOutcome, ReloadStatus
-from sunpower_pvs_exporter.metrics.collector import (
-    DeviceFamilyCache,
+from sunpower_pvs_exporter.metrics.cache import (
+    DeviceText,
     HealthText,
 )
 from sunpower_pvs_exporter.poller import (
@@ -210,7 +210,8 @@ async def stop_within(stoppers: Iterable[Awaitable[Any]], deadline: float) -> No
     """Run every stop coroutine at once; cancel what is still running at ``deadline``.
 
     One hung PVS then costs the whole shutdown ``deadline`` at most, instead
-    of each target adding its own logout timeout one after another.
+    of each target adding its own wait for a request still on its PVS one
+    after another.
     """
     tasks = [asyncio.ensure_future(stopper) for stopper in stoppers]
     if not tasks:
@@ -235,7 +236,7 @@ class ExporterState:
     def __init__(self, config: ExporterConfig, pollers: Sequence[Poller]) -> None:
         self.config = config
         self.pollers = {poller.name: poller for poller in pollers}
-        self.cache = DeviceFamilyCache(config.use_device_data_timestamp)
+        self.cache = DeviceText(config.use_device_data_timestamp)
         self.ready = False
         # The process's own metrics; health and device metrics are appended
         # as text by the handlers (see _exposition).
@@ -360,8 +361,10 @@ class ExporterState:
     async def stop(self, deadline: float = STOP_DEADLINE) -> None:
         """Stop every poller, stream and retiring poller in parallel, within ``deadline`` s.
 
-        Each PVS session gets a logout attempt while time remains; whatever is
-        still waiting on a hung PVS then is cancelled (its sessions still close).
+        Each stopper closes its PVS sessions without a logout (``/auth?logout``
+        would end the session of every other program on that PVS,
+        docs/varserver.md); whatever is still running at the deadline is
+        cancelled, and its sessions still close.
         """
         self.ready = False
         retiring = dict(self.retiring)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -362,3 +363,41 @@ def test_demo_certificate_directory_problem_names_the_certificate_not_the_port(m
     assert "Read-only file system" in str(exc.value)
     # main() reports it as the certificate problem, exit 1, not as a port in use.
     assert not isinstance(exc.value, OSError)
+
+
+# --- docs/configuration.md lists every flag ----------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def parser_flags() -> set[str]:
+    """Every long option of the argument parser, read from its --help text."""
+    return set(re.findall(r"(?<![\w-])--[a-z][a-z0-9.-]*[a-z]", build_parser().format_help()))
+
+
+def documented_flag_rows() -> dict[str, str]:
+    """docs/configuration.md's "Flags" table: each flag of a row -> its last column."""
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    section = text.split("\n## Flags\n", 1)[1].split("\n## ", 1)[0]
+    rows: dict[str, str] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split(" | ")]
+        if line.startswith("| `--"):
+            for flag in re.findall(r"`(--[a-z][a-z0-9.-]*)", cells[0]):
+                rows[flag] = cells[-1]
+    return rows
+
+
+def test_every_flag_of_the_parser_is_in_docs_configuration_md():
+    flags = parser_flags()
+    assert {"--web.max-connections", "--hostname", "--version", "--help"} <= flags  # found
+    rows = documented_flag_rows()
+    assert sorted(flags - set(rows)) == []
+    assert sorted(set(rows) - flags) == []  # no flag documented that does not exist
+
+
+def test_the_flags_table_says_which_flags_config_refuses():
+    from sunpower_pvs_exporter.cli.serve import TARGET_FLAGS
+
+    refused = {flag for flag, effect in documented_flag_rows().items() if effect == "refused"}
+    assert refused == {"--" + dest.replace("_", "-") for dest, _key in TARGET_FLAGS}

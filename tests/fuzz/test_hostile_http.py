@@ -17,12 +17,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 from prometheus_client import generate_latest
-from prometheus_client.core import Metric
-from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.registry import CollectorRegistry
 
+from metrics.oracle import FixedCollector, build_families
 from sunpower_pvs_exporter.config import TargetConfig
 from sunpower_pvs_exporter.metrics.catalog import DEVICE_METRICS
-from sunpower_pvs_exporter.metrics.collector import build_families
 from sunpower_pvs_exporter.pvs.errors import PvsPayloadError
 from sunpower_pvs_exporter.pvs.legacy_parse import parse_device_list
 from sunpower_pvs_exporter.pvs.transport import (
@@ -60,17 +59,6 @@ def hostile_device_list(count: int) -> dict[str, Any]:
     # Duplicates of the first inverters.
     devices.extend(dict(d) for d in devices[2:12])
     return {"result": "succeed", "devices": devices}
-
-
-class FixedCollector(Collector):
-    def __init__(self, families: list[Metric]) -> None:
-        self.families = families
-
-    def describe(self) -> list[Metric]:
-        return []
-
-    def collect(self) -> Any:
-        return iter(self.families)
 
 
 # --- body size cap and bad bytes -----------------------------------------------------------

@@ -18,23 +18,20 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import generate_latest
-from prometheus_client.core import Metric
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as parse_openmetrics,
 )
-from prometheus_client.registry import Collector, CollectorRegistry
 
+from metrics.oracle import build_families, registry_of
 from sunpower_pvs_exporter.health import TargetStatus
 from sunpower_pvs_exporter.metrics.catalog import DEVICE_METRICS, HEALTH_METRICS
-from sunpower_pvs_exporter.metrics.collector import build_families
 from sunpower_pvs_exporter.pvs.errors import PvsPayloadError
 from sunpower_pvs_exporter.pvs.legacy_ess import parse_ess_status
 from sunpower_pvs_exporter.pvs.legacy_parse import (
@@ -240,17 +237,6 @@ device_list_doc = st.one_of(
 # --- rendering and checking ----------------------------------------------------------------
 
 
-class FixedCollector(Collector):
-    def __init__(self, families: Iterable[Metric]) -> None:
-        self.families = list(families)
-
-    def describe(self) -> Iterable[Metric]:
-        return []
-
-    def collect(self) -> Iterator[Metric]:
-        return iter(self.families)
-
-
 def status_for(snapshot: Snapshot | None, error: str = "") -> TargetStatus:
     return TargetStatus(
         target="site",
@@ -265,12 +251,6 @@ def status_for(snapshot: Snapshot | None, error: str = "") -> TargetStatus:
         last_error=error,
         polls=1,
     )
-
-
-def registry_of(families: list[Metric]) -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(FixedCollector(families))
-    return registry
 
 
 def render_checked(snapshot: Snapshot) -> str:

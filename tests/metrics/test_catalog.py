@@ -8,8 +8,7 @@ import sys
 from datetime import UTC
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, generate_latest
-
+from metrics.oracle import reference_exposition
 from sunpower_pvs_exporter.metrics.catalog import ALL_METRICS, DEVICE_METRICS
 from sunpower_pvs_exporter.metrics.docs import render_metrics_doc
 from support import require_program
@@ -104,20 +103,11 @@ def test_docs_metrics_md_is_generated_from_the_catalog():
 
 def golden_exposition(fixture: str) -> str:
     """The device metrics for a fixture, as text — what tests/golden/*.prom hold."""
-    from sunpower_pvs_exporter.metrics.collector import build_families
     from sunpower_pvs_exporter.pvs.legacy_parse import parse_device_list
 
     doc = json.loads((ROOT / "tests" / "fixtures" / fixture).read_text())
     snapshot = parse_device_list(doc, fetched_at=0.0, tz=UTC)
-    families = build_families(DEVICE_METRICS, snapshot, use_timestamps=True)
-
-    class Fixed:
-        def collect(self):  # type: ignore[no-untyped-def]
-            return families
-
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(Fixed())  # type: ignore[arg-type]
-    return generate_latest(registry).decode()
+    return reference_exposition(DEVICE_METRICS, snapshot, True, False).decode()
 
 
 GOLDEN = ["device_list_2019", "device_list_2024"]

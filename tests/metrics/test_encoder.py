@@ -9,12 +9,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from prometheus_client.exposition import generate_latest as text_latest
-from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
-from prometheus_client.registry import Collector, CollectorRegistry
 
+from metrics.oracle import reference_exposition as reference
 from sunpower_pvs_exporter.metrics.catalog import DEVICE_METRICS, HEALTH_METRICS
-from sunpower_pvs_exporter.metrics.collector import build_families
 from sunpower_pvs_exporter.metrics.encoder import encode_metrics
 from sunpower_pvs_exporter.pvs.legacy_parse import parse_device_list
 from sunpower_pvs_exporter.simulator import legacy_api
@@ -22,21 +19,6 @@ from sunpower_pvs_exporter.simulator.site import Site, SiteConfig
 from support import NOON_UTC
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
-
-
-def reference(specs, root, use_timestamps: bool, openmetrics: bool) -> bytes:
-    """prometheus_client's own encoding of the same families (the reference)."""
-    families = build_families(specs, root, use_timestamps, openmetrics)
-
-    class Fixed(Collector):
-        def collect(self):  # type: ignore[no-untyped-def]
-            return families
-
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(Fixed())
-    if openmetrics:
-        return openmetrics_latest(registry).removesuffix(b"# EOF\n")
-    return text_latest(registry)
 
 
 FORMATS = [(ts, om) for ts in (False, True) for om in (False, True)]

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Hashable
 
-from sunpower_pvs_exporter.metrics.collector import HealthText, health_text, status_key
+from metrics.oracle import health_text
+from sunpower_pvs_exporter.metrics.cache import HealthText, status_key
 from sunpower_pvs_exporter.poller import Poller, PollMode
 from sunpower_pvs_exporter.pvs.model import Snapshot
 from sunpower_pvs_exporter.runtime import make_poller

@@ -16,17 +16,10 @@ from prometheus_client.exposition import generate_latest as text_latest
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.registry import CollectorRegistry
 
+from metrics.oracle import ExporterCollector, FixedStatus, health_text
 from sunpower_pvs_exporter.health import TargetStatus, zero_failures
+from sunpower_pvs_exporter.metrics.cache import FORMAT_NEUTRAL, NOW_DEPENDENT, HealthText
 from sunpower_pvs_exporter.metrics.catalog import EXPORTER_METRICS, HEALTH_METRICS
-from sunpower_pvs_exporter.metrics.collector import (
-    FORMAT_NEUTRAL,
-    NOW_DEPENDENT,
-    DeviceFamilyCache,
-    ExporterCollector,
-    FixedStatus,
-    HealthText,
-    health_text,
-)
 from sunpower_pvs_exporter.metrics.encoder import sample_lines
 
 
@@ -82,12 +75,7 @@ def test_health_text_is_what_prometheus_client_renders(openmetrics: bool, info: 
     chosen = statuses()[:count]
     registry = CollectorRegistry(auto_describe=False)
     registry.register(
-        ExporterCollector(
-            lambda: chosen,
-            DeviceFamilyCache(False),
-            include_devices=False,
-            include_exporter_info=info,
-        )
+        ExporterCollector(lambda: chosen, include_devices=False, include_exporter_info=info)
     )
     if openmetrics:
         expected = openmetrics_latest(registry).removesuffix(b"# EOF\n")

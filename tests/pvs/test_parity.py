@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
+from metrics.oracle import device_families
 from sunpower_pvs_exporter.metrics.catalog import DEVICE_METRICS, MetricSpec
-from sunpower_pvs_exporter.metrics.collector import DeviceFamilyCache
 from sunpower_pvs_exporter.pvs.legacy import LegacyClient
 from sunpower_pvs_exporter.pvs.model import Snapshot
 from sunpower_pvs_exporter.pvs.varserver import VarserverClient
@@ -59,7 +59,7 @@ def normalise(labels: dict[str, str], spec: MetricSpec[Any, Any]) -> frozenset[t
 
 
 def samples_by_spec(snapshot: Snapshot) -> dict[str, Series]:
-    families = DeviceFamilyCache(use_timestamps=False).families("t", snapshot)
+    families = device_families(snapshot)
     specs = {spec.family_name: spec for spec in DEVICE_METRICS}
     out: dict[str, Series] = {}
     for family in families:

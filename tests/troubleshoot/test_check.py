@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from metrics.oracle import device_families
 from sunpower_pvs_exporter.cli.entry import main
+from sunpower_pvs_exporter.pvs.legacy_parse import parse_device_list
 from sunpower_pvs_exporter.runtime import make_reader
 from sunpower_pvs_exporter.simulator.server import SimulatorServer, free_port
 from sunpower_pvs_exporter.troubleshoot.check import (
@@ -22,6 +25,7 @@ from sunpower_pvs_exporter.troubleshoot.check import (
     EXIT_WARNINGS,
     Report,
     build_report,
+    exported_series,
     mask_serial,
     report_json,
     report_text,
@@ -44,6 +48,24 @@ async def check(sim: SimulatorServer, target: Any) -> Report:
 
 def codes(report: Report, severity: str | None = None) -> set[str]:
     return {f.code for f in report.findings if severity is None or f.severity == severity}
+
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+# The names prometheus_client gives the samples of counter and info families.
+SAMPLE_SUFFIX = {"counter": "_total", "info": "_info"}
+
+
+@pytest.mark.parametrize("fixture", ["device_list_2019.json", "device_list_2024.json"])
+def test_check_counts_the_series_prometheus_client_would_render(fixture: str):
+    """``check`` counts series in the encoder's text; prometheus_client's families agree."""
+    doc = json.loads((FIXTURES / fixture).read_text())
+    snapshot = parse_device_list(doc, fetched_at=0.0, tz=UTC)
+    expected = {
+        family.name + SAMPLE_SUFFIX.get(family.type, ""): len(family.samples)
+        for family in device_families(snapshot)
+    }
+    assert exported_series(snapshot) == expected
+    assert expected["sunpower_pvs_device_state"] >= 3
 
 
 async def test_legacy_site_in_daylight_is_all_good(make_simulator):

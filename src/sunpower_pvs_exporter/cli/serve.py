@@ -258,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--web.config.file",
         dest="web_config_file",
         metavar="FILE",
-        help="exporter-toolkit web config (TLS, mTLS, basic auth, headers); see SECURITY.md",
+        help="exporter-toolkit web config (TLS, mTLS, basic auth, headers, rate limit); "
+        "see SECURITY.md",
     )
     web_group.add_argument(
         "--web.health-without-auth",
@@ -401,11 +402,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.check_config:
-        # Before anything imports aiohttp (a web config, the demo, the runtime).
-        from sunpower_pvs_exporter.aiohttp_import import import_aiohttp
-
-        import_aiohttp()
     try:
         config, web_config = load_checked(args)
     except ConfigError as exc:

@@ -48,7 +48,7 @@ def encode_metrics(
 ) -> bytes:
     """The exposition of ``specs`` over ``root``, without the OpenMetrics ``# EOF``.
 
-    Families with no samples are left out, as ``collector.build_families`` does.
+    Families with no samples are left out.
     """
     return encode_metrics_over(specs, (root,), use_timestamps, openmetrics)
 

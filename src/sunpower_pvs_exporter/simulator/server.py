@@ -278,10 +278,12 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-def _bound_port(site: web.TCPSite) -> int:
-    server = site._server
-    assert isinstance(server, asyncio.base_events.Server)
-    port: int = server.sockets[0].getsockname()[1]
+async def _start_site(runner: web.AppRunner, site: web.TCPSite) -> int:
+    """Start ``site``; the port it bound, from the runner's public ``addresses``
+    (each started site's sockets are listed after those of the sites before it)."""
+    known = len(runner.addresses)
+    await site.start()
+    port: int = runner.addresses[known][1]
     return port
 
 
@@ -314,12 +316,10 @@ class Listeners:
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, backlog=backlog)
-        await site.start()
-        self.port = _bound_port(site)
+        self.port = await _start_site(self._runner, site)
         if ssl_context is not None:
             tls_site = web.TCPSite(self._runner, self.host, self.tls_port, ssl_context=ssl_context)
-            await tls_site.start()
-            self.tls_port = _bound_port(tls_site)
+            self.tls_port = await _start_site(self._runner, tls_site)
 
     async def _close(self) -> None:
         if self._runner is not None:
@@ -376,8 +376,7 @@ class SimulatorServer(Listeners):
             )
             await self._telemetry_runner.setup()
             ws_site = web.TCPSite(self._telemetry_runner, self.host, self.telemetry_port)
-            await ws_site.start()
-            self.telemetry_port = _bound_port(ws_site)
+            self.telemetry_port = await _start_site(self._telemetry_runner, ws_site)
         elif self.telemetry_port == 0:
             # No telemetry (legacy, PVS5): a port nothing listens on.
             self.telemetry_port = free_port(self.host)

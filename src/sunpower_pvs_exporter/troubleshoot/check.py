@@ -21,7 +21,8 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sunpower_pvs_exporter import __version__
-from sunpower_pvs_exporter.metrics.collector import build_families, device_metrics_for
+from sunpower_pvs_exporter.metrics.catalog import device_metrics_for
+from sunpower_pvs_exporter.metrics.encoder import encode_metrics
 from sunpower_pvs_exporter.pvs.detect import VARSERVER_MIN_BUILD, parse_build
 from sunpower_pvs_exporter.pvs.errors import (
     PvsAuthError,
@@ -55,8 +56,6 @@ RECENT_REBOOT = 3600.0
 SLOW_FRACTION = 0.5
 # Below this the site is not producing (night, or a tripped breaker).
 PRODUCING_WATTS = 10.0
-# prometheus_client keeps counter and info families without these suffixes.
-EXPOSED_SUFFIX = {"counter": "_total", "info": "_info"}
 
 
 @dataclass(frozen=True)
@@ -442,6 +441,17 @@ def _exit_code(findings: list[Finding]) -> tuple[int, str]:
     return EXIT_OK, "OK"
 
 
+def exported_series(snapshot: Snapshot) -> dict[str, int]:
+    """Series per metric name, counted in what ``/metrics`` would serve (classic text)."""
+    counts: dict[str, int] = {}
+    text = encode_metrics(device_metrics_for(snapshot), snapshot, False, False).decode()
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name = line.split("{", 1)[0].split(" ", 1)[0]
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
 def build_report(outcome: PollOutcome, now: float) -> Report:
     """Everything ``check`` says about one recorded poll; ``now`` is this machine's time."""
     target = outcome.target
@@ -482,10 +492,7 @@ def build_report(outcome: PollOutcome, now: float) -> Report:
                 "the PVS's clock; --use-device-data-timestamp would stamp samples off by as much",
             )
         )
-    families = {
-        family.name + EXPOSED_SUFFIX.get(family.type, ""): len(family.samples)
-        for family in build_families(device_metrics_for(snapshot), snapshot)
-    }
+    families = exported_series(snapshot)
     findings.sort(key=lambda f: ("error", "warning", "note").index(f.severity))
     code, result = _exit_code(findings)
     software = sup.device.software_version if sup is not None else ""

@@ -18,6 +18,12 @@ problem, and a scrape — whose request is in progress — is never closed.
 Request-level limits that aiohttp reports as a bare 400 are answered with
 their own status here: an over-long request line is 414, an over-long or
 excessive header is 431.
+
+aiohttp has no public API for some of this, so a few private names are used,
+each listed in ``PRIVATE_AIOHTTP``: ``GuardedSite.start`` refuses to start
+if the installed aiohttp lacks one (``tests/web/test_connections.py`` checks
+them on the installed aiohttp, and pyproject.toml caps aiohttp at the
+versions tested).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
+from aiohttp import __version__ as aiohttp_version
 from aiohttp import hdrs, web
 from aiohttp.http_exceptions import BadHttpMessage, HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
@@ -56,13 +63,52 @@ FD_RESERVE = 64
 # but a few more read calls on a multi-megabyte body.
 TLS_READ_BUFFER_BYTES = 32 * 1024
 
+# The private names of aiohttp this module relies on (aiohttp offers no public
+# way to do what they do), and what for.
+PRIVATE_AIOHTTP = {
+    "aiohttp.web_protocol.RequestHandler._request_in_progress": (
+        "tells a connection serving a request (never evicted) from an idle one"
+    ),
+    "aiohttp.web_server.Server._kwargs": (
+        "the handler settings (timeouts, size limits) the runner was given, "
+        "for the handlers GuardedSite makes"
+    ),
+}
 
-def shrink_tls_read_buffers() -> None:
-    """Make every TLS connection of this process (server and PVS client) allocate less."""
+
+def missing_private_aiohttp(server: web.Server) -> list[str]:
+    """The names of ``PRIVATE_AIOHTTP`` that ``server`` and the handlers it makes lack."""
+    missing = []
+    kwargs = getattr(server, "_kwargs", None)
+    if not isinstance(kwargs, dict):
+        missing.append("aiohttp.web_server.Server._kwargs")
+        kwargs = {}
+    probe = RequestHandler(server, loop=asyncio.get_running_loop(), **kwargs)
+    if not isinstance(getattr(probe, "_request_in_progress", None), bool):
+        missing.append("aiohttp.web_protocol.RequestHandler._request_in_progress")
+    return missing
+
+
+def shrink_tls_read_buffers() -> bool:
+    """Make every TLS connection of this process (server and PVS client) allocate less.
+
+    ``max_size`` is a class attribute of asyncio's private ``sslproto``
+    module (Python 3.11-3.13): if a Python lacks it, TLS connections keep
+    asyncio's own buffer size and a warning says so. True if the size is
+    ``TLS_READ_BUFFER_BYTES`` or less now.
+    """
     from asyncio import sslproto
 
-    if getattr(sslproto.SSLProtocol, "max_size", 0) > TLS_READ_BUFFER_BYTES:
+    size = getattr(sslproto.SSLProtocol, "max_size", None)
+    if not isinstance(size, int):
+        log.warning(
+            "asyncio.sslproto.SSLProtocol.max_size is missing in this Python: TLS "
+            "connections keep asyncio's own read buffer (256 KiB each until Python 3.13)"
+        )
+        return False
+    if size > TLS_READ_BUFFER_BYTES:
         sslproto.SSLProtocol.max_size = TLS_READ_BUFFER_BYTES
+    return True
 
 
 def raise_fd_limit(wanted: int) -> int:
@@ -120,9 +166,7 @@ class Admission:
     @property
     def busy(self) -> bool:
         """A request is being handled: never evicted."""
-        return self.handler is not None and bool(
-            getattr(self.handler, "_request_in_progress", False)
-        )
+        return self.handler is not None and self.handler.request_in_progress
 
 
 class ConnectionGuard:
@@ -218,8 +262,14 @@ class GuardedRequestHandler(RequestHandler):
         self._line_window = b""
         self._line_done = False
         self._max_line = int(kwargs.get("max_line_size", 8190))
-        if self._request_factory is not None:
-            self._request_factory = _without_expect(self._request_factory)
+
+    @property
+    def request_in_progress(self) -> bool:
+        """From the start of a request's handling to the end of its response.
+
+        aiohttp's own flag (``PRIVATE_AIOHTTP``; checked before serving).
+        """
+        return self._request_in_progress
 
     def data_received(self, data: bytes) -> None:
         self._guard.touch(self._admission)
@@ -309,7 +359,7 @@ def _utf8_safe(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def _without_expect(factory: Any) -> Any:
+class WithoutExpect:
     """Requests as aiohttp builds them, minus any ``Expect`` header.
 
     aiohttp answers ``Expect`` before any middleware runs: ``100-continue``
@@ -318,10 +368,14 @@ def _without_expect(factory: Any) -> Any:
     ``tests/web/test_http_fuzz.py``). No route here reads a body worth
     inviting, so the header is dropped: a client that sent it sends its body
     anyway after a short wait (RFC 9110 §10.1.1) or gets the answer first.
+    Installed as the server's ``request_factory``.
     """
 
-    def make(message: Any, *args: Any, **kwargs: Any) -> Any:
-        request = factory(message, *args, **kwargs)
+    def __init__(self, factory: Any) -> None:
+        self.factory = factory
+
+    def __call__(self, message: Any, *args: Any, **kwargs: Any) -> Any:
+        request = self.factory(message, *args, **kwargs)
         if hdrs.EXPECT in request.headers:
             # clone() re-encodes every header as UTF-8: bytes that were not
             # UTF-8 (kept as surrogates) become U+FFFD instead of an error.
@@ -335,8 +389,6 @@ def _without_expect(factory: Any) -> Any:
             except Exception:  # never lose the connection's task over this
                 log.debug("could not drop an Expect header", exc_info=True)
         return request
-
-    return make
 
 
 class _Admitter(asyncio.Protocol):
@@ -440,7 +492,12 @@ class _HandshakeRelay(asyncio.Protocol):
 
 
 class GuardedSite(web.BaseSite):
-    """A TCP site whose connections go through a ``ConnectionGuard``."""
+    """A TCP site whose connections go through a ``ConnectionGuard``.
+
+    Like aiohttp's own sites it sets ``_server`` (the listening
+    ``asyncio.Server``), which ``BaseSite.stop`` closes and
+    ``AppRunner.addresses`` reads the bound addresses from.
+    """
 
     def __init__(
         self,
@@ -452,6 +509,8 @@ class GuardedSite(web.BaseSite):
         backlog: int = 128,
     ) -> None:
         super().__init__(runner, backlog=backlog)
+        self._app_runner = runner
+        self._listen_backlog = backlog
         self._host = host
         self._port = port
         self.guard = guard
@@ -464,10 +523,18 @@ class GuardedSite(web.BaseSite):
         return f"{scheme}://{host}:{self._port}"
 
     async def start(self) -> None:
-        await super().start()
-        server = self._runner.server
+        server = self._app_runner.server
         assert server is not None
+        missing = missing_private_aiohttp(server)
+        if missing:
+            raise RuntimeError(
+                f"aiohttp {aiohttp_version} lacks {', '.join(missing)}, which this "
+                "exporter needs; install the aiohttp version pyproject.toml names"
+            )
+        await super().start()
         loop = asyncio.get_running_loop()
+        if not isinstance(server.request_factory, WithoutExpect):
+            server.request_factory = WithoutExpect(server.request_factory)
         # aiohttp's own factory (Server.__call__) with our subclass: the same
         # settings (timeouts, size limits) the runner was given.
         kwargs = dict(server._kwargs)
@@ -479,7 +546,7 @@ class GuardedSite(web.BaseSite):
             lambda: _Admitter(self.guard, make_handler, self._tls_context),
             self._host,
             self._port,
-            backlog=self._backlog,
+            backlog=self._listen_backlog,
             reuse_address=True,
         )
 

@@ -16,8 +16,8 @@ from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.registry import CollectorRegistry
 
 from sunpower_pvs_exporter.health import LiveStatus, ReloadStatus, TargetStatus
+from sunpower_pvs_exporter.metrics.cache import DeviceText, HealthSource, HealthText
 from sunpower_pvs_exporter.metrics.catalog import LIVE_METRICS
-from sunpower_pvs_exporter.metrics.collector import DeviceFamilyCache, HealthSource, HealthText
 from sunpower_pvs_exporter.metrics.encoder import encode_metrics
 
 # Small bodies are not worth the CPU of compressing.
@@ -31,7 +31,7 @@ OPENMETRICS_EOF = b"# EOF\n"
 
 def targets_text(
     health: HealthText,
-    cache: DeviceFamilyCache,
+    cache: DeviceText,
     sources: Sequence[tuple[HealthSource, float]],
     devices: Sequence[tuple[TargetStatus, LiveStatus | None]],
     openmetrics: bool,

@@ -1,7 +1,6 @@
-"""TLS, basic auth and response headers from an exporter-toolkit ``web-config.yml``.
+"""TLS, basic auth, response headers and a rate limit from an exporter-toolkit ``web-config.yml``.
 
-The file format is the one Go exporters read (``--web.config.file``), so a
-file written for node_exporter works here too::
+The file format is the one Go exporters read (``--web.config.file``)::
 
     tls_server_config:
       cert_file: server.crt
@@ -14,6 +13,17 @@ file written for node_exporter works here too::
         Strict-Transport-Security: max-age=31536000
     basic_auth_users:
       prometheus: $2b$12$...   # bcrypt hash (htpasswd -nBC 12 prometheus)
+    rate_limit:
+      interval: 1s
+      burst: 10
+
+Every top-level key of exporter-toolkit is accepted (``TOP_KEYS``), and so
+is every key below them except five ``tls_server_config`` keys Python's
+``ssl`` cannot honour, which are refused with the reason (``web/tls.py``:
+inline ``cert``, ``key``, ``client_ca``; ``curve_preferences``;
+``client_allowed_sans``), as are ``client_auth_type: RequireAnyClientCert``,
+a bare number as ``rate_limit.interval`` and ``rate_limit.burst`` below 1
+with an interval (``web/rate_limit.py``). SECURITY.md lists the same.
 
 Parsing is strict: an unknown key, a wrong type, a file that cannot be read
 or a certificate that does not load is a ``ConfigError`` naming the key.
@@ -21,9 +31,10 @@ Relative paths are resolved against the directory of the web config file,
 as exporter-toolkit does.
 
 What each part becomes lives beside it: TLS in ``web/tls.py`` (its context
-is built once, here, while the file is read), basic auth in ``web/auth.py``.
-This module reads the file, adds the response headers, and hands the server
-what it needs (``WebSecurity``), plus the request limits every server has.
+is built once, here, while the file is read), basic auth in ``web/auth.py``,
+the rate limit in ``web/rate_limit.py``. This module reads the file, adds
+the response headers, and hands the server what it needs (``WebSecurity``),
+plus the request limits every server has.
 """
 
 from __future__ import annotations
@@ -52,9 +63,10 @@ from sunpower_pvs_exporter.web.connections import closing_response
 # start (benchmarks/footprint.py; tests/test_structure.py imports both).
 if TYPE_CHECKING:
     from sunpower_pvs_exporter.web.auth import BasicAuthChecker, Handler
+    from sunpower_pvs_exporter.web.rate_limit import RateLimit
     from sunpower_pvs_exporter.web.tls import TlsServerConfig
 
-TOP_KEYS = frozenset({"tls_server_config", "http_server_config", "basic_auth_users"})
+TOP_KEYS = frozenset({"tls_server_config", "http_server_config", "basic_auth_users", "rate_limit"})
 HTTP_KEYS = frozenset({"headers", "http2"})
 # The headers exporter-toolkit allows, with its value checks.
 ALLOWED_HEADERS = {
@@ -74,6 +86,7 @@ class WebConfig:
     tls: TlsServerConfig | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     basic_auth_users: Mapping[str, str] = field(default_factory=dict)
+    rate_limit: RateLimit | None = None
     # Built once while the file is read (a bad certificate fails the start
     # there), then served with: never built a second time.
     ssl_context: ssl.SSLContext | None = field(default=None, compare=False)
@@ -81,7 +94,10 @@ class WebConfig:
     def __repr__(self) -> str:
         # The hashes are secrets too (offline brute force): keep them out of reprs.
         users = ", ".join(sorted(self.basic_auth_users))
-        return f"WebConfig(path={self.path!r}, tls={self.tls!r}, users=[{users}])"
+        return (
+            f"WebConfig(path={self.path!r}, tls={self.tls!r}, users=[{users}], "
+            f"rate_limit={self.rate_limit!r})"
+        )
 
 
 # --- parsing ----------------------------------------------------------------------
@@ -119,6 +135,7 @@ def parse_web_config(doc: object, path: str) -> WebConfig:
             raise ConfigError("expected a mapping at the top level")
         check_keys(doc, TOP_KEYS, "")
         from sunpower_pvs_exporter.web.auth import parse_users
+        from sunpower_pvs_exporter.web.rate_limit import parse_rate_limit
         from sunpower_pvs_exporter.web.tls import build_ssl_context, parse_tls
 
         tls = parse_tls(doc.get("tls_server_config"), os.path.dirname(path))
@@ -127,6 +144,7 @@ def parse_web_config(doc: object, path: str) -> WebConfig:
             tls=tls,
             headers=_parse_headers(doc.get("http_server_config")),
             basic_auth_users=parse_users(doc.get("basic_auth_users")),
+            rate_limit=parse_rate_limit(doc.get("rate_limit")),
             ssl_context=build_ssl_context(tls) if tls is not None else None,
         )
     except ConfigError as exc:
@@ -188,6 +206,10 @@ def build_security(
     middlewares: list[Any] = []
     if config.headers:
         middlewares.append(make_headers_middleware(config.headers))
+    if config.rate_limit is not None:
+        from sunpower_pvs_exporter.web.rate_limit import TokenBucket, make_rate_limit_middleware
+
+        middlewares.append(make_rate_limit_middleware(TokenBucket(config.rate_limit)))
     checker = None
     if config.basic_auth_users:
         checker = BasicAuthChecker(config.basic_auth_users)
@@ -207,6 +229,8 @@ def build_security(
         parts.append(f"basic auth ({users} user{'s' if users != 1 else ''}{open_note})")
     else:
         parts.append("no authentication")
+    if config.rate_limit is not None:
+        parts.append(str(config.rate_limit))
     return WebSecurity(
         ssl_context=config.ssl_context,
         middlewares=tuple(middlewares),

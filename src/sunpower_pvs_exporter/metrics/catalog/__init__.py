@@ -1,7 +1,7 @@
 """The one table of every metric this exporter can emit.
 
 Each ``MetricSpec`` row names a metric, its type, help, unit, where its value
-comes from and what happens when the value is missing. The collector, the
+comes from and what happens when the value is missing. The encoder, the
 generated reference (docs/metrics.md) and the dashboard/alert checks all read
 this table; a metric that is not here does not exist.
 
@@ -40,6 +40,7 @@ __all__ = [
     "LIVE_METRICS",
     "MetricSpec",
     "Subject",
+    "device_metrics_for",
 ]
 
 # Everything read from the PVS, in exposition order.
@@ -52,6 +53,19 @@ DEVICE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
     + SITE_METRICS
     + READ_GROUP_METRICS
 )
+
+# A metric whose field an API does not have is left out for that API's
+# snapshots, rather than exported as NaN (see MetricSpec.backends).
+DEVICE_METRICS_BY_BACKEND = {
+    backend: tuple(spec for spec in DEVICE_METRICS if backend in spec.backends)
+    for backend in ("legacy", "varserver")
+}
+
+
+def device_metrics_for(snapshot: Snapshot) -> tuple[MetricSpec[Snapshot, Any], ...]:
+    """The rows of ``DEVICE_METRICS`` that ``snapshot``'s API can fill."""
+    return DEVICE_METRICS_BY_BACKEND.get(snapshot.backend, DEVICE_METRICS)
+
 
 ALL_METRICS: tuple[MetricSpec[Any, Any], ...] = (
     DEVICE_METRICS + HEALTH_METRICS + EXPORTER_METRICS + CONFIG_METRICS + LIVE_METRICS

@@ -1,34 +1,30 @@
-"""Catalog + snapshots -> Prometheus metric families.
+"""Encoded exposition text, kept until what it was encoded from changes.
 
-No I/O here: ``collect()`` only reads frozen ``TargetStatus`` objects. Device
-families are built once per snapshot and reused by every scrape until the
-next poll replaces it, so a scrape of a 300-inverter site costs little more
-than formatting the text.
+A scrape joins bytes encoded earlier instead of rendering every sample anew:
+
+* ``DeviceText``: each target's device metrics, encoded once per snapshot and
+  text format (a snapshot is immutable, and 300 inverters' worth of samples
+  is most of a scrape's cost);
+* ``HealthText``: each target's health lines, re-encoded only when the
+  poller's state changes; only the snapshot age is formatted per scrape.
+
+Everything is encoded by ``metrics/encoder.py``, whose bytes the tests compare
+with prometheus_client's own rendering of the same catalog rows.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
-from typing import Any, Protocol
-
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    InfoMetricFamily,
-    Metric,
-)
-from prometheus_client.registry import Collector
+from collections.abc import Hashable, Sequence
+from typing import Protocol
 
 from sunpower_pvs_exporter import __version__
 from sunpower_pvs_exporter.health import ReloadStatus, TargetStatus, snapshot_age
 from sunpower_pvs_exporter.metrics.catalog import (
     CONFIG_METRICS,
-    DEVICE_METRICS,
     EXPORTER_METRICS,
     HEALTH_METRICS,
-    MetricSpec,
-    Subject,
+    device_metrics_for,
 )
 from sunpower_pvs_exporter.metrics.encoder import (
     assemble,
@@ -39,92 +35,12 @@ from sunpower_pvs_exporter.metrics.encoder import (
 )
 from sunpower_pvs_exporter.pvs.model import Snapshot
 
-# A metric whose field an API does not have is left out for that API's
-# snapshots, rather than exported as NaN (see MetricSpec.backends).
-DEVICE_METRICS_BY_BACKEND = {
-    backend: tuple(spec for spec in DEVICE_METRICS if backend in spec.backends)
-    for backend in ("legacy", "varserver")
-}
 
-
-def device_metrics_for(snapshot: Snapshot) -> tuple[MetricSpec[Snapshot, Any], ...]:
-    return DEVICE_METRICS_BY_BACKEND.get(snapshot.backend, DEVICE_METRICS)
-
-
-def _new_family(spec: MetricSpec[Any, Any]) -> Metric:
-    labels = list(spec.label_names)
-    if spec.kind == "counter":
-        return CounterMetricFamily(spec.family_name, spec.help, labels=labels)
-    if spec.kind == "info":
-        return InfoMetricFamily(spec.family_name, spec.help, labels=labels)
-    return GaugeMetricFamily(spec.family_name, spec.help, labels=labels)
-
-
-def build_families(
-    specs: Sequence[MetricSpec[Any, Any]],
-    root: object,
-    use_timestamps: bool = False,
-    openmetrics: bool = False,
-) -> list[Metric]:
-    """Families for ``specs`` over ``root``; families without samples are left out."""
-    prepared: dict[int, list[tuple[Any, list[str], float | None]]] = {}
-    families: list[Metric] = []
-    for spec in specs:
-        subject: Subject[Any, Any] = spec.subject
-        rows = prepared.get(id(subject))
-        if rows is None:
-            rows = [
-                (
-                    item,
-                    list(subject.labels(item)),
-                    subject.data_time(item) if use_timestamps else None,
-                )
-                for item in subject.items(root)
-            ]
-            prepared[id(subject)] = rows
-        if not rows:
-            continue
-        family = _new_family(spec)
-        add = _adder(family, spec)
-        for item, labels, timestamp in rows:
-            value = spec.sample_value(item, openmetrics)
-            if value is not None:
-                add(labels, value, timestamp)
-        if family.samples:
-            families.append(family)
-    return families
-
-
-def _adder(family: Metric, spec: MetricSpec[Any, Any]) -> Callable[[list[str], float, Any], None]:
-    if isinstance(family, InfoMetricFamily):
-        info = family
-
-        def add_info(labels: list[str], _value: float, timestamp: Any) -> None:
-            info.add_metric(labels, {}, timestamp=timestamp)
-
-        return add_info
-    if isinstance(family, CounterMetricFamily):
-        counter = family
-
-        def add_counter(labels: list[str], value: float, timestamp: Any) -> None:
-            counter.add_metric(labels, value, timestamp=timestamp)
-
-        return add_counter
-    assert isinstance(family, GaugeMetricFamily), spec.kind
-    gauge = family
-
-    def add_gauge(labels: list[str], value: float, timestamp: Any) -> None:
-        gauge.add_metric(labels, value, timestamp=timestamp)
-
-    return add_gauge
-
-
-class DeviceFamilyCache:
-    """Device families per snapshot: built on the first scrape after a poll."""
+class DeviceText:
+    """Each target's device metrics, encoded once per snapshot and text format."""
 
     def __init__(self, use_timestamps: bool) -> None:
         self.use_timestamps = use_timestamps
-        self._entries: dict[str, tuple[Snapshot, list[Metric]]] = {}
         self._texts: dict[str, tuple[Snapshot, dict[bool, list[bytes]]]] = {}
         # The formats scrapes have asked for (True: OpenMetrics), which a new
         # snapshot is pre-rendered in. Prometheus asks for OpenMetrics; the
@@ -133,17 +49,8 @@ class DeviceFamilyCache:
         # large fleet keeps per target (benchmarks/RESULTS.md, fleet).
         self.wanted: set[bool] = {True}
 
-    def families(self, target: str, snapshot: Snapshot) -> list[Metric]:
-        entry = self._entries.get(target)
-        if entry is not None and entry[0] is snapshot:
-            return entry[1]
-        families = build_families(device_metrics_for(snapshot), snapshot, self.use_timestamps)
-        self._entries[target] = (snapshot, families)
-        return families
-
     def forget(self, target: str) -> None:
         """Drop a target that left the configuration."""
-        self._entries.pop(target, None)
         self._texts.pop(target, None)
 
     def text(self, target: str, snapshot: Snapshot, openmetrics: bool) -> bytes:
@@ -173,52 +80,6 @@ class DeviceFamilyCache:
         return cached
 
 
-class ExporterCollector(Collector):
-    """Health of the given targets, plus their device metrics when asked.
-
-    ``statuses`` is called on every collect so each scrape sees the poller's
-    current state.
-    """
-
-    def __init__(
-        self,
-        statuses: Callable[[], Iterable[TargetStatus]],
-        cache: DeviceFamilyCache,
-        include_devices: bool,
-        include_exporter_info: bool = True,
-        reload_status: Callable[[], ReloadStatus] | None = None,
-    ) -> None:
-        self.statuses = statuses
-        # The process's config reload outcome; only the exporter's /metrics has it.
-        self.reload_status = reload_status
-        self.cache = cache
-        self.include_devices = include_devices
-        self.include_exporter_info = include_exporter_info
-
-    def describe(self) -> Iterable[Metric]:
-        return []
-
-    def collect(self) -> Iterator[Metric]:
-        statuses = list(self.statuses())
-        if self.include_exporter_info:
-            yield from build_families(EXPORTER_METRICS, __version__)
-            if self.reload_status is not None:
-                yield from build_families(CONFIG_METRICS, self.reload_status())
-        merged: dict[str, Metric] = {}
-        for status in statuses:
-            for family in build_families(HEALTH_METRICS, status):
-                existing = merged.get(family.name)
-                if existing is None:
-                    merged[family.name] = family
-                else:
-                    existing.samples.extend(family.samples)
-        yield from merged.values()
-        if self.include_devices:
-            for status in statuses:
-                if status.snapshot is not None:
-                    yield from self.cache.families(status.target, status.snapshot)
-
-
 # Health metrics whose value depends on the time of the scrape, not only on
 # the poller's state: rendered anew on every scrape. (tests/metrics check that
 # every other health metric is a function of the state alone.)
@@ -244,26 +105,6 @@ class HealthSource(Protocol):
         """Equal at two times exactly when ``status`` differs only in ``now``."""
 
     def status(self, now: float | None = None) -> TargetStatus: ...
-
-
-class FixedStatus:
-    """A ``HealthSource`` that always reports one status (tests, one-off renders)."""
-
-    def __init__(self, status: TargetStatus) -> None:
-        self._status = status
-        self.name = status.target
-        self._key = status_key(status)
-
-    def clock(self) -> float:
-        return self._status.now
-
-    def health_key(self, now: float) -> Hashable:
-        return self._key
-
-    def status(self, now: float | None = None) -> TargetStatus:
-        if now is None or now == self._status.now:
-            return self._status
-        return dataclasses.replace(self._status, now=now)
 
 
 _AGE_INDEX = next(i for i, spec in enumerate(HEALTH_METRICS) if spec.name in NOW_DEPENDENT)
@@ -386,19 +227,3 @@ class HealthText:
                 info += encode_metrics(CONFIG_METRICS, reload_status, False, openmetrics)
             self._info = (info_key, info)
         return self._info[1] + health
-
-
-def health_text(
-    statuses: Sequence[TargetStatus],
-    openmetrics: bool,
-    include_exporter_info: bool,
-    reload_status: ReloadStatus | None = None,
-) -> bytes:
-    """What ``ExporterCollector`` without devices yields, encoded directly.
-
-    A large fleet's ``/metrics`` carries many thousands of health samples, too
-    slow through prometheus_client's families and ``generate_latest``
-    (benchmarks/RESULTS.md, fleet). The bytes are the same (tests compare them).
-    """
-    sources = [(FixedStatus(status), status.now) for status in statuses]
-    return HealthText().text(sources, openmetrics, include_exporter_info, reload_status)
