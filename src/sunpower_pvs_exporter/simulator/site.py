@@ -383,10 +383,10 @@ class Site:
 
     def face(self, array: str, t: float) -> float:
         """How much of the sun an array's face gets: a west face little in the morning."""
-        elapsed = self._daylight(t)
-        if array != WEST_ARRAY or elapsed is None:
+        if array != WEST_ARRAY:
             return 1.0
-        return min(1.0, 0.3 + 0.9 * elapsed)
+        elapsed = self._daylight(t)
+        return 1.0 if elapsed is None else min(1.0, 0.3 + 0.9 * elapsed)
 
     def clouds(self, t: float) -> float:
         slot = int(t // 600)
