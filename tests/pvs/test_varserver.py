@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from sunpower_pvs_exporter.pvs.errors import PvsAuthError, PvsHttpStatusError
+from sunpower_pvs_exporter.pvs.privacy import SUPERVISOR_VARIABLES
 from sunpower_pvs_exporter.pvs.varserver import GROUPS, default_password
 from sunpower_pvs_exporter.pvs.varserver_query import vars_query, vars_target
 from sunpower_pvs_exporter.runtime import password_of
@@ -42,9 +43,17 @@ async def test_first_poll_builds_one_set_per_group_then_reads_them_by_id(
     # match per group, each storing its set, written exactly as sent.
     assert names(sim)[:2] == ["/vars", "/auth"]
     assert raw_targets(sim)[0] == "/vars?name=/sys/info/serialnum&fmt=obj"
-    assert raw_targets(sim)[2:] == [
-        f"/vars?match={group.match}&fmt=obj&clearcache=spx_{group.name}" for group in GROUPS
+    # The supervisor by the names the exporter uses: match=/sys/info/ would
+    # bring the hotspot's Wi-Fi key along.
+    info = "serialnum,model,sw_rev,hwrev,uptime,cpu_usage,ram_usage,flash_usage"
+    assert raw_targets(sim)[2] == (
+        "/vars?name=" + ",".join("/sys/info/" + n for n in info.split(","))
+        + "&fmt=obj&clearcache=spx_info"
+    )  # fmt: skip
+    assert raw_targets(sim)[3:] == [
+        f"/vars?match={group.match}&fmt=obj&clearcache=spx_{group.name}" for group in GROUPS[1:]
     ]
+    assert sim.pvs.hotspot_key_reads == 0
     assert client.password_source == "default"
     assert snap.backend == "varserver"
     assert len(snap.inverters) == 5
@@ -77,8 +86,8 @@ async def test_telemetry_enable_goes_out_raw_and_works(make_simulator, client_fo
 
 def test_vars_query_is_written_raw_and_refuses_what_cannot_be():
     assert vars_query([("set", "/sys/telemetryws/enable=1")]) == "set=/sys/telemetryws/enable=1"
-    assert vars_target([("match", "/sys/info/"), ("fmt", "obj"), ("cache", "a1")]) == (
-        "/vars?match=/sys/info/&fmt=obj&cache=a1"
+    assert vars_target([("match", "/sys/livedata/"), ("fmt", "obj"), ("cache", "a1")]) == (
+        "/vars?match=/sys/livedata/&fmt=obj&cache=a1"
     )
     for bad in ([("name", "a&b")], [("name", "a b")], [("name", "é")], [("bogus", "x")], []):
         with pytest.raises(ValueError):
@@ -160,7 +169,7 @@ async def test_reboot_forgets_the_sets_and_the_client_rebuilds_them(
         "/vars?fmt=obj&cache=spx_info",
         "/auth?login",
         "/vars?fmt=obj&cache=spx_info",
-        "/vars?match=/sys/info/&fmt=obj&clearcache=spx_info",
+        "/vars?name=" + ",".join(SUPERVISOR_VARIABLES) + "&fmt=obj&clearcache=spx_info",
     ]
     assert len(snap.inverters) == 2
     sim.pvs.log.clear()

@@ -263,6 +263,41 @@ async def test_clearcache_rebuilds_a_set_cache_adds_to_it(make_simulator, https)
     assert await names_of("?fmt=obj&cache=s") == {"/sys/info/model"}
 
 
+async def test_sys_info_holds_the_owner_network_as_a_real_pvs6_does(make_simulator, https):
+    """A published PVS6 dump lists the hotspot's Wi-Fi key in ``/sys/info/``: so does this."""
+    sim = await make_simulator(api="varserver", inverters=1)
+    await login(https, sim)
+    async with https.get(sim.tls_url + "/vars?match=/sys/info/&fmt=obj", ssl=False) as response:
+        everything = await response.json()
+    network = sim.pvs.network
+    assert everything["/sys/info/wpa_key"] == network.hotspot_key
+    assert everything["/sys/info/ssid"] == network.hotspot_ssid
+    assert everything["/sys/info/finance_type"] == network.finance_type
+    assert len({network.hotspot_key, network.hotspot_ssid, network.finance_type}) == 3
+    assert sim.pvs.hotspot_key_reads == 1
+    names = "/sys/info/uptime,/sys/info/model"
+    async with https.get(sim.tls_url + f"/vars?name={names}&fmt=obj", ssl=False) as response:
+        assert set(await response.json()) == {"/sys/info/uptime", "/sys/info/model"}
+    assert sim.pvs.hotspot_key_reads == 1  # read by name: the key stays home
+    # The home Wi-Fi the PVS joined is in legacy Get_Comm (sta0).
+    async with https.get(sim.tls_url + "/cgi-bin/dl_cgi?Command=Get_Comm", ssl=False) as response:
+        interfaces = (await response.json())["networkstatus"]["interfaces"]
+    assert {i["interface"]: i.get("ssid") for i in interfaces}["sta0"] == network.home_ssid
+
+
+async def test_a_missing_name_is_400_but_the_set_keeps_the_others(make_simulator, https):
+    """fcgi_vars adds each name it finds to the set and answers 400 if one is missing."""
+    sim = await make_simulator(api="varserver", inverters=1)
+    await login(https, sim)
+    url = sim.tls_url + "/vars"
+    async with https.get(
+        url + "?name=/sys/info/uptime,/sys/info/nope&fmt=obj&clearcache=s", ssl=False
+    ) as response:
+        assert response.status == 400
+    async with https.get(url + "?fmt=obj&cache=s", ssl=False) as response:
+        assert set(await response.json()) == {"/sys/info/uptime"}
+
+
 async def test_sessions_belong_to_the_client_address(make_simulator):
     sim = await make_simulator(api="varserver", inverters=1)
     now = [0.0]

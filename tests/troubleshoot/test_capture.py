@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,15 @@ import pytest
 from sunpower_pvs_exporter.cli.entry import main
 from sunpower_pvs_exporter.config import ExporterConfig, TargetConfig
 from sunpower_pvs_exporter.metrics.catalog import DEVICE_METRICS
+from sunpower_pvs_exporter.pvs.errors import PvsPayloadError
+from sunpower_pvs_exporter.pvs.recording import Exchange
 from sunpower_pvs_exporter.runtime import ExporterState
 from sunpower_pvs_exporter.simulator import legacy_api, varserver_api
 from sunpower_pvs_exporter.simulator.demo import DemoSite
 from sunpower_pvs_exporter.simulator.server import SimulatorServer
 from sunpower_pvs_exporter.troubleshoot.anonymise import Anonymiser
 from sunpower_pvs_exporter.troubleshoot.capture import build_capture, capture_text
-from sunpower_pvs_exporter.troubleshoot.recorded_poll import poll_once
+from sunpower_pvs_exporter.troubleshoot.recorded_poll import PollOutcome, poll_once
 from sunpower_pvs_exporter.web.server import ExporterServer
 from support import NOON_UTC, pollers_for, target_for, tls_target_for
 
@@ -234,3 +237,198 @@ async def test_a_failed_poll_is_captured_too_without_the_address(tmp_path: Path,
     assert exchange["target"] == "/cgi-bin/dl_cgi?Command=DeviceList" and exchange["error"]
     assert "status" not in exchange
     assert "127.0.0.1" not in output.read_text()
+
+
+# --- the owner's network: the hotspot's Wi-Fi key, SSIDs, finance type ----------
+
+
+def owner_network(sim: SimulatorServer) -> dict[str, str]:
+    """What the simulated PVS knows of its owner's network and contract (its own state)."""
+    network = sim.pvs.network
+    found = {"home Wi-Fi name": network.home_ssid}
+    if sim.pvs.api != "legacy":
+        found |= {
+            "hotspot Wi-Fi key": network.hotspot_key,
+            "hotspot Wi-Fi name": network.hotspot_ssid,
+            "finance type": network.finance_type,
+        }
+    return found
+
+
+def assert_no_trace(found: dict[str, str], outputs: dict[str, str]) -> None:
+    assert all(len(value) >= 8 for value in found.values()), found  # a search that means something
+    leaks = [
+        f"{what} ({value}) in {where}"
+        for what, value in found.items()
+        for where, text in outputs.items()
+        if value.lower() in text.lower()
+    ]
+    assert leaks == []
+
+
+@pytest.mark.parametrize("api", ["legacy", "varserver"])
+async def test_the_owner_network_is_not_in_the_capture(make_simulator, api):
+    sim = await make_simulator(api=api, inverters=3, battery_modules=1, scale=0.0)
+    target = target_for(sim, api="legacy") if api == "legacy" else tls_target_for(sim)
+    found = owner_network(sim)
+    _doc, _anonymiser, text = await capture_of(target)
+    assert_no_trace(found, {"capture": text})
+    assert sim.pvs.hotspot_key_reads == 0, "the exporter asked the PVS for its Wi-Fi key"
+
+
+# Values an older capture (made while the exporter still read all of /sys/info/)
+# or a PVS's answer may hold; each must be replaced wherever it appears.
+OLD_CAPTURE_SECRETS = {
+    "/sys/info/wpa_key": "HotspotKey-9f8e7d6c",
+    "/sys/info/ssid": "SunPowerZZ9Q7",
+    "/sys/info/finance_type": "FinanceType-PPA-4411",
+    "/sys/info/installer_note": "SomethingPrivate-77",
+}
+
+
+def with_old_sys_info(doc: dict[str, Any]) -> dict[str, Any]:
+    """The capture as if the supervisor read had returned all of ``/sys/info/``."""
+    for exchange in doc["exchanges"]:
+        body = exchange.get("body")
+        if isinstance(body, dict) and "/sys/info/serialnum" in body:
+            body.update(OLD_CAPTURE_SECRETS)
+            return doc
+    raise AssertionError("no supervisor read in the capture")
+
+
+async def test_a_replayed_capture_holding_the_wifi_key_gives_it_to_no_new_capture(
+    make_simulator, tmp_path: Path
+):
+    from sunpower_pvs_exporter.troubleshoot.check import build_report, report_json, report_text
+
+    sim = await make_simulator(api="varserver", inverters=3, scale=0.0, start=NOON_UTC)
+    doc, _anonymiser, _text = await capture_of(tls_target_for(sim))
+    path = tmp_path / "old.json"
+    path.write_text(capture_text(with_old_sys_info(doc)))
+    demo = DemoSite(replay=str(path))
+    await demo.start()
+    try:
+        target = demo.point_at_target(target_for(sim, name="site"))
+        outcome = await poll_once(target)
+        assert outcome.ok, outcome.error
+        again, _ = build_capture(outcome)
+        report = build_report(outcome, outcome.started_at)
+    finally:
+        await demo.stop()
+    outputs = {
+        "capture of the replay": capture_text(again),
+        "check text": report_text(report),
+        "check json": report_json(report),
+    }
+    leaks = [
+        f"{name} in {where}"
+        for name, value in OLD_CAPTURE_SECRETS.items()
+        for where, text in outputs.items()
+        if value in text
+    ]
+    assert leaks == []
+
+
+def recorded_outcome(*exchanges: Exchange, error: str = "") -> PollOutcome:
+    return PollOutcome(
+        target=TargetConfig(
+            name="site", host="192.168.1.50", port=443, api="varserver", use_tls=True
+        ),
+        started_at=NOON_UTC,
+        duration=0.5,
+        snapshot=None,
+        error=PvsPayloadError(error) if error else None,
+        backend="varserver",
+        exchanges=exchanges,
+    )
+
+
+def test_capture_replaces_private_values_in_bodies_paths_and_error_text():
+    key, finance, unknown = "HotspotKey-9f8e7d6c", "FinanceType-PPA-4411", "0"
+    obj = {
+        "/sys/info/serialnum": "ZT01234567890ABC",
+        "/sys/info/sw_rev": "2025.09.04.61845",
+        "/sys/info/uptime": "31371.70",
+        "/sys/info/wpa_key": key,
+        "/sys/info/finance_type": finance,
+        "/sys/info/some_new_thing": unknown,
+        "/net/sta0/psk": "HomePsk-31415926",
+        "/sys/pvs/api_token": "Token-27182818",
+        "/sys/devices/meter/0/p3phsumKw": "0",
+    }
+    listed = {
+        "count": 2,
+        "values": [
+            {"name": "/sys/info/wpa_key", "value": key},
+            {"name": "/sys/info/finance_type", "value": finance},
+        ],
+    }
+    outcome = recorded_outcome(
+        Exchange("GET", "https", "/vars?match=/sys/info/&fmt=obj", status=200,
+                 body=json.dumps(obj).encode()),
+        Exchange("GET", "https", "/vars?match=/sys/info/", status=200,
+                 body=json.dumps(listed).encode()),
+        Exchange("GET", "https", f"/vars?set=/sys/info/wpa_key={key}", status=400,
+                 body=f"no variable {key}".encode()),
+        Exchange("GET", "https", "/vars?name=/sys/info/uptime", error=f"reset after {key}"),
+        error=f"/vars info: odd value {key}",
+    )  # fmt: skip
+    doc, anonymiser = build_capture(outcome)
+    text = capture_text(doc)
+    for secret in (key, finance, "HomePsk-31415926", "Token-27182818"):
+        assert secret not in text, secret
+    first = doc["exchanges"][0]["body"]
+    # Kept: what the exporter reads (the serial anonymised as always), and device data.
+    assert first["/sys/info/sw_rev"] == "2025.09.04.61845"
+    assert first["/sys/info/uptime"] == "31371.70"
+    assert first["/sys/devices/meter/0/p3phsumKw"] == "0"
+    assert first["/sys/info/serialnum"] != "ZT01234567890ABC"
+    # Replaced: every other /sys/info/ value, short ones too, and secret-named variables.
+    assert first["/sys/info/some_new_thing"] != unknown
+    assert first["/sys/info/wpa_key"] == doc["exchanges"][1]["body"]["values"][0]["value"]
+    assert doc["anonymised"]["private"] >= 5
+    assert anonymiser.text(key) != key
+
+
+async def run_cli(*argv: str) -> str:
+    """The real command in its own process (its logging set up as a user's would be)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sunpower_pvs_exporter", *argv,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        stdin=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(60):
+            out, _ = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    return out.decode("utf-8", "replace")
+
+
+async def test_capture_and_check_commands_at_debug_hold_no_trace_of_the_owner_network(
+    make_simulator, tmp_path: Path
+):
+    sim = await make_simulator(api="varserver", inverters=3, battery_modules=1, scale=0.0)
+    pvs = ["--hostname", "127.0.0.1", "--port", str(sim.tls_port), "--use-tls"]
+    pvs += ["--api", "varserver", "--timeout", "10", "--log-level", "DEBUG"]
+    capture_file, again_file = tmp_path / "capture.json", tmp_path / "again.json"
+    outputs = {
+        "capture": await run_cli("capture", *pvs, "--log-file", str(tmp_path / "capture.log"),
+                                 "--output", str(capture_file)),
+        "check": await run_cli("check", *pvs, "--log-file", str(tmp_path / "check.log")),
+        "check json": await run_cli("check", *pvs, "--format", "json"),
+    }  # fmt: skip
+    outputs["replayed check"] = await run_cli("check", "--demo", "--replay", str(capture_file))
+    outputs["capture of the replay"] = await run_cli(
+        "capture", "--demo", "--replay", str(capture_file), "--output", str(again_file)
+    )
+    for path in (capture_file, again_file, tmp_path / "capture.log", tmp_path / "check.log"):
+        outputs[path.name] = path.read_text()
+    assert json.loads(outputs["capture.json"])["poll"]["ok"] is True, outputs["capture"]
+    assert json.loads(outputs["again.json"])["poll"]["ok"] is True
+    assert '"exit_code"' in outputs["check json"]
+    assert "logged in to varserver" in outputs["check.log"]
+    assert_no_trace(owner_network(sim), outputs)
+    assert sim.pvs.hotspot_key_reads == 0

@@ -1,5 +1,8 @@
 """Secrets never leave the process: not in logs (even at DEBUG), pages, metrics or ``ps``.
 
+Neither do the PVS's own: its hotspot's Wi-Fi key (``/sys/info/wpa_key``) and
+SSID, its finance type, and the name of the home Wi-Fi it joined.
+
 The real CLI runs as a subprocess with known secrets — a PVS password (file),
 a wrong PVS password (environment), basic-auth credentials (bcrypt hash in the
 web config), and Pushgateway credentials (file) aimed at a closed port — and
@@ -196,7 +199,15 @@ async def test_secrets_stay_out_of_logs_pages_metrics_and_ps(tmp_path: Path) -> 
             for password in (PVS_SECRET, WRONG_PVS_SECRET):
                 token = base64.b64encode(f"{user}:{password}".encode()).decode()
                 secrets[f"PVS auth header {user}"] = token
+        # The PVS's own: the hotspot's Wi-Fi key and names, the finance type,
+        # the home Wi-Fi it joined; the exporter never even asks for the key.
+        secrets["home Wi-Fi name"] = legacy.pvs.network.home_ssid
         if varserver is not None:
+            network = varserver.pvs.network
+            secrets["PVS hotspot Wi-Fi key"] = network.hotspot_key
+            secrets["PVS hotspot Wi-Fi name"] = network.hotspot_ssid
+            secrets["finance type"] = network.finance_type
+            assert varserver.pvs.hotspot_key_reads == 0
             for index, token in enumerate(getattr(varserver.pvs, "sessions", {})):
                 if len(token) >= 8:
                     secrets[f"varserver session {index}"] = token

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sunpower_pvs_exporter.config import ConfigError, TargetConfig
+from sunpower_pvs_exporter.logsetup import configure_logging
 from sunpower_pvs_exporter.troubleshoot.capture import build_capture, capture_text
 from sunpower_pvs_exporter.troubleshoot.capture_format import CaptureError
 from sunpower_pvs_exporter.troubleshoot.check import (
@@ -44,7 +45,8 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     else:
         parser.description = (
             "Record one poll's requests and answers, anonymised (serials, MACs, SSIDs, "
-            "addresses and session tokens replaced; no password), to attach to an issue."
+            "addresses and session tokens replaced; no password, no Wi-Fi key or other "
+            "private value), to attach to an issue."
         )
     mine = parser.add_argument_group(command)
     mine.add_argument("--target", metavar="NAME", help="with --config: the target to use")
@@ -106,6 +108,16 @@ def run_subcommand(command: str, argv: Sequence[str]) -> int:
     except ConfigError as exc:
         print(f"sunpower-pvs-exporter {command}: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    if args.log_level is not None or args.log_file is not None:
+        try:
+            configure_logging(config.log_level, config.log_file, config.log_format)
+        except OSError as exc:
+            print(
+                f"sunpower-pvs-exporter {command}: error: --log-file: cannot open "
+                f"{config.log_file}: {exc.strerror}",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
     try:
         outcome, now = asyncio.run(_poll(args, target))
     except CaptureError as exc:

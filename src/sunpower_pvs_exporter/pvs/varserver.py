@@ -14,7 +14,9 @@ Costs to the PVS, per poll (docs/varserver.md has the table):
   ``cache_refresh_seconds``);
 * first poll, every ``cache_refresh_seconds`` and after a reboot: the same
   number of requests, but each builds its set afresh with
-  ``match=<prefix>&fmt=obj&clearcache=<id>``, plus ``GET /auth?login`` when
+  ``match=<prefix>&fmt=obj&clearcache=<id>`` (the supervisor's with
+  ``name=<the variables used>``: never ``match=/sys/info/``, which holds the
+  hotspot's Wi-Fi key), plus ``GET /auth?login`` when
   there is no session (and, without a configured password, one
   unauthenticated read of the serial number for the default password);
 * while the device population is changing (inverters returning one by one
@@ -36,7 +38,9 @@ variable") as a failed login, clears the shared cookie jar and has no
 timeout.
 
 Secrets: the password and the session token are never logged, put in an
-exception message or kept anywhere but this object and the cookie jar.
+exception message or kept anywhere but this object and the cookie jar. The
+PVS's own (its Wi-Fi key) are never asked for, and a variable whose name
+says it is one is dropped from every answer (``pvs/privacy.py``).
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ from sunpower_pvs_exporter.pvs.errors import (
     PvsTimeoutError,
 )
 from sunpower_pvs_exporter.pvs.model import ReadGroupStatus, Snapshot
+from sunpower_pvs_exporter.pvs.privacy import SUPERVISOR_VARIABLES, without_secrets
 from sunpower_pvs_exporter.pvs.transport import ABANDONED_GRACE, HttpTransport, decode_json
 from sunpower_pvs_exporter.pvs.uptime import RebootWatch
 from sunpower_pvs_exporter.pvs.values import to_text
@@ -86,18 +91,27 @@ MAX_SKIPPED_POLLS = 16
 class VarGroup:
     """Variables read together, under one ``cache=`` set.
 
-    ``required``: the poll fails without it (the supervisor's serial and
-    uptime). ``family``: a device family, whose population is watched.
+    Chosen by ``match`` (every variable whose name contains it) or by
+    ``names``. ``required``: the poll fails without it (the supervisor's
+    serial and uptime). ``family``: a device family, whose population is
+    watched.
     """
 
     name: str
-    match: str
+    match: str = ""
+    names: tuple[str, ...] = ()
     required: bool = False
     family: str = ""
 
+    def selector(self) -> tuple[str, str]:
+        """The ``name=``/``match=`` parameter that builds the group's set."""
+        return ("name", ",".join(self.names)) if self.names else ("match", self.match)
+
 
 GROUPS: tuple[VarGroup, ...] = (
-    VarGroup("info", "/sys/info/", required=True),
+    # By name: ``match=/sys/info/`` would return the hotspot's Wi-Fi key
+    # (``/sys/info/wpa_key``), its SSID and the finance type too (pvs/privacy.py).
+    VarGroup("info", names=SUPERVISOR_VARIABLES, required=True),
     VarGroup("flashwear", "/sys/pvs/"),
     VarGroup("meter", "/sys/devices/meter/", family="meter"),
     VarGroup("inverter", "/sys/devices/inverter/", family="inverter"),
@@ -124,6 +138,7 @@ class _GroupState:
     serials: frozenset[str] = frozenset()
     known: frozenset[str] = frozenset()
     missing_since: float | None = None
+    lacking: tuple[str, ...] = ()  # names of a ``name=`` group this PVS does not have
 
 
 PasswordSource = Literal["configured", "default"]
@@ -344,7 +359,7 @@ class VarserverClient:
                 if exc.status != 400:
                     raise
             if isinstance(doc, dict) and doc and (not group.required or _has_serial(doc)):
-                return doc
+                return without_secrets(doc)
             # Forgotten (the PVS restarted its handler or rebooted): an empty
             # answer on older builds, 400 on newer ones. Build it again, and
             # the other sets too: they went the same way.
@@ -356,19 +371,49 @@ class VarserverClient:
             self._sets_lost = True
         try:
             doc = await self._vars(
-                [("match", group.match), ("fmt", "obj"), ("clearcache", state.cache_id)],
+                [group.selector(), ("fmt", "obj"), ("clearcache", state.cache_id)],
                 what,
                 limit,
                 needs_serial=group.required,
             )
         except PvsHttpStatusError as exc:
-            if exc.status != 400 or group.required:
+            if exc.status != 400:
                 raise
-            doc = {}  # nothing matches (newer builds answer 400 for that)
+            if group.names:
+                doc = await self._names_found(group, state, exc, limit)
+            elif group.required:
+                raise
+            else:
+                doc = {}  # nothing matches (newer builds answer 400 for that)
         if not isinstance(doc, dict):
             raise PvsPayloadError(f"{what}: expected a JSON object, got {type(doc).__name__}")
         state.built = bool(doc)
         state.absent = not doc
+        return without_secrets(doc)
+
+    async def _names_found(
+        self, group: VarGroup, state: _GroupState, refused: PvsHttpStatusError, limit: float
+    ) -> Any:
+        """The variables of a ``name=`` read that this PVS has.
+
+        fcgi_vars answers 400 when one of the names does not exist on the
+        unit, but still puts every name it found into the ``cache=`` set: one
+        more request reads those.
+        """
+        doc = await self._vars(
+            [("fmt", "obj"), ("cache", state.cache_id)], f"/vars {group.name} (found)", limit
+        )
+        if not isinstance(doc, dict) or not doc or (group.required and not _has_serial(doc)):
+            raise refused
+        lacking = tuple(name for name in group.names if name not in doc)
+        if lacking != state.lacking:  # said once, not at every rebuild of the set
+            state.lacking = lacking
+            log.info(
+                "target=%s varserver: this PVS lacks %s; reading the rest of %s",
+                self.target_name,
+                ", ".join(lacking),
+                group.name,
+            )
         return doc
 
     def _skip(self, state: _GroupState, refresh: bool) -> bool:

@@ -31,7 +31,7 @@ Params = Sequence[tuple[str, str]]
 
 
 def vars_query(params: Params) -> str:
-    """``[("match", "/sys/info/"), ("fmt", "obj")]`` -> ``match=/sys/info/&fmt=obj``."""
+    """``[("match", "/sys/livedata/"), ("fmt", "obj")]`` -> ``match=/sys/livedata/&fmt=obj``."""
     parts: list[str] = []
     for key, value in params:
         if key not in _KEYS:

@@ -60,6 +60,9 @@ class FaultPlan:
     # varserver: a /vars request that reads any of these variables never
     # answers (seen on some builds for /sys/pvs/flashwear_type_b).
     hanging_variables: frozenset[str] = frozenset()
+    # varserver: variables this firmware does not have (a build without
+    # ``/sys/info/cpu_usage``, say): not listed, and a ``name=`` read of one is 400.
+    absent_variables: frozenset[str] = frozenset()
     # Named fault "slow_group": a /vars request that reads any variable under
     # one of these prefixes takes that many seconds more (a real PVS answers a
     # large family slowly). Like a real one, the simulated PVS finishes the

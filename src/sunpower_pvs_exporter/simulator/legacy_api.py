@@ -287,7 +287,8 @@ def ess_status(state: SiteState, units: str = "kW", agg_sign: int = 1) -> dict[s
     }
 
 
-def get_comm(state: SiteState) -> dict[str, Any]:
+def get_comm(state: SiteState, home_ssid: str = "") -> dict[str, Any]:
+    """``Command=Get_Comm``; ``home_ssid``: the owner's Wi-Fi the PVS joined (``sta0``)."""
     return {
         "networkstatus": {
             "interfaces": [
@@ -316,7 +317,7 @@ def get_comm(state: SiteState) -> dict[str, Any]:
                     "link": "disconnected",
                     "state": "down",
                     "sms": "unreachable",
-                    "ssid": "",
+                    "ssid": home_ssid,
                     "signal": "-80",
                 },
             ],

@@ -151,7 +151,7 @@ async def handle_dl_cgi(request: web.Request) -> web.Response:
             )
         return _json(legacy_api.device_list(pvs.data_state(), tz, pvs.config.error_style))
     if command == "Get_Comm":
-        return _json(legacy_api.get_comm(state))
+        return _json(legacy_api.get_comm(state, pvs.network.home_ssid))
     if command in ("GridProfileGet", "GridProfile"):
         return _json(legacy_api.grid_profile(state))
     if command == "Start":

@@ -8,6 +8,7 @@ it, so the simulator has no import cycle (tests/test_structure.py).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -40,6 +41,33 @@ MIXED_FIELD_BUILD = 61839
 MIXED_FIELD_SWVER = "2025.05, Build 61839"
 
 
+@dataclass(frozen=True)
+class OwnerNetwork:
+    """What a real PVS knows about its owner's network and contract, and must keep.
+
+    A PVS6 lists its Wi-Fi hotspot's key as ``/sys/info/wpa_key`` beside
+    ``ssid`` and ``finance_type``, so ``match=/sys/info/`` returns it; legacy
+    ``Get_Comm`` names the home Wi-Fi the PVS joined (``sta0`` ``ssid``).
+    The values are recognisable (``wifikey-…``, ``LEASE-…``, ``HomeWifi-…``) so a
+    test can search any output for them.
+    """
+
+    hotspot_ssid: str
+    hotspot_key: str
+    finance_type: str
+    home_ssid: str
+
+    @classmethod
+    def for_serial(cls, serial: str) -> OwnerNetwork:
+        digest = hashlib.blake2b(f"owner-network\0{serial}".encode(), digest_size=12).hexdigest()
+        return cls(
+            hotspot_ssid="SunPower" + serial[-5:],
+            hotspot_key="wifikey-" + digest[:10],
+            finance_type="LEASE-" + digest[10:16].upper(),
+            home_ssid="HomeWifi-" + digest[16:22],
+        )
+
+
 @dataclass
 class Session:
     """A varserver session: one per client address, ``session_ttl`` from login."""
@@ -66,6 +94,9 @@ class SimulatedPvs:
     # Overrides the default password (last 5 characters of the serial).
     password_override: str | None = None
     site: Site = field(init=False)
+    # The owner's Wi-Fi names, hotspot key and finance type (derived from the
+    # serial; a test may replace it).
+    network: OwnerNetwork = field(init=False)
     # Session token -> session. One session per client IP: a second login
     # from the same address gets the same token (and a fresh lifetime).
     sessions: dict[str, Session] = field(default_factory=dict)
@@ -75,6 +106,8 @@ class SimulatedPvs:
     empty_result_status: int = 200
     logins: int = 0
     failed_logins: int = 0
+    # /vars answers that held the hotspot's Wi-Fi key (``/sys/info/wpa_key``).
+    hotspot_key_reads: int = 0
     # Telemetry WebSocket: off until a client sets /sys/telemetryws/enable=1.
     # ``telemetry=False`` is a PVS5: no such variable (400) and no listener.
     telemetry: bool = True
@@ -110,6 +143,7 @@ class SimulatedPvs:
                 software_version=NEW_FIRMWARE_SWVER if version == SUPERVISOR_SWVER else version,
             )
         self.site = Site(self.config, self.clock.now())
+        self.network = OwnerNetwork.for_serial(self.site.pvs_serial)
 
     def state(self) -> SiteState:
         now = self.clock.now()

@@ -32,12 +32,13 @@ from typing import Any
 from aiohttp import web
 
 from sunpower_pvs_exporter.simulator.site import SiteState
-from sunpower_pvs_exporter.simulator.state import Session, SimulatedPvs
+from sunpower_pvs_exporter.simulator.state import OwnerNetwork, Session, SimulatedPvs
 
 USER = "ssm_owner"
 # Readable without a session on a real PVS (pypvs reads them before login).
 OPEN_VARIABLES = frozenset({"/sys/info/serialnum", "/sys/info/ssid", "/sys/info/lmac"})
 SESSION_COOKIE = "session"
+HOTSPOT_KEY_VARIABLE = "/sys/info/wpa_key"
 TELEMETRY_VARIABLE = "/sys/telemetryws/enable"
 # A hanging variable holds its request this long (the client times out first).
 HANG_SECONDS = 3600.0
@@ -59,19 +60,26 @@ def _num(value: float) -> str:
     return f"{value:.6f}"
 
 
-def _supervisor_vars(state: SiteState, mac: str) -> dict[str, str]:
+def _supervisor_vars(state: SiteState, mac: str, network: OwnerNetwork) -> dict[str, str]:
+    """``/sys/info/*`` as a PVS6 on build 61845 lists it (a published dump, redacted),
+    the hotspot's Wi-Fi key included, and ``/sys/pvs/*``."""
     sup = state.supervisor
     wear = min(10, int(sup.uptime / 86400 / 365) + 1)
     return {
         "/sys/info/serialnum": sup.serial,
         "/sys/info/model": "PVS6",
-        "/sys/info/sys_type": "PV-Storage" if state.storage is not None else "PV-only",
         "/sys/info/hwrev": sup.hardware_version,
-        "/sys/info/fwrev": " Major 2, Revision 0x00000001, Build 3",
-        "/sys/info/sw_rev": sup.software_version,
         "/sys/info/uptime": f"{sup.uptime:.2f}",
+        "/sys/info/fwrev": " Major 2, Revision 0x00000001, Build 3",
+        "/sys/info/boardtype": "A0K LIB 1.0 PSoC5",
+        "/sys/info/sw_rev": sup.software_version,
+        "/sys/info/ssid": network.hotspot_ssid,
+        "/sys/info/wpa_key": network.hotspot_key,
         "/sys/info/lmac": mac,
-        "/sys/info/ssid": "SunPower" + sup.serial[-5:],
+        "/sys/info/sys_type": "PV-Storage" if state.storage is not None else "PV-only",
+        "/sys/info/finance_type": network.finance_type,
+        "/sys/info/active_interface": "wan0",
+        "/sys/info/active_interface_mac": mac,
         "/sys/info/ram_usage": str(round(sup.ram_usage_pct)),
         "/sys/info/flash_usage": str(round(sup.flash_usage_pct)),
         "/sys/info/cpu_usage": str(round(sup.cpu_usage_pct)),
@@ -209,11 +217,22 @@ def _live_vars(state: SiteState) -> dict[str, str]:
 
 
 def variables(
-    state: SiteState, error_style: str, mac: str, meter_masks: bool = True
+    state: SiteState,
+    error_style: str,
+    mac: str,
+    meter_masks: bool = True,
+    *,
+    network: OwnerNetwork | None = None,
 ) -> dict[str, str]:
-    """The whole varserver namespace of the site at this moment."""
+    """The whole varserver namespace of the site at this moment.
+
+    ``network``: the owner's Wi-Fi names, key and finance type (default:
+    derived from the serial, as ``SimulatedPvs`` derives them).
+    """
+    if network is None:
+        network = OwnerNetwork.for_serial(state.supervisor.serial)
     return {
-        **_supervisor_vars(state, mac),
+        **_supervisor_vars(state, mac, network),
         **_device_vars(state, error_style, meter_masks),
         **_live_vars(state),
         "/sys/toggle_cell/broadband_connected": "1",
@@ -456,6 +475,20 @@ def _empty(pvs: SimulatedPvs, fmt: str) -> web.Response:
     return _json({} if fmt == "obj" else {"count": 0, "values": []})
 
 
+def _namespace(pvs: SimulatedPvs, state: SiteState) -> dict[str, str]:
+    """Every variable this PVS has at ``state``: its firmware's absent ones left out."""
+    names = variables(
+        state,
+        pvs.config.error_style,
+        pvs.mac,
+        pvs.config.meter_valid_field_masks,
+        network=pvs.network,
+    )
+    for name in pvs.faults.absent_variables:
+        names.pop(name, None)
+    return names
+
+
 async def handle_vars(request: web.Request, pvs: SimulatedPvs) -> web.StreamResponse:
     if pvs.api == "legacy":
         return web.Response(status=404, text="Not Found")
@@ -474,7 +507,7 @@ async def handle_vars(request: web.Request, pvs: SimulatedPvs) -> web.StreamResp
     if query.sets:
         return _set(pvs, query)
     state = pvs.state() if open_read else pvs.data_state(varserver=True)
-    names = variables(state, pvs.config.error_style, pvs.mac, pvs.config.meter_valid_field_masks)
+    names = _namespace(pvs, state)
     wanted = select(names, query, pvs.caches)
     if wanted is None:
         return _json({"status": 400, "error": "Bad request"}, 400)
@@ -485,12 +518,12 @@ async def handle_vars(request: web.Request, pvs: SimulatedPvs) -> web.StreamResp
         await asyncio.sleep(slow)
     if not wanted:
         return _empty(pvs, query.fmt)
+    if HOTSPOT_KEY_VARIABLE in wanted:
+        pvs.hotspot_key_reads += 1
     if not open_read and pvs.energy_glitches:
         glitched = pvs.glitched(state, _energy_kinds(wanted))
         if glitched is not state:
-            names = variables(
-                glitched, pvs.config.error_style, pvs.mac, pvs.config.meter_valid_field_masks
-            )
+            names = _namespace(pvs, glitched)
     if query.fmt == "obj":
         return _json({name: names[name] for name in wanted})
     values = [{"name": name, "value": names[name]} for name in wanted]

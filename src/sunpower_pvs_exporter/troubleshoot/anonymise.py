@@ -21,6 +21,15 @@ addresses, from their shape wherever they appear. Every string of the capture
 then has every known original replaced (longest first), so an identifier
 also disappears from descriptions, paths and headers.
 
+**Private values** are not identifiers but must not be shown at all: every
+``/sys/info/`` variable outside ``pvs.privacy.SHAREABLE_INFO_VARIABLES`` (the
+hotspot's Wi-Fi key ``wpa_key``, ``finance_type``, whatever a new firmware
+adds) and any variable or field whose name says it holds a key, password or
+token. Their values become ``private-1``, ``private-2`` … (a stand-in that
+keeps neither length nor characters), where they sit and, from 4 characters
+on, wherever else they appear. Found in JSON bodies (both ``/vars`` shapes)
+and in bodies that are not valid JSON (an unescaped quote in a value).
+
 Pure: no I/O. ``docs/troubleshooting.md`` lists what is kept and what is replaced.
 """
 
@@ -33,6 +42,8 @@ import secrets
 import string
 from collections.abc import Iterable
 from typing import Any, Literal
+
+from sunpower_pvs_exporter.pvs.privacy import is_private_variable
 
 Kind = Literal["serial", "mac", "ssid", "host", "ip", "session"]
 
@@ -60,6 +71,17 @@ MAC_RE = re.compile(r"(?<![0-9A-Fa-f:-])(?:[0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}(
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 IPV4_RE = re.compile(rf"(?<![\d.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\d.])")
 SET_COOKIE_RE = re.compile(r"(?i)\b(session)=([^;\s]+)")
+# A "name": "value" pair (fmt=obj) or a {"name": …, "value": …} entry in text
+# that is not valid JSON; the value may hold an unescaped quote, so it ends
+# at the quote that is followed by "," or "}" or the end of a line.
+PAIR_IN_TEXT_RE = re.compile(
+    r'"(?P<name>[^"\n]+)"\s*:\s*"(?P<value>[^\n]*?)"(?=\s*(?:[,}]|$))', re.MULTILINE
+)
+ENTRY_IN_TEXT_RE = re.compile(
+    r'"name"\s*:\s*"(?P<name>[^"\n]+)"\s*,\s*"value"\s*:\s*"(?P<value>[^\n]*?)"'
+    r"(?=\s*(?:[,}]|$))",
+    re.MULTILINE,
+)
 # Shorter originals are replaced only where a whole string equals them: as a
 # substring they would hit unrelated text.
 MIN_SUBSTRING_LENGTH = 4
@@ -91,6 +113,9 @@ class Anonymiser:
         self._key = key if key is not None else secrets.token_bytes(32)
         self.stand_ins: dict[str, str] = {}
         self.kinds: dict[str, Kind] = {}
+        # Private values (any length) -> "private-N"; those of 4 characters
+        # or more are in ``stand_ins`` too, to be replaced wherever they are.
+        self.private: dict[str, str] = {}
         self._pattern: re.Pattern[str] | None = None
 
     # --- learning ------------------------------------------------------------
@@ -112,29 +137,50 @@ class Anonymiser:
         self.kinds[value] = kind
         self._pattern = None
 
+    def learn_private(self, value: str) -> None:
+        """A value never to be shown (a Wi-Fi key, a finance type), whatever its shape."""
+        if not value or value in self.private:
+            return
+        stand_in = f"private-{len(self.private) + 1}"
+        self.private[value] = stand_in
+        if len(value.strip()) >= MIN_SUBSTRING_LENGTH and value not in self.stand_ins:
+            self.stand_ins[value] = stand_in
+            self._pattern = None
+
     def learn_text(self, text: str) -> None:
-        """MAC and IPv4 addresses anywhere, and ``session=`` cookies."""
+        """MAC and IPv4 addresses anywhere, ``session=`` cookies, and private
+        ``"name": "value"`` pairs in text that is not valid JSON."""
         for match in MAC_RE.finditer(text):
             self.learn(match.group(0), "mac")
         for match in IPV4_RE.finditer(text):
             self.learn(match.group(0), "ip")
         for match in SET_COOKIE_RE.finditer(text):
             self.learn(match.group(2), "session")
+        if '"' in text:
+            for regex in (PAIR_IN_TEXT_RE, ENTRY_IN_TEXT_RE):
+                for match in regex.finditer(text):
+                    if is_private_variable(match["name"]):
+                        self.learn_private(match["value"])
+
+    def _learn_field(self, key: str, value: Any) -> None:
+        self.learn_text(key)
+        if not isinstance(value, str | int) or isinstance(value, bool) or value == "":
+            return
+        kind = field_kind(key)
+        if kind is not None:
+            self.learn(str(value), kind)
+        elif is_private_variable(key):
+            self.learn_private(str(value))
 
     def learn_json(self, doc: Any) -> None:
         """Identifiers by the field they are in, and address-shaped strings anywhere."""
         if isinstance(doc, dict):
+            entry = _entry_name(doc)
+            if entry is not None:  # {"name": "/sys/info/…", "value": …}
+                self._learn_field(entry, doc.get("value"))
             for key, value in doc.items():
                 if isinstance(key, str):
-                    self.learn_text(key)
-                    kind = field_kind(key)
-                    if (
-                        kind is not None
-                        and isinstance(value, str | int)
-                        and not isinstance(value, bool)
-                        and value != ""
-                    ):
-                        self.learn(str(value), kind)
+                    self._learn_field(key, value)
                 self.learn_json(value)
         elif isinstance(doc, list):
             for item in doc:
@@ -160,12 +206,19 @@ class Anonymiser:
         """A copy of ``doc`` with keys and string values rewritten.
 
         An identifier stored as a JSON number (some firmware writes serials
-        that way) stays a number: its stand-in is all digits as well.
+        that way) stays a number: its stand-in is all digits as well. A
+        private value is replaced where it sits, however short.
         """
         if isinstance(doc, dict):
-            return {
-                (self.text(k) if isinstance(k, str) else k): self.json(v) for k, v in doc.items()
-            }
+            entry = _entry_name(doc)
+            out: dict[Any, Any] = {}
+            for k, v in doc.items():
+                name = entry if entry is not None and k == "value" else k
+                private = isinstance(name, str) and self._private_value(name, v)
+                out[self.text(k) if isinstance(k, str) else k] = (
+                    private if private is not None else self.json(v)
+                )
+            return out
         if isinstance(doc, list):
             return [self.json(item) for item in doc]
         if isinstance(doc, str):
@@ -174,11 +227,37 @@ class Anonymiser:
             return int(self.stand_ins[str(doc)])
         return doc
 
+    def text_body(self, text: str) -> str:
+        """A body that is not valid JSON: private pairs replaced where they sit, then ``text``."""
+        if '"' in text and self.private:
+
+            def replace(match: re.Match[str]) -> str:
+                stand_in = self.private.get(match["value"])
+                if stand_in is None or not is_private_variable(match["name"]):
+                    return match[0]
+                start, end = match.span("value")
+                base = match.start()
+                return match[0][: start - base] + stand_in + match[0][end - base :]
+
+            for regex in (PAIR_IN_TEXT_RE, ENTRY_IN_TEXT_RE):
+                text = regex.sub(replace, text)
+        return self.text(text)
+
+    def _private_value(self, name: str, value: Any) -> str | None:
+        """The stand-in for ``value`` when the field ``name`` holds a private value."""
+        if field_kind(name) is not None or not is_private_variable(name):
+            return None
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            return None
+        return self.private.get(str(value))
+
     def counts(self) -> dict[str, int]:
         """How many distinct originals of each kind were replaced."""
         out: dict[str, int] = {}
         for kind in self.kinds.values():
             out[kind] = out.get(kind, 0) + 1
+        if self.private:
+            out["private"] = len(self.private)
         return dict(sorted(out.items()))
 
     def _substring_pattern(self) -> re.Pattern[str] | None:
@@ -227,6 +306,12 @@ class Anonymiser:
             else:
                 chars.append(_like(char, next(stream), hexlike))
         return "".join(chars)
+
+
+def _entry_name(doc: dict[Any, Any]) -> str | None:
+    """The variable an entry of the ``{"values": [{"name", "value"}]}`` shape holds."""
+    name = doc.get("name")
+    return name if isinstance(name, str) and "value" in doc else None
 
 
 def _like(char: str, byte: int, hexlike: bool) -> str:

@@ -22,8 +22,11 @@ The file is one human-readable JSON document::
 structure), else ``body_text`` (UTF-8 text) or ``body_base64``. A request
 that got no answer has ``error`` instead of ``status``. The PVS host name or
 address is not written; every identifier is replaced (``anonymise.py``,
-``docs/troubleshooting.md``); request headers (``Authorization``, ``Cookie``) are
-never recorded in the first place.
+``docs/troubleshooting.md``), and so is every private value: any
+``/sys/info/`` variable the exporter does not use (the hotspot's Wi-Fi key
+among them) and anything whose name says key, password or token
+(``pvs/privacy.py``). Request headers (``Authorization``, ``Cookie``) are never
+recorded in the first place.
 
 The simulator's ``--replay`` reads this format with its own code
 (``simulator/replay.py``), not with this module; the two share only
@@ -89,7 +92,7 @@ def _exchange_doc(exchange: Exchange, anonymiser: Anonymiser) -> dict[str, Any]:
     if kind == "json":
         doc["body"] = anonymiser.json(body)
     elif kind == "text":
-        doc["body_text"] = anonymiser.text(body)
+        doc["body_text"] = anonymiser.text_body(body)
     else:
         doc["body_base64"] = body
     return doc
