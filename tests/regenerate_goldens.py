@@ -3,10 +3,8 @@
     python tests/regenerate_goldens.py
 
 - tests/golden/http/*.prom: what ``/metrics`` serves (tests/test_golden_http.py)
-- tests/golden/*.prom: the device metrics of tests/fixtures (tests/metrics/test_catalog.py)
-- tests/captures/*.prom: each capture, replayed (tests/test_captures.py)
-
-Each of those files also regenerates its own set when run as a script.
+  for each simulated scenario, each capture in tests/captures/ and each
+  DeviceList fixture in tests/fixtures/: one golden file per input.
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ import sys
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
-SCRIPTS = ("test_golden_http.py", "metrics/test_catalog.py", "test_captures.py")
+SCRIPTS = ("test_golden_http.py",)
 
 if __name__ == "__main__":
     sys.path.insert(0, str(TESTS))  # ``support`` is importable, as under pytest

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -284,6 +284,8 @@ def start_on_free_port(
     ready: Callable[[int], bool],
     output: Path,
     tries: int = 5,
+    *,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], int]:
     """Start ``command(port)`` on a port found free, retried on another port if taken.
 
@@ -291,13 +293,17 @@ def start_on_free_port(
     if the child exits saying the address is in use, some other process took the
     port after we found it free, and the next try picks a new one. Any other
     early exit is a failure with the child's output (stdout and stderr go to
-    ``output``). Returns once ``ready(port)``.
+    ``output``). Returns once ``ready(port)``. ``env``: variables added to ours.
     """
     for _ in range(tries):
         port = free_port()
         with open(output, "wb") as log:
             process = subprocess.Popen(
-                list(command(port)), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                list(command(port)),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **env} if env else None,
             )
         deadline = time.monotonic() + _START_SECONDS
         while process.poll() is None and time.monotonic() < deadline:

@@ -17,11 +17,9 @@ from sunpower_pvs_exporter.metrics.catalog import ALL_METRICS
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "contrib" / "prometheus"
-RULE_FILES = (
-    PROMETHEUS_DIR / "rules.yml",
-    PROMETHEUS_DIR / "alerts.yml",
-    PROMETHEUS_DIR / "panel_health.yml",
-)
+# Every *.yml directly in contrib/prometheus/ is a rule file: the stack's
+# Prometheus loads them by glob, so a new file is checked here and loaded there.
+RULE_FILES = tuple(sorted(PROMETHEUS_DIR.glob("*.yml")))
 
 KEYWORDS = {
     "and",

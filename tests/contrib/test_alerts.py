@@ -17,9 +17,10 @@ import yaml
 from contrib.promql_names import PROMETHEUS_DIR, REPO, RULE_FILES, known_names, metric_names
 from e2e.monitoring_stack import require_binaries
 
-# promtool unit-test files: alerts_test.yml, and the panel-health ones
-# (docs/panel-health.md), whose days of samples are evaluated more coarsely.
-ALERT_TESTS = sorted(PROMETHEUS_DIR.rglob("*_test.yml"))
+# promtool unit-test files: alerts_test.yml, the panel-health ones
+# (docs/panel-health.md; days of samples, evaluated more coarsely) and the
+# battery/grid-outage rules'.
+ALERT_TESTS = sorted((PROMETHEUS_DIR / "tests").glob("*_test.yml"))
 
 
 def rules() -> list[dict[str, Any]]:
@@ -46,6 +47,18 @@ def promtool(*args: str, cwd: Path = PROMETHEUS_DIR) -> subprocess.CompletedProc
     )
 
 
+def test_every_yml_in_contrib_prometheus_is_a_rule_file():
+    """Prometheus loads contrib/prometheus/*.yml by glob (contrib/stack/prometheus.yml):
+    a promtool unit-test file there would be loaded as rules and stop it. Unit tests
+    go in contrib/prometheus/tests/."""
+    for path in RULE_FILES:
+        doc = yaml.safe_load(path.read_text())
+        assert set(doc) == {"groups"}, (
+            f"{path.name} is not a rule file (keys {sorted(doc)}): move unit tests to "
+            "contrib/prometheus/tests/"
+        )
+
+
 @pytest.mark.e2e
 def test_promtool_check_rules():
     run = promtool("check", "rules", *(path.name for path in RULE_FILES))
@@ -65,12 +78,14 @@ def test_every_alert_is_tested_firing_and_not_firing():
         "alerts_test.yml",
         "panel_health_test.yml",
         "panel_health_daily_test.yml",
+        "battery_test.yml",
     }
     firing: set[str] = set()
     silent: set[str] = set()
     for path in ALERT_TESTS:
         doc = yaml.safe_load(path.read_text())
-        assert {(path.parent / name).resolve() for name in doc["rule_files"]} <= set(RULE_FILES)
+        tested = {(path.parent / name).resolve() for name in doc["rule_files"]}
+        assert tested <= {rule_file.resolve() for rule_file in RULE_FILES}
         for case in doc["tests"]:
             for check in case.get("alert_rule_test", []):
                 (firing if check.get("exp_alerts") else silent).add(check["alertname"])

@@ -14,7 +14,7 @@ event loop pytest-asyncio gives each test:
   "cabin" (``--live``).
 
 The real ``prometheus`` binary scrapes all three jobs every second, loads
-contrib/prometheus/rules.yml, alerts.yml and panel_health.yml, and keeps its TSDB in a temp dir.
+every rule file of contrib/prometheus/, and keeps its TSDB in a temp dir.
 It loads one more rule file, written here: a copy of the panel-health alert
 SunpowerPvsInverterDead whose 30 minutes of ``for`` are cut to seconds (and
 labelled ``e2e_for``), so a test can see it fire on the same expression.
@@ -48,6 +48,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from contrib.promql_names import RULE_FILES
 from sunpower_pvs_exporter.config import ExporterConfig
 from sunpower_pvs_exporter.runtime import ExporterState
 from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer
@@ -65,11 +66,7 @@ from support import (
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs" / "monitoring.md"
 DOCUMENTED_EXPORTER = "exporter-host:9110"
-RULE_FILES = (
-    REPO / "contrib" / "prometheus" / "rules.yml",
-    REPO / "contrib" / "prometheus" / "alerts.yml",
-    REPO / "contrib" / "prometheus" / "panel_health.yml",
-)
+PANEL_HEALTH = REPO / "contrib" / "prometheus" / "panel_health.yml"
 SCRAPE_INTERVAL = "1s"
 # The e2e copy of SunpowerPvsInverterDead waits this long instead of 30 minutes.
 SHORT_FOR = "10s"
@@ -96,7 +93,10 @@ def require_binaries(*names: str) -> dict[str, str]:
         name: require_program(
             name,
             not_tested="this end-to-end test did not run",
-            fix="Debian: apt-get install prometheus systemd openssl, as .ci/run does",
+            fix=(
+                "Debian: apt-get install prometheus prometheus-alertmanager docker-compose "
+                "systemd openssl, as .ci/run does"
+            ),
         )
         for name in names
     }
@@ -331,7 +331,7 @@ class MonitoringStack:
     def _write_short_for_rules(self) -> None:
         rules = [
             rule
-            for group in yaml.safe_load(RULE_FILES[2].read_text())["groups"]
+            for group in yaml.safe_load(PANEL_HEALTH.read_text())["groups"]
             for rule in group["rules"]
             if rule.get("alert") == "SunpowerPvsInverterDead"
         ]

@@ -11,7 +11,7 @@ deliberate status, never a 500 or a traceback, and the server must stay up.
 ``FUZZ_CASES`` cases per face (``SUNPOWER_PVS_FUZZ_CASES`` overrides, e.g.
 100000 for a long run); the seed is fixed so CI runs are identical, and
 ``SUNPOWER_PVS_FUZZ_SEED`` picks another. The HTTP side is in
-``tests/web/test_http_fuzz.py`` (it needs the web fixtures).
+``test_http_fuzz.py``.
 """
 
 from __future__ import annotations

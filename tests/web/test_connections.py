@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 from asyncio import sslproto
 from collections.abc import AsyncIterator
 
@@ -22,6 +24,7 @@ from sunpower_pvs_exporter.web.connections import (
     TLS_READ_BUFFER_BYTES,
     ConnectionGuard,
     GuardedSite,
+    UnsupportedAiohttp,
     missing_private_aiohttp,
     shrink_tls_read_buffers,
 )
@@ -76,7 +79,7 @@ async def test_a_missing_private_name_stops_the_start_with_its_name(runner: web.
     assert server is not None
     del server._kwargs  # what a future aiohttp without it looks like
     assert missing_private_aiohttp(server) == ["aiohttp.web_server.Server._kwargs"]
-    with pytest.raises(RuntimeError, match=r"lacks aiohttp\.web_server\.Server\._kwargs"):
+    with pytest.raises(UnsupportedAiohttp, match=r"lacks aiohttp\.web_server\.Server\._kwargs"):
         await GuardedSite(runner, "127.0.0.1", 0, ConnectionGuard(4)).start()
     assert runner.addresses == []  # nothing listens
 
@@ -137,3 +140,29 @@ def test_without_that_size_tls_buffers_stay_as_they_are_and_a_warning_says_so(
         assert shrink_tls_read_buffers() is False
     assert "SSLProtocol.max_size is missing" in caplog.text
     assert not hasattr(sslproto.SSLProtocol, "max_size")
+
+
+# The real CLI in its own process, with the check made to report a name (the
+# check itself is tested above on the real aiohttp).
+CLI_WITH_A_NAME_MISSING = (
+    "import sys\n"
+    "from sunpower_pvs_exporter.web import connections\n"
+    "connections.missing_private_aiohttp = lambda server: ['aiohttp.x.Y._gone']\n"
+    "from sunpower_pvs_exporter.cli.serve import main\n"
+    "raise SystemExit(main(sys.argv[1:]))\n"
+)
+
+
+def test_the_cli_says_which_aiohttp_name_is_missing_in_one_line_and_exits_1():
+    argv = ["--hostname", "127.0.0.1", "--port", "9", "--listen-on", "127.0.0.1:0"]
+    done = subprocess.run(
+        [sys.executable, "-c", CLI_WITH_A_NAME_MISSING, *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("sunpower-pvs-exporter: error: aiohttp "), done.stderr
+    assert "lacks aiohttp.x.Y._gone, which this exporter needs" in last
+    assert "Traceback" not in done.stderr

@@ -435,6 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
 
     from sunpower_pvs_exporter.runtime import serve
+    from sunpower_pvs_exporter.web.connections import UnsupportedAiohttp
 
     def reload_config() -> ExporterConfig:
         return load_checked(args)[0]
@@ -447,6 +448,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:  # a file that changed between the check and its use
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    except UnsupportedAiohttp as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         where = listen_address(config.listen_host, config.listen_port)
         print(f"{PROG}: error: cannot listen on {where}: {exc.strerror}", file=sys.stderr)

@@ -76,6 +76,10 @@ PRIVATE_AIOHTTP = {
 }
 
 
+class UnsupportedAiohttp(RuntimeError):
+    """The installed aiohttp lacks a private name of ``PRIVATE_AIOHTTP``: nothing is served."""
+
+
 def missing_private_aiohttp(server: web.Server) -> list[str]:
     """The names of ``PRIVATE_AIOHTTP`` that ``server`` and the handlers it makes lack."""
     missing = []
@@ -365,7 +369,7 @@ class WithoutExpect:
     aiohttp answers ``Expect`` before any middleware runs: ``100-continue``
     invites a body before authentication, and an unknown expectation with
     bytes that are not UTF-8 made it answer 500 (found by
-    ``tests/web/test_http_fuzz.py``). No route here reads a body worth
+    ``tests/fuzz/test_http_fuzz.py``). No route here reads a body worth
     inviting, so the header is dropped: a client that sent it sends its body
     anyway after a short wait (RFC 9110 §10.1.1) or gets the answer first.
     Installed as the server's ``request_factory``.
@@ -527,7 +531,7 @@ class GuardedSite(web.BaseSite):
         assert server is not None
         missing = missing_private_aiohttp(server)
         if missing:
-            raise RuntimeError(
+            raise UnsupportedAiohttp(
                 f"aiohttp {aiohttp_version} lacks {', '.join(missing)}, which this "
                 "exporter needs; install the aiohttp version pyproject.toml names"
             )

@@ -5,7 +5,7 @@ now and then a corrupted byte), sent over raw sockets to one exporter with
 basic auth. Every answer must be a deliberate status — never a 500, never a
 traceback — every 200 scrape a valid exposition, and the server must still
 be up at the end. ``SUNPOWER_PVS_FUZZ_CASES`` / ``SUNPOWER_PVS_FUZZ_SEED``
-as in ``tests/fuzz/test_network_fuzz.py``.
+as in ``test_network_fuzz.py``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Fixtures for the web tests: generated certificates and exporters with a web config."""
+"""Fixtures for tests of the web layer (tests/web/, tests/fuzz/): generated certificates and
+exporters with a web config. Loaded for every test by tests/conftest.py (``pytest_plugins``)."""
 
 from __future__ import annotations
 

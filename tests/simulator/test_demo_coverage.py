@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from support import start_exporter, stop_process
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # The demo modes, together, must cover the whole reference.
 DEMO_MODES: tuple[tuple[str, ...], ...] = (
     ("--demo",),  # legacy firmware, with a SunVault

@@ -1,10 +1,10 @@
-"""/metrics health for many targets, encoded directly, equals prometheus_client's.
+"""``metrics/cache.py``: many targets' health, encoded and kept, equals prometheus_client's.
 
-``health_text`` replaced rendering ``ExporterCollector`` families with
-``generate_latest`` (100+ ms at 1000 targets); every family's bytes must stay
-the same. Only the order of families changed: catalog order now, where the
-merged families used to come in the order the first target to have a sample
-in each happened to give.
+``HealthText`` replaced rendering ``ExporterCollector`` families
+(tests/metrics/oracle.py) with ``generate_latest`` (100+ ms at 1000 targets);
+every family's bytes must stay the same. Only the order of families changed:
+catalog order now, where the merged families used to come in the order the
+first target to have a sample in each happened to give.
 """
 
 from __future__ import annotations
