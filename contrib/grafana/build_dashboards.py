@@ -325,6 +325,30 @@ def big_value(
     )
 
 
+def bars_per_series() -> bargauge.Panel:
+    """Horizontal bars, one per series, last value: the short ones stand out."""
+    return (
+        bargauge.Panel()
+        .orientation(common.VizOrientation.HORIZONTAL)
+        .display_mode(common.BarGaugeDisplayMode.BASIC)
+        .reduce_options(last_value())
+        .show_unfilled(True)
+        .value_mode(common.BarGaugeValueMode.COLOR)
+    )
+
+
+def cells_per_series() -> statushistory.Panel:
+    """A heatmap: one row per series, one coloured cell per interval."""
+    return (
+        statushistory.Panel()
+        .show_value(common.VisibilityMode.NEVER)
+        .row_height(0.9)
+        .col_width(0.95)
+        .legend(legend(show=False))
+        .tooltip(tooltip(common.TooltipDisplayMode.SINGLE, common.SortOrder.NONE))
+    )
+
+
 def merge() -> model.DataTransformerConfig:
     """One row per series: the table queries' columns side by side."""
     return model.DataTransformerConfig(id_val="merge", options={})
@@ -1104,12 +1128,7 @@ def panel_health_panels() -> list[PanelBuilder]:
         .color_mode(common.BigValueColorMode.BACKGROUND)
         .graph_mode(common.BigValueGraphMode.NONE),
         panel(
-            statushistory.Panel()
-            .show_value(common.VisibilityMode.NEVER)
-            .row_height(0.9)
-            .col_width(0.95)
-            .legend(legend(show=False))
-            .tooltip(tooltip(common.TooltipDisplayMode.SINGLE, common.SortOrder.NONE)),
+            cells_per_series(),
             "Daily yield relative to the array, per inverter",
             "A heatmap: one row per inverter, one column per day, each cell its energy over "
             "the 24 hours up to that column relative to its array's median. A row that "
@@ -1126,12 +1145,7 @@ def panel_health_panels() -> list[PanelBuilder]:
             low=0,
         ),
         panel(
-            bargauge.Panel()
-            .orientation(common.VizOrientation.HORIZONTAL)
-            .display_mode(common.BarGaugeDisplayMode.BASIC)
-            .reduce_options(last_value())
-            .show_unfilled(True)
-            .value_mode(common.BarGaugeValueMode.COLOR),
+            bars_per_series(),
             "Degradation: last 30 days against its own 90 days",
             "Each inverter's average daily yield relative to its array over the last 30 "
             "days, divided by the same over the last 90 days. 1: unchanged. A panel "
@@ -1243,12 +1257,7 @@ def inverters() -> dict[str, Any]:
             h=10,
         ),
         panel(
-            statushistory.Panel()
-            .show_value(common.VisibilityMode.NEVER)
-            .row_height(0.9)
-            .col_width(0.95)
-            .legend(legend(show=False))
-            .tooltip(tooltip(common.TooltipDisplayMode.SINGLE, common.SortOrder.NONE)),
+            cells_per_series(),
             "AC power per inverter",
             "Each row is an inverter, each cell its AC output: weak or dark cells next to "
             "bright ones show shading, soiling or a failing module.",
@@ -1328,12 +1337,7 @@ def inverters() -> dict[str, Any]:
         ),
         *panel_health_panels(),
         panel(
-            bargauge.Panel()
-            .orientation(common.VizOrientation.HORIZONTAL)
-            .display_mode(common.BarGaugeDisplayMode.BASIC)
-            .reduce_options(last_value())
-            .show_unfilled(True)
-            .value_mode(common.BarGaugeValueMode.COLOR),
+            bars_per_series(),
             "Energy today per inverter",
             "Energy each inverter produced since local midnight: the short bars are the "
             "ones to look at.",
