@@ -87,9 +87,9 @@ async def make_simulator() -> AsyncIterator[SimFactory]:
         **site: Any,
     ) -> SimulatorServer:
         """``tls``: also listen with HTTPS (default: when the simulator speaks varserver).
-        ``telemetry=False``: a PVS5, without the telemetry WebSocket. ``host``: "::1"
-        for a PVS that is another host than those on 127.0.0.1 (each host is one
-        PVS to the exporter, whatever the port)."""
+        ``telemetry=False``: a PVS5, without the telemetry WebSocket. ``host``: another
+        address of this machine: "::1", or any of 127.0.0.0/8 (each host is one PVS to
+        the exporter, whatever the port; 127.0.0.41 has no port 443 listening)."""
         site.setdefault("tz", UTC)
         pvs = SimulatedPvs(
             config=SiteConfig(**site),

@@ -83,7 +83,7 @@ def test_good_file_passes(capsys: pytest.CaptureFixture[str], monkeypatch):
     monkeypatch.setenv("SUNPOWER_PVS_TEST_PASSWORD", "X1Y2Z")
     code, out, err = check(TESTDATA / "good.yml", capsys)
     assert (code, err) == (0, "")
-    assert out == "configuration OK: 3 target(s): cabin, long, v6\n"
+    assert out == "configuration OK: 3 targets: cabin, long, v6\n"
 
 
 def test_good_file_targets_own_password_file_replaces_the_inherited_env(monkeypatch):
@@ -115,7 +115,7 @@ def test_shipped_example_passes_only_when_its_files_exist(
     password.write_text("A1B2C\n")
     code, out, err = check(example, capsys)
     assert (code, err) == (0, "")
-    assert out == "configuration OK: 2 target(s): home, cabin\n"
+    assert out == "configuration OK: 2 targets: home, cabin\n"
 
 
 def test_the_real_process_exits_2_with_one_line_and_no_traceback():

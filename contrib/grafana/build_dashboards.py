@@ -894,6 +894,53 @@ def site_overview() -> dict[str, Any]:
             time_from="7d",
             bars=True,
         ),
+        graph(
+            "PV Disconnect voltages",
+            "Leg voltages on the grid side and the PV side of the SunVault's PV Disconnect "
+            "(legacy firmware). PV side near 0 V while the grid side is up: the PV is "
+            "disconnected.",
+            targets(
+                (
+                    f"sunpower_pvs_pv_disconnect_phase_voltage_volts{{{I}}}",
+                    "{{instance}} {{side}} {{phase}}",
+                ),
+            ),
+            "volt",
+            w=12,
+        ),
+        graph(
+            "PV Disconnect relays",
+            "State and error codes of each PV Disconnect relay, as the PVS reports them "
+            "(codes undocumented; 1 and 0 seen). A change is worth a look.",
+            targets(
+                (
+                    f"sunpower_pvs_pv_disconnect_relay_state{{{I}}}",
+                    "{{instance}} relay {{relay}} state",
+                ),
+                (
+                    f"sunpower_pvs_pv_disconnect_relay_error{{{I}}}",
+                    "{{instance}} relay {{relay}} error",
+                ),
+            ),
+            "short",
+            w=12,
+        ),
+        graph(
+            "Lifetime net energy (PVS totals)",
+            "The PVS's own lifetime totals of net grid energy (imported minus exported) and "
+            "net battery energy (new firmware). Both are gauges: negative on a site that "
+            "exports more than it imports, and the battery's moves both ways. Read their "
+            "change with delta(), never increase() or rate().",
+            targets(
+                (f"sunpower_pvs_site_grid_energy_watt_hours{{{I}}}", "{{instance}} grid (net)"),
+                (
+                    f"sunpower_pvs_site_battery_energy_watt_hours{{{I}}}",
+                    "{{instance}} battery (net)",
+                ),
+            ),
+            "watth",
+            w=24,
+        ),
         row("Grid and PVS health"),
         graph(
             "Grid voltage and frequency",

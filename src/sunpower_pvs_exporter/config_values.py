@@ -89,3 +89,15 @@ def readable_file(value: object, key: str, base_dir: str) -> str:
     if not os.access(resolved, os.R_OK):
         raise ConfigError(f"{key}: file not readable: {resolved}")
     return resolved
+
+
+def whole_number_in(text: str, key: str, lowest: int, highest: int, unit: str = "") -> int:
+    """A whole number from ``lowest`` to ``highest`` typed as text (a flag's value)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = lowest - 1
+    if not lowest <= value <= highest:
+        what = f" {unit}" if unit else ""
+        raise ConfigError(f"{key}: expected {lowest}-{highest}{what}, got {text!r}")
+    return value

@@ -11,6 +11,11 @@ meters refresh about every 15 s, the supervisor every 5 min, inverters on a
 Ages are measured against a reference time the caller chooses, ideally the
 PVS's own clock, so a wrong clock on either side does not make every
 device look stale.
+
+A production meter can also be dead while listed as working: real units
+(PVS5 2017, 2020) report every reading as 0 with power factor 1 and a
+lifetime of 0 kWh. Exported, that is a flat 0 W of production all day, so it
+is called out here too.
 """
 
 from __future__ import annotations
@@ -18,10 +23,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sunpower_pvs_exporter.pvs.model import Device, Snapshot
+from sunpower_pvs_exporter.pvs.model import Device, Meter, Snapshot
 
 STALE_AFTER = {"Power Meter": 300.0, "PVS": 900.0, "Inverter": 1200.0}
 STALE_AFTER_OTHER = 1800.0
+DEAD_METER_STATE = "dead: all 0, PF 1"
+# Listed without DATATIME and in STATE "error" for good on working SunVaults.
+STORAGE_SIDE_TYPES = frozenset(
+    {"Gateway", "Storage Inverter", "ESS BMS", "Battery", "Energy Storage System"}
+)
 
 
 @dataclass(frozen=True)
@@ -55,7 +65,12 @@ def site_power(snapshot: Snapshot) -> SitePower:
     battery = live.battery_power_watts if live is not None else None
     soc = live.state_of_charge_ratio if live is not None else None
     if production is None:
-        production = _sum(m.real_power_watts for m in snapshot.meters if m.mode == "production")
+        # A dead production meter's 0 W is no reading: the inverters tell instead.
+        production = _sum(
+            m.real_power_watts
+            for m in snapshot.meters
+            if m.mode == "production" and not dead_meter(m)
+        )
     if production is None:
         production = _sum(i.ac_power_watts for i in snapshot.inverters)
     if grid is None:
@@ -117,9 +132,17 @@ def newest_data_time(devices: Iterable[Device]) -> float | None:
     return max(times) if times else None
 
 
+def always_in_error(device: Device) -> bool:
+    """A SunVault's Schneider-side device as real DeviceLists show it: no
+    DATATIME and STATE "error" while the system works (FACTS L14)."""
+    return device.device_type in STORAGE_SIDE_TYPES and device.data_time is None
+
+
 def device_problems(devices: Iterable[Device], reference: float) -> list[DeviceProblem]:
     problems: list[DeviceProblem] = []
     for device in devices:
+        if always_in_error(device):
+            continue  # its "error" says nothing (the alerts ignore it too)
         device_type = device.device_type or "(no type)"
         age = data_age(device, reference)
         limit = STALE_AFTER.get(device_type, STALE_AFTER_OTHER)
@@ -130,4 +153,35 @@ def device_problems(devices: Iterable[Device], reference: float) -> list[DeviceP
         else:
             continue
         problems.append(DeviceProblem(device_type, shown_serial(device), device.state, age, why))
+    return problems
+
+
+def dead_meter(meter: Meter) -> bool:
+    """A production meter that measures nothing: no power, no lifetime energy, PF 1.
+
+    A working one at night also reads 0 W, but its lifetime energy is not 0.
+    """
+    return (
+        meter.mode == "production"
+        and meter.real_power_watts == 0
+        and meter.power_factor == 1
+        and meter.net_energy_watt_hours in (0, None)
+        and meter.frequency_hertz in (0, None)
+    )
+
+
+def snapshot_problems(snapshot: Snapshot, reference: float) -> list[DeviceProblem]:
+    """``device_problems`` of every device, and each production meter that is dead."""
+    problems = device_problems(snapshot.devices, reference)
+    for meter in snapshot.meters:
+        if dead_meter(meter):
+            device = meter.device
+            why = (
+                "reports every reading as 0 with power factor 1 (a dead or absent "
+                "production meter): its 0 W of production is not a measurement"
+            )
+            age = data_age(device, reference)
+            # The PVS says "working"; the state shown says what is wrong instead.
+            state = DEAD_METER_STATE
+            problems.append(DeviceProblem(device.device_type, device.serial, state, age, why))
     return problems

@@ -150,7 +150,7 @@ def test_check_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     good = tmp_path / "good.yml"
     good.write_text("targets:\n  - name: home\n    host: 172.27.153.1\n")
     assert main(["--config", str(good), "--check-config"]) == 0
-    assert "1 target(s): home" in capsys.readouterr().out
+    assert "configuration OK: 1 target: home" in capsys.readouterr().out
     bad = tmp_path / "bad.yml"
     bad.write_text("targets:\n  - name: home\n    host: pvs\n    poll_intervall: 90\n")
     assert main(["--config", str(bad), "--check-config"]) == 2
@@ -401,3 +401,13 @@ def test_the_flags_table_says_which_flags_config_refuses():
 
     refused = {flag for flag, effect in documented_flag_rows().items() if effect == "refused"}
     assert refused == {"--" + dest.replace("_", "-") for dest, _key in TARGET_FLAGS}
+
+
+def test_help_names_every_subcommand_and_check_help_does_not_repeat_it():
+    from sunpower_pvs_exporter.cli.entry import SUBCOMMANDS
+    from sunpower_pvs_exporter.cli.subcommands import build_parser as subcommand_parser
+
+    text = " ".join(build_parser().format_help().split())
+    for command in ("init", *SUBCOMMANDS):
+        assert f"; {command}" in text or f": {command}: " in text
+    assert "Subcommands" not in subcommand_parser("check").format_help()

@@ -482,6 +482,8 @@ ACCEPTED_WATT_HOUR_NAMES = (
     "sunpower_pvs_inverter_produced_energy_watt_hours_total",
     "sunpower_pvs_ess_charged_energy_watt_hours_total",
     "sunpower_pvs_ess_discharged_energy_watt_hours_total",
+    "sunpower_pvs_site_grid_energy_watt_hours",
+    "sunpower_pvs_site_battery_energy_watt_hours",
 )
 ACCEPTED_LINT = {
     f'{name} use base unit "seconds" instead of "hours"' for name in ACCEPTED_WATT_HOUR_NAMES

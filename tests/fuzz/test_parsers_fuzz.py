@@ -407,7 +407,7 @@ def test_parse_comm_and_grid_profile_never_crash(doc, grid):
     render_checked(snapshot)
 
 
-def test_duplicate_serials_keep_the_first_and_render_once():
+def test_duplicate_serials_keep_every_device_under_its_own_id():
     devices = [
         {"DEVICE_TYPE": "Inverter", "SERIAL": "E1", "p_3phsum_kw": "0.1"},
         {"DEVICE_TYPE": "Inverter", "SERIAL": "E1", "p_3phsum_kw": "0.2"},
@@ -415,8 +415,10 @@ def test_duplicate_serials_keep_the_first_and_render_once():
         {"DEVICE_TYPE": "Inverter", "SERIAL": "E1\ud801", "p_3phsum_kw": "0.4"},
     ]
     snapshot = parse_device_list({"result": "succeed", "devices": devices}, FETCHED_AT)
-    assert snapshot.inverters[0].ac_power_watts == pytest.approx(100.0)
-    assert any("duplicate" in w for w in snapshot.warnings)
+    assert [i.ac_power_watts for i in snapshot.inverters] == pytest.approx([100, 200, 300, 400])
+    ids = [i.device.serial for i in snapshot.inverters]
+    assert ids[:2] == ["E1", "E1#1"] and len(set(ids)) == 4
+    assert sum("already taken" in w for w in snapshot.warnings) == 2
     # Two serials that differ only in lone surrogates end up as the same label
     # value; the exposition must still have no duplicate series.
     render_checked(snapshot)

@@ -93,11 +93,12 @@ async def test_legacy_client_reads_ess_status_only_with_sunvault_and_on_its_sche
     assert sim.pvs.log.count("DeviceList") == 4
     assert sim.pvs.log.count("/cgi-bin/dl_cgi/energy-storage-system/status") == 1
     kinds = sorted(e.device.device_type for e in again.storage)
-    assert kinds == ["ESS BMS", "ESS BMS", "Energy Storage System"]
+    assert kinds == ["Battery", "Battery", "Energy Storage System"]
     assert snap.transfer_switches[0].state == "CLOSED"
     state = sim.pvs.state().storage
     assert state is not None
-    bms = [e for e in again.storage if e.device.device_type == "ESS BMS"]
+    bms = [e for e in again.storage if e.device.device_type == "Battery"]
+    assert len(bms) == 2
     # Battery sign agrees with the site model: + discharging.
     total = sum(e.power_watts for e in bms if e.power_watts is not None)
     assert total == pytest.approx(state.power_kw * 1000, rel=0.05, abs=5)

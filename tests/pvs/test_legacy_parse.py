@@ -119,6 +119,7 @@ def test_missing_fields_and_bad_entries_do_not_fail_the_poll():
             "not an object",
             {"DEVICE_TYPE": "PVS"},
             {"DEVICE_TYPE": "Inverter", "SERIAL": "E1", "STATE": "working"},
+            {"DEVICE_TYPE": "Inverter", "SERIAL": "E1", "STATE": "working"},
             {"DEVICE_TYPE": "Inverter", "SERIAL": "E1", "STATE": "error"},
             {"DEVICE_TYPE": "Mystery Box", "SERIAL": "X1", "STATE": 7, "MODEL": ["x"]},
         ],
@@ -126,10 +127,14 @@ def test_missing_fields_and_bad_entries_do_not_fail_the_poll():
     }
     snap = parse_device_list(doc, fetched_at=0.0)
     assert snap.supervisor is not None and snap.supervisor.uptime_seconds is None
-    assert [i.device.state for i in snap.inverters] == ["working"]  # duplicate dropped
+    # The same entry twice is one device; a different one with its serial another.
+    assert [(i.device.serial, i.device.state) for i in snap.inverters] == [
+        ("E1", "working"),
+        ("E1#4", "error"),
+    ]
     mystery = snap.devices[-1]
     assert (mystery.device_type, mystery.state, mystery.model) == ("Mystery Box", "7", "")
-    assert len(snap.warnings) == 2
+    assert len(snap.warnings) == 3
 
 
 @pytest.mark.parametrize(

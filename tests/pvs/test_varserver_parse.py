@@ -207,7 +207,17 @@ def test_not_a_pvs_answer_is_a_payload_error(doc):
 
 
 @pytest.mark.parametrize(
-    ("text", "ratio"), [("0x01", 0.1), ("0x0A", 1.0), ("0x10", 1.0), ("zz", None), ("", None)]
+    ("text", "ratio"),
+    [
+        ("0x01", 0.1),
+        ("0x0A", 1.0),
+        # Past its rated life (a real PVS: "0x0b"): as read, never capped (FACTS V5).
+        ("0x0b", 1.1),
+        ("0x10", 1.6),
+        ("0x100", None),  # not one byte: not a reading
+        ("zz", None),
+        ("", None),
+    ],
 )
 def test_flash_wear(text, ratio):
     assert flash_wear_ratio(text) == (pytest.approx(ratio) if ratio is not None else None)

@@ -81,6 +81,14 @@ async def test_other_var_queries_are_answered_from_the_captured_variables(replay
     }
     status, _body, _ = await get(http, replay, "/vars?match=/sys/devices/ess/&fmt=obj")
     assert status == 400
+    # A name the capture lacks: 400 for the list, as fcgi_vars answers, but
+    # the names found are in the set.
+    status, _body, _ = await get(
+        http, replay, "/vars?name=/sys/info/serialnum,/sys/info/nope&fmt=obj&clearcache=i"
+    )
+    assert status == 400
+    status, body, _ = await get(http, replay, "/vars?fmt=obj&cache=i")
+    assert json.loads(body) == {"/sys/info/serialnum": "ZT0000000000AAAAA"}
 
 
 async def test_unknown_requests_get_404_and_unanswered_ones_a_reset(replay, http):

@@ -371,11 +371,14 @@ def test_capture_replaces_private_values_in_bodies_paths_and_error_text():
         Exchange("GET", "https", f"/vars?set=/sys/info/wpa_key={key}", status=400,
                  body=f"no variable {key}".encode()),
         Exchange("GET", "https", "/vars?name=/sys/info/uptime", error=f"reset after {key}"),
+        Exchange("POST", "https", "/vars?set=/net/sta0/psk=OnlyInThePath-123", status=400,
+                 request_body="set=/sys/info/wpa_key=OnlyInTheBody-456"),
         error=f"/vars info: odd value {key}",
     )  # fmt: skip
     doc, anonymiser = build_capture(outcome)
     text = capture_text(doc)
-    for secret in (key, finance, "HomePsk-31415926", "Token-27182818"):
+    secrets = (key, finance, "HomePsk-31415926", "Token-27182818")
+    for secret in (*secrets, "OnlyInThePath-123", "OnlyInTheBody-456"):
         assert secret not in text, secret
     first = doc["exchanges"][0]["body"]
     # Kept: what the exporter reads (the serial anonymised as always), and device data.

@@ -107,7 +107,7 @@ async def test_check_sends_only_the_requests_of_one_poll_plus_detection(make_sim
     assert asked[0] == ("GET", "/cgi-bin/dl_cgi/supervisor/info")  # detection's one request
     assert ("DeviceList" if api == "legacy" else "/vars") in [name for _m, name in asked]
     assert "/auth" not in [name for _m, name in asked[-1:]]  # no logout at the end
-    assert report.requests == len(asked)
+    assert report.requests_sent == report.requests_answered == len(asked)
 
 
 async def test_varserver_site_logs_in_and_offers_telemetry(make_simulator):
@@ -318,3 +318,76 @@ def test_a_meter_that_stopped_refreshing_is_stale():
     assert stale[0].startswith("PVS ZT01********: ") and "60 min" in stale[0]
     assert "PVS6M0001p" in stale[1] and "30 min" in stale[1]
     assert "0123456789" not in report_text(report) + report_json(report)
+
+
+async def test_an_unreachable_https_port_is_not_a_login_and_is_the_port_named(make_simulator):
+    """supervisor/info answers on the HTTP port and says varserver; HTTPS (443) is closed.
+    Nothing logged in, and the port that failed is 443, not the one that answered."""
+    sim = await make_simulator(api="varserver", inverters=1, host="127.0.0.41")
+    report = await check(sim, target_for(sim, api="auto", poll_interval=60.0, timeout=5.0))
+    text = report_text(report)
+    assert report.exit_code == EXIT_FAILED
+    assert codes(report) == {"unreachable"}
+    assert not report.login.startswith("OK"), text
+    assert report.login == "not done: no connection to 127.0.0.41:443 (connection refused)"
+    finding = report.findings[0]
+    assert f"127.0.0.41:{sim.port} answered, but 127.0.0.41:443 refused the connection" in (
+        finding.message
+    )
+    assert "--use-tls --port" in finding.fix
+    assert "Poll        1 request sent (1 answered) in " in text
+    assert "1 connection failed" in text
+
+
+async def test_a_closed_port_sends_no_request_and_says_so(make_simulator):
+    sim = await make_simulator(inverters=1)
+    report = await check(sim, target_for(sim, api="auto", timeout=5.0, port=free_port()))
+    text = report_text(report)
+    assert report.requests_sent == 0
+    assert "requests in" not in text
+    assert "Poll        no request sent: 2 connections failed (connection refused)" in text
+    assert report.login == "not attempted"
+
+
+async def test_a_pvs_that_never_answers_fails_within_the_timeout_and_says_what_helps():
+    """A PVS that accepts the connection and never answers: one timeout in all (not the
+    poll's two requests one after the other), the request counted as sent."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def never_answer(_r: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    from sunpower_pvs_exporter.config import TargetConfig
+    from sunpower_pvs_exporter.troubleshoot.capture import build_capture
+
+    target = TargetConfig(name="hung", host="127.0.0.1", port=port, timeout=1.0)
+    try:
+        outcome = await poll_once(target)
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+    # Bounded by the timeout, with room for a loaded machine; never twice the timeout.
+    assert outcome.duration < 1.8, outcome.duration
+    report = build_report(outcome, NOON_UTC)
+    text = report_text(report)
+    assert codes(report) == {"timeout"}
+    assert "busy or hung" in report.findings[0].fix
+    assert "Poll        1 request sent (0 answered, 1 without an answer) in " in text
+    doc, _ = build_capture(outcome)
+    # The capture keeps the request that was sent, and how it ended.
+    assert [e["target"] for e in doc["exchanges"]] == ["/cgi-bin/dl_cgi/supervisor/info"]
+    assert doc["exchanges"][0]["error"].startswith("supervisor/info: no answer; given up after")
+
+
+async def test_the_report_says_each_thing_once_and_counts_read_right(make_simulator):
+    sim = await make_simulator(inverters=1, error_inverters=0)
+    text = report_text(await check(sim, target_for(sim, **LEGACY)))
+    assert "API         legacy (set by api: legacy)\n" in text
+    assert "configured (no detection)" not in text
+    sent = len(sim.pvs.log.entries)
+    assert f"Poll        {sent} requests sent ({sent} answered) in " in text
+    auto = report_text(await check(sim, target_for(sim, **{**LEGACY, "api": "auto"})))
+    assert "API         legacy: supervisor/info: PVS6 build " in auto and "(api: auto)" in auto

@@ -196,3 +196,31 @@ def test_docs_point_at_this_projects_documents(monkeypatch):
     )
     page = render([status()], True)
     assert 'href="https://example.org/pvs/blob/main/docs/metrics.md"' in page
+
+
+def test_the_scrape_config_offered_passes_promtool(tmp_path):
+    """The block the status page and ``init`` print is one Prometheus accepts."""
+    import subprocess
+
+    from sunpower_pvs_exporter.web.status import scrape_config
+    from support import require_program
+
+    promtool = require_program(
+        "promtool",
+        not_tested="the scrape config offered to paste was not checked by promtool",
+        fix="Debian: apt-get install prometheus, as .ci/run does",
+    )
+    for text in (
+        scrape_config(["pvs-1", "pvs-2"], single_target=False, listen="pi.lan:9110", scheme="http"),
+        scrape_config(["home"], single_target=True, listen="[::1]:9110", scheme="https"),
+    ):
+        config = tmp_path / "prometheus.yml"
+        config.write_text(text)
+        run = subprocess.run(
+            [promtool, "check", "config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert run.returncode == 0, text + run.stdout + run.stderr

@@ -2,7 +2,8 @@
 
 A Raspberry Pi beside the PVS is the common install; asking the version (a
 package manager, a config tool, a human) should cost the interpreter's start
-and nothing more. ``check`` and ``capture`` go to ``cli.subcommands``, everything
+and nothing more. ``init`` goes to ``cli.init_command``, ``check`` and ``capture``
+to ``cli.subcommands``, everything
 else to ``cli.serve.main``, which itself imports the web server, pollers and
 simulator only when a run needs them.
 """
@@ -10,7 +11,12 @@ simulator only when a run needs them.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+
+# Nothing else at import time: Ctrl-C during the imports main makes ends in one
+# line, not a traceback (mypy knows this constant by name).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 PROG = "sunpower-pvs-exporter"
 # The first word of the command line selects these (see subcommands.py).
@@ -18,12 +24,36 @@ SUBCOMMANDS = ("check", "capture")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; Ctrl-C at any moment (imports included) ends it with one line."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--version"]:
+        return _dispatch(args)  # before anything else is imported, the guard included
+    word = args[0] if args and args[0] in ("init", *SUBCOMMANDS) else ""
+    line = f"{PROG}{' ' + word if word else ''}: interrupted"
+    try:
+        from sunpower_pvs_exporter import interrupts
+
+        previous = interrupts.install(line)
+        try:
+            return _dispatch(args)
+        finally:
+            interrupts.restore(previous)
+    except KeyboardInterrupt:
+        from sunpower_pvs_exporter.interrupts import report
+
+        return report(line)
+
+
+def _dispatch(args: list[str]) -> int:
     if args == ["--version"]:
         from sunpower_pvs_exporter import __version__
 
         print(f"{PROG} {__version__}")
         return 0
+    if args and args[0] == "init":
+        from sunpower_pvs_exporter.cli.init_command import main as init_main
+
+        return init_main(args[1:])
     if args and args[0] in SUBCOMMANDS:
         # Dispatched here, not in serve: subcommands builds on serve's flags, so serve
         # must not import it back (tests/test_structure.py: no import cycles).

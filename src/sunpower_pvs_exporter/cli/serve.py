@@ -34,6 +34,7 @@ from sunpower_pvs_exporter.config import (
     parse_port,
     parse_url,
 )
+from sunpower_pvs_exporter.config_values import whole_number_in
 from sunpower_pvs_exporter.logsetup import configure_logging
 
 # The runtime (web server, pollers, Pushgateway client) and the simulator are
@@ -108,23 +109,27 @@ def _max_connections(text: str, flag: str) -> int:
 
 
 def _demo_inverters(text: str, flag: str) -> int:
-    try:
-        count = int(text)
-    except ValueError:
-        count = 0
-    if not 1 <= count <= MAX_DEMO_INVERTERS:
-        raise ConfigError(f"{flag}: expected 1-{MAX_DEMO_INVERTERS} inverters, got {text!r}")
-    return count
+    return whole_number_in(text, flag, 1, MAX_DEMO_INVERTERS, "inverters")
 
 
 def flag_name(dest: str) -> str:
     return "--" + dest.replace("_", "-")
 
 
+# The subcommands are dispatched before this parser (cli/entry.py); --help names them.
+SUBCOMMANDS_HELP = (
+    "Subcommands (the first word; each has its own --help): "
+    "init: find the PVS, check its password and write a config (start here with a real "
+    "PVS); check: read the PVS once and explain what it says; capture: record one "
+    "poll, anonymised, to a file to attach to an issue."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog=PROG,
         description="Prometheus exporter for SunPower PVS5x/PVS6 solar supervisors.",
+        epilog=SUBCOMMANDS_HELP,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     original = parser.add_argument_group("options of the original exporter")
@@ -409,7 +414,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.check_config:
         names = ", ".join(t.name for t in config.targets)
-        print(f"configuration OK: {len(config.targets)} target(s): {names}")
+        noun = "target" if len(config.targets) == 1 else "targets"
+        print(f"configuration OK: {len(config.targets)} {noun}: {names}")
         return 0
     try:
         configure_logging(config.log_level, config.log_file, config.log_format)

@@ -12,18 +12,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
+from sunpower_pvs_exporter import interrupts
 from sunpower_pvs_exporter.config import ConfigError, TargetConfig
 from sunpower_pvs_exporter.logsetup import configure_logging
+from sunpower_pvs_exporter.pvs.hosts import host_port
 from sunpower_pvs_exporter.troubleshoot.capture import build_capture, capture_text
 from sunpower_pvs_exporter.troubleshoot.capture_format import CaptureError
 from sunpower_pvs_exporter.troubleshoot.check import (
     EXIT_FAILED,
     build_report,
+    counted,
     pvs_clock,
     report_json,
     report_text,
@@ -36,6 +40,7 @@ def build_parser(command: str) -> argparse.ArgumentParser:
 
     parser = serve.build_parser()
     parser.prog = f"{serve.PROG} {command}"
+    parser.epilog = None
     if command == "check":
         parser.description = (
             "Read the PVS once and explain what it says: firmware, API, login, devices, "
@@ -84,7 +89,7 @@ async def _poll(args: argparse.Namespace, target: TargetConfig) -> tuple[PollOut
     from sunpower_pvs_exporter.cli.serve import make_demo
 
     if not args.demo:
-        outcome = await poll_once(target)
+        outcome = await _with_progress(poll_once(target), target)
         return outcome, time.time()
     demo = make_demo(args)
     await demo.start()
@@ -96,6 +101,36 @@ async def _poll(args: argparse.Namespace, target: TargetConfig) -> tuple[PollOut
     if now is None:
         now = pvs_clock(outcome) or time.time()
     return outcome, now
+
+
+# A read that takes longer than this says it is still waiting, this often.
+PROGRESS_EVERY = 5.0
+
+
+async def _with_progress(read: Awaitable[PollOutcome], target: TargetConfig) -> PollOutcome:
+    """Await ``read``; every ``PROGRESS_EVERY`` s say on stderr that it is still waiting.
+
+    A PVS that accepts and does not answer would otherwise leave the owner in
+    front of a silent terminal for the whole timeout.
+    """
+    task = asyncio.ensure_future(read)
+    started = time.monotonic()
+    where = host_port(target.host, target.port)
+    try:
+        while not (await asyncio.wait({task}, timeout=PROGRESS_EVERY))[0]:
+            waited = time.monotonic() - started
+            print(
+                f"waiting for the PVS at {where}: {waited:.0f} s of {target.timeout:g} s "
+                "(Ctrl-C stops)",
+                file=sys.stderr,
+                flush=True,
+            )
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    return task.result()
 
 
 def run_subcommand(command: str, argv: Sequence[str]) -> int:
@@ -124,7 +159,7 @@ def run_subcommand(command: str, argv: Sequence[str]) -> int:
         print(f"sunpower-pvs-exporter {command}: error: --replay: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        return EXIT_FAILED
+        return interrupts.report(f"sunpower-pvs-exporter {command}: interrupted")
     if command == "check":
         report = build_report(outcome, now)
         text = report_json(report) if args.format == "json" else report_text(report)
@@ -139,8 +174,9 @@ def run_subcommand(command: str, argv: Sequence[str]) -> int:
         return EXIT_FAILED
     replaced = ", ".join(f"{n} {kind}" for kind, n in doc["anonymised"].items()) or "nothing"
     state = "poll OK" if outcome.ok else f"poll FAILED: {doc['poll']['error']}"
+    sent = sum(1 for exchange in outcome.exchanges if exchange.connected)
     print(
-        f"wrote {path}: {len(doc['exchanges'])} requests ({state}); replaced {replaced}; "
+        f"wrote {path}: {counted(sent, 'request')} sent ({state}); replaced {replaced}; "
         "no password or Authorization header is in the file. Please read it before attaching it."
     )
     return 0 if outcome.ok else 1

@@ -42,11 +42,15 @@ class PvsConnectionError(PvsError):
 
 
 class PvsHttpStatusError(PvsError):
+    """An answer other than 200; ``body`` holds its first bytes (the PVS's
+    error bodies say why, e.g. fcgi_vars' ``errorcode``)."""
+
     reason: FailureReason = "http_status"
 
-    def __init__(self, message: str, status: int) -> None:
+    def __init__(self, message: str, status: int, body: bytes = b"") -> None:
         super().__init__(message)
         self.status = status
+        self.body = body
 
 
 class PvsPayloadError(PvsError):

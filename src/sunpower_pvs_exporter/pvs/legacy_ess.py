@@ -33,7 +33,11 @@ from sunpower_pvs_exporter.pvs.model import (
 )
 from sunpower_pvs_exporter.pvs.values import KILO, product, to_float, to_text
 
-ESS_DEVICE_TYPES = frozenset({"Energy Storage System", "ESS BMS", "ESS Hub", "HUB+"})
+# "Battery" is the per-module device; "ESS BMS" is one per system (real
+# DeviceLists: one SchneiderElectric-SP1 BMS beside each POWERAMP battery).
+ESS_DEVICE_TYPES = frozenset(
+    {"Energy Storage System", "ESS BMS", "ESS Hub", "HUB+", "Battery", "Storage Inverter"}
+)
 # Both readings of the battery's power must be this large for their signs to count.
 SIGN_CHECK_WATTS = 300.0
 
@@ -122,7 +126,7 @@ def _battery(
     discharge_amps = -amps if amps is not None else None
     power = product(discharge_amps, volts)
     return EnergyStorage(
-        device=_device(by_serial, serial, "ESS BMS"),
+        device=_device(by_serial, serial, "Battery"),
         state_of_charge_ratio=read("system_state_of_charge", RATIO),
         customer_state_of_charge_ratio=read("customer_state_of_charge", RATIO),
         battery_voltage_volts=volts,

@@ -11,6 +11,7 @@ from datetime import tzinfo
 from typing import Any
 
 from sunpower_pvs_exporter.pvs.errors import PvsPayloadError
+from sunpower_pvs_exporter.pvs.identity import DeviceIdentities
 from sunpower_pvs_exporter.pvs.model import (
     CommInterface,
     Device,
@@ -18,7 +19,10 @@ from sunpower_pvs_exporter.pvs.model import (
     Inverter,
     Meter,
     MeterMode,
+    Phase,
     PhaseReading,
+    PvDisconnect,
+    Relay,
     Snapshot,
     Supervisor,
 )
@@ -29,6 +33,9 @@ KIBI = 1024.0
 DEVICE_TYPE_SUPERVISOR = "PVS"
 DEVICE_TYPE_METER = "Power Meter"
 DEVICE_TYPE_INVERTER = "Inverter"
+DEVICE_TYPE_PV_DISCONNECT = "PV Disconnect"
+# Relays looked for on a PV Disconnect (real units have two).
+MAX_RELAYS = 4
 
 
 def _require_succeed(doc: object, what: str) -> Mapping[str, Any]:
@@ -137,13 +144,40 @@ def parse_inverter(raw: Mapping[str, Any], device: Device) -> Inverter:
     )
 
 
+def parse_pv_disconnect(raw: Mapping[str, Any], device: Device) -> PvDisconnect:
+    """Relay codes (``relay1_state``, ``relay1_error``…) and leg voltages
+    (``v1n_grid_v``…, ``v1n_pv_v``…) of a PV Disconnect."""
+    relays = tuple(
+        Relay(
+            number=str(n),
+            state=to_float(raw.get(f"relay{n}_state")),
+            error=to_float(raw.get(f"relay{n}_error")),
+        )
+        for n in range(1, MAX_RELAYS + 1)
+        if f"relay{n}_state" in raw or f"relay{n}_error" in raw
+    )
+
+    def phases(side: str) -> tuple[tuple[Phase, PhaseReading], ...]:
+        out: list[tuple[Phase, PhaseReading]] = []
+        for phase, n in (("L1", 1), ("L2", 2)):
+            volts = to_float(raw.get(f"v{n}n_{side}_v"))
+            if volts is not None:
+                out.append((phase, PhaseReading(voltage_volts=volts)))  # type: ignore[arg-type]
+        return tuple(out)
+
+    return PvDisconnect(
+        device=device, relays=relays, grid_phases=phases("grid"), pv_phases=phases("pv")
+    )
+
+
 def parse_device_list(doc: object, fetched_at: float, tz: tzinfo | None = None) -> Snapshot:
     """Map a ``Command=DeviceList`` answer to a ``Snapshot``.
 
     A malformed device entry is skipped with a warning rather than failing the
-    poll; a malformed document raises ``PvsPayloadError``. The same serial
-    listed twice keeps its first entry (two series with one identity would make
-    the exposition invalid).
+    poll; a malformed document raises ``PvsPayloadError``. Two devices with
+    one serial are both kept, the second under another id (``identity.py``).
+    The supervisor is found wherever it is listed (PVS5 2017 firmware lists it
+    last).
     """
     body = _require_succeed(doc, "DeviceList")
     raw_devices = body.get("devices")
@@ -151,21 +185,19 @@ def parse_device_list(doc: object, fetched_at: float, tz: tzinfo | None = None) 
         raise PvsPayloadError("DeviceList: 'devices' is missing or not a list")
 
     warnings: list[str] = []
-    seen: set[tuple[str, str]] = set()
+    identities = DeviceIdentities()
     supervisor: Supervisor | None = None
     meters: list[Meter] = []
     inverters: list[Inverter] = []
+    disconnects: list[PvDisconnect] = []
     devices: list[Device] = []
     for index, raw in enumerate(raw_devices):
         if not isinstance(raw, dict):
             warnings.append(f"devices[{index}] is not an object; skipped")
             continue
-        device = parse_device(raw, tz)
-        key = (device.device_type, device.serial)
-        if key in seen:
-            warnings.append(f"devices[{index}]: duplicate serial {device.serial!r}; skipped")
+        device = identities.admit(parse_device(raw, tz), f"devices[{index}]", index, raw)
+        if device is None:
             continue
-        seen.add(key)
         devices.append(device)
         if device.device_type == DEVICE_TYPE_SUPERVISOR and supervisor is None:
             supervisor = parse_supervisor(raw, device)
@@ -173,6 +205,8 @@ def parse_device_list(doc: object, fetched_at: float, tz: tzinfo | None = None) 
             meters.append(parse_meter(raw, device))
         elif device.device_type == DEVICE_TYPE_INVERTER:
             inverters.append(parse_inverter(raw, device))
+        elif device.device_type == DEVICE_TYPE_PV_DISCONNECT:
+            disconnects.append(parse_pv_disconnect(raw, device))
 
     return Snapshot(
         backend="legacy",
@@ -181,7 +215,8 @@ def parse_device_list(doc: object, fetched_at: float, tz: tzinfo | None = None) 
         meters=tuple(meters),
         inverters=tuple(inverters),
         devices=tuple(devices),
-        warnings=tuple(warnings),
+        pv_disconnects=tuple(disconnects),
+        warnings=(*warnings, *identities.warnings),
     )
 
 

@@ -160,6 +160,27 @@ class TransferSwitch:
 
 
 @dataclass(frozen=True, slots=True)
+class Relay:
+    """One relay of a PV Disconnect, its codes as the PVS reports them (1 and 0
+    seen; their meaning is not documented)."""
+
+    number: str
+    state: float | None = None
+    error: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PvDisconnect:
+    """The SunVault's PV Disconnect relay box (DeviceList ``PV Disconnect``):
+    its relays and the leg voltages on its grid side and its PV side."""
+
+    device: Device
+    relays: tuple[Relay, ...] = ()
+    grid_phases: tuple[tuple[Phase, PhaseReading], ...] = ()
+    pv_phases: tuple[tuple[Phase, PhaseReading], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class LiveData:
     """Site totals the PVS computes itself (varserver ``/sys/livedata``).
 
@@ -174,6 +195,10 @@ class LiveData:
     battery_power_watts: float | None = None
     state_of_charge_ratio: float | None = None
     backup_time_remaining_seconds: float | None = None
+    # "Lifetime" net energies that are negative and fall (a net exporter's
+    # grid total, a battery's charge-minus-discharge): gauges, never counters.
+    grid_energy_watt_hours: float | None = None
+    battery_energy_watt_hours: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +250,7 @@ class Snapshot:
     grid_profile: GridProfile | None = None
     storage: tuple[EnergyStorage, ...] = ()
     transfer_switches: tuple[TransferSwitch, ...] = ()
+    pv_disconnects: tuple[PvDisconnect, ...] = ()
     live: LiveData | None = None
     # Non-fatal oddities found while parsing (e.g. a device without serial).
     warnings: tuple[str, ...] = field(default=())

@@ -14,6 +14,7 @@ capture, a false negative a Wi-Fi key on a public issue tracker.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import TypeVar
@@ -82,8 +83,19 @@ def name_words(name: str) -> list[str]:
     return [word.lower() for word in _WORD.findall(last)]
 
 
+# Every secret word, and every name ending, contains one of these: a name
+# without any is not split into words at all (the common case, every poll).
+_CANDIDATE = re.compile(r"key|wpa|wep|psk|pass|pwd|secret|token|credential", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=8192)
 def looks_secret(name: str) -> bool:
-    """Whether a variable or field called ``name`` holds a key, password or token."""
+    """Whether a variable or field called ``name`` holds a key, password or token.
+
+    Cached: the same few hundred names come back at every poll.
+    """
+    if not _CANDIDATE.search(name.rstrip("/").rsplit("/", 1)[-1]):
+        return False
     words = name_words(name)
     return any(word in SECRET_WORDS for word in words) or "".join(words).endswith(
         ("key", "password", "passphrase", "secret", "token", "psk")

@@ -33,6 +33,14 @@ class Exchange:
     body: bytes = b""
     error: str = ""
     elapsed_seconds: float = 0.0
+    # ``host:port`` it went to (an ``api: auto`` PVS is asked on two ports), and
+    # whether a connection was made at all: a refused one carried no request.
+    address: str = ""
+    connected: bool = True
+
+    @property
+    def answered(self) -> bool:
+        return self.status is not None
 
 
 def kept_headers(headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import ssl
 import time
 from collections.abc import Mapping
@@ -43,6 +44,9 @@ DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 # PVS to answer it, before its connection is closed (the PVS may still be
 # working on it then: the bound is ours, not the PVS's).
 ABANDONED_GRACE = 1.0
+# Of an error answer, only this much is read: enough for the PVS's JSON
+# error bodies, never a large page.
+ERROR_BODY_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,18 @@ def make_ssl_context(ca_file: str | None) -> ssl.SSLContext:
 
 
 _ACCEPT_SELF_SIGNED: ssl.SSLContext | None = None
+
+
+def connect_failure_text(exc: BaseException) -> str:
+    """Why no connection was made, in words: ``connection refused``, ``No route to host``."""
+    os_error = getattr(exc, "os_error", None) or exc
+    if isinstance(os_error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(os_error, socket.gaierror):
+        return "no such host name"
+    if isinstance(os_error, ssl.SSLError):
+        return f"TLS handshake failed ({os_error.reason or os_error})"
+    return getattr(os_error, "strerror", None) or type(os_error).__name__
 
 
 def decode_json(body: bytes, what: str) -> Any:
@@ -139,13 +155,19 @@ class HttpTransport:
             )
         return self._session
 
-    async def close(self) -> None:
+    async def close(self, *, drain_within: float | None = None) -> None:
         """Close, once a request given up on has been answered (bounded): whoever
         reads this PVS next, e.g. the poller a reload puts in place, must not
-        send its first request while the PVS still works on ours."""
+        send its first request while the PVS still works on ours.
+
+        ``drain_within``: how long to wait for that (default: as long as such a
+        request may stay open); ``0`` for a process that is about to end anyway
+        (``check``, ``capture``), where nobody reads this PVS next.
+        """
+        within = self.timeout * (1 + ABANDONED_GRACE) if drain_within is None else drain_within
         try:
             if self._line is not None:
-                await self._line.drain(self.timeout * (1 + ABANDONED_GRACE), owner=self)
+                await self._line.drain(within, owner=self)
         finally:
             if self._session is not None:
                 await self._session.close()
@@ -197,6 +219,8 @@ class HttpTransport:
         url = URL(self.endpoint.base_url + path, encoded=True)
         started = time.monotonic()
         scheme = "https" if self.endpoint.use_tls else "http"
+        address = host_port(self.endpoint.host, self.endpoint.port)
+        connected = True
         try:
             async with self.session.request(
                 method,
@@ -220,12 +244,17 @@ class HttpTransport:
                             headers=kept_headers(response.headers),
                             body=body,
                             elapsed_seconds=time.monotonic() - started,
+                            address=address,
                         )
                     )
                 if response.status in (401, 403):
                     raise PvsAuthError(f"{what}: HTTP {response.status} (not authorized)")
                 if response.status != 200:
-                    raise PvsHttpStatusError(f"{what}: HTTP {response.status}", response.status)
+                    if body is None:
+                        body = await response.content.read(ERROR_BODY_BYTES)
+                    raise PvsHttpStatusError(
+                        f"{what}: HTTP {response.status}", response.status, body[:ERROR_BODY_BYTES]
+                    )
                 return body if body is not None else await self._read_bounded(response, what)
         except PvsError:
             raise
@@ -238,21 +267,61 @@ class HttpTransport:
         except aiohttp.ClientResponseError as exc:
             error = PvsConnectionError(f"{what}: malformed HTTP response ({exc.message})")
             cause = exc
+        except aiohttp.ClientConnectorError as exc:
+            error = PvsConnectionError(
+                f"{what}: no connection to {address} ({connect_failure_text(exc)})"
+            )
+            cause, connected = exc, False
+        except asyncio.CancelledError:
+            # Given up while sent and unanswered (a check or capture ending at its
+            # timeout or on Ctrl-C): still a request the PVS got, so it is recorded.
+            self._record_unanswered(
+                method,
+                scheme,
+                path,
+                params,
+                data,
+                f"{what}: no answer; given up after {time.monotonic() - started:.1f}s",
+                started,
+                address,
+                connected=True,
+            )
+            raise
         except (aiohttp.ClientError, OSError) as exc:
             error, cause = PvsConnectionError(f"{what}: {type(exc).__name__}: {exc}"), exc
-        if self.recorder is not None:
-            query = "&".join(f"{k}={v}" for k, v in (params or {}).items())
-            self.recorder.record(
-                Exchange(
-                    method=method,
-                    scheme=scheme,
-                    target=path + ("?" + query if query else ""),
-                    request_body=data,
-                    error=error.message,
-                    elapsed_seconds=time.monotonic() - started,
-                )
-            )
+        self._record_unanswered(
+            method, scheme, path, params, data, error.message, started, address, connected=connected
+        )
         raise error from cause
+
+    def _record_unanswered(
+        self,
+        method: str,
+        scheme: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        data: str | None,
+        error: str,
+        started: float,
+        address: str,
+        *,
+        connected: bool,
+    ) -> None:
+        if self.recorder is None:
+            return
+        query = "&".join(f"{k}={v}" for k, v in (params or {}).items())
+        self.recorder.record(
+            Exchange(
+                method=method,
+                scheme=scheme,
+                target=path + ("?" + query if query else ""),
+                request_body=data,
+                error=error,
+                elapsed_seconds=time.monotonic() - started,
+                address=address,
+                connected=connected,
+            )
+        )
 
     async def _read_bounded(self, response: aiohttp.ClientResponse, what: str) -> bytes:
         declared = response.content_length

@@ -68,7 +68,12 @@ from sunpower_pvs_exporter.pvs.privacy import SUPERVISOR_VARIABLES, without_secr
 from sunpower_pvs_exporter.pvs.transport import ABANDONED_GRACE, HttpTransport, decode_json
 from sunpower_pvs_exporter.pvs.uptime import RebootWatch
 from sunpower_pvs_exporter.pvs.values import to_text
-from sunpower_pvs_exporter.pvs.varserver_parse import parse_variables
+from sunpower_pvs_exporter.pvs.varserver_parse import (
+    NOTHING_MATCHED,
+    answer_variables,
+    fcgi_error_code,
+    parse_variables,
+)
 from sunpower_pvs_exporter.pvs.varserver_query import Params, vars_target
 
 USER = "ssm_owner"
@@ -192,6 +197,8 @@ class VarserverClient:
         self._default_rejected_logged = False
         # Counters for the status page and tests.
         self.logins = 0
+        # Logins the PVS accepted (``logins`` counts attempts, answered or not).
+        self.login_successes = 0
         self.auth_failures = 0
         self.relogins_after_empty_answer = 0
 
@@ -268,6 +275,7 @@ class VarserverClient:
                 {SESSION_COOKIE: token}, URL(self.transport.endpoint.base_url)
             )
         self._logged_in = True
+        self.login_successes += 1
         self._logged_in_at = self.clock()
         log.info(
             "target=%s logged in to varserver as %s (%s password)",
@@ -359,7 +367,7 @@ class VarserverClient:
                 if exc.status != 400:
                     raise
             if isinstance(doc, dict) and doc and (not group.required or _has_serial(doc)):
-                return without_secrets(doc)
+                return without_secrets(answer_variables(doc))
             # Forgotten (the PVS restarted its handler or rebooted): an empty
             # answer on older builds, 400 on newer ones. Build it again, and
             # the other sets too: they went the same way.
@@ -384,12 +392,33 @@ class VarserverClient:
             elif group.required:
                 raise
             else:
-                doc = {}  # nothing matches (newer builds answer 400 for that)
+                doc = self._nothing_matched(what, exc)
         if not isinstance(doc, dict):
             raise PvsPayloadError(f"{what}: expected a JSON object, got {type(doc).__name__}")
-        state.built = bool(doc)
-        state.absent = not doc
-        return without_secrets(doc)
+        found = answer_variables(doc)
+        state.built = bool(found)
+        state.absent = not found
+        return without_secrets(found)
+
+    def _nothing_matched(self, what: str, refused: PvsHttpStatusError) -> dict[str, Any]:
+        """``{}`` for a 400 that says the query matched nothing (fcgi_vars'
+        errorcode 0x0040, or no errorcode); a query error (any other errorcode)
+        is raised: the group failed, it is not absent from the site."""
+        code = fcgi_error_code(refused.body)
+        if code not in (None, NOTHING_MATCHED):
+            raise PvsHttpStatusError(
+                f"{what}: HTTP 400, fcgi_vars errorcode {code} (a query error, not "
+                f'"nothing matched" {NOTHING_MATCHED})',
+                refused.status,
+                refused.body,
+            ) from None
+        log.debug(
+            "target=%s %s: HTTP 400, errorcode %s: nothing matched",
+            self.target_name,
+            what,
+            code or "(none)",
+        )
+        return {}  # nothing matches (newer builds answer 400 for that)
 
     async def _names_found(
         self, group: VarGroup, state: _GroupState, refused: PvsHttpStatusError, limit: float

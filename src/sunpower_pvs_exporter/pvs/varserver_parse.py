@@ -46,10 +46,12 @@ calibration reference ``CAL0`` (``ct_rated_current`` label).
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from sunpower_pvs_exporter.pvs.errors import PvsPayloadError
+from sunpower_pvs_exporter.pvs.identity import DeviceIdentities
 from sunpower_pvs_exporter.pvs.model import (
     CommInterface,
     Device,
@@ -107,7 +109,71 @@ MASK_BITS: Mapping[str, int] = {
     "negLtea3phsumKwh": 21,
 }
 
+# The eMMC life-time estimate is one byte of 10 % steps.
+MAX_FLASH_WEAR_STEPS = 0xFF
+# fcgi_vars sets this errorcode bit once a query has run; a 400 carrying only
+# it means the query matched nothing (its SendVarsResponse: empty -> 400).
+NOTHING_MATCHED = "0x0040"
+
 Fields = Mapping[str, Any]
+_Item = TypeVar("_Item", Meter, Inverter, EnergyStorage, TransferSwitch)
+
+
+def fcgi_error_code(body: bytes) -> str | None:
+    """``errorcode`` of an fcgi_vars error body (``{"status", "description",
+    "errorcode": "0x0040"}``), lower-cased; ``None`` when the body has none."""
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    code = doc.get("errorcode") if isinstance(doc, dict) else None
+    text = to_text(code).strip().lower()
+    return text or None
+
+
+def answer_variables(doc: object) -> dict[str, Any]:
+    """One ``/vars`` answer, in any of the PVS's three shapes, as ``{name: value}``.
+
+    * ``fmt=obj``: ``{"/sys/...": value}``, as is;
+    * the values list: ``{"values": [{"name", "value"}], "count": N}``;
+    * nested per-device objects (``match=meter/data`` on builds up to 61845):
+      ``/sys/devices/<id>/<family>/data: {field: number}`` becomes
+      ``/sys/devices/<family>/<id>/<field>``, unless the answer also has the
+      flat names of that family (the same devices twice).
+
+    Anything else is an empty answer.
+    """
+    if not isinstance(doc, dict):
+        return {}
+    values = doc.get("values")
+    if isinstance(values, list) and "count" in doc:
+        return {
+            item["name"]: item.get("value")
+            for item in values
+            if isinstance(item, dict) and isinstance(item.get("name"), str)
+        }
+    flat: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for name, value in doc.items():
+        parts = name.split("/") if isinstance(name, str) else []
+        if (
+            isinstance(value, dict)
+            and len(parts) == 6
+            and name.startswith(DEVICE_ROOT)
+            and parts[5] == "data"
+            and parts[3].isascii()
+            and parts[3].isdigit()
+        ):
+            base = f"{DEVICE_ROOT}{parts[4]}/{parts[3]}/"
+            nested.setdefault(parts[4], {}).update(
+                {base + str(field): v for field, v in value.items()}
+            )
+        else:
+            flat[name] = value
+    for family, names in nested.items():
+        if not any(name.startswith(f"{DEVICE_ROOT}{family}/") for name in flat):
+            flat.update(names)
+    return flat
 
 
 def group_devices(raw: Mapping[str, Any], family: str) -> list[tuple[int, dict[str, Any]]]:
@@ -131,7 +197,12 @@ def group_devices(raw: Mapping[str, Any], family: str) -> list[tuple[int, dict[s
 
 
 def flash_wear_ratio(value: object) -> float | None:
-    """``/sys/pvs/flashwear_type_b``: hex steps of 10% (``0x05`` -> 0.5), capped at 1."""
+    """``/sys/pvs/flashwear_type_b``: hex steps of 10% (``0x05`` -> 0.5), as read.
+
+    The eMMC life-time estimate goes past 100 %: ``0x0b`` (1.1, seen on a
+    real PVS) is a flash beyond its rated life, the very thing to show, so
+    it is not capped. It is one byte: anything above 0xff is not a reading.
+    """
     text = to_text(value).strip().lower()
     if not text:
         return None
@@ -139,10 +210,9 @@ def flash_wear_ratio(value: object) -> float | None:
         steps = int(text, 16)
     except ValueError:
         return None
-    if steps < 0:
+    if not 0 <= steps <= MAX_FLASH_WEAR_STEPS:
         return None
-    # A huge hex number would overflow the float multiplication; 10 steps is 100 %.
-    return min(1.0, min(steps, 10) * 0.1)
+    return round(steps * 0.1, 1)
 
 
 def supervisor_model(model: str) -> str:
@@ -311,7 +381,7 @@ def parse_ess(fields: Fields, newest: float | None) -> EnergyStorage:
         operating_mode=to_text(fields.get("opMode")),
         state_of_charge_ratio=to_float(fields.get("socVal")),
         customer_state_of_charge_ratio=to_float(fields.get("customerSocVal")),
-        state_of_health_ratio=to_float(fields.get("sohVal")),
+        state_of_health_ratio=health_ratio(fields.get("sohVal")),
         battery_voltage_volts=to_float(fields.get("vBattV")),
         power_watts=to_float(fields.get("p3phsumKw"), KILO),
         charge_limit_watts=to_float(fields.get("chrgLimitPmaxKw"), KILO),
@@ -325,6 +395,13 @@ def parse_ess(fields: Fields, newest: float | None) -> EnergyStorage:
         charged_energy_watt_hours=to_float(fields.get("negLtea3phsumKwh"), KILO),
         phases=_phases(fields, "", "", "v{}nV"),
     )
+
+
+def health_ratio(value: object) -> float | None:
+    """``sohVal``; 0 is read as unknown: healthy SunVaults have reported 0
+    (a battery at 0 % health would not run), and a 0 would raise every alarm."""
+    ratio = to_float(value)
+    return None if ratio == 0 else ratio
 
 
 def parse_transfer_switch(fields: Fields, newest: float | None) -> TransferSwitch:
@@ -358,6 +435,8 @@ def parse_live(raw: Mapping[str, Any]) -> LiveData | None:
         battery_power_watts=to_float(raw.get(LIVE_PREFIX + "ess_p"), KILO),
         state_of_charge_ratio=to_float(raw.get(LIVE_PREFIX + "soc")),
         backup_time_remaining_seconds=to_float(raw.get(LIVE_PREFIX + "backupTimeRemaining"), 60.0),
+        grid_energy_watt_hours=to_float(raw.get(LIVE_PREFIX + "net_en"), KILO),
+        battery_energy_watt_hours=to_float(raw.get(LIVE_PREFIX + "ess_en"), KILO),
     )
 
 
@@ -392,7 +471,7 @@ def parse_variables(raw: object, fetched_at: float) -> Snapshot:
     """Map merged ``/vars`` answers to a ``Snapshot``.
 
     A device without a serial is skipped with a warning (it cannot be
-    labelled); the same serial twice keeps its first entry.
+    labelled); two devices with one serial are both kept (``identity.py``).
     """
     if not isinstance(raw, dict):
         raise PvsPayloadError(f"/vars: expected a JSON object, got {type(raw).__name__}")
@@ -407,35 +486,36 @@ def parse_variables(raw: object, fetched_at: float) -> Snapshot:
     newest_inverter = _newest_sample((inverters_raw,))
 
     warnings: list[str] = []
-    seen: set[tuple[str, str]] = {("PVS", supervisor.device.serial)}
+    identities = DeviceIdentities()
+    identities.admit(supervisor.device, "/sys/info", 0, {})
     devices: list[Device] = [supervisor.device]
 
-    def keep(family: str, index: int, device: Device) -> bool:
-        if not device.serial:
-            warnings.append(f"{family}/{index}: no serial number (sn); skipped")
-            return False
-        key = (device.device_type, device.serial)
-        if key in seen:
-            warnings.append(f"{family}/{index}: duplicate serial {device.serial!r}; skipped")
-            return False
-        seen.add(key)
-        devices.append(device)
-        return True
+    def keep(family: str, parsed: list[tuple[int, Fields, _Item]]) -> list[_Item]:
+        kept: list[_Item] = []
+        for index, fields, item in parsed:
+            device = item.device
+            if not device.serial:
+                warnings.append(f"{family}/{index}: no serial number (sn); skipped")
+                continue
+            admitted = identities.admit(device, f"{family}/{index}", index, fields)
+            if admitted is None:
+                continue
+            if admitted is not device:
+                item = dataclasses.replace(item, device=admitted)
+            devices.append(admitted)
+            kept.append(item)
+        return kept
 
-    meters = [
-        m for i, f in meters_raw if keep(FAMILY_METER, i, (m := parse_meter(f, newest)).device)
-    ]
-    inverters = [
-        v
-        for i, f in inverters_raw
-        if keep(FAMILY_INVERTER, i, (v := parse_inverter(f, newest, newest_inverter)).device)
-    ]
-    storage = [e for i, f in ess_raw if keep(FAMILY_ESS, i, (e := parse_ess(f, newest)).device)]
-    switches = [
-        t
-        for i, f in switches_raw
-        if keep(FAMILY_TRANSFER_SWITCH, i, (t := parse_transfer_switch(f, newest)).device)
-    ]
+    meters = keep(FAMILY_METER, [(i, f, parse_meter(f, newest)) for i, f in meters_raw])
+    inverters = keep(
+        FAMILY_INVERTER,
+        [(i, f, parse_inverter(f, newest, newest_inverter)) for i, f in inverters_raw],
+    )
+    storage = keep(FAMILY_ESS, [(i, f, parse_ess(f, newest)) for i, f in ess_raw])
+    switches = keep(
+        FAMILY_TRANSFER_SWITCH,
+        [(i, f, parse_transfer_switch(f, newest)) for i, f in switches_raw],
+    )
     return Snapshot(
         backend="varserver",
         fetched_at=fetched_at,
@@ -447,5 +527,5 @@ def parse_variables(raw: object, fetched_at: float) -> Snapshot:
         transfer_switches=tuple(switches),
         live=parse_live(raw),
         interfaces=parse_interfaces(raw),
-        warnings=tuple(warnings),
+        warnings=(*warnings, *identities.warnings),
     )

@@ -2,33 +2,30 @@
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import contextlib
-import signal
 import sys
-import time
-from collections.abc import Sequence
-from datetime import datetime
 
-from sunpower_pvs_exporter.simulator.replay import ReplayPvs, ReplayServer
-from sunpower_pvs_exporter.simulator.server import (
-    CertificateError,
-    SimulatedPvs,
-    SimulatorServer,
-)
-from sunpower_pvs_exporter.simulator.site import (
-    DEFAULT_DEGRADED_FACTOR,
-    INVERTER_FAULTS,
-    InverterFault,
-    SimClock,
-    SiteConfig,
-)
-from sunpower_pvs_exporter.troubleshoot.capture_format import CaptureError
+# Everything else (argparse, asyncio, aiohttp, the simulator) is imported inside
+# the functions that main calls, so that Ctrl-C during those imports ends the
+# run with one line instead of a traceback. (mypy knows this constant by name;
+# typing itself is one of the imports this avoids.)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    import asyncio
+    from collections.abc import Sequence
+
+    from sunpower_pvs_exporter.simulator.site import InverterFault
+
+# Ctrl-C: the shell's convention, 128 + SIGINT.
+EXIT_INTERRUPTED = 130
 
 
 def parse_start(text: str) -> float:
     """``now``, ``HH:MM`` (today, local time) or an ISO date-time."""
+    import argparse
+    import time
+    from datetime import datetime
+
     if text == "now":
         return time.time()
     try:
@@ -46,6 +43,14 @@ def parse_start(text: str) -> float:
 
 def parse_inverter_fault(text: str) -> tuple[int, InverterFault]:
     """``INDEX:KIND`` or ``INDEX:degraded:FACTOR``, e.g. ``3:dead``, ``0:degraded:0.7``."""
+    import argparse
+
+    from sunpower_pvs_exporter.simulator.site import (
+        DEFAULT_DEGRADED_FACTOR,
+        INVERTER_FAULTS,
+        InverterFault,
+    )
+
     parts = text.split(":")
     try:
         index = int(parts[0])
@@ -61,6 +66,8 @@ def parse_inverter_fault(text: str) -> tuple[int, InverterFault]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="sunpower-pvs-simulator",
         description="A fake SunPower PVS serving the dl_cgi and varserver APIs on loopback.",
@@ -110,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="INDEX:KIND",
         help="named inverter fault, repeatable: INDEX:dead, INDEX:degraded[:FACTOR] "
-        f"(default factor {DEFAULT_DEGRADED_FACTOR}), INDEX:intermittent",
+        "(default factor 0.7), INDEX:intermittent",
     )
     parser.add_argument(
         "--west-inverters",
@@ -133,31 +140,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def run_replay(args: argparse.Namespace) -> None:
+async def run_replay(args: argparse.Namespace) -> int:
+    from sunpower_pvs_exporter.simulator.replay import ReplayPvs, ReplayServer
+
     server = ReplayServer(
         ReplayPvs.load(args.replay), host=args.host, port=args.port, tls_port=args.tls_port
     )
     await server.start()
-    print(f"replaying {args.replay} on {server.url}", flush=True)
-    if server.tls:
-        print(f"and on {server.tls_url} (any varserver password is accepted)", flush=True)
-    await _wait_for_signal()
-    await server.stop()
+    try:
+        print(f"replaying {args.replay} on {server.url}", flush=True)
+        if server.tls:
+            print(f"and on {server.tls_url} (any varserver password is accepted)", flush=True)
+        return await _wait_for_signal()
+    finally:
+        await server.stop()
 
 
-async def _wait_for_signal() -> None:
-    stop = asyncio.Event()
+async def _wait_for_signal() -> int:
+    """Until SIGTERM (exit 0, a service stopped) or SIGINT (Ctrl-C: exit 130)."""
+    import asyncio
+    import signal
+
+    stopped_by: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    for sig, code in ((signal.SIGTERM, 0), (signal.SIGINT, EXIT_INTERRUPTED)):
+        try:
+            loop.add_signal_handler(sig, _settle, stopped_by, code)
+        except NotImplementedError:  # no signal handlers on this platform's loop
+            continue
+    return await stopped_by
 
 
-async def run(args: argparse.Namespace) -> None:
+def _settle(future: asyncio.Future[int], code: int) -> None:
+    if not future.done():
+        future.set_result(code)
+
+
+async def run(args: argparse.Namespace) -> int:
     if args.replay:
-        await run_replay(args)
-        return
+        return await run_replay(args)
+    from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer
+    from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
+
     start = args.start if isinstance(args.start, float) else parse_start(args.start)
     pvs = SimulatedPvs(
         config=SiteConfig(
@@ -179,25 +203,40 @@ async def run(args: argparse.Namespace) -> None:
         pvs.grid_outage()
     server = SimulatorServer(pvs, host=args.host, port=args.port, tls_port=args.tls_port)
     await server.start()
-    print(f"simulated PVS on {server.url}/cgi-bin/dl_cgi?Command=DeviceList", flush=True)
-    if server.tls:
-        # The password is the simulator's own, for a fake PVS; safe to show.
-        print(
-            f"varserver on {server.tls_url}/vars (user ssm_owner, password {pvs.password})",
-            flush=True,
-        )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        print(f"simulated PVS on {server.url}/cgi-bin/dl_cgi?Command=DeviceList", flush=True)
+        if server.tls:
+            # The password is the simulator's own, for a fake PVS; safe to show.
+            print(
+                f"varserver on {server.tls_url}/vars (user ssm_owner, password {pvs.password})",
+                flush=True,
+            )
+        return await _wait_for_signal()
     finally:
         await server.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Ctrl-C at any moment, the imports of the simulator included, ends with one line."""
+    line = "sunpower-pvs-simulator: interrupted"
+    try:
+        from sunpower_pvs_exporter import interrupts
+
+        previous = interrupts.install(line)
+        try:
+            code = _parse_and_run(argv)
+        finally:
+            interrupts.restore(previous)
+    except KeyboardInterrupt:
+        code = EXIT_INTERRUPTED
+    if code == EXIT_INTERRUPTED:
+        from sunpower_pvs_exporter.interrupts import report
+
+        report(line)
+    return code
+
+
+def _parse_and_run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if any(index >= args.inverters for index, _ in args.inverter_fault):
         print(
@@ -212,8 +251,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from sunpower_pvs_exporter.simulator.server import CertificateError
+    from sunpower_pvs_exporter.troubleshoot.capture_format import CaptureError
+
     try:
-        asyncio.run(run(args))
+        return asyncio.run(run(args))
     except CaptureError as exc:
         print(f"sunpower-pvs-simulator: error: --replay: {exc}", file=sys.stderr)
         return 2
@@ -223,7 +271,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CertificateError as exc:
         print(f"sunpower-pvs-simulator: error: {exc}", file=sys.stderr)
         return 1
-    return 0
 
 
 if __name__ == "__main__":

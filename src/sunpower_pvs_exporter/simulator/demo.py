@@ -62,6 +62,9 @@ class DemoSite:
                 inverters=inverters,
                 error_inverters=0,
                 battery_modules=2,
+                # Legacy lists also show the SunVault's Schneider-side devices
+                # (PV Disconnect, Gateway, …) as real ones do.
+                storage_side_devices=True,
                 tz=demo_sun_zone(start),
             ),
             clock=SimClock(start=start),

@@ -69,6 +69,15 @@ class FaultPlan:
     # request even if the client gave up on it: ``RequestLog.in_flight``
     # keeps counting it until it is answered.
     slow_variables: Mapping[str, float] = field(default_factory=dict)
+    # Named fault "query_error": a /vars read of any variable under one of
+    # these prefixes answers fcgi_vars' 400 with this errorcode (a query
+    # error such as "0x0200", a set the PVS could not add to), not the
+    # "0x0040" of a query that matched nothing.
+    query_error_variables: Mapping[str, str] = field(default_factory=dict)
+    # Named fault "unescaped_quote": these variables' values hold a '"',
+    # printed unescaped as fcgi_vars prints every string: the whole /vars
+    # body that carries one is invalid JSON.
+    unescaped_quote_variables: frozenset[str] = frozenset()
 
     def slowness(self, names: Iterable[str]) -> float:
         """Extra seconds a /vars read of ``names`` takes under "slow_group"."""
@@ -82,6 +91,13 @@ class FaultPlan:
             ),
             default=0.0,
         )
+
+    def query_error(self, names: Iterable[str]) -> str | None:
+        """The errorcode a /vars read of ``names`` fails with under "query_error"."""
+        for prefix, code in self.query_error_variables.items():
+            if any(name.startswith(prefix) for name in names):
+                return code
+        return None
 
     def applies_to(self, name: str) -> bool:
         if self.only and name not in self.only:

@@ -182,20 +182,107 @@ def storage_devices_json(ess: StorageState, now: float, tz: tzinfo | None) -> li
             doc["TYPE"] = type_
         return doc
 
+    # One ESS BMS per system; each battery module is a "Battery" (real
+    # SunVault lists: FACTS L15), matched to the status report by serial.
     devices = [entry("Energy Storage System", ess.serial, ess.model)]
-    devices += [entry("ESS BMS", m.serial, m.model) for m in ess.modules]
+    devices.append(entry("ESS BMS", ess.serial + "BMS", "SchneiderElectric-SP1", "EQUINOX-BMS"))
+    devices += [entry("Battery", m.serial, m.model, "BATTERY") for m in ess.modules]
     devices.append(entry("ESS Hub", ess.mio_serial, "SunPower MIO", "EQUINOX-MIO"))
     devices.append(entry("HUB+", ess.hub_serial, ess.hub_model, "HUB+"))
     return devices
 
 
-def device_list(state: SiteState, tz: tzinfo | None, error_style: str) -> dict[str, Any]:
-    devices = [supervisor_json(state, tz)]
-    devices += [meter_json(m, state.now, tz) for m in state.meters]
+def storage_side_json(now: float, tz: tzinfo | None) -> list[dict[str, Any]]:
+    """The Schneider-side SunVault devices as real DeviceLists list them (FACTS L14-L16).
+
+    Only the PV Disconnect samples (DATATIME, relays, grid and PV voltages);
+    the other five have no DATATIME and stay in STATE "error" while the
+    system works. ESS BMS is one per system (no SWVER); ``Battery`` is the
+    per-module device; the ESS's serial joins the gateway's and batteries'.
+    The MET Station and Ground Current Monitor are types the PVS's own API
+    description lists, rendered here with identity only.
+    """
+    ess_serial = "00001ABC1234_M00122109A0355_M00122109A0356"
+
+    def entry(
+        device_type: str, serial: str, model: str, type_: str, **extra: Any
+    ) -> dict[str, Any]:
+        working = "DATATIME" in extra
+        doc: dict[str, Any] = {
+            "ISDETAIL": True,
+            "SERIAL": serial,
+            "TYPE": type_,
+            "STATE": "working" if working else "error",
+            "STATEDESCR": "Working" if working else "Error",
+            "MODEL": model,
+            "DESCR": f"{device_type} {serial}",
+            "DEVICE_TYPE": device_type,
+            "SWVER": "V1",
+            "PORT": "P0, SunSpec, Slave 1",
+            "origin": "data_logger",
+            "OPERATION": "noop",
+            "CURTIME": pvs_time(now, tz),
+        }
+        doc.update(extra)
+        return doc
+
+    sampled = pvs_time(now - now % 300, tz)
+    stack = {"parent": 11, "PARENT": ess_serial, "mac_address": "d8:a9:8b:00:00:01"}
+    return [
+        entry(
+            "PV Disconnect", "SY0000000000PVD01", "SunPower PV Disconnect Relay",
+            "PV-DISCONNECT", DATATIME=sampled, SWVER="0.2.13", slave=230,
+            event_history="32", fw_error="0", relay_mode="0",
+            relay1_state="1", relay2_state="0", relay1_error="0", relay2_error="1",
+            v1n_grid_v="123.1", v2n_grid_v="122.5", v1n_pv_v="122.8", v2n_pv_v="0.4",
+        ),
+        entry("Gateway", "BC1234006789", "SchneiderElectric-ConextGateway", "GATEWAY",
+              slave=1, mac_address="d8:a9:8b:00:00:01"),
+        entry("Storage Inverter", "00001ABC1234", "SchneiderElectric-XW6848-21",
+              "SCHNEIDER-XWPRO", slave=10, **stack),
+        {k: v for k, v in entry("ESS BMS", "BC123400678933751040", "SchneiderElectric-SP1",
+                                "EQUINOX-BMS", slave=230, **stack).items() if k != "SWVER"},
+        entry("Battery", "M00122109A0355", "POWERAMP-Komodo 1.2", "BATTERY",
+              parent=11, PARENT=ess_serial, SWVER="2.8"),
+        entry("Battery", "M00122109A0356", "POWERAMP-Komodo 1.2", "BATTERY",
+              parent=11, PARENT=ess_serial, SWVER="2.8"),
+        entry("Energy Storage System", ess_serial, "SPWR-Equinox-model", "EQUINOX-ESS",
+              SWVER="0"),
+        entry("MET Station", "MET0000000001", "SunPower MET Station", "MET-STATION",
+              DATATIME=sampled),
+        entry("Ground Current Monitor", "GCM0000000001", "SunPower GCM", "GCM",
+              DATATIME=sampled),
+    ]  # fmt: skip
+
+
+def pvs5_2017(doc: dict[str, Any]) -> dict[str, Any]:
+    """One device entry as PVS5 "5.0.0, Build 325" wrote it (FACTS L2, L3, L4)."""
+    dropped = {"panid", "origin", "OPERATION", "interface", "hw_version", "slave", "PANEL"}
+    out = {k: v for k, v in doc.items() if k not in dropped}
+    if "ISDETAIL" in out or out.get("DEVICE_TYPE") != "PVS":
+        out["ISDETAIL"] = "1"
+    return out
+
+
+def device_list(
+    state: SiteState,
+    tz: tzinfo | None,
+    error_style: str,
+    layout: str = "current",
+    storage_side: bool = False,
+) -> dict[str, Any]:
+    """``Command=DeviceList``. ``layout="pvs5-2017"``: as the oldest JSON firmware
+    writes it, ``"result"`` first and the PVS entry last (FACTS L1)."""
+    supervisor = supervisor_json(state, tz)
+    devices = [meter_json(m, state.now, tz) for m in state.meters]
     devices += [inverter_json(i, state.now, tz, error_style) for i in state.inverters]
     if state.storage is not None:
         devices += storage_devices_json(state.storage, state.now, tz)
-    return {"devices": devices, "result": "succeed"}
+    if storage_side:
+        devices += storage_side_json(state.now, tz)
+    if layout == "pvs5-2017":
+        return {"result": "succeed", "devices": [pvs5_2017(d) for d in (*devices, supervisor)]}
+    return {"devices": [supervisor, *devices], "result": "succeed"}
 
 
 def _value(value: float, unit: str) -> dict[str, Any]:
@@ -287,8 +374,33 @@ def ess_status(state: SiteState, units: str = "kW", agg_sign: int = 1) -> dict[s
     }
 
 
-def get_comm(state: SiteState, home_ssid: str = "") -> dict[str, Any]:
-    """``Command=Get_Comm``; ``home_ssid``: the owner's Wi-Fi the PVS joined (``sta0``)."""
+CELL_MODEM = {
+    "interface": "cell",
+    "internet": "down",
+    "ipaddr": "",
+    "is_alwayson": False,
+    "is_primary": False,
+    "link": "connected",
+    "modem": "MODEM_OK",
+    "provider": "UNKNOWN",
+    "signal": 0,
+    "sim": "SIM_READY",
+    "sms": "unreachable",
+    "state": "DOWN",
+    "status": "NOT_REGISTERED",
+}
+
+
+def get_comm(state: SiteState, home_ssid: str = "", cell_modem: bool = False) -> dict[str, Any]:
+    """``Command=Get_Comm``; ``home_ssid``: the owner's Wi-Fi the PVS joined (``sta0``);
+    ``cell_modem``: a cellular modem too, whose ``signal`` is a number (FACTS O2)."""
+    doc = _get_comm(state, home_ssid)
+    if cell_modem:
+        doc["networkstatus"]["interfaces"].append(dict(CELL_MODEM))
+    return doc
+
+
+def _get_comm(state: SiteState, home_ssid: str) -> dict[str, Any]:
     return {
         "networkstatus": {
             "interfaces": [

@@ -15,8 +15,9 @@ request building:
   unknown id answers ``200 {}`` as a real PVS does;
 * a ``/vars`` query the capture does not have verbatim (a newer exporter
   groups its reads differently) is answered from every variable the capture
-  holds, selected by ``name=``/``match=`` as the PVS selects them, so a
-  capture keeps replaying when the client's requests change;
+  holds, selected by ``name=``/``match=`` as the PVS selects them (a ``name=``
+  list with one name the capture lacks: 400, the others still in the set),
+  so a capture keeps replaying when the client's requests change;
 * ``/auth?logout`` always answers ``200 {}``;
 * a request recorded several times gets its answers in order, the last one
   repeating; a request the capture has no answer for gets ``404``.
@@ -184,8 +185,13 @@ def _collect_variables(body: object, into: dict[str, Any]) -> None:
 def select_variables(pvs: ReplayPvs, pairs: dict[str, str]) -> web.Response:
     """A ``/vars`` read answered from the capture's variables, as the PVS would."""
     set_id = pairs.get("clearcache") or pairs.get("cache")
+    missing = False
     if "name" in pairs:
-        wanted = tuple(n for n in pairs["name"].split(",") if n in pvs.variables)
+        asked = [n for n in pairs["name"].split(",") if n]
+        wanted = tuple(n for n in asked if n in pvs.variables)
+        # Like fcgi_vars: one unknown name makes the answer 400, but every
+        # name found still goes into the set.
+        missing = len(wanted) < len(asked)
     elif "match" in pairs:
         pattern = pairs["match"]
         wanted = tuple(n for n in pvs.variables if pattern and pattern in n)
@@ -195,10 +201,15 @@ def select_variables(pvs: ReplayPvs, pairs: dict[str, str]) -> web.Response:
             return web.json_response({})  # unknown or emptied set: 200, nothing
     else:
         wanted = ()
-    if not wanted:
-        return web.json_response({"status": 400, "error": "no such variables"}, status=400)
-    if set_id:
+    if set_id and wanted:
         pvs.variable_sets[set_id] = wanted
+    if missing or not wanted:
+        # fcgi_vars' answers: an unknown name (errorcode 0x0100), or a query
+        # that matched nothing (0x0040).
+        code = "0x0100" if missing else "0x0040"
+        return web.json_response(
+            {"status": 400, "description": "Bad request", "errorcode": code}, status=400
+        )
     if pairs.get("fmt") == "obj":
         return web.json_response({name: pvs.variables[name] for name in wanted})
     values = [{"name": name, "value": pvs.variables[name]} for name in wanted]

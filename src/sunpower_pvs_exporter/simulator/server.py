@@ -149,9 +149,20 @@ async def handle_dl_cgi(request: web.Request) -> web.Response:
             return web.json_response(
                 {"status": 403, "error": "Unauthorized", "path": ""}, status=403
             )
-        return _json(legacy_api.device_list(pvs.data_state(), tz, pvs.config.error_style))
+        config = pvs.config
+        return _json(
+            legacy_api.device_list(
+                pvs.data_state(),
+                tz,
+                config.error_style,
+                layout=config.legacy_layout,
+                storage_side=config.storage_side_devices,
+            )
+        )
     if command == "Get_Comm":
-        return _json(legacy_api.get_comm(state, pvs.network.home_ssid))
+        return _json(
+            legacy_api.get_comm(state, pvs.network.home_ssid, cell_modem=pvs.config.cell_modem)
+        )
     if command in ("GridProfileGet", "GridProfile"):
         return _json(legacy_api.grid_profile(state))
     if command == "Start":

@@ -44,6 +44,11 @@ WEATHERS = ("variable", "cloudy")
 # Array names of a site split in two (``SiteConfig.west_inverters``).
 SOUTH_ARRAY = "south"
 WEST_ARRAY = "west"
+# What a dead production meter reports as 0 (every reading but the power factor).
+DEAD_METER_ZEROS = (
+    "p_kw", "q_kvar", "s_kva", "freq_hz", "net_kwh", "pos_kwh", "neg_kwh", "v12_v", "i_a",
+    "p1_kw", "p2_kw", "i1_a", "i2_a", "v1n_v", "v2n_v",
+)  # fmt: skip
 
 
 @dataclass
@@ -104,6 +109,31 @@ class SiteConfig:
     # Named fault "two_arrays": the last this many inverters sit on a west
     # face (little morning sun, full afternoon sun); the others face south.
     west_inverters: int = 0
+    # Quirks of real units (shared/real-payloads FACTS.md), each off by default.
+    # "pvs5-2017": DeviceList as PVS5 "5.0.0, Build 325" writes it: "result"
+    # before "devices", the PVS entry last, ISDETAIL the string "1", no panid,
+    # no origin/OPERATION (L1-L3).
+    legacy_layout: str = "current"
+    # Every inverter reports this one serial, as in redacted published
+    # captures (11 inverters with one ``sn``: V3, L18). "": real serials.
+    shared_inverter_serial: str = ""
+    # DeviceList also lists a SunVault's Schneider-side devices the way real
+    # units do (PV Disconnect with relays and voltages; Gateway, Storage
+    # Inverter, ESS BMS, Battery and an ESS with a compound serial, those five
+    # without DATATIME and in STATE "error"), plus a MET Station and a Ground
+    # Current Monitor (L14, L15).
+    storage_side_devices: bool = False
+    # ``/sys/pvs/flashwear_type_b`` in 10 % steps; None: from the uptime.
+    # 11 (0x0b) is a flash past its rated life (V5).
+    flash_wear_steps: int | None = None
+    # SunVault state of health (``sohVal``); healthy units have read 0.
+    battery_soh: float = 0.97
+    # The production meter is listed as working but measures nothing: every
+    # reading 0 and power factor 1 (L10).
+    dead_production_meter: bool = False
+    # Get_Comm also lists a cellular modem, whose ``signal`` is a JSON number
+    # where sta0's is a string (O2).
+    cell_modem: bool = False
 
 
 @dataclass(frozen=True)
@@ -147,6 +177,7 @@ class SupervisorState:
     cpu_usage_pct: float
     ram_usage_pct: float
     flash_usage_pct: float
+    flash_wear_steps: int
 
 
 @dataclass(frozen=True)
@@ -331,6 +362,9 @@ class Site:
         # set_grid_outage): site-wide, changed while the simulator runs.
         self.weather = "variable"
         self.grid_down = False
+        if config.shared_inverter_serial:
+            for inv in self.inverters:
+                inv.serial = config.shared_inverter_serial
         self.production_serial = _serial(rng, "PVS6M", 10, "p")
         self.consumption_serial = _serial(rng, "PVS6M", 10, "c")
         self.import_kwh = rng.uniform(8000.0, 20000.0)
@@ -575,7 +609,7 @@ class Site:
             op_mode=mode,
             soc=round(self.soc, 4),
             customer_soc=round(max(0.0, (self.soc - BATTERY_RESERVE) / (1 - BATTERY_RESERVE)), 4),
-            soh=0.97,
+            soh=self.config.battery_soh,
             power_kw=round(power_kw, 4),
             battery_v=battery_v,
             charge_limit_kw=CHARGE_LIMIT_KW,
@@ -648,6 +682,11 @@ class Site:
             cpu_usage_pct=round(10 + 40 * noise),
             ram_usage_pct=round(40 + 10 * noise),
             flash_usage_pct=round(30 + uptime / 86400 / 100),
+            flash_wear_steps=(
+                self.config.flash_wear_steps
+                if self.config.flash_wear_steps is not None
+                else min(10, int(uptime / 86400 / 365) + 1)
+            ),
         )
 
     def _meters(self, now: float) -> tuple[MeterState, ...]:
@@ -658,7 +697,9 @@ class Site:
         v2n = round(120.3 + (0.5 - noise) * 2, 4)
         v12 = round(v1n + v2n, 4)
         meters: list[MeterState] = []
-        if self.config.production_meter:
+        if self.config.production_meter and self.config.dead_production_meter:
+            meters.append(self._dead_meter(sampled))
+        elif self.config.production_meter:
             pv_kw = self.pv_watts(sampled) / 1000
             production_kwh = self.production_offset_kwh + sum(
                 inv.energy_kwh for inv in self.inverters
@@ -732,6 +773,21 @@ class Site:
                 )
             )
         return tuple(meters)
+
+    def _dead_meter(self, sampled: float) -> MeterState:
+        """A production meter that is listed as working and reads nothing (PF 1)."""
+        return MeterState(
+            serial=self.production_serial,
+            model="PVS6M0400p",
+            type="PVS5-METER-P",
+            description="Power Meter " + self.production_serial,
+            kind="production",
+            subtype="GROSS_PRODUCTION_SITE",
+            data_time=sampled,
+            ct_amps=50,
+            pf=1.0,
+            **dict.fromkeys(DEAD_METER_ZEROS, 0.0),
+        )
 
     def _inverter(self, inv: _Inverter, index: int, now: float) -> InverterState:
         lagged = now - self.config.inverter_lag_seconds * (1 + index % 3) / 3

@@ -64,7 +64,6 @@ def _supervisor_vars(state: SiteState, mac: str, network: OwnerNetwork) -> dict[
     """``/sys/info/*`` as a PVS6 on build 61845 lists it (a published dump, redacted),
     the hotspot's Wi-Fi key included, and ``/sys/pvs/*``."""
     sup = state.supervisor
-    wear = min(10, int(sup.uptime / 86400 / 365) + 1)
     return {
         "/sys/info/serialnum": sup.serial,
         "/sys/info/model": "PVS6",
@@ -83,7 +82,7 @@ def _supervisor_vars(state: SiteState, mac: str, network: OwnerNetwork) -> dict[
         "/sys/info/ram_usage": str(round(sup.ram_usage_pct)),
         "/sys/info/flash_usage": str(round(sup.flash_usage_pct)),
         "/sys/info/cpu_usage": str(round(sup.cpu_usage_pct)),
-        "/sys/pvs/flashwear_type_b": f"0x{wear:02X}",
+        "/sys/pvs/flashwear_type_b": f"0x{sup.flash_wear_steps:02x}",
     }
 
 
@@ -213,6 +212,9 @@ def _live_vars(state: SiteState) -> dict[str, str]:
         out["/sys/livedata/backupTimeRemaining"] = str(int(live.backup_minutes))
     if state.storage is not None:
         out["/sys/livedata/midstate"] = state.storage.hub_state
+        # Net battery energy, discharged minus charged: negative on real units.
+        ess_kwh = state.storage.discharged_kwh - state.storage.charged_kwh
+        out["/sys/livedata/ess_en"] = _num(ess_kwh)
     return out
 
 
@@ -309,6 +311,34 @@ def supervisor_info(state: SiteState, build: int) -> dict[str, Any]:
 
 
 # --- HTTP ---------------------------------------------------------------------
+
+
+# fcgi_vars' errorcode bits (its ErrorResponse prints them as "0x%04X"):
+# ERROR_DATA_QUERY is set once a query has run, so a 400 carrying only it
+# is a query that matched nothing; ERROR_VARIABLE_NOT_FOUND a name= miss.
+NOTHING_MATCHED = 0x0040
+VARIABLE_NOT_FOUND = 0x0100
+
+
+def fcgi_error(status: int, description: str, errorcode: int | str) -> web.Response:
+    """An error answer laid out as fcgi_vars prints it (spaces and all)."""
+    code = errorcode if isinstance(errorcode, str) else f"0x{errorcode:04X}"
+    body = f'{{"status": {status}, "description" : "{description}", "errorcode" : "{code}"}}'
+    return web.Response(body=body.encode(), status=status, content_type="application/json")
+
+
+def fcgi_vars_body(pairs: list[tuple[str, str]], fmt: str) -> bytes:
+    """A /vars answer printed the way fcgi_vars prints it: each string between
+    quotes as it is (no escaping), a value that looks like a JSON object bare."""
+
+    def value(text: str) -> str:
+        return text if text.startswith("{") else f'"{text}"'
+
+    if fmt == "obj":
+        inner = ", ".join(f'"{name}": {value(v)}' for name, v in pairs)
+        return f"{{{inner}}}".encode()
+    items = ", ".join(f'{{"name": "{name}", "value": {value(v)}}}' for name, v in pairs)
+    return f'{{"count": {len(pairs)}, "values": [{items}]}}'.encode()
 
 
 def _json(doc: Any, status: int = 200) -> web.Response:
@@ -471,7 +501,7 @@ def select(
 
 def _empty(pvs: SimulatedPvs, fmt: str) -> web.Response:
     if pvs.empty_result_status != 200:
-        return _json({"status": 400, "error": "Bad request"}, pvs.empty_result_status)
+        return fcgi_error(pvs.empty_result_status, "Bad request", NOTHING_MATCHED)
     return _json({} if fmt == "obj" else {"count": 0, "values": []})
 
 
@@ -510,7 +540,10 @@ async def handle_vars(request: web.Request, pvs: SimulatedPvs) -> web.StreamResp
     names = _namespace(pvs, state)
     wanted = select(names, query, pvs.caches)
     if wanted is None:
-        return _json({"status": 400, "error": "Bad request"}, 400)
+        return fcgi_error(400, "Bad request", VARIABLE_NOT_FOUND)
+    code = pvs.faults.query_error(wanted)
+    if code is not None:
+        return fcgi_error(400, "Bad request", code)
     if any(name in pvs.faults.hanging_variables for name in wanted):
         await asyncio.sleep(HANG_SECONDS)  # the client gives up first
     slow = pvs.faults.slowness(wanted)
@@ -524,6 +557,10 @@ async def handle_vars(request: web.Request, pvs: SimulatedPvs) -> web.StreamResp
         glitched = pvs.glitched(state, _energy_kinds(wanted))
         if glitched is not state:
             names = _namespace(pvs, glitched)
+    quoted = pvs.faults.unescaped_quote_variables
+    if quoted & set(wanted):
+        pairs = [(n, names[n] + ' "quoted"' if n in quoted else names[n]) for n in wanted]
+        return web.Response(body=fcgi_vars_body(pairs, query.fmt), content_type="application/json")
     if query.fmt == "obj":
         return _json({name: names[name] for name in wanted})
     values = [{"name": name, "value": names[name]} for name in wanted]

@@ -77,6 +77,8 @@ SET_COOKIE_RE = re.compile(r"(?i)\b(session)=([^;\s]+)")
 PAIR_IN_TEXT_RE = re.compile(
     r'"(?P<name>[^"\n]+)"\s*:\s*"(?P<value>[^\n]*?)"(?=\s*(?:[,}]|$))', re.MULTILINE
 )
+# ``set=/name=value`` in a /vars query or POST body (tuples separated by ",").
+SET_IN_QUERY_RE = re.compile(r"(?P<name>/[\w/.-]+)=(?P<value>[^&,\s]+)")
 ENTRY_IN_TEXT_RE = re.compile(
     r'"name"\s*:\s*"(?P<name>[^"\n]+)"\s*,\s*"value"\s*:\s*"(?P<value>[^\n]*?)"'
     r"(?=\s*(?:[,}]|$))",
@@ -149,18 +151,19 @@ class Anonymiser:
 
     def learn_text(self, text: str) -> None:
         """MAC and IPv4 addresses anywhere, ``session=`` cookies, and private
-        ``"name": "value"`` pairs in text that is not valid JSON."""
+        values: ``"name": "value"`` pairs in text that is not valid JSON, and
+        ``/name=value`` (a ``set=``) in a request's query or body."""
         for match in MAC_RE.finditer(text):
             self.learn(match.group(0), "mac")
         for match in IPV4_RE.finditer(text):
             self.learn(match.group(0), "ip")
         for match in SET_COOKIE_RE.finditer(text):
             self.learn(match.group(2), "session")
-        if '"' in text:
-            for regex in (PAIR_IN_TEXT_RE, ENTRY_IN_TEXT_RE):
-                for match in regex.finditer(text):
-                    if is_private_variable(match["name"]):
-                        self.learn_private(match["value"])
+        regexes = (PAIR_IN_TEXT_RE, ENTRY_IN_TEXT_RE) if '"' in text else ()
+        for regex in (*regexes, SET_IN_QUERY_RE):
+            for match in regex.finditer(text):
+                if is_private_variable(match["name"]):
+                    self.learn_private(match["value"])
 
     def _learn_field(self, key: str, value: Any) -> None:
         self.learn_text(key)

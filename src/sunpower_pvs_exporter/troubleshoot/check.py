@@ -38,10 +38,11 @@ from sunpower_pvs_exporter.pvs.values import parse_pvs_time
 from sunpower_pvs_exporter.site_facts import (
     DeviceProblem,
     data_age,
-    device_problems,
+    dead_meter,
     duration_text,
     mask_serial,
     site_power,
+    snapshot_problems,
 )
 from sunpower_pvs_exporter.troubleshoot.recorded_poll import PollOutcome
 
@@ -90,7 +91,11 @@ class Report:
     backend: str = ""
     backend_reason: str = ""
     login: str = ""
-    requests: int = 0
+    # Requests the PVS got (a refused connection carries none), those it answered,
+    # and connections that were never made.
+    requests_sent: int = 0
+    requests_answered: int = 0
+    connections_failed: int = 0
     poll_seconds: float = 0.0
     timeout_seconds: float = 0.0
     pvs_time: float | None = None
@@ -164,22 +169,19 @@ def failure_finding(outcome: PollOutcome) -> Finding:
     target = outcome.target
     message = error.message
     if isinstance(error, PvsTimeoutError):
+        connected = any(e.connected for e in outcome.exchanges)
         return Finding(
             "timeout",
             "error",
-            f"the PVS did not answer within {target.timeout:g} s ({message})",
-            "a DeviceList can take over a minute on a big site: raise --timeout (or timeout: "
-            "in the config); if the PVS never answers, power-cycle it",
+            f"the PVS did not answer within {target.timeout:g} s ({message})"
+            + ("; it accepted the connection" if connected else ""),
+            "a PVS that accepts and does not answer is busy or hung: try again in a few "
+            "minutes, and if it never answers, power-cycle it; a DeviceList can take over a "
+            "minute on a big site, so if it answers slowly, raise --timeout (or timeout: in "
+            "the config)",
         )
     if isinstance(error, PvsConnectionError):
-        return Finding(
-            "unreachable",
-            "error",
-            f"cannot reach the PVS at {_address(outcome)}: {message}",
-            "check --hostname and --port; on the installer port (LAN1) the PVS is "
-            "172.27.153.1 (sunpowerconsole.com); new firmware also answers HTTPS on the home "
-            "network",
-        )
+        return _unreachable(outcome, message)
     if isinstance(error, PvsAuthError):
         if "DeviceList" in message or (outcome.backend == "legacy" and target.api == "legacy"):
             return Finding(
@@ -224,6 +226,29 @@ def failure_finding(outcome: PollOutcome) -> Finding:
     return Finding("failed", "error", message)
 
 
+def _unreachable(outcome: PollOutcome, message: str) -> Finding:
+    """Name the address that failed, and one that answered if there was one: an
+    ``api: auto`` PVS is asked on its HTTP port and then, for varserver, on 443."""
+    failed = next((e for e in reversed(outcome.exchanges) if not e.connected), None)
+    answered = next((e for e in outcome.exchanges if e.answered), None)
+    where = failed.address if failed is not None and failed.address else _address(outcome)
+    fix = (
+        "check --hostname and --port; on the installer port (LAN1) the PVS is "
+        "172.27.153.1 (sunpowerconsole.com); new firmware also answers HTTPS on the home "
+        "network"
+    )
+    if answered is not None and answered.address and answered.address != where:
+        return Finding(
+            "unreachable",
+            "error",
+            f"{answered.address} answered, but {where} refused the connection ({message})",
+            "the varserver API is HTTPS, on port 443 of the PVS: if it listens on another "
+            "port, give it with --use-tls --port PORT (use_tls: and port: in the config); "
+            "else look for a firewall between here and the PVS",
+        )
+    return Finding("unreachable", "error", f"cannot reach the PVS at {where}: {message}", fix)
+
+
 def _device_findings(
     snapshot: Snapshot, reference: float
 ) -> tuple[list[DeviceGroup], list[DeviceProblem]]:
@@ -246,7 +271,7 @@ def _device_findings(
                 max(ages) if ages else None,
             )
         )
-    return groups, device_problems(snapshot.devices, reference)
+    return groups, snapshot_problems(snapshot, reference)
 
 
 def _meter_findings(snapshot: Snapshot) -> list[Finding]:
@@ -408,6 +433,21 @@ def _inverter_findings(
     ]
 
 
+def _dead_meter_findings(snapshot: Snapshot) -> list[Finding]:
+    return [
+        Finding(
+            "dead_production_meter",
+            "warning",
+            f"production meter {m.device.serial} reports every reading as 0 with power "
+            "factor 1: it is dead or absent, and its 0 W of production is not a measurement",
+            "have the installer check the production meter's CTs; until then read production "
+            "from the inverters (sunpower_pvs:site_production_watts)",
+        )
+        for m in snapshot.meters
+        if dead_meter(m)
+    ]
+
+
 def _stale_findings(problems: list[DeviceProblem]) -> list[Finding]:
     late = [p for p in problems if p.device_type != "Inverter" and p.why.startswith("data")]
     return [
@@ -428,9 +468,15 @@ def _login_text(outcome: PollOutcome) -> str:
             return "not needed (the legacy dl_cgi API has no login)"
         return "not attempted"
     source = "configured" if login.password_source == "configured" else "default (serial's last 5)"
-    if login.failures and login.failures >= login.attempts:
+    if login.successes:
+        return f"OK as ssm_owner with the {source} password"
+    if login.failures:
         return f"REJECTED as ssm_owner with the {source} password"
-    return f"OK as ssm_owner with the {source} password"
+    # Tried, and neither accepted nor refused: say what happened to the request.
+    for exchange in outcome.exchanges:
+        if exchange.target.startswith("/auth?login") and exchange.error:
+            return "not done: " + exchange.error.removeprefix("login: ")
+    return "not done: the login got no answer"
 
 
 def _exit_code(findings: list[Finding]) -> tuple[int, str]:
@@ -463,7 +509,9 @@ def build_report(outcome: PollOutcome, now: float) -> Report:
         "backend": outcome.backend,
         "backend_reason": outcome.choice_reason,
         "login": _login_text(outcome),
-        "requests": len(outcome.exchanges),
+        "requests_sent": sum(1 for e in outcome.exchanges if e.connected),
+        "requests_answered": sum(1 for e in outcome.exchanges if e.answered),
+        "connections_failed": sum(1 for e in outcome.exchanges if not e.connected),
         "poll_seconds": outcome.duration,
         "timeout_seconds": target.timeout,
     }
@@ -480,6 +528,7 @@ def build_report(outcome: PollOutcome, now: float) -> Report:
     findings = _findings(outcome, snapshot, now)
     findings.extend(_inverter_findings(snapshot, problems, site_power(snapshot).production))
     findings.extend(_stale_findings(problems))
+    findings.extend(_dead_meter_findings(snapshot))
     offset = None if clock is None else clock - now
     if offset is not None and abs(offset) > CLOCK_SKEW_LIMIT:
         findings.append(
@@ -549,6 +598,32 @@ def _age_text(age: float | None) -> str:
     return "no data time" if age is None else f"{duration_text(age)} old"
 
 
+def counted(count: int, noun: str) -> str:
+    """``1 request``, ``2 requests``, ``0 requests``."""
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def _poll_text(report: Report) -> str:
+    """What went to the PVS, as it went: sent, answered, or never connected."""
+    failed = (
+        f"{counted(report.connections_failed, 'connection')} failed"
+        if report.connections_failed
+        else ""
+    )
+    if not report.requests_sent:
+        reason = report.error.rpartition("(")[2].rstrip(")") if "(" in report.error else ""
+        return f"no request sent: {failed}" + (f" ({reason})" if reason else "")
+    unanswered = report.requests_sent - report.requests_answered
+    answers = f"{report.requests_answered} answered" + (
+        f", {unanswered} without an answer" if unanswered else ""
+    )
+    text = (
+        f"{counted(report.requests_sent, 'request')} sent ({answers}) in "
+        f"{report.poll_seconds:.2f} s (timeout {report.timeout_seconds:g} s)"
+    )
+    return text + (f"; {failed}" if failed else "")
+
+
 def report_text(report: Report) -> str:
     lines = [
         f"sunpower-pvs-exporter {__version__} check: target {report.target} ({report.address})",
@@ -564,14 +639,13 @@ def report_text(report: Report) -> str:
     if report.firmware:
         build = f" (build {report.build})" if report.build is not None else ""
         row("Firmware", f"{report.firmware}{build}")
-    reason = f": {report.backend_reason}" if report.backend_reason else ""
-    row("API", f"{report.backend or 'not decided'}{reason} (setting: {report.api_setting})")
+    if report.api_setting != "auto":
+        row("API", f"{report.backend or report.api_setting} (set by api: {report.api_setting})")
+    else:
+        reason = f": {report.backend_reason}" if report.backend_reason else ""
+        row("API", f"{report.backend or 'not decided'}{reason} (api: auto)")
     row("Login", report.login)
-    row(
-        "Poll",
-        f"{report.requests} requests in {report.poll_seconds:.2f} s "
-        f"(timeout {report.timeout_seconds:g} s)",
-    )
+    row("Poll", _poll_text(report))
     if report.pvs_time is not None and report.clock_offset_seconds is not None:
         offset = report.clock_offset_seconds
         row(

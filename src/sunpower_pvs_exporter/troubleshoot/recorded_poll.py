@@ -10,13 +10,14 @@ every program on this host, including an exporter that is running here.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sunpower_pvs_exporter.config import TargetConfig
 from sunpower_pvs_exporter.pvs.detect import AutoReader
-from sunpower_pvs_exporter.pvs.errors import PvsError
+from sunpower_pvs_exporter.pvs.errors import PvsError, PvsTimeoutError
 from sunpower_pvs_exporter.pvs.legacy import LegacyClient
 from sunpower_pvs_exporter.pvs.model import Snapshot
 from sunpower_pvs_exporter.pvs.reader import PvsReader
@@ -35,6 +36,8 @@ class LoginInfo:
     password_source: str
     attempts: int
     failures: int
+    # Accepted by the PVS: an attempt that got no answer is neither this nor a failure.
+    successes: int = 0
 
 
 @dataclass(frozen=True)
@@ -93,18 +96,31 @@ async def poll_once(
     snapshot: Snapshot | None = None
     error: PvsError | None = None
     try:
-        snapshot = await reader.read()
+        # One timeout for the whole read: detection's fallback must not wait a
+        # second timeout behind a request the PVS never answers.
+        async with asyncio.timeout(target.timeout):
+            snapshot = await reader.read()
     except PvsError as exc:
         error = exc
+    except TimeoutError:
+        error = PvsTimeoutError(f"no answer within {target.timeout:g}s")
     finally:
+        # Closed before the recorder goes: a request given up on is recorded as it
+        # ends. Nothing reads this PVS after a check, so nothing waits for it.
+        for transport in transports:
+            await transport.close(drain_within=0)
         for transport in transports:
             transport.recorder = None
-            await transport.close()
     duration = time.monotonic() - begun
     varserver = _varserver_of(reader)
     login = None
     if varserver is not None and varserver.logins:
-        login = LoginInfo(varserver.password_source, varserver.logins, varserver.auth_failures)
+        login = LoginInfo(
+            varserver.password_source,
+            varserver.logins,
+            varserver.auth_failures,
+            varserver.login_successes,
+        )
     backend, reason = _backend_and_reason(reader, target)
     return PollOutcome(
         target=target,

@@ -24,10 +24,10 @@ from sunpower_pvs_exporter import __version__
 from sunpower_pvs_exporter.health import TargetStatus
 from sunpower_pvs_exporter.pvs.model import Snapshot
 from sunpower_pvs_exporter.site_facts import (
-    device_problems,
     duration_text,
     newest_data_time,
     site_power,
+    snapshot_problems,
 )
 
 ORIGINAL_PROJECT_URL = "https://github.com/ginoledesma/sunpower-pvs-exporter"
@@ -182,7 +182,7 @@ def _problem_table(snapshot: Snapshot, now: float) -> str:
     device look stale.
     """
     reference = newest_data_time(snapshot.devices) or now
-    problems = device_problems(snapshot.devices, reference)
+    problems = snapshot_problems(snapshot, reference)
     if not problems:
         return ""
     rows = "".join(

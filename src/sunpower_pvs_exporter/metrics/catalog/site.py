@@ -78,4 +78,28 @@ SITE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         source="varserver `/sys/livedata/backupTimeRemaining` (minutes ×60)",
         backends=VARSERVER_ONLY,
     ),
+    MetricSpec(
+        name="sunpower_pvs_site_grid_energy_watt_hours",
+        kind="gauge",
+        help="The PVS's lifetime net grid energy: imported minus exported. A gauge, not a "
+        "counter: it is negative on a site that exports more than it imports, and falls "
+        "while exporting (real units: -713.51 kWh).",
+        unit="watt_hours",
+        subject=SITE,
+        value=lambda live: live.grid_energy_watt_hours,
+        source="varserver `/sys/livedata/net_en` (kWh ×1000)",
+        backends=VARSERVER_ONLY,
+    ),
+    MetricSpec(
+        name="sunpower_pvs_site_battery_energy_watt_hours",
+        kind="gauge",
+        help="The PVS's lifetime net battery energy. A gauge, not a counter: real units "
+        "report it negative (-490.48 kWh) and moving up and down as the battery charges "
+        "and discharges. Absent without a battery (the PVS says nan).",
+        unit="watt_hours",
+        subject=SITE,
+        value=lambda live: live.battery_energy_watt_hours,
+        source="varserver `/sys/livedata/ess_en` (kWh ×1000)",
+        backends=VARSERVER_ONLY,
+    ),
 )

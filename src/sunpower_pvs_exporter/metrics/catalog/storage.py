@@ -15,11 +15,15 @@ from sunpower_pvs_exporter.pvs.model import (
     EnergyStorage,
     Phase,
     PhaseReading,
+    PvDisconnect,
+    Relay,
     Snapshot,
     TransferSwitch,
 )
 
 SwitchPhase = tuple[TransferSwitch, str, Phase, PhaseReading]
+DisconnectRelay = tuple[PvDisconnect, Relay]
+DisconnectPhase = tuple[PvDisconnect, str, Phase, PhaseReading]
 
 
 def _storage_labels(ess: EnergyStorage) -> tuple[str, ...]:
@@ -31,6 +35,19 @@ def _switch_phase_items(snapshot: Snapshot) -> Iterable[SwitchPhase]:
         for side, phases in (("grid", switch.grid_phases), ("load", switch.load_phases)):
             for phase, reading in phases:
                 yield (switch, side, phase, reading)
+
+
+def _disconnect_relays(snapshot: Snapshot) -> Iterable[DisconnectRelay]:
+    for pvd in snapshot.pv_disconnects:
+        for relay in pvd.relays:
+            yield (pvd, relay)
+
+
+def _disconnect_phases(snapshot: Snapshot) -> Iterable[DisconnectPhase]:
+    for pvd in snapshot.pv_disconnects:
+        for side, phases in (("grid", pvd.grid_phases), ("pv", pvd.pv_phases)):
+            for phase, reading in phases:
+                yield (pvd, side, phase, reading)
 
 
 STORAGE_LABELS = ("device_id", "device_type", "model")
@@ -72,6 +89,23 @@ TRANSFER_SWITCH_PHASE = Subject[Snapshot, SwitchPhase](
     doc="each leg (L1, L2) on the grid side and the home (load) side of a transfer switch",
     label_names=("device_id", "model", "side", "phase"),
     items=_switch_phase_items,
+    labels=lambda item: (item[0].device.serial, item[0].device.model, item[1], item[2]),
+    data_time=lambda item: item[0].device.data_time,
+)
+
+PV_DISCONNECT_RELAY = Subject[Snapshot, DisconnectRelay](
+    name="pv_disconnect_relay",
+    doc="each relay of a SunVault PV Disconnect (legacy DeviceList `PV Disconnect`)",
+    label_names=("device_id", "model", "relay"),
+    items=_disconnect_relays,
+    labels=lambda item: (item[0].device.serial, item[0].device.model, item[1].number),
+    data_time=lambda item: item[0].device.data_time,
+)
+PV_DISCONNECT_PHASE = Subject[Snapshot, DisconnectPhase](
+    name="pv_disconnect_phase",
+    doc="each leg (L1, L2) on the grid side and the PV side of a PV Disconnect",
+    label_names=("device_id", "model", "side", "phase"),
+    items=_disconnect_phases,
     labels=lambda item: (item[0].device.serial, item[0].device.model, item[1], item[2]),
     data_time=lambda item: item[0].device.data_time,
 )
@@ -315,5 +349,38 @@ STORAGE_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         value=lambda item: item[3].voltage_volts,
         source="varserver `v1nGridV`/`v2nGridV` (grid), `v1nV`/`v2nV` (load); legacy ESS status "
         "`hub_plus_status.grid_phase1_voltage`… / `load_phase1_voltage`…",
+    ),
+    MetricSpec(
+        name="sunpower_pvs_pv_disconnect_relay_state",
+        kind="gauge",
+        help="A PV Disconnect relay's state code as the PVS reports it (1 and 0 seen on "
+        "real units; SunPower does not document the codes).",
+        unit="",
+        subject=PV_DISCONNECT_RELAY,
+        value=lambda item: item[1].state,
+        source="legacy DeviceList `PV Disconnect` `relay<N>_state`",
+        backends=LEGACY_ONLY,
+    ),
+    MetricSpec(
+        name="sunpower_pvs_pv_disconnect_relay_error",
+        kind="gauge",
+        help="A PV Disconnect relay's error code as the PVS reports it (0: none seen).",
+        unit="",
+        subject=PV_DISCONNECT_RELAY,
+        value=lambda item: item[1].error,
+        source="legacy DeviceList `PV Disconnect` `relay<N>_error`",
+        backends=LEGACY_ONLY,
+    ),
+    MetricSpec(
+        name="sunpower_pvs_pv_disconnect_phase_voltage_volts",
+        kind="gauge",
+        help="Leg-to-neutral voltage on the grid side or the PV side of a PV Disconnect: "
+        "PV side near 0 while the grid side is up means the PV is disconnected.",
+        unit="volts",
+        subject=PV_DISCONNECT_PHASE,
+        value=lambda item: item[3].voltage_volts,
+        source="legacy DeviceList `PV Disconnect` `v1n_grid_v`/`v2n_grid_v` (grid), "
+        "`v1n_pv_v`/`v2n_pv_v` (pv)",
+        backends=LEGACY_ONLY,
     ),
 )
