@@ -43,6 +43,19 @@ BAD_FILES = {
     "run under systemd with LoadCredential= (see docs/configuration.md, Secrets)",
     "password_file_and_env.bad.yml": "targets[0].password_file: give a password file or a "
     "password env var, not both",
+    "arrays_serial_twice.bad.yml": "targets[0].arrays.west: inverter E00122000000001 is "
+    "already in array south",
+    "arrays_not_mapping.bad.yml": "targets[0].arrays: expected a mapping of array name to a "
+    "list of inverter serial numbers",
+    "arrays_empty_array.bad.yml": "targets[0].arrays.west: expected a non-empty list of "
+    "inverter serial numbers",
+    "arrays_bad_name.bad.yml": "targets[0].arrays: array name 'south roof' must be 1-63 "
+    "letters, digits, '_', '.' or '-'",
+    "arrays_in_defaults.bad.yml": "defaults.arrays: unknown key (allowed: api, max_age, "
+    "password_env, password_file, poll_interval, port, telemetry_port, timeout, timezone, "
+    "tls_ca_file, use_tls)",
+    "arrays_serial_not_text.bad.yml": "targets[0].arrays.south: expected inverter serial "
+    "numbers, got 122000000002 (quote a serial made of digits only)",
 }
 
 

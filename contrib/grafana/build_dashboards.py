@@ -5,7 +5,7 @@
     python3 contrib/grafana/build_dashboards.py --check  # exit 1 if they are out of date
 
 The JSON files are what users import; this script is what to edit. It builds
-the three dashboards with ``grafana-foundation-sdk`` (the types and builders
+the four dashboards with ``grafana-foundation-sdk`` (the types and builders
 Grafana generates from its own schemas, here the ones for Grafana 10.4), so a
 misspelt option or a wrong enum value fails here instead of being silently
 dropped by Grafana. The SDK is a development dependency only (the ``test``
@@ -30,6 +30,7 @@ from typing import Any, TypeAlias
 
 try:
     from grafana_foundation_sdk.builders import (
+        barchart,
         bargauge,
         prometheus,
         stat,
@@ -126,6 +127,39 @@ LIVE_MAPPING = value_map(
     {0: ("disconnected", "red"), 1: ("connected", "green"), 2: ("no stream (PVS5)", "blue")}
 )
 RED_GREEN: tuple[Step, ...] = ((None, "red"), (1, "green"))
+
+
+def range_map(ranges: Sequence[tuple[float, float, str, str]]) -> list[model.ValueMapping]:
+    """Ranges of numbers shown as words: (from, to, text, color)."""
+    return [
+        model.RangeMap(
+            options=model.DashboardRangeMapOptions(
+                from_val=low,
+                to=high,
+                result=model.ValueMappingResult(text=text, color=color, index=index),
+            )
+        )
+        for index, (low, high, text, color) in enumerate(ranges)
+    ]
+
+
+# An inverter's power or daily energy relative to its array's median
+# (panel_health.yml; docs/panel-health.md): the alerts' thresholds, as colours.
+# -1: no ratio (the array's median is in the dark).
+RELATIVE_MAPPING = range_map(
+    [
+        (-1, -0.5, "no sun", "text"),
+        (0, 0.05, "dead", "red"),
+        (0.05, 0.8, "low", "orange"),
+        (0.8, 1000, "normal", "green"),
+    ]
+)
+RELATIVE_STEPS: tuple[Step, ...] = (
+    (None, "text"),
+    (0, "red"),
+    (0.05, "orange"),
+    (0.8, "green"),
+)
 
 
 def color(mode: model.FieldColorModeId, fixed: str = "") -> dash.FieldColor:
@@ -291,6 +325,30 @@ def big_value(
     )
 
 
+def bars_per_series() -> bargauge.Panel:
+    """Horizontal bars, one per series, last value: the short ones stand out."""
+    return (
+        bargauge.Panel()
+        .orientation(common.VizOrientation.HORIZONTAL)
+        .display_mode(common.BarGaugeDisplayMode.BASIC)
+        .reduce_options(last_value())
+        .show_unfilled(True)
+        .value_mode(common.BarGaugeValueMode.COLOR)
+    )
+
+
+def cells_per_series() -> statushistory.Panel:
+    """A heatmap: one row per series, one coloured cell per interval."""
+    return (
+        statushistory.Panel()
+        .show_value(common.VisibilityMode.NEVER)
+        .row_height(0.9)
+        .col_width(0.95)
+        .legend(legend(show=False))
+        .tooltip(tooltip(common.TooltipDisplayMode.SINGLE, common.SortOrder.NONE))
+    )
+
+
 def merge() -> model.DataTransformerConfig:
     """One row per series: the table queries' columns side by side."""
     return model.DataTransformerConfig(id_val="merge", options={})
@@ -382,6 +440,7 @@ def datasource_variable() -> dash.DatasourceVariable:
 
 
 PANEL_NAMES = {
+    "barchart": "Bar chart",
     "bargauge": "Bar gauge",
     "stat": "Stat",
     "state-timeline": "State timeline",
@@ -1084,6 +1143,79 @@ def site_overview() -> dict[str, Any]:
 # --- per inverter --------------------------------------------------------------------
 
 
+def panel_health_panels() -> list[PanelBuilder]:
+    """Every inverter against its array's median (docs/panel-health.md)."""
+    selector = f'{INV}, array=~"$array"'
+    ratio = f"sunpower_pvs:inverter_power_relative_ratio{{{selector}}}"
+    power = f"sunpower_pvs:inverter_power_watts{{{selector}}}"
+    daily = f"sunpower_pvs:inverter_day_energy_relative_ratio{{{selector}}}"
+    return [
+        row("Panel health: each inverter against its array"),
+        big_value(
+            "Inverters by output relative to their array",
+            "One tile per inverter (array / serial), coloured by its power relative to its "
+            "array's median right now: dead (under 5 %), low (under 80 %), normal. 'no "
+            "sun': the array's median inverter makes 50 W or less, nothing is judged. "
+            "Arrays come from the exporter's arrays configuration (sunpower_pvs_inverter_"
+            "array_info; docs/panel-health.md).",
+            [
+                at_end(
+                    f"{ratio} or ({power} * 0 - 1)",
+                    "{{array}} {{device_id}}",
+                )
+            ],
+            "percentunit",
+            w=24,
+            h=10,
+            steps=RELATIVE_STEPS,
+            by_thresholds=True,
+            mappings=RELATIVE_MAPPING,
+        )
+        .text_mode(common.BigValueTextMode.VALUE_AND_NAME)
+        .color_mode(common.BigValueColorMode.BACKGROUND)
+        .graph_mode(common.BigValueGraphMode.NONE),
+        panel(
+            cells_per_series(),
+            "Daily yield relative to the array, per inverter",
+            "A heatmap: one row per inverter, one column per day, each cell its energy over "
+            "the 24 hours up to that column relative to its array's median. A row that "
+            "stays orange is SunpowerPvsInverterUnderperforming; red is a dead inverter. "
+            "Days are 24-hour windows ending at the column's time.",
+            [target(daily, "{{array}} {{device_id}}")],
+            "percentunit",
+            w=24,
+            h=12,
+            interval="1d",
+            time_from="30d",
+            steps=RELATIVE_STEPS,
+            by_thresholds=True,
+            low=0,
+        ),
+        panel(
+            bars_per_series(),
+            "Degradation: last 30 days against its own 90 days",
+            "Each inverter's average daily yield relative to its array over the last 30 "
+            "days, divided by the same over the last 90 days. 1: unchanged. A panel "
+            "slowly losing output (soiling, a growing tree, an ageing module) drifts below "
+            "1 long before any alert; with less than 90 days of data both windows are "
+            "the same and the ratio is 1.",
+            [
+                at_end(
+                    f"avg_over_time({daily}[30d]) / avg_over_time({daily}[90d])",
+                    "{{array}} {{device_id}}",
+                )
+            ],
+            "percentunit",
+            w=24,
+            h=10,
+            steps=((None, "orange"), (0.95, "green")),
+            by_thresholds=True,
+            low=0.5,
+            high=1.1,
+        ),
+    ]
+
+
 def inverters() -> dict[str, Any]:
     state = f'sunpower_pvs_device_state{{{I}, device_type="Inverter", device_id=~"$inverter"}}'
     ac = f"sunpower_pvs_inverter_ac_power_watts{{{INV}}}"
@@ -1172,12 +1304,7 @@ def inverters() -> dict[str, Any]:
             h=10,
         ),
         panel(
-            statushistory.Panel()
-            .show_value(common.VisibilityMode.NEVER)
-            .row_height(0.9)
-            .col_width(0.95)
-            .legend(legend(show=False))
-            .tooltip(tooltip(common.TooltipDisplayMode.SINGLE, common.SortOrder.NONE)),
+            cells_per_series(),
             "AC power per inverter",
             "Each row is an inverter, each cell its AC output: weak or dark cells next to "
             "bright ones show shading, soiling or a failing module.",
@@ -1255,13 +1382,9 @@ def inverters() -> dict[str, Any]:
             w=12,
             h=10,
         ),
+        *panel_health_panels(),
         panel(
-            bargauge.Panel()
-            .orientation(common.VizOrientation.HORIZONTAL)
-            .display_mode(common.BarGaugeDisplayMode.BASIC)
-            .reduce_options(last_value())
-            .show_unfilled(True)
-            .value_mode(common.BarGaugeValueMode.COLOR),
+            bars_per_series(),
             "Energy today per inverter",
             "Energy each inverter produced since local midnight: the short bars are the "
             "ones to look at.",
@@ -1284,12 +1407,271 @@ def inverters() -> dict[str, Any]:
         "Inverter serial numbers (device_id).",
         f"label_values(sunpower_pvs_inverter_ac_power_watts{{{I}}}, device_id)",
     )
+    array_variable = label_variable(
+        "array",
+        "Array",
+        "Arrays (roof faces) of the exporter's arrays configuration; 'site' without one.",
+        f"label_values(sunpower_pvs_inverter_array_info{{{I}}}, array)",
+    )
     return dashboard(
         "sunpower-pvs-inverters",
         "SunPower inverters",
-        "Every micro-inverter of a SunPower PVS site: table, AC power map, DC vs AC, "
-        "temperatures, offline inverters (sunpower-pvs-exporter).",
-        [instance_variable("sunpower_pvs_device_state"), inverter_variable],
+        "Every micro-inverter of a SunPower PVS site: table, AC power map, panel health "
+        "against each array, DC vs AC, temperatures, offline inverters "
+        "(sunpower-pvs-exporter).",
+        [instance_variable("sunpower_pvs_device_state"), inverter_variable, array_variable],
+        panels,
+    )
+
+
+# --- energy ----------------------------------------------------------------------------
+
+# The energy recording rules (contrib/prometheus/rules.yml): each flow's energy
+# in the last 5 minutes, whose sums over consecutive 5-minute steps tile time.
+FLOWS = (
+    ("produced", "Produced", "yellow"),
+    ("consumed", "Consumed", "blue"),
+    ("imported", "Imported", "red"),
+    ("exported", "Exported", "green"),
+    ("battery_charged", "Battery charged", "purple"),
+    ("battery_discharged", "Battery discharged", "orange"),
+)
+
+
+def flow_rule(flow: str) -> str:
+    return f"sunpower_pvs:site_{flow}_watt_hours:increase5m{{{I}}}"
+
+
+def flow_sum(flow: str, window: str, offset: str = "") -> str:
+    """A flow's energy over ``window``: its 5-minute pieces added up."""
+    return f"sum(sum_over_time({flow_rule(flow)}[{window}:5m]{offset}))"
+
+
+def local_periods(date_format: str) -> list[model.DataTransformerConfig]:
+    """Hourly values added up per local day or month (Grafana knows the time zone).
+
+    PromQL has no time zones: its daily steps start at UTC midnight. The
+    queries therefore return each hour's energy, stamped with the hour's start
+    (``offset -1h``); Grafana formats the stamps as dates in the dashboard's time
+    zone and adds up the hours of each date.
+    """
+    return [
+        model.DataTransformerConfig(
+            id_val="formatTime",
+            options={"timeField": "Time", "outputFormat": date_format, "useTimezone": True},
+        ),
+        model.DataTransformerConfig(
+            id_val="joinByField", options={"byField": "Time", "mode": "outer"}
+        ),
+        model.DataTransformerConfig(
+            id_val="groupBy",
+            options={
+                "fields": {
+                    "Time": {"aggregations": [], "operation": "groupby"},
+                    **{
+                        label: {"aggregations": ["sum"], "operation": "aggregate"}
+                        for _, label, _ in FLOWS
+                    },
+                }
+            },
+        ),
+        organize([], {f"{label} (sum)": label for _, label, _ in FLOWS}),
+    ]
+
+
+def period_bars(title: str, description: str, date_format: str, span: str) -> barchart.Panel:
+    builder = (
+        barchart.Panel()
+        .x_field("Time")
+        .show_value(common.VisibilityMode.NEVER)
+        .stacking(common.StackingMode.NONE)
+        .group_width(0.8)
+        .bar_width(0.9)
+        .fill_opacity(80)
+        .orientation(common.VizOrientation.AUTO)
+        .x_tick_label_rotation(0)
+        .legend(legend())
+        .tooltip(tooltip(common.TooltipDisplayMode.MULTI, common.SortOrder.NONE))
+        .max_data_points(10000)
+    )
+    builder = panel(
+        builder,
+        title,
+        description,
+        [
+            target(flow_sum(flow, "1h", " offset -1h"), label, chr(ord("A") + n))
+            for n, (flow, label, _) in enumerate(FLOWS)
+        ],
+        "watth",
+        w=24,
+        h=10,
+        interval="1h",
+        time_from=span,
+    ).transformations(local_periods(date_format))
+    for _, label, hue in FLOWS:
+        builder = builder.override_by_name(
+            label,
+            [model.DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": hue})],
+        )
+    return builder
+
+
+def energy() -> dict[str, Any]:
+    today = [
+        big_value(
+            label,
+            f"{label} energy since local midnight (the dashboard's time zone), from the "
+            "energy recording rules; up to 5 minutes behind. Empty when it cannot be known "
+            "(no consumption meter: consumed, imported, exported; no battery).",
+            [at_end(flow_sum(flow, "$__range"), label)],
+            "watth",
+            w=3,
+            h=5,
+            fixed_color=hue,
+            time_from=TODAY,
+        )
+        for flow, label, hue in FLOWS
+    ]
+    ratios = [
+        big_value(
+            "Self-consumption today",
+            "Share of today's production used on site (battery charging included), not "
+            "exported: 1 - exported / produced.",
+            [
+                at_end(
+                    f"1 - {flow_sum('exported', '$__range')} / {flow_sum('produced', '$__range')}"
+                )
+            ],
+            "percentunit",
+            w=6,
+            h=5,
+            low=0,
+            high=1,
+            decimals=0,
+            time_from=TODAY,
+        ),
+        big_value(
+            "Self-sufficiency today",
+            "Share of today's consumption the site covered itself (solar and battery): "
+            "1 - imported / consumed.",
+            [
+                at_end(
+                    f"1 - {flow_sum('imported', '$__range')} / {flow_sum('consumed', '$__range')}"
+                )
+            ],
+            "percentunit",
+            w=6,
+            h=5,
+            low=0,
+            high=1,
+            decimals=0,
+            time_from=TODAY,
+        ),
+    ]
+    soh = f"sunpower_pvs_ess_state_of_health_ratio{{{I}}}"
+    battery = [
+        row("Battery (SunVault)"),
+        big_value(
+            "State of health",
+            "The battery's own estimate of its remaining capacity (new firmware). Some "
+            "units report 0: shown as unknown, not as a dead battery.",
+            [at_end(f"max by (instance, device_id) ({soh} > -Inf)", "{{device_id}}")],
+            "percentunit",
+            w=6,
+            h=6,
+            mappings=value_map({0: ("unknown", "text")}),
+            steps=((None, "red"), (0.6, "orange"), (0.8, "green")),
+            by_thresholds=True,
+            decimals=0,
+        ),
+        big_value(
+            "Usable energy per cycle (7 days)",
+            "Energy the battery delivered per full 100 % swing of its charge over the last "
+            "7 days (sunpower_pvs:site_battery_usable_watt_hours_per_cycle:week): its real "
+            "usable capacity. Empty until the charge fell by half a cycle in the week.",
+            [
+                at_end(
+                    f"sunpower_pvs:site_battery_usable_watt_hours_per_cycle:week{{{I}}}",
+                    "{{instance}}",
+                )
+            ],
+            "watth",
+            w=6,
+            h=6,
+        ),
+        big_value(
+            "Round-trip efficiency (7 days)",
+            "Energy out of the battery over energy into it, last 7 days "
+            "(sunpower_pvs:site_battery_round_trip_efficiency_ratio:week). SunVault's "
+            "rated round trip is about 85-90 %; the week's net change of charge is ignored.",
+            [
+                at_end(
+                    f"sunpower_pvs:site_battery_round_trip_efficiency_ratio:week{{{I}}}",
+                    "{{instance}}",
+                )
+            ],
+            "percentunit",
+            w=6,
+            h=6,
+            steps=((None, "orange"), (0.8, "green")),
+            by_thresholds=True,
+            decimals=0,
+        ),
+        big_value(
+            "Grid outages (7 days)",
+            "Time the home ran islanded from the grid in the last 7 days.",
+            [at_end(f"sum(sum_over_time(sunpower_pvs:site_grid_outage{{{I}}}[7d:1m])) * 60")],
+            "s",
+            w=6,
+            h=6,
+        ),
+        timeline(
+            "Grid outages",
+            "When the grid was down, as the SunVault Hub+ / MIDC saw it "
+            "(sunpower_pvs:site_grid_outage: its grid side under 50 V), and the switch's own "
+            "state strings as it reports them (undocumented values, shown raw).",
+            [
+                target(f"sunpower_pvs:site_grid_outage{{{I}}}", "{{instance}} grid", "A"),
+                target(
+                    f"max by (instance, state) (sunpower_pvs_transfer_switch_state_info{{{I}}})",
+                    "{{instance}} switch {{state}}",
+                    "B",
+                ),
+            ],
+            value_map({0: ("grid up", "green"), 1: ("OUTAGE", "red")}),
+            ((None, "green"), (1, "red")),
+            w=24,
+            h=6,
+        ),
+    ]
+    panels = [
+        row("Today so far"),
+        *today,
+        *ratios,
+        row("By day and month (your local time zone)"),
+        period_bars(
+            "Daily energy",
+            "Each local day of the last 30 days: energy produced, consumed, imported, "
+            "exported, and into and out of the battery. Days follow the dashboard's time "
+            "zone (set it to the site's): the hours are added up by Grafana.",
+            "YYYY-MM-DD",
+            "30d",
+        ),
+        period_bars(
+            "Monthly energy",
+            "Each local month of the last year, the same flows.",
+            "YYYY-MM",
+            "365d",
+        ),
+        *battery,
+    ]
+    return dashboard(
+        "sunpower-pvs-energy",
+        "SunPower energy",
+        "What a SunPower site produced, consumed, imported, exported and stored: today so "
+        "far, per local day and month; battery health and grid outages "
+        "(sunpower-pvs-exporter).",
+        [instance_variable("sunpower_pvs_device_state")],
         panels,
     )
 
@@ -1751,6 +2133,7 @@ def supervisor() -> dict[str, Any]:
 
 
 DASHBOARDS = {
+    "sunpower-pvs-energy.json": energy,
     "sunpower-pvs-site-overview.json": site_overview,
     "sunpower-pvs-inverters.json": inverters,
     "sunpower-pvs-supervisor.json": supervisor,

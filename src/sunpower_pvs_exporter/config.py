@@ -53,6 +53,7 @@ TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,252}$")
 # One DNS label: letters, digits and inner hyphens (underscores, seen on home LANs, too).
 _DNS_LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
 MAX_DNS_NAME = 253
+ARRAY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,9 @@ class TargetConfig:
     timezone: str | None = None
     # Port of the PVS telemetry WebSocket, used with ``live``.
     telemetry_port: int = TELEMETRY_PORT
+    # Inverter serial -> array (roof face) name, sorted by serial: panels are
+    # compared with the peers of their own array (docs/panel-health.md).
+    inverter_arrays: tuple[tuple[str, str], ...] = ()
 
     def password(self) -> str | None:
         """The PVS password from file or environment; never stored on the config."""
@@ -280,6 +284,37 @@ def check_timezone(value: str | None, key: str) -> str | None:
     return value
 
 
+def parse_arrays(value: object, key: str) -> tuple[tuple[str, str], ...]:
+    """``arrays: {south: [serial, ...], west: [...]}`` as sorted (serial, array) pairs."""
+    if not isinstance(value, dict) or not value:
+        raise ConfigError(
+            f"{key}: expected a mapping of array name to a list of inverter serial numbers"
+        )
+    assigned: dict[str, str] = {}
+    for name, serials in value.items():
+        if not isinstance(name, str) or not ARRAY_NAME.match(name):
+            raise ConfigError(
+                f"{key}: array name {name!r} must be 1-63 letters, digits, '_', '.' or '-'"
+            )
+        where = f"{key}.{name}"
+        if not isinstance(serials, list) or not serials:
+            raise ConfigError(f"{where}: expected a non-empty list of inverter serial numbers")
+        for serial in serials:
+            if isinstance(serial, int | float):
+                raise ConfigError(
+                    f"{where}: expected inverter serial numbers, got {serial!r} "
+                    "(quote a serial made of digits only)"
+                )
+            text = serial if isinstance(serial, str) else None
+            if text is None or not text.strip():
+                raise ConfigError(f"{where}: expected inverter serial numbers, got {serial!r}")
+            text = text.strip()
+            if text in assigned:
+                raise ConfigError(f"{where}: inverter {text} is already in array {assigned[text]}")
+            assigned[text] = name
+    return tuple(sorted(assigned.items()))
+
+
 def make_target(
     keys: Callable[[str], str],
     *,
@@ -297,6 +332,7 @@ def make_target(
     password_env: str | None,
     timezone: str | None,
     telemetry_port: int | None = None,
+    inverter_arrays: tuple[tuple[str, str], ...] = (),
 ) -> TargetConfig:
     """Apply defaults and limits; the one place both CLI and file targets pass."""
     host = parse_host(host, keys("host"), keys("port"), keys("use_tls"))
@@ -345,6 +381,7 @@ def make_target(
         max_age=age,
         timezone=check_timezone(timezone, keys("timezone")),
         telemetry_port=TELEMETRY_PORT if telemetry_port is None else telemetry_port,
+        inverter_arrays=inverter_arrays,
     )
 
 
@@ -364,6 +401,7 @@ TARGET_KEYS = {
     "max_age",
     "timezone",
     "telemetry_port",
+    "arrays",
 }
 GLOBAL_KEYS = {
     "live",
@@ -383,7 +421,8 @@ GLOBAL_KEYS = {
     "targets",
     "defaults",
 }
-DEFAULTS_KEYS = TARGET_KEYS - {"name", "host"}
+# A site's arrays are its own: no default for them.
+DEFAULTS_KEYS = TARGET_KEYS - {"name", "host", "arrays"}
 
 
 def _parse_target(
@@ -431,6 +470,7 @@ def _parse_target(
         telemetry_port=parse_port(opt("telemetry_port"), k + "telemetry_port")
         if "telemetry_port" in merged
         else None,
+        inverter_arrays=parse_arrays(opt("arrays"), k + "arrays") if "arrays" in merged else (),
     )
 
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import random
@@ -125,6 +126,7 @@ class Poller:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        inverter_arrays: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.name = name
         # Every line it logs names the target (a field of its own in logfmt and JSON).
@@ -155,6 +157,8 @@ class Poller:
         # background: the first poll waits this long, so that a fleet's first
         # polls spread over the interval instead of all starting at once.
         self.first_delay = first_delay
+        # The owner's inverter -> array assignment, carried on every snapshot.
+        self.inverter_arrays = inverter_arrays
         self._last_probe_at: float | None = None
         self._last = LastPoll()
         self._consecutive_failures = 0
@@ -342,6 +346,8 @@ class Poller:
             snapshot = self.continuity.apply(snapshot, self.clock())
         except Exception:  # a bug here must not stop the polling
             self.log.exception("carrying state over from earlier polls failed")
+        if self.inverter_arrays:
+            snapshot = dataclasses.replace(snapshot, inverter_arrays=self.inverter_arrays)
         # The counters above changed; a scrape during the pre-rendering must see it.
         self._changed()
         if self.prepare is not None:

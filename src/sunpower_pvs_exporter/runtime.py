@@ -184,6 +184,7 @@ def make_poller(
         mode=mode,
         idle_after=idle_after,
         first_delay=first_poll_delay(target.name, target.poll_interval, targets),
+        inverter_arrays=target.inverter_arrays,
     )
 
 

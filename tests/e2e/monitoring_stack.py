@@ -15,6 +15,9 @@ event loop pytest-asyncio gives each test:
 
 The real ``prometheus`` binary scrapes all three jobs every second, loads
 every rule file of contrib/prometheus/, and keeps its TSDB in a temp dir.
+It loads one more rule file, written here: a copy of the panel-health alert
+SunpowerPvsInverterDead whose 30 minutes of ``for`` are cut to seconds (and
+labelled ``e2e_for``), so a test can see it fire on the same expression.
 Everything listens on 127.0.0.1 only.
 
 The simulated sites run on real time (so Prometheus's clock and the PVS's
@@ -63,7 +66,10 @@ from support import (
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs" / "monitoring.md"
 DOCUMENTED_EXPORTER = "exporter-host:9110"
+PANEL_HEALTH = REPO / "contrib" / "prometheus" / "panel_health.yml"
 SCRAPE_INTERVAL = "1s"
+# The e2e copy of SunpowerPvsInverterDead waits this long instead of 30 minutes.
+SHORT_FOR = "10s"
 POLL_INTERVAL = 0.5
 # "home": old (legacy dl_cgi) firmware, the original exporter's world.
 # "cabin": new (varserver, https) firmware with a two-module SunVault battery.
@@ -300,7 +306,7 @@ class MonitoringStack:
                 "scrape_timeout": SCRAPE_INTERVAL,
                 "evaluation_interval": SCRAPE_INTERVAL,
             },
-            "rule_files": [str(path) for path in RULE_FILES],
+            "rule_files": [str(path) for path in self.rule_files()],
             "scrape_configs": [
                 {
                     "job_name": JOB_SINGLE,
@@ -318,7 +324,25 @@ class MonitoringStack:
             ],
         }
 
+    def rule_files(self) -> list[Path]:
+        """The shipped rule files, and the short-``for`` copy of the dead-inverter alert."""
+        return [*RULE_FILES, self.workdir / "short_for.yml"]
+
+    def _write_short_for_rules(self) -> None:
+        rules = [
+            rule
+            for group in yaml.safe_load(PANEL_HEALTH.read_text())["groups"]
+            for rule in group["rules"]
+            if rule.get("alert") == "SunpowerPvsInverterDead"
+        ]
+        assert len(rules) == 1, "panel_health.yml should have one SunpowerPvsInverterDead"
+        rule = {**rules[0], "for": SHORT_FOR}
+        rule["labels"] = {**rule["labels"], "e2e_for": SHORT_FOR}
+        doc = {"groups": [{"name": "e2e_short_for", "rules": [rule]}]}
+        (self.workdir / "short_for.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
+
     def _start_prometheus(self) -> None:
+        self._write_short_for_rules()
         config_path = self.workdir / "prometheus.yml"
         config_path.write_text(yaml.safe_dump(self.prometheus_config(), sort_keys=False))
         self.process, self.prometheus_port = start_on_free_port(

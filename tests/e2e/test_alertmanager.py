@@ -17,7 +17,7 @@ group_wait / group_interval (1 s); the rules, routes, receivers and templates
 are the shipped ones.
 
 Faults: the "home" PVS stops answering (SunpowerPvsDown, a warning) and two
-of "cabin"'s four inverters die (SunpowerPvsInverterNotReporting, a warning
+of "cabin"'s four inverters die (SunpowerPvsInverterDead, a warning
 about a device, daylight-only). Then both are cleared.
 """
 
@@ -367,8 +367,7 @@ def told(stack: AlertingStack, status: str, word: str, *inverters: str) -> bool:
     return (
         has(alerts, status, "SunpowerPvsDown", target="home", job="sunpower_probe")
         and all(
-            has(alerts, status, "SunpowerPvsInverterNotReporting", device_id=serial)
-            for serial in inverters
+            has(alerts, status, "SunpowerPvsInverterDead", device_id=serial) for serial in inverters
         )
         and f"{word} at site home: PVS home" in texts
         and all(f"{word} at site cabin: Inverter {serial}" in texts for serial in inverters)
@@ -422,7 +421,7 @@ def test_faults_reach_the_owner_named_and_resolve(stack: AlertingStack):
     inverters = {
         a["labels"]["device_id"]: a["labels"]
         for a in alerts
-        if a["labels"]["alertname"] == "SunpowerPvsInverterNotReporting"
+        if a["labels"]["alertname"] == "SunpowerPvsInverterDead"
     }
     assert set(inverters) == {dead, also_dead}, "an alert for a working inverter"
     assert {labels["instance"] for labels in inverters.values()} == {"cabin"}
@@ -430,7 +429,7 @@ def test_faults_reach_the_owner_named_and_resolve(stack: AlertingStack):
     texts = "\n".join(telegram_texts(stack, "day"))
     assert "PROBLEM at site home: PVS home is not answering the exporter" in texts
     assert "What to do: The exporter at " in texts and "power cycle" in texts
-    assert f"PROBLEM at site cabin: Inverter {dead} on cabin is not reporting" in texts
+    assert f"PROBLEM at site cabin: Inverter {dead} on cabin produces nothing" in texts
     assert f"/d/sunpower-pvs-inverters?var-instance=cabin&var-inverter={dead}" in texts
     assert "/d/sunpower-pvs-supervisor?var-instance=home" in texts
     # Warnings are grouped by severity: one message holds both dead inverters

@@ -19,7 +19,7 @@ from e2e.monitoring_stack import (
     JOB_EXPORTER,
     JOB_PROBE,
     JOB_SINGLE,
-    RULE_FILES,
+    SHORT_FOR,
     SITES,
     MonitoringStack,
     http_get,
@@ -262,7 +262,7 @@ def test_probe_job_labels_each_site_by_target_name(stack):
 
 def test_rules_load_and_record_site_power(stack):
     groups = stack.api("rules")["groups"]
-    assert {g["file"] for g in groups} == {str(path) for path in RULE_FILES}
+    assert {g["file"] for g in groups} == {str(path) for path in stack.rule_files()}
     for group in groups:
         for rule in group["rules"]:
             assert rule["health"] == "ok", (rule["name"], rule.get("lastError"))
@@ -364,20 +364,45 @@ def test_battery_site_on_new_firmware_matches_the_simulator(stack):
     raise AssertionError("\n".join(problems))
 
 
-def test_inverter_alert_goes_pending_for_the_inverter_in_error(stack):
-    """The simulated 'home' site has one inverter in error at noon: the alert notices it
-    (pending: it must last 30 minutes to fire); no other alert is even pending."""
-    broken = {i.serial for i in stack.sites["home"].pvs.state().inverters if not i.working}
-    assert len(broken) == 1
-    alerts = stack.wait_for(
-        f'ALERTS{{alertname="SunpowerPvsInverterNotReporting", job="{JOB_SINGLE}"}}',
-        lambda r: len(r) == 1,
-        "SunpowerPvsInverterNotReporting pending",
-    )
-    assert alerts[0]["metric"]["alertstate"] == "pending"
-    assert {alerts[0]["metric"]["device_id"]} == broken
-    others = stack.query('ALERTS{alertname!="SunpowerPvsInverterNotReporting"}')
-    assert others == [], others
+def test_dead_inverter_alert_fires_for_the_dead_inverters_only(stack):
+    """Panel health on real Prometheus: the simulator's "dead" fault on one of "barn"'s
+    3 inverters, and "home"'s inverter in error, fire SunpowerPvsInverterDead (its e2e
+    copy with a short ``for``) for exactly those device_ids; "cabin" (2 inverters: too
+    few to judge) and every healthy inverter stay quiet, and no other alert is even
+    pending."""
+    home = {i.serial for i in stack.sites["home"].pvs.state().inverters if not i.working}
+    assert len(home) == 1
+    barn = stack.sites["barn"].pvs
+    dead = barn.inverter_fault(1, "dead")
+    try:
+        want = {
+            (JOB_SINGLE, f"127.0.0.1:{stack.exporters['single'].port}", *home),
+            (JOB_PROBE, "home", *home),
+            (JOB_PROBE, "barn", dead),
+        }
+
+        def fired(result: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+            return {
+                (s["metric"]["job"], s["metric"]["instance"], s["metric"]["device_id"])
+                for s in result
+            }
+
+        alerts = stack.wait_for(
+            'ALERTS{alertname="SunpowerPvsInverterDead", alertstate="firing"}',
+            lambda r: fired(r) == want,
+            "SunpowerPvsInverterDead firing for home's and barn's dead inverters",
+            timeout=40.0,
+        )
+        assert {a["metric"]["e2e_for"] for a in alerts} == {SHORT_FOR}
+        assert {a["metric"]["array"] for a in alerts} == {"site"}
+        # The shipped rule (30 minutes) sees the same inverters, pending.
+        pending = stack.query('ALERTS{alertname="SunpowerPvsInverterDead", e2e_for=""}')
+        assert fired(pending) == want
+        assert {a["metric"]["alertstate"] for a in pending} == {"pending"}
+        others = stack.query('ALERTS{alertname!="SunpowerPvsInverterDead"}')
+        assert others == [], others
+    finally:
+        barn.heal_inverter(1)
 
 
 def test_sunpower_pvs_up_follows_the_pvs_while_up_stays_1(stack):

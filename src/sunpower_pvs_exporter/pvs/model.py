@@ -227,6 +227,11 @@ class ReadGroupStatus:
     failures: int
 
 
+# Panel health (docs/panel-health.md): an inverter the target's ``arrays``
+# do not assign is in this array; without ``arrays`` the whole site is.
+DEFAULT_ARRAY = "site"
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """One complete read of one PVS.
@@ -252,6 +257,19 @@ class Snapshot:
     # varserver: how each group of variables fared (one stuck group costs
     # only its own metrics).
     read_groups: tuple[ReadGroupStatus, ...] = ()
+    # Not from the PVS: the owner's (inverter serial, array) pairs from the
+    # target's configuration, added by the poller, so the array info metric
+    # is rendered with the snapshot it describes.
+    inverter_arrays: tuple[tuple[str, str], ...] = ()
+
+    def inverter_array_pairs(self) -> list[tuple[str, str]]:
+        """(serial, array) of every inverter the PVS lists, missing ones included."""
+        arrays = dict(self.inverter_arrays)
+        return [
+            (dev.serial, arrays.get(dev.serial, DEFAULT_ARRAY))
+            for dev in self.devices
+            if dev.device_type == "Inverter" and dev.serial
+        ]
 
     def device_counts(self) -> dict[tuple[str, str], int]:
         """Devices by (device_type, state), for the status page."""

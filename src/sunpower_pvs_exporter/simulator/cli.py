@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     import asyncio
     from collections.abc import Sequence
 
+    from sunpower_pvs_exporter.simulator.site import InverterFault
+
 # Ctrl-C: the shell's convention, 128 + SIGINT.
 EXIT_INTERRUPTED = 130
 
@@ -37,6 +39,30 @@ def parse_start(text: str) -> float:
     if parsed.tzinfo is None:
         parsed = parsed.astimezone()
     return parsed.timestamp()
+
+
+def parse_inverter_fault(text: str) -> tuple[int, InverterFault]:
+    """``INDEX:KIND`` or ``INDEX:degraded:FACTOR``, e.g. ``3:dead``, ``0:degraded:0.7``."""
+    import argparse
+
+    from sunpower_pvs_exporter.simulator.site import (
+        DEFAULT_DEGRADED_FACTOR,
+        INVERTER_FAULTS,
+        InverterFault,
+    )
+
+    parts = text.split(":")
+    try:
+        index = int(parts[0])
+        kind = parts[1] if len(parts) > 1 else ""
+        factor = float(parts[2]) if len(parts) > 2 else DEFAULT_DEGRADED_FACTOR
+        if index < 0 or len(parts) > 3 or (len(parts) == 3 and kind != "degraded"):
+            raise ValueError(text)
+        return index, InverterFault(kind, factor=factor)
+    except (ValueError, IndexError):
+        raise argparse.ArgumentTypeError(
+            f"expected INDEX:{'|'.join(INVERTER_FAULTS)} or INDEX:degraded:FACTOR, got {text!r}"
+        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,6 +109,27 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         help="SunVault battery modules (default 0: no storage, Hub+ or battery data)",
+    )
+    parser.add_argument(
+        "--inverter-fault",
+        type=parse_inverter_fault,
+        action="append",
+        default=[],
+        metavar="INDEX:KIND",
+        help="named inverter fault, repeatable: INDEX:dead, INDEX:degraded[:FACTOR] "
+        "(default factor 0.7), INDEX:intermittent",
+    )
+    parser.add_argument(
+        "--west-inverters",
+        type=int,
+        default=0,
+        help="split the site in two arrays: the last N inverters face west (default 0)",
+    )
+    parser.add_argument("--cloudy", action="store_true", help="an overcast day")
+    parser.add_argument(
+        "--grid-outage",
+        action="store_true",
+        help="the grid is down: the Hub+ islands the home (with --battery-modules)",
     )
     parser.add_argument(
         "--replay",
@@ -143,10 +190,17 @@ async def run(args: argparse.Namespace) -> int:
             error_inverters=min(args.error_inverters, args.inverters),
             error_style=args.error_style,
             battery_modules=max(0, args.battery_modules),
+            west_inverters=min(max(0, args.west_inverters), args.inverters),
         ),
         clock=SimClock(start=start, scale=args.time_scale),
         api=args.api,
     )
+    for index, fault in args.inverter_fault:
+        pvs.inverter_fault(index, fault.kind, factor=fault.factor)
+    if args.cloudy:
+        pvs.cloudy_day()
+    if args.grid_outage:
+        pvs.grid_outage()
     server = SimulatorServer(pvs, host=args.host, port=args.port, tls_port=args.tls_port)
     await server.start()
     try:
@@ -184,6 +238,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parse_and_run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    if any(index >= args.inverters for index, _ in args.inverter_fault):
+        print(
+            "sunpower-pvs-simulator: error: --inverter-fault: no such inverter "
+            f"(there are {args.inverters}, numbered from 0)",
+            file=sys.stderr,
+        )
+        return 2
     if args.inverters < 0 or args.time_scale <= 0:
         print(
             "sunpower-pvs-simulator: error: --inverters must be >= 0 and --time-scale > 0",

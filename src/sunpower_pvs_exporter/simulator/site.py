@@ -32,6 +32,18 @@ CHARGE_LIMIT_KW = 3.84
 DISCHARGE_LIMIT_KW = 6.8
 BATTERY_RESERVE = 0.2
 STORAGE_PERIOD = 15.0
+# Named inverter faults (``Site.set_inverter_fault``): a dead inverter makes
+# nothing (the PVS shows it in error); a degraded one (shade, soiling, a
+# failing module) makes ``factor`` of what it would; an intermittent one drops
+# out for the first ``INTERMITTENT_OFF`` seconds of every ``INTERMITTENT_CYCLE``.
+INVERTER_FAULTS = ("dead", "degraded", "intermittent")
+DEFAULT_DEGRADED_FACTOR = 0.7
+INTERMITTENT_CYCLE = 1800.0
+INTERMITTENT_OFF = 600.0
+WEATHERS = ("variable", "cloudy")
+# Array names of a site split in two (``SiteConfig.west_inverters``).
+SOUTH_ARRAY = "south"
+WEST_ARRAY = "west"
 # What a dead production meter reports as 0 (every reading but the power factor).
 DEAD_METER_ZEROS = (
     "p_kw", "q_kvar", "s_kva", "freq_hz", "net_kwh", "pos_kwh", "neg_kwh", "v12_v", "i_a",
@@ -94,6 +106,9 @@ class SiteConfig:
     # Sign of the legacy report's agg_power: +1 positive while discharging,
     # -1 positive while charging (the sign is undocumented on real units).
     legacy_agg_power_sign: int = 1
+    # Named fault "two_arrays": the last this many inverters sit on a west
+    # face (little morning sun, full afternoon sun); the others face south.
+    west_inverters: int = 0
     # Quirks of real units (shared/real-payloads FACTS.md), each off by default.
     # "pvs5-2017": DeviceList as PVS5 "5.0.0, Build 325" writes it: "result"
     # before "devices", the PVS entry last, ISDETAIL the string "1", no panid,
@@ -119,6 +134,28 @@ class SiteConfig:
     # Get_Comm also lists a cellular modem, whose ``signal`` is a JSON number
     # where sta0's is a string (O2).
     cell_modem: bool = False
+
+
+@dataclass(frozen=True)
+class InverterFault:
+    """What is wrong with one inverter (``kind`` in ``INVERTER_FAULTS``)."""
+
+    kind: str
+    factor: float = DEFAULT_DEGRADED_FACTOR
+
+    def __post_init__(self) -> None:
+        if self.kind not in INVERTER_FAULTS:
+            raise ValueError(f"inverter fault must be one of {', '.join(INVERTER_FAULTS)}")
+        if not 0.0 <= self.factor <= 1.0:
+            raise ValueError(f"degraded factor must be within 0..1, got {self.factor}")
+
+    def output_factor(self, t: float) -> float:
+        """Share of its healthy output the inverter delivers at ``t``."""
+        if self.kind == "dead":
+            return 0.0
+        if self.kind == "degraded":
+            return self.factor
+        return 0.0 if t % INTERMITTENT_CYCLE < INTERMITTENT_OFF else 1.0
 
 
 @dataclass(frozen=True)
@@ -291,6 +328,8 @@ class _Inverter:
     efficiency: float
     forced_error: bool
     energy_kwh: float
+    array: str = SOUTH_ARRAY
+    fault: InverterFault | None = None
 
 
 class Site:
@@ -314,8 +353,15 @@ class Site:
                     efficiency=rng.uniform(0.86, 1.0),
                     forced_error=index >= config.inverters - config.error_inverters,
                     energy_kwh=rng.uniform(2000.0, 4500.0),
+                    array=WEST_ARRAY
+                    if index >= config.inverters - config.west_inverters
+                    else SOUTH_ARRAY,
                 )
             )
+        # Named faults "cloudy_day" and "grid_outage" (see set_weather,
+        # set_grid_outage): site-wide, changed while the simulator runs.
+        self.weather = "variable"
+        self.grid_down = False
         if config.shared_inverter_serial:
             for inv in self.inverters:
                 inv.serial = config.shared_inverter_serial
@@ -351,30 +397,85 @@ class Site:
             return datetime.fromtimestamp(t).astimezone()
         return datetime.fromtimestamp(t, self.config.tz)
 
-    def sun(self, t: float) -> float:
-        """Clear-sky irradiance fraction 0..1 at local time, with the seasons."""
+    def _daylight(self, t: float) -> float | None:
+        """How far through the local day's daylight ``t`` is (0..1), None at night."""
         local = self._local(t)
         hour = local.hour + local.minute / 60 + local.second / 3600
         day = local.timetuple().tm_yday
         half_day = 6.0 + 1.5 * math.cos(2 * math.pi * (day - 172) / 365.25)
         sunrise, sunset = 12.5 - half_day, 12.5 + half_day
         if not sunrise < hour < sunset:
+            return None
+        return (hour - sunrise) / (sunset - sunrise)
+
+    def sun(self, t: float) -> float:
+        """Clear-sky irradiance fraction 0..1 at local time, with the seasons."""
+        elapsed = self._daylight(t)
+        if elapsed is None:
             return 0.0
-        return float(math.sin(math.pi * (hour - sunrise) / (sunset - sunrise)) ** 1.3)
+        return float(math.sin(math.pi * elapsed) ** 1.3)
+
+    def face(self, array: str, t: float) -> float:
+        """How much of the sun an array's face gets: a west face little in the morning."""
+        if array != WEST_ARRAY:
+            return 1.0
+        elapsed = self._daylight(t)
+        return 1.0 if elapsed is None else min(1.0, 0.3 + 0.9 * elapsed)
 
     def clouds(self, t: float) -> float:
         slot = int(t // 600)
-        return 0.7 + 0.3 * _unit_noise(self.config.seed, "cloud", slot)
+        noise = _unit_noise(self.config.seed, "cloud", slot)
+        if self.weather == "cloudy":
+            # Overcast: every panel low, all alike (diffuse light only).
+            return 0.1 + 0.08 * noise
+        return 0.7 + 0.3 * noise
+
+    def healthy_watts(self, inv: _Inverter, t: float) -> float:
+        """What the inverter would make at ``t`` without any fault or outage."""
+        return inv.rated_w * inv.efficiency * self.sun(t) * self.face(inv.array, t) * self.clouds(t)
 
     def inverter_watts(self, inv: _Inverter, t: float) -> float:
         if inv.forced_error:
             return 0.0
-        return inv.rated_w * inv.efficiency * self.sun(t) * self.clouds(t)
+        watts = self.healthy_watts(inv, t)
+        if inv.fault is not None:
+            watts *= inv.fault.output_factor(t)
+        if self.grid_down:
+            watts *= self._outage_curtailment(t)
+        return watts
+
+    def _outage_curtailment(self, t: float) -> float:
+        """Share of PV the islanded site can use: the home plus what the battery takes.
+
+        Without a battery the inverters stop (anti-islanding); with one, the
+        PVS curtails PV that neither the home nor the battery can absorb.
+        """
+        if not self.has_storage:
+            return 0.0
+        available = sum(
+            self.healthy_watts(inv, t) * (inv.fault.output_factor(t) if inv.fault else 1.0)
+            for inv in self.inverters
+            if not inv.forced_error
+        )
+        if available <= 0:
+            return 1.0
+        absorbable = self.demand_watts(t) + (CHARGE_LIMIT_KW * 1000 if self.soc < 0.999 else 0.0)
+        return min(1.0, absorbable / available)
 
     def pv_watts(self, t: float) -> float:
         return sum(self.inverter_watts(inv, t) for inv in self.inverters)
 
     def load_watts(self, t: float) -> float:
+        """What the home draws: its demand, unless an outage left it dark."""
+        if not self.grid_down:
+            return self.demand_watts(t)
+        if not self.has_storage:
+            return 0.0
+        if self.soc <= 0.005:
+            return min(self.demand_watts(t), self.pv_watts(t))
+        return self.demand_watts(t)
+
+    def demand_watts(self, t: float) -> float:
         local = self._local(t)
         hour = local.hour + local.minute / 60
         base = 350.0 + 150.0 * _unit_noise(self.config.seed, "base", int(t // 900))
@@ -387,6 +488,10 @@ class Site:
         """Battery power at ``t`` (+ discharging): soak up surplus PV, cover deficits."""
         if not self.has_storage:
             return 0.0
+        if self.grid_down:
+            # Islanded: the battery alone balances home and PV (PV is curtailed
+            # to what it can absorb, and it may go below the reserve).
+            return self.load_watts(t) - self.pv_watts(t)
         surplus = self.pv_watts(t) - self.load_watts(t)
         if surplus > 0:
             return -min(surplus, CHARGE_LIMIT_KW * 1000) if soc < 0.999 else 0.0
@@ -394,7 +499,36 @@ class Site:
 
     def grid_watts(self, t: float, soc: float) -> float:
         """Net grid power (+ import) once the battery has done its part."""
+        if self.grid_down:
+            return 0.0
         return self.load_watts(t) - self.pv_watts(t) - self.battery_watts(t, soc)
+
+    def array_of(self, serial: str) -> str:
+        """The array (roof face) the inverter with ``serial`` sits on."""
+        for inv in self.inverters:
+            if inv.serial == serial:
+                return inv.array
+        raise KeyError(serial)
+
+    # --- named faults (change the site from now on) ---------------------------
+
+    def set_inverter_fault(self, index: int, fault: InverterFault | None, now: float) -> str:
+        """Inverter ``index`` suffers ``fault`` (None: healthy again) from ``now``; its serial."""
+        self.advance(now)
+        self.inverters[index].fault = fault
+        return self.inverters[index].serial
+
+    def set_weather(self, weather: str, now: float) -> None:
+        """``"cloudy"``: an overcast day, every panel low alike; ``"variable"``: the usual."""
+        if weather not in WEATHERS:
+            raise ValueError(f"weather must be one of {', '.join(WEATHERS)}")
+        self.advance(now)
+        self.weather = weather
+
+    def set_grid_outage(self, *, down: bool, now: float) -> None:
+        """The utility grid fails (or returns) at ``now``: the Hub+ islands the home."""
+        self.advance(now)
+        self.grid_down = down
 
     @property
     def capacity_kwh(self) -> float:
@@ -492,12 +626,13 @@ class Site:
             v1n_v=round(120.4 + (noise - 0.5), 2),
             v2n_v=round(120.2 + (0.5 - noise), 2),
             modules=tuple(modules),
-            hub_state="CLOSED",
+            # The Hub+ opens its grid contactor in an outage (islanded home).
+            hub_state="OPEN" if self.grid_down else "CLOSED",
             hub_pvd_state="CLOSED",
             hub_t=round(28.0 + 3 * noise, 1),
             hub_humidity_pct=round(35.0 + 5 * noise, 1),
-            grid_v1n=round(120.5 + (noise - 0.5), 2),
-            grid_v2n=round(120.3 + (0.5 - noise), 2),
+            grid_v1n=0.0 if self.grid_down else round(120.5 + (noise - 0.5), 2),
+            grid_v2n=0.0 if self.grid_down else round(120.3 + (0.5 - noise), 2),
             main_v=round(241.0 + (noise - 0.5), 2),
             control_supply_v=round(11.2 + 0.1 * noise, 3),
         )

@@ -21,7 +21,9 @@ from sunpower_pvs_exporter.simulator.faults import (
     glitch_energy,
 )
 from sunpower_pvs_exporter.simulator.site import (
+    DEFAULT_DEGRADED_FACTOR,
     SUPERVISOR_SWVER,
+    InverterFault,
     SimClock,
     Site,
     SiteConfig,
@@ -175,6 +177,42 @@ class SimulatedPvs:
         serial = self.site.inverters[index].serial
         self.vanished_inverters.add(serial)
         return serial
+
+    def inverter_fault(
+        self, index: int, kind: str, *, factor: float = DEFAULT_DEGRADED_FACTOR
+    ) -> str:
+        """Named faults "dead", "degraded", "intermittent" for inverter ``index``; its serial.
+
+        From now on a dead inverter makes nothing (the PVS lists it in error,
+        and its lifetime energy stops growing); a degraded one makes
+        ``factor`` of its healthy output; an intermittent one drops out (in
+        error, no readings) ten minutes in every thirty.
+        """
+        return self.site.set_inverter_fault(
+            index, InverterFault(kind, factor=factor), self.clock.now()
+        )
+
+    def heal_inverter(self, index: int) -> None:
+        """Inverter ``index`` works normally again."""
+        self.site.set_inverter_fault(index, None, self.clock.now())
+
+    def cloudy_day(self, *, cloudy: bool = True) -> None:
+        """Named fault "cloudy_day": overcast from now on, every panel low alike."""
+        self.site.set_weather("cloudy" if cloudy else "variable", self.clock.now())
+
+    def grid_outage(self, *, down: bool = True) -> None:
+        """Named fault "grid_outage": the grid fails; the Hub+ islands the home.
+
+        The transfer switch reports state ``OPEN`` and 0 V on its grid side;
+        the consumption meter reads no import or export; the battery alone
+        balances the home and the PV (curtailed to what they absorb). A site
+        without a battery goes dark: inverters stop, the home draws nothing.
+        """
+        self.site.set_grid_outage(down=down, now=self.clock.now())
+
+    def array_of(self, serial: str) -> str:
+        """Named fault "two_arrays" (``SiteConfig.west_inverters``): the face of an inverter."""
+        return self.site.array_of(serial)
 
     def glitched(self, state: SiteState, kinds: Iterable[str]) -> SiteState:
         """``state`` with the next queued energy glitch of each of ``kinds`` applied."""

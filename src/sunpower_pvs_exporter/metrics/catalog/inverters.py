@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sunpower_pvs_exporter.metrics.catalog.spec import MetricSpec, Subject
+from sunpower_pvs_exporter.metrics.catalog.spec import MetricSpec, Subject, one
 from sunpower_pvs_exporter.pvs.model import Inverter, Snapshot
 
 
@@ -36,6 +36,16 @@ INVERTER = Subject[Snapshot, Inverter](
     items=lambda snap: snap.inverters,
     labels=_inverter_labels,
     data_time=lambda inv: inv.device.data_time,
+)
+
+
+INVERTER_ARRAY = Subject[Snapshot, tuple[str, str]](
+    name="inverter_array",
+    doc="each inverter the PVS lists (missing ones included) and the array it is in",
+    label_names=("device_id", "array"),
+    items=lambda snap: snap.inverter_array_pairs(),
+    labels=lambda pair: pair,
+    data_time=lambda _: None,
 )
 
 
@@ -152,5 +162,18 @@ INVERTER_METRICS: tuple[MetricSpec[Snapshot, Any], ...] = (
         subject=INVERTER,
         value=lambda i: i.energy_watt_hours,
         source="legacy `ltea_3phsum_kwh` (kWh ×1000); varserver `ltea3phsumKwh`",
+    ),
+    MetricSpec(
+        name="sunpower_pvs_inverter_array_info",
+        kind="info",
+        help="The array (roof face) each inverter is in, from the target's `arrays` "
+        "configuration; `site` for an inverter no array lists (and for every inverter "
+        "without `arrays`). Panel-health rules compare an inverter with its array's "
+        "median (docs/panel-health.md).",
+        unit="",
+        subject=INVERTER_ARRAY,
+        value=one,
+        source="exporter configuration (`targets[].arrays`), for inverters read through "
+        "the legacy or varserver API",
     ),
 )

@@ -1,0 +1,58 @@
+"""``sunpower-pvs-simulator`` flags for the named site faults."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+import pytest
+
+from sunpower_pvs_exporter.simulator import cli
+from sunpower_pvs_exporter.simulator.site import InverterFault
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("3:dead", (3, InverterFault("dead"))),
+        ("0:degraded", (0, InverterFault("degraded", factor=0.7))),
+        ("1:degraded:0.5", (1, InverterFault("degraded", factor=0.5))),
+        ("2:intermittent", (2, InverterFault("intermittent"))),
+    ],
+)
+def test_inverter_fault_flag(text, expected):
+    assert cli.parse_inverter_fault(text) == expected
+
+
+@pytest.mark.parametrize("text", ["dead", "1", "1:melted", "1:dead:0.5", "-1:dead", "1:degraded:2"])
+def test_bad_inverter_fault_flag_says_what_is_expected(text):
+    with pytest.raises(
+        argparse.ArgumentTypeError, match=re.escape("expected INDEX:dead|degraded|intermittent")
+    ):
+        cli.parse_inverter_fault(text)
+
+
+def test_fault_flags_reach_the_site():
+    args = cli.build_parser().parse_args(
+        [
+            "--inverter-fault",
+            "1:dead",
+            "--inverter-fault",
+            "0:degraded:0.6",
+            "--west-inverters",
+            "2",
+        ]
+    )
+    assert args.inverter_fault == [
+        (1, InverterFault("dead")),
+        (0, InverterFault("degraded", factor=0.6)),
+    ]
+    assert args.west_inverters == 2
+
+
+def test_fault_on_an_inverter_that_does_not_exist_is_refused(capsys):
+    assert cli.main(["--inverters", "2", "--inverter-fault", "2:dead", "--port", "0"]) == 2
+    assert (
+        "--inverter-fault: no such inverter (there are 2, numbered from 0)"
+        in capsys.readouterr().err
+    )
