@@ -1,7 +1,10 @@
 """A fleet on one exporter: 10, 100 and 1000 simulated PVSes.
 
-Three processes on 127.0.0.1: the simulated fleet (every PVS in one process,
-each on its own port with a large listen backlog), the exporter (pollers
+Three processes on loopback: the simulated fleet (every PVS in one process,
+each on its own loopback address, 127.1.x.y, as each site of a real fleet is
+its own host: the exporter keeps one request queue per PVS host, so a fleet
+on one address would be polled one request at a time; each with a large
+listen backlog), the exporter (pollers
 built directly, as the tests do, so the poll interval can be below the
 user-facing 60 s minimum and the run stays short), and this one measuring:
 
@@ -65,6 +68,12 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # --- child: the simulated fleet ------------------------------------------------
 
 
+def pvs_address(index: int) -> str:
+    """The loopback address of the ``index``-th simulated PVS (Linux routes all of
+    127/8 to ``lo``): 127.1.0.1, 127.1.0.2, ... 250 to a /24, up to 64 000."""
+    return f"127.1.{index // 250}.{index % 250 + 1}"
+
+
 async def serve_sims(count: int, ready_file: str) -> None:
     from aiohttp import web
 
@@ -77,7 +86,7 @@ async def serve_sims(count: int, ready_file: str) -> None:
             config=SiteConfig(seed=index, inverters=2, error_inverters=0),
             clock=SimClock(start=time.time()),
         )
-        server = SimulatorServer(pvs, host="127.0.0.1", backlog=BACKLOG)
+        server = SimulatorServer(pvs, host=pvs_address(index), backlog=BACKLOG)
         await server.start()
         servers.append(server)
 
@@ -93,7 +102,7 @@ async def serve_sims(count: int, ready_file: str) -> None:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     stats_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    write_json(ready_file, {"ports": [s.port for s in servers], "stats": stats_port})
+    write_json(ready_file, {"sims": [[s.host, s.port] for s in servers], "stats": stats_port})
     await wait_for_term()
 
 
@@ -114,7 +123,7 @@ async def serve_exporter(spec: dict[str, Any], ready_file: str) -> None:
     targets = tuple(
         TargetConfig(
             name=f"site-{index:04d}",
-            host="127.0.0.1",
+            host=host,
             port=port,
             api="legacy",
             poll_interval=spec["interval"],
@@ -122,7 +131,7 @@ async def serve_exporter(spec: dict[str, Any], ready_file: str) -> None:
             max_age=spec["interval"] * 3,
             timezone="UTC",
         )
-        for index, port in enumerate(spec["ports"])
+        for index, (host, port) in enumerate(spec["sims"])
     )
     config = ExporterConfig(
         targets=targets, listen_host="127.0.0.1", listen_port=0, single_target=False
@@ -282,9 +291,9 @@ def start_exporter(
     workdir: Path, name: str, sim_info: dict[str, Any], interval: float, src: str | None
 ) -> tuple[Child, Client]:
     """An exporter polling every simulated PVS, once each target has been polled."""
-    size = len(sim_info["ports"])
+    size = len(sim_info["sims"])
     spec = workdir / f"spec-{name}.json"
-    spec.write_text(json.dumps({"ports": sim_info["ports"], "interval": interval, "src": src}))
+    spec.write_text(json.dumps({"sims": sim_info["sims"], "interval": interval, "src": src}))
     exporter = Child(workdir, f"exporter-{name}", "--serve-exporter", str(spec))
     client = Client(exporter.wait_ready()["port"])
     # Every target polled once (first polls spread over the interval).
