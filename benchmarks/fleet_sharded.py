@@ -74,12 +74,13 @@ from fleet import pvs_address, wait_for_term, write_json
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 LEGACY_INTERVAL = 120.0  # the exporter's defaults (config.DEFAULT_INTERVAL)
 VARSERVER_INTERVAL = 60.0
-IDLE_AFTER = 300.0
 BACKLOG = 256
 PASSWORD = "fleet-pass"
-# What one poll looks like in a simulated PVS's request log (benchmarks/RESULTS.md,
-# "Requests per poll"): one DeviceList (legacy), one /vars (varserver).
-POLL_REQUEST = {"legacy": "DeviceList", "varserver": "/vars"}
+# The one request of each poll in a simulated PVS's request log (its name, a
+# piece of its raw target): a legacy poll is one DeviceList; a varserver poll
+# is one /vars per group, of which the supervisor's (cache set spx_info) is
+# read on every poll (pvs/varserver.py).
+POLL_REQUEST = {"legacy": ("DeviceList", ""), "varserver": ("/vars", "spx_info")}
 
 
 # --- the fleet's make-up ----------------------------------------------------------
@@ -127,7 +128,7 @@ async def serve_sims(spec: dict[str, Any], ready_file: str) -> None:
     from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer
     from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
 
-    servers: dict[str, tuple[SimulatorServer, str]] = {}
+    servers: dict[str, tuple[SimulatorServer, tuple[str, str]]] = {}
     ready = []
     for item in spec["sites"]:
         site = Site(**item)
@@ -148,8 +149,12 @@ async def serve_sims(spec: dict[str, Any], ready_file: str) -> None:
         system-wide: comparable with the measuring process's)."""
         return web.json_response(
             {
-                name: [entry.at for entry in server.pvs.log.entries if entry.name == request]
-                for name, (server, request) in servers.items()
+                name: [
+                    entry.at
+                    for entry in server.pvs.log.entries
+                    if entry.name == request and marker in entry.raw_target
+                ]
+                for name, (server, (request, marker)) in servers.items()
             }
         )
 
@@ -326,7 +331,7 @@ class Harness:
         config = {
             "listen_on": "127.0.0.1:9110",
             "poll_mode": "on_demand",
-            "idle_after": f"{IDLE_AFTER:g}s",
+            "idle_after": f"{self.args.idle_after:g}s",
             "log_level": "WARNING",
             "targets": targets,
         }
@@ -485,6 +490,12 @@ class Harness:
             )
         return {site: sorted(times) for site, times in found.items()}
 
+    def central_head_series(self) -> float:
+        """The series in the central server's head block, from its own /metrics."""
+        text = http_text(f"http://127.0.0.1:{self.central_port}/metrics")
+        found = re.search(r"^prometheus_tsdb_head_series (\S+)$", text, re.M)
+        return float(found.group(1)) if found else float("nan")
+
     def mark(self, label: str) -> None:
         for proc in self.procs:
             proc.marks[label] = proc.cpu_seconds()
@@ -616,8 +627,7 @@ def measure(harness: Harness, args: argparse.Namespace) -> int:
     sim_totals = {name: len(times) for name, times in polls.items()}
     time.sleep(15)  # the last samples through remote write
     samples = harness.central_up(window + 60, until_wall + 15)
-    series = harness.central_query("prometheus_tsdb_head_series")
-    head_series = float(series[0]["value"][1]) if series else float("nan")
+    head_series = harness.central_head_series()
     spacing = check_poll_spacing(sites, polls, since_mono, until_mono)
     owners = check_owners(sites, args.shards, exporter_polls, sim_totals)
     central = check_central(sites, samples, since_wall, 1.5 * args.scrape_interval)
@@ -686,7 +696,7 @@ def reshard(harness: Harness, args: argparse.Namespace) -> bool:
         harness.reload_agent(shard, new)
     # Until idle_after has passed since the old shard's last probe, the old
     # exporter still polls a moved site; then it must stop.
-    observe = IDLE_AFTER + 2 * args.scrape_interval + LEGACY_INTERVAL
+    observe = args.idle_after + 2 * args.scrape_interval + LEGACY_INTERVAL
     log(f"observing for {observe:.0f} s")
     time.sleep(observe)
     polls_then = [harness.exporter_counts(p)[0] for p in harness.exporters]
@@ -708,13 +718,24 @@ def reshard(harness: Harness, args: argparse.Namespace) -> bool:
     print(
         f"\nreshard {old} -> {new} ({len(moved)} of {len(sites)} sites moved): "
         f"taken up by the new owner: {len(taken)}; still polled by the old owner after "
-        f"idle_after ({IDLE_AFTER:g} s) + 2 scrapes: {len(still)}; central sites absent: "
+        f"idle_after ({args.idle_after:g} s) + 2 scrapes: {len(still)}; central sites absent: "
         f"{len(central['absent'])}; gaps over one scrape (+ the 5 s reload tick): "
         f"{len(central['gaps'])}; largest gap {central['largest_gap']:.1f} s "
         f"(observed {time.monotonic() - reloaded:.0f} s)"
     )
-    if central["gaps"]:
-        print(f"  gaps: {central['gaps'][:10]}")
+    moved_names = {s.name for s in moved}
+    for name, _gap in central["gaps"][:10]:
+        times = [t for t in samples.get(name, []) if t >= reloaded_wall - 60]
+        marks = [
+            f"{b - reloaded_wall:+.0f}..{a - reloaded_wall:+.0f}"
+            for b, a in itertools.pairwise(times)
+            if a - b > args.scrape_interval * 1.5
+        ]
+        shards = f"{hashmod(name, old)}->{hashmod(name, new)}"
+        print(
+            f"  {name} ({'moved ' + shards if name in moved_names else 'stayed'}): "
+            f"gaps around the reload at {marks}"
+        )
     return not still and len(taken) == len(moved) and not central["absent"] and not central["gaps"]
 
 
@@ -729,6 +750,9 @@ def main() -> int:
     parser.add_argument("--intervals", type=int, default=3, help="legacy poll intervals measured")
     parser.add_argument("--settle", type=float, default=60.0)
     parser.add_argument("--reshard", action="store_true")
+    parser.add_argument(
+        "--idle-after", type=float, default=300.0, help="the exporters' idle_after (default 5m)"
+    )
     parser.add_argument("--keep-logs", help="copy the children's logs into this directory")
     parser.add_argument("--serve-sims", help=argparse.SUPPRESS)
     parser.add_argument("--ready", help=argparse.SUPPRESS)
