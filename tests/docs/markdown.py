@@ -43,8 +43,8 @@ def code_blocks(path: Path) -> list[CodeBlock]:
 
 
 def prose(path: Path) -> str:
-    """The page without its fenced code blocks (a ``# comment`` in a shell block
-    is not a heading)."""
+    """The page with its fenced code blocks blanked (a ``# comment`` in a shell
+    block is not a heading); every line keeps its number."""
     kept: list[str] = []
     inside = ""
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -53,8 +53,7 @@ def prose(path: Path) -> str:
             inside = fence.group(2)
         elif fence and fence.group(2) == inside and not fence.group(3):
             inside = ""
-        elif not inside:
-            kept.append(line)
+        kept.append("" if inside or fence else line)
     return "\n".join(kept)
 
 

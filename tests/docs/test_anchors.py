@@ -58,7 +58,7 @@ def linked_anchors() -> list[tuple[str, Path, str]]:
                 if "://" in target:
                     continue
                 resolved = page if not target else resolve(page, target)
-                where = f"{page.relative_to(REPO)} (prose line {number}): {target}#{anchor}"
+                where = f"{page.relative_to(REPO)}:{number}: {target}#{anchor}"
                 assert resolved is not None, f"{where}: no such file"
                 found.append((where, resolved, anchor))
     return found
