@@ -113,7 +113,8 @@ def simulated(api: str, loop: asyncio.AbstractEventLoop) -> SimulatorServer:
 
 @pytest.fixture(scope="module")
 def pvses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pvses]:
-    require_binaries("openssl")  # the varserver simulator's certificate
+    # openssl: the varserver simulator's certificate; curl and promtool: doc commands.
+    require_binaries("openssl", "curl", "promtool")
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
