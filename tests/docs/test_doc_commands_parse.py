@@ -7,10 +7,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import re
 
 import pytest
 
 from docs.doc_commands import DocCommand, block_commands, doc_commands, simple_commands
+from docs.markdown import doc_pages, prose
 
 OURS = ("sunpower-pvs-exporter", "sunpower-pvs-simulator")
 
@@ -82,3 +84,40 @@ def test_every_shown_command_parses(command: DocCommand):
     assert code is None or (code == 0 and args in (["--help"], ["--version"])), (
         f"{command}: exit {code}: {err.getvalue().strip()}"
     )
+
+
+# Flags the docs show that belong to other programs, and whose they are.
+OTHER_PROGRAMS_FLAGS = {
+    "--autostash": "git pull",
+    "--enable-feature": "prometheus",
+    "--web.enable-lifecycle": "prometheus",
+    "--web.enable-remote-write-receiver": "prometheus",
+    "--full": "systemctl edit",
+    "--offline": "systemd-analyze security",
+}
+
+
+def our_flags() -> str:
+    """Every help text of ours: a flag is ours when one of them lists it."""
+    from sunpower_pvs_exporter.cli.init_command import build_parser as init_parser
+    from sunpower_pvs_exporter.cli.serve import build_parser as serve_parser
+    from sunpower_pvs_exporter.cli.subcommands import build_parser as sub_parser
+    from sunpower_pvs_exporter.simulator.cli import build_parser as simulator_parser
+
+    parsers = [serve_parser(), init_parser(), sub_parser("check"), sub_parser("capture")]
+    return "\n".join(p.format_help() for p in [*parsers, simulator_parser()])
+
+
+def test_every_flag_named_in_the_prose_exists():
+    """A flag in a table or a sentence (`--poll-interval SECONDS`) is one the
+    program lists in its --help, or another program's, named above."""
+    helps = our_flags()
+    unknown = {}
+    for page in doc_pages():
+        for span in re.findall(r"`([^`\n]*)`", prose(page)):
+            for flag in re.findall(r"(?<![\w-])(--[a-z][\w.-]*[\w])", span):
+                ours = re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w.-])", helps)
+                if not ours and flag not in OTHER_PROGRAMS_FLAGS:
+                    unknown.setdefault(flag, []).append(page.name)
+    assert unknown == {}
+    assert "--web.max-connections" in helps and "--scan" in helps  # the walk has work to do
