@@ -362,7 +362,7 @@ class ExporterState:
 
         Each stopper closes its PVS sessions without a logout (``/auth?logout``
         would end the session of every other program on that PVS,
-        docs/varserver.md); whatever is still running at the deadline is
+        docs/protocol-varserver.md); whatever is still running at the deadline is
         cancelled, and its sessions still close.
         """
         self.ready = False
