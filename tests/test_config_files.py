@@ -53,9 +53,11 @@ BAD_FILES = {
     "inverter serial numbers",
     "arrays_bad_name.bad.yml": "targets[0].arrays: array name 'south roof' must be 1-63 "
     "letters, digits, '_', '.' or '-'",
-    "arrays_in_defaults.bad.yml": "defaults.arrays: unknown key (allowed: api, max_age, "
-    "password_env, password_file, poll_interval, port, telemetry_port, timeout, timezone, "
-    "tls_ca_file, use_tls)",
+    "arrays_in_defaults.bad.yml": "defaults.arrays: unknown key (allowed: api, "
+    "ease_off_after_reboots, max_age, password_env, password_file, poll_interval, port, "
+    "telemetry_port, timeout, timezone, tls_ca_file, use_tls)",
+    "ease_off_not_boolean.bad.yml": "targets[0].ease_off_after_reboots: expected true or "
+    "false, got 'no'",
     "arrays_serial_not_text.bad.yml": "targets[0].arrays.south: expected inverter serial "
     "numbers, got 122000000002 (quote a serial made of digits only)",
 }

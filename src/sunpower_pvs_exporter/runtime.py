@@ -185,6 +185,7 @@ def make_poller(
         idle_after=idle_after,
         first_delay=first_poll_delay(target.name, target.poll_interval, targets),
         inverter_arrays=target.inverter_arrays,
+        ease_off=target.ease_off_after_reboots,
     )
 
 
