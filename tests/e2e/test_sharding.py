@@ -64,6 +64,7 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "contrib" / "prometheus" / "sharding" / "prometheus-agent-shard.yml"
 EXPORTER_RECIPE = REPO / "contrib" / "prometheus" / "sharding" / "sunpower-pvs-exporter.yml"
+CENTRAL_RECIPE = REPO / "contrib" / "prometheus" / "sharding" / "prometheus-central.yml"
 SITES = [f"site-{index:02d}" for index in range(20)]
 POLL_INTERVAL = 0.5
 IDLE_AFTER = 2.0
@@ -149,7 +150,14 @@ class Fleet:
         self._spawn("central", self.central_config(), "--web.enable-remote-write-receiver")
         for shard in (0, 1):  # after the central server: their configs name its port
             self._spawn(
-                f"agent-{shard}", self.agent_config(shard, BEFORE), "--enable-feature=agent"
+                f"agent-{shard}",
+                self.agent_config(shard, BEFORE),
+                "--enable-feature=agent",
+                # Both agents run here, with one scrape-offset seed (host name +
+                # external labels) and timestamps snapped to it: while a site
+                # moves, both would send its samples at one timestamp with two
+                # values, which the central server refuses, request and all.
+                "--no-scrape.adjust-timestamps",
             )
 
     def stop(self) -> None:
@@ -172,7 +180,10 @@ class Fleet:
     # --- Prometheus ------------------------------------------------------------
 
     def central_config(self) -> dict[str, Any]:
-        return {"global": {"evaluation_interval": "1s"}}
+        """The contrib recipe's storage settings (its out-of-order window), without
+        its rule files."""
+        recipe = yaml.safe_load(CENTRAL_RECIPE.read_text())
+        return {"global": {"evaluation_interval": "1s"}, "storage": recipe["storage"]}
 
     def agent_config(self, shard: int, layout: dict[str, Any]) -> dict[str, Any]:
         """The contrib recipe, aimed at this shard's exporter and the central server."""
@@ -310,6 +321,8 @@ def test_shipped_recipes_are_the_ones_tested():
     assert recipe["remote_write"][0]["url"].endswith("/api/v1/write")
     exporter = yaml.safe_load(EXPORTER_RECIPE.read_text())
     assert exporter["poll_mode"] == "on_demand"
+    central = yaml.safe_load(CENTRAL_RECIPE.read_text())
+    assert central["storage"]["tsdb"]["out_of_order_time_window"] == "10m"
 
 
 def central_samples(fleet: Fleet, window: str) -> dict[str, list[tuple[float, float]]]:
