@@ -251,6 +251,13 @@ class Fleet:
             )
         )
 
+    def samples_failed(self, shard: int) -> float:
+        """Samples an agent dropped because the central server refused them."""
+        status, body = http_get(self.url(f"agent-{shard}") + "/metrics")
+        assert status == 200
+        samples = parse_samples(body)
+        return sum(v for _, v in series(samples, "prometheus_remote_storage_samples_failed_total"))
+
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
 
@@ -456,3 +463,8 @@ def test_each_pvs_polled_by_one_exporter_and_resharding_moves_the_polling(fleet:
     samples = samples_since(fleet, settled, "90s")
     assert_no_gaps(samples, filled, max_gap=RELOAD_TICK + MAX_GAP, may_be_down=moved)
     assert_no_gaps(samples, settled)
+    # Nothing refused by the central server: a refused remote-write request
+    # takes up to 500 samples of every site in it along.
+    assert [fleet.samples_failed(shard) for shard in (0, 1)] == [0.0, 0.0], [
+        fleet.log_tail(f"agent-{shard}") for shard in (0, 1)
+    ]
