@@ -22,19 +22,10 @@ from sunpower_pvs_exporter.web.connections import (
     GuardedSite,
     client_key,
 )
-from support import FakeClock
+from support import FakeClock, FakeTransport
 
 FLOODER = "198.51.100.9"
 USER = "192.0.2.1"
-
-
-class FakeTransport(asyncio.Transport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.aborted = False
-
-    def abort(self) -> None:
-        self.aborted = True
 
 
 def test_a_burst_of_rate_then_rate_a_second():
