@@ -476,3 +476,19 @@ async def until(condition, tries: int = 200) -> None:
             return
         await asyncio.sleep(0.025)
     raise AssertionError("condition never met")
+
+
+def test_startup_objects_are_frozen_out_of_later_collections():
+    import gc
+
+    from sunpower_pvs_exporter.runtime import freeze_startup_heap
+
+    try:
+        before = gc.get_freeze_count()
+        kept = object.__new__(type("Kept", (), {}))  # a tracked object made before
+        frozen = freeze_startup_heap()
+        assert frozen == gc.get_freeze_count() > before
+        # Frozen objects are in no generation a collection walks.
+        assert all(kept is not o for o in gc.get_objects())
+    finally:
+        gc.unfreeze()
