@@ -29,6 +29,7 @@ from sunpower_pvs_exporter.pvs.model import (
     Snapshot,
     TransferSwitch,
 )
+from sunpower_pvs_exporter.pvs.request_counts import RequestKind
 from sunpower_pvs_exporter.pvs.transport import HttpTransport
 
 DL_CGI = "/cgi-bin/dl_cgi"
@@ -37,6 +38,13 @@ AUX_REFRESH_SECONDS = 600.0
 # The SunVault report is read on its own, slower schedule, and only on sites
 # whose DeviceList has SunVault devices (hass-sunpower: ESS every 60 s min).
 ESS_REFRESH_SECONDS = 300.0
+
+# How each dl_cgi command is counted (``sunpower_pvs_requests_total{kind}``).
+COMMAND_KINDS: dict[str, RequestKind] = {
+    "DeviceList": "device_list",
+    "Get_Comm": "get_comm",
+    "GridProfileGet": "grid_profile",
+}
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +76,9 @@ class LegacyClient:
         self._ess_warned: set[str] = set()
 
     async def command(self, name: str) -> object:
-        return await self.transport.get_json(DL_CGI, name, params={"Command": name})
+        return await self.transport.get_json(
+            DL_CGI, name, params={"Command": name}, kind=COMMAND_KINDS[name]
+        )
 
     async def read(self) -> Snapshot:
         try:
@@ -105,7 +115,9 @@ class LegacyClient:
             return
         self._ess_fetched_at = now
         try:
-            doc = await self.transport.get_json(ESS_STATUS_PATH, "energy-storage-system/status")
+            doc = await self.transport.get_json(
+                ESS_STATUS_PATH, "energy-storage-system/status", kind="ess_status"
+            )
             report = parse_ess_status(doc, snapshot.devices)
             self._storage, self._switches = report.storage, report.switches
             for warning in report.warnings:
