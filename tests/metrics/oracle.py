@@ -5,8 +5,9 @@ The exporter encodes catalog rows itself (``metrics/encoder.py``, cached by
 ``generate_latest`` are several times slower. Here the same rows become
 ``GaugeMetricFamily``/``CounterMetricFamily``/``InfoMetricFamily``/
 ``HistogramMetricFamily`` objects, rendered by prometheus_client; tests
-compare the two byte for byte, so the encoder cannot drift from what the library would write. Benchmarks use
-``ExporterCollector`` as the slow path they measure the fast one against.
+compare the two byte for byte, so the encoder cannot drift from what the
+library would write. Benchmarks use ``ExporterCollector`` as the slow path
+they measure the fast one against.
 
 Also here: ``FixedStatus`` and ``health_text``, a target's health encoded from
 a fixed status, to compare the cached ``HealthText`` with a fresh encoding.
