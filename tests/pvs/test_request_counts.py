@@ -308,3 +308,54 @@ def test_a_request_ending_after_a_take_over_counts_in_the_new_record():
     assert by_kind["vars_cached"].body_bytes == 7
     assert by_kind["login"].answered == 1
     assert [view.kind for view in newer.view()] == ["login", "vars_cached"]
+
+
+# What docs/monitoring.md ("Is polling hurting my PVS?") says the defaults ask of a
+# PVS in an hour of polls that work: (API setting, firmware, poll interval) -> requests.
+REQUESTS_PER_HOUR = {
+    ("legacy", "legacy", 120.0): {"device_list": 30, "get_comm": 6, "grid_profile": 6},
+    ("auto", "varserver", 120.0): {
+        "supervisor_info": 1,
+        "login": 15,
+        "vars_match": 16,
+        "vars_cached": 168,
+    },
+    # The default password: one more read, of the serial number.
+    ("varserver", "varserver", 60.0): {"login": 15, "vars_match": 17, "vars_cached": 348},
+}
+
+
+@pytest.mark.parametrize(("api", "firmware", "interval"), list(REQUESTS_PER_HOUR))
+async def test_requests_per_hour_of_the_default_intervals(
+    make_simulator, api: str, firmware: str, interval: float
+):
+    """One hour of polls at the default interval (no failures, a site without a
+    SunVault), on a clock that moves only between polls: the requests the PVS
+    receives, counted by the simulator and by the exporter alike."""
+    from sunpower_pvs_exporter.pvs.detect import AutoReader
+    from sunpower_pvs_exporter.pvs.legacy import LegacyClient
+    from sunpower_pvs_exporter.pvs.transport import Endpoint, HttpTransport
+    from sunpower_pvs_exporter.pvs.varserver import VarserverClient
+
+    sim = await make_simulator(api=firmware, inverters=4)
+    clock = FakeClock(0.0)
+    counts = RequestCounts()
+    legacy = LegacyClient(
+        HttpTransport(Endpoint(sim.host, sim.port), 10.0, requests=counts), clock=clock
+    )
+    varserver = VarserverClient(
+        HttpTransport(Endpoint(sim.host, sim.tls_port, use_tls=True), 10.0, requests=counts),
+        clock=clock,
+    )
+    readers = {"legacy": legacy, "varserver": varserver}
+    reader = readers.get(api) or AutoReader(legacy, varserver)
+    try:
+        for _ in range(int(3600 / interval)):
+            await reader.read()
+            clock.advance(interval)
+    finally:
+        await legacy.close()
+        await varserver.close()
+    by_kind = {view.kind: view.sent for view in counts.view()}
+    assert by_kind == dict(served(sim.pvs.log).received)
+    assert by_kind == REQUESTS_PER_HOUR[api, firmware, interval]

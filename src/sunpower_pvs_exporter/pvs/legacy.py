@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from datetime import tzinfo
 
 from sunpower_pvs_exporter.pvs.errors import PvsAuthError, PvsError
@@ -59,8 +60,11 @@ class LegacyClient:
         aux_refresh_seconds: float = AUX_REFRESH_SECONDS,
         target_name: str = "",
         ess_refresh_seconds: float = ESS_REFRESH_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.transport = transport
+        # Times the refreshes of Get_Comm, GridProfileGet and the SunVault report.
+        self.clock = clock
         self.tz = tz
         self.aux_refresh_seconds = aux_refresh_seconds
         self.target_name = target_name
@@ -108,7 +112,7 @@ class LegacyClient:
         if not any(d.device_type in ESS_DEVICE_TYPES for d in snapshot.devices):
             self._storage, self._switches = (), ()
             return
-        now = time.monotonic()
+        now = self.clock()
         if self._ess_fetched_at is not None and now - self._ess_fetched_at < (
             self.ess_refresh_seconds
         ):
@@ -132,7 +136,7 @@ class LegacyClient:
 
     async def _refresh_aux(self) -> None:
         """Best effort: a failing Get_Comm/GridProfileGet does not fail the poll."""
-        now = time.monotonic()
+        now = self.clock()
         if self._aux_fetched_at is not None and now - self._aux_fetched_at < (
             self.aux_refresh_seconds
         ):
