@@ -1752,9 +1752,10 @@ def pvs_load_panels(sup: str) -> list[PanelBuilder]:
         graph(
             "PVS answer time",
             "How long the PVS took to answer, by kind of request: the median and the "
-            "90th percentile over each interval. varserver reads answer in tens to hundreds "
-            "of milliseconds and DeviceList in seconds; times that grow day after day, or "
-            "near the timeout, are a PVS that struggles. Empty where nothing was answered.",
+            "90th percentile over each interval. Reads of a cached set of variables "
+            "(vars_cached) are the quickest, DeviceList takes seconds; times that grow day "
+            "after day, or come near the timeout, are a PVS that struggles. Empty where "
+            "nothing was answered.",
             targets(
                 (
                     "histogram_quantile(0.5, sum by (instance, target, kind, le) "
@@ -1777,7 +1778,7 @@ def pvs_load_panels(sup: str) -> list[PanelBuilder]:
             "Requests without a good answer",
             "Requests that ended other than with a 2xx answer, by kind and how: 4xx/5xx "
             "(the PVS refused or failed; a 401/403 now and then is a session that ended "
-            "and is renewed), timeout (no answer within twice the timeout), "
+            "and is renewed), timeout (no answer within at most twice the timeout), "
             "connection_error (no connection, reset, cut short), cancelled (closed by a "
             "reload or shutdown). A steady stream of timeouts is a PVS that cannot keep up.",
             [

@@ -42,10 +42,10 @@ TARGET_REQUEST_END = Subject[TargetStatus, TargetKindEnd](
     name="target_request_kind_class",
     doc="each configured PVS, kind of request sent and way a request ended: answered "
     "with an HTTP status of class `2xx`, `3xx`, `4xx` or `5xx` (`5xx` also holds any "
-    "status outside 200-499), or `timeout` (no answer within the request's hard limit, "
-    "the target's timeout plus as much again), `connection_error` (no connection, "
-    "reset, answer cut short or malformed), `cancelled` (closed by the exporter first: "
-    "a reload or shutdown); every class appears with the kind's first request",
+    "status outside 200-499), or `timeout` (no answer within the request's hard limit: "
+    "its own wait, at most the target's timeout, plus the timeout again), "
+    "`connection_error` (no connection, reset, answer cut short or malformed), "
+    "`cancelled` (closed by the exporter first: a reload or shutdown); every class appears with the kind's first request",
     label_names=("target", "kind", "class"),
     items=lambda status: (
         (status, view, index) for view in status.requests for index in range(len(END_CLASSES))
