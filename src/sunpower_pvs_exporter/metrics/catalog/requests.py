@@ -45,7 +45,8 @@ TARGET_REQUEST_END = Subject[TargetStatus, TargetKindEnd](
     "status outside 200-499), or `timeout` (no answer within the request's hard limit: "
     "its own wait, at most the target's timeout, plus the timeout again), "
     "`connection_error` (no connection, reset, answer cut short or malformed), "
-    "`cancelled` (closed by the exporter first: a reload or shutdown); every class appears with the kind's first request",
+    "`cancelled` (closed by the exporter first: a reload or shutdown); every class "
+    "appears with the kind's first request",
     label_names=("target", "kind", "class"),
     items=lambda status: (
         (status, view, index) for view in status.requests for index in range(len(END_CLASSES))
