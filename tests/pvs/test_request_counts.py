@@ -359,3 +359,42 @@ async def test_requests_per_hour_of_the_default_intervals(
     by_kind = {view.kind: view.sent for view in counts.view()}
     assert by_kind == dict(served(sim.pvs.log).received)
     assert by_kind == REQUESTS_PER_HOUR[api, firmware, interval]
+
+
+async def test_a_request_closed_by_the_exporter_ends_as_cancelled(make_simulator):
+    """Given up on, then closed before the PVS answered (``check`` ending, a shutdown
+    past its deadline): sent, never answered, ``cancelled``."""
+    from sunpower_pvs_exporter.pvs.errors import PvsTimeoutError
+    from sunpower_pvs_exporter.pvs.transport import Endpoint, HttpTransport
+
+    sim = await make_simulator(inverters=1)
+    sim.pvs.faults = FaultPlan(latency=5.0, only=frozenset({"DeviceList"}))
+    counts = RequestCounts()
+    transport = HttpTransport(Endpoint(sim.host, sim.port), 1.0, requests=counts)
+    with pytest.raises(PvsTimeoutError):
+        await transport.request_bytes(
+            "GET", "/cgi-bin/dl_cgi?Command=DeviceList", "DeviceList", kind="device_list", limit=0.1
+        )
+    (view,) = counts.view()
+    assert view.sent == 1 and sum(view.ended) == 0  # still on the PVS
+    await transport.close(drain_within=0)
+    (view,) = counts.view()
+    assert view.ended[END_CLASSES.index("cancelled")] == 1
+    assert sum(view.ended) == 1 and view.answered == 0 and view.body_bytes == 0
+
+
+async def test_a_refused_connection_is_counted_as_a_connection_error():
+    from sunpower_pvs_exporter.pvs.errors import PvsConnectionError
+    from sunpower_pvs_exporter.pvs.transport import Endpoint, HttpTransport
+    from sunpower_pvs_exporter.simulator.server import free_port
+
+    counts = RequestCounts()
+    transport = HttpTransport(Endpoint("127.0.0.1", free_port()), 1.0, requests=counts)
+    try:
+        with pytest.raises(PvsConnectionError):
+            await transport.get_json("/cgi-bin/dl_cgi/supervisor/info", "x", kind="supervisor_info")
+    finally:
+        await transport.close()
+    (view,) = counts.view()
+    assert view.kind == "supervisor_info" and view.sent == 1
+    assert view.ended[END_CLASSES.index("connection_error")] == 1 and view.answered == 0

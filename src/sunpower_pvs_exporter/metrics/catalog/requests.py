@@ -61,8 +61,9 @@ REQUEST_METRICS: tuple[MetricSpec[TargetStatus, Any], ...] = (
     MetricSpec(
         name="sunpower_pvs_requests_total",
         kind="counter",
-        help="HTTP requests the exporter sent to the PVS, counted as each is sent, "
-        "whether or not it is ever answered.",
+        help="HTTP requests the exporter made to the PVS, counted as each starts, whether "
+        "or not it is ever answered (one whose connection was refused included: its result "
+        "is connection_error).",
         unit="1",
         subject=TARGET_REQUEST_KIND,
         value=lambda item: float(item[1].sent),
