@@ -75,6 +75,9 @@ class TargetConfig:
     # Inverter serial -> array (roof face) name, sorted by serial: panels are
     # compared with the peers of their own array (docs/panel-health.md).
     inverter_arrays: tuple[tuple[str, str], ...] = ()
+    # A PVS that reboots twice within a day is polled less often until it has
+    # been quiet for 72 h (pvs/ease_off.py); false keeps the interval as set.
+    ease_off_after_reboots: bool = True
 
     def password(self) -> str | None:
         """The PVS password from file or environment; never stored on the config."""
@@ -333,6 +336,7 @@ def make_target(
     timezone: str | None,
     telemetry_port: int | None = None,
     inverter_arrays: tuple[tuple[str, str], ...] = (),
+    ease_off_after_reboots: bool = True,
 ) -> TargetConfig:
     """Apply defaults and limits; the one place both CLI and file targets pass."""
     host = parse_host(host, keys("host"), keys("port"), keys("use_tls"))
@@ -382,6 +386,7 @@ def make_target(
         timezone=check_timezone(timezone, keys("timezone")),
         telemetry_port=TELEMETRY_PORT if telemetry_port is None else telemetry_port,
         inverter_arrays=inverter_arrays,
+        ease_off_after_reboots=ease_off_after_reboots,
     )
 
 
@@ -402,6 +407,7 @@ TARGET_KEYS = {
     "timezone",
     "telemetry_port",
     "arrays",
+    "ease_off_after_reboots",
 }
 GLOBAL_KEYS = {
     "live",
@@ -471,6 +477,9 @@ def _parse_target(
         if "telemetry_port" in merged
         else None,
         inverter_arrays=parse_arrays(opt("arrays"), k + "arrays") if "arrays" in merged else (),
+        ease_off_after_reboots=flag(opt("ease_off_after_reboots"), k + "ease_off_after_reboots")
+        if "ease_off_after_reboots" in merged
+        else True,
     )
 
 

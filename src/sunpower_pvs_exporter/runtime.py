@@ -196,6 +196,7 @@ def make_poller(
         idle_after=idle_after,
         first_delay=first_poll_delay(target.name, target.poll_interval, targets),
         inverter_arrays=target.inverter_arrays,
+        ease_off=target.ease_off_after_reboots,
     )
 
 
@@ -372,7 +373,7 @@ class ExporterState:
 
         Each stopper closes its PVS sessions without a logout (``/auth?logout``
         would end the session of every other program on that PVS,
-        docs/varserver.md); whatever is still running at the deadline is
+        docs/protocol-varserver.md); whatever is still running at the deadline is
         cancelled, and its sessions still close.
         """
         self.ready = False
