@@ -38,6 +38,8 @@ BAD_FILES = {
     "not as HOST:PORT; got '172.27.153.1:8080'",
     "host_invalid.bad.yml": "targets[0].host: 'pvs lan' is not a host name or IP address",
     "push_to_not_url.bad.yml": "push_to: expected an http:// or https:// URL, got 'not-a-url'",
+    "web_max_connection_rate_fraction.bad.yml": "web_max_connection_rate: expected a whole "
+    "number of new connections a second from one address, 0 (no limit) to 100000, got 2.5",
     "varserver_port_without_tls.bad.yml": "targets[0].port: the varserver API is HTTPS only "
     "and uses port 443 unless targets[0].use_tls is set; port 8080 would be ignored",
     "password_credential_outside_systemd.bad.yml": "targets[0].password_file: "

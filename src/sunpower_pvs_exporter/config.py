@@ -34,6 +34,11 @@ DEFAULT_LISTEN_PORT = 9110
 DEFAULT_MAX_CONNECTIONS = 512
 MIN_CONNECTIONS = 8
 MAX_CONNECTIONS = 65536
+# New client connections a second from one address (web_max_connection_rate):
+# Prometheus keeps its connections open and opens a few a minute; a thousand
+# /probe targets whose connections all timed out would need well under 100.
+DEFAULT_CONNECTION_RATE = 100
+MAX_CONNECTION_RATE = 100_000
 PASSWORD_ENV = "SUNPOWER_PVS_PASSWORD"
 TELEMETRY_PORT = 9002
 
@@ -117,6 +122,8 @@ class ExporterConfig:
     web_health_without_auth: bool = False
     # Open client connections at most; the longest idle is closed for a new one.
     web_max_connections: int = DEFAULT_MAX_CONNECTIONS
+    # New connections a second from one client address (an IPv6 /64 as one); 0: no limit.
+    web_max_connection_rate: int = DEFAULT_CONNECTION_RATE
     push_to: str | None = None
     push_job: str = "sunpower_pvs"
     push_auth_file: str | None = None
@@ -273,6 +280,19 @@ def parse_max_connections(value: object, key: str) -> int:
     return value
 
 
+def parse_connection_rate(value: object, key: str) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not (0 <= value <= MAX_CONNECTION_RATE)
+    ):
+        raise ConfigError(
+            f"{key}: expected a whole number of new connections a second from one "
+            f"address, 0 (no limit) to {MAX_CONNECTION_RATE}, got {value!r}"
+        )
+    return value
+
+
 def check_timezone(value: str | None, key: str) -> str | None:
     if value is None:
         return None
@@ -421,6 +441,7 @@ GLOBAL_KEYS = {
     "web_config_file",
     "web_health_without_auth",
     "web_max_connections",
+    "web_max_connection_rate",
     "push_to",
     "push_job",
     "push_auth_file",
@@ -561,6 +582,9 @@ def parse_config(doc: object) -> ExporterConfig:
         ),
         web_max_connections=parse_max_connections(
             doc.get("web_max_connections", DEFAULT_MAX_CONNECTIONS), "web_max_connections"
+        ),
+        web_max_connection_rate=parse_connection_rate(
+            doc.get("web_max_connection_rate", DEFAULT_CONNECTION_RATE), "web_max_connection_rate"
         ),
         push_to=parse_url(doc["push_to"], "push_to") if "push_to" in doc else None,
         push_job=string(doc.get("push_job", "sunpower_pvs"), "push_job"),

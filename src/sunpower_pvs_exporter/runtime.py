@@ -464,6 +464,7 @@ RESTART_ONLY = (
     "web_config_file",
     "web_health_without_auth",
     "web_max_connections",
+    "web_max_connection_rate",
     "push_to",
     "push_job",
     "push_auth_file",

@@ -92,6 +92,7 @@ OTHER_PROGRAMS_FLAGS = {
     "--enable-feature": "prometheus",
     "--web.enable-lifecycle": "prometheus",
     "--web.enable-remote-write-receiver": "prometheus",
+    "--no-scrape.adjust-timestamps": "prometheus (a hidden flag; e2e/test_sharding.py uses it)",
     "--full": "systemctl edit",
     "--offline": "systemd-analyze security",
 }
