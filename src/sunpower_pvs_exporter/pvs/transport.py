@@ -17,7 +17,7 @@ import json
 import socket
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -230,8 +230,11 @@ class HttpTransport:
         hard_limit = aiohttp.ClientTimeout(total=wait + self.timeout * ABANDONED_GRACE)
 
         async def exchange() -> bytes:
-            return await self._counted_exchange(
-                kind, method, path, what, params, data, headers, hard_limit
+            return await self._counted(
+                kind,
+                lambda received: self._exchange(
+                    method, path, what, params, data, headers, hard_limit, received
+                ),
             )
 
         try:
@@ -240,18 +243,10 @@ class HttpTransport:
             # A recorder sees the exchange itself, when it ends (late answer or error).
             raise PvsTimeoutError(f"{what}: no answer within {wait:g}s") from exc
 
-    async def _counted_exchange(
-        self,
-        kind: RequestKind,
-        method: str,
-        path: str,
-        what: str,
-        params: Mapping[str, str] | None,
-        data: str | None,
-        headers: Mapping[str, str] | None,
-        hard_limit: aiohttp.ClientTimeout,
+    async def _counted(
+        self, kind: RequestKind, send: Callable[[_Received], Awaitable[bytes]]
     ) -> bytes:
-        """``_exchange``, counted: sent when it gets its turn, and how it ended.
+        """``send`` (an ``_exchange``), counted: sent when it gets its turn, and how it ended.
 
         Counted here, where a request given up on by its caller still runs,
         so its real end is what is counted (a late answer, with its time).
@@ -262,9 +257,7 @@ class HttpTransport:
         end: EndClass = "connection_error"
         started = counts.monotonic()
         try:
-            body = await self._exchange(
-                method, path, what, params, data, headers, hard_limit, received
-            )
+            body = await send(received)
             end = "2xx"
             return body
         except PvsTimeoutError:
