@@ -487,7 +487,8 @@ def test_startup_objects_are_frozen_out_of_later_collections():
         before = gc.get_freeze_count()
         kept = object.__new__(type("Kept", (), {}))  # a tracked object made before
         frozen = freeze_startup_heap()
-        assert frozen == gc.get_freeze_count() > before
+        # (Frozen objects freed since leave the count, so it may drop a little.)
+        assert frozen > before and gc.get_freeze_count() > before
         # Frozen objects are in no generation a collection walks.
         assert all(kept is not o for o in gc.get_objects())
     finally:
