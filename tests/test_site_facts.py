@@ -6,6 +6,7 @@ snapshots built by hand (the two users have their own tests of how they show the
 
 from __future__ import annotations
 
+from sunpower_pvs_exporter.health import TargetStatus
 from sunpower_pvs_exporter.pvs.model import (
     Device,
     EnergyStorage,
@@ -14,7 +15,6 @@ from sunpower_pvs_exporter.pvs.model import (
     Meter,
     Snapshot,
 )
-from sunpower_pvs_exporter.health import TargetStatus
 from sunpower_pvs_exporter.site_facts import (
     SitePower,
     inverter_arrays,
@@ -124,15 +124,15 @@ def test_each_inverter_is_judged_against_its_arrays_median():
     thresholds and the Grafana array view's colours."""
     snapshot = site(
         inverter("E1", 300.0),
-        inverter("E2", 310.0),
-        inverter("E3", 290.0),
-        inverter("E4", 10.0),  # 3 % of 300 W
-        inverter("E5", 200.0),  # 67 %
-        inverter("E6", 240.0),  # 80 %: normal
+        inverter("E2", 300.0),
+        inverter("E3", 300.0),
+        inverter("E4", 10.0),  # 4 % of the 250 W median
+        inverter("E5", 150.0),  # 60 %
+        inverter("E6", 200.0),  # 80 %: normal
     )
     views = inverter_arrays(snapshot)
     assert [v.name for v in views] == ["site"]
-    assert views[0].median_watts == 270.0
+    assert views[0].median_watts == 250.0
     assert verdicts(snapshot) == {
         "site": {
             "E1": "normal",
@@ -144,7 +144,7 @@ def test_each_inverter_is_judged_against_its_arrays_median():
         }
     }
     ratios = {t.serial: t.ratio for t in views[0].tiles}
-    assert ratios["E4"] == 10.0 / 270.0
+    assert ratios["E4"] == 10.0 / 250.0
 
 
 def test_no_reading_error_and_missing_count_as_zero_in_daylight():
