@@ -43,6 +43,7 @@ from sunpower_pvs_exporter.config import (
     TargetConfig,
     listen_address,
 )
+from sunpower_pvs_exporter.day_record import DayRecord
 from sunpower_pvs_exporter.health import LiveStatus, ReloadOutcome, ReloadStatus
 from sunpower_pvs_exporter.metrics.cache import (
     DeviceText,
@@ -77,6 +78,9 @@ if TYPE_CHECKING:
 # SIGTERM, so that with the web server's 1 s for open scrapes the process
 # exits within the documented 2 s.
 STOP_DEADLINE = 0.8
+# Targets (the first in config order) that keep today's curve for the status
+# page, ~3 KB each (day_record.py; docs/monitoring.md#the-status-page).
+DAY_RECORD_TARGETS = 50
 
 log = logging.getLogger("sunpower-pvs-exporter")
 VARSERVER_PORT = 443
@@ -264,6 +268,17 @@ class ExporterState:
         self.reload_status = ReloadStatus(successful=True, last_success_at=time.time())
         for poller in self.pollers.values():
             self._attach(poller)
+        self._give_day_records()
+
+    def _give_day_records(self) -> None:
+        """A day record for each of the first ``DAY_RECORD_TARGETS`` targets, in
+        config order (the status page draws their curves); none for the rest,
+        so a fleet's memory stays bounded. One already held is kept."""
+        for index, poller in enumerate(self.pollers.values()):
+            if index >= DAY_RECORD_TARGETS:
+                poller.day_record = None
+            elif poller.day_record is None:
+                poller.day_record = DayRecord()
 
     def _attach(self, poller: Poller) -> None:
         """Hooks and telemetry stream for a poller joining the exporter."""
@@ -317,6 +332,7 @@ class ExporterState:
             removed = [name for name in self.pollers if name not in pollers]
             self.config = dataclasses.replace(self.config, targets=tuple(targets))
             self.pollers = pollers
+            self._give_day_records()  # before a successor takes its predecessor's
             for poller in retired:
                 successor = pollers.get(poller.name)
                 if successor is not None:
