@@ -80,7 +80,7 @@ def test_dst_days_have_23_and_25_hours_of_buckets():
     assert len(curve.production) == 25 * 12 == MAX_BUCKETS
     assert known(curve.production) == {30: 1.0, 299: 2.0}
     # The hour marks sit where those local hours really fall.
-    marks = dict(curve.hour_marks(LA))
+    marks = dict(curve.hour_marks())
     assert marks[12] == (at(2026, 11, 1, 12) - curve.start) / (curve.end - curve.start)
     assert marks[12] > 0.5
 

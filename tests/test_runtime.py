@@ -485,7 +485,7 @@ async def test_the_first_targets_keep_todays_curve_and_a_good_poll_feeds_it(
     from sunpower_pvs_exporter import runtime
     from sunpower_pvs_exporter.site_facts import site_power
 
-    monkeypatch.setattr(runtime, "DAY_RECORD_TARGETS", 2)
+    monkeypatch.setattr(runtime, "DAY_RECORD_TARGETS", 2)  # 50 in the product
     sims = [await make_simulator(inverters=2) for _ in range(3)]
     clock = FakeClock(NOON_UTC)
     exporter = await make_exporter(

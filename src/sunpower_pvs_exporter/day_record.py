@@ -13,7 +13,8 @@ afresh. Each bucket holds the mean of the polls that fell in it.
 Memory is fixed, whatever the uptime: two ``array('f')`` of 300 means and two
 ``array('B')`` of 300 poll counts, 3000 bytes, allocated at the first poll
 (a target that never answers costs only the object). A fleet caps how many
-targets keep one (``runtime.DAY_RECORD_TARGETS``).
+targets keep one (``DAY_RECORD_TARGETS``, the first in config order; the
+status page draws the curve and the inverter grid of those only).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from datetime import date, datetime, timedelta, tzinfo
 from sunpower_pvs_exporter.pvs.model import Snapshot
 from sunpower_pvs_exporter.site_facts import site_power
 
+# Targets that keep a record (~3 KB each): the runtime gives one to the first
+# of them in config order, and the status page details those (docs/monitoring.md).
+DAY_RECORD_TARGETS = 50
 BUCKET_SECONDS = 300
 # A 25-hour day (DST ends) in 5-minute buckets.
 MAX_BUCKETS = 300
@@ -60,12 +64,13 @@ class DayCurve:
     bucket_seconds: float
     production: tuple[float | None, ...]
     consumption: tuple[float | None, ...]
+    # The zone the day is local to (``None``: the host's).
+    tz: tzinfo | None = None
 
-    def hour_marks(
-        self, tz: tzinfo | None, hours: Sequence[int] = (6, 12, 18)
-    ) -> list[tuple[int, float]]:
+    def hour_marks(self, hours: Sequence[int] = (6, 12, 18)) -> list[tuple[int, float]]:
         """(local hour, fraction of the day) for each hour: where its label goes,
         on a DST day too."""
+        tz = self.tz
         day = datetime.fromtimestamp(self.start, tz).date()
         length = self.end - self.start
         marks = []
@@ -137,7 +142,7 @@ class DayRecord:
         buckets = min(math.ceil((end - start) / BUCKET_SECONDS), MAX_BUCKETS)
         empty: tuple[float | None, ...] = (None,) * buckets
         if self._production is None or self._start != start:
-            return DayCurve(start, end, BUCKET_SECONDS, empty, empty)
+            return DayCurve(start, end, BUCKET_SECONDS, empty, empty, self.tz)
         assert self._consumption is not None and self._counts is not None
         production = self._counts[0]
         consumption = self._counts[1]
@@ -147,6 +152,7 @@ class DayRecord:
             BUCKET_SECONDS,
             tuple(self._production[i] if production[i] else None for i in range(buckets)),
             tuple(self._consumption[i] if consumption[i] else None for i in range(buckets)),
+            self.tz,
         )
 
     def nbytes(self) -> int:

@@ -43,7 +43,7 @@ from sunpower_pvs_exporter.config import (
     TargetConfig,
     listen_address,
 )
-from sunpower_pvs_exporter.day_record import DayRecord
+from sunpower_pvs_exporter.day_record import DAY_RECORD_TARGETS, DayRecord
 from sunpower_pvs_exporter.health import LiveStatus, ReloadOutcome, ReloadStatus
 from sunpower_pvs_exporter.metrics.cache import (
     DeviceText,
@@ -78,9 +78,6 @@ if TYPE_CHECKING:
 # SIGTERM, so that with the web server's 1 s for open scrapes the process
 # exits within the documented 2 s.
 STOP_DEADLINE = 0.8
-# Targets (the first in config order) that keep today's curve for the status
-# page, ~3 KB each (day_record.py; docs/monitoring.md#the-status-page).
-DAY_RECORD_TARGETS = 50
 
 log = logging.getLogger("sunpower-pvs-exporter")
 VARSERVER_PORT = 443
