@@ -380,3 +380,11 @@ def test_only_the_first_targets_get_grid_and_curve(monkeypatch):
     assert grid(page, "roof") and not grid(page, "shed")
     shed = page[page.index('id="target-shed"') :].split("</section>")[0]
     assert "<svg" not in shed and "first 1 target" in shed
+
+
+def test_a_gap_in_the_polls_is_a_gap_in_the_line():
+    from sunpower_pvs_exporter.web.day_chart import path
+
+    assert path([None, 100.0, 50.0, None, 25.0, None, 0.0, 200.0], 100.0) == (
+        "M1 0 L2 50 M4 75 l1 0 M6 100 L7 0"
+    )

@@ -36,17 +36,19 @@ def nice_scale(peak: float) -> float:
 def path(series: Sequence[float | None], top: float) -> str:
     """SVG path data: a run of known buckets is one line, a gap starts another."""
     parts: list[str] = []
-    previous_known = False
+    scale = 100 / top
+    run = 0  # known buckets in the current run
     for x, value in enumerate(series):
         if value is None:
-            if previous_known and parts[-1].startswith("M"):
+            if run == 1:
                 parts.append("l1 0")  # a lone bucket: a short dash, not nothing
-            previous_known = False
+            run = 0
             continue
-        y = round(100 - min(max(value, 0.0), top) / top * 100)
-        parts.append(f"{'L' if previous_known else 'M'}{x} {y}")
-        previous_known = True
-    if previous_known and parts[-1].startswith("M"):
+        y = 100 - round(value * scale)
+        y = 0 if y < 0 else 100 if y > 100 else y
+        parts.append(f"L{x} {y}" if run else f"M{x} {y}")
+        run += 1
+    if run == 1:
         parts.append("l1 0")
     return " ".join(parts)
 
