@@ -79,7 +79,9 @@ def fleet_statuses(size: int) -> tuple[list[Any], dict[str, Any]]:
 def full_day_record(record_class: Any) -> Any:
     """A record fed every 60 s from local midnight to NOON."""
     record = record_class()
-    start, _ = __import__("sunpower_pvs_exporter.day_record").day_record.local_day(NOON, None)
+    from sunpower_pvs_exporter.day_record import local_day
+
+    start, _ = local_day(NOON, None)
     moment = start
     while moment <= NOON:
         hour = (moment - start) / 3600
@@ -117,8 +119,9 @@ def record_memory() -> tuple[int, int, int]:
 
 
 def run_round(src: str, size: int) -> dict[str, float]:
+    here = str(ROOT / "benchmarks")
     code = (
-        f"import sys; sys.path.insert(0, {src!r}); sys.path.insert(0, {str(ROOT / 'benchmarks')!r})\n"
+        f"import sys; sys.path.insert(0, {src!r}); sys.path.insert(0, {here!r})\n"
         f"import status_page; status_page.child({size})\n"
     )
     out = subprocess.run(
