@@ -158,8 +158,7 @@ def main() -> int:
                 times[tree].append(result["seconds"])
                 sizes[tree] = result["bytes"]
         cells = [
-            f"{1000 * statistics.median(times[t]):.1f} ms ({sizes[t] / 1024:.0f} KB)"
-            for t in trees
+            f"{1000 * statistics.median(times[t]):.1f} ms ({sizes[t] / 1024:.0f} KB)" for t in trees
         ]
         print(f"| {size} | " + " | ".join(cells) + " |")
     return 0
