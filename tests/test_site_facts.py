@@ -7,6 +7,7 @@ snapshots built by hand (the two users have their own tests of how they show the
 from __future__ import annotations
 
 from sunpower_pvs_exporter.health import TargetStatus
+from sunpower_pvs_exporter.pvs.ease_off import Easing
 from sunpower_pvs_exporter.pvs.model import (
     Device,
     EnergyStorage,
@@ -287,3 +288,15 @@ def test_an_up_target_lists_its_site_problems():
     assert [(p.kind, p.target, p.subject) for p in target_problems(up)] == [
         ("dead", "roof", "inverter E3")
     ]
+
+
+def test_polling_eased_off_after_reboots_is_a_notice():
+    eased = Easing(configured=120.0, interval=480.0, reboots=3, until=NOW + 3600)
+    snapshot = site(inverter("E1", 300.0), inverter("E2", 300.0), inverter("E3", 300.0))
+    up = status_of(snapshot=snapshot, last_poll_ok=True, last_snapshot_at=NOW, easing=eased)
+    problems = target_problems(up)
+    assert [(p.kind, p.subject) for p in problems] == [("notice", "PVS")]
+    assert problems[0].text == eased.describe()
+    assert "eased to 8 min after 3 reboots" in problems[0].text
+    calm = Easing(configured=120.0, interval=120.0)
+    assert target_problems(status_of(snapshot=snapshot, last_poll_ok=True, easing=calm)) == []

@@ -366,7 +366,16 @@ def site_problems(snapshot: Snapshot, reference: float, target: str = "") -> lis
 
 def target_problems(status: TargetStatus) -> list[Problem]:
     """What is wrong with one target as of ``status.now``: down and why, or its
-    site's problems. A target waiting for its first poll has none yet."""
+    site's problems; and a notice while its polling is eased off after
+    reboots. A target waiting for its first poll has none yet."""
+    problems = _down_or_site_problems(status)
+    easing = status.easing
+    if easing is not None and easing.eased:
+        problems.append(Problem("notice", status.target, "PVS", easing.describe()))
+    return problems
+
+
+def _down_or_site_problems(status: TargetStatus) -> list[Problem]:
     if status.up:
         assert status.snapshot is not None
         snapshot = status.snapshot

@@ -120,6 +120,8 @@ def test_listen_on_accepts_port_and_host_port(value: str, host: str, port: int):
         (["--poll-interval", "20"], "--poll-interval"),
         (["--max-age", "10"], "--max-age"),
         (["--pvs-timezone", "Mars/Olympus"], "--pvs-timezone"),
+        (["--web.max-connection-rate", "-1"], "--web.max-connection-rate"),
+        (["--web.max-connection-rate", "fast"], "--web.max-connection-rate"),
         (["--bogus"], "--bogus"),
     ],
 )
@@ -411,3 +413,9 @@ def test_help_names_every_subcommand_and_check_help_does_not_repeat_it():
     for command in ("init", *SUBCOMMANDS):
         assert f"; {command}" in text or f": {command}: " in text
     assert "Subcommands" not in subcommand_parser("check").format_help()
+
+
+def test_the_connection_rate_flag_reaches_the_config():
+    assert config_for().web_max_connection_rate == 100
+    assert config_for("--web.max-connection-rate", "0").web_max_connection_rate == 0
+    assert config_for("--web.max-connection-rate", "20").web_max_connection_rate == 20

@@ -388,3 +388,12 @@ def test_a_gap_in_the_polls_is_a_gap_in_the_line():
     assert path([None, 100.0, 50.0, None, 25.0, None, 0.0, 200.0], 100.0) == (
         "M1 0 L2 50 M4 75 l1 0 M6 100 L7 0"
     )
+
+
+def test_polling_eased_off_is_a_line_at_the_top_too():
+    from sunpower_pvs_exporter.pvs.ease_off import Easing
+
+    eased = Easing(configured=120.0, interval=600.0, reboots=5, until=NOW + 3600)
+    page = render([dataclasses.replace(up_with(), easing=eased)])
+    assert problem_list(page) == [f"roof: PVS {eased.describe()}"]
+    assert badge(page, "roof") == ("warn", "UP · 1 problem")
