@@ -13,10 +13,11 @@ import asyncio
 import dataclasses
 import logging
 import sys
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, NoReturn
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sunpower_pvs_exporter import __version__
+from sunpower_pvs_exporter.cli.arguments import PROG, OneLineParser, flag_type
 from sunpower_pvs_exporter.config import (
     DEFAULT_HOSTNAME,
     DEFAULT_LISTEN_PORT,
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
     from sunpower_pvs_exporter.simulator.demo import DemoSite
     from sunpower_pvs_exporter.web.security import WebConfig
 
-PROG = "sunpower-pvs-exporter"
 # Parsing and pre-rendering a poll run in worker threads; a 1 ms GIL switch
 # interval (default 5 ms) lets scrapes on the event loop cut in sooner:
 # benchmarks/load.py, p99 with 5 scrapers during polls 41 ms -> 17 ms.
@@ -77,23 +77,6 @@ TARGET_FLAGS = (
 )
 MAX_DEMO_INVERTERS = 1000
 log = logging.getLogger(PROG)
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but errors are one line (no usage dump) and exit 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _typed(convert: Callable[[str, str], object], flag: str) -> Callable[[str], object]:
-    def parse(text: str) -> object:
-        try:
-            return convert(text, flag)
-        except ConfigError as exc:
-            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{flag}: ")) from None
-
-    return parse
 
 
 def _positive_seconds(text: str, flag: str) -> float:
@@ -139,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     original.add_argument(
         "--port",
-        type=_typed(parse_port, "--port"),
+        type=flag_type("--port", parse_port),
         help="PVS port (default: 80, or 443 with --use-tls)",
     )
     original.add_argument(
@@ -151,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     original.add_argument(
         "--listen-on",
-        type=_typed(parse_listen, "--listen-on"),
+        type=flag_type("--listen-on", parse_listen),
         help=f"PORT or HOST:PORT to serve metrics on (default: {DEFAULT_LISTEN_PORT}, "
         "all interfaces); e.g. 127.0.0.1:9110 or [::1]:9110",
     )
@@ -164,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     original.add_argument(
         "--timeout",
-        type=_typed(_positive_seconds, "--timeout"),
+        type=flag_type("--timeout", _positive_seconds),
         help="PVS request timeout in seconds (default: 120 in background poll mode, "
         "10 in scrape mode as in the original)",
     )
@@ -193,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     new.add_argument(
         "--poll-interval",
-        type=_typed(_positive_seconds, "--poll-interval"),
+        type=flag_type("--poll-interval", _positive_seconds),
         help="seconds between PVS polls (default 120, minimum 60 for the legacy API)",
     )
     new.add_argument(
@@ -204,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     new.add_argument(
         "--max-age",
-        type=_typed(_positive_seconds, "--max-age"),
+        type=flag_type("--max-age", _positive_seconds),
         help="drop data older than this many seconds (default: 3 x poll interval)",
     )
     new.add_argument("--tls-ca-file", help="verify the PVS's certificate against this CA file")
@@ -221,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     new.add_argument(
         "--demo-inverters",
-        type=_typed(_demo_inverters, "--demo-inverters"),
+        type=flag_type("--demo-inverters", _demo_inverters),
         help="inverters on the demo site (default: 20)",
     )
     new.add_argument(
@@ -248,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument(
         "--push-to",
         metavar="URL",
-        type=_typed(parse_url, "--push-to"),
+        type=flag_type("--push-to", parse_url),
         help="push every target's metrics to this Pushgateway after each poll "
         "(groups are deleted on shutdown)",
     )
@@ -277,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--web.max-connections",
         dest="web_max_connections",
         metavar="N",
-        type=_typed(_max_connections, "--web.max-connections"),
+        type=flag_type("--web.max-connections", _max_connections),
         help="open client connections at most; when full, the longest idle one is closed "
         f"for a new one (default: {DEFAULT_MAX_CONNECTIONS})",
     )

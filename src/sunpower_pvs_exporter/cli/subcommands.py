@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
 from sunpower_pvs_exporter import interrupts
+from sunpower_pvs_exporter.cli.arguments import PROG
 from sunpower_pvs_exporter.config import ConfigError, TargetConfig
 from sunpower_pvs_exporter.logsetup import configure_logging
 from sunpower_pvs_exporter.pvs.hosts import host_port
@@ -39,7 +40,7 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     from sunpower_pvs_exporter.cli import serve  # the exporter's flags, one definition
 
     parser = serve.build_parser()
-    parser.prog = f"{serve.PROG} {command}"
+    parser.prog = f"{PROG} {command}"
     parser.epilog = None
     if command == "check":
         parser.description = (
