@@ -211,8 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo-api",
         choices=["legacy", "varserver", "both"],
         help="API the demo PVS speaks (default: legacy); the demo site has a SunVault "
-        "battery; varserver and both serve HTTPS with a self-signed certificate (needs the "
-        "openssl command)",
+        "battery; varserver and both serve HTTPS with a self-signed certificate "
+        "made at start",
     )
     new.add_argument(
         "--replay",
@@ -409,11 +409,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-    demo_api = args.demo_api or "legacy"
     demo = None
     certificate_errors: tuple[type[Exception], ...] = ()
     if args.demo:
-        from sunpower_pvs_exporter.simulator.server import CertificateError
+        from sunpower_pvs_exporter.simulator.certificate import CertificateError
         from sunpower_pvs_exporter.troubleshoot.capture_format import CaptureError
 
         certificate_errors = (CertificateError,)
@@ -432,8 +431,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         asyncio.run(serve(config, demo, web_config, reload_config if args.config else None))
     except certificate_errors as exc:
-        print(f"{PROG}: error: --demo-api {demo_api}: {exc}", file=sys.stderr)
-        return 1
+        print(f"{PROG}: error: --demo: {exc}", file=sys.stderr)
+        return 2
     except ConfigError as exc:  # a file that changed between the check and its use
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

@@ -23,6 +23,7 @@ from sunpower_pvs_exporter.cli.arguments import PROG
 from sunpower_pvs_exporter.config import ConfigError, TargetConfig
 from sunpower_pvs_exporter.logsetup import configure_logging
 from sunpower_pvs_exporter.pvs.hosts import host_port
+from sunpower_pvs_exporter.simulator.certificate import CertificateError
 from sunpower_pvs_exporter.troubleshoot.capture import build_capture, capture_text
 from sunpower_pvs_exporter.troubleshoot.capture_format import CaptureError
 from sunpower_pvs_exporter.troubleshoot.check import (
@@ -158,6 +159,9 @@ def run_subcommand(command: str, argv: Sequence[str]) -> int:
         outcome, now = asyncio.run(_poll(args, target))
     except CaptureError as exc:
         print(f"sunpower-pvs-exporter {command}: error: --replay: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except CertificateError as exc:  # only --demo starts a simulator
+        print(f"sunpower-pvs-exporter {command}: error: --demo: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return interrupts.report(f"sunpower-pvs-exporter {command}: interrupted")

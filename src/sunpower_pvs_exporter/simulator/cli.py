@@ -257,7 +257,7 @@ def _parse_and_run(argv: Sequence[str] | None) -> int:
 def _run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from sunpower_pvs_exporter.simulator.server import CertificateError
+    from sunpower_pvs_exporter.simulator.certificate import CertificateError
     from sunpower_pvs_exporter.troubleshoot.capture_format import CaptureError
 
     try:
@@ -270,7 +270,7 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     except CertificateError as exc:
         print(f"sunpower-pvs-simulator: error: {exc}", file=sys.stderr)
-        return 1
+        return 2
 
 
 if __name__ == "__main__":
