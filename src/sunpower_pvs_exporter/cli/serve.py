@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--listen-on",
         type=flag_type("--listen-on", parse_listen),
         help=f"PORT or HOST:PORT to serve metrics on (default: {DEFAULT_LISTEN_PORT}, "
-        "all interfaces); e.g. 127.0.0.1:9110 or [::1]:9110",
+        "all interfaces); e.g. 127.0.0.1:9110, [::1]:9110, or [::]:9110 (every address, "
+        "IPv4 and IPv6)",
     )
     original.add_argument("--log-file", help="log to this file instead of stderr")
     original.add_argument(
