@@ -293,6 +293,24 @@ FLAG_MISTAKES = [
         "--port: the varserver API is HTTPS only and uses port 443 unless --use-tls is set; "
         "port 8080 would be ignored",
     ),
+    # Issue 22: an empty host silently meant the default one.
+    (
+        ["--hostname", ""],
+        "--hostname: empty; give the PVS's host name or address, or leave the flag out for "
+        "the default (sunpowerconsole.com)",
+    ),
+    # Issue 22: the IPv4 form got the port hint, the IPv6 one did not.
+    (
+        ["--hostname", "[::1]:18080"],
+        "--hostname: give the port separately (--port), not as [HOST]:PORT, and the IPv6 "
+        "address without brackets; got '[::1]:18080'",
+    ),
+    # Issue 22: a URL was answered with a hint about IPv6 brackets.
+    (
+        ["--listen-on", "http://127.0.0.1:9110"],
+        "argument --listen-on: give PORT or HOST:PORT without a scheme, e.g. 127.0.0.1:9110; "
+        "got 'http://127.0.0.1:9110'",
+    ),
 ]
 
 

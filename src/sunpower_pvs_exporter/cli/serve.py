@@ -314,6 +314,11 @@ def config_from_args(args: argparse.Namespace) -> ExporterConfig:
         return dataclasses.replace(config, **overrides)  # type: ignore[arg-type]
 
     poll_mode: PollMode = args.poll_mode or "background"
+    if args.hostname is not None and not args.hostname.strip():
+        raise ConfigError(
+            f"--hostname: empty; give the PVS's host name or address, or leave the flag out "
+            f"for the default ({DEFAULT_HOSTNAME})"
+        )
     hostname = args.hostname or DEFAULT_HOSTNAME
     if args.demo:
         hostname = "127.0.0.1"
