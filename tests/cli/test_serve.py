@@ -21,6 +21,7 @@ from support import (
     series,
     start_exporter,
     start_exporter_async,
+    stop_process,
     target_line,
 )
 
@@ -429,3 +430,33 @@ def test_help_names_every_subcommand_and_check_help_does_not_repeat_it():
     for command in ("init", *SUBCOMMANDS):
         assert f"; {command}" in text or f": {command}: " in text
     assert "Subcommands" not in subcommand_parser("check").format_help()
+
+
+def test_a_second_instance_is_one_line_naming_the_first(tmp_path: Path):
+    """Issue 22: exit 1 and "bind on address (...): address already in use" repeated."""
+    first, port = start_exporter("--demo", "--demo-inverters", "1", output=tmp_path / "first")
+    try:
+        second = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "sunpower_pvs_exporter",
+                "--demo",
+                "--listen-on",
+                f"127.0.0.1:{port}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        stop_process(first)
+    assert (second.returncode, second.stdout) == (2, "")
+    assert second.stderr == (
+        f"sunpower-pvs-exporter: error: cannot listen on 127.0.0.1:{port}: port {port} is in "
+        f"use by pid {first.pid} (sunpower_pvs_exporter) (another instance?); stop it, or pick "
+        "another port with --listen-on\n"
+    )
+    # The first one counted its one target right.
+    assert f"listening on 127.0.0.1:{port} (1 target; " in (tmp_path / "first").read_text()

@@ -446,9 +446,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
+        from sunpower_pvs_exporter.listen_errors import listen_problem
+
         where = listen_address(config.listen_host, config.listen_port)
-        print(f"{PROG}: error: cannot listen on {where}: {exc.strerror}", file=sys.stderr)
-        return 1
+        problem = listen_problem(exc, (config.listen_port,))
+        print(f"{PROG}: error: cannot listen on {where}: {problem}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         pass
     return 0

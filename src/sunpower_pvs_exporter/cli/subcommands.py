@@ -29,12 +29,12 @@ from sunpower_pvs_exporter.troubleshoot.capture_format import CaptureError
 from sunpower_pvs_exporter.troubleshoot.check import (
     EXIT_FAILED,
     build_report,
-    counted,
     pvs_clock,
     report_json,
     report_text,
 )
 from sunpower_pvs_exporter.troubleshoot.recorded_poll import PollOutcome, poll_once
+from sunpower_pvs_exporter.wording import counted
 
 
 def build_parser(command: str) -> argparse.ArgumentParser:

@@ -266,8 +266,14 @@ def _run(args: argparse.Namespace) -> int:
         print(f"sunpower-pvs-simulator: error: --replay: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"sunpower-pvs-simulator: error: cannot listen: {exc.strerror}", file=sys.stderr)
-        return 1
+        from sunpower_pvs_exporter.listen_errors import listen_problem
+
+        problem = listen_problem(exc, (args.port, args.tls_port), flag="--port/--tls-port")
+        print(
+            f"sunpower-pvs-simulator: error: cannot listen on {args.host}: {problem}",
+            file=sys.stderr,
+        )
+        return 2
     except CertificateError as exc:
         print(f"sunpower-pvs-simulator: error: {exc}", file=sys.stderr)
         return 2
