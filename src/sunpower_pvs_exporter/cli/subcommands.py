@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 import time
 from collections.abc import Awaitable, Sequence
@@ -64,6 +65,24 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     else:
         mine.add_argument("--output", metavar="FILE", required=True, help="capture file to write")
     return parser
+
+
+def check_writable(name: str, flag: str) -> None:
+    """Refuse a file that cannot be written before anything is asked of the PVS.
+
+    The capture is written after the poll; a typo in the directory found only
+    then costs the owner a poll (minutes with a busy PVS) and the recording.
+    """
+    path = Path(name)
+    directory = path.parent
+    if path.is_dir():
+        raise ConfigError(f"{flag}: {name} is a directory; name a file in it")
+    if not directory.is_dir():
+        raise ConfigError(f"{flag}: cannot write {name}: no directory {directory}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ConfigError(f"{flag}: cannot write {name}: permission denied")
+    if not path.exists() and not os.access(directory, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag}: cannot write {name}: directory {directory} is not writable")
 
 
 def pick_target(targets: Sequence[TargetConfig], name: str | None) -> TargetConfig:
@@ -142,6 +161,8 @@ def run_subcommand(command: str, argv: Sequence[str]) -> int:
     try:
         config = load_checked(args)[0]
         target = pick_target(config.targets, args.target)
+        if command == "capture":
+            check_writable(args.output, "--output")
     except ConfigError as exc:
         print(f"sunpower-pvs-exporter {command}: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -178,7 +199,9 @@ def run_subcommand(command: str, argv: Sequence[str]) -> int:
         print(f"sunpower-pvs-exporter capture: error: --output: {exc.strerror}", file=sys.stderr)
         return EXIT_FAILED
     replaced = ", ".join(f"{n} {kind}" for kind, n in doc["anonymised"].items()) or "nothing"
-    state = "poll OK" if outcome.ok else f"poll FAILED: {doc['poll']['error']}"
+    # The file is anonymised; the terminal is the owner's: their own address, as typed.
+    error = outcome.error.message if outcome.error else ""
+    state = "poll OK" if outcome.ok else f"poll FAILED: {error}"
     sent = sum(1 for exchange in outcome.exchanges if exchange.connected)
     print(
         f"wrote {path}: {counted(sent, 'request')} sent ({state}); replaced {replaced}; "
