@@ -199,32 +199,6 @@ def test_demo_exports_daytime_production_and_exits_cleanly_on_sigterm(tmp_path: 
             proc.wait()
 
 
-def test_port_in_use_is_a_one_line_error():
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        port = sock.getsockname()[1]
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "sunpower_pvs_exporter",
-                "--demo",
-                "--listen-on",
-                f"127.0.0.1:{port}",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            env={**os.environ},
-        )
-    assert result.returncode == 1
-    assert "cannot listen" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
 async def test_sighup_reloads_targets_and_survives_a_bad_file(tmp_path: Path, make_simulator):
     """A real process: SIGHUP adds a target; a broken file is refused, the old one kept."""
     import asyncio
