@@ -405,6 +405,40 @@ def test_help_names_every_subcommand_and_check_help_does_not_repeat_it():
     assert "Subcommands" not in subcommand_parser("check").format_help()
 
 
+SERVING_ONLY = {
+    "--listen-on",
+    "--check-config",
+    "--use-device-data-timestamp",
+    "--max-age",
+    "--live",
+    "--push-to",
+    "--push-job",
+    "--push-auth-file",
+    "--web.config.file",
+    "--web.health-without-auth",
+    "--web.max-connections",
+}
+
+
+@pytest.mark.parametrize("command", ["check", "capture"])
+def test_check_and_capture_offer_only_the_flags_a_single_read_uses(command: str, capsys):
+    """Issue 22: ``check --help`` listed --listen-on, --push-to, --web.* ... which it ignores."""
+    from sunpower_pvs_exporter.cli.subcommands import build_parser as subcommand_parser
+
+    parser = subcommand_parser(command)
+    offered = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9.-]*[a-z]", parser.format_help()))
+    assert offered & SERVING_ONLY == set()
+    assert offered >= parser_flags() - SERVING_ONLY - {"--help"}
+    own = ["--output", "x.json"] if command == "capture" else []
+    with pytest.raises(SystemExit) as exc:
+        parser.parse_args([*own, "--listen-on", "9110"])
+    assert exc.value.code == 2
+    assert "unrecognized arguments: --listen-on 9110" in capsys.readouterr().err
+    # What is not offered reads as unset, as the exporter's own defaults expect.
+    args = parser.parse_args(own)
+    assert (args.listen_on, args.push_to, args.web_config_file, args.live) == (None,) * 4
+
+
 def test_a_second_instance_is_one_line_naming_the_first(tmp_path: Path):
     """Issue 22: exit 1 and "bind on address (...): address already in use" repeated."""
     first, port = start_exporter("--demo", "--demo-inverters", "1", output=tmp_path / "first")

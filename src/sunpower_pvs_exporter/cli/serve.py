@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sunpower_pvs_exporter import __version__
 from sunpower_pvs_exporter.cli.arguments import PROG, OneLineParser, flag_type
@@ -108,12 +108,24 @@ SUBCOMMANDS_HELP = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, serving: bool = True) -> argparse.ArgumentParser:
+    """The exporter's flags; ``serving=False``: only those a single read uses (check, capture).
+
+    Without ``serving`` the flags about serving (listen address, web
+    security, Pushgateway, ...) are not offered at all, so ``check --help``
+    lists what ``check`` uses and ``check --listen-on`` is refused; their
+    values read as unset.
+    """
     parser = OneLineParser(
         prog=PROG,
         description="Prometheus exporter for SunPower PVS5x/PVS6 solar supervisors.",
         epilog=SUBCOMMANDS_HELP,
     )
+    unset: dict[str, object] = {}
+
+    def only_serving(group: _Flags) -> _Flags:
+        return group if serving else _Unoffered(unset)
+
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     original = parser.add_argument_group("options of the original exporter")
     original.add_argument(
@@ -132,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="talk https to the PVS (its self-signed certificate is accepted "
         "unless --tls-ca-file is given)",
     )
-    original.add_argument(
+    only_serving(original).add_argument(
         "--listen-on",
         type=flag_type("--listen-on", parse_listen),
         help=f"PORT or HOST:PORT to serve metrics on (default: {DEFAULT_LISTEN_PORT}, "
@@ -152,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="PVS request timeout in seconds (default: 120 in background poll mode, "
         "10 in scrape mode as in the original)",
     )
-    original.add_argument(
+    only_serving(original).add_argument(
         "--use-device-data-timestamp",
         action="store_true",
         default=None,
@@ -160,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     new = parser.add_argument_group("polling and targets")
     new.add_argument("--config", metavar="FILE", help="YAML config file with one or more targets")
-    new.add_argument(
+    only_serving(new).add_argument(
         "--check-config", action="store_true", help="validate the configuration and exit"
     )
     new.add_argument(
@@ -186,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="background: poll on a schedule, scrapes read the cache (default); "
         "scrape: poll inside a scrape like the original, at most once per interval",
     )
-    new.add_argument(
+    only_serving(new).add_argument(
         "--max-age",
         type=flag_type("--max-age", _positive_seconds),
         help="drop data older than this many seconds (default: 3 x poll interval)",
@@ -221,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --demo: serve this capture (made by the capture subcommand) instead of a "
         "simulated site",
     )
-    new.add_argument(
+    only_serving(new).add_argument(
         "--live",
         action="store_true",
         default=None,
@@ -229,35 +241,37 @@ def build_parser() -> argparse.ArgumentParser:
         "second-by-second site power, at no extra polling cost",
     )
     push = parser.add_argument_group("Pushgateway")
-    push.add_argument(
+    only_serving(push).add_argument(
         "--push-to",
         metavar="URL",
         type=flag_type("--push-to", parse_url),
         help="push every target's metrics to this Pushgateway after each poll "
         "(groups are deleted on shutdown)",
     )
-    push.add_argument("--push-job", help="Pushgateway job label (default: sunpower_pvs)")
-    push.add_argument(
+    only_serving(push).add_argument(
+        "--push-job", help="Pushgateway job label (default: sunpower_pvs)"
+    )
+    only_serving(push).add_argument(
         "--push-auth-file",
         metavar="FILE",
         help="file holding user:password for the Pushgateway (or set SUNPOWER_PVS_PUSH_AUTH)",
     )
     web_group = parser.add_argument_group("web security and logging")
-    web_group.add_argument(
+    only_serving(web_group).add_argument(
         "--web.config.file",
         dest="web_config_file",
         metavar="FILE",
         help="exporter-toolkit web config (TLS, mTLS, basic auth, headers, rate limit); "
         "see SECURITY.md",
     )
-    web_group.add_argument(
+    only_serving(web_group).add_argument(
         "--web.health-without-auth",
         dest="web_health_without_auth",
         action="store_true",
         default=None,
         help="let /-/healthy and /-/ready answer without basic auth (default: they need it)",
     )
-    web_group.add_argument(
+    only_serving(web_group).add_argument(
         "--web.max-connections",
         dest="web_max_connections",
         metavar="N",
@@ -270,7 +284,24 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["plain", "logfmt", "json"],
         help="log line format (default: plain, as the original exporter)",
     )
+    parser.set_defaults(**unset)
     return parser
+
+
+class _Flags(Protocol):
+    def add_argument(self, *names: str, **options: Any) -> object: ...
+
+
+class _Unoffered:
+    """Stands in for an argument group: a flag "added" here is not offered, only unset."""
+
+    def __init__(self, unset: dict[str, object]) -> None:
+        self.unset = unset
+
+    def add_argument(self, *names: str, **options: Any) -> object:
+        dest = options.get("dest") or names[0].removeprefix("--").replace("-", "_")
+        self.unset[str(dest)] = None
+        return None
 
 
 def _web_and_log_overrides(args: argparse.Namespace) -> dict[str, object]:

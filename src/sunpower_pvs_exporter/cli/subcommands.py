@@ -41,7 +41,7 @@ from sunpower_pvs_exporter.wording import counted
 def build_parser(command: str) -> argparse.ArgumentParser:
     from sunpower_pvs_exporter.cli import serve  # the exporter's flags, one definition
 
-    parser = serve.build_parser()
+    parser = serve.build_parser(serving=False)
     parser.prog = f"{PROG} {command}"
     parser.epilog = None
     if command == "check":
