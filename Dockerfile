@@ -1,13 +1,21 @@
-# sunpower-pvs-exporter in a container. Build and run (docs/monitoring.md):
+# sunpower-pvs-exporter in a container. Build and run (docs/monitoring.md, "Container"):
 #
 #   docker build -t sunpower-pvs-exporter .
-#   docker run --rm -p 9110:9110 sunpower-pvs-exporter                         # demo
-#   docker run --rm -p 9110:9110 sunpower-pvs-exporter --hostname 172.27.153.1 # a PVS
+#   docker run --rm -p 9110:9110 sunpower-pvs-exporter                                  # demo
+#   docker run --rm -p 9110:9110 sunpower-pvs-exporter --demo --demo-api varserver      # new-firmware demo
+#   docker run --rm -p 9110:9110 sunpower-pvs-exporter --hostname 172.27.153.1          # a PVS on LAN1
 #
-# The PVS's installer port is usually reached from the host (a Raspberry Pi
-# wired to LAN1), so use --network host or make sure the container can route
-# to 172.27.153.1.
+# The container reaches the PVS through the host's routing (a Raspberry Pi wired
+# to LAN1 reaches 172.27.153.1 from the container as from the host), as in
+# contrib/stack/. Not built in CI (no Docker engine there): tests/contrib/test_container.py
+# checks this file against the docs statically.
 FROM python:3.12-slim
+
+# The simulator's HTTPS (varserver) side makes its self-signed certificate with
+# the openssl command: --demo --demo-api varserver|both and a varserver --replay need it.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends openssl \
+    && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/sunpower-pvs-exporter
 COPY pyproject.toml README.md ./

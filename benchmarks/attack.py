@@ -14,8 +14,18 @@ is bounded in count and time.
 2. Connection flood (TLS): 2000 idle TCP connections plus 500 idle TLS
    connections, then 60 real scrapes on new TLS connections (5 s timeout
    each). Measured: failed scrapes, and the exporter's memory growth.
+   The attacker opens them in batches of 100 a second, just under the
+   per-address connection rate (``web_max_connection_rate``, 100): faster,
+   most would be closed at accept and the exporter would hold fewer.
 3. Bodies, URLs, headers: a POST declaring 100 MB (how much is sent before
    the answer, and which answer), an 100 KB URL, a 20 KB header.
+4. Connection-rate flood: a separate process opens new connections from
+   127.0.0.2 as fast as it can (50 at a time; one ``/-/healthy`` request on
+   each, then close), over plain HTTP and TLS, while a Prometheus-like
+   scraper on 127.0.0.1 scrapes ``/metrics`` over one keep-alive connection
+   every 0.1 s. Measured: the scraper's p50/p99 with no flood, with the
+   flood and the limit off (``--web.max-connection-rate 0``), and with the
+   flood and the default limit; and what the flood got through.
 
 The exporter runs with a soft limit of 1024 open files, the usual default
 outside systemd (the unit raises it: ``LimitNOFILE``); this process raises
@@ -184,7 +194,9 @@ def _limit_fds() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(EXPORTER_FD_LIMIT, hard), hard))
 
 
-def spawn_exporter(src: str | None, web_config: Path, port: int) -> subprocess.Popen[bytes]:
+def spawn_exporter(
+    src: str | None, web_config: Path, port: int, extra: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     if src:
         env["PYTHONPATH"] = src
@@ -192,7 +204,7 @@ def spawn_exporter(src: str | None, web_config: Path, port: int) -> subprocess.P
         [
             sys.executable, "-m", "sunpower_pvs_exporter", "--demo",
             "--listen-on", f"{USER_HOST}:{port}", "--web.config.file", str(web_config),
-            "--log-level", "ERROR",
+            "--log-level", "ERROR", *extra,
         ],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -201,9 +213,11 @@ def spawn_exporter(src: str | None, web_config: Path, port: int) -> subprocess.P
     )  # fmt: skip
 
 
-async def start_exporter(src: str | None, web_config: Path, tls: bool) -> Exporter:
+async def start_exporter(
+    src: str | None, web_config: Path, tls: bool, extra: tuple[str, ...] = ()
+) -> Exporter:
     port = free_port()
-    exporter = Exporter(spawn_exporter(src, web_config, port), port, tls)
+    exporter = Exporter(spawn_exporter(src, web_config, port, extra), port, tls)
     context = client_context(web_config.parent) if tls else None
     for _ in range(200):
         with contextlib.suppress(OSError, TimeoutError, asyncio.IncompleteReadError):
@@ -337,11 +351,18 @@ async def run_password_flood(src: str | None, directory: Path, attackers: int) -
 # --- attack 2: connection flood ----------------------------------------------------------------
 
 
+# The attacker's pace: one batch of this many connections a second, just
+# under the exporter's default web_max_connection_rate.
+IDLE_BATCH = 100
+
+
 async def hold_idle(port: int, count: int, context: ssl.SSLContext | None) -> list[Connection]:
     held: list[Connection] = []
     failures = 0
-    for start in range(0, count, 100):
-        size = min(count, start + 100) - start
+    for start in range(0, count, IDLE_BATCH):
+        if start:
+            await asyncio.sleep(1.05)
+        size = min(count, start + IDLE_BATCH) - start
         batch = await asyncio.gather(
             *(connect(port, ATTACKER_HOST, context, limit=10) for _ in range(size)),
             return_exceptions=True,
@@ -466,6 +487,121 @@ async def run_size_attacks(src: str | None, directory: Path) -> dict[str, str]:
     return results
 
 
+# --- attack 4: a flood of new connections from one address ---------------------------------
+
+
+async def flood_connections(
+    port: int, tls_dir: str | None, seconds: float, tasks: int
+) -> dict[str, int]:
+    """The flooding process: new connections from ATTACKER_HOST for ``seconds``."""
+    context = client_context(Path(tls_dir)) if tls_dir else None
+    counts = {"attempts": 0, "answered": 0, "closed": 0}
+    deadline = time.monotonic() + seconds
+    data = request_bytes("/-/healthy", close=True)
+
+    async def one_task() -> None:
+        while time.monotonic() < deadline:
+            counts["attempts"] += 1
+            try:
+                conn = await connect(port, ATTACKER_HOST, context, limit=5)
+            except (OSError, TimeoutError, ssl.SSLError):
+                counts["closed"] += 1
+                continue
+            try:
+                await exchange(conn, data, limit=5)
+                counts["answered"] += 1
+            except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
+                counts["closed"] += 1
+            finally:
+                conn.close()
+
+    await asyncio.gather(*(one_task() for _ in range(tasks)))
+    return counts
+
+
+FLOOD_TASKS = 50
+FLOOD_SCRAPES = 100
+
+
+async def scrape_latencies(port: int, context: ssl.SSLContext | None) -> tuple[list[float], int]:
+    """``FLOOD_SCRAPES`` scrapes of /metrics from USER_HOST on one keep-alive connection."""
+    user = await connect(port, USER_HOST, context, limit=30)
+    data = request_bytes("/metrics")
+    latencies, failed = [], 0
+    try:
+        for _ in range(FLOOD_SCRAPES):
+            elapsed, status = await timed(lambda c=user: exchange(c, data, limit=30))
+            if status != 200:
+                failed += 1
+                user.close()
+                user = await connect(port, USER_HOST, context, limit=30)
+            else:
+                latencies.append(elapsed)
+            await asyncio.sleep(0.1)
+    finally:
+        user.close()
+    return sorted(latencies), failed
+
+
+def spawn_flooder(port: int, seconds: float, tls_dir: Path | None) -> subprocess.Popen[bytes]:
+    tls = ["--flood-tls", str(tls_dir)] if tls_dir else []
+    return subprocess.Popen(
+        [
+            sys.executable, __file__, "--flood-connections", str(port),
+            "--flood-seconds", str(seconds), *tls,
+        ],
+        stdout=subprocess.PIPE,
+    )  # fmt: skip
+
+
+async def run_connection_rate(
+    src: str | None, directory: Path, tls: bool, limit: int | None, flood: bool
+) -> dict[str, str]:
+    web_config = make_web_config(directory, tls=tls, auth=False)
+    extra = () if limit is None else ("--web.max-connection-rate", str(limit))
+    exporter = await start_exporter(src, web_config, tls=tls, extra=extra)
+    context = client_context(directory) if tls else None
+    flooder = None
+    counts: dict[str, int] = {}
+    seconds = FLOOD_SCRAPES * 0.13 + 5
+    try:
+        if flood:
+            flooder = spawn_flooder(exporter.port, seconds, directory if tls else None)
+            await asyncio.sleep(2.0)  # the flood at full speed
+        cpu0 = _cpu_seconds(exporter.process.pid)
+        started = time.monotonic()
+        latencies, failed = await scrape_latencies(exporter.port, context)
+        cpu = (_cpu_seconds(exporter.process.pid) - cpu0) / (time.monotonic() - started)
+        if flooder is not None:
+            out, _ = flooder.communicate(timeout=seconds + 30)
+            counts = {k: int(v) for k, v in (item.split("=") for item in out.decode().split())}
+    finally:
+        if flooder is not None and flooder.poll() is None:
+            flooder.kill()
+        exporter.stop()
+    p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)] if latencies else float("nan")
+    return {
+        "transport": "TLS" if tls else "HTTP",
+        "flood from 127.0.0.2": (
+            "none" if not flood else ("limit off" if limit == 0 else "default limit")
+        ),
+        "flood connections/s (answered)": (
+            f"{counts['attempts'] / seconds:.0f} ({counts['answered'] / seconds:.0f})"
+            if counts
+            else "-"
+        ),
+        "scraper p50": f"{statistics.median(latencies) * 1000:.1f} ms" if latencies else "-",
+        "scraper p99": f"{p99 * 1000:.1f} ms",
+        "failed scrapes": f"{failed}/{FLOOD_SCRAPES}",
+        "exporter CPU": f"{100 * cpu:.0f} %",
+    }
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def print_table(title: str, rows: list[dict[str, str]]) -> None:
     print(f"\n{title}")
     if not rows:
@@ -481,10 +617,22 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--src", help="PYTHONPATH for the exporter (default: installed package)")
     parser.add_argument(
-        "--only", choices=["password", "connections", "sizes"], action="append", default=None
+        "--only",
+        choices=["password", "connections", "sizes", "connection-rate"],
+        action="append",
+        default=None,
     )
     parser.add_argument("--attackers", type=int, action="append", default=None)
+    parser.add_argument("--flood-connections", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--flood-seconds", type=float, default=10.0, help=argparse.SUPPRESS)
+    parser.add_argument("--flood-tls", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.flood_connections:
+        counts = await flood_connections(
+            args.flood_connections, args.flood_tls, args.flood_seconds, FLOOD_TASKS
+        )
+        print(" ".join(f"{k}={v}" for k, v in counts.items()))
+        return
     if shutil.which("openssl") is None:
         raise SystemExit("openssl is needed for the TLS attack")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -496,7 +644,7 @@ async def main() -> None:
         f"exporter started with soft limit {EXPORTER_FD_LIMIT}; "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
     )
-    only = args.only or ["password", "connections", "sizes"]
+    only = args.only or ["password", "connections", "sizes", "connection-rate"]
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         if "password" in only:
@@ -511,6 +659,16 @@ async def main() -> None:
         if "sizes" in only:
             row = await run_size_attacks(args.src, directory)
             print_table("3. bodies, URLs, headers", [row])
+        if "connection-rate" in only:
+            rows = []
+            for tls in (False, True):
+                for limit, flood in ((None, False), (0, True), (None, True)):
+                    rows.append(await run_connection_rate(args.src, directory, tls, limit, flood))
+            print_table(
+                "4. new connections from one address as fast as they go (50 at a time), "
+                "scrapes from another every 0.1 s on one keep-alive connection",
+                rows,
+            )
 
 
 if __name__ == "__main__":

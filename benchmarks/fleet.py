@@ -1,7 +1,10 @@
 """A fleet on one exporter: 10, 100 and 1000 simulated PVSes.
 
-Three processes on 127.0.0.1: the simulated fleet (every PVS in one process,
-each on its own port with a large listen backlog), the exporter (pollers
+Three processes on loopback: the simulated fleet (every PVS in one process,
+each on its own loopback address, 127.1.x.y, as each site of a real fleet is
+its own host: the exporter keeps one request queue per PVS host, so a fleet
+on one address would be polled one request at a time; each with a large
+listen backlog), the exporter (pollers
 built directly, as the tests do, so the poll interval can be below the
 user-facing 60 s minimum and the run stays short), and this one measuring:
 
@@ -25,7 +28,7 @@ for RSS and latency. Measured:
 Goals (issue 17): <= 48 KB RSS per additional target, ``/metrics`` <= 30 ms
 at 1000 targets, CPU <= 1 % of a core per 100 targets at the default interval.
 
-    python benchmarks/fleet.py [--sizes 10,100,1000] [--interval 10] [--src PATH]
+    python benchmarks/fleet.py [--sizes 10,100,1000] [--interval 10] [--inverters 2] [--src PATH]
 
 ``--src`` runs the exporter from another checkout's ``src`` (for before/after).
 The machine is shared: read the ratios, not the absolute times.
@@ -65,7 +68,13 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # --- child: the simulated fleet ------------------------------------------------
 
 
-async def serve_sims(count: int, ready_file: str) -> None:
+def pvs_address(index: int) -> str:
+    """The loopback address of the ``index``-th simulated PVS (Linux routes all of
+    127/8 to ``lo``): 127.1.0.1, 127.1.0.2, ... 250 to a /24, up to 64 000."""
+    return f"127.1.{index // 250}.{index % 250 + 1}"
+
+
+async def serve_sims(count: int, inverters: int, ready_file: str) -> None:
     from aiohttp import web
 
     from sunpower_pvs_exporter.simulator.server import SimulatedPvs, SimulatorServer
@@ -74,10 +83,10 @@ async def serve_sims(count: int, ready_file: str) -> None:
     servers = []
     for index in range(count):
         pvs = SimulatedPvs(
-            config=SiteConfig(seed=index, inverters=2, error_inverters=0),
+            config=SiteConfig(seed=index, inverters=inverters, error_inverters=0),
             clock=SimClock(start=time.time()),
         )
-        server = SimulatorServer(pvs, host="127.0.0.1", backlog=BACKLOG)
+        server = SimulatorServer(pvs, host=pvs_address(index), backlog=BACKLOG)
         await server.start()
         servers.append(server)
 
@@ -93,7 +102,7 @@ async def serve_sims(count: int, ready_file: str) -> None:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     stats_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    write_json(ready_file, {"ports": [s.port for s in servers], "stats": stats_port})
+    write_json(ready_file, {"sims": [[s.host, s.port] for s in servers], "stats": stats_port})
     await wait_for_term()
 
 
@@ -114,7 +123,7 @@ async def serve_exporter(spec: dict[str, Any], ready_file: str) -> None:
     targets = tuple(
         TargetConfig(
             name=f"site-{index:04d}",
-            host="127.0.0.1",
+            host=host,
             port=port,
             api="legacy",
             poll_interval=spec["interval"],
@@ -122,7 +131,7 @@ async def serve_exporter(spec: dict[str, Any], ready_file: str) -> None:
             max_age=spec["interval"] * 3,
             timezone="UTC",
         )
-        for index, port in enumerate(spec["ports"])
+        for index, (host, port) in enumerate(spec["sims"])
     )
     config = ExporterConfig(
         targets=targets, listen_host="127.0.0.1", listen_port=0, single_target=False
@@ -282,9 +291,9 @@ def start_exporter(
     workdir: Path, name: str, sim_info: dict[str, Any], interval: float, src: str | None
 ) -> tuple[Child, Client]:
     """An exporter polling every simulated PVS, once each target has been polled."""
-    size = len(sim_info["ports"])
+    size = len(sim_info["sims"])
     spec = workdir / f"spec-{name}.json"
-    spec.write_text(json.dumps({"ports": sim_info["ports"], "interval": interval, "src": src}))
+    spec.write_text(json.dumps({"sims": sim_info["sims"], "interval": interval, "src": src}))
     exporter = Child(workdir, f"exporter-{name}", "--serve-exporter", str(spec))
     client = Client(exporter.wait_ready()["port"])
     # Every target polled once (first polls spread over the interval).
@@ -308,7 +317,9 @@ def measure(size: int, args: argparse.Namespace, workdir: Path) -> dict[str, flo
     setting: RSS and ``/metrics`` latency as a fleet really runs (between
     polls its keep-alive connections to the PVSes time out and close).
     """
-    sims = Child(workdir, f"sims-{size}", "--serve-sims", str(size))
+    sims = Child(
+        workdir, f"sims-{size}", "--serve-sims", str(size), "--inverters", str(args.inverters)
+    )
     exporter: Child | None = None
     static: Child | None = None
     headers = {"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}
@@ -355,6 +366,8 @@ def measure(size: int, args: argparse.Namespace, workdir: Path) -> dict[str, flo
             client.timed(f"/probe?target=site-{(i * 7919) % size:04d}", headers)
             for i in range(args.scrapes)
         ]
+        # What one site's device text needs: its /probe body, uncompressed.
+        _, probe_body, _ = client.get("/probe?target=site-0000", {"Accept": PROMETHEUS_ACCEPT})
 
         # The floor: the same /metrics bytes, served statically by aiohttp.
         body_file = workdir / f"body-{size}"
@@ -393,6 +406,7 @@ def measure(size: int, args: argparse.Namespace, workdir: Path) -> dict[str, flo
             "paced_p50_ms": 1000 * statistics.median(paced_times),
             "paced_p90_ms": 1000 * percentile(paced_times, 0.9),
             "metrics_bytes": len(body),
+            "probe_bytes": len(probe_body),
             "metrics_paired_ms": 1000 * statistics.median(ours_times),
             "floor_ms": 1000 * statistics.median(floor_times),
             "probe_p50_ms": 1000 * statistics.median(probe_times),
@@ -447,6 +461,10 @@ def report(results: list[dict[str, float]], floor_kb: int, interval: float) -> N
         f"{row['size']:.0f} PVSes: {row['fast_rss_kb'] / 1024:.1f} MiB" for row in results
     )
     print(f"RSS while polled every {interval:g} s (keep-alive connections held): {fast}")
+    print(
+        f"one site's device text (its /probe body, OpenMetrics, uncompressed): "
+        f"{base['probe_bytes'] / 1024:.1f} KB"
+    )
 
 
 def main() -> int:
@@ -461,6 +479,7 @@ def main() -> int:
         default=12,
         help="scrapes spaced as Prometheus's 15 s against 60 s polls (scaled to --interval)",
     )
+    parser.add_argument("--inverters", type=int, default=2, help="inverters per site")
     parser.add_argument("--src", help="run the exporter from this src directory")
     parser.add_argument("--serve-sims", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-exporter", help=argparse.SUPPRESS)
@@ -470,7 +489,7 @@ def main() -> int:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if args.serve_sims:
-        asyncio.run(serve_sims(args.serve_sims, args.ready))
+        asyncio.run(serve_sims(args.serve_sims, args.inverters, args.ready))
         return 0
     if args.serve_exporter:
         asyncio.run(serve_exporter(json.loads(Path(args.serve_exporter).read_text()), args.ready))

@@ -100,6 +100,17 @@ def pollers_for(
     return make_pollers(config, backoff_cap=backoff_cap, jitter=jitter)
 
 
+class FakeTransport(asyncio.Transport):
+    """A socket for ``web/connections.py``'s bookkeeping: it only records an abort."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.aborted = False
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
 class FakeClock:
     """A wall clock that moves only when a test says so.
 

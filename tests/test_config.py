@@ -135,3 +135,38 @@ def test_password_comes_from_file_or_env_never_the_config(tmp_path: Path, monkey
     assert a.password() == "A0321"
     assert b.password() == "B9999"
     assert "A0321" not in repr(config)
+
+
+def test_ease_off_after_reboots_is_on_by_default_and_turned_off_per_target_or_for_all():
+    config = parse("targets:\n  - {name: a, host: pvs-a.lan}\n")
+    assert config.targets[0].ease_off_after_reboots is True
+    config = parse(
+        """
+defaults: {ease_off_after_reboots: false}
+targets:
+  - {name: a, host: pvs-a.lan}
+  - {name: b, host: pvs-b.lan, ease_off_after_reboots: true}
+"""
+    )
+    assert [t.ease_off_after_reboots for t in config.targets] == [False, True]
+
+
+# --- docs/configuration.md lists every key ------------------------------------------
+
+
+def documented_keys(heading: str) -> set[str]:
+    """The first-column keys of one of docs/configuration.md's key tables."""
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    section = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return {
+        line.split("`")[1]
+        for line in section.splitlines()
+        if line.startswith("| `") and line.count("`") >= 2
+    }
+
+
+def test_every_config_key_is_in_docs_configuration_md():
+    from sunpower_pvs_exporter.config import GLOBAL_KEYS, TARGET_KEYS
+
+    assert sorted(TARGET_KEYS - documented_keys("Target keys")) == []
+    assert sorted(GLOBAL_KEYS - documented_keys("Global keys")) == []

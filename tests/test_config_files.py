@@ -7,6 +7,8 @@ whole error line is compared.
 
 from __future__ import annotations
 
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +39,8 @@ BAD_FILES = {
     "not as HOST:PORT; got '172.27.153.1:8080'",
     "host_invalid.bad.yml": "targets[0].host: 'pvs lan' is not a host name or IP address",
     "push_to_not_url.bad.yml": "push_to: expected an http:// or https:// URL, got 'not-a-url'",
+    "web_max_connection_rate_fraction.bad.yml": "web_max_connection_rate: expected a whole "
+    "number of new connections a second from one address, 0 (no limit) to 100000, got 2.5",
     "varserver_port_without_tls.bad.yml": "targets[0].port: the varserver API is HTTPS only "
     "and uses port 443 unless targets[0].use_tls is set; port 8080 would be ignored",
     "password_credential_outside_systemd.bad.yml": "targets[0].password_file: "
@@ -52,9 +56,11 @@ BAD_FILES = {
     "inverter serial numbers",
     "arrays_bad_name.bad.yml": "targets[0].arrays: array name 'south roof' must be 1-63 "
     "letters, digits, '_', '.' or '-'",
-    "arrays_in_defaults.bad.yml": "defaults.arrays: unknown key (allowed: api, max_age, "
-    "password_env, password_file, poll_interval, port, telemetry_port, timeout, timezone, "
-    "tls_ca_file, use_tls)",
+    "arrays_in_defaults.bad.yml": "defaults.arrays: unknown key (allowed: api, "
+    "ease_off_after_reboots, max_age, password_env, password_file, poll_interval, port, "
+    "telemetry_port, timeout, timezone, tls_ca_file, use_tls)",
+    "ease_off_not_boolean.bad.yml": "targets[0].ease_off_after_reboots: expected true or "
+    "false, got 'no'",
     "arrays_serial_not_text.bad.yml": "targets[0].arrays.south: expected inverter serial "
     "numbers, got 122000000002 (quote a serial made of digits only)",
     # A near miss is named at every level (the allowed lists follow the code's key sets).
@@ -105,25 +111,59 @@ def test_good_file_targets_own_password_file_replaces_the_inherited_env(monkeypa
     assert len(long.host) == 253
 
 
-def test_shipped_example_passes_only_when_its_files_exist(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def header_commands(path: Path) -> list[str]:
+    """The indented command lines of a file's opening comment block."""
+    commands = []
+    for line in path.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        if line.startswith("#   "):
+            commands.append(line.removeprefix("#").strip())
+    return commands
+
+
+def test_shipped_example_passes_the_check_its_header_asks_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ):
-    """The example config, with its password file moved into a scratch directory."""
-    shipped = "/etc/sunpower-pvs-exporter/cabin.password"
-    text = EXAMPLE.read_text()
-    assert shipped in text
+    """Exactly the header's lines, run where it says (the example's directory; a
+    copy of it here): the shell line makes the password file, the exporter line
+    then passes. The check line alone fails on the missing file, so the first
+    line is not decoration."""
+    make_password, validate = header_commands(EXAMPLE)
+    argv = shlex.split(validate)
+    assert argv[0] == "sunpower-pvs-exporter" and "--check-config" in argv
+    shutil.copy(EXAMPLE, tmp_path / EXAMPLE.name)
+    monkeypatch.chdir(tmp_path)
+
+    assert main(argv[1:]) == 2
     password = tmp_path / "cabin.password"
-    example = tmp_path / "example.yml"
-    example.write_text(text.replace(shipped, str(password)))
-    code, out, err = check(example, capsys)
-    assert (code, out) == (2, "")
-    assert err == (
+    assert capsys.readouterr().err == (
         f"{PROG}targets[1].password_file: cannot read {password}: No such file or directory\n"
     )
-    password.write_text("A1B2C\n")
-    code, out, err = check(example, capsys)
-    assert (code, err) == (0, "")
-    assert out == "configuration OK: 2 targets: home, cabin\n"
+
+    subprocess.run(["sh", "-c", make_password], cwd=tmp_path, check=True, timeout=10)
+    assert password.stat().st_mode & 0o777 == 0o600
+    assert main(argv[1:]) == 0
+    out, err = capsys.readouterr()
+    assert (out, err) == ("configuration OK: 2 targets: home, cabin\n", "")
+    # The file it made holds the placeholder, which the target would send as typed.
+    from sunpower_pvs_exporter.config import load_config_file
+
+    cabin = load_config_file(str(tmp_path / EXAMPLE.name)).targets[1]
+    assert cabin.password() == "the-PVS-password"
+
+
+def test_the_stack_config_passes_the_check_its_header_asks_for(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    stack = ROOT / "contrib" / "stack"
+    (line,) = [text for text in stack.joinpath("exporter.yml").read_text().splitlines()
+               if "--check-config" in text]  # fmt: skip
+    argv = shlex.split(line.partition("Check it:")[2])
+    assert argv[0] == "sunpower-pvs-exporter"
+    monkeypatch.chdir(stack)
+    assert main(argv[1:]) == 0
+    assert capsys.readouterr() == ("configuration OK: 1 target: home\n", "")
 
 
 def test_the_real_process_exits_2_with_one_line_and_no_traceback():

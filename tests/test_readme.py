@@ -57,3 +57,29 @@ def test_every_doc_is_reachable_from_the_readme():
     docs = {page.resolve() for page in (ROOT / "docs").glob("*.md")}
     assert (ROOT / "docs" / "architecture.md").resolve() in docs  # the walk has work to do
     assert sorted(str(page.relative_to(ROOT)) for page in docs - seen) == []
+
+
+def sh_blocks() -> list[str]:
+    return re.findall(r"```sh\n(.+?)\n```", (ROOT / "README.md").read_text(), flags=re.DOTALL)
+
+
+def test_init_is_what_an_owner_with_a_real_pvs_runs_first():
+    """Right after the demo and the tests, the first command aimed at a real PVS
+    is ``init`` (issue 22): no other exporter command comes before it."""
+    third = sh_blocks()[2]
+    assert third == ".venv/bin/sunpower-pvs-exporter init", third
+    text = (ROOT / "README.md").read_text()
+    before = text[: text.index(third)]
+    assert before.count("sunpower-pvs-exporter --demo") == 1  # only the first command
+    assert "sunpower-pvs-exporter check" not in before
+    assert "--hostname" not in before
+
+
+def test_something_looks_wrong_starts_with_check():
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Something looks wrong?\n") :]
+    section = section[: section.index("\n## ", 1)]
+    first_paragraph = section.split("\n\n")[1]
+    assert first_paragraph.startswith("Run `check`"), first_paragraph
+    (first_block, *_rest) = re.findall(r"```sh\n(.+?)\n```", section, flags=re.DOTALL)
+    assert first_block.startswith(".venv/bin/sunpower-pvs-exporter check "), first_block

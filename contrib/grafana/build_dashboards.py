@@ -1938,6 +1938,24 @@ def supervisor() -> dict[str, Any]:
             w=12,
             low=0,
         ),
+        graph(
+            "Poll interval",
+            "How often the exporter polls the PVS: in effect, and as configured. Above the "
+            "configured line, the exporter is easing off a PVS that rebooted twice within a "
+            "day (the interval doubles per further reboot, up to 10 minutes, and returns "
+            "after 72 hours without a reboot; the SunpowerPvsPollingEased alert). "
+            "ease_off_after_reboots: false in the config keeps the configured interval.",
+            targets(
+                (f"sunpower_pvs_poll_interval_seconds{{{sup}}}", "{{target}} in effect"),
+                (
+                    f"sunpower_pvs_configured_poll_interval_seconds{{{sup}}}",
+                    "{{target}} configured",
+                ),
+            ),
+            "s",
+            w=12,
+            low=0,
+        ),
         row("Varserver reads (new firmware)"),
         timeline(
             "Variable groups",

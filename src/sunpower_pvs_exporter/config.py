@@ -34,6 +34,11 @@ DEFAULT_LISTEN_PORT = 9110
 DEFAULT_MAX_CONNECTIONS = 512
 MIN_CONNECTIONS = 8
 MAX_CONNECTIONS = 65536
+# New client connections a second from one address (web_max_connection_rate):
+# Prometheus keeps its connections open and opens a few a minute; a thousand
+# /probe targets whose connections all timed out would need well under 100.
+DEFAULT_CONNECTION_RATE = 100
+MAX_CONNECTION_RATE = 100_000
 PASSWORD_ENV = "SUNPOWER_PVS_PASSWORD"
 TELEMETRY_PORT = 9002
 
@@ -75,6 +80,9 @@ class TargetConfig:
     # Inverter serial -> array (roof face) name, sorted by serial: panels are
     # compared with the peers of their own array (docs/panel-health.md).
     inverter_arrays: tuple[tuple[str, str], ...] = ()
+    # A PVS that reboots twice within a day is polled less often until it has
+    # been quiet for 72 h (pvs/ease_off.py); false keeps the interval as set.
+    ease_off_after_reboots: bool = True
 
     def password(self) -> str | None:
         """The PVS password from file or environment; never stored on the config."""
@@ -114,6 +122,8 @@ class ExporterConfig:
     web_health_without_auth: bool = False
     # Open client connections at most; the longest idle is closed for a new one.
     web_max_connections: int = DEFAULT_MAX_CONNECTIONS
+    # New connections a second from one client address (an IPv6 /64 as one); 0: no limit.
+    web_max_connection_rate: int = DEFAULT_CONNECTION_RATE
     push_to: str | None = None
     push_job: str = "sunpower_pvs"
     push_auth_file: str | None = None
@@ -279,6 +289,19 @@ def parse_max_connections(value: object, key: str) -> int:
     return value
 
 
+def parse_connection_rate(value: object, key: str) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not (0 <= value <= MAX_CONNECTION_RATE)
+    ):
+        raise ConfigError(
+            f"{key}: expected a whole number of new connections a second from one "
+            f"address, 0 (no limit) to {MAX_CONNECTION_RATE}, got {value!r}"
+        )
+    return value
+
+
 def check_timezone(value: str | None, key: str) -> str | None:
     if value is None:
         return None
@@ -342,6 +365,7 @@ def make_target(
     timezone: str | None,
     telemetry_port: int | None = None,
     inverter_arrays: tuple[tuple[str, str], ...] = (),
+    ease_off_after_reboots: bool = True,
 ) -> TargetConfig:
     """Apply defaults and limits; the one place both CLI and file targets pass."""
     host = parse_host(host, keys("host"), keys("port"), keys("use_tls"))
@@ -391,6 +415,7 @@ def make_target(
         timezone=check_timezone(timezone, keys("timezone")),
         telemetry_port=TELEMETRY_PORT if telemetry_port is None else telemetry_port,
         inverter_arrays=inverter_arrays,
+        ease_off_after_reboots=ease_off_after_reboots,
     )
 
 
@@ -411,6 +436,7 @@ TARGET_KEYS = {
     "timezone",
     "telemetry_port",
     "arrays",
+    "ease_off_after_reboots",
 }
 GLOBAL_KEYS = {
     "live",
@@ -424,6 +450,7 @@ GLOBAL_KEYS = {
     "web_config_file",
     "web_health_without_auth",
     "web_max_connections",
+    "web_max_connection_rate",
     "push_to",
     "push_job",
     "push_auth_file",
@@ -480,6 +507,9 @@ def _parse_target(
         if "telemetry_port" in merged
         else None,
         inverter_arrays=parse_arrays(opt("arrays"), k + "arrays") if "arrays" in merged else (),
+        ease_off_after_reboots=flag(opt("ease_off_after_reboots"), k + "ease_off_after_reboots")
+        if "ease_off_after_reboots" in merged
+        else True,
     )
 
 
@@ -561,6 +591,9 @@ def parse_config(doc: object) -> ExporterConfig:
         ),
         web_max_connections=parse_max_connections(
             doc.get("web_max_connections", DEFAULT_MAX_CONNECTIONS), "web_max_connections"
+        ),
+        web_max_connection_rate=parse_connection_rate(
+            doc.get("web_max_connection_rate", DEFAULT_CONNECTION_RATE), "web_max_connection_rate"
         ),
         push_to=parse_url(doc["push_to"], "push_to") if "push_to" in doc else None,
         push_job=string(doc.get("push_job", "sunpower_pvs"), "push_job"),

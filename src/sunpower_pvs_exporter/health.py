@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sunpower_pvs_exporter.continuity import HELD_REASONS, HeldReason
+from sunpower_pvs_exporter.pvs.ease_off import Easing
 from sunpower_pvs_exporter.pvs.errors import FAILURE_REASONS, FailureReason
 from sunpower_pvs_exporter.pvs.model import LiveData, Snapshot
 
@@ -81,7 +82,11 @@ class TargetStatus(LastPoll):
     now: float
     backend: str = ""
     consecutive_failures: int = 0
+    # In effect: the configured interval, or longer while eased off after reboots.
     poll_interval: float = 0.0
+    configured_poll_interval: float = 0.0
+    # Why the interval is what it is (None: a status not made by a poller).
+    easing: Easing | None = None
     next_poll_at: float | None = None
     # Lifetime-energy readings held or dropped, by reason (continuity/energy.py).
     held_energy_readings: Mapping[HeldReason, int] = field(default_factory=zero_held)

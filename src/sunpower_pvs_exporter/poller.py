@@ -16,7 +16,10 @@ when polled hard, and ``DeviceList`` can take over a minute. So:
   the queue remembers;
 * after failures the next poll waits longer (exponential backoff with jitter,
   capped), and never less than the normal interval;
-* data older than ``max_age`` is withheld instead of served as current.
+* data older than ``max_age`` is withheld instead of served as current;
+* a PVS that reboots twice within a day is polled less often until it has
+  run 72 h without a reboot (``pvs/ease_off.py``); ``max_age`` stretches with
+  the interval, so the slower polls' data is still served.
 
 ``mode="scrape"`` keeps the original exporter's behaviour of reading the PVS
 inside a scrape (for Pushgateway/cron use), still single-flight and never
@@ -48,6 +51,7 @@ from sunpower_pvs_exporter.config import DEFAULT_IDLE_AFTER, PollMode
 from sunpower_pvs_exporter.continuity import TargetContinuity
 from sunpower_pvs_exporter.health import LastPoll, TargetStatus
 from sunpower_pvs_exporter.pvs.backoff import backoff_delay
+from sunpower_pvs_exporter.pvs.ease_off import RebootEasing, interval_text
 from sunpower_pvs_exporter.pvs.errors import FailureReason, PvsError, PvsTimeoutError
 from sunpower_pvs_exporter.pvs.model import Snapshot
 from sunpower_pvs_exporter.pvs.reader import PvsReader
@@ -127,6 +131,7 @@ class Poller:
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         inverter_arrays: tuple[tuple[str, str], ...] = (),
+        ease_off: bool = True,
     ) -> None:
         self.name = name
         # Every line it logs names the target (a field of its own in logfmt and JSON).
@@ -135,7 +140,11 @@ class Poller:
         self._line: RequestLine | None = None
         self.api = api
         self.reader = reader
+        # As configured; ``_timing`` is what is in effect (eased off, or the same).
         self.schedule = schedule
+        self._timing = schedule
+        # The reboots seen, and how much less often they say to poll.
+        self.easing = RebootEasing(schedule.interval, enabled=ease_off)
         self.mode = mode
         # Hooks the runtime sets. Runs after every poll, good or bad (the
         # Pushgateway pusher):
@@ -207,7 +216,7 @@ class Poller:
         return (
             last.snapshot is not None
             and last.last_snapshot_at is not None
-            and now - last.last_snapshot_at <= self.schedule.max_age
+            and now - last.last_snapshot_at <= self._timing.max_age
         )
 
     def status(self, now: float | None = None) -> TargetStatus:
@@ -221,7 +230,9 @@ class Poller:
             backend=self.reader.backend,
             **self._last.shown(fresh=self._fresh(now), overdue=self._overdue),
             consecutive_failures=self._consecutive_failures,
-            poll_interval=self.schedule.interval,
+            poll_interval=self._timing.interval,
+            configured_poll_interval=self.schedule.interval,
+            easing=self.easing.current,
             next_poll_at=self._next_poll_at,
             held_energy_readings=dict(self.continuity.energy.held),
             reboots=self.continuity.reboots,
@@ -257,7 +268,7 @@ class Poller:
         if self.mode == "background" and self.first_delay > 0:
             times.append(now + self.first_delay)
         if self.line.last_poll_at is not None:
-            interval = self.schedule.interval
+            interval = self._timing.interval
             times.append(min(self.line.last_poll_at + interval, now + interval))
         if times:
             self._next_poll_at = max(times)
@@ -302,7 +313,7 @@ class Poller:
         started_wall = self.clock()
         started = self.monotonic()
         self._last = replace(self._last, last_attempt_at=started_wall, polls=self._last.polls + 1)
-        self.line.polled(started_wall, remember_for=self.schedule.interval)
+        self.line.polled(started_wall, remember_for=self._timing.interval)
         self._changed()
         try:
             await self._read_and_record_inner(started, started_wall)
@@ -342,6 +353,7 @@ class Poller:
             self._record_internal_error(exc, started, started_wall)
             return
         self._last = replace(self._last, last_poll_duration=self.monotonic() - started)
+        reboots = self.continuity.reboots
         try:
             snapshot = self.continuity.apply(snapshot, self.clock())
         except Exception:  # a bug here must not stop the polling
@@ -369,7 +381,8 @@ class Poller:
                 self._consecutive_failures,
             )
         self._consecutive_failures = 0
-        self._next_poll_at = started_wall + self.schedule.interval
+        self._ease_off(now, rebooted=self.continuity.reboots > reboots)
+        self._next_poll_at = started_wall + self._timing.interval
         self.log.debug(
             "poll ok in %.3fs: %d devices",
             self._last.last_poll_duration,
@@ -403,13 +416,51 @@ class Poller:
     ) -> None:
         self._last = self._last.failed(reason, message, self.monotonic() - started)
         self._consecutive_failures += 1
-        delay = self.schedule.retry_delay(self._consecutive_failures, self.rng)
+        self._ease_off(self.clock())
+        delay = self._timing.retry_delay(self._consecutive_failures, self.rng)
         self._next_poll_at = self.clock() + delay
         self.log.warning(
             "poll failed (%s): %s; next try in %.0fs",
             reason,
             message,
             delay,
+        )
+
+    def _ease_off(self, now: float, *, rebooted: bool = False) -> None:
+        """Ask ``easing`` how often to poll from now on; say so when that changes.
+
+        One WARNING when reboots start the easing, an INFO line when a further
+        one lengthens it again and when the configured interval returns: a line
+        per change, never one per poll.
+        """
+        before = self.easing.current
+        after = self.easing.decide(now, rebooted=rebooted)
+        if after == before:
+            return
+        self._changed()
+        if after.interval == before.interval:
+            return
+        interval = after.interval
+        self._timing = self._timing_for(interval)
+        if after.eased and not before.eased:
+            self.log.warning("PVS keeps rebooting: %s", after.describe())
+        elif after.eased and interval > before.interval:
+            self.log.info("PVS still rebooting: %s", after.describe())
+        elif not after.eased:
+            why = "72 h without a reboot" if self.easing.enabled else "ease_off_after_reboots off"
+            self.log.info("polling back to the configured %s (%s)", interval_text(interval), why)
+        else:
+            self.log.info("%s", after.describe())
+
+    def _timing_for(self, interval: float) -> PollSchedule:
+        """The schedule at ``interval``: ``max_age`` stretched alike, so data from
+        polls that come less often is not withheld as stale between them."""
+        if interval == self.schedule.interval:
+            return self.schedule
+        return replace(
+            self.schedule,
+            interval=interval,
+            max_age=self.schedule.max_age * interval / self.schedule.interval,
         )
 
     # --- on demand -----------------------------------------------------------
@@ -495,8 +546,15 @@ class Poller:
         self._changed()
         self._next_poll_at = old._next_poll_at
         self._consecutive_failures = old._consecutive_failures
-        if old.line is self.line:  # the same PVS: no gap in its metrics
+        if old.line is self.line:
+            # The same PVS: no gap in its metrics, its reboots remembered, and
+            # a PVS eased off stays eased off (unless the new settings say not).
             self._last = old._last
+            self.continuity = old.continuity
+            self.easing.take_reboots_from(old.easing)
+            self.easing.current = old.easing.current
+            self._ease_off(self.clock())
+            self._timing = self._timing_for(self.easing.current.interval)
 
     async def _await_predecessor(self) -> None:
         old, self._predecessor = self._predecessor, None

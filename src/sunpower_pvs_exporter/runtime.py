@@ -186,6 +186,7 @@ def make_poller(
         idle_after=idle_after,
         first_delay=first_poll_delay(target.name, target.poll_interval, targets),
         inverter_arrays=target.inverter_arrays,
+        ease_off=target.ease_off_after_reboots,
     )
 
 
@@ -362,7 +363,7 @@ class ExporterState:
 
         Each stopper closes its PVS sessions without a logout (``/auth?logout``
         would end the session of every other program on that PVS,
-        docs/varserver.md); whatever is still running at the deadline is
+        docs/protocol-varserver.md); whatever is still running at the deadline is
         cancelled, and its sessions still close.
         """
         self.ready = False
@@ -453,6 +454,7 @@ RESTART_ONLY = (
     "web_config_file",
     "web_health_without_auth",
     "web_max_connections",
+    "web_max_connection_rate",
     "push_to",
     "push_job",
     "push_auth_file",

@@ -120,6 +120,8 @@ def test_listen_on_accepts_port_and_host_port(value: str, host: str, port: int):
         (["--poll-interval", "20"], "--poll-interval"),
         (["--max-age", "10"], "--max-age"),
         (["--pvs-timezone", "Mars/Olympus"], "--pvs-timezone"),
+        (["--web.max-connection-rate", "-1"], "--web.max-connection-rate"),
+        (["--web.max-connection-rate", "fast"], "--web.max-connection-rate"),
         (["--bogus"], "--bogus"),
     ],
 )
@@ -417,6 +419,7 @@ SERVING_ONLY = {
     "--web.config.file",
     "--web.health-without-auth",
     "--web.max-connections",
+    "--web.max-connection-rate",
 }
 
 
@@ -467,3 +470,9 @@ def test_a_second_instance_is_one_line_naming_the_first(tmp_path: Path):
     )
     # The first one counted its one target right.
     assert f"listening on 127.0.0.1:{port} (1 target; " in (tmp_path / "first").read_text()
+
+
+def test_the_connection_rate_flag_reaches_the_config():
+    assert config_for().web_max_connection_rate == 100
+    assert config_for("--web.max-connection-rate", "0").web_max_connection_rate == 0
+    assert config_for("--web.max-connection-rate", "20").web_max_connection_rate == 20

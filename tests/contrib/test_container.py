@@ -3,7 +3,11 @@ these are static checks; the compose stack is tests/contrib/test_stack.py)."""
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
+
+import yaml
 
 from contrib.promql_names import REPO
 
@@ -63,3 +67,85 @@ def test_dockerfile_is_slim_non_root_and_healthchecked():
     copies = " ".join(args for keyword, args in steps if keyword == "COPY")
     for needed in ("pyproject.toml", "README.md", "src"):
         assert needed in copies
+
+
+MONITORING = REPO / "docs" / "monitoring.md"
+STACK_COMPOSE = REPO / "contrib" / "stack" / "docker-compose.yml"
+SIMULATOR_SERVER = REPO / "src" / "sunpower_pvs_exporter" / "simulator" / "server.py"
+
+
+def docker_runs(text: str) -> list[list[str]]:
+    """Each ``docker run …`` line (comment markers and trailing comments dropped), split."""
+    runs = []
+    for line in text.splitlines():
+        line = line.lstrip("# ").partition(" #")[0].strip()
+        if line.startswith("docker run "):
+            runs.append(shlex.split(line))
+    return runs
+
+
+def image_arguments(run: list[str], image: str) -> list[str]:
+    return run[run.index(image) + 1 :]
+
+
+def exposed_port() -> str:
+    (port,) = [args for keyword, args in instructions() if keyword == "EXPOSE"]
+    return port
+
+
+def test_docs_and_dockerfile_run_the_image_the_same_way():
+    """docs/monitoring.md and the Dockerfile's header show the same commands, each
+    publishing the port the image exposes (one networking story: -p, as the stack)."""
+    in_dockerfile = docker_runs(DOCKERFILE.read_text())
+    documented = docker_runs(MONITORING.read_text())
+    assert in_dockerfile and documented == in_dockerfile
+    for run in documented:
+        published = run[run.index("-p") + 1]
+        assert published.split(":")[-1] == exposed_port(), run
+        assert "--network" not in run, run
+    # The stack's exporter publishes the same container port.
+    exporter = yaml.safe_load(STACK_COMPOSE.read_text())["services"]["sunpower-pvs-exporter"]
+    assert [port.rsplit(":", 1)[-1] for port in exporter["ports"]] == [exposed_port()]
+
+
+def test_every_documented_run_parses_with_the_exporters_own_flags():
+    from sunpower_pvs_exporter.cli.serve import build_parser
+
+    (build,) = [
+        shlex.split(line)
+        for line in MONITORING.read_text().splitlines()
+        if line.startswith("docker build ")
+    ]
+    image = build[build.index("-t") + 1]
+    (default,) = [json.loads(args) for keyword, args in instructions() if keyword == "CMD"]
+    seen = set()
+    for run in docker_runs(MONITORING.read_text()):
+        arguments = image_arguments(run, image) or default
+        seen.update(arguments)
+        build_parser().parse_args(arguments)  # exits 2 on an unknown flag or value
+    # The demo (the image's default), the new-firmware demo and a real PVS are shown.
+    assert {"--demo", "varserver", "--hostname"} <= seen
+
+
+def test_the_image_carries_what_the_varserver_demo_needs():
+    """The simulator's HTTPS side runs the openssl command for its certificate:
+    the image installs it (as root, before the switch to the unprivileged user),
+    and only while the simulator needs it."""
+    needs_openssl = 'shutil.which("openssl")' in SIMULATOR_SERVER.read_text()
+    steps = instructions()
+    installs = [
+        i
+        for i, (keyword, args) in enumerate(steps)
+        if keyword == "RUN"
+        and re.search(r"apt-get install -y --no-install-recommends .*\bopenssl\b", args)
+    ]
+    assert bool(installs) == needs_openssl, (
+        "the simulator runs openssl but the image lacks it"
+        if needs_openssl
+        else "the simulator no longer runs openssl: drop it from the Dockerfile (and its docs)"
+    )
+    if installs:
+        run = steps[installs[0]][1]
+        assert "apt-get update" in run and "rm -rf /var/lib/apt/lists/*" in run
+        user = [i for i, (keyword, _) in enumerate(steps) if keyword == "USER"]
+        assert installs[0] < user[0]

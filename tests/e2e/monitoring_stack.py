@@ -152,6 +152,9 @@ class SimulatedSite:
     server: SimulatorServer | None = None
     port: int = 0
     tls_port: int = 0
+    # Each site its own loopback address, as each PVS of a fleet is its own host
+    # (the exporter keeps one request queue per host).
+    host: str = "127.0.0.1"
 
 
 @dataclasses.dataclass
@@ -196,7 +199,7 @@ class MonitoringStack:
 
     def start(self) -> None:
         try:
-            for name, settings in SITES.items():
+            for index, (name, settings) in enumerate(SITES.items()):
                 pvs = SimulatedPvs(
                     config=SiteConfig(tz=ZoneInfo(self.zone), **settings),
                     clock=SimClock(start=time.time()),
@@ -205,7 +208,7 @@ class MonitoringStack:
                 # Pushes 5 times a second (a real PVS: on change); the push loop also
                 # notices a stop that often, within the server's shutdown grace.
                 pvs.telemetry_interval = 0.2
-                self.sites[name] = SimulatedSite(name, pvs)
+                self.sites[name] = SimulatedSite(name, pvs, host=f"127.0.3.{10 + index}")
                 self.start_simulator(name)
             self.exporters["single"] = RunningExporter(
                 self._config([self._target("home")], single_target=True)
@@ -272,7 +275,7 @@ class MonitoringStack:
 
     def start_simulator(self, name: str) -> None:
         site = self.sites[name]
-        server = SimulatorServer(site.pvs, host="127.0.0.1", port=site.port, tls_port=site.tls_port)
+        server = SimulatorServer(site.pvs, host=site.host, port=site.port, tls_port=site.tls_port)
         self.loop.run(server.start())
         site.server, site.port, site.tls_port = server, server.port, server.tls_port
 

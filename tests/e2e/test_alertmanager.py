@@ -56,6 +56,7 @@ from support import (
     tls_target_for,
 )
 
+SITE_HOSTS = {"home": "127.0.4.10", "cabin": "127.0.4.11"}
 pytestmark = pytest.mark.e2e
 
 STACK_PROMETHEUS = REPO / "contrib" / "stack" / "prometheus.yml"
@@ -280,7 +281,7 @@ class AlertingStack:
         old = self.servers.get(name)
         server = SimulatorServer(
             self.pvs[name],
-            host="127.0.0.1",
+            host=SITE_HOSTS[name],  # each PVS its own host, with its own request queue
             port=old.port if old else 0,
             tls_port=old.tls_port if old else 0,
         )

@@ -9,7 +9,7 @@ both reads see the same instant. For every device metric in the catalog:
 
 and the catalog's ``source`` text names exactly the APIs in ``backends``.
 
-Label values varserver cannot know are documented (docs/varserver.md,
+Label values varserver cannot know are documented (docs/protocol-varserver.md,
 pvs/varserver_parse.py): per-device software versions, the inverter module
 serial and the meter's CAL0. They are compared as "" on both sides; every
 other label must match exactly.
@@ -41,7 +41,7 @@ Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
 # Get_Comm `wan`, `plc`, `sta0`, `cell`; varserver `/net/` `wan0`, `wan1`,
 # `sta0`, `wwan0`) and only legacy says whether they reach the internet, so
 # these are checked for presence on both, not compared series by series
-# (docs/varserver.md).
+# (docs/protocol-varserver.md).
 OWN_NAMES_PER_API = {
     "sunpower_pvs_communication_interface_info",
     "sunpower_pvs_communication_interface_state_info",

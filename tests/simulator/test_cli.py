@@ -56,3 +56,9 @@ def test_fault_on_an_inverter_that_does_not_exist_is_refused(capsys):
         "--inverter-fault: no such inverter (there are 2, numbered from 0)"
         in capsys.readouterr().err
     )
+
+
+def test_reboot_every_must_be_positive(capsys):
+    assert cli.build_parser().parse_args(["--reboot-every", "14400"]).reboot_every == 14400.0
+    assert cli.main(["--reboot-every", "0", "--port", "0"]) == 2
+    assert "--reboot-every must be > 0" in capsys.readouterr().err

@@ -15,18 +15,9 @@ import pytest
 
 from sunpower_pvs_exporter.web.connections import Admission, ConnectionGuard
 from sunpower_pvs_exporter.web.security import RequestLimits
-from support import target_for
+from support import FakeTransport, target_for
 
 MiB = 1024 * 1024
-
-
-class FakeTransport(asyncio.Transport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.aborted = False
-
-    def abort(self) -> None:
-        self.aborted = True
 
 
 class BusyHandler:

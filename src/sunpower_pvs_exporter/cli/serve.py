@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sunpower_pvs_exporter import __version__
 from sunpower_pvs_exporter.cli.arguments import PROG, OneLineParser, flag_type
 from sunpower_pvs_exporter.config import (
+    DEFAULT_CONNECTION_RATE,
     DEFAULT_HOSTNAME,
     DEFAULT_LISTEN_PORT,
     DEFAULT_MAX_CONNECTIONS,
@@ -29,6 +30,7 @@ from sunpower_pvs_exporter.config import (
     listen_address,
     load_config_file,
     make_target,
+    parse_connection_rate,
     parse_duration,
     parse_listen,
     parse_max_connections,
@@ -89,6 +91,14 @@ def _max_connections(text: str, flag: str) -> int:
     except ValueError:
         value = text
     return parse_max_connections(value, flag)
+
+
+def _connection_rate(text: str, flag: str) -> int:
+    try:
+        value: object = int(text)
+    except ValueError:
+        value = text
+    return parse_connection_rate(value, flag)
 
 
 def _demo_inverters(text: str, flag: str) -> int:
@@ -279,6 +289,14 @@ def build_parser(*, serving: bool = True) -> argparse.ArgumentParser:
         help="open client connections at most; when full, the longest idle one is closed "
         f"for a new one (default: {DEFAULT_MAX_CONNECTIONS})",
     )
+    only_serving(web_group).add_argument(
+        "--web.max-connection-rate",
+        dest="web_max_connection_rate",
+        metavar="N",
+        type=flag_type("--web.max-connection-rate", _connection_rate),
+        help="new client connections a second from one address (an IPv6 /64 as one); "
+        f"beyond it they are closed at once; 0: no limit (default: {DEFAULT_CONNECTION_RATE})",
+    )
     web_group.add_argument(
         "--log-format",
         choices=["plain", "logfmt", "json"],
@@ -317,6 +335,8 @@ def _web_and_log_overrides(args: argparse.Namespace) -> dict[str, object]:
         overrides["web_health_without_auth"] = True
     if args.web_max_connections is not None:
         overrides["web_max_connections"] = args.web_max_connections
+    if args.web_max_connection_rate is not None:
+        overrides["web_max_connection_rate"] = args.web_max_connection_rate
     if args.log_format is not None:
         overrides["log_format"] = args.log_format
     return overrides

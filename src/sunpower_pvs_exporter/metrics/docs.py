@@ -116,6 +116,15 @@ daylight (when the others produce) and stays quiet at night (when none does).
 saw: the supervisor's uptime lower than at the previous good poll. A reboot
 while the exporter was not running is not counted. Units reboot about once a
 night; the shipped `SunpowerPvsRebooting` alert fires at 3 or more in 24 hours.
+
+A reboot less than 23 hours after the one before makes the exporter ease off
+that PVS (unless `ease_off_after_reboots: false`): its interval doubles, and
+doubles again per further such reboot, up to 600 s, until 72 hours pass
+without a reboot. `sunpower_pvs_poll_interval_seconds` is the interval in
+effect, `sunpower_pvs_configured_poll_interval_seconds` the configured one;
+the shipped `SunpowerPvsPollingEased` alert (info) fires while the first is
+above the second. See docs/configuration.md, "Easing off a PVS that keeps
+rebooting".
 """
 
 

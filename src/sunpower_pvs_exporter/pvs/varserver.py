@@ -7,7 +7,7 @@ a group that hangs or fails (some builds never answer
 ``/sys/pvs/flashwear_type_b``) costs only its own metrics; the poll fails
 only when the supervisor info itself cannot be read.
 
-Costs to the PVS, per poll (docs/varserver.md has the table):
+Costs to the PVS, per poll (docs/protocol-varserver.md has the table):
 
 * steady state: one ``GET /vars?fmt=obj&cache=<id>`` per group present on
   the site (a family the site does not have is looked for again only every

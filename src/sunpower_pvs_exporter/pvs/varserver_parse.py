@@ -36,7 +36,7 @@ current and voltage; positive/negative lifetime energy) with the value
 (``vldFldMsk``) says they are valid; a production meter without a mask never
 exports them, a consumption meter without a mask keeps them (it measures
 them). The mask's bit layout is not published: ``MASK_BITS`` is our
-assumption, inferred from two real masks (docs/varserver.md).
+assumption, inferred from two real masks (docs/protocol-varserver.md).
 
 What varserver does not have at all stays empty: per-device software
 versions, the inverter module serial (``module_id``) and the meter's

@@ -132,6 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="the grid is down: the Hub+ islands the home (with --battery-modules)",
     )
     parser.add_argument(
+        "--reboot-every",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="the PVS reboots every SECONDS of simulated time and answers nothing for a "
+        "minute after each (a struggling unit; see the exporter's ease-off)",
+    )
+    parser.add_argument(
         "--replay",
         metavar="FILE",
         help="serve this capture (sunpower-pvs-exporter capture) instead of a simulated site; "
@@ -201,6 +209,8 @@ async def run(args: argparse.Namespace) -> int:
         pvs.cloudy_day()
     if args.grid_outage:
         pvs.grid_outage()
+    if args.reboot_every is not None:
+        pvs.reboot_every(args.reboot_every, down_for=min(60.0, args.reboot_every / 2))
     server = SimulatorServer(pvs, host=args.host, port=args.port, tls_port=args.tls_port)
     await server.start()
     try:
@@ -244,6 +254,9 @@ def _parse_and_run(argv: Sequence[str] | None) -> int:
             f"(there are {args.inverters}, numbered from 0)",
             file=sys.stderr,
         )
+        return 2
+    if args.reboot_every is not None and args.reboot_every <= 0:
+        print("sunpower-pvs-simulator: error: --reboot-every must be > 0", file=sys.stderr)
         return 2
     if args.inverters < 0 or args.time_scale <= 0:
         print(

@@ -56,6 +56,14 @@ def request_name(request: web.Request) -> str:
 @web.middleware
 async def fault_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     pvs = request.app[PVS_KEY]
+    if pvs.down():
+        # Rebooting ("reboot_schedule"): the request never reaches the PVS's
+        # software, so it is not in the request log; the client sees the
+        # connection dropped unanswered.
+        pvs.refused_while_down += 1
+        if request.transport is not None:
+            request.transport.abort()
+        raise ConnectionResetError("simulated PVS rebooting")
     name = request_name(request)
     pvs.log.add(request.method, request.path, name, request.raw_path)
     if request.headers.get("Upgrade", "").lower() == "websocket":

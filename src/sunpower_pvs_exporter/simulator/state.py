@@ -128,6 +128,15 @@ class SimulatedPvs:
     # back one every ``inverter_return_interval`` seconds.
     inverters_back_at: float | None = None
     inverter_return_interval: float = 0.0
+    # Named fault "reboot_schedule" (``reboot_every``): the PVS reboots every
+    # ``reboot_period`` seconds of its clock, the next at ``next_reboot_at``,
+    # and answers nothing for ``reboot_downtime`` seconds after each.
+    reboot_period: float | None = None
+    reboot_downtime: float = 0.0
+    next_reboot_at: float | None = None
+    scheduled_reboots: int = 0
+    # Requests that came while the PVS was down (refused, never answered).
+    refused_while_down: int = 0
 
     def __post_init__(self) -> None:
         if self.api not in API_MODES:
@@ -146,6 +155,7 @@ class SimulatedPvs:
         self.network = OwnerNetwork.for_serial(self.site.pvs_serial)
 
     def state(self) -> SiteState:
+        self.follow_reboot_schedule()
         now = self.clock.now()
         state = self.site.state(now)
         if self.inverters_back_at is None:
@@ -250,19 +260,65 @@ class SimulatedPvs:
         self.sessions.clear()
 
     def reboot(
-        self, inverters_absent_for: float | None = None, inverter_return_interval: float = 0.0
+        self,
+        inverters_absent_for: float | None = None,
+        inverter_return_interval: float = 0.0,
+        *,
+        at: float | None = None,
     ) -> None:
         """Forget sessions, ``cache=`` sets and telemetry, as a PVS restart does.
 
-        Uptime starts again from zero. ``inverters_absent_for``: a nightly
-        reboot. The PVS knows no inverter until each talks to it again (at
-        dawn): they are absent for that many site seconds, then return one
-        every ``inverter_return_interval``.
+        Uptime starts again from zero (at ``at`` on the PVS's clock, default
+        now). ``inverters_absent_for``: a nightly reboot. The PVS knows no
+        inverter until each talks to it again (at dawn): they are absent for
+        that many site seconds, then return one every ``inverter_return_interval``.
         """
-        self.site.boot_time = self.clock.now()
+        self.site.boot_time = self.clock.now() if at is None else at
         self.sessions.clear()
         self.caches.clear()
         self.telemetry_enabled = False
         if inverters_absent_for is not None:
             self.inverters_back_at = self.site.boot_time + inverters_absent_for
             self.inverter_return_interval = inverter_return_interval
+
+    def reboot_every(self, period: float, *, down_for: float = 60.0) -> None:
+        """Named fault "reboot_schedule": from now on the PVS reboots every ``period`` s.
+
+        A struggling unit (peers saw a PVS polled every 30 s crash about every
+        4 hours): at each reboot its uptime starts again from zero and it
+        forgets sessions and ``cache=`` sets; for ``down_for`` seconds after
+        each it answers nothing (every connection is dropped unanswered). The
+        reboots follow the simulator's clock, so a test that moves the clock
+        by a day sees every reboot of that day.
+        """
+        if period <= 0 or down_for < 0 or down_for >= period:
+            raise ValueError("reboot_every: need period > down_for >= 0")
+        self.reboot_period = period
+        self.reboot_downtime = down_for
+        self.next_reboot_at = self.clock.now() + period
+
+    def stop_rebooting(self) -> None:
+        """The "reboot_schedule" fault ends: the PVS runs on from its last reboot."""
+        self.follow_reboot_schedule()
+        self.reboot_period = None
+        self.next_reboot_at = None
+
+    def follow_reboot_schedule(self) -> None:
+        """Carry out the scheduled reboots due by now; the PVS is as after the last one."""
+        if self.reboot_period is None or self.next_reboot_at is None:
+            return
+        now = self.clock.now()
+        if now < self.next_reboot_at:
+            return
+        missed = int((now - self.next_reboot_at) // self.reboot_period)
+        last = self.next_reboot_at + missed * self.reboot_period
+        self.scheduled_reboots += missed + 1
+        self.reboot(at=last)
+        self.next_reboot_at = last + self.reboot_period
+
+    def down(self) -> bool:
+        """Whether the PVS is still starting after a scheduled reboot: it answers nothing."""
+        self.follow_reboot_schedule()
+        if self.reboot_period is None or self.scheduled_reboots == 0:
+            return False
+        return self.clock.now() < self.site.boot_time + self.reboot_downtime

@@ -14,6 +14,8 @@ half-sent request line, a TLS handshake that never finishes) of the client
 address holding the most connections; a newcomer from that biggest holder is
 refused instead. So a flood of connections from one host stays that host's
 problem, and a scrape — whose request is in progress — is never closed.
+Before all that, a connection beyond its address's rate of new connections
+(``connection_rate.py``) is closed as it is accepted.
 
 Request-level limits that aiohttp reports as a bare 400 are answered with
 their own status here: an over-long request line is 414, an over-long or
@@ -45,6 +47,7 @@ from aiohttp.web_protocol import RequestHandler
 from multidict import CIMultiDict
 
 from sunpower_pvs_exporter.config import DEFAULT_MAX_CONNECTIONS
+from sunpower_pvs_exporter.web.connection_rate import ConnectionRate
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,8 @@ LINE_WINDOW = 16 * 1024
 # File descriptors kept back for what is not a client connection: PVS
 # sessions, the log file, the Pushgateway, Python itself.
 FD_RESERVE = 64
+# Seconds between two log lines about connections refused over their rate.
+RATE_LOG_EVERY = 60.0
 
 
 # asyncio's TLS transport reads into a buffer of this size, allocated and
@@ -183,11 +188,16 @@ class ConnectionGuard:
     holder itself is refused (closed at once): a flooding host cannot push
     anyone else out, and cannot make its own connections churn. If every
     connection of the bigger holders is busy with a request, the newcomer is
-    refused too.
+    refused too. With a ``rate``, a newcomer beyond its address's rate of new
+    connections is refused first, whatever the count.
     """
 
-    def __init__(self, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
+    def __init__(
+        self, max_connections: int = DEFAULT_MAX_CONNECTIONS, rate: ConnectionRate | None = None
+    ) -> None:
         self.max_connections = max_connections
+        self.rate = rate
+        self._rate_logged_at: float | None = None
         # Per client, least recently active first.
         self._by_client: dict[str, OrderedDict[Admission, None]] = {}
         self._count = 0
@@ -214,6 +224,9 @@ class ConnectionGuard:
 
     def admit(self, admission: Admission) -> bool:
         """Make room for ``admission`` (evicting if needed); False: refuse it."""
+        if self.rate is not None and not self.rate.allow(admission.client):
+            self._rate_refused(admission.client, self.rate)
+            return False
         if self._count >= self.max_connections:
             victim = self._victim(admission)
             if victim is None:
@@ -225,6 +238,21 @@ class ConnectionGuard:
         self._count += 1
         self.peak = max(self.peak, self._count)
         return True
+
+    def _rate_refused(self, client: str, rate: ConnectionRate) -> None:
+        """One log line per ``RATE_LOG_EVERY`` s at most: a flood must not cost a
+        log record per connection (logsetup would drop most, after making them)."""
+        now = rate.clock()
+        if self._rate_logged_at is not None and now - self._rate_logged_at < RATE_LOG_EVERY:
+            return
+        self._rate_logged_at = now
+        log.warning(
+            "refusing new connections from %s: more than %g a second from one address "
+            "(web_max_connection_rate); %d refused since start",
+            client,
+            rate.rate,
+            rate.refused,
+        )
 
     def touch(self, admission: Admission) -> None:
         admissions = self._by_client.get(admission.client)

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from sunpower_pvs_exporter.config import DEFAULT_MAX_CONNECTIONS
+from sunpower_pvs_exporter.config import DEFAULT_CONNECTION_RATE, DEFAULT_MAX_CONNECTIONS
 from sunpower_pvs_exporter.config_values import (
     ConfigError,
     check_keys,
@@ -250,7 +250,9 @@ class RequestLimits:
     ``keepalive_timeout`` also closes a connection that has not completed a
     request line and headers in that time (aiohttp arms it when the
     connection opens), which is what stops a slow-loris client.
-    ``max_connections`` caps open connections (``web/connections.py``).
+    ``max_connections`` caps open connections (``web/connections.py``);
+    ``max_connection_rate`` the new ones a second from one client address
+    (``web/connection_rate.py``; 0: no limit).
     """
 
     client_max_size: int = 64 * 1024
@@ -259,6 +261,7 @@ class RequestLimits:
     max_headers: int = 64
     keepalive_timeout: float = 15.0
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    max_connection_rate: int = DEFAULT_CONNECTION_RATE
 
     def handler_args(self) -> dict[str, Any]:
         return {

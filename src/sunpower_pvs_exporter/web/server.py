@@ -11,6 +11,7 @@ from aiohttp import web
 
 from sunpower_pvs_exporter.pvs.hosts import host_port
 from sunpower_pvs_exporter.web.app import ServedState, build_app
+from sunpower_pvs_exporter.web.connection_rate import ConnectionRate
 from sunpower_pvs_exporter.web.connections import (
     FD_RESERVE,
     ConnectionGuard,
@@ -73,7 +74,10 @@ class ExporterServer:
         self.state = state
         self.ssl_context = ssl_context
         self.middlewares = middlewares
-        self.limits = limits or RequestLimits(max_connections=config.web_max_connections)
+        self.limits = limits or RequestLimits(
+            max_connections=config.web_max_connections,
+            max_connection_rate=config.web_max_connection_rate,
+        )
         self.port = config.listen_port
         self.guard = ConnectionGuard(self.limits.max_connections)
         self._runner: web.AppRunner | None = None
@@ -105,7 +109,8 @@ class ExporterServer:
                 cap,
                 limits.max_connections,
             )
-        self.guard = ConnectionGuard(cap)
+        rate = limits.max_connection_rate
+        self.guard = ConnectionGuard(cap, ConnectionRate(rate) if rate else None)
         if self.ssl_context is not None:
             shrink_tls_read_buffers()
         sock = None

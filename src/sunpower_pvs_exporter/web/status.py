@@ -216,6 +216,13 @@ def _failures(status: TargetStatus) -> str:
     return f"{counted(status.polls, 'poll')}, {total} failed ({parts})"
 
 
+def _interval(status: TargetStatus) -> str:
+    configured = status.configured_poll_interval
+    if configured and configured != status.poll_interval:
+        return f"{status.poll_interval:g} s (configured {configured:g} s)"
+    return f"{status.poll_interval:g} s"
+
+
 def _target_section(status: TargetStatus, address: str, simulated: str) -> str:
     now = status.now
     snap = status.snapshot
@@ -244,9 +251,15 @@ def _target_section(status: TargetStatus, address: str, simulated: str) -> str:
         ("data-from", "Data from", _ago(status.last_snapshot_at, now)),
         ("duration", "Poll duration", _e("—" if duration is None else f"{duration:.2f} s")),
         ("next", "Next poll", _ago(status.next_poll_at, now) if status.next_poll_at else "—"),
-        ("interval", "Poll interval", _e(f"{status.poll_interval:g} s")),
+        ("interval", "Poll interval", _e(_interval(status))),
         ("polls", "Polls", _e(_failures(status))),
     ]
+    easing = status.easing
+    if easing is not None and easing.eased:
+        back = f" ({_ago(easing.until, now)}, if it does not reboot before)" if easing.until else ""
+        rows.append(
+            ("eased", "Eased off", f'<span class="eased">{_e(easing.describe())}</span>{back}')
+        )
     if simulated:
         rows.insert(0, ("source", "Data source", _e(f"{simulated}: not a real PVS")))
     if status.last_error and not status.last_poll_ok:

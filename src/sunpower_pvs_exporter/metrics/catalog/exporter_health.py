@@ -133,10 +133,22 @@ HEALTH_METRICS: tuple[MetricSpec[TargetStatus, Any], ...] = (
     MetricSpec(
         name="sunpower_pvs_poll_interval_seconds",
         kind="gauge",
-        help="Configured interval between polls of the PVS.",
+        help="Interval between polls of the PVS in effect: the configured one, or longer "
+        "while the exporter eases off a PVS that rebooted twice within a day (doubling per "
+        "further reboot, up to 600 s, until 72 h pass without a reboot).",
         unit="seconds",
         subject=TARGET,
         value=lambda s: s.poll_interval,
+        source="exporter",
+    ),
+    MetricSpec(
+        name="sunpower_pvs_configured_poll_interval_seconds",
+        kind="gauge",
+        help="Interval between polls of the PVS as configured (poll_interval). Above it, "
+        "sunpower_pvs_poll_interval_seconds shows the PVS is being eased off after reboots.",
+        unit="seconds",
+        subject=TARGET,
+        value=lambda s: s.configured_poll_interval,
         source="exporter",
     ),
     MetricSpec(
