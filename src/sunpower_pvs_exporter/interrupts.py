@@ -74,4 +74,9 @@ def report(line: str | None = None) -> int:
     if not _reported:
         _reported = True
         print(line or _line, file=sys.stderr, flush=True)
+        # Nothing after the one line: a connection the interrupt caught half-open
+        # is collected at exit, and asyncio would log "Unclosed client session".
+        import logging
+
+        logging.disable(logging.CRITICAL)
     return EXIT_INTERRUPTED

@@ -355,8 +355,42 @@ def test_demo_certificate_directory_problem_names_the_certificate_not_the_port(m
         server.self_signed_certificate()
     assert "cannot make a directory for the simulator's certificate" in str(exc.value)
     assert "Read-only file system" in str(exc.value)
-    # main() reports it as the certificate problem, exit 1, not as a port in use.
+    # main() reports it as the certificate problem, not as a port in use.
     assert not isinstance(exc.value, OSError)
+
+
+@pytest.mark.parametrize(
+    ("argv", "prog"),
+    [
+        (["--listen-on", "127.0.0.1:0"], "sunpower-pvs-exporter"),
+        (["check"], "sunpower-pvs-exporter check"),
+        (["capture", "--output", "{tmp}/c.json"], "sunpower-pvs-exporter capture"),
+    ],
+)
+def test_a_demo_certificate_that_cannot_be_made_is_one_line_and_exit_2(
+    argv: list[str], prog: str, monkeypatch, tmp_path: Path, capsys
+):
+    """Issue 22: check and capture printed a CertificateError traceback, and the
+    exporter's message blamed a --demo-api flag the user had not given."""
+    import errno
+
+    from sunpower_pvs_exporter.cli.entry import main as entry_main
+    from sunpower_pvs_exporter.simulator import server
+
+    def read_only(*_args: object, **_kwargs: object) -> str:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(server, "_CERT_DIR", None)
+    monkeypatch.setattr(server.tempfile, "mkdtemp", read_only)
+    args = [a.format(tmp=tmp_path) for a in argv]
+    assert entry_main([*args, "--demo", "--demo-api", "varserver"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(
+        f"{prog}: error: --demo: cannot make a directory for the simulator's certificate in "
+    )
+    assert err.endswith(": Read-only file system (set TMPDIR to a writable directory)\n")
+    assert err.count("\n") == 1
 
 
 # --- docs/configuration.md lists every flag ----------------------------------------

@@ -24,7 +24,6 @@ from sunpower_pvs_exporter.cli.arguments import PROG
 from sunpower_pvs_exporter.config import ConfigError, TargetConfig
 from sunpower_pvs_exporter.logsetup import configure_logging
 from sunpower_pvs_exporter.pvs.hosts import host_port
-from sunpower_pvs_exporter.simulator.certificate import CertificateError
 from sunpower_pvs_exporter.troubleshoot.capture import build_capture, capture_text
 from sunpower_pvs_exporter.troubleshoot.capture_format import CaptureError
 from sunpower_pvs_exporter.troubleshoot.check import (
@@ -112,8 +111,13 @@ async def _poll(args: argparse.Namespace, target: TargetConfig) -> tuple[PollOut
     if not args.demo:
         outcome = await _with_progress(poll_once(target), target)
         return outcome, time.time()
+    from sunpower_pvs_exporter.simulator.certificate import CertificateError
+
     demo = make_demo(args)
-    await demo.start()
+    try:
+        await demo.start()
+    except CertificateError as exc:
+        raise ConfigError(f"--demo: {exc}") from exc
     try:
         outcome = await poll_once(demo.point_at_target(target))
     finally:
@@ -181,8 +185,8 @@ def run_subcommand(command: str, argv: Sequence[str]) -> int:
     except CaptureError as exc:
         print(f"sunpower-pvs-exporter {command}: error: --replay: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except CertificateError as exc:  # only --demo starts a simulator
-        print(f"sunpower-pvs-exporter {command}: error: --demo: {exc}", file=sys.stderr)
+    except ConfigError as exc:  # --demo: the simulator could not start
+        print(f"sunpower-pvs-exporter {command}: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return interrupts.report(f"sunpower-pvs-exporter {command}: interrupted")

@@ -75,7 +75,6 @@ from sunpower_pvs_exporter.pvs.varserver_parse import (
     parse_variables,
 )
 from sunpower_pvs_exporter.pvs.varserver_query import Params, vars_target
-from sunpower_pvs_exporter.wording import counted
 
 USER = "ssm_owner"
 SESSION_COOKIE = "session"
@@ -538,7 +537,9 @@ class VarserverClient:
             group.name,
             exc.reason,
             exc.message,
-            f", skipping it for {counted(state.skip_polls, 'poll')}" if state.skip_polls else "",
+            f", skipping it for {state.skip_polls} poll{'' if state.skip_polls == 1 else 's'}"
+            if state.skip_polls
+            else "",
         )
 
     def _watch_population(self, snapshot: Snapshot) -> None:
