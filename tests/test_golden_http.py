@@ -19,7 +19,8 @@ Pinned so the bytes are the same on every run and machine:
 - the simulator's clock stands still (``scale=0``) and its site has a fixed
   seed, so every reading and device timestamp is fixed;
 - the exporter's pollers run on a ``FakeClock`` that does not move: exactly
-  one poll, a poll duration of 0 s and a snapshot age of 0 s;
+  one poll, a poll duration of 0 s, a snapshot age of 0 s, and every PVS
+  answer timed at 0 s;
 - the "configuration loaded at" time is set to the scenario's start;
 - legacy device clocks are read as UTC (as real units write them);
 - the ``process_*`` and ``python_*`` families are dropped: prometheus_client
@@ -130,6 +131,7 @@ async def scrape_exporter(
     for poller in pollers:
         poller.clock = clock
         poller.monotonic = clock
+        poller.requests.monotonic = clock  # every answer takes 0 s
     exporter = ExporterServer(ExporterState(config, pollers))
     await exporter.start()
     try:

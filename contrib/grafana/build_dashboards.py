@@ -1679,6 +1679,122 @@ def energy() -> dict[str, Any]:
 # --- supervisor health -----------------------------------------------------------------
 
 
+def pvs_load_panels(sup: str) -> list[PanelBuilder]:
+    """What the exporter asks of the PVS, beside what the PVS does (docs/monitoring.md,
+    "Is polling hurting my PVS?")."""
+    per_hour = f"sum by (instance, target) (increase(sunpower_pvs_requests_total{{{sup}}}[1h]))"
+    load = graph(
+        "Requests per hour, reboots and uptime",
+        "Requests the exporter sent to the PVS in the hour before each point, beside the "
+        "PVS's uptime (each drop is a reboot) and the reboots it saw in 24 hours. Polling "
+        "that hurts a PVS shows as reboots or short uptimes that follow the request rate. "
+        "Peers saw a reboot a day with two pollers reading DeviceList every 5 minutes (24 "
+        "an hour), 72 hours of uptime at 18 an hour, a crash every ~4 hours at 120 an "
+        "hour. The exporter's defaults: 30 DeviceList and 12 small requests an hour "
+        "(legacy firmware); about 200 small reads an hour on varserver firmware "
+        "(docs/monitoring.md, Is polling hurting my PVS?).",
+        targets(
+            (per_hour, "{{target}} requests/h"),
+            (
+                f"sunpower_pvs_supervisor_uptime_seconds_total{{{sup}}}",
+                "{{instance}} {{device_id}} uptime",
+            ),
+            (
+                f"round(increase(sunpower_pvs_supervisor_reboots_total{{{sup}}}[24h]))",
+                "{{target}} reboots in 24 h",
+            ),
+        ),
+        w=8,
+        low=0,
+        right_axis=(".* uptime", "s"),
+    ).override_by_regexp(
+        ".* reboots in 24 h",
+        [
+            model.DynamicConfigValue(id_val="custom.axisPlacement", value="right"),
+            model.DynamicConfigValue(id_val="custom.drawStyle", value="bars"),
+        ],
+    )
+    return [
+        row("PVS load"),
+        big_value(
+            "Requests per hour",
+            "HTTP requests the exporter sent to the PVS in the last hour (every kind, "
+            "answered or not). With the default settings: 42 on legacy firmware (30 of "
+            "them DeviceList), about 200 on varserver firmware (small reads of variable "
+            "sets the PVS keeps; 380 with api: varserver, polled every 60 s).",
+            [at_end(per_hour, "{{target}}")],
+            w=4,
+            decimals=0,
+        ),
+        load,
+        graph(
+            "Requests per hour by kind, and data received",
+            "Requests sent in the hour before each point, by kind: device_list, get_comm, "
+            "grid_profile, ess_status, supervisor_info (legacy dl_cgi); login, vars_match "
+            "(a read that builds a set of variables), vars_cached (a read of that set), "
+            "telemetry_enable (varserver). And the answer bodies' bytes received.",
+            targets(
+                (
+                    "sum by (instance, target, kind) "
+                    f"(increase(sunpower_pvs_requests_total{{{sup}}}[1h]))",
+                    "{{target}} {{kind}}",
+                ),
+                (
+                    "sum by (instance, target) "
+                    f"(increase(sunpower_pvs_response_body_bytes_total{{{sup}}}[1h]))",
+                    "{{target}} bytes/h",
+                ),
+            ),
+            w=12,
+            low=0,
+            right_axis=(".* bytes/h", "decbytes"),
+        ),
+        graph(
+            "PVS answer time",
+            "How long the PVS took to answer, by kind of request: the median and the "
+            "90th percentile over each interval. Reads of a cached set of variables "
+            "(vars_cached) are the quickest, DeviceList takes seconds; times that grow day "
+            "after day, or come near the timeout, are a PVS that struggles. Empty where "
+            "nothing was answered.",
+            targets(
+                (
+                    "histogram_quantile(0.5, sum by (instance, target, kind, le) "
+                    f"(rate(sunpower_pvs_request_duration_seconds_bucket{{{sup}}}"
+                    "[$__rate_interval])))",
+                    "{{target}} {{kind}} median",
+                ),
+                (
+                    "histogram_quantile(0.9, sum by (instance, target, kind, le) "
+                    f"(rate(sunpower_pvs_request_duration_seconds_bucket{{{sup}}}"
+                    "[$__rate_interval])))",
+                    "{{target}} {{kind}} p90",
+                ),
+            ),
+            "s",
+            w=12,
+            low=0,
+        ),
+        graph(
+            "Requests without a good answer",
+            "Requests that ended other than with a 2xx answer, by kind and how: 4xx/5xx "
+            "(the PVS refused or failed; a 401/403 now and then is a session that ended "
+            "and is renewed), timeout (no answer within at most twice the timeout), "
+            "connection_error (no connection, reset, cut short), cancelled (closed by a "
+            "reload or shutdown). A steady stream of timeouts is a PVS that cannot keep up.",
+            [
+                target(
+                    "sum by (instance, target, kind, class) (increase("
+                    f'sunpower_pvs_request_results_total{{{sup}, class!="2xx"}}'
+                    "[$__rate_interval]))",
+                    "{{target}} {{kind}} {{class}}",
+                )
+            ],
+            w=12,
+            low=0,
+        ),
+    ]
+
+
 def supervisor() -> dict[str, Any]:
     sup = I
     panels = [
@@ -1956,6 +2072,7 @@ def supervisor() -> dict[str, Any]:
             w=12,
             low=0,
         ),
+        *pvs_load_panels(sup),
         row("Varserver reads (new firmware)"),
         timeline(
             "Variable groups",

@@ -14,6 +14,7 @@ from sunpower_pvs_exporter.continuity import HELD_REASONS, HeldReason
 from sunpower_pvs_exporter.pvs.ease_off import Easing
 from sunpower_pvs_exporter.pvs.errors import FAILURE_REASONS, FailureReason
 from sunpower_pvs_exporter.pvs.model import LiveData, Snapshot
+from sunpower_pvs_exporter.pvs.request_counts import KindView
 
 
 def zero_failures() -> dict[FailureReason, int]:
@@ -94,6 +95,8 @@ class TargetStatus(LastPoll):
     reboots: int = 0
     # False while an on_demand target is idle (not probed lately, not polled).
     active: bool = True
+    # The requests sent to the PVS so far, per kind sent (pvs/request_counts.py).
+    requests: tuple[KindView, ...] = ()
 
     @property
     def up(self) -> bool:

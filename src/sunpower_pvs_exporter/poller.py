@@ -55,6 +55,7 @@ from sunpower_pvs_exporter.pvs.ease_off import RebootEasing, interval_text
 from sunpower_pvs_exporter.pvs.errors import FailureReason, PvsError, PvsTimeoutError
 from sunpower_pvs_exporter.pvs.model import Snapshot
 from sunpower_pvs_exporter.pvs.reader import PvsReader
+from sunpower_pvs_exporter.pvs.request_counts import RequestCounts
 from sunpower_pvs_exporter.pvs.request_line import RequestLine, line_for
 from sunpower_pvs_exporter.pvs.transport import ABANDONED_GRACE
 from sunpower_pvs_exporter.pvs.values import count_dropped_values
@@ -131,6 +132,7 @@ class Poller:
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         inverter_arrays: tuple[tuple[str, str], ...] = (),
+        requests: RequestCounts | None = None,
         ease_off: bool = True,
     ) -> None:
         self.name = name
@@ -140,6 +142,9 @@ class Poller:
         self._line: RequestLine | None = None
         self.api = api
         self.reader = reader
+        # What the reader's transports count of the requests they send (the
+        # same record: ``runtime.make_poller`` hands it to both).
+        self.requests = RequestCounts() if requests is None else requests
         # As configured; ``_timing`` is what is in effect (eased off, or the same).
         self.schedule = schedule
         self._timing = schedule
@@ -199,17 +204,25 @@ class Poller:
 
     # --- reading the cache ---------------------------------------------------
 
-    def health_key(self, now: float) -> tuple[int, bool, bool, str]:
+    def health_key(self, now: float) -> tuple[int, bool, bool, str, int]:
         """Equal for two times exactly when ``status()`` differs only in ``now``.
 
         A scrape of a large fleet compares this, a few attribute reads, instead
         of building every target's status and comparing its fields: the cached
         health lines of a target are reused while its key is unchanged
         (``metrics.cache.HealthText``). Every change to the state bumps
-        the version (``_changed``); freshness, activity and the backend,
-        which change without the poller noticing, are read directly.
+        the version (``_changed``); freshness, activity, the backend and the
+        request counts, which change without the poller noticing (a request
+        given up on ends after its poll; ``--live`` enables its stream
+        between polls), are read directly.
         """
-        return (self._version, self._fresh(now), self.active, self.reader.backend)
+        return (
+            self._version,
+            self._fresh(now),
+            self.active,
+            self.reader.backend,
+            self.requests.version,
+        )
 
     def _fresh(self, now: float) -> bool:
         last = self._last
@@ -237,6 +250,7 @@ class Poller:
             held_energy_readings=dict(self.continuity.energy.held),
             reboots=self.continuity.reboots,
             active=self.active,
+            requests=self.requests.view(),
         )
 
     @property
@@ -541,6 +555,9 @@ class Poller:
         """
         self._predecessor = old
         self._inherit(old)
+        if old.line is self.line:
+            # Counted on: a request of ``old`` still on the PVS ends in this record.
+            self.requests.take_over(old.requests)
 
     def _inherit(self, old: Poller) -> None:
         self._changed()

@@ -61,6 +61,7 @@ from sunpower_pvs_exporter.pvs.hosts import host_port
 from sunpower_pvs_exporter.pvs.legacy import LegacyClient
 from sunpower_pvs_exporter.pvs.model import Snapshot
 from sunpower_pvs_exporter.pvs.reader import PvsReader
+from sunpower_pvs_exporter.pvs.request_counts import RequestCounts
 from sunpower_pvs_exporter.pvs.transport import Endpoint, HttpTransport
 from sunpower_pvs_exporter.pvs.varserver import VarserverClient
 from sunpower_pvs_exporter.web.exposition import targets_text
@@ -104,8 +105,10 @@ def password_of(target: TargetConfig) -> str | None:
     return value or None
 
 
-def make_varserver(target: TargetConfig) -> VarserverClient:
-    transport = HttpTransport(varserver_endpoint_of(target), target.timeout)
+def make_varserver(
+    target: TargetConfig, *, requests: RequestCounts | None = None
+) -> VarserverClient:
+    transport = HttpTransport(varserver_endpoint_of(target), target.timeout, requests=requests)
     password: str | Callable[[], str] | None = password_of(target)
     if target.password_file:
         # Checked now (startup, reload) and read again at every login.
@@ -121,20 +124,26 @@ def make_varserver(target: TargetConfig) -> VarserverClient:
     return VarserverClient(transport, password, target_name=target.name)
 
 
-def make_reader(target: TargetConfig) -> PvsReader:
+def make_reader(target: TargetConfig, *, requests: RequestCounts | None = None) -> PvsReader:
+    """``requests``: where its transports count what they send (the target's poller
+    reads it); one record for both transports of an ``api: auto`` target."""
     tz: tzinfo | None = None
     if target.timezone:
         from zoneinfo import ZoneInfo  # only for a PVS whose clock runs local time
 
         tz = ZoneInfo(target.timezone)
+    if requests is None:
+        requests = RequestCounts()
     if target.api == "varserver":
-        return make_varserver(target)
+        return make_varserver(target, requests=requests)
     legacy = LegacyClient(
-        HttpTransport(endpoint_of(target), target.timeout), tz, target_name=target.name
+        HttpTransport(endpoint_of(target), target.timeout, requests=requests),
+        tz,
+        target_name=target.name,
     )
     if target.api == "legacy":
         return legacy
-    return AutoReader(legacy, make_varserver(target), target_name=target.name)
+    return AutoReader(legacy, make_varserver(target, requests=requests), target_name=target.name)
 
 
 def make_live_stream(target: TargetConfig, reader: PvsReader) -> TelemetryStream | None:
@@ -170,11 +179,13 @@ def make_poller(
     targets: int = 1,
 ) -> Poller:
     """``targets``: how many the config has, to spread their first polls."""
+    requests = RequestCounts()
     return Poller(
         name=target.name,
         host=target.host,
         api=target.api,
-        reader=make_reader(target),
+        reader=make_reader(target, requests=requests),
+        requests=requests,
         schedule=PollSchedule(
             interval=target.poll_interval,
             max_age=target.max_age,

@@ -82,6 +82,19 @@ def recording_rule_names() -> set[str]:
     return names
 
 
+# Each series name a catalog metric has in Prometheus -> the metric: a histogram
+# is queried as its ``_bucket``, ``_count`` and ``_sum`` series, never by its name.
+SERIES_OF_METRIC: dict[str, str] = {
+    series_name: spec.name
+    for spec in ALL_METRICS
+    for series_name in (
+        [spec.name + suffix for suffix in ("_bucket", "_count", "_sum")]
+        if spec.kind == "histogram"
+        else [spec.name]
+    )
+}
+
+
 def known_names() -> set[str]:
-    """What contrib/ may query: the catalog, our recording rules and ``up``."""
-    return {spec.name for spec in ALL_METRICS} | recording_rule_names() | {"up"}
+    """What contrib/ may query: the catalog's series, our recording rules and ``up``."""
+    return set(SERIES_OF_METRIC) | recording_rule_names() | {"up"}

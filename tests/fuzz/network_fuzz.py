@@ -173,7 +173,9 @@ _NUMBER = r"(?:[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|Inf)|Na
 _TIMESTAMP = r"(?: -?\d+(?:\.\d+)?)?"
 SAMPLE = re.compile(rf"({_NAME})({_LABELS})? ({_NUMBER}){_TIMESTAMP}")
 SHORT_SAMPLE = re.compile(rf"({_NAME}) ({_NUMBER}){_TIMESTAMP}")
-COMMENT = re.compile(rf"# (?:HELP {_NAME} .*|TYPE {_NAME} (?:counter|gauge|info|untyped|unknown))")
+COMMENT = re.compile(
+    rf"# (?:HELP {_NAME} .*|TYPE {_NAME} (?:counter|gauge|histogram|info|untyped|unknown))"
+)
 OM_COMMENT = re.compile(rf"# (?:HELP|TYPE|UNIT) {_NAME}(?: .*)?")
 
 

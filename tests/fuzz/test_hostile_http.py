@@ -71,7 +71,9 @@ async def test_declared_oversized_body_is_refused_before_reading(make_simulator)
     try:
         started = time.monotonic()
         with pytest.raises(PvsPayloadError, match=r"exceeds the .*-byte cap"):
-            await transport.get_json("/cgi-bin/dl_cgi", "DeviceList", {"Command": "DeviceList"})
+            await transport.get_json(
+                "/cgi-bin/dl_cgi", "DeviceList", {"Command": "DeviceList"}, kind="device_list"
+            )
         assert time.monotonic() - started < 5.0
     finally:
         await transport.close()
@@ -98,7 +100,7 @@ async def test_streamed_oversized_body_is_cut_off_at_the_cap(fake_pvs):
     transport = HttpTransport(Endpoint("127.0.0.1", port), timeout=10.0, max_body_bytes=2 * MiB)
     try:
         with pytest.raises(PvsPayloadError, match="exceeds the 2097152-byte cap"):
-            await transport.get_json("/cgi-bin/dl_cgi", "DeviceList")
+            await transport.get_json("/cgi-bin/dl_cgi", "DeviceList", kind="device_list")
     finally:
         await transport.close()
     assert sent < 25 * MiB

@@ -3,10 +3,11 @@
 The exporter encodes catalog rows itself (``metrics/encoder.py``, cached by
 ``metrics/cache.py``) because prometheus_client's families and
 ``generate_latest`` are several times slower. Here the same rows become
-``GaugeMetricFamily``/``CounterMetricFamily``/``InfoMetricFamily`` objects,
-rendered by prometheus_client; tests compare the two byte for byte, so the
-encoder cannot drift from what the library would write. Benchmarks use
-``ExporterCollector`` as the slow path they measure the fast one against.
+``GaugeMetricFamily``/``CounterMetricFamily``/``InfoMetricFamily``/
+``HistogramMetricFamily`` objects, rendered by prometheus_client; tests
+compare the two byte for byte, so the encoder cannot drift from what the
+library would write. Benchmarks use ``ExporterCollector`` as the slow path
+they measure the fast one against.
 
 Also here: ``FixedStatus`` and ``health_text``, a target's health encoded from
 a fixed status, to compare the cached ``HealthText`` with a fresh encoding.
@@ -21,12 +22,14 @@ from typing import Any
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
+    HistogramMetricFamily,
     InfoMetricFamily,
     Metric,
 )
 from prometheus_client.exposition import generate_latest as text_latest
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.utils import floatToGoString
 
 from sunpower_pvs_exporter import __version__
 from sunpower_pvs_exporter.health import ReloadStatus, TargetStatus
@@ -48,10 +51,24 @@ def _new_family(spec: MetricSpec[Any, Any]) -> Metric:
         return CounterMetricFamily(spec.family_name, spec.help, labels=labels)
     if spec.kind == "info":
         return InfoMetricFamily(spec.family_name, spec.help, labels=labels)
+    if spec.kind == "histogram":
+        return HistogramMetricFamily(spec.family_name, spec.help, labels=labels)
     return GaugeMetricFamily(spec.family_name, spec.help, labels=labels)
 
 
-def _adder(family: Metric, spec: MetricSpec[Any, Any]) -> Callable[[list[str], float, Any], None]:
+def _adder(family: Metric, spec: MetricSpec[Any, Any]) -> Callable[[list[str], Any, Any], None]:
+    if isinstance(family, HistogramMetricFamily):
+        histogram = family
+        bounds = [floatToGoString(bound) for bound in spec.buckets] + ["+Inf"]
+
+        def add_histogram(labels: list[str], item: Any, timestamp: Any) -> None:
+            assert spec.histogram is not None
+            cumulative, total = spec.histogram(item)
+            pairs = zip(bounds, cumulative, strict=True)
+            buckets = [(bound, float(count)) for bound, count in pairs]
+            histogram.add_metric(labels, buckets, total, timestamp=timestamp)
+
+        return add_histogram
     if isinstance(family, InfoMetricFamily):
         info = family
 
@@ -102,6 +119,9 @@ def build_families(
         family = _new_family(spec)
         add = _adder(family, spec)
         for item, labels, timestamp in rows:
+            if spec.kind == "histogram":
+                add(labels, item, timestamp)
+                continue
             value = spec.sample_value(item, openmetrics=openmetrics)
             if value is not None:
                 add(labels, value, timestamp)

@@ -74,6 +74,10 @@ async def test_every_state_change_reaches_the_cached_lines(make_simulator):
         check(renderer, poller, "first good poll")
         clock.advance(30.5)
         check(renderer, poller, "time passes: only the age moves")
+        # A request outside any poll (``--live`` enabling its stream, a request
+        # given up on that ends after its poll): its counts reach the lines.
+        await poller.reader.command("Get_Comm")  # type: ignore[attr-defined]
+        check(renderer, poller, "a request between two polls")
 
         # The counters change before the new snapshot is prepared; a scrape
         # during the preparation must already see them.

@@ -88,6 +88,11 @@ def test_catalog_names_follow_prometheus_conventions():
             assert spec.name.endswith("_total"), spec.name
         if spec.kind == "info":
             assert spec.name.endswith("_info"), spec.name
+        # A histogram is named for its unit, has increasing bounds and a sample per item.
+        assert (spec.kind == "histogram") == (spec.histogram is not None), spec.name
+        if spec.kind == "histogram":
+            assert spec.name.endswith("_" + spec.unit), spec.name
+            assert list(spec.buckets) == sorted(set(spec.buckets)) and spec.buckets, spec.name
         assert "kilo" not in spec.name and "_kw" not in spec.name, spec.name
 
 

@@ -14,6 +14,7 @@ from metrics.oracle import reference_exposition as reference
 from sunpower_pvs_exporter.metrics.catalog import DEVICE_METRICS, HEALTH_METRICS
 from sunpower_pvs_exporter.metrics.encoder import encode_metrics
 from sunpower_pvs_exporter.pvs.legacy_parse import parse_device_list
+from sunpower_pvs_exporter.pvs.request_counts import END_CLASSES, REQUEST_KINDS, RequestCounts
 from sunpower_pvs_exporter.simulator import legacy_api
 from sunpower_pvs_exporter.simulator.site import Site, SiteConfig
 from support import NOON_UTC
@@ -71,6 +72,35 @@ def test_health_metrics_encode_identically():
     from sunpower_pvs_exporter.health import TargetStatus
 
     status = TargetStatus(target='we"ird\\name', host="h", api="auto", now=1.0, polls=3)
+    for _, openmetrics in FORMATS:
+        assert encode_metrics(
+            HEALTH_METRICS, status, use_timestamps=False, openmetrics=openmetrics
+        ) == reference(HEALTH_METRICS, status, False, openmetrics)
+
+
+@settings(max_examples=50, derandomize=True, deadline=None)
+@given(
+    target=st.text(max_size=20),
+    requests=st.lists(
+        st.tuples(
+            st.sampled_from(REQUEST_KINDS),
+            st.sampled_from(END_CLASSES),
+            st.integers(0, 10**9),
+            st.one_of(st.none(), st.floats(0, 1e4)),
+        ),
+        max_size=12,
+    ),
+)
+def test_request_metrics_and_their_histogram_encode_identically(target: str, requests):
+    """What a target asked of its PVS, with prometheus_client's HistogramMetricFamily
+    as the reference for the ``_bucket``/``_count``/``_sum`` lines."""
+    from sunpower_pvs_exporter.health import TargetStatus
+
+    counts = RequestCounts()
+    for kind, end, body_bytes, seconds in requests:
+        counts.sent(kind)
+        counts.ended(kind, end, body_bytes=body_bytes, seconds=seconds)
+    status = TargetStatus(target=target, host="h", api="auto", now=1.0, requests=counts.view())
     for _, openmetrics in FORMATS:
         assert encode_metrics(
             HEALTH_METRICS, status, use_timestamps=False, openmetrics=openmetrics

@@ -37,12 +37,14 @@ def documented_metrics() -> set[str]:
 
 
 def sample_names(text: str) -> set[str]:
-    return {
-        sample.name
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if not sample.name.endswith("_created")
-    }
+    """Each sample's name; a histogram's too, which docs/metrics.md lists by its
+    family name (its samples are ``_bucket``, ``_count`` and ``_sum``)."""
+    names: set[str] = set()
+    for family in text_string_to_metric_families(text):
+        if family.type == "histogram" and family.samples:
+            names.add(family.name)
+        names.update(s.name for s in family.samples if not s.name.endswith("_created"))
+    return names
 
 
 def shown_by(argv: tuple[str, ...], wanted: set[str], output: Path) -> set[str]:

@@ -145,6 +145,9 @@ def sample_lines(
                 for item in subject.items(root)
             ]
             rows_by_subject[id(subject)] = rows
+        if spec.histogram is not None:
+            out.append(_histogram_lines(spec, rows))
+            continue
         lines: list[str] = []
         sample_name = spec.name
         is_info = spec.kind == "info"
@@ -159,6 +162,24 @@ def sample_lines(
             lines.append(f"{sample_name}{labels} {text}{stamp}\n")
         out.append("".join(lines))
     return out
+
+
+def _histogram_lines(spec: MetricSpec[Any, Any], rows: list[tuple[Any, str, str]]) -> str:
+    """Per item: a ``_bucket`` line per bound (``le`` sorted in with the other
+    labels, as prometheus_client does), then ``_count`` and ``_sum``."""
+    assert spec.histogram is not None
+    names = (*spec.label_names, "le")
+    bounds = [go_float(bound) for bound in spec.buckets] + ["+Inf"]
+    lines: list[str] = []
+    for item, labels, stamp in rows:
+        cumulative, total = spec.histogram(item)
+        values = spec.subject.labels(item)
+        for bound, count in zip(bounds, cumulative, strict=True):
+            label_text = _label_string(names, (*values, bound))
+            lines.append(f"{spec.name}_bucket{label_text} {go_float(float(count))}{stamp}\n")
+        lines.append(f"{spec.name}_count{labels} {go_float(float(cumulative[-1]))}{stamp}\n")
+        lines.append(f"{spec.name}_sum{labels} {go_float(total)}{stamp}\n")
+    return "".join(lines)
 
 
 def assemble(

@@ -143,7 +143,9 @@ class AutoReader:
         self._redetect = False
         info: SupervisorInfo | None = None
         try:
-            doc = await self.legacy.transport.get_json(SUPERVISOR_INFO_PATH, "supervisor/info")
+            doc = await self.legacy.transport.get_json(
+                SUPERVISOR_INFO_PATH, "supervisor/info", kind="supervisor_info"
+            )
             info = parse_supervisor_info(doc)
         except PvsError as exc:
             self.log.debug("supervisor/info unavailable: %s", exc.message)

@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from datetime import tzinfo
 
 from sunpower_pvs_exporter.pvs.errors import PvsAuthError, PvsError
@@ -29,6 +30,7 @@ from sunpower_pvs_exporter.pvs.model import (
     Snapshot,
     TransferSwitch,
 )
+from sunpower_pvs_exporter.pvs.request_counts import RequestKind
 from sunpower_pvs_exporter.pvs.transport import HttpTransport
 
 DL_CGI = "/cgi-bin/dl_cgi"
@@ -37,6 +39,13 @@ AUX_REFRESH_SECONDS = 600.0
 # The SunVault report is read on its own, slower schedule, and only on sites
 # whose DeviceList has SunVault devices (hass-sunpower: ESS every 60 s min).
 ESS_REFRESH_SECONDS = 300.0
+
+# How each dl_cgi command is counted (``sunpower_pvs_requests_total{kind}``).
+COMMAND_KINDS: dict[str, RequestKind] = {
+    "DeviceList": "device_list",
+    "Get_Comm": "get_comm",
+    "GridProfileGet": "grid_profile",
+}
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +60,11 @@ class LegacyClient:
         aux_refresh_seconds: float = AUX_REFRESH_SECONDS,
         target_name: str = "",
         ess_refresh_seconds: float = ESS_REFRESH_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.transport = transport
+        # Times the refreshes of Get_Comm, GridProfileGet and the SunVault report.
+        self.clock = clock
         self.tz = tz
         self.aux_refresh_seconds = aux_refresh_seconds
         self.target_name = target_name
@@ -68,7 +80,9 @@ class LegacyClient:
         self._ess_warned: set[str] = set()
 
     async def command(self, name: str) -> object:
-        return await self.transport.get_json(DL_CGI, name, params={"Command": name})
+        return await self.transport.get_json(
+            DL_CGI, name, params={"Command": name}, kind=COMMAND_KINDS[name]
+        )
 
     async def read(self) -> Snapshot:
         try:
@@ -98,14 +112,16 @@ class LegacyClient:
         if not any(d.device_type in ESS_DEVICE_TYPES for d in snapshot.devices):
             self._storage, self._switches = (), ()
             return
-        now = time.monotonic()
+        now = self.clock()
         if self._ess_fetched_at is not None and now - self._ess_fetched_at < (
             self.ess_refresh_seconds
         ):
             return
         self._ess_fetched_at = now
         try:
-            doc = await self.transport.get_json(ESS_STATUS_PATH, "energy-storage-system/status")
+            doc = await self.transport.get_json(
+                ESS_STATUS_PATH, "energy-storage-system/status", kind="ess_status"
+            )
             report = parse_ess_status(doc, snapshot.devices)
             self._storage, self._switches = report.storage, report.switches
             for warning in report.warnings:
@@ -120,7 +136,7 @@ class LegacyClient:
 
     async def _refresh_aux(self) -> None:
         """Best effort: a failing Get_Comm/GridProfileGet does not fail the poll."""
-        now = time.monotonic()
+        now = self.clock()
         if self._aux_fetched_at is not None and now - self._aux_fetched_at < (
             self.aux_refresh_seconds
         ):

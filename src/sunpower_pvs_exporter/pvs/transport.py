@@ -17,7 +17,7 @@ import json
 import socket
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,13 @@ from sunpower_pvs_exporter.pvs.errors import (
 )
 from sunpower_pvs_exporter.pvs.hosts import host_port
 from sunpower_pvs_exporter.pvs.recording import Exchange, ExchangeRecorder, kept_headers
+from sunpower_pvs_exporter.pvs.request_counts import (
+    ANSWERED,
+    EndClass,
+    RequestCounts,
+    RequestKind,
+    status_class,
+)
 from sunpower_pvs_exporter.pvs.request_line import RequestLine, line_for
 from sunpower_pvs_exporter.pvs.values import json_int
 
@@ -106,11 +113,32 @@ def connect_failure_text(exc: BaseException) -> str:
     return getattr(os_error, "strerror", None) or type(os_error).__name__
 
 
+async def _read_head(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body's first ``limit`` bytes (all of it, if shorter), however it arrives."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await response.content.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 def decode_json(body: bytes, what: str) -> Any:
     try:
         return json.loads(body, parse_int=json_int)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise PvsPayloadError(f"{what}: response is not valid JSON ({type(exc).__name__})") from exc
+
+
+@dataclass(slots=True)
+class _Received:
+    """What came back so far of one request: its status, once known, and body bytes."""
+
+    status: int | None = None
+    body_bytes: int = 0
 
 
 class HttpTransport:
@@ -121,10 +149,14 @@ class HttpTransport:
         endpoint: Endpoint,
         timeout: float,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        *,
+        requests: RequestCounts | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.timeout = timeout
         self.max_body_bytes = max_body_bytes
+        # Every request is counted there (its target's record: the metrics show it).
+        self.requests = RequestCounts() if requests is None else requests
         self._line: RequestLine | None = None
         self._session: aiohttp.ClientSession | None = None
         # ``check`` and ``capture`` attach one to see every request; polls do not.
@@ -179,6 +211,7 @@ class HttpTransport:
         path: str,
         what: str,
         *,
+        kind: RequestKind,
         params: Mapping[str, str] | None = None,
         data: str | None = None,
         headers: Mapping[str, str] | None = None,
@@ -190,19 +223,60 @@ class HttpTransport:
         answer, ``limit`` s in all (default: the timeout). A request sent and
         not answered by then (or whose caller is cancelled) is abandoned, not
         cancelled: it stays open ``ABANDONED_GRACE`` timeouts longer and the
-        next request waits for it (``RequestLine``).
+        next request waits for it (``RequestLine``). ``kind``: what it is
+        counted as (``request_counts.RequestKind``).
         """
         wait = self.timeout if limit is None else limit
         hard_limit = aiohttp.ClientTimeout(total=wait + self.timeout * ABANDONED_GRACE)
 
         async def exchange() -> bytes:
-            return await self._exchange(method, path, what, params, data, headers, hard_limit)
+            return await self._counted(
+                kind,
+                lambda received: self._exchange(
+                    method, path, what, params, data, headers, hard_limit, received
+                ),
+            )
 
         try:
             return await self.line.run(exchange, wait, owner=self)
         except TimeoutError as exc:
             # A recorder sees the exchange itself, when it ends (late answer or error).
             raise PvsTimeoutError(f"{what}: no answer within {wait:g}s") from exc
+
+    async def _counted(
+        self, kind: RequestKind, send: Callable[[_Received], Awaitable[bytes]]
+    ) -> bytes:
+        """``send`` (an ``_exchange``), counted: sent when it gets its turn, and how it ended.
+
+        Counted here, where a request given up on by its caller still runs,
+        so its real end is what is counted (a late answer, with its time).
+        """
+        counts = self.requests
+        counts.sent(kind)
+        received = _Received()
+        end: EndClass = "connection_error"
+        started = counts.monotonic()
+        try:
+            body = await send(received)
+            end = "2xx"
+            return body
+        except PvsTimeoutError:
+            end = "timeout"
+            raise
+        except PvsConnectionError:
+            end = "connection_error"
+            raise
+        except PvsError:
+            # Refused (401/403, another status) or refused by us (too large, bad JSON).
+            if received.status is not None:
+                end = status_class(received.status)
+            raise
+        except asyncio.CancelledError:
+            end = "cancelled"
+            raise
+        finally:
+            seconds = counts.monotonic() - started if end in ANSWERED else None
+            counts.ended(kind, end, body_bytes=received.body_bytes, seconds=seconds)
 
     async def _exchange(
         self,
@@ -213,6 +287,7 @@ class HttpTransport:
         data: str | None,
         headers: Mapping[str, str] | None,
         hard_limit: aiohttp.ClientTimeout,
+        received: _Received,
     ) -> bytes:
         # Sent as written (``encoded=True``): the PVS never percent-decodes,
         # so callers put raw query strings in ``path`` (pvs/varserver_query.py).
@@ -231,9 +306,10 @@ class HttpTransport:
                 allow_redirects=False,
                 timeout=hard_limit,
             ) as response:
+                received.status = response.status
                 body: bytes | None = None
                 if self.recorder is not None:
-                    body = await self._read_bounded(response, what)
+                    body = await self._read_bounded(response, what, received)
                     self.recorder.record(
                         Exchange(
                             method=method,
@@ -247,15 +323,19 @@ class HttpTransport:
                             address=address,
                         )
                     )
+                if response.status != 200 and body is None:
+                    body = await _read_head(response, ERROR_BODY_BYTES)
+                    received.body_bytes += len(body)
                 if response.status in (401, 403):
                     raise PvsAuthError(f"{what}: HTTP {response.status} (not authorized)")
                 if response.status != 200:
-                    if body is None:
-                        body = await response.content.read(ERROR_BODY_BYTES)
+                    assert body is not None
                     raise PvsHttpStatusError(
                         f"{what}: HTTP {response.status}", response.status, body[:ERROR_BODY_BYTES]
                     )
-                return body if body is not None else await self._read_bounded(response, what)
+                if body is None:
+                    body = await self._read_bounded(response, what, received)
+                return body
         except PvsError:
             raise
         except TimeoutError as exc:
@@ -323,7 +403,9 @@ class HttpTransport:
             )
         )
 
-    async def _read_bounded(self, response: aiohttp.ClientResponse, what: str) -> bytes:
+    async def _read_bounded(
+        self, response: aiohttp.ClientResponse, what: str, received: _Received
+    ) -> bytes:
         declared = response.content_length
         if declared is not None and declared > self.max_body_bytes:
             raise PvsPayloadError(
@@ -333,11 +415,19 @@ class HttpTransport:
         size = 0
         async for chunk in response.content.iter_chunked(65536):
             size += len(chunk)
+            received.body_bytes += len(chunk)
             if size > self.max_body_bytes:
                 raise PvsPayloadError(f"{what}: body exceeds the {self.max_body_bytes}-byte cap")
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def get_json(self, path: str, what: str, params: Mapping[str, str] | None = None) -> Any:
-        body = await self.request_bytes("GET", path, what, params=params)
+    async def get_json(
+        self,
+        path: str,
+        what: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        kind: RequestKind,
+    ) -> Any:
+        body = await self.request_bytes("GET", path, what, kind=kind, params=params)
         return await asyncio.to_thread(decode_json, body, what)

@@ -65,6 +65,7 @@ from sunpower_pvs_exporter.pvs.errors import (
 )
 from sunpower_pvs_exporter.pvs.model import ReadGroupStatus, Snapshot
 from sunpower_pvs_exporter.pvs.privacy import SUPERVISOR_VARIABLES, without_secrets
+from sunpower_pvs_exporter.pvs.request_counts import RequestKind
 from sunpower_pvs_exporter.pvs.transport import ABANDONED_GRACE, HttpTransport, decode_json
 from sunpower_pvs_exporter.pvs.uptime import RebootWatch
 from sunpower_pvs_exporter.pvs.values import to_text
@@ -220,13 +221,17 @@ class VarserverClient:
         ``dl_cgi/supervisor/info``."""
         try:
             doc = await self.transport.get_json(
-                vars_target([("name", SERIAL_VARIABLE), ("fmt", "obj")]), "serial number"
+                vars_target([("name", SERIAL_VARIABLE), ("fmt", "obj")]),
+                "serial number",
+                kind="vars_match",
             )
             serial = to_text(doc.get(SERIAL_VARIABLE)) if isinstance(doc, dict) else ""
         except PvsError:
             serial = ""
         if not serial:
-            doc = await self.transport.get_json(SUPERVISOR_INFO_PATH, "supervisor/info")
+            doc = await self.transport.get_json(
+                SUPERVISOR_INFO_PATH, "supervisor/info", kind="supervisor_info"
+            )
             sup = doc.get("supervisor") if isinstance(doc, dict) else None
             serial = to_text(sup.get("SERIAL")) if isinstance(sup, dict) else ""
         if not serial:
@@ -258,6 +263,7 @@ class VarserverClient:
                 "GET",
                 AUTH_PATH + "?login",
                 "login",
+                kind="login",
                 headers={"Authorization": _basic_auth(password)},
             )
         except PvsAuthError:
@@ -304,10 +310,14 @@ class VarserverClient:
 
     # --- /vars ---------------------------------------------------------------------
 
-    async def _request(self, params: Params, what: str, limit: float | None) -> bytes:
+    async def _request(
+        self, params: Params, what: str, limit: float | None, kind: RequestKind
+    ) -> bytes:
         # Past ``limit`` the request is abandoned, not cancelled: the PVS
         # finishes it anyway, and the next request waits for that.
-        return await self.transport.request_bytes("GET", vars_target(params), what, limit=limit)
+        return await self.transport.request_bytes(
+            "GET", vars_target(params), what, kind=kind, limit=limit
+        )
 
     async def _vars(
         self,
@@ -315,6 +325,7 @@ class VarserverClient:
         what: str,
         limit: float | None = None,
         *,
+        kind: RequestKind,
         needs_serial: bool = False,
     ) -> Any:
         """One ``/vars`` request, logging in first or once more when the session is gone.
@@ -332,7 +343,7 @@ class VarserverClient:
                 # stream, which stops with the session, keeps going.
                 await self.login()
             try:
-                body = await self._request(params, what, limit)
+                body = await self._request(params, what, limit, kind)
             except PvsAuthError:
                 if attempt == 2:
                     self.auth_failures += 1
@@ -362,7 +373,10 @@ class VarserverClient:
             doc: Any = None
             try:
                 doc = await self._vars(
-                    [("fmt", "obj"), ("cache", state.cache_id)], f"cached {what}", limit
+                    [("fmt", "obj"), ("cache", state.cache_id)],
+                    f"cached {what}",
+                    limit,
+                    kind="vars_cached",
                 )
             except PvsHttpStatusError as exc:
                 if exc.status != 400:
@@ -382,6 +396,7 @@ class VarserverClient:
                 [group.selector(), ("fmt", "obj"), ("clearcache", state.cache_id)],
                 what,
                 limit,
+                kind="vars_match",
                 needs_serial=group.required,
             )
         except PvsHttpStatusError as exc:
@@ -429,7 +444,10 @@ class VarserverClient:
         more request reads those.
         """
         doc = await self._vars(
-            [("fmt", "obj"), ("cache", state.cache_id)], f"/vars {group.name} (found)", limit
+            [("fmt", "obj"), ("cache", state.cache_id)],
+            f"/vars {group.name} (found)",
+            limit,
+            kind="vars_cached",
         )
         if not isinstance(doc, dict) or not doc or (group.required and not _has_serial(doc)):
             raise refused
@@ -612,7 +630,12 @@ class VarserverClient:
         # After a poll that gave up on a group, the PVS may still be answering
         # it: wait for that (bounded by its hard limit) before this one's timer.
         await self.transport.line.wait_idle(self.transport.timeout * (1 + ABANDONED_GRACE))
-        await self._vars([("set", TELEMETRY_ENABLE)], "telemetry enable", self.request_timeout)
+        await self._vars(
+            [("set", TELEMETRY_ENABLE)],
+            "telemetry enable",
+            self.request_timeout,
+            kind="telemetry_enable",
+        )
 
     async def close(self) -> None:
         """Close the connection. No ``/auth?logout``: the PVS keys sessions by

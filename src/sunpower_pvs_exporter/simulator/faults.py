@@ -124,9 +124,21 @@ class LoggedRequest:
     raw_target: str = ""
 
 
+@dataclass(frozen=True)
+class ServedAnswer:
+    """An answer the simulated PVS sent: its request's name and target, status, body size."""
+
+    name: str
+    raw_target: str
+    status: int
+    body_bytes: int
+
+
 @dataclass
 class RequestLog:
     entries: list[LoggedRequest] = field(default_factory=list)
+    # Every answer sent, in order (a request reset or never answered has none).
+    answers: list[ServedAnswer] = field(default_factory=list)
     # Requests being answered right now, and the most there ever were at once:
     # a PVS works on a request to the end even if the client gave up on it.
     in_flight: int = 0
@@ -142,6 +154,9 @@ class RequestLog:
     def add(self, method: str, path: str, name: str, raw_target: str = "") -> None:
         self.entries.append(LoggedRequest(time.monotonic(), method, path, name, raw_target))
 
+    def answered(self, name: str, raw_target: str, status: int, body_bytes: int) -> None:
+        self.answers.append(ServedAnswer(name, raw_target, status, body_bytes))
+
     def count(self, name: str) -> int:
         return sum(1 for entry in self.entries if entry.name == name)
 
@@ -150,6 +165,7 @@ class RequestLog:
 
     def clear(self) -> None:
         self.entries.clear()
+        self.answers.clear()
         self.max_in_flight = self.in_flight
 
 

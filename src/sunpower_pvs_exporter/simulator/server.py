@@ -71,7 +71,14 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await _with_faults(request, handler, pvs, name)
     pvs.log.started()
     try:
-        return await _with_faults(request, handler, pvs, name)
+        response = await _with_faults(request, handler, pvs, name)
+        delivered = request.transport is not None and not request.transport.is_closing()
+        if isinstance(response, web.Response) and delivered:
+            # An answer to a client that hung up meanwhile is not logged: it never arrives.
+            body = response.body
+            size = len(body) if isinstance(body, bytes | bytearray) else 0
+            pvs.log.answered(name, request.raw_path, response.status, size)
+        return response
     finally:
         pvs.log.finished()
 

@@ -6,7 +6,8 @@ generated reference (docs/metrics.md) and the dashboard/alert checks all read
 this table; a metric that is not here does not exist.
 
 The rows live in one module per subject (supervisor, meters, inverters,
-devices, storage, site, read groups, exporter health, live stream); this
+devices, storage, site, read groups, exporter health, requests to the PVS,
+live stream); this
 module assembles them into the ordered tuples the rest of the package reads.
 The order here is the order of the exposition.
 """
@@ -15,16 +16,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from sunpower_pvs_exporter.health import TargetStatus
 from sunpower_pvs_exporter.metrics.catalog.devices import DEVICE_STATE_METRICS
 from sunpower_pvs_exporter.metrics.catalog.exporter_health import (
     CONFIG_METRICS,
     EXPORTER_METRICS,
-    HEALTH_METRICS,
+    TARGET_METRICS,
 )
 from sunpower_pvs_exporter.metrics.catalog.inverters import INVERTER_METRICS
 from sunpower_pvs_exporter.metrics.catalog.live import LIVE_METRICS
 from sunpower_pvs_exporter.metrics.catalog.meters import METER_METRICS
 from sunpower_pvs_exporter.metrics.catalog.read_groups import READ_GROUP_METRICS
+from sunpower_pvs_exporter.metrics.catalog.requests import REQUEST_METRICS
 from sunpower_pvs_exporter.metrics.catalog.site import SITE_METRICS
 from sunpower_pvs_exporter.metrics.catalog.spec import MetricSpec, Subject
 from sunpower_pvs_exporter.metrics.catalog.storage import STORAGE_METRICS
@@ -66,6 +69,9 @@ def device_metrics_for(snapshot: Snapshot) -> tuple[MetricSpec[Snapshot, Any], .
     """The rows of ``DEVICE_METRICS`` that ``snapshot``'s API can fill."""
     return DEVICE_METRICS_BY_BACKEND.get(snapshot.backend, DEVICE_METRICS)
 
+
+# Each target's health: its polls, then what they asked of the PVS.
+HEALTH_METRICS: tuple[MetricSpec[TargetStatus, Any], ...] = TARGET_METRICS + REQUEST_METRICS
 
 ALL_METRICS: tuple[MetricSpec[Any, Any], ...] = (
     DEVICE_METRICS + HEALTH_METRICS + EXPORTER_METRICS + CONFIG_METRICS + LIVE_METRICS

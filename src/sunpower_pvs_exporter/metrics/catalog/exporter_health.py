@@ -54,7 +54,7 @@ EXPORTER = Subject[str, str](
 )
 
 
-HEALTH_METRICS: tuple[MetricSpec[TargetStatus, Any], ...] = (
+TARGET_METRICS: tuple[MetricSpec[TargetStatus, Any], ...] = (
     MetricSpec(
         name="sunpower_pvs_up",
         kind="gauge",

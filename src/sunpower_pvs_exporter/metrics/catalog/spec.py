@@ -9,13 +9,16 @@ per subject, not once per metric.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
 Root = TypeVar("Root")
 Item = TypeVar("Item")
-MetricKind = Literal["gauge", "counter", "info"]
+MetricKind = Literal["gauge", "counter", "info", "histogram"]
+# A histogram's sample: cumulative counts per bucket (the last is +Inf, the
+# count), and the sum of the observations.
+HistogramValue = tuple[Sequence[int], float]
 Missing = Literal["nan", "omit"]
 BOTH_APIS = frozenset({"legacy", "varserver"})
 LEGACY_ONLY = frozenset({"legacy"})
@@ -52,6 +55,11 @@ class MetricSpec(Generic[Root, Item]):
     # metric is left out entirely (not NaN): the PVS is not failing to report
     # it, that API simply has no such value.
     backends: frozenset[str] = BOTH_APIS
+
+    # A histogram's bucket bounds, and its sample per item (``value`` then
+    # gives the count, for whoever reads one number).
+    buckets: tuple[float, ...] = ()
+    histogram: Callable[[Item], HistogramValue] | None = None
 
     @property
     def label_names(self) -> tuple[str, ...]:
