@@ -69,7 +69,10 @@ def restore(previous: object) -> None:
 
 
 def report(line: str | None = None) -> int:
-    """Print the one line of an interrupted command (once) and return its exit code."""
+    """Print the one line of an interrupted command (once) and return its exit code.
+
+    Logging is off from then on: the command ends, and nothing may follow its line.
+    """
     global _reported
     if not _reported:
         _reported = True
