@@ -476,3 +476,49 @@ async def until(condition, tries: int = 200) -> None:
             return
         await asyncio.sleep(0.025)
     raise AssertionError("condition never met")
+
+
+async def test_the_first_targets_keep_todays_curve_and_a_good_poll_feeds_it(
+    make_simulator, make_exporter, monkeypatch
+):
+    """Poller -> day record -> (status page): the first ``DAY_RECORD_TARGETS``
+    targets in config order keep one, the rest none; a reload that reorders
+    the targets moves the records with the cap, and a changed target of the
+    same PVS keeps its day."""
+    from sunpower_pvs_exporter import runtime
+    from sunpower_pvs_exporter.site_facts import site_power
+
+    monkeypatch.setattr(runtime, "DAY_RECORD_TARGETS", 2)  # 50 in the product
+    sims = [await make_simulator(inverters=2) for _ in range(3)]
+    clock = FakeClock(NOON_UTC)
+    exporter = await make_exporter(
+        [target_for(sim, name=f"pvs{n}") for n, sim in enumerate(sims)], clock=clock
+    )
+    state = exporter.state
+    assert [p.day_record is not None for p in state.pollers.values()] == [True, True, False]
+    clock.advance(1.0)  # past the first polls' spread; then each polls once and waits
+    for _ in range(200):
+        if all(p.status().up for p in state.pollers.values()):
+            break
+        await asyncio.sleep(0.05)
+    first = state.pollers["pvs0"]
+    record = first.day_record
+    assert record is not None
+    curve = record.curve(clock())
+    index = int((clock() - curve.start) // curve.bucket_seconds)
+    snapshot = first.status().snapshot
+    assert snapshot is not None
+    produced = site_power(snapshot).production
+    assert produced is not None and produced > 0
+    assert curve.production[index] == pytest.approx(produced, rel=1e-6)
+    assert [v for v in curve.production if v is not None] == [curve.production[index]]
+
+    targets = state.config.targets
+    changed = dataclasses.replace(targets[0], poll_interval=targets[0].poll_interval + 60)
+    config = dataclasses.replace(state.config, targets=(targets[2], changed, targets[1]))
+    outcome = await ConfigReloader(state, lambda: config).reload()
+    assert outcome.ok, outcome.message
+    records = {name: p.day_record for name, p in state.pollers.items()}
+    assert list(records) == ["pvs2", "pvs0", "pvs1"]
+    assert records["pvs2"] is not None and records["pvs1"] is None
+    assert records["pvs0"] is record  # a new poller, the same day

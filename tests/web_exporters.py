@@ -115,8 +115,10 @@ async def make_secure_exporter(tmp_path: Path) -> AsyncIterator[SecureExporterFa
         health_without_auth: bool = False,
         limits: RequestLimits | None = None,
         refusal_delay: float = 0.0,
+        clock: Callable[[], float] | None = None,
         **config: Any,
     ) -> ExporterServer:
+        """``clock``: every poller's wall clock (a ``support.FakeClock``)."""
         cfg = ExporterConfig(
             targets=tuple(targets),
             listen_host="127.0.0.1",
@@ -135,8 +137,12 @@ async def make_secure_exporter(tmp_path: Path) -> AsyncIterator[SecureExporterFa
         security = build_security(
             parsed, health_without_auth=cfg.web_health_without_auth, refusal_delay=refusal_delay
         )
+        pollers = pollers_for(cfg)
+        if clock is not None:
+            for poller in pollers:
+                poller.clock = clock
         server = ExporterServer(
-            ExporterState(cfg, pollers_for(cfg)),
+            ExporterState(cfg, pollers),
             ssl_context=security.ssl_context,
             middlewares=security.middlewares,
             limits=limits,

@@ -49,6 +49,7 @@ from dataclasses import dataclass, replace
 
 from sunpower_pvs_exporter.config import DEFAULT_IDLE_AFTER, PollMode
 from sunpower_pvs_exporter.continuity import TargetContinuity
+from sunpower_pvs_exporter.day_record import DayRecord
 from sunpower_pvs_exporter.health import LastPoll, TargetStatus
 from sunpower_pvs_exporter.pvs.backoff import backoff_delay
 from sunpower_pvs_exporter.pvs.ease_off import RebootEasing, interval_text
@@ -173,6 +174,9 @@ class Poller:
         self.first_delay = first_delay
         # The owner's inverter -> array assignment, carried on every snapshot.
         self.inverter_arrays = inverter_arrays
+        # Today's curve of the site's power for the status page, fed by every
+        # good poll; the runtime gives one to the first targets of a fleet only.
+        self.day_record: DayRecord | None = None
         self._last_probe_at: float | None = None
         self._last = LastPoll()
         self._consecutive_failures = 0
@@ -389,6 +393,11 @@ class Poller:
             last_success_at=now,
             last_poll_ok=True,
         )
+        if self.day_record is not None:
+            try:
+                self.day_record.record(snapshot, now)
+            except Exception:  # a bug here must not stop the polling
+                self.log.exception("recording the day's curve failed")
         if self._consecutive_failures:
             self.log.info(
                 "PVS answering again after %d failed polls",
@@ -572,6 +581,8 @@ class Poller:
             self.easing.current = old.easing.current
             self._ease_off(self.clock())
             self._timing = self._timing_for(self.easing.current.interval)
+            if self.day_record is not None and old.day_record is not None:
+                self.day_record = old.day_record  # nor in its day's curve
 
     async def _await_predecessor(self) -> None:
         old, self._predecessor = self._predecessor, None

@@ -43,6 +43,7 @@ from sunpower_pvs_exporter.config import (
     TargetConfig,
     listen_address,
 )
+from sunpower_pvs_exporter.day_record import DAY_RECORD_TARGETS, DayRecord
 from sunpower_pvs_exporter.health import LiveStatus, ReloadOutcome, ReloadStatus
 from sunpower_pvs_exporter.metrics.cache import (
     DeviceText,
@@ -276,6 +277,17 @@ class ExporterState:
         self.reload_status = ReloadStatus(successful=True, last_success_at=time.time())
         for poller in self.pollers.values():
             self._attach(poller)
+        self._give_day_records()
+
+    def _give_day_records(self) -> None:
+        """A day record for each of the first ``DAY_RECORD_TARGETS`` targets, in
+        config order (the status page draws their curves); none for the rest,
+        so a fleet's memory stays bounded. One already held is kept."""
+        for index, poller in enumerate(self.pollers.values()):
+            if index >= DAY_RECORD_TARGETS:
+                poller.day_record = None
+            elif poller.day_record is None:
+                poller.day_record = DayRecord()
 
     def _attach(self, poller: Poller) -> None:
         """Hooks and telemetry stream for a poller joining the exporter."""
@@ -329,6 +341,7 @@ class ExporterState:
             removed = [name for name in self.pollers if name not in pollers]
             self.config = dataclasses.replace(self.config, targets=tuple(targets))
             self.pollers = pollers
+            self._give_day_records()  # before a successor takes its predecessor's
             for poller in retired:
                 successor = pollers.get(poller.name)
                 if successor is not None:

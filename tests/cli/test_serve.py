@@ -419,3 +419,20 @@ def test_the_connection_rate_flag_reaches_the_config():
     assert config_for().web_max_connection_rate == 100
     assert config_for("--web.max-connection-rate", "0").web_max_connection_rate == 0
     assert config_for("--web.max-connection-rate", "20").web_max_connection_rate == 20
+
+
+def test_no_ease_off_after_reboots_flag_turns_it_off_and_is_refused_with_a_config(tmp_path):
+    from sunpower_pvs_exporter.cli.serve import config_from_args
+    from sunpower_pvs_exporter.config import ConfigError
+
+    parser = build_parser()
+    (on,) = config_from_args(parser.parse_args(["--hostname", "127.0.0.1"])).targets
+    (off,) = config_from_args(
+        parser.parse_args(["--hostname", "127.0.0.1", "--no-ease-off-after-reboots"])
+    ).targets
+    assert (on.ease_off_after_reboots, off.ease_off_after_reboots) == (True, False)
+    config = tmp_path / "c.yml"
+    config.write_text("targets: [{name: a, host: 127.0.0.1}]\n")
+    args = parser.parse_args(["--config", str(config), "--no-ease-off-after-reboots"])
+    with pytest.raises(ConfigError, match="set ease_off_after_reboots in the config file"):
+        config_from_args(args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 import time
@@ -9,8 +10,9 @@ import time
 import pytest
 import yaml
 
+from sunpower_pvs_exporter.day_record import DayCurve
 from sunpower_pvs_exporter.health import TargetStatus
-from sunpower_pvs_exporter.pvs.model import Device, LiveData, Meter, Snapshot
+from sunpower_pvs_exporter.pvs.model import Device, Inverter, LiveData, Meter, Snapshot
 from sunpower_pvs_exporter.web.status import redact, render_status_page
 
 NOW = 1_750_000_000.0
@@ -224,3 +226,174 @@ def test_the_scrape_config_offered_passes_promtool(tmp_path):
             check=False,
         )
         assert run.returncode == 0, text + run.stdout + run.stderr
+
+
+# --- what is wrong first; the inverter grid; today's curve ---------------------------
+
+
+def inverters(*watts: float | None, state: str = "working", prefix: str = "E") -> tuple:
+    return tuple(
+        Inverter(device=Device("Inverter", f"{prefix}{n}", state=state), ac_power_watts=w)
+        for n, w in enumerate(watts, start=1)
+    )
+
+
+def up_with(*invs: Inverter, **fields) -> TargetStatus:
+    devices = tuple(i.device for i in invs) + fields.pop("devices", ())
+    snapshot = Snapshot(backend="legacy", fetched_at=NOW, inverters=invs, devices=devices, **fields)
+    return status(target="roof", snapshot=snapshot, last_poll_ok=True, last_snapshot_at=NOW)
+
+
+def problem_list(page: str) -> list[str]:
+    start = page.index('id="problems"')
+    block = page[start : page.index("</section>", start)]
+    return [
+        re.sub(r"<[^>]+>", "", html.unescape(li))
+        for li in re.findall(r"<li[^>]*>(.*?)</li>", block)
+    ]
+
+
+def test_what_is_wrong_comes_first_one_line_per_problem():
+    down = status(
+        target="garage",
+        last_error="DeviceList: HTTP 500 password=hunter2",
+        last_error_reason="http_status",
+        last_success_at=NOW - 720,
+        consecutive_failures=3,
+    )
+    meter = Device("Power Meter", "PM1", state="error", data_time=NOW)
+    roof = up_with(*inverters(300.0, 310.0, 0.0, 150.0), devices=(meter,))
+    page = render([roof, down], single_target=False)
+    assert page.index('id="problems"') < page.index("<table")
+    lines = problem_list(page)
+    assert lines == [
+        "roof: inverter E3 dead: makes 0 W while its array's median is 225 W (array site)",
+        "roof: inverter E4 low: 150 W, 67 % of its array's median 225 W (array site)",
+        "roof: Power Meter PM1 state error",
+        "garage: PVS down: http_status: DeviceList: HTTP 500 password=*** "
+        "(last good poll 12 min ago, 3 failed polls in a row)",
+    ]
+    assert "hunter2" not in page
+
+
+def test_nothing_wrong_says_so():
+    page = render([up_with(*inverters(300.0, 300.0, 300.0))])
+    assert problem_list(page) == []
+    assert "Nothing is wrong" in page[: page.index("<main")]
+
+
+def badge(page: str, target: str) -> tuple[str, str]:
+    section = page[page.index(f'id="target-{target}"') :]
+    found = re.search(r'<span class="badge (\w+)">([^<]*)</span>', section)
+    assert found is not None
+    return found.group(1), found.group(2)
+
+
+def test_an_up_site_with_a_failed_device_is_not_plain_green():
+    meter = Device("Power Meter", "PM1", state="error", data_time=NOW)
+    assert badge(render([up_with(devices=(meter,))]), "roof") == ("warn", "UP · 1 problem")
+    two = up_with(*inverters(300.0, 300.0, 0.0), devices=(meter,))
+    assert badge(render([two]), "roof") == ("warn", "UP · 2 problems")
+    assert badge(render([up_with(*inverters(300.0, 300.0, 300.0))]), "roof") == ("up", "UP")
+
+
+def test_problem_lines_of_one_target_are_bounded_and_counted():
+    dead = inverters(*([None] * 13), state="error")
+    # Daylight: the 15 producing ones make the median.
+    busy = up_with(*dead, *inverters(*([300.0] * 15), prefix="S"))
+    lines = problem_list(render([busy]))
+    assert len(lines) == 11
+    assert lines[0] == (
+        "roof: inverter E1 dead: state error, makes nothing while its array's median "
+        "is 300 W (array site)"
+    )
+    assert lines[-1] == "roof: and 3 more problems (see its section below)"
+    assert badge(render([busy]), "roof") == ("warn", "UP · 13 problems")
+
+
+def grid(page: str, target: str) -> dict[str, dict[str, str]]:
+    section = page[page.index(f'id="target-{target}"') :].split("</section>")[0]
+    arrays: dict[str, dict[str, str]] = {}
+    for name, body in re.findall(
+        r'<div class="array" data-array="([^"]*)">(.*?)</ul>', section, re.S
+    ):
+        arrays[name] = dict(re.findall(r'data-serial="([^"]*)" data-verdict="([^"]*)"', body))
+    return arrays
+
+
+def test_each_site_shows_its_inverters_as_a_grid_by_array():
+    arrays = (("W1", "west"), ("W2", "west"), ("W3", "west"))
+    roof = up_with(
+        *inverters(300.0, 290.0, 5.0, None),  # median 147.5 W
+        *inverters(100.0, 0.0, 20.0, prefix="W"),
+        inverter_arrays=arrays,
+    )
+    page = render([roof])
+    assert grid(page, "roof") == {
+        "site": {"E1": "normal", "E2": "normal", "E3": "dead", "E4": "dead"},
+        "west": {"W1": "night", "W2": "night", "W3": "night"},
+    }
+    # The colour key says what each colour means.
+    assert "under 5 %" in page and "under 80 %" in page
+
+
+def test_no_grid_without_inverters():
+    page = render([up_with()])
+    assert 'class="inverter-grid"' not in page
+
+
+def day_curve(start: float, points: dict[int, tuple[float, float]]) -> DayCurve:
+    production = [None] * 288
+    consumption = [None] * 288
+    for index, (p, c) in points.items():
+        production[index] = p
+        consumption[index] = c
+    return DayCurve(start, start + 86400, 300, tuple(production), tuple(consumption))
+
+
+def test_todays_curve_is_inline_svg_with_both_series():
+    start = NOW - 12 * 3600
+    curve = day_curve(start, {i: (i * 10.0, 500.0) for i in range(100, 150)})
+    page = render([up_with()], curves={"roof": curve})
+    section = page[page.index('id="target-roof"') :].split("</section>")[0]
+    svg = section[section.index("<svg") : section.index("</svg>") + 6]
+    assert 'class="curve production"' in svg and 'class="curve consumption"' in svg
+    production_path = re.search(r'class="curve production" d="([^"]+)"', svg).group(1)
+    assert production_path.startswith("M100 ") and production_path.count("L") == 49
+    assert "http" not in svg.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    # Energy so far from the buckets: 500 W for 50 x 5 min = 2.08 kWh.
+    assert "2.08 kWh" in section
+
+
+def test_a_day_without_polls_yet_says_so():
+    curve = day_curve(NOW - 3600, {})
+    page = render([up_with()], curves={"roof": curve})
+    assert "<svg" not in page and "no poll today yet" in page
+
+
+def test_only_the_first_targets_get_grid_and_curve(monkeypatch):
+    monkeypatch.setattr("sunpower_pvs_exporter.web.status.DAY_RECORD_TARGETS", 1)
+    first = up_with(*inverters(300.0, 300.0, 300.0))
+    second = dataclasses.replace(first, target="shed")
+    curve = day_curve(NOW - 3600, {1: (1.0, 1.0)})
+    page = render([first, second], single_target=False, curves={"roof": curve, "shed": curve})
+    assert grid(page, "roof") and not grid(page, "shed")
+    shed = page[page.index('id="target-shed"') :].split("</section>")[0]
+    assert "<svg" not in shed and "first 1 target" in shed
+
+
+def test_a_gap_in_the_polls_is_a_gap_in_the_line():
+    from sunpower_pvs_exporter.web.day_chart import path
+
+    assert path([None, 100.0, 50.0, None, 25.0, None, 0.0, 200.0], 100.0) == (
+        "M1 0 L2 50 M4 75 l1 0 M6 100 L7 0"
+    )
+
+
+def test_polling_eased_off_is_a_line_at_the_top_too():
+    from sunpower_pvs_exporter.pvs.ease_off import Easing
+
+    eased = Easing(configured=120.0, interval=600.0, reboots=5, until=NOW + 3600)
+    page = render([dataclasses.replace(up_with(), easing=eased)])
+    assert problem_list(page) == [f"roof: PVS {eased.describe()}"]
+    assert badge(page, "roof") == ("warn", "UP · 1 problem")

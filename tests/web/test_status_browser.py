@@ -29,7 +29,7 @@ import aiohttp
 import bcrypt
 import pytest
 
-from support import parse_samples, require_program, series, target_for
+from support import FakeClock, parse_samples, require_program, series, target_for
 
 pytestmark = pytest.mark.e2e
 
@@ -217,7 +217,7 @@ def console_problems(devtools: DevTools, session: str) -> list[str]:
     return problems
 
 
-DOM_FACTS = """
+DOM_FACTS = r"""
 (() => {
   const sections = [...document.querySelectorAll('section.target')];
   return {
@@ -237,7 +237,39 @@ DOM_FACTS = """
         r => [...r.cells].map(c => c.textContent)),
       problems: [...s.querySelectorAll('table.problems tbody tr')].map(
         r => [...r.cells].map(c => c.textContent)),
+      tiles: Object.fromEntries([...s.querySelectorAll('.inverter-grid li')].map(
+        t => [t.dataset.serial, t.dataset.verdict])),
+      curves: [...s.querySelectorAll('svg path.curve')].map(
+        p => [p.getAttribute('class'), (p.getAttribute('d').match(/[ML]/g) || []).length]),
+      chartWidth: s.querySelector('.chart svg')?.getBoundingClientRect().width,
+      energy: s.querySelector('.day figcaption')?.textContent,
     })),
+    problemLines: [...document.querySelectorAll('#problems li')].map(
+      li => [li.dataset.target, li.dataset.kind, li.textContent]),
+    // What is wrong comes first: above the first table, by the layout itself.
+    problemsBottom: document.getElementById('problems')?.getBoundingClientRect().bottom,
+    firstTableTop: document.querySelector('table')?.getBoundingClientRect().top,
+    firstSectionTop: document.querySelector('section.target')?.getBoundingClientRect().top,
+    // Words (runs of letters and digits) laid out over two lines: broken mid-word.
+    brokenWords: (() => {
+      const broken = [];
+      const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        if (!node.parentElement || node.parentElement.closest('pre, svg')) continue;
+        for (const m of node.data.matchAll(/[\p{L}\p{N}_]+/gu)) {
+          const range = document.createRange();
+          range.setStart(node, m.index);
+          range.setEnd(node, m.index + m[0].length);
+          const tops = new Set([...range.getClientRects()].filter(r => r.width > 0)
+            .map(r => Math.round(r.top)));
+          if (tops.size > 1) broken.push(m[0]);
+        }
+      }
+      return broken;
+    })(),
+    overflowing: [...document.querySelectorAll('body *')].filter(e => !e.closest('pre, svg'))
+      .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+      .map(e => e.tagName + '.' + e.className).slice(0, 10),
     scrapeConfig: document.getElementById('scrape-config')?.textContent,
     links: [...document.querySelectorAll('a')].map(a => a.getAttribute('href')),
     scripts: document.scripts.length,
@@ -254,11 +286,24 @@ DOM_FACTS = """
 """
 
 
+# The day the roof's polls are driven through: host-local hours, whatever the zone.
+DAY_START_HOUR = 5
+DAY_NOW_HOUR = 14
+DAY_STEP = 300.0
+
+
 async def test_status_page_in_headless_chromium(
     chromium, make_simulator, make_secure_exporter, tmp_path, monkeypatch, http
 ):
-    # The demo setup: a producing site, and a second PVS that is down.
-    sim = await make_simulator(inverters=12, error_inverters=1)
+    # The demo setup: a producing site with a broken inverter (in error, so dead
+    # in daylight) and a shaded one (low), and a second PVS that is down. The
+    # roof's sun keeps this machine's hours, as does the status page's "today".
+    from datetime import datetime
+
+    morning = datetime(2026, 6, 21, DAY_START_HOUR).timestamp()  # naive: this host's zone
+    clock = FakeClock(morning)
+    sim = await make_simulator(inverters=12, error_inverters=1, tz=None, start=morning, scale=0)
+    shaded = sim.pvs.inverter_fault(3, "degraded", factor=0.5)
     dead = await make_simulator(inverters=2)
     dead.pvs.faults.status = 500
     password_file = tmp_path / "pvs-password"
@@ -271,7 +316,9 @@ async def test_status_page_in_headless_chromium(
             target_for(dead, name="garage", password_env="SUNPOWER_PVS_TEST_PASSWORD"),
         ],
         web_config=f"basic_auth_users:\n  prometheus: '{hashed}'\n",
+        clock=clock,
     )
+    clock.advance(1.0)  # past the first polls' spread: each target polls once
     token = base64.b64encode(f"prometheus:{BASIC_PASSWORD}".encode()).decode()
     auth = {"Authorization": f"Basic {token}"}
     # Wait (bounded) until the healthy target has data and the dead one has failed.
@@ -288,13 +335,22 @@ async def test_status_page_in_headless_chromium(
         await asyncio.sleep(0.05)
     else:
         raise AssertionError(f"targets never settled: {ups}")
+    # The roof's morning, polled every 5 minutes (simulator and exporter clocks
+    # moved together): what the status page's curve is drawn from.
+    roof_poller = exporter.state.pollers["roof"]
+    steps = int((DAY_NOW_HOUR - DAY_START_HOUR) * 3600 / DAY_STEP)
+    for _ in range(steps):
+        clock.advance(DAY_STEP)
+        sim.pvs.clock.start = clock.now
+        await roof_poller.poll()
+    assert roof_poller.status().up
 
     shots = {}
     sessions = {}
     facts_by_view = {}
     for view, (width, height, mobile) in {
         "desktop": (1024, 900, False),
-        "phone": (390, 844, True),
+        "phone": (360, 800, True),
     }.items():
         session = await open_page(chromium, exporter.url + "/", auth, width, height, mobile)
         sessions[view] = session
@@ -315,9 +371,29 @@ async def test_status_page_in_headless_chromium(
     targets = {t["name"]: t for t in facts["targets"]}
     assert sorted(targets) == ["garage", "roof"]
     roof, garage = targets["roof"], targets["garage"]
-    assert roof["badge"] == "UP" and roof["up"] == "1"
+    assert roof["badge"] == "UP · 2 problems" and roof["up"] == "1"
     assert garage["badge"] == "DOWN" and garage["up"] == "0"
-    # Values shown: noon on the simulated site, so real power numbers.
+    # What is wrong, first: one line per problem, above the first table.
+    broken = sim.pvs.site.inverters[-1].serial
+    lines = {(target, kind): text for target, kind, text in facts["problemLines"]}
+    assert sorted(lines) == [("garage", "down"), ("roof", "dead"), ("roof", "low")]
+    assert broken in lines[("roof", "dead")] and shaded in lines[("roof", "low")]
+    assert "HTTP 500" in lines[("garage", "down")]
+    for view_facts in facts_by_view.values():
+        assert view_facts["problemsBottom"] <= view_facts["firstSectionTop"]
+        assert view_facts["problemsBottom"] <= view_facts["firstTableTop"]
+    # The roof's inverters as tiles: the broken one dead, the shaded one low.
+    expected = dict.fromkeys((inv.serial for inv in sim.pvs.site.inverters), "normal")
+    expected[broken], expected[shaded] = "dead", "low"
+    assert roof["tiles"] == expected
+    assert garage["tiles"] == {}
+    # Today's curve: both series, one point per 5-minute poll of the morning.
+    curves = dict(roof["curves"])
+    assert set(curves) == {"curve production", "curve consumption"}
+    assert curves["curve production"] >= 100, curves
+    assert "kWh" in roof["energy"]
+    assert facts_by_view["phone"]["targets"][0]["chartWidth"] > 250
+    # Values shown: early afternoon on the simulated site, so real power numbers.
     for key in ("production", "consumption", "grid"):
         assert roof[key] and roof[key] != "—", (key, roof)
         assert roof[key].endswith(("W", "kW")), roof[key]
@@ -331,7 +407,6 @@ async def test_status_page_in_headless_chromium(
     assert devices[("Inverter", "error")] == 1
     assert devices[("PVS", "working")] == 1
     # The one inverter in error, by serial, with its state and data age.
-    broken = sim.pvs.site.inverters[-1].serial
     assert [row[:3] for row in roof["problems"]] == [[broken, "Inverter", "error"]]
     assert roof["problems"][0][3]
     # Addresses with their port, so two PVSes on one host differ.
@@ -357,17 +432,32 @@ async def test_status_page_in_headless_chromium(
     for view_facts in facts_by_view.values():
         for secret in (BASIC_PASSWORD, PVS_PASSWORD, hashed, token, str(password_file)):
             assert secret not in view_facts["html"], secret
-    # Readable on a phone: no sideways scrolling, text not shrunk.
+    # Readable on a phone (360 px): no sideways scrolling, no word broken
+    # mid-word, text not shrunk; and at desktop width too.
     phone = facts_by_view["phone"]
-    assert phone["scrollWidth"] <= phone["innerWidth"], (phone["scrollWidth"], phone["innerWidth"])
+    assert phone["innerWidth"] == 360
+    for view_facts in facts_by_view.values():
+        assert view_facts["scrollWidth"] <= view_facts["innerWidth"], view_facts["overflowing"]
+        assert view_facts["brokenWords"] == []
     assert phone["fontSize"] >= 14
     assert sorted(t["name"] for t in phone["targets"]) == ["garage", "roof"]
     assert phone["targets"][0]["problems"] or phone["targets"][1]["problems"]
 
     if os.environ.get("SUNPOWER_PVS_UPDATE_SCREENSHOT") == "1":
-        # The docs copy: the first screen on a phone, to keep the file small.
+        # The docs copy: a phone's view from the top to the roof's inverter grid.
+        bottom = await evaluate(
+            chromium,
+            sessions["phone"],
+            "document.querySelector('section.target .inverters').getBoundingClientRect().bottom",
+        )
         shot = await chromium.send(
-            "Page.captureScreenshot", {"format": "png"}, session=sessions["phone"]
+            "Page.captureScreenshot",
+            {
+                "format": "png",
+                "captureBeyondViewport": True,
+                "clip": {"x": 0, "y": 0, "width": 360, "height": bottom + 12, "scale": 1},
+            },
+            session=sessions["phone"],
         )
         (REPO / "docs").mkdir(exist_ok=True)
         (REPO / "docs" / "status-page.png").write_bytes(base64.b64decode(shot["data"]))

@@ -73,6 +73,7 @@ TARGET_FLAGS = (
     ("max_age", "max_age"),
     ("timeout", "timeout"),
     ("pvs_timezone", "timezone"),
+    ("no_ease_off_after_reboots", "ease_off_after_reboots"),
     ("demo", ""),
     ("demo_inverters", ""),
     ("demo_api", ""),
@@ -211,6 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["background", "scrape"],
         help="background: poll on a schedule, scrapes read the cache (default); "
         "scrape: poll inside a scrape like the original, at most once per interval",
+    )
+    new.add_argument(
+        "--no-ease-off-after-reboots",
+        action="store_true",
+        default=None,
+        help="keep the poll interval even when the PVS reboots twice within a day "
+        "(default: poll it less often, up to every 10 minutes, until 72 h without a reboot)",
     )
     new.add_argument(
         "--max-age",
@@ -370,6 +378,7 @@ def config_from_args(args: argparse.Namespace) -> ExporterConfig:
         password_file=args.pvs_password_file,
         password_env=None,
         timezone=args.pvs_timezone,
+        ease_off_after_reboots=not args.no_ease_off_after_reboots,
     )
     host, port = args.listen_on if args.listen_on is not None else ("", DEFAULT_LISTEN_PORT)
     config = ExporterConfig(

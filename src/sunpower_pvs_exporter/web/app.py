@@ -206,11 +206,19 @@ async def handle_status(request: web.Request) -> web.Response:
     from sunpower_pvs_exporter.web.status import render_status_page
 
     state = request.app[STATE_KEY]
+    now = time.time()
     statuses = [poller.status() for poller in state.pollers.values()]
+    # Only the first targets keep a day record (``day_record.DAY_RECORD_TARGETS``).
+    curves = {
+        poller.name: poller.day_record.curve(poller.clock())
+        for poller in state.pollers.values()
+        if poller.day_record is not None
+    }
     page = render_status_page(
         statuses,
         single_target=state.config.single_target,
-        now=time.time(),
+        now=now,
+        curves=curves,
         addresses={t.name: pvs_address(t) for t in state.config.targets},
         simulated=state.simulated,
         listen=listen_address(request),

@@ -21,14 +21,19 @@ from importlib import metadata, resources
 from urllib.parse import quote
 
 from sunpower_pvs_exporter import __version__
+from sunpower_pvs_exporter.day_record import DAY_RECORD_TARGETS, DayCurve
 from sunpower_pvs_exporter.health import TargetStatus
 from sunpower_pvs_exporter.pvs.model import Snapshot
 from sunpower_pvs_exporter.site_facts import (
+    Problem,
     duration_text,
     newest_data_time,
     site_power,
     snapshot_problems,
+    target_problems,
 )
+from sunpower_pvs_exporter.web.day_chart import day_chart
+from sunpower_pvs_exporter.web.inverter_grid import inverter_grid
 
 ORIGINAL_PROJECT_URL = "https://github.com/ginoledesma/sunpower-pvs-exporter"
 # This project's documents, by path in its source tree.
@@ -40,6 +45,8 @@ PROJECT_DOCS = (
     ("docs/monitoring.md", "Dashboards and alerts"),
 )
 MAX_PROBLEM_ROWS = 50
+# Lines per target in the list of what is wrong; the rest are counted.
+MAX_PROBLEM_LINES = 10
 
 
 def project_url() -> str | None:
@@ -222,10 +229,23 @@ def _interval(status: TargetStatus) -> str:
     return f"{status.poll_interval:g} s"
 
 
-def _target_section(status: TargetStatus, address: str, simulated: str) -> str:
+def _target_section(
+    status: TargetStatus,
+    address: str,
+    simulated: str,
+    problems: Sequence[Problem],
+    *,
+    detailed: bool,
+    curve: DayCurve | None,
+) -> str:
+    """One target: its state, power, today's curve and inverter grid (the
+    first ``DAY_RECORD_TARGETS`` targets only), devices and polling facts."""
     now = status.now
     snap = status.snapshot
-    if status.up:
+    if status.up and problems:
+        count = len(problems)
+        state_class, state_text = "warn", f"UP · {count} problem{'s' if count != 1 else ''}"
+    elif status.up:
         state_class, state_text = "up", "UP"
     elif status.last_poll_ok is False and status.polls == 0:
         state_class, state_text = "pending", "WAITING"
@@ -281,7 +301,16 @@ def _target_section(status: TargetStatus, address: str, simulated: str) -> str:
     sim_badge = ' <span class="badge simulated">SIMULATED</span>' if simulated else ""
     body = ""
     if snap is not None:
-        body = _power_tiles(snap) + _device_table(snap) + _problem_table(snap, now)
+        body = _power_tiles(snap)
+        if detailed:
+            body += (day_chart(curve, now) if curve is not None else "") + inverter_grid(snap)
+        else:
+            body += (
+                '<p class="muted">Today\'s curve and the inverter grid are shown for the '
+                f"first {DAY_RECORD_TARGETS} target{'s' if DAY_RECORD_TARGETS != 1 else ''} "
+                "only.</p>"
+            )
+        body += _device_table(snap) + _problem_table(snap, now)
     else:
         body = '<p class="muted">No current data from this PVS.</p>'
     return (
@@ -293,6 +322,43 @@ def _target_section(status: TargetStatus, address: str, simulated: str) -> str:
         f'<table class="facts"><caption>Polling</caption><tbody>{table}</tbody></table>'
         f'<p class="links"><a href="{_e(probe)}">{_e(probe)}</a></p>'
         "</section>"
+    )
+
+
+def _problem_line(problem: Problem) -> str:
+    anchor = "#target-" + quote(problem.target, safe="")
+    text = redact(f"{problem.subject} {problem.text}")
+    return (
+        f'<li class="problem {problem.kind}" data-target="{_e(problem.target)}" '
+        f'data-kind="{problem.kind}"><a href="{_e(anchor)}">{_e(problem.target)}</a>: '
+        f"{_e(text)}</li>"
+    )
+
+
+def _problem_list(problems: Mapping[str, Sequence[Problem]]) -> str:
+    """What is wrong, one line each, before anything else on the page; at most
+    ``MAX_PROBLEM_LINES`` per target, the rest counted on one more line."""
+    lines: list[str] = []
+    for target, found in problems.items():
+        lines.extend(_problem_line(p) for p in found[:MAX_PROBLEM_LINES])
+        more = len(found) - MAX_PROBLEM_LINES
+        if more > 0:
+            anchor = "#target-" + quote(target, safe="")
+            lines.append(
+                f'<li class="problem more" data-target="{_e(target)}" data-kind="more">'
+                f'<a href="{_e(anchor)}">{_e(target)}</a>: and {more} more '
+                f"problem{'s' if more != 1 else ''} (see its section below)</li>"
+            )
+    total = sum(len(found) for found in problems.values())
+    if not total:
+        return (
+            '<section id="problems" class="problem-list none"><p>Nothing is wrong: every '
+            "target that answers has every device working.</p></section>"
+        )
+    return (
+        '<section id="problems" class="problem-list" aria-labelledby="problems-title">'
+        f'<h2 id="problems-title">What is wrong <span class="count">({total})</span></h2>'
+        f"<ul>{''.join(lines)}</ul></section>"
     )
 
 
@@ -388,18 +454,29 @@ def render_status_page(
     simulated: Mapping[str, str] | None = None,
     listen: str = "EXPORTER_HOST:9110",
     scheme: str = "http",
+    curves: Mapping[str, DayCurve] | None = None,
 ) -> str:
     """The page. ``now``: the moment it says it was generated (a parameter, so
     what it shows is a function of its inputs, whatever the date);
     ``addresses``: target name -> "host:port" of its PVS;
     ``simulated``: target name -> what stands in for the PVS (the demo);
-    ``listen``/``scheme``: where this page was served from, for the scrape config."""
+    ``listen``/``scheme``: where this page was served from, for the scrape config;
+    ``curves``: target name -> today's curve (``day_record``), where kept."""
     addresses = addresses or {}
     simulated = simulated or {}
+    curves = curves or {}
     css = resources.files("sunpower_pvs_exporter.web").joinpath("status.css").read_text()
+    problems = {s.target: target_problems(s) for s in statuses}
     sections = "".join(
-        _target_section(s, addresses.get(s.target, ""), simulated.get(s.target, ""))
-        for s in statuses
+        _target_section(
+            s,
+            addresses.get(s.target, ""),
+            simulated.get(s.target, ""),
+            problems[s.target],
+            detailed=index < DAY_RECORD_TARGETS,
+            curve=curves.get(s.target),
+        )
+        for index, s in enumerate(statuses)
     )
     sections = sections or "<p>No targets configured.</p>"
     metrics_note = (
@@ -425,7 +502,8 @@ def render_status_page(
         f"<style>{css}</style></head><body>"
         "<header><h1>SunPower PVS Exporter</h1>"
         f'<p class="version">version <span id="version">{_e(__version__)}</span>'
-        f" · page generated {_e(generated)}</p>{_summary(statuses)}</header>"
+        f" · page generated {_e(generated)}</p>{_summary(statuses)}"
+        f"{_problem_list(problems)}</header>"
         f"<main>{sections}</main>"
         '<footer><h2>Endpoints</h2><ul class="endpoints">'
         f'<li><a href="/metrics">/metrics</a> — {_e(metrics_note)}</li>'
