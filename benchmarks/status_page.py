@@ -11,8 +11,9 @@ alike:
 * before: ``--before`` (another checkout's ``src``, e.g. /work/main/src), the
   floor: the page as it was.
 
-Prints the median of the rounds (each the best of 3 renders in its process), the page's size, and the bytes one day
-record holds after a full day of polls (tracemalloc and ``nbytes``).
+Prints the median of the rounds (each the best of 3 renders in its process),
+the page's size, and the bytes one day record holds after a full day of
+polls (tracemalloc and ``nbytes``).
 
     python benchmarks/status_page.py [--sizes 10,100,1000] [--rounds 5] [--before PATH]
 """
