@@ -11,12 +11,6 @@
 # checks this file against the docs statically.
 FROM python:3.12-slim
 
-# The simulator's HTTPS (varserver) side makes its self-signed certificate with
-# the openssl command: --demo --demo-api varserver|both and a varserver --replay need it.
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends openssl \
-    && rm -rf /var/lib/apt/lists/*
-
 WORKDIR /opt/sunpower-pvs-exporter
 COPY pyproject.toml README.md ./
 COPY src ./src

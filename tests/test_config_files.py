@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from sunpower_pvs_exporter.cli.serve import main
+from sunpower_pvs_exporter.config import DEFAULTS_KEYS, GLOBAL_KEYS, TARGET_KEYS
 
 TESTDATA = Path(__file__).parent / "testdata" / "config"
 ROOT = Path(__file__).parent.parent
@@ -62,6 +63,13 @@ BAD_FILES = {
     "false, got 'no'",
     "arrays_serial_not_text.bad.yml": "targets[0].arrays.south: expected inverter serial "
     "numbers, got 122000000002 (quote a serial made of digits only)",
+    # A near miss is named at every level (the allowed lists follow the code's key sets).
+    "unknown_key_global.bad.yml": "poll_mod: unknown key, did you mean poll_mode? "
+    f"(allowed: {', '.join(sorted(GLOBAL_KEYS))})",
+    "unknown_key_defaults.bad.yml": "defaults.pol_interval: unknown key, did you mean "
+    f"poll_interval? (allowed: {', '.join(sorted(DEFAULTS_KEYS))})",
+    "unknown_key_target.bad.yml": "targets[0].pol_interval: unknown key, did you mean "
+    f"poll_interval? (allowed: {', '.join(sorted(TARGET_KEYS))})",
 }
 
 

@@ -1780,12 +1780,15 @@ def pvs_load_panels(sup: str) -> list[PanelBuilder]:
             "(the PVS refused or failed; a 401/403 now and then is a session that ended "
             "and is renewed), timeout (no answer within at most twice the timeout), "
             "connection_error (no connection, reset, cut short), cancelled (closed by a "
-            "reload or shutdown). A steady stream of timeouts is a PVS that cannot keep up.",
+            "reload or shutdown). A steady stream of timeouts is a PVS that cannot keep up. "
+            "A kind whose requests all got a good answer shows as one line at 0.",
             [
                 target(
                     "sum by (instance, target, kind, class) (increase("
                     f'sunpower_pvs_request_results_total{{{sup}, class!="2xx"}}'
-                    "[$__rate_interval]))",
+                    "[$__rate_interval])) or on (instance, target, kind) (0 * sum by "
+                    "(instance, target, kind) (increase("
+                    f"sunpower_pvs_requests_total{{{sup}}}[$__rate_interval])))",
                     "{{target}} {{kind}} {{class}}",
                 )
             ],

@@ -185,6 +185,10 @@ def parse_listen(value: str, key: str) -> tuple[str, int]:
     a test, or a second instance, never races another process for a port).
     """
     text = str(value).strip()
+    if "://" in text:
+        raise ConfigError(
+            f"{key}: give PORT or HOST:PORT without a scheme, e.g. 127.0.0.1:9110; got {value!r}"
+        )
     if text.startswith("["):
         host, sep, port = text[1:].partition("]:")
         if not sep or not host:
@@ -213,6 +217,11 @@ def parse_host(value: str, key: str, port_key: str, tls_key: str) -> str:
         )
     if text.startswith("[") and text.endswith("]"):
         raise ConfigError(f"{key}: give an IPv6 address without brackets, got {value!r}")
+    if text.startswith("[") and "]:" in text:
+        raise ConfigError(
+            f"{key}: give the port separately ({port_key}), not as [HOST]:PORT, and the "
+            f"IPv6 address without brackets; got {value!r}"
+        )
     try:
         ipaddress.ip_address(text)
         return text

@@ -41,11 +41,26 @@ def read_yaml_file(path: str, label: str) -> object:
 
 
 def check_keys(doc: Mapping[str, Any], allowed: frozenset[str] | set[str], prefix: str) -> None:
-    """Refuse a key not in ``allowed``: a typo must not silently mean a default."""
+    """Refuse a key not in ``allowed``: a typo must not silently mean a default.
+
+    Every file and every level of it comes here, so each gets the same "did
+    you mean" for a near miss (``pol_interval`` -> ``poll_interval``).
+    """
     for key in doc:
         if key not in allowed:
             hint = ", ".join(sorted(allowed))
-            raise ConfigError(f"{prefix}{key}: unknown key (allowed: {hint})")
+            near = closest(str(key), allowed)
+            guess = f", did you mean {near}?" if near else ""
+            raise ConfigError(f"{prefix}{key}: unknown key{guess} (allowed: {hint})")
+
+
+def closest(word: str, choices: frozenset[str] | set[str]) -> str | None:
+    """The choice ``word`` is most likely a typo of, if one is close enough."""
+    import difflib  # only for an error
+
+    by_lower = {choice.lower(): choice for choice in choices}
+    matches = difflib.get_close_matches(word.lower(), sorted(by_lower), n=1, cutoff=0.75)
+    return by_lower[matches[0]] if matches else None
 
 
 def mapping(value: object, key: str) -> dict[str, Any]:

@@ -69,9 +69,17 @@ def restore(previous: object) -> None:
 
 
 def report(line: str | None = None) -> int:
-    """Print the one line of an interrupted command (once) and return its exit code."""
+    """Print the one line of an interrupted command (once) and return its exit code.
+
+    Logging is off from then on: the command ends, and nothing may follow its line.
+    """
     global _reported
     if not _reported:
         _reported = True
         print(line or _line, file=sys.stderr, flush=True)
+        # Nothing after the one line: a connection the interrupt caught half-open
+        # is collected at exit, and asyncio would log "Unclosed client session".
+        import logging
+
+        logging.disable(logging.CRITICAL)
     return EXIT_INTERRUPTED

@@ -66,6 +66,7 @@ from sunpower_pvs_exporter.pvs.request_counts import RequestCounts
 from sunpower_pvs_exporter.pvs.transport import Endpoint, HttpTransport
 from sunpower_pvs_exporter.pvs.varserver import VarserverClient
 from sunpower_pvs_exporter.web.exposition import targets_text
+from sunpower_pvs_exporter.wording import counted
 
 # Only some configurations use these; they are imported where used
 # (benchmarks/footprint.py; tests/test_structure.py imports each).
@@ -586,7 +587,7 @@ class ConfigReloader:
                 keys.append("password")
             described.append(f"{name} ({', '.join(keys)})" if keys else name)
         message = (
-            f"{len(new.targets)} targets; added: {', '.join(added) or 'none'}; "
+            f"{counted(len(new.targets), 'target')}; added: {', '.join(added) or 'none'}; "
             f"changed: {', '.join(described) or 'none'}; removed: {', '.join(removed) or 'none'}"
         )
         if ignored:
@@ -628,9 +629,9 @@ async def serve(
     try:
         await server.start()
         log.info(
-            "listening on %s (%d targets; %s)",
+            "listening on %s (%s; %s)",
             listen_address(config.listen_host, server.port),
-            len(config.targets),
+            counted(len(config.targets), "target"),
             security.summary,
         )
         stop = asyncio.Event()

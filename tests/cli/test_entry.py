@@ -8,6 +8,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from sunpower_pvs_exporter import __version__
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,3 +47,31 @@ def test_version_answers_before_the_exporter_is_imported():
     ours = {m for m in modules if m == PACKAGE or m.startswith(PACKAGE + ".")}
     assert ours == {PACKAGE, f"{PACKAGE}.cli", f"{PACKAGE}.cli.entry"}
     assert not {"aiohttp", "prometheus_client", "yaml", "asyncio"} & modules
+
+
+def test_an_interrupt_inside_a_class_creation_is_still_one_line(monkeypatch, capsys):
+    """Python 3.11 wraps a KeyboardInterrupt raised in ``__set_name__`` (a module
+    being imported defines a class) in a RuntimeError: it was a traceback."""
+    import logging
+
+    from sunpower_pvs_exporter.cli import entry
+
+    def interrupted_import(_args: list[str]) -> int:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise RuntimeError("Error calling __set_name__") from exc
+
+    monkeypatch.setattr(entry, "_dispatch", interrupted_import)
+    try:
+        assert entry.main(["check"]) == 130
+    finally:
+        logging.disable(logging.NOTSET)
+    assert capsys.readouterr().err == "sunpower-pvs-exporter check: interrupted\n"
+
+    def broken(_args: list[str]) -> int:
+        raise RuntimeError("a real bug")
+
+    monkeypatch.setattr(entry, "_dispatch", broken)
+    with pytest.raises(RuntimeError, match="a real bug"):
+        entry.main(["check"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -21,6 +20,7 @@ from support import (
     series,
     start_exporter,
     start_exporter_async,
+    stop_process,
     target_line,
 )
 
@@ -200,32 +200,6 @@ def test_demo_exports_daytime_production_and_exits_cleanly_on_sigterm(tmp_path: 
             proc.wait()
 
 
-def test_port_in_use_is_a_one_line_error():
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        port = sock.getsockname()[1]
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "sunpower_pvs_exporter",
-                "--demo",
-                "--listen-on",
-                f"127.0.0.1:{port}",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            env={**os.environ},
-        )
-    assert result.returncode == 1
-    assert "cannot listen" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
 async def test_sighup_reloads_targets_and_survives_a_bad_file(tmp_path: Path, make_simulator):
     """A real process: SIGHUP adds a target; a broken file is refused, the old one kept."""
     import asyncio
@@ -295,6 +269,24 @@ FLAG_MISTAKES = [
         "--port: the varserver API is HTTPS only and uses port 443 unless --use-tls is set; "
         "port 8080 would be ignored",
     ),
+    # Issue 22: an empty host silently meant the default one.
+    (
+        ["--hostname", ""],
+        "--hostname: empty; give the PVS's host name or address, or leave the flag out for "
+        "the default (sunpowerconsole.com)",
+    ),
+    # Issue 22: the IPv4 form got the port hint, the IPv6 one did not.
+    (
+        ["--hostname", "[::1]:18080"],
+        "--hostname: give the port separately (--port), not as [HOST]:PORT, and the IPv6 "
+        "address without brackets; got '[::1]:18080'",
+    ),
+    # Issue 22: a URL was answered with a hint about IPv6 brackets.
+    (
+        ["--listen-on", "http://127.0.0.1:9110"],
+        "argument --listen-on: give PORT or HOST:PORT without a scheme, e.g. 127.0.0.1:9110; "
+        "got 'http://127.0.0.1:9110'",
+    ),
 ]
 
 
@@ -363,8 +355,42 @@ def test_demo_certificate_directory_problem_names_the_certificate_not_the_port(m
         server.self_signed_certificate()
     assert "cannot make a directory for the simulator's certificate" in str(exc.value)
     assert "Read-only file system" in str(exc.value)
-    # main() reports it as the certificate problem, exit 1, not as a port in use.
+    # main() reports it as the certificate problem, not as a port in use.
     assert not isinstance(exc.value, OSError)
+
+
+@pytest.mark.parametrize(
+    ("argv", "prog"),
+    [
+        (["--listen-on", "127.0.0.1:0"], "sunpower-pvs-exporter"),
+        (["check"], "sunpower-pvs-exporter check"),
+        (["capture", "--output", "{tmp}/c.json"], "sunpower-pvs-exporter capture"),
+    ],
+)
+def test_a_demo_certificate_that_cannot_be_made_is_one_line_and_exit_2(
+    argv: list[str], prog: str, monkeypatch, tmp_path: Path, capsys
+):
+    """Issue 22: check and capture printed a CertificateError traceback, and the
+    exporter's message blamed a --demo-api flag the user had not given."""
+    import errno
+
+    from sunpower_pvs_exporter.cli.entry import main as entry_main
+    from sunpower_pvs_exporter.simulator import server
+
+    def read_only(*_args: object, **_kwargs: object) -> str:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(server, "_CERT_DIR", None)
+    monkeypatch.setattr(server.tempfile, "mkdtemp", read_only)
+    args = [a.format(tmp=tmp_path) for a in argv]
+    assert entry_main([*args, "--demo", "--demo-api", "varserver"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(
+        f"{prog}: error: --demo: cannot make a directory for the simulator's certificate in "
+    )
+    assert err.endswith(": Read-only file system (set TMPDIR to a writable directory)\n")
+    assert err.count("\n") == 1
 
 
 # --- docs/configuration.md lists every flag ----------------------------------------
@@ -413,6 +439,72 @@ def test_help_names_every_subcommand_and_check_help_does_not_repeat_it():
     for command in ("init", *SUBCOMMANDS):
         assert f"; {command}" in text or f": {command}: " in text
     assert "Subcommands" not in subcommand_parser("check").format_help()
+
+
+SERVING_ONLY = {
+    "--listen-on",
+    "--check-config",
+    "--use-device-data-timestamp",
+    "--max-age",
+    "--live",
+    "--push-to",
+    "--push-job",
+    "--push-auth-file",
+    "--web.config.file",
+    "--web.health-without-auth",
+    "--web.max-connections",
+    "--web.max-connection-rate",
+    "--no-ease-off-after-reboots",
+}
+
+
+@pytest.mark.parametrize("command", ["check", "capture"])
+def test_check_and_capture_offer_only_the_flags_a_single_read_uses(command: str, capsys):
+    """Issue 22: ``check --help`` listed --listen-on, --push-to, --web.* ... which it ignores."""
+    from sunpower_pvs_exporter.cli.subcommands import build_parser as subcommand_parser
+
+    parser = subcommand_parser(command)
+    offered = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9.-]*[a-z]", parser.format_help()))
+    assert offered & SERVING_ONLY == set()
+    assert offered >= parser_flags() - SERVING_ONLY - {"--help"}
+    own = ["--output", "x.json"] if command == "capture" else []
+    with pytest.raises(SystemExit) as exc:
+        parser.parse_args([*own, "--listen-on", "9110"])
+    assert exc.value.code == 2
+    assert "unrecognized arguments: --listen-on 9110" in capsys.readouterr().err
+    # What is not offered reads as unset, as the exporter's own defaults expect.
+    args = parser.parse_args(own)
+    assert (args.listen_on, args.push_to, args.web_config_file, args.live) == (None,) * 4
+
+
+def test_a_second_instance_is_one_line_naming_the_first(tmp_path: Path):
+    """Issue 22: exit 1 and "bind on address (...): address already in use" repeated."""
+    first, port = start_exporter("--demo", "--demo-inverters", "1", output=tmp_path / "first")
+    try:
+        second = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "sunpower_pvs_exporter",
+                "--demo",
+                "--listen-on",
+                f"127.0.0.1:{port}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        stop_process(first)
+    assert (second.returncode, second.stdout) == (2, "")
+    assert second.stderr == (
+        f"sunpower-pvs-exporter: error: cannot listen on 127.0.0.1:{port}: port {port} is in "
+        f"use by pid {first.pid} (sunpower_pvs_exporter) (another instance?); stop it, or pick "
+        "another port with --listen-on\n"
+    )
+    # The first one counted its one target right.
+    assert f"listening on 127.0.0.1:{port} (1 target; " in (tmp_path / "first").read_text()
 
 
 def test_the_connection_rate_flag_reaches_the_config():

@@ -439,8 +439,7 @@ _users = 0
 def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MonitoringStack]:
     """One stack per test session, however many test modules use it."""
     global _shared, _users
-    # openssl: the simulated varserver PVS makes its self-signed certificate with it.
-    paths = require_binaries("prometheus", "openssl")
+    paths = require_binaries("prometheus")
     if _shared is None:
         stack = MonitoringStack(tmp_path_factory.mktemp("monitoring"), paths["prometheus"])
         stack.start()

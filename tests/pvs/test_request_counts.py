@@ -120,7 +120,7 @@ def assert_agree(exporter: Counted, simulator: Served) -> None:
     assert exporter.sent == dict(simulator.received)
     for kind in exporter.sent:
         for end in ("2xx", "3xx", "4xx", "5xx"):
-            assert exporter.ended[kind, end] == simulator.answers[kind, end], (kind, end)
+            assert exporter.ended.get((kind, end), 0) == simulator.answers[kind, end], (kind, end)
         assert exporter.body_bytes[kind] == simulator.body_bytes[kind], kind
         answers = sum(simulator.answers[kind, end] for end in ("2xx", "3xx", "4xx", "5xx"))
         assert exporter.answered[kind] == answers, kind
@@ -129,7 +129,7 @@ def assert_agree(exporter: Counted, simulator: Served) -> None:
         counts = [count for _, count in exporter.buckets[kind]]
         assert counts == sorted(counts) and counts[-1] == answers, kind
         # Every request ended one way: sent = the sum over the classes.
-        assert sum(exporter.ended[kind, end] for end in END_CLASSES) == exporter.sent[kind]
+        assert sum(exporter.ended.get((kind, end), 0) for end in END_CLASSES) == exporter.sent[kind]
 
 
 async def metrics(http, url: str) -> str:
@@ -174,7 +174,9 @@ async def test_legacy_requests_agree_with_what_the_pvs_received_and_answered(
     assert exporter_side.ended["device_list", "5xx"] == 1
     assert exporter_side.ended["device_list", "4xx"] == 1
     assert exporter_side.ended["device_list", "2xx"] == 2
-    assert exporter_side.ended["device_list", "connection_error"] == 0
+    # A way of ending no request took has no series (yet).
+    assert ("device_list", "connection_error") not in exporter_side.ended
+    assert ("get_comm", "timeout") not in exporter_side.ended
     assert_agree(exporter_side, simulator_side)
     # The PVS's answer time: the good ones on loopback well inside a second.
     assert 0 < exporter_side.seconds["device_list"] < 4 * 1.0
@@ -274,17 +276,17 @@ def test_status_classes():
 
 def test_answer_times_fall_in_the_first_bucket_whose_bound_they_do_not_exceed():
     counts = RequestCounts()
-    for seconds in (0.1, 0.1000001, 60.0, 61.0):
+    for seconds in (0.1, 0.1000001, 30.0, 61.0):
         counts.sent("device_list")
         counts.ended("device_list", "2xx", body_bytes=10, seconds=seconds)
     counts.sent("device_list")
     counts.ended("device_list", "timeout", body_bytes=0, seconds=None)
     (view,) = counts.view()
     assert view.sent == 5 and view.body_bytes == 40
-    assert view.cumulative == (1, 2, 2, 2, 2, 2, 2, 2, 3, 4)
+    assert view.cumulative == (1, 2, 2, 2, 2, 2, 3, 4)
     assert view.answered == 4
-    assert view.answer_seconds == pytest.approx(0.1 + 0.1000001 + 60 + 61)
-    assert view.ended[END_CLASSES.index("timeout")] == 1
+    assert view.answer_seconds == 91.2  # summed in whole microseconds
+    assert view.ended == (("2xx", 4), ("timeout", 1))
 
 
 def test_a_request_ending_after_a_take_over_counts_in_the_new_record():
@@ -304,7 +306,7 @@ def test_a_request_ending_after_a_take_over_counts_in_the_new_record():
     assert old.view() == new.view() == ()
     by_kind = {view.kind: view for view in newer.view()}
     assert by_kind["vars_cached"].sent == 1
-    assert by_kind["vars_cached"].ended[END_CLASSES.index("5xx")] == 1
+    assert by_kind["vars_cached"].ended == (("5xx", 1),)
     assert by_kind["vars_cached"].body_bytes == 7
     assert by_kind["login"].answered == 1
     assert [view.kind for view in newer.view()] == ["login", "vars_cached"]
@@ -376,11 +378,11 @@ async def test_a_request_closed_by_the_exporter_ends_as_cancelled(make_simulator
             "GET", "/cgi-bin/dl_cgi?Command=DeviceList", "DeviceList", kind="device_list", limit=0.1
         )
     (view,) = counts.view()
-    assert view.sent == 1 and sum(view.ended) == 0  # still on the PVS
+    assert view.sent == 1 and view.ended == ()  # still on the PVS
     await transport.close(drain_within=0)
     (view,) = counts.view()
-    assert view.ended[END_CLASSES.index("cancelled")] == 1
-    assert sum(view.ended) == 1 and view.answered == 0 and view.body_bytes == 0
+    assert view.ended == (("cancelled", 1),)
+    assert view.answered == 0 and view.body_bytes == 0
 
 
 async def test_a_refused_connection_is_counted_as_a_connection_error():
@@ -397,4 +399,4 @@ async def test_a_refused_connection_is_counted_as_a_connection_error():
         await transport.close()
     (view,) = counts.view()
     assert view.kind == "supervisor_info" and view.sent == 1
-    assert view.ended[END_CLASSES.index("connection_error")] == 1 and view.answered == 0
+    assert view.ended == (("connection_error", 1),) and view.answered == 0

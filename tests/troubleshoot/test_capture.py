@@ -230,13 +230,35 @@ async def test_a_failed_poll_is_captured_too_without_the_address(tmp_path: Path,
     argv = ["capture", "--hostname", "127.0.0.1", "--port", str(port), "--api", "legacy"]
     code = await asyncio.to_thread(main, [*argv, "--timeout", "2", "--output", str(output)])
     assert code == 1
-    assert "poll FAILED" in capsys.readouterr().out
+    # The terminal is the owner's: the address they typed, not its stand-in (issue 22).
+    said = capsys.readouterr().out
+    assert f"poll FAILED: DeviceList: no connection to 127.0.0.1:{port} " in said
     doc = json.loads(output.read_text())
     assert doc["poll"]["ok"] is False and doc["poll"]["error"]
     [exchange] = doc["exchanges"]
     assert exchange["target"] == "/cgi-bin/dl_cgi?Command=DeviceList" and exchange["error"]
     assert "status" not in exchange
     assert "127.0.0.1" not in output.read_text()
+
+
+async def test_an_output_that_cannot_be_written_is_refused_before_the_poll(
+    make_simulator, tmp_path: Path, capsys
+):
+    sim = await make_simulator(api="legacy", inverters=1)
+    argv = ["capture", "--hostname", "127.0.0.1", "--port", str(sim.port), "--api", "legacy"]
+    missing = tmp_path / "no-such-dir" / "c.json"
+    assert await asyncio.to_thread(main, [*argv, "--output", str(missing)]) == 2
+    assert capsys.readouterr() == (
+        "",
+        f"sunpower-pvs-exporter capture: error: --output: cannot write {missing}: no "
+        f"directory {missing.parent}\n",
+    )
+    assert await asyncio.to_thread(main, [*argv, "--output", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        f"sunpower-pvs-exporter capture: error: --output: {tmp_path} is a directory; name a "
+        "file in it\n"
+    )
+    assert sim.pvs.log.entries == []  # the PVS was not asked
 
 
 # --- the owner's network: the hotspot's Wi-Fi key, SSIDs, finance type ----------

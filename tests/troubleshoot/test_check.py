@@ -391,3 +391,14 @@ async def test_the_report_says_each_thing_once_and_counts_read_right(make_simula
     assert f"Poll        {sent} requests sent ({sent} answered) in " in text
     auto = report_text(await check(sim, target_for(sim, **{**LEGACY, "api": "auto"})))
     assert "API         legacy: supervisor/info: PVS6 build " in auto and "(api: auto)" in auto
+    # Issue 22: "Firmware    2021.9, Build 41001 (build 41001)".
+    (firmware,) = [line for line in text.splitlines() if line.startswith("Firmware")]
+    build = json.loads(report_json(await check(sim, target_for(sim, **LEGACY))))["build"]
+    assert build and firmware.count(str(build)) == 1, firmware
+
+
+async def test_one_silent_inverter_is_counted_in_the_singular(make_simulator):
+    sim = await make_simulator(error_inverters=1, inverters=2)
+    report = await check(sim, target_for(sim, **LEGACY))
+    finding = next(f for f in report.findings if f.code == "inverters_not_reporting")
+    assert finding.message.startswith("1 of 2 inverters is not reporting: "), finding.message

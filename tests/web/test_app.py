@@ -160,3 +160,18 @@ async def test_gzip_negotiation_is_prometheus_clients(
         assert (r.headers.get("Content-Encoding") == "gzip") is gzipped
     text = gzip.decompress(body) if gzipped else body
     assert b"sunpower_pvs_up" in text
+
+
+async def test_probe_unknown_target_from_flags_names_the_one_target(
+    make_simulator, make_exporter, http
+):
+    """Issue 22: started from flags, /probe spoke of a config file that does not exist."""
+    sim = await make_simulator(inverters=1)
+    exporter = await make_exporter([target_for(sim, name="pvs.lan")])
+    assert exporter.config.single_target
+    async with http.get(exporter.url + "/probe", params={"target": "other"}) as response:
+        assert response.status == 400
+        assert await response.text() == (
+            "unknown target 'other': this exporter runs from flags, without a config file; "
+            "its target is 'pvs.lan'\n"
+        )

@@ -57,7 +57,7 @@ def test_no_interval_means_no_limit(tmp_path, text):
         ({"interval": "1s", "burst": True},
          "rate_limit.burst: expected a whole number of requests"),
         ({"interval": "1s", "burst": 1, "bursts": 2},
-         "rate_limit.bursts: unknown key (allowed: burst, interval)"),
+         "rate_limit.bursts: unknown key, did you mean burst? (allowed: burst, interval)"),
         ("1s", "rate_limit: expected a mapping"),
     ],
 )  # fmt: skip

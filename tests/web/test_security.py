@@ -95,6 +95,14 @@ def test_unknown_keys_are_errors_naming_the_key(tmp_path, text, key):
     assert f": {key}: unknown key" in message
 
 
+def test_a_near_miss_of_a_key_is_named_in_the_web_config(tmp_path):
+    message = config_error(tmp_path, "tls_server_config:\n  cert_fil: x\n")
+    assert (
+        ": tls_server_config.cert_fil: unknown key, did you mean cert_file? (allowed: cert, "
+        "cert_file, " in message
+    )
+
+
 def test_plain_text_password_is_refused_without_echoing_it(tmp_path):
     message = config_error(tmp_path, "basic_auth_users:\n  prometheus: hunter2hunter2\n")
     assert "basic_auth_users.prometheus" in message

@@ -228,6 +228,12 @@ def test_the_scrape_config_offered_passes_promtool(tmp_path):
         assert run.returncode == 0, text + run.stdout + run.stderr
 
 
+def test_one_poll_is_counted_in_the_singular():
+    """Issue 22: the page said "1 polls, no failures"."""
+    assert "1 poll, no failures" in render([status(polls=1)])
+    assert "2 polls, no failures" in render([status(polls=2)])
+
+
 # --- what is wrong first; the inverter grid; today's curve ---------------------------
 
 

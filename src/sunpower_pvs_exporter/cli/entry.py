@@ -42,6 +42,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sunpower_pvs_exporter.interrupts import report
 
         return report(line)
+    except RuntimeError as exc:
+        # Python 3.11 wraps what interrupts a class's creation (``__set_name__``,
+        # e.g. a cached_property while a module is imported) in a RuntimeError.
+        if not isinstance(exc.__cause__, KeyboardInterrupt):
+            raise
+        from sunpower_pvs_exporter.interrupts import report
+
+        return report(line)
 
 
 def _dispatch(args: list[str]) -> int:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from sunpower_pvs_exporter.cli.serve import PROG, OneLineParser
+from sunpower_pvs_exporter.cli.arguments import PROG, OneLineParser, flag_type
 from sunpower_pvs_exporter.config import (
     TARGET_NAME,
     ConfigError,
@@ -44,35 +44,23 @@ from sunpower_pvs_exporter.troubleshoot.init import (
 MAX_CONCURRENCY = 256
 
 
-def _checked(convert: Callable[[str], object]) -> Callable[[str], object]:
-    """An argparse type from a checker that raises ``ConfigError`` (one-line errors)."""
-
-    def parse(text: str) -> object:
-        try:
-            return convert(text)
-        except (ConfigError, ScanRangeError) as exc:
-            raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
-
-    return parse
+def _host(text: str, flag: str) -> str:
+    return parse_host(text, flag, "--port", "--tls-port")
 
 
-def _host(text: str) -> str:
-    return parse_host(text, "--host", "--port", "--tls-port")
-
-
-def _scan(text: str) -> str:
+def _scan(text: str, _flag: str) -> str:
     scan_addresses(text)  # refuses what is not a range, or too big a one
     return text.strip()
 
 
-def _name(text: str) -> str:
+def _name(text: str, flag: str) -> str:
     if not TARGET_NAME.match(text):
-        raise ConfigError(f"--name: {text!r} must be letters, digits, '_', '.', ':' or '-'")
+        raise ConfigError(f"{flag}: {text!r} must be letters, digits, '_', '.', ':' or '-'")
     return text
 
 
-def _concurrency(text: str) -> int:
-    return whole_number_in(text, "--concurrency", 1, MAX_CONCURRENCY)
+def _concurrency(text: str, flag: str) -> int:
+    return whole_number_in(text, flag, 1, MAX_CONCURRENCY)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,14 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--host",
         action="append",
         default=[],
-        type=_checked(_host),
+        type=flag_type("--host", _host),
         metavar="HOST",
         help="the PVS's address or name (repeatable); replaces the usual places",
     )
     where.add_argument(
         "--scan",
         metavar="CIDR",
-        type=_checked(_scan),
+        type=flag_type("--scan", _scan, errors=(ScanRangeError,)),
         help=f"ask each address of this range, e.g. 192.168.1.0/24 (at most "
         f"{MAX_SCAN_ADDRESSES} addresses; one request each, nothing outside it); "
         "replaces the usual places, adds to --host",
@@ -107,27 +95,27 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument(
         "--port",
         metavar="PORT",
-        type=_checked(lambda text: parse_port(text, "--port")),
+        type=flag_type("--port", parse_port),
         default=HTTP_PORT,
         help=f"the PVS's HTTP port (default {HTTP_PORT})",
     )
     where.add_argument(
         "--tls-port",
         metavar="PORT",
-        type=_checked(lambda text: parse_port(text, "--tls-port")),
+        type=flag_type("--tls-port", parse_port),
         default=HTTPS_PORT,
         help=f"its HTTPS (varserver) port (default {HTTPS_PORT})",
     )
     where.add_argument(
         "--timeout",
-        type=_checked(lambda text: parse_duration(text, "--timeout")),
+        type=flag_type("--timeout", parse_duration),
         default=DEFAULT_PROBE_TIMEOUT,
         metavar="SECONDS",
         help=f"how long one address may take to answer (default {DEFAULT_PROBE_TIMEOUT:g})",
     )
     where.add_argument(
         "--concurrency",
-        type=_checked(_concurrency),
+        type=flag_type("--concurrency", _concurrency),
         default=DEFAULT_CONCURRENCY,
         metavar="N",
         help=f"addresses asked at once while scanning (default {DEFAULT_CONCURRENCY})",
@@ -148,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     what.add_argument(
         "--name",
-        type=_checked(_name),
+        type=flag_type("--name", _name),
         default="pvs",
         help="target name (default pvs; several PVSes: NAME-1, NAME-2, ...)",
     )

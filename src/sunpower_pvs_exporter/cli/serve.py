@@ -13,10 +13,11 @@ import asyncio
 import dataclasses
 import logging
 import sys
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, NoReturn
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sunpower_pvs_exporter import __version__
+from sunpower_pvs_exporter.cli.arguments import PROG, OneLineParser, flag_type
 from sunpower_pvs_exporter.config import (
     DEFAULT_CONNECTION_RATE,
     DEFAULT_HOSTNAME,
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
     from sunpower_pvs_exporter.simulator.demo import DemoSite
     from sunpower_pvs_exporter.web.security import WebConfig
 
-PROG = "sunpower-pvs-exporter"
 # Parsing and pre-rendering a poll run in worker threads; a 1 ms GIL switch
 # interval (default 5 ms) lets scrapes on the event loop cut in sooner:
 # benchmarks/load.py, p99 with 5 scrapers during polls 41 ms -> 17 ms.
@@ -80,23 +80,6 @@ TARGET_FLAGS = (
 )
 MAX_DEMO_INVERTERS = 1000
 log = logging.getLogger(PROG)
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but errors are one line (no usage dump) and exit 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _typed(convert: Callable[[str, str], object], flag: str) -> Callable[[str], object]:
-    def parse(text: str) -> object:
-        try:
-            return convert(text, flag)
-        except ConfigError as exc:
-            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{flag}: ")) from None
-
-    return parse
 
 
 def _positive_seconds(text: str, flag: str) -> float:
@@ -136,12 +119,24 @@ SUBCOMMANDS_HELP = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, serving: bool = True) -> argparse.ArgumentParser:
+    """The exporter's flags; ``serving=False``: only those a single read uses (check, capture).
+
+    Without ``serving`` the flags about serving (listen address, web
+    security, Pushgateway, ...) are not offered at all, so ``check --help``
+    lists what ``check`` uses and ``check --listen-on`` is refused; their
+    values read as unset.
+    """
     parser = OneLineParser(
         prog=PROG,
         description="Prometheus exporter for SunPower PVS5x/PVS6 solar supervisors.",
         epilog=SUBCOMMANDS_HELP,
     )
+    unset: dict[str, object] = {}
+
+    def only_serving(group: _Flags) -> _Flags:
+        return group if serving else _Unoffered(unset)
+
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     original = parser.add_argument_group("options of the original exporter")
     original.add_argument(
@@ -150,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     original.add_argument(
         "--port",
-        type=_typed(parse_port, "--port"),
+        type=flag_type("--port", parse_port),
         help="PVS port (default: 80, or 443 with --use-tls)",
     )
     original.add_argument(
@@ -160,11 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="talk https to the PVS (its self-signed certificate is accepted "
         "unless --tls-ca-file is given)",
     )
-    original.add_argument(
+    only_serving(original).add_argument(
         "--listen-on",
-        type=_typed(parse_listen, "--listen-on"),
+        type=flag_type("--listen-on", parse_listen),
         help=f"PORT or HOST:PORT to serve metrics on (default: {DEFAULT_LISTEN_PORT}, "
-        "all interfaces); e.g. 127.0.0.1:9110 or [::1]:9110",
+        "all interfaces); e.g. 127.0.0.1:9110, [::1]:9110, or [::]:9110 (every address, "
+        "IPv4 and IPv6)",
     )
     original.add_argument("--log-file", help="log to this file instead of stderr")
     original.add_argument(
@@ -175,11 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     original.add_argument(
         "--timeout",
-        type=_typed(_positive_seconds, "--timeout"),
+        type=flag_type("--timeout", _positive_seconds),
         help="PVS request timeout in seconds (default: 120 in background poll mode, "
         "10 in scrape mode as in the original)",
     )
-    original.add_argument(
+    only_serving(original).add_argument(
         "--use-device-data-timestamp",
         action="store_true",
         default=None,
@@ -187,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     new = parser.add_argument_group("polling and targets")
     new.add_argument("--config", metavar="FILE", help="YAML config file with one or more targets")
-    new.add_argument(
+    only_serving(new).add_argument(
         "--check-config", action="store_true", help="validate the configuration and exit"
     )
     new.add_argument(
@@ -204,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     new.add_argument(
         "--poll-interval",
-        type=_typed(_positive_seconds, "--poll-interval"),
+        type=flag_type("--poll-interval", _positive_seconds),
         help="seconds between PVS polls (default 120, minimum 60 for the legacy API)",
     )
     new.add_argument(
@@ -213,16 +209,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="background: poll on a schedule, scrapes read the cache (default); "
         "scrape: poll inside a scrape like the original, at most once per interval",
     )
-    new.add_argument(
+    only_serving(new).add_argument(
         "--no-ease-off-after-reboots",
         action="store_true",
         default=None,
         help="keep the poll interval even when the PVS reboots twice within a day "
         "(default: poll it less often, up to every 10 minutes, until 72 h without a reboot)",
     )
-    new.add_argument(
+    only_serving(new).add_argument(
         "--max-age",
-        type=_typed(_positive_seconds, "--max-age"),
+        type=flag_type("--max-age", _positive_seconds),
         help="drop data older than this many seconds (default: 3 x poll interval)",
     )
     new.add_argument("--tls-ca-file", help="verify the PVS's certificate against this CA file")
@@ -239,15 +235,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     new.add_argument(
         "--demo-inverters",
-        type=_typed(_demo_inverters, "--demo-inverters"),
+        type=flag_type("--demo-inverters", _demo_inverters),
         help="inverters on the demo site (default: 20)",
     )
     new.add_argument(
         "--demo-api",
         choices=["legacy", "varserver", "both"],
         help="API the demo PVS speaks (default: legacy); the demo site has a SunVault "
-        "battery; varserver and both serve HTTPS with a self-signed certificate (needs the "
-        "openssl command)",
+        "battery; varserver and both serve HTTPS with a self-signed certificate "
+        "made at start",
     )
     new.add_argument(
         "--replay",
@@ -255,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --demo: serve this capture (made by the capture subcommand) instead of a "
         "simulated site",
     )
-    new.add_argument(
+    only_serving(new).add_argument(
         "--live",
         action="store_true",
         default=None,
@@ -263,47 +259,49 @@ def build_parser() -> argparse.ArgumentParser:
         "second-by-second site power, at no extra polling cost",
     )
     push = parser.add_argument_group("Pushgateway")
-    push.add_argument(
+    only_serving(push).add_argument(
         "--push-to",
         metavar="URL",
-        type=_typed(parse_url, "--push-to"),
+        type=flag_type("--push-to", parse_url),
         help="push every target's metrics to this Pushgateway after each poll "
         "(groups are deleted on shutdown)",
     )
-    push.add_argument("--push-job", help="Pushgateway job label (default: sunpower_pvs)")
-    push.add_argument(
+    only_serving(push).add_argument(
+        "--push-job", help="Pushgateway job label (default: sunpower_pvs)"
+    )
+    only_serving(push).add_argument(
         "--push-auth-file",
         metavar="FILE",
         help="file holding user:password for the Pushgateway (or set SUNPOWER_PVS_PUSH_AUTH)",
     )
     web_group = parser.add_argument_group("web security and logging")
-    web_group.add_argument(
+    only_serving(web_group).add_argument(
         "--web.config.file",
         dest="web_config_file",
         metavar="FILE",
         help="exporter-toolkit web config (TLS, mTLS, basic auth, headers, rate limit); "
         "see SECURITY.md",
     )
-    web_group.add_argument(
+    only_serving(web_group).add_argument(
         "--web.health-without-auth",
         dest="web_health_without_auth",
         action="store_true",
         default=None,
         help="let /-/healthy and /-/ready answer without basic auth (default: they need it)",
     )
-    web_group.add_argument(
+    only_serving(web_group).add_argument(
         "--web.max-connections",
         dest="web_max_connections",
         metavar="N",
-        type=_typed(_max_connections, "--web.max-connections"),
+        type=flag_type("--web.max-connections", _max_connections),
         help="open client connections at most; when full, the longest idle one is closed "
         f"for a new one (default: {DEFAULT_MAX_CONNECTIONS})",
     )
-    web_group.add_argument(
+    only_serving(web_group).add_argument(
         "--web.max-connection-rate",
         dest="web_max_connection_rate",
         metavar="N",
-        type=_typed(_connection_rate, "--web.max-connection-rate"),
+        type=flag_type("--web.max-connection-rate", _connection_rate),
         help="new client connections a second from one address (an IPv6 /64 as one); "
         f"beyond it they are closed at once; 0: no limit (default: {DEFAULT_CONNECTION_RATE})",
     )
@@ -312,7 +310,24 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["plain", "logfmt", "json"],
         help="log line format (default: plain, as the original exporter)",
     )
+    parser.set_defaults(**unset)
     return parser
+
+
+class _Flags(Protocol):
+    def add_argument(self, *names: str, **options: Any) -> object: ...
+
+
+class _Unoffered:
+    """Stands in for an argument group: a flag "added" here is not offered, only unset."""
+
+    def __init__(self, unset: dict[str, object]) -> None:
+        self.unset = unset
+
+    def add_argument(self, *names: str, **options: Any) -> object:
+        dest = options.get("dest") or names[0].removeprefix("--").replace("-", "_")
+        self.unset[str(dest)] = None
+        return None
 
 
 def _web_and_log_overrides(args: argparse.Namespace) -> dict[str, object]:
@@ -358,6 +373,11 @@ def config_from_args(args: argparse.Namespace) -> ExporterConfig:
         return dataclasses.replace(config, **overrides)  # type: ignore[arg-type]
 
     poll_mode: PollMode = args.poll_mode or "background"
+    if args.hostname is not None and not args.hostname.strip():
+        raise ConfigError(
+            f"--hostname: empty; give the PVS's host name or address, or leave the flag out "
+            f"for the default ({DEFAULT_HOSTNAME})"
+        )
     hostname = args.hostname or DEFAULT_HOSTNAME
     if args.demo:
         hostname = "127.0.0.1"
@@ -455,11 +475,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-    demo_api = args.demo_api or "legacy"
     demo = None
     certificate_errors: tuple[type[Exception], ...] = ()
     if args.demo:
-        from sunpower_pvs_exporter.simulator.server import CertificateError
+        from sunpower_pvs_exporter.simulator.certificate import CertificateError
         from sunpower_pvs_exporter.troubleshoot.capture_format import CaptureError
 
         certificate_errors = (CertificateError,)
@@ -478,8 +497,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         asyncio.run(serve(config, demo, web_config, reload_config if args.config else None))
     except certificate_errors as exc:
-        print(f"{PROG}: error: --demo-api {demo_api}: {exc}", file=sys.stderr)
-        return 1
+        print(f"{PROG}: error: --demo: {exc}", file=sys.stderr)
+        return 2
     except ConfigError as exc:  # a file that changed between the check and its use
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
@@ -487,9 +506,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
+        from sunpower_pvs_exporter.listen_errors import listen_problem
+
         where = listen_address(config.listen_host, config.listen_port)
-        print(f"{PROG}: error: cannot listen on {where}: {exc.strerror}", file=sys.stderr)
-        return 1
+        problem = listen_problem(exc, (config.listen_port,))
+        print(f"{PROG}: error: cannot listen on {where}: {problem}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         pass
     return 0

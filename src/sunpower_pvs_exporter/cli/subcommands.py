@@ -13,12 +13,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 import time
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
 from sunpower_pvs_exporter import interrupts
+from sunpower_pvs_exporter.cli.arguments import PROG
 from sunpower_pvs_exporter.config import ConfigError, TargetConfig
 from sunpower_pvs_exporter.logsetup import configure_logging
 from sunpower_pvs_exporter.pvs.hosts import host_port
@@ -27,19 +29,19 @@ from sunpower_pvs_exporter.troubleshoot.capture_format import CaptureError
 from sunpower_pvs_exporter.troubleshoot.check import (
     EXIT_FAILED,
     build_report,
-    counted,
     pvs_clock,
     report_json,
     report_text,
 )
 from sunpower_pvs_exporter.troubleshoot.recorded_poll import PollOutcome, poll_once
+from sunpower_pvs_exporter.wording import counted
 
 
 def build_parser(command: str) -> argparse.ArgumentParser:
     from sunpower_pvs_exporter.cli import serve  # the exporter's flags, one definition
 
-    parser = serve.build_parser()
-    parser.prog = f"{serve.PROG} {command}"
+    parser = serve.build_parser(serving=False)
+    parser.prog = f"{PROG} {command}"
     parser.epilog = None
     if command == "check":
         parser.description = (
@@ -62,6 +64,24 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     else:
         mine.add_argument("--output", metavar="FILE", required=True, help="capture file to write")
     return parser
+
+
+def check_writable(name: str, flag: str) -> None:
+    """Refuse a file that cannot be written before anything is asked of the PVS.
+
+    The capture is written after the poll; a typo in the directory found only
+    then costs the owner a poll (minutes with a busy PVS) and the recording.
+    """
+    path = Path(name)
+    directory = path.parent
+    if path.is_dir():
+        raise ConfigError(f"{flag}: {name} is a directory; name a file in it")
+    if not directory.is_dir():
+        raise ConfigError(f"{flag}: cannot write {name}: no directory {directory}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ConfigError(f"{flag}: cannot write {name}: permission denied")
+    if not path.exists() and not os.access(directory, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag}: cannot write {name}: directory {directory} is not writable")
 
 
 def pick_target(targets: Sequence[TargetConfig], name: str | None) -> TargetConfig:
@@ -91,8 +111,13 @@ async def _poll(args: argparse.Namespace, target: TargetConfig) -> tuple[PollOut
     if not args.demo:
         outcome = await _with_progress(poll_once(target), target)
         return outcome, time.time()
+    from sunpower_pvs_exporter.simulator.certificate import CertificateError
+
     demo = make_demo(args)
-    await demo.start()
+    try:
+        await demo.start()
+    except CertificateError as exc:
+        raise ConfigError(f"--demo: {exc}") from exc
     try:
         outcome = await poll_once(demo.point_at_target(target))
     finally:
@@ -140,6 +165,8 @@ def run_subcommand(command: str, argv: Sequence[str]) -> int:
     try:
         config = load_checked(args)[0]
         target = pick_target(config.targets, args.target)
+        if command == "capture":
+            check_writable(args.output, "--output")
     except ConfigError as exc:
         print(f"sunpower-pvs-exporter {command}: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -158,6 +185,9 @@ def run_subcommand(command: str, argv: Sequence[str]) -> int:
     except CaptureError as exc:
         print(f"sunpower-pvs-exporter {command}: error: --replay: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except ConfigError as exc:  # --demo: the simulator could not start
+        print(f"sunpower-pvs-exporter {command}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return interrupts.report(f"sunpower-pvs-exporter {command}: interrupted")
     if command == "check":
@@ -173,7 +203,9 @@ def run_subcommand(command: str, argv: Sequence[str]) -> int:
         print(f"sunpower-pvs-exporter capture: error: --output: {exc.strerror}", file=sys.stderr)
         return EXIT_FAILED
     replaced = ", ".join(f"{n} {kind}" for kind, n in doc["anonymised"].items()) or "nothing"
-    state = "poll OK" if outcome.ok else f"poll FAILED: {doc['poll']['error']}"
+    # The file is anonymised; the terminal is the owner's: their own address, as typed.
+    error = outcome.error.message if outcome.error else ""
+    state = "poll OK" if outcome.ok else f"poll FAILED: {error}"
     sent = sum(1 for exchange in outcome.exchanges if exchange.connected)
     print(
         f"wrote {path}: {counted(sent, 'request')} sent ({state}); replaced {replaced}; "

@@ -11,8 +11,9 @@ the PVS goes on working on it (``request_line.py``).
 
 One ``RequestCounts`` per target, shared by the target's transports (both of
 an ``api: auto`` target) and read by its poller; the metrics layer renders
-``view()``. A kind's counters are created at its first request, so a target
-that was never polled, or never sends a kind, costs nothing for it.
+``view()``. A kind's counters are created at its first request, and a way
+of ending is shown from the first request that ended so: a target that was
+never polled, or never sends a kind, costs nothing for it.
 """
 
 from __future__ import annotations
@@ -45,9 +46,11 @@ ANSWERED: frozenset[EndClass] = frozenset({"2xx", "3xx", "4xx", "5xx"})
 _CLASS_INDEX = {end: index for index, end in enumerate(END_CLASSES)}
 _STATUS_CLASSES: dict[int, EndClass] = {2: "2xx", 3: "3xx", 4: "4xx"}
 
-# Upper bounds of the answer-time histogram, seconds. A /vars read answers in
-# tens of milliseconds, DeviceList in seconds and sometimes over a minute.
-ANSWER_SECONDS_BUCKETS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# Upper bounds of the answer-time histogram, seconds: a /vars read of a cached
+# set answers well under a second, DeviceList in seconds and sometimes over a
+# minute; 10 s is the default timeout. Few buckets: a fleet of 1000 targets
+# serves each bucket line once per target and kind (benchmarks/RESULTS.md, fleet).
+ANSWER_SECONDS_BUCKETS: tuple[float, ...] = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 def status_class(status: int) -> EndClass:
@@ -58,7 +61,7 @@ def status_class(status: int) -> EndClass:
 class _KindCounts:
     """One kind's counters; small, as a fleet keeps a few per target."""
 
-    __slots__ = ("answer_seconds", "body_bytes", "buckets", "ended", "sent")
+    __slots__ = ("answer_microseconds", "body_bytes", "buckets", "ended", "sent")
 
     def __init__(self) -> None:
         self.sent = 0
@@ -66,7 +69,9 @@ class _KindCounts:
         self.body_bytes = 0
         # Answers per bucket (not cumulative), the last one past every bound.
         self.buckets = [0] * (len(ANSWER_SECONDS_BUCKETS) + 1)
-        self.answer_seconds = 0.0
+        # Whole microseconds: the exported sum stays short (the text is kept per
+        # target and served on every scrape) and adds up exactly.
+        self.answer_microseconds = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +80,9 @@ class KindView:
 
     kind: RequestKind
     sent: int
-    # Per END_CLASSES entry, in that order.
-    ended: tuple[int, ...]
+    # The ways requests of this kind ended so far, in END_CLASSES order, with
+    # how many ended so: a class no request ended in is not listed.
+    ended: tuple[tuple[EndClass, int], ...]
     body_bytes: int
     # Cumulative answers per ANSWER_SECONDS_BUCKETS bound, then the total (+Inf).
     cumulative: tuple[int, ...]
@@ -130,7 +136,7 @@ class RequestCounts:
         found.body_bytes += body_bytes
         if seconds is not None:
             found.buckets[bisect.bisect_left(ANSWER_SECONDS_BUCKETS, seconds)] += 1
-            found.answer_seconds += seconds
+            found.answer_microseconds += round(seconds * 1e6)
         counts.version += 1
 
     def take_over(self, earlier: RequestCounts) -> None:
@@ -144,7 +150,7 @@ class RequestCounts:
             new.ended = [a + b for a, b in zip(new.ended, old.ended, strict=True)]
             new.body_bytes += old.body_bytes
             new.buckets = [a + b for a, b in zip(new.buckets, old.buckets, strict=True)]
-            new.answer_seconds += old.answer_seconds
+            new.answer_microseconds += old.answer_microseconds
         earlier._kinds = {}
         earlier._successor = self
         self.version += 1
@@ -165,10 +171,10 @@ class RequestCounts:
                 KindView(
                     kind,
                     found.sent,
-                    tuple(found.ended),
+                    tuple((end, n) for end, n in zip(END_CLASSES, found.ended, strict=True) if n),
                     found.body_bytes,
                     tuple(cumulative),
-                    found.answer_seconds,
+                    found.answer_microseconds / 1e6,
                 )
             )
         return tuple(views)

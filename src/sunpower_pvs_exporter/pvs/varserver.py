@@ -555,7 +555,9 @@ class VarserverClient:
             group.name,
             exc.reason,
             exc.message,
-            f", skipping it for {state.skip_polls} polls" if state.skip_polls else "",
+            f", skipping it for {state.skip_polls} poll{'' if state.skip_polls == 1 else 's'}"
+            if state.skip_polls
+            else "",
         )
 
     def _watch_population(self, snapshot: Snapshot) -> None:

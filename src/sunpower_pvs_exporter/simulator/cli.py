@@ -270,7 +270,7 @@ def _parse_and_run(argv: Sequence[str] | None) -> int:
 def _run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from sunpower_pvs_exporter.simulator.server import CertificateError
+    from sunpower_pvs_exporter.simulator.certificate import CertificateError
     from sunpower_pvs_exporter.troubleshoot.capture_format import CaptureError
 
     try:
@@ -279,11 +279,17 @@ def _run(args: argparse.Namespace) -> int:
         print(f"sunpower-pvs-simulator: error: --replay: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"sunpower-pvs-simulator: error: cannot listen: {exc.strerror}", file=sys.stderr)
-        return 1
+        from sunpower_pvs_exporter.listen_errors import listen_problem
+
+        problem = listen_problem(exc, (args.port, args.tls_port), flag="--port/--tls-port")
+        print(
+            f"sunpower-pvs-simulator: error: cannot listen on {args.host}: {problem}",
+            file=sys.stderr,
+        )
+        return 2
     except CertificateError as exc:
         print(f"sunpower-pvs-simulator: error: {exc}", file=sys.stderr)
-        return 1
+        return 2
 
 
 if __name__ == "__main__":

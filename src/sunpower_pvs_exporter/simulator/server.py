@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import socket
 import ssl
-import subprocess
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from sunpower_pvs_exporter.simulator import legacy_api, varserver_api
+from sunpower_pvs_exporter.simulator.certificate import CertificateError, make_certificate
 from sunpower_pvs_exporter.simulator.state import (
     API_MODES,
     MIXED_FIELD_BUILD,
@@ -237,61 +236,31 @@ def build_app(pvs: SimulatedPvs) -> web.Application:
     return app
 
 
-class CertificateError(RuntimeError):
-    """No way to make the simulator's self-signed certificate on this machine."""
-
-
 _CERT_DIR: Path | None = None
 
 
 def self_signed_certificate() -> tuple[Path, Path]:
     """A throwaway certificate for 127.0.0.1/::1/localhost, made once per process.
 
-    Uses the ``openssl`` command rather than a Python crypto package, so the
-    exporter's runtime dependencies stay as they are; only ``--demo-api
-    varserver``/``both`` and the TLS tests need it.
+    Made in Python (simulator/certificate.py): no ``openssl`` command needed.
+    Files, because ``ssl`` loads a certificate only from a file.
     """
     global _CERT_DIR
     if _CERT_DIR is not None and (_CERT_DIR / "cert.pem").exists():
         return _CERT_DIR / "cert.pem", _CERT_DIR / "key.pem"
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        raise CertificateError(
-            "the simulator's HTTPS (varserver) side needs the openssl command to make its "
-            "self-signed certificate; install openssl or use the legacy API"
-        )
     try:
         directory = Path(tempfile.mkdtemp(prefix="pvs-sim-tls-"))
+        cert, key = directory / "cert.pem", directory / "key.pem"
+        certificate_pem, key_pem = make_certificate()
+        cert.write_text(certificate_pem, encoding="ascii")
+        # mkdtemp made the directory 0700; the key is the owner's alone as well.
+        key.touch(mode=0o600)
+        key.write_text(key_pem, encoding="ascii")
     except OSError as exc:
         raise CertificateError(
             f"cannot make a directory for the simulator's certificate in "
             f"{tempfile.gettempdir()}: {exc.strerror or exc} (set TMPDIR to a writable directory)"
         ) from exc
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    command = [
-        openssl,
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-days",
-        "30",
-        "-subj",
-        "/CN=pvs-simulator",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost",
-        "-keyout",
-        str(key),
-        "-out",
-        str(cert),
-    ]
-    try:
-        subprocess.run(command, check=True, capture_output=True, timeout=30)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise CertificateError(f"openssl could not make a certificate: {exc}") from exc
     _CERT_DIR = directory
     return cert, key
 

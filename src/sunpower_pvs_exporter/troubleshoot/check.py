@@ -45,6 +45,7 @@ from sunpower_pvs_exporter.site_facts import (
     snapshot_problems,
 )
 from sunpower_pvs_exporter.troubleshoot.recorded_poll import PollOutcome
+from sunpower_pvs_exporter.wording import counted
 
 Severity = Literal["note", "warning", "error"]
 EXIT_OK, EXIT_WARNINGS, EXIT_FAILED = 0, 1, 2
@@ -415,7 +416,12 @@ def _inverter_findings(
             Finding(
                 "no_inverter_reporting",
                 "warning",
-                f"none of the {len(inverters)} inverters is reporting and the site produces "
+                (
+                    "the one inverter is not reporting"
+                    if len(inverters) == 1
+                    else f"none of the {len(inverters)} inverters is reporting"
+                )
+                + " and the site produces "
                 "nothing: normal at night (inverters sleep without sun)",
                 "in daylight: check the PV breaker and the PVS's PLC link to the inverters",
             )
@@ -426,7 +432,8 @@ def _inverter_findings(
         Finding(
             "inverters_not_reporting",
             "warning",
-            f"{len(silent)} of {len(inverters)} inverters are not reporting: {names}{more}",
+            f"{len(silent)} of {counted(len(inverters), 'inverter')} "
+            f"{'is' if len(silent) == 1 else 'are'} not reporting: {names}{more}",
             "shade or a failed module can stop one inverter; if it stays in error in full sun, "
             "have the panel checked",
         )
@@ -600,11 +607,6 @@ def _age_text(age: float | None) -> str:
     return "no data time" if age is None else f"{duration_text(age)} old"
 
 
-def counted(count: int, noun: str) -> str:
-    """``1 request``, ``2 requests``, ``0 requests``."""
-    return f"{count} {noun}" + ("" if count == 1 else "s")
-
-
 def _poll_text(report: Report) -> str:
     """What went to the PVS, as it went: sent, answered, or never connected."""
     failed = (
@@ -639,7 +641,9 @@ def report_text(report: Report) -> str:
     if report.model or report.serial_masked:
         row("PVS", f"{report.model or '?'}, serial {report.serial_masked or '?'}")
     if report.firmware:
-        build = f" (build {report.build})" if report.build is not None else ""
+        # "2021.9, Build 41001" already says its build; a bare version does not.
+        shown = report.build is not None and str(report.build) in report.firmware
+        build = f" (build {report.build})" if report.build is not None and not shown else ""
         row("Firmware", f"{report.firmware}{build}")
     if report.api_setting != "auto":
         row("API", f"{report.backend or report.api_setting} (set by api: {report.api_setting})")

@@ -163,9 +163,13 @@ async def handle_probe(request: web.Request) -> web.Response:
     poller = state.pollers.get(name)
     if poller is None:
         shown = name if len(name) <= MAX_TARGET_NAME else name[:MAX_TARGET_NAME] + "…"
-        raise web.HTTPBadRequest(
-            text=f"unknown target {shown!r}: /probe only serves targets named in the config file\n"
-        )
+        if state.config.single_target:
+            # Started from flags: there is no config file, and one target to name.
+            known = ", ".join(repr(known) for known in state.pollers)
+            why = f"this exporter runs from flags, without a config file; its target is {known}"
+        else:
+            why = "/probe only serves targets named in the config file"
+        raise web.HTTPBadRequest(text=f"unknown target {shown!r}: {why}\n")
     poller.touch()  # on_demand: this probe keeps the target polled
     if poller.mode == "on_demand":
         await poller.wait_for_data(first_probe_wait(request, poller.schedule.timeout))

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import socket
 import ssl
 from collections import OrderedDict
 from collections.abc import Callable
@@ -539,7 +540,9 @@ class GuardedSite(web.BaseSite):
         guard: ConnectionGuard,
         ssl_context: ssl.SSLContext | None = None,
         backlog: int = 128,
+        sock: socket.socket | None = None,
     ) -> None:
+        """``sock``: an already bound socket to serve on instead of ``host``/``port``."""
         super().__init__(runner, backlog=backlog)
         self._app_runner = runner
         self._listen_backlog = backlog
@@ -547,6 +550,7 @@ class GuardedSite(web.BaseSite):
         self._port = port
         self.guard = guard
         self._tls_context = ssl_context
+        self._bound = sock
 
     @property
     def name(self) -> str:
@@ -574,13 +578,21 @@ class GuardedSite(web.BaseSite):
         def make_handler(admission: Admission) -> GuardedRequestHandler:
             return GuardedRequestHandler(admission, self.guard, server, loop=loop, **kwargs)
 
-        self._server = await loop.create_server(
-            lambda: _Admitter(self.guard, make_handler, self._tls_context),
-            self._host,
-            self._port,
-            backlog=self._listen_backlog,
-            reuse_address=True,
-        )
+        def protocol() -> _Admitter:
+            return _Admitter(self.guard, make_handler, self._tls_context)
+
+        if self._bound is not None:
+            self._server = await loop.create_server(
+                protocol, sock=self._bound, backlog=self._listen_backlog
+            )
+        else:
+            self._server = await loop.create_server(
+                protocol,
+                self._host,
+                self._port,
+                backlog=self._listen_backlog,
+                reuse_address=True,
+            )
 
     async def stop(self) -> None:
         await super().stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 from collections.abc import Sequence
 
@@ -21,6 +22,38 @@ from sunpower_pvs_exporter.web.connections import (
 from sunpower_pvs_exporter.web.security import RequestLimits, make_body_limit_middleware
 
 log = logging.getLogger(__name__)
+# ``--listen-on [::]:PORT``: every address, of both families.
+ANY_IPV6 = "::"
+
+
+def dual_stack_socket(port: int) -> socket.socket | None:
+    """A socket bound to ``[::]:port`` that takes IPv4 connections too; None if it cannot.
+
+    asyncio binds ``::`` IPv6 only (IPV6_V6ONLY on), so ``--listen-on
+    [::]:9110`` left 127.0.0.1 unanswered while ``--listen-on 9110`` answered
+    both. One socket with IPV6_V6ONLY off takes both families on one port
+    (port 0 included, which two sockets would each pick differently). A
+    system without IPv6, or one that will not turn the option off, gets None.
+    A bind error (the port in use) is raised as usual.
+    """
+    if not socket.has_ipv6 or not hasattr(socket, "IPV6_V6ONLY"):
+        return None
+    try:
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    except OSError:
+        return None
+    try:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    except OSError:
+        sock.close()
+        return None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((ANY_IPV6, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 class ExporterServer:
@@ -80,16 +113,24 @@ class ExporterServer:
         self.guard = ConnectionGuard(cap, ConnectionRate(rate) if rate else None)
         if self.ssl_context is not None:
             shrink_tls_read_buffers()
-        site = GuardedSite(
-            self._runner,
-            self.config.listen_host or None,
-            self.config.listen_port,
-            self.guard,
-            ssl_context=self.ssl_context,
-        )
+        sock = None
         try:
+            if self.config.listen_host == ANY_IPV6:
+                sock = dual_stack_socket(self.config.listen_port)
+                if sock is None:
+                    log.warning("[::] takes IPv6 connections only on this system")
+            site = GuardedSite(
+                self._runner,
+                self.config.listen_host or None,
+                self.config.listen_port,
+                self.guard,
+                ssl_context=self.ssl_context,
+                sock=sock,
+            )
             await site.start()
         except BaseException:
+            if sock is not None:
+                sock.close()
             await self._runner.cleanup()
             raise
         addresses = self._runner.addresses

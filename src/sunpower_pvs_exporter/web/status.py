@@ -34,6 +34,7 @@ from sunpower_pvs_exporter.site_facts import (
 )
 from sunpower_pvs_exporter.web.day_chart import day_chart
 from sunpower_pvs_exporter.web.inverter_grid import inverter_grid
+from sunpower_pvs_exporter.wording import counted
 
 ORIGINAL_PROJECT_URL = "https://github.com/ginoledesma/sunpower-pvs-exporter"
 # This project's documents, by path in its source tree.
@@ -217,9 +218,9 @@ def _state_class(state: str) -> str:
 def _failures(status: TargetStatus) -> str:
     total = sum(status.failures.values())
     if not total:
-        return f"{status.polls} polls, no failures"
+        return f"{counted(status.polls, 'poll')}, no failures"
     parts = ", ".join(f"{reason} {n}" for reason, n in sorted(status.failures.items()) if n)
-    return f"{status.polls} polls, {total} failed ({parts})"
+    return f"{counted(status.polls, 'poll')}, {total} failed ({parts})"
 
 
 def _interval(status: TargetStatus) -> str:

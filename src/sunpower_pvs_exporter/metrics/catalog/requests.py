@@ -19,13 +19,12 @@ from sunpower_pvs_exporter.health import TargetStatus
 from sunpower_pvs_exporter.metrics.catalog.spec import MetricSpec, Subject
 from sunpower_pvs_exporter.pvs.request_counts import (
     ANSWER_SECONDS_BUCKETS,
-    END_CLASSES,
     REQUEST_KINDS,
     KindView,
 )
 
 TargetKind = tuple[TargetStatus, KindView]
-TargetKindEnd = tuple[TargetStatus, KindView, int]
+TargetKindEnd = tuple[TargetStatus, KindView, str, int]
 
 _KINDS = ", ".join(REQUEST_KINDS)
 
@@ -45,13 +44,13 @@ TARGET_REQUEST_END = Subject[TargetStatus, TargetKindEnd](
     "status outside 200-499), or `timeout` (no answer within the request's hard limit: "
     "its own wait, at most the target's timeout, plus the timeout again), "
     "`connection_error` (no connection, reset, answer cut short or malformed), "
-    "`cancelled` (closed by the exporter first: a reload or shutdown); every class "
-    "appears with the kind's first request",
+    "`cancelled` (closed by the exporter first: a reload or shutdown); a class's series "
+    "appears with the first request that ended so (`increase()` misses that first one)",
     label_names=("target", "kind", "class"),
     items=lambda status: (
-        (status, view, index) for view in status.requests for index in range(len(END_CLASSES))
+        (status, view, end, count) for view in status.requests for end, count in view.ended
     ),
-    labels=lambda item: (item[0].target, item[1].kind, END_CLASSES[item[2]]),
+    labels=lambda item: (item[0].target, item[1].kind, item[2]),
     data_time=lambda _: None,
 )
 
@@ -77,7 +76,7 @@ REQUEST_METRICS: tuple[MetricSpec[TargetStatus, Any], ...] = (
         "is counted when it really ends (the PVS goes on working on it).",
         unit="1",
         subject=TARGET_REQUEST_END,
-        value=lambda item: float(item[1].ended[item[2]]),
+        value=lambda item: float(item[3]),
         source="exporter",
     ),
     MetricSpec(
