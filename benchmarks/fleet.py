@@ -120,6 +120,13 @@ async def serve_exporter(spec: dict[str, Any], ready_file: str) -> None:
     from sunpower_pvs_exporter.web.server import ExporterServer
 
     sys.setswitchinterval(0.001)  # as the CLI sets it
+    # ``request_histograms: false`` where the checkout knows the key (--src of an older one).
+    extra = (
+        {"request_histograms": False}
+        if spec.get("no_request_histograms")
+        and "request_histograms" in TargetConfig.__dataclass_fields__
+        else {}
+    )
     targets = tuple(
         TargetConfig(
             name=f"site-{index:04d}",
@@ -130,6 +137,7 @@ async def serve_exporter(spec: dict[str, Any], ready_file: str) -> None:
             timeout=30.0,
             max_age=spec["interval"] * 3,
             timezone="UTC",
+            **extra,
         )
         for index, (host, port) in enumerate(spec["sims"])
     )
@@ -288,12 +296,27 @@ def floor_rss_kb(workdir: Path) -> int:
 
 
 def start_exporter(
-    workdir: Path, name: str, sim_info: dict[str, Any], interval: float, src: str | None
+    workdir: Path,
+    name: str,
+    sim_info: dict[str, Any],
+    interval: float,
+    src: str | None,
+    *,
+    no_request_histograms: bool = False,
 ) -> tuple[Child, Client]:
     """An exporter polling every simulated PVS, once each target has been polled."""
     size = len(sim_info["sims"])
     spec = workdir / f"spec-{name}.json"
-    spec.write_text(json.dumps({"sims": sim_info["sims"], "interval": interval, "src": src}))
+    spec.write_text(
+        json.dumps(
+            {
+                "sims": sim_info["sims"],
+                "interval": interval,
+                "src": src,
+                "no_request_histograms": no_request_histograms,
+            }
+        )
+    )
     exporter = Child(workdir, f"exporter-{name}", "--serve-exporter", str(spec))
     client = Client(exporter.wait_ready()["port"])
     # Every target polled once (first polls spread over the interval).
@@ -327,7 +350,12 @@ def measure(size: int, args: argparse.Namespace, workdir: Path) -> dict[str, flo
         sim_info = sims.wait_ready()
         stats = Client(sim_info["stats"])
         exporter, client = start_exporter(
-            workdir, f"{size}-fast", sim_info, args.interval, args.src
+            workdir,
+            f"{size}-fast",
+            sim_info,
+            args.interval,
+            args.src,
+            no_request_histograms=args.no_request_histograms,
         )
 
         # CPU per poll over a window without scrapes.
@@ -354,7 +382,12 @@ def measure(size: int, args: argparse.Namespace, workdir: Path) -> dict[str, flo
         exporter = None
 
         exporter, client = start_exporter(
-            workdir, f"{size}-issue", sim_info, ISSUE_POLL_INTERVAL, args.src
+            workdir,
+            f"{size}-issue",
+            sim_info,
+            ISSUE_POLL_INTERVAL,
+            args.src,
+            no_request_histograms=args.no_request_histograms,
         )
         time.sleep(PROMETHEUS_SCRAPE_INTERVAL + 5)  # idle keep-alive connections close
         rss = exporter.rss_kb()
@@ -481,6 +514,11 @@ def main() -> int:
     )
     parser.add_argument("--inverters", type=int, default=2, help="inverters per site")
     parser.add_argument("--src", help="run the exporter from this src directory")
+    parser.add_argument(
+        "--no-request-histograms",
+        action="store_true",
+        help="targets with request_histograms: false (the fleet setting of docs/scaling.md)",
+    )
     parser.add_argument("--serve-sims", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-exporter", help=argparse.SUPPRESS)
     parser.add_argument("--serve-static", help=argparse.SUPPRESS)

@@ -151,6 +151,20 @@ targets:
     assert [t.ease_off_after_reboots for t in config.targets] == [False, True]
 
 
+def test_request_histograms_are_on_by_default_and_turned_off_per_target_or_for_all():
+    config = parse("targets:\n  - {name: a, host: pvs-a.lan}\n")
+    assert config.targets[0].request_histograms is True
+    config = parse(
+        """
+defaults: {request_histograms: false}
+targets:
+  - {name: a, host: pvs-a.lan}
+  - {name: b, host: pvs-b.lan, request_histograms: true}
+"""
+    )
+    assert [t.request_histograms for t in config.targets] == [False, True]
+
+
 # --- docs/configuration.md lists every key ------------------------------------------
 
 

@@ -58,9 +58,11 @@ BAD_FILES = {
     "letters, digits, '_', '.' or '-'",
     "arrays_in_defaults.bad.yml": "defaults.arrays: unknown key (allowed: api, "
     "ease_off_after_reboots, max_age, password_env, password_file, poll_interval, port, "
-    "telemetry_port, timeout, timezone, tls_ca_file, use_tls)",
+    "request_histograms, telemetry_port, timeout, timezone, tls_ca_file, use_tls)",
     "ease_off_not_boolean.bad.yml": "targets[0].ease_off_after_reboots: expected true or "
     "false, got 'no'",
+    "request_histograms_not_boolean.bad.yml": "defaults.request_histograms: expected true "
+    "or false, got 0",
     "arrays_serial_not_text.bad.yml": "targets[0].arrays.south: expected inverter serial "
     "numbers, got 122000000002 (quote a serial made of digits only)",
     # A near miss is named at every level (the allowed lists follow the code's key sets).

@@ -83,6 +83,9 @@ class TargetConfig:
     # A PVS that reboots twice within a day is polled less often until it has
     # been quiet for 72 h (pvs/ease_off.py); false keeps the interval as set.
     ease_off_after_reboots: bool = True
+    # The per-kind answer-time histogram (10 series per kind of request): off
+    # for large fleets, where it would double the series of a small site.
+    request_histograms: bool = True
 
     def password(self) -> str | None:
         """The PVS password from file or environment; never stored on the config."""
@@ -366,6 +369,7 @@ def make_target(
     telemetry_port: int | None = None,
     inverter_arrays: tuple[tuple[str, str], ...] = (),
     ease_off_after_reboots: bool = True,
+    request_histograms: bool = True,
 ) -> TargetConfig:
     """Apply defaults and limits; the one place both CLI and file targets pass."""
     host = parse_host(host, keys("host"), keys("port"), keys("use_tls"))
@@ -416,6 +420,7 @@ def make_target(
         telemetry_port=TELEMETRY_PORT if telemetry_port is None else telemetry_port,
         inverter_arrays=inverter_arrays,
         ease_off_after_reboots=ease_off_after_reboots,
+        request_histograms=request_histograms,
     )
 
 
@@ -437,6 +442,7 @@ TARGET_KEYS = {
     "telemetry_port",
     "arrays",
     "ease_off_after_reboots",
+    "request_histograms",
 }
 GLOBAL_KEYS = {
     "live",
@@ -476,39 +482,47 @@ def _parse_target(
     for required in ("name", "host"):
         if required not in merged:
             raise ConfigError(f"{key}.{required}: missing (required)")
-    k = f"{key}."
+
+    def where(name: str) -> str:
+        """The key an error names: the defaults' own when the value came from there."""
+        return f"defaults.{name}" if name in defaults and name not in raw else f"{key}.{name}"
 
     def opt(name: str) -> Any:
         return merged.get(name)
 
-    use_tls = flag(opt("use_tls"), k + "use_tls") if "use_tls" in merged else False
+    use_tls = flag(opt("use_tls"), where("use_tls")) if "use_tls" in merged else False
     return make_target(
-        lambda name: k + name,
-        name=string(merged["name"], k + "name"),
-        host=string(merged["host"], k + "host"),
-        port=parse_port(opt("port"), k + "port") if "port" in merged else None,
+        where,
+        name=string(merged["name"], where("name")),
+        host=string(merged["host"], where("host")),
+        port=parse_port(opt("port"), where("port")) if "port" in merged else None,
         use_tls=use_tls,
-        tls_ca_file=string(opt("tls_ca_file"), k + "tls_ca_file") if opt("tls_ca_file") else None,
-        api=choice(opt("api") or "auto", k + "api", get_args(Api)),  # type: ignore[arg-type]
+        tls_ca_file=string(opt("tls_ca_file"), where("tls_ca_file"))
+        if opt("tls_ca_file")
+        else None,
+        api=choice(opt("api") or "auto", where("api"), get_args(Api)),  # type: ignore[arg-type]
         poll_mode=poll_mode,
-        poll_interval=parse_duration(opt("poll_interval"), k + "poll_interval")
+        poll_interval=parse_duration(opt("poll_interval"), where("poll_interval"))
         if "poll_interval" in merged
         else None,
-        timeout=parse_duration(opt("timeout"), k + "timeout") if "timeout" in merged else None,
-        max_age=parse_duration(opt("max_age"), k + "max_age") if "max_age" in merged else None,
-        password_file=string(opt("password_file"), k + "password_file")
+        timeout=parse_duration(opt("timeout"), where("timeout")) if "timeout" in merged else None,
+        max_age=parse_duration(opt("max_age"), where("max_age")) if "max_age" in merged else None,
+        password_file=string(opt("password_file"), where("password_file"))
         if "password_file" in merged
         else None,
-        password_env=string(opt("password_env"), k + "password_env")
+        password_env=string(opt("password_env"), where("password_env"))
         if "password_env" in merged
         else None,
-        timezone=string(opt("timezone"), k + "timezone") if "timezone" in merged else None,
-        telemetry_port=parse_port(opt("telemetry_port"), k + "telemetry_port")
+        timezone=string(opt("timezone"), where("timezone")) if "timezone" in merged else None,
+        telemetry_port=parse_port(opt("telemetry_port"), where("telemetry_port"))
         if "telemetry_port" in merged
         else None,
-        inverter_arrays=parse_arrays(opt("arrays"), k + "arrays") if "arrays" in merged else (),
-        ease_off_after_reboots=flag(opt("ease_off_after_reboots"), k + "ease_off_after_reboots")
+        inverter_arrays=parse_arrays(opt("arrays"), where("arrays")) if "arrays" in merged else (),
+        ease_off_after_reboots=flag(opt("ease_off_after_reboots"), where("ease_off_after_reboots"))
         if "ease_off_after_reboots" in merged
+        else True,
+        request_histograms=flag(opt("request_histograms"), where("request_histograms"))
+        if "request_histograms" in merged
         else True,
     )
 

@@ -97,6 +97,9 @@ class TargetStatus(LastPoll):
     active: bool = True
     # The requests sent to the PVS so far, per kind sent (pvs/request_counts.py).
     requests: tuple[KindView, ...] = ()
+    # Whether the answer-time histogram of each kind is exported (config
+    # ``request_histograms``; the counters are always).
+    request_histograms: bool = True
 
     @property
     def up(self) -> bool:

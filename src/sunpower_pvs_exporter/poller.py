@@ -135,6 +135,7 @@ class Poller:
         inverter_arrays: tuple[tuple[str, str], ...] = (),
         requests: RequestCounts | None = None,
         ease_off: bool = True,
+        request_histograms: bool = True,
     ) -> None:
         self.name = name
         # Every line it logs names the target (a field of its own in logfmt and JSON).
@@ -146,6 +147,7 @@ class Poller:
         # What the reader's transports count of the requests they send (the
         # same record: ``runtime.make_poller`` hands it to both).
         self.requests = RequestCounts() if requests is None else requests
+        self.request_histograms = request_histograms
         # As configured; ``_timing`` is what is in effect (eased off, or the same).
         self.schedule = schedule
         self._timing = schedule
@@ -255,6 +257,7 @@ class Poller:
             reboots=self.continuity.reboots,
             active=self.active,
             requests=self.requests.view(),
+            request_histograms=self.request_histograms,
         )
 
     @property

@@ -199,6 +199,7 @@ def make_poller(
         first_delay=first_poll_delay(target.name, target.poll_interval, targets),
         inverter_arrays=target.inverter_arrays,
         ease_off=target.ease_off_after_reboots,
+        request_histograms=target.request_histograms,
     )
 
 

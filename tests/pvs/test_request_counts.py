@@ -214,6 +214,38 @@ async def test_varserver_requests_agree_by_kind_and_a_hanging_group_ends_as_time
     assert sum(exporter_side.sent.values()) == sum(served(sim.pvs.log).received.values())
 
 
+async def test_request_histograms_off_keeps_the_counters_and_drops_the_answer_times(
+    make_simulator, make_exporter, http
+):
+    """``request_histograms: false`` (large fleets): per kind still counted, no
+    ``_bucket``/``_sum``/``_count``, for that target only."""
+    plain, timed = await make_simulator(inverters=1), await make_simulator(inverters=1)
+    clock = FakeClock(NOON_UTC)
+    targets = [
+        target_for(plain, name="plain", request_histograms=False),
+        target_for(timed, name="timed"),
+    ]
+    exporter = await make_exporter(targets, clock=clock, poll_mode="scrape")
+    for poller in exporter.state.pollers.values():
+        await poller.poll()
+    text = await metrics(http, exporter.url)
+    plain_side, timed_side = counted(text, "plain"), counted(text, "timed")
+    plain_served = served(plain.pvs.log)
+    assert plain_side.sent == dict(plain_served.received)
+    assert plain_side.body_bytes == dict(plain_served.body_bytes)
+    assert (plain_side.answered, plain_side.buckets, plain_side.seconds) == ({}, {}, {})
+    assert_agree(timed_side, served(timed.pvs.log))
+    assert plain_side.sent["device_list"] == timed_side.sent["device_list"] == 1
+    assert plain_side.ended["device_list", "2xx"] == 1
+    assert 'sunpower_pvs_request_duration_seconds_count{kind="device_list",target="timed"}' in text
+    assert 'target="plain"' in text
+    assert not [
+        line
+        for line in text.splitlines()
+        if line.startswith("sunpower_pvs_request_duration_seconds") and 'target="plain"' in line
+    ]
+
+
 async def test_a_target_never_polled_has_no_request_series(make_simulator, make_exporter, http):
     """on_demand: nothing polls an unprobed target, so nothing was asked of its PVS."""
     sim = await make_simulator(inverters=1)

@@ -54,6 +54,17 @@ TARGET_REQUEST_END = Subject[TargetStatus, TargetKindEnd](
     data_time=lambda _: None,
 )
 
+TARGET_REQUEST_TIMING = Subject[TargetStatus, TargetKind](
+    name="target_request_kind_timed",
+    doc="as target_request_kind, for the targets whose `request_histograms` is on (the default)",
+    label_names=("target", "kind"),
+    items=lambda status: (
+        ((status, view) for view in status.requests) if status.request_histograms else ()
+    ),
+    labels=lambda item: (item[0].target, item[1].kind),
+    data_time=lambda _: None,
+)
+
 _BOUNDS = ", ".join(f"{bound:g}" for bound in ANSWER_SECONDS_BUCKETS)
 
 REQUEST_METRICS: tuple[MetricSpec[TargetStatus, Any], ...] = (
@@ -96,7 +107,7 @@ REQUEST_METRICS: tuple[MetricSpec[TargetStatus, Any], ...] = (
         "included) to the end of its answer; answered requests only (any status), so "
         f"_count is the sum of the 2xx-5xx results. Buckets: {_BOUNDS} s.",
         unit="seconds",
-        subject=TARGET_REQUEST_KIND,
+        subject=TARGET_REQUEST_TIMING,
         value=lambda item: float(item[1].answered),
         source="exporter",
         buckets=ANSWER_SECONDS_BUCKETS,
