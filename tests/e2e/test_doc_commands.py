@@ -113,8 +113,7 @@ def simulated(api: str, loop: asyncio.AbstractEventLoop) -> SimulatorServer:
 
 @pytest.fixture(scope="module")
 def pvses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pvses]:
-    # openssl: the varserver simulator's certificate; curl and promtool: doc commands.
-    require_binaries("openssl", "curl", "promtool")
+    require_binaries("curl", "promtool")  # the docs' curl and promtool commands
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
