@@ -58,6 +58,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -592,13 +593,57 @@ def summarise(harness: Harness, window: float, label_from: str, label_to: str) -
     return rows
 
 
+def mem_available_gib() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1024 / 1024
+    return float("nan")
+
+
+class MemoryWatch(threading.Thread):
+    """Stops the whole fleet if the machine's available memory falls below a
+    floor: the machine is shared, and the kernel's OOM killer would pick
+    someone else's process as readily as ours."""
+
+    def __init__(self, harness: Harness, floor_gib: float) -> None:
+        super().__init__(daemon=True)
+        self.harness = harness
+        self.floor = floor_gib
+        self.lowest = mem_available_gib()
+        self.tripped = False
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(2.0):
+            available = mem_available_gib()
+            self.lowest = min(self.lowest, available)
+            if available < self.floor:
+                self.tripped = True
+                log(f"MemAvailable {available:.1f} GiB < {self.floor:g} GiB: stopping the fleet")
+                self.harness.stop()
+                return
+
+
 def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="fleet-sharded-") as tmp:
         harness = Harness(args, Path(tmp))
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+        watch = MemoryWatch(harness, args.min_free_gib)
+        watch.start()
         try:
-            return measure(harness, args)
+            code = measure(harness, args)
+            print(f"lowest MemAvailable during the run: {watch.lowest:.1f} GiB")
+            return code
+        except Exception:
+            if watch.tripped:
+                print(
+                    f"\nresult: memory ran out first: MemAvailable fell below "
+                    f"{args.min_free_gib:g} GiB and the fleet was stopped"
+                )
+                return 2
+            raise
         finally:
+            watch.done.set()
             harness.stop()
             if args.keep_logs:
                 for log in Path(tmp).glob("*.log"):
@@ -765,6 +810,12 @@ def main() -> int:
         "--idle-after", type=float, default=300.0, help="the exporters' idle_after (default 5m)"
     )
     parser.add_argument("--keep-logs", help="copy the children's logs into this directory")
+    parser.add_argument(
+        "--min-free-gib",
+        type=float,
+        default=3.0,
+        help="stop everything if the machine's MemAvailable falls below this",
+    )
     parser.add_argument("--serve-sims", help=argparse.SUPPRESS)
     parser.add_argument("--ready", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -49,6 +49,10 @@ async def test_targets_are_polled_only_after_their_first_probe(make_simulator, m
     assert sim_b.pvs.log.count("DeviceList") == 0
     health = await get(http, exporter.url + "/metrics")
     assert by_target(health, "sunpower_pvs_target_active") == {"a": 0.0, "b": 0.0}
+    # Never polled here (another shard's, in a sharded fleet): nothing else is said.
+    assert by_target(health, "sunpower_pvs_up") == {}
+    assert by_target(health, "sunpower_pvs_polls_total") == {}
+    assert [labels for labels, _ in series(health, "sunpower_pvs_target_info")] == []
 
     # The first probe waits for the first poll: data, not "up 0", on a quick PVS.
     probe = await get(http, exporter.url + "/probe?target=a")
@@ -63,6 +67,9 @@ async def test_targets_are_polled_only_after_their_first_probe(make_simulator, m
     assert sim_b.pvs.log.count("DeviceList") == 0
     health = await get(http, exporter.url + "/metrics")
     assert by_target(health, "sunpower_pvs_target_active") == {"a": 1.0, "b": 0.0}
+    assert by_target(health, "sunpower_pvs_up") == {"a": 1.0}
+    assert by_target(health, "sunpower_pvs_polls_total")["a"] >= 3
+    assert "b" not in by_target(health, "sunpower_pvs_polls_total")
 
 
 async def test_polling_stops_after_the_idle_window_and_resumes_on_a_probe(
@@ -87,6 +94,10 @@ async def test_polling_stops_after_the_idle_window_and_resumes_on_a_probe(
 
     await until(idle)
     stopped_at = sim.pvs.log.count("DeviceList")
+    # Idle now, but polled before: its health stays on /metrics (its counters
+    # show where polling stopped after a shard moved it away).
+    health = await get(http, exporter.url + "/metrics")
+    assert by_target(health, "sunpower_pvs_polls_total")["a"] >= 8
     await asyncio.sleep(0.6)  # six intervals
     # At most a poll that was already in flight finishes.
     assert sim.pvs.log.count("DeviceList") <= stopped_at + 1

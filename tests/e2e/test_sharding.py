@@ -406,10 +406,11 @@ def test_each_pvs_polled_by_one_exporter_and_resharding_moves_the_polling(fleet:
     health = [fleet.exporter_health(0), fleet.exporter_health(1)]
     sim_after = fleet.device_lists()
     for site in SITES:
-        polls = [health[i]["sunpower_pvs_polls_total"][site] for i in (0, 1)]
+        polls = [health[i]["sunpower_pvs_polls_total"].get(site, 0.0) for i in (0, 1)]
         mine = before[site]
         assert polls[mine] >= 4, (site, polls)
-        assert polls[1 - mine] == 0, (site, polls)
+        # The other exporter never polled it: it says only that it is idle.
+        assert site not in health[1 - mine]["sunpower_pvs_polls_total"], (site, polls)
         assert health[mine]["sunpower_pvs_target_active"][site] == 1.0
         assert health[1 - mine]["sunpower_pvs_target_active"][site] == 0.0
         # What the PVS saw is what its one exporter asked for (a poll may be in flight).
@@ -456,7 +457,7 @@ def test_each_pvs_polled_by_one_exporter_and_resharding_moves_the_polling(fleet:
             ), site
         else:
             assert polls_now > polls_then, site
-            assert later[1 - old]["sunpower_pvs_polls_total"][site] == 0, site
+            assert site not in later[1 - old]["sunpower_pvs_polls_total"], site
 
     # Centrally, every series went on, the moved sites' with at most the
     # reload tick missing; since the move settled, without a gap.

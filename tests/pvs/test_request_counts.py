@@ -251,7 +251,9 @@ async def test_a_target_never_polled_has_no_request_series(make_simulator, make_
     sim = await make_simulator(inverters=1)
     exporter = await make_exporter([target_for(sim)], poll_mode="on_demand")
     text = await metrics(http, exporter.url)
-    assert "sunpower_pvs_polls_total" in text
+    # Listed, as idle, and nothing else (another shard's, in a sharded fleet).
+    assert 'sunpower_pvs_target_active{target="site"} 0.0' in text
+    assert "sunpower_pvs_polls_total" not in text
     assert "sunpower_pvs_request" not in text
     assert "sunpower_pvs_response_body_bytes" not in text
     assert sim.pvs.log.entries == []

@@ -118,3 +118,12 @@ def test_integers_python_refuses_to_parse_cost_only_their_field():
     assert json_int("12") == 12
     assert to_text(10**5000) == ""
     assert json.loads("10", parse_int=json_int) == 10
+
+
+def test_label_text_is_shared_between_equal_values():
+    from sunpower_pvs_exporter.pvs.values import to_text
+
+    model = "".join(["AC_Module_", "Type_H"])  # two equal strings, two objects
+    other = "AC_Module_Type_" + "H"
+    assert model is not other
+    assert to_text(model) is to_text(other) == "AC_Module_Type_H"

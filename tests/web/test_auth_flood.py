@@ -20,6 +20,7 @@ from aiohttp.test_utils import make_mocked_request
 
 from sunpower_pvs_exporter.web.auth import (
     AUTH_REFUSAL_DELAY_SECONDS,
+    AUTH_REFUSAL_SPREAD,
     RETRY_AFTER_SECONDS,
     AuthOverloaded,
     BasicAuthChecker,
@@ -221,7 +222,7 @@ async def test_refusals_are_answered_late_and_successes_at_once():
     async def fake_sleep(seconds: float) -> None:
         slept.append(seconds)
 
-    middleware = make_auth_middleware(checker, frozenset(), 7.0, fake_sleep)
+    middleware = make_auth_middleware(checker, frozenset(), 7.0, fake_sleep, spread=0.0)
 
     async def ok(_request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -245,3 +246,31 @@ async def test_refusals_are_answered_late_and_successes_at_once():
     assert await status(basic("u", PASSWORD)) == 200  # cached: no gate, no delay
     assert len(slept) == 3
     assert AUTH_REFUSAL_DELAY_SECONDS >= 0.5
+
+
+async def test_refusal_delays_are_spread_around_the_delay():
+    """A flood's connections opened together must not be answered together."""
+    checker = BasicAuthChecker({"u": bcrypt_hash(PASSWORD)})
+    slept: list[float] = []
+    asked: list[tuple[float, float]] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    def fake_uniform(low: float, high: float) -> float:
+        asked.append((low, high))
+        return [low, high, (low + high) / 2][len(asked) % 3]
+
+    middleware = make_auth_middleware(
+        checker, frozenset(), 2.0, fake_sleep, spread=0.5, uniform=fake_uniform
+    )
+
+    async def ok(_request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    for _ in range(3):
+        response = await middleware(make_mocked_request("GET", "/metrics", headers={}), ok)
+        assert response.status == 401
+    assert asked == [(1.0, 3.0)] * 3
+    assert slept == [3.0, 2.0, 1.0]
+    assert AUTH_REFUSAL_SPREAD < 1  # never a zero delay

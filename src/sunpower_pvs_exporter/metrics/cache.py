@@ -111,6 +111,11 @@ class HealthSource(Protocol):
 
 
 _AGE_INDEX = next(i for i, spec in enumerate(HEALTH_METRICS) if spec.name in NOW_DEPENDENT)
+# All that is said of a target this exporter has never polled and does not
+# poll (poll_mode on_demand: another shard's).
+_ACTIVE_INDEX = next(
+    i for i, spec in enumerate(HEALTH_METRICS) if spec.name == "sunpower_pvs_target_active"
+)
 assert len(NOW_DEPENDENT) == 1, "HealthText renders exactly one time-dependent metric"
 
 # The two text formats write a sample line differently only for a missing
@@ -190,6 +195,16 @@ class HealthText:
             if FORMAT_NEUTRAL
             else sample_lines(HEALTH_METRICS, (status,), use_timestamps=False, openmetrics=True)
         )
+        if not status.active and status.polls == 0:
+            # Another shard's PVS, never polled here: its zero counters and "up
+            # 0" said nothing, and in a sharded fleet they were most of every
+            # exporter's /metrics and of the central server's series (N shards:
+            # N - 1 idle copies of each site). Only target_active 0 remains.
+            text = [line if i == _ACTIVE_INDEX else "" for i, line in enumerate(text)]
+            if openmetrics is not None:
+                openmetrics = [
+                    line if i == _ACTIVE_INDEX else "" for i, line in enumerate(openmetrics)
+                ]
         age_line = text[_AGE_INDEX]
         entry = _TargetLines(
             key, text, openmetrics, status.last_snapshot_at, age_line[: age_line.rfind(" ") + 1]

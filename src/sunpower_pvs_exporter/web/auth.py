@@ -25,6 +25,7 @@ import functools
 import hashlib
 import hmac
 import logging
+import random
 import re
 import secrets
 import time
@@ -58,6 +59,10 @@ RETRY_AFTER_SECONDS = 2
 # then gets at most one refusal per connection per 2 s, so max_connections
 # connections can make at most max_connections / 2 refusals a second.
 AUTH_REFUSAL_DELAY_SECONDS = 2.0
+# ...give or take this fraction of it, at random: a flood's connections,
+# opened together, would otherwise be answered together, every 2 s, in bursts
+# of hundreds that a cached user's scrape waits behind (benchmarks/attack.py).
+AUTH_REFUSAL_SPREAD = 0.5
 HEALTH_PATHS = frozenset({"/-/healthy", "/-/ready"})
 REALM = "sunpower-pvs-exporter"
 BCRYPT_HASH = re.compile(r"^\$2[abxy]?\$(\d\d)\$[./A-Za-z0-9]{53}$")
@@ -286,15 +291,24 @@ def parse_basic_authorization(header: str | None) -> tuple[str, bytes] | None:
     return user, password
 
 
-def unauthorized() -> web.HTTPUnauthorized:
-    return web.HTTPUnauthorized(
+# Refusals are returned, never raised: a raised HTTPException keeps its
+# traceback, whose frames refer back to it, so each one is garbage only the
+# cyclic collector frees. A flood of refusals made enough of it for gen-2
+# collections of 150-370 ms, which a cached user's scrape waited behind
+# (benchmarks/RESULTS.md, attack).
+
+
+def unauthorized() -> web.Response:
+    return web.Response(
+        status=401,
         text="401 Unauthorized\n",
         headers={"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'},
     )
 
 
-def too_many_checks() -> web.HTTPTooManyRequests:
-    return web.HTTPTooManyRequests(
+def too_many_checks() -> web.Response:
+    return web.Response(
+        status=429,
         text="429 Too Many Requests: too many password checks waiting\n",
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
@@ -305,15 +319,24 @@ def make_auth_middleware(
     open_paths: frozenset[str],
     refusal_delay: float = AUTH_REFUSAL_DELAY_SECONDS,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    *,
+    spread: float = AUTH_REFUSAL_SPREAD,
+    uniform: Callable[[float, float], float] = random.uniform,
 ) -> Any:
     """Basic auth on every path but ``open_paths``.
 
-    A refusal (401 or 429) is answered after ``refusal_delay``: a client
-    flooding bad credentials then gets one answer per connection per delay
-    instead of as many as the event loop can write, which is what keeps the
-    loop free for the users who got in. Waiting costs an idle coroutine; the
-    number of connections doing it is capped (``web/connections.py``).
+    A refusal (401 or 429) is answered after ``refusal_delay`` (± ``spread``
+    of it, at random; on average ``refusal_delay``): a client flooding bad
+    credentials then gets one answer per connection per delay instead of as
+    many as the event loop can write, which is what keeps the loop free for
+    the users who got in. The spread keeps the answers to a flood's
+    connections from coming in one burst. Waiting costs an idle coroutine;
+    the number of connections doing it is capped (``web/connections.py``).
     """
+    low, high = refusal_delay * (1 - spread), refusal_delay * (1 + spread)
+
+    def delay() -> float:
+        return uniform(low, high) if spread else refusal_delay
 
     @web.middleware
     async def basic_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -324,13 +347,17 @@ def make_auth_middleware(
             except AuthOverloaded:
                 # Not logged per request: a flood would flood the log too
                 # (the gate counts what it shed).
-                await sleep(refusal_delay)
-                raise too_many_checks() from None
+                overloaded = True
+            else:
+                overloaded = False
+            if overloaded:
+                await sleep(delay())
+                return too_many_checks()
             if user is None:
                 peer = request.remote or "?"
                 log.warning("basic auth failed for a request from %s to %s", peer, request.path)
-                await sleep(refusal_delay)
-                raise unauthorized()
+                await sleep(delay())
+                return unauthorized()
         return await handler(request)
 
     return basic_auth
