@@ -137,32 +137,19 @@ def test_password_comes_from_file_or_env_never_the_config(tmp_path: Path, monkey
     assert "A0321" not in repr(config)
 
 
-def test_ease_off_after_reboots_is_on_by_default_and_turned_off_per_target_or_for_all():
+@pytest.mark.parametrize("key", ["ease_off_after_reboots", "request_histograms"])
+def test_a_switch_is_on_by_default_and_turned_off_per_target_or_for_all(key):
     config = parse("targets:\n  - {name: a, host: pvs-a.lan}\n")
-    assert config.targets[0].ease_off_after_reboots is True
+    assert getattr(config.targets[0], key) is True
     config = parse(
-        """
-defaults: {ease_off_after_reboots: false}
+        f"""
+defaults: {{{key}: false}}
 targets:
-  - {name: a, host: pvs-a.lan}
-  - {name: b, host: pvs-b.lan, ease_off_after_reboots: true}
+  - {{name: a, host: pvs-a.lan}}
+  - {{name: b, host: pvs-b.lan, {key}: true}}
 """
     )
-    assert [t.ease_off_after_reboots for t in config.targets] == [False, True]
-
-
-def test_request_histograms_are_on_by_default_and_turned_off_per_target_or_for_all():
-    config = parse("targets:\n  - {name: a, host: pvs-a.lan}\n")
-    assert config.targets[0].request_histograms is True
-    config = parse(
-        """
-defaults: {request_histograms: false}
-targets:
-  - {name: a, host: pvs-a.lan}
-  - {name: b, host: pvs-b.lan, request_histograms: true}
-"""
-    )
-    assert [t.request_histograms for t in config.targets] == [False, True]
+    assert [getattr(t, key) for t in config.targets] == [False, True]
 
 
 # --- docs/configuration.md lists every key ------------------------------------------

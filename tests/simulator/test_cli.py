@@ -62,3 +62,31 @@ def test_reboot_every_must_be_positive(capsys):
     assert cli.build_parser().parse_args(["--reboot-every", "14400"]).reboot_every == 14400.0
     assert cli.main(["--reboot-every", "0", "--port", "0"]) == 2
     assert "--reboot-every must be > 0" in capsys.readouterr().err
+
+
+def test_an_interrupt_inside_a_class_creation_is_still_one_line(monkeypatch, capsys):
+    """As the exporter's entry: Python 3.11 wraps a Ctrl-C in ``__set_name__``
+    (ipaddress imported by the certificate code) in a RuntimeError; it was a traceback."""
+    import logging
+
+    from sunpower_pvs_exporter.simulator import cli
+
+    def interrupted_import(_argv: object) -> int:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise RuntimeError("Error calling __set_name__") from exc
+
+    monkeypatch.setattr(cli, "_parse_and_run", interrupted_import)
+    try:
+        assert cli.main([]) == 130
+    finally:
+        logging.disable(logging.NOTSET)
+    assert capsys.readouterr().err == "sunpower-pvs-simulator: interrupted\n"
+
+    def broken(_argv: object) -> int:
+        raise RuntimeError("a real bug")
+
+    monkeypatch.setattr(cli, "_parse_and_run", broken)
+    with pytest.raises(RuntimeError, match="a real bug"):
+        cli.main([])

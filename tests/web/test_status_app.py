@@ -76,3 +76,37 @@ async def test_a_replayed_capture_is_marked_and_shows_its_broken_inverter(tmp_pa
     assert "replay of the capture simulator-legacy-sunvault.json" in section
     problems = section[section.index('<table class="problems">') :]
     assert "Inverter" in problems and ">error<" in problems
+
+
+async def test_a_slow_page_render_does_not_hold_up_other_requests(
+    make_simulator, make_exporter, http, monkeypatch
+):
+    """The page is rendered in a worker thread: while a (here artificially)
+    slow render runs, the event loop still answers /-/healthy."""
+    import time
+
+    from sunpower_pvs_exporter.web import status
+
+    real_render = status.render_status_page
+    rendering = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def slow_render(*args, **kwargs):
+        loop.call_soon_threadsafe(rendering.set)
+        time.sleep(1.0)  # blocks whichever thread runs it
+        return real_render(*args, **kwargs)
+
+    monkeypatch.setattr(status, "render_status_page", slow_render)
+    sim = await make_simulator(inverters=1)
+    exporter = await make_exporter([target_for(sim)])
+
+    async def page() -> str:
+        async with http.get(f"http://127.0.0.1:{exporter.port}/") as response:
+            return await response.text()
+
+    viewing = asyncio.create_task(page())
+    await asyncio.wait_for(rendering.wait(), 10)
+    async with http.get(f"http://127.0.0.1:{exporter.port}/-/healthy") as response:
+        assert response.status == 200
+    assert not viewing.done()  # answered while the page was still being rendered
+    assert "SunPower PVS Exporter" in await viewing

@@ -239,6 +239,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             interrupts.restore(previous)
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
+    except RuntimeError as exc:
+        # Python 3.11 wraps what interrupts a class's creation (``__set_name__``,
+        # e.g. ipaddress's cached_property while it is imported) in a RuntimeError.
+        if not isinstance(exc.__cause__, KeyboardInterrupt):
+            raise
+        code = EXIT_INTERRUPTED
     if code == EXIT_INTERRUPTED:
         from sunpower_pvs_exporter.interrupts import report
 

@@ -10,6 +10,7 @@ may wait for a poll, bounded by the target's timeout.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -218,15 +219,20 @@ async def handle_status(request: web.Request) -> web.Response:
         for poller in state.pollers.values()
         if poller.day_record is not None
     }
-    page = render_status_page(
-        statuses,
-        single_target=state.config.single_target,
-        now=now,
-        curves=curves,
-        addresses={t.name: pvs_address(t) for t in state.config.targets},
-        simulated=state.simulated,
-        listen=listen_address(request),
-        scheme="https" if request.secure else "http",
+    # Rendered in a worker thread from frozen inputs: a fleet's page (0.2-0.6 s
+    # for 1000 targets, benchmarks/RESULTS.md) must not hold up scrapes.
+    page = await asyncio.to_thread(
+        functools.partial(
+            render_status_page,
+            statuses,
+            single_target=state.config.single_target,
+            now=now,
+            curves=curves,
+            addresses={t.name: pvs_address(t) for t in state.config.targets},
+            simulated=state.simulated,
+            listen=listen_address(request),
+            scheme="https" if request.secure else "http",
+        )
     )
     return web.Response(
         text=page,
