@@ -13,6 +13,7 @@ uptime. A kind's series appear with its first request (``pvs/request_counts.py``
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sunpower_pvs_exporter.health import TargetStatus
@@ -54,15 +55,12 @@ TARGET_REQUEST_END = Subject[TargetStatus, TargetKindEnd](
     data_time=lambda _: None,
 )
 
-TARGET_REQUEST_TIMING = Subject[TargetStatus, TargetKind](
+# The same items, for the targets whose answer-time histogram is exported.
+TARGET_REQUEST_TIMING = replace(
+    TARGET_REQUEST_KIND,
     name="target_request_kind_timed",
     doc="as target_request_kind, for the targets whose `request_histograms` is on (the default)",
-    label_names=("target", "kind"),
-    items=lambda status: (
-        ((status, view) for view in status.requests) if status.request_histograms else ()
-    ),
-    labels=lambda item: (item[0].target, item[1].kind),
-    data_time=lambda _: None,
+    items=lambda status: TARGET_REQUEST_KIND.items(status) if status.request_histograms else (),
 )
 
 _BOUNDS = ", ".join(f"{bound:g}" for bound in ANSWER_SECONDS_BUCKETS)
