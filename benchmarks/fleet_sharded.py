@@ -46,9 +46,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import http.client
 import json
+import math
 import os
 import re
 import resource
@@ -263,8 +265,29 @@ def wait_until(predicate: Any, what: str, timeout: float, every: float = 1.0) ->
         time.sleep(every)
 
 
+class Stopped(Exception):
+    """The memory watch stopped the fleet."""
+
+
 POLLS = re.compile(r'^sunpower_pvs_polls_total\{target="([^"]*)"\} (\S+)$', re.M)
 ACTIVE = re.compile(r'^sunpower_pvs_target_active\{target="([^"]*)"\} (\S+)$', re.M)
+POLL_DURATION = re.compile(
+    r'^sunpower_pvs_last_poll_duration_seconds\{target="([^"]*)"\} (\S+)$', re.M
+)
+
+
+def metric_values(text: str, name: str, labels: str = "") -> list[float]:
+    """Every sample of ``name`` in a Prometheus text page whose labels contain
+    ``labels`` (e.g. ``quantile="0.99"``)."""
+    pattern = re.compile(rf"^{re.escape(name)}(\{{[^}}]*\}})? (\S+)$", re.M)
+    return [float(v) for found, v in pattern.findall(text) if labels in found]
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) seconds of every CPU since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields) - idle) / CLK_TCK, sum(fields) / CLK_TCK
 
 
 class Harness:
@@ -278,6 +301,10 @@ class Harness:
         self.exporters: list[Proc] = []
         self.agents: list[Proc] = []
         self.central: Proc | None = None
+        self.machine_marks: dict[str, tuple[float, float]] = {}
+        self.last_poll_durations: dict[str, list[float]] = {}
+        self.watch: MemoryWatch | None = None
+        self.stopped = threading.Event()
         self.prometheus = shutil.which("prometheus") or "prometheus"
 
     # --- starting --------------------------------------------------------------
@@ -337,6 +364,7 @@ class Harness:
             "poll_mode": "on_demand",
             "idle_after": f"{self.args.idle_after:g}s",
             "log_level": "WARNING",
+            "defaults": {"request_histograms": self.args.request_histograms == "on"},
             "targets": targets,
         }
         path = self.workdir / "exporter.yml"
@@ -465,8 +493,14 @@ class Harness:
             self.start_agent(shard, self.args.shards)
 
     def stop(self) -> None:
+        self.stopped.set()
         for proc in reversed(self.procs):
             proc.stop()
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, unless the fleet is stopped (memory ran out): then stop the run."""
+        if self.stopped.wait(seconds):
+            raise Stopped("the fleet was stopped (MemAvailable under --min-free-gib)")
 
     # --- reading ---------------------------------------------------------------
 
@@ -480,7 +514,16 @@ class Harness:
         text = http_text(f"http://127.0.0.1:{proc.port}/metrics")
         polls = {name: float(v) for name, v in POLLS.findall(text)}
         active = {name: float(v) for name, v in ACTIVE.findall(text)}
+        self.last_poll_durations[proc.name] = [float(v) for _, v in POLL_DURATION.findall(text)]
         return polls, active
+
+    def agent_pages(self) -> list[str]:
+        return [http_text(f"http://127.0.0.1:{agent.port}/metrics", 30) for agent in self.agents]
+
+    def central_values(self, expr: str, seconds: float, at: float) -> list[float]:
+        """Every sample value of ``expr`` over the ``seconds`` before ``at``."""
+        result = self.central_query(f"{expr}[{seconds:.0f}s]", at)
+        return [float(v) for item in result for _, v in item["values"]]
 
     def central_query(self, expr: str, at: float | None = None) -> Any:
         params = {"query": expr}
@@ -509,6 +552,7 @@ class Harness:
         return float(found.group(1)) if found else float("nan")
 
     def mark(self, label: str) -> None:
+        self.machine_marks[label] = machine_cpu()
         for proc in self.procs:
             proc.marks[label] = proc.cpu_seconds()
 
@@ -520,18 +564,25 @@ def check_poll_spacing(
     sites: list[Site], polls: dict[str, list[float]], since: float, until: float
 ) -> dict[str, Any]:
     """Every PVS polled once per its interval between ``since`` and ``until``."""
-    twice, missed, counts = [], [], []
+    twice, missed, counts, worst = [], [], [], 0.0
     for site in sites:
         times = [t for t in polls.get(site.name, []) if since <= t <= until]
         counts.append(len(times))
         gaps = [b - a for a, b in itertools.pairwise(times)]
+        worst = max([worst, *(g / site.interval for g in gaps)])
         span = until - since
         if any(g < 0.5 * site.interval for g in gaps):
             twice.append(site.name)
         # Missed: a gap over 1.5 intervals, or fewer polls than the window holds.
         if any(g > 1.5 * site.interval for g in gaps) or len(times) < int(span / site.interval):
             missed.append(site.name)
-    return {"twice": twice, "missed": missed, "min": min(counts), "max": max(counts)}
+    return {
+        "twice": twice,
+        "missed": missed,
+        "min": min(counts),
+        "max": max(counts),
+        "worst_gap": worst,  # the longest gap between two polls, in intervals
+    }
 
 
 def check_owners(
@@ -569,6 +620,180 @@ def check_central(
         if gap > limit:
             gappy.append((site.name, round(gap, 1)))
     return {"absent": absent, "gaps": gappy, "largest_gap": worst}
+
+
+# --- which resource ran out -------------------------------------------------------------
+
+# Past these, a resource is the limit (see ``diagnose``).
+MACHINE_BUSY = 0.90  # of every core, over the window
+ONE_CORE_BUSY = 0.90  # of one core, for a single-threaded (Python) process
+SCRAPE_SLOW = 0.8  # of the scrape timeout
+SCRAPE_TIMEOUT = 10.0
+POLL_LATE = 1.1  # intervals between two polls of a PVS
+INTERVAL_LATE = 1.1  # an agent's actual scrape interval over the configured one
+
+
+@dataclass
+class Resources:
+    """What each resource looked like over the window: enough to say which ran out."""
+
+    cores: int
+    machine_busy: float = float("nan")  # share of all cores, every process of the machine
+    ours: float = float("nan")  # share of all cores, the fleet's processes
+    busiest: tuple[str, float] = ("", 0.0)  # single-threaded process, share of one core
+    lowest_free_gib: float = float("nan")
+    floor_gib: float = 0.0
+    memory_tripped: bool = False
+    scrape_p99: float = float("nan")  # /probe scrape durations the agents saw, s
+    scrape_max: float = float("nan")
+    scrapes: int = 0
+    scrapes_failed: int = 0  # probe scrapes with up 0 (timeout, refused, 5xx)
+    agent_interval_p99: float = float("nan")  # the agents' own, worst of them
+    remote_write_failed: float = 0.0
+    remote_write_lag: float = float("nan")  # newest sample taken - newest sent, s, worst
+    poll_duration_max: float = float("nan")  # the exporters' last polls, s
+    poll_worst_gap: float = float("nan")  # in poll intervals, from the PVSes' logs
+
+    def line(self, scrape_interval: float) -> str:
+        name, share = self.busiest
+        return (
+            f"machine CPU {100 * self.machine_busy:.0f} % of {self.cores} cores "
+            f"(the fleet {100 * self.ours:.0f} %, "
+            f"others {100 * (self.machine_busy - self.ours):.0f} %); "
+            f"busiest Python process {name} {100 * share:.0f} % of a core; "
+            f"lowest MemAvailable {self.lowest_free_gib:.1f} GiB; "
+            f"probe scrapes {self.scrapes} ({self.scrapes_failed} failed), p99 "
+            f"{self.scrape_p99:.2f} s, max {self.scrape_max:.2f} s of the {SCRAPE_TIMEOUT:g} s "
+            f"timeout; agents' scrape interval p99 {self.agent_interval_p99:.1f} s of "
+            f"{scrape_interval:g} s; remote write failed {self.remote_write_failed:.0f}, lag "
+            f"{self.remote_write_lag:.0f} s; exporters' poll duration max "
+            f"{self.poll_duration_max:.2f} s; longest gap between two polls of a PVS "
+            f"{self.poll_worst_gap:.2f} intervals"
+        )
+
+
+def diagnose(res: Resources, scrape_interval: float) -> list[str]:
+    """The resources that ran out, the cause first: memory, then CPU (the
+    machine's, then one single-threaded process's), then the symptoms a
+    starved fleet shows (slow or failed scrapes, late agents, late polls,
+    remote write behind)."""
+    found = []
+    if res.memory_tripped or res.lowest_free_gib < res.floor_gib:
+        found.append(
+            f"memory: MemAvailable fell to {res.lowest_free_gib:.1f} GiB "
+            f"(floor {res.floor_gib:g} GiB)"
+        )
+    if res.machine_busy >= MACHINE_BUSY:
+        found.append(
+            f"CPU: the machine was {100 * res.machine_busy:.0f} % busy over "
+            f"{res.cores} cores (the fleet {100 * res.ours:.0f} %, other processes "
+            f"{100 * (res.machine_busy - res.ours):.0f} %)"
+        )
+    if res.busiest[1] >= ONE_CORE_BUSY:
+        found.append(
+            f"CPU of one process: {res.busiest[0]} used {100 * res.busiest[1]:.0f} % "
+            "of the one core it can use"
+        )
+    if res.scrape_max >= SCRAPE_SLOW * SCRAPE_TIMEOUT or res.scrapes_failed:
+        found.append(
+            f"scrapes: {res.scrapes_failed} of {res.scrapes} probe scrapes failed, the "
+            f"slowest took {res.scrape_max:.1f} s of {SCRAPE_TIMEOUT:g} s"
+        )
+    if res.agent_interval_p99 > INTERVAL_LATE * scrape_interval:
+        found.append(
+            f"agents late: scrape interval p99 {res.agent_interval_p99:.1f} s "
+            f"(configured {scrape_interval:g} s)"
+        )
+    if res.poll_worst_gap > POLL_LATE:
+        found.append(f"polls late: a PVS waited {res.poll_worst_gap:.2f} intervals for a poll")
+    if res.remote_write_failed or res.remote_write_lag > scrape_interval:
+        found.append(
+            f"remote write: {res.remote_write_failed:.0f} samples failed, "
+            f"lag {res.remote_write_lag:.0f} s"
+        )
+    return found
+
+
+def quantile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def gather_resources(
+    harness: Harness,
+    window: float,
+    at_wall: float,
+    label_from: str,
+    label_to: str,
+) -> Resources:
+    """Each resource over the window between two marks; a source that does not
+    answer (a crashed or starved process) leaves its figure at nan."""
+    res = Resources(cores=os.cpu_count() or 1, floor_gib=harness.args.min_free_gib)
+    marks = harness.machine_marks
+    if label_from in marks and label_to in marks:
+        busy = marks[label_to][0] - marks[label_from][0]
+        total = marks[label_to][1] - marks[label_from][1]
+        res.machine_busy = busy / total if total > 0 else float("nan")
+        # A process started after the first mark had used nothing before it.
+        ours = sum(p.marks.get(label_to, 0.0) - p.marks.get(label_from, 0.0) for p in harness.procs)
+        res.ours = ours / total if total > 0 else float("nan")
+        span = total / res.cores  # wall seconds
+        python = [
+            (p.name, (p.marks.get(label_to, 0.0) - p.marks.get(label_from, 0.0)) / span)
+            for p in harness.procs
+            if p.kind in {"simulators", "exporters"}
+        ]
+        res.busiest = max(python, key=lambda item: item[1], default=("", 0.0))
+    try:
+        durations = harness.central_values(
+            'scrape_duration_seconds{job="sunpower_probe"}', window, at_wall
+        )
+        ups = harness.central_values('up{job="sunpower_probe"}', window, at_wall)
+        res.scrape_p99 = quantile(durations, 0.99)
+        res.scrape_max = max(durations, default=float("nan"))
+        res.scrapes = len(ups)
+        res.scrapes_failed = sum(1 for v in ups if v == 0)
+    except (OSError, RuntimeError, http.client.HTTPException, ValueError) as error:
+        log(f"central server did not answer for the scrape figures: {error}")
+    try:
+        pages = harness.agent_pages()
+        interval = f'interval="{harness.args.scrape_interval:g}s",quantile="0.99"'
+        res.agent_interval_p99 = max(
+            (v for page in pages for v in metric_values(
+                page, "prometheus_target_interval_length_seconds", interval
+            ) if not math.isnan(v)),
+            default=float("nan"),
+        )  # fmt: skip
+        res.remote_write_failed = sum(
+            sum(metric_values(page, "prometheus_remote_storage_samples_failed_total"))
+            for page in pages
+        )
+        newest = "prometheus_remote_storage_highest_timestamp_in_seconds"
+        sent = "prometheus_remote_storage_queue_highest_sent_timestamp_seconds"
+        lags = [
+            max(metric_values(page, newest), default=math.nan)
+            - max(metric_values(page, sent), default=math.nan)
+            for page in pages
+        ]
+        res.remote_write_lag = max(lags, default=float("nan"))
+    except (OSError, RuntimeError, http.client.HTTPException, ValueError) as error:
+        log(f"an agent did not answer for its own figures: {error}")
+    durations = [d for found in harness.last_poll_durations.values() for d in found]
+    res.poll_duration_max = max(durations, default=float("nan"))
+    if harness.watch is not None:
+        res.lowest_free_gib = harness.watch.lowest
+        res.memory_tripped = harness.watch.tripped
+    return res
+
+
+def report_resources(res: Resources, scrape_interval: float) -> list[str]:
+    """Prints the resources and the verdict line; returns what ran out."""
+    print(f"resources: {res.line(scrape_interval)}")
+    ran_out = diagnose(res, scrape_interval)
+    print(f"ran out: {'; '.join(ran_out) if ran_out else 'nothing (no resource past its limit)'}")
+    return ran_out
 
 
 # --- the run ---------------------------------------------------------------------------
@@ -628,20 +853,25 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="fleet-sharded-") as tmp:
         harness = Harness(args, Path(tmp))
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
-        watch = MemoryWatch(harness, args.min_free_gib)
+        watch = harness.watch = MemoryWatch(harness, args.min_free_gib)
         watch.start()
+        launched = time.time()
+        harness.mark("launch")
         try:
             code = measure(harness, args)
             print(f"lowest MemAvailable during the run: {watch.lowest:.1f} GiB")
             return code
-        except Exception:
-            if watch.tripped:
-                print(
-                    f"\nresult: memory ran out first: MemAvailable fell below "
-                    f"{args.min_free_gib:g} GiB and the fleet was stopped"
-                )
-                return 2
-            raise
+        except Exception as error:
+            # Say why in one line: which resource ran out since the launch.
+            harness.mark("failed")
+            for proc in harness.exporters:
+                with contextlib.suppress(OSError, RuntimeError, http.client.HTTPException):
+                    harness.exporter_counts(proc)
+            res = gather_resources(harness, time.time() - launched, time.time(), "launch", "failed")
+            print(f"\nthe run stopped: {error}")
+            ran_out = report_resources(res, args.scrape_interval)
+            print(f"\nresult: DID NOT HOLD; ran out: {'; '.join(ran_out) or 'nothing found'}")
+            return 2
         finally:
             watch.done.set()
             harness.stop()
@@ -662,26 +892,28 @@ def measure(harness: Harness, args: argparse.Namespace) -> int:
     log(f"all started in {time.monotonic() - started:.0f} s; waiting for every PVS's first poll")
 
     def all_polled() -> bool:
+        if harness.stopped.is_set():
+            raise Stopped("the fleet was stopped (MemAvailable under --min-free-gib)")
         polls = harness.sim_polls()
         return all(polls.get(s.name) for s in sites)
 
     wait_until(all_polled, "every PVS polled once", args.scrape_interval * 2 + 120, 5)
     log(f"every PVS polled; settling {args.settle:.0f} s")
-    time.sleep(args.settle)
+    harness.sleep(args.settle)
     window = args.intervals * LEGACY_INTERVAL
     since_mono, since_wall = time.monotonic(), time.time()
     harness.mark("start")
     load_start = os.getloadavg()
     sim_before = {name: len(t) for name, t in harness.sim_polls().items()}
     log(f"measuring for {window:.0f} s ({args.intervals} legacy intervals)")
-    time.sleep(window)
+    harness.sleep(window)
     harness.mark("end")
     until_mono, until_wall = time.monotonic(), time.time()
     load_end = os.getloadavg()
     polls = harness.sim_polls()
     exporter_polls = [harness.exporter_counts(p)[0] for p in harness.exporters]
     sim_totals = {name: len(times) for name, times in polls.items()}
-    time.sleep(15)  # the last samples through remote write
+    harness.sleep(15)  # the last samples through remote write
     samples = harness.central_up(window + 60, until_wall + 15)
     head_series = harness.central_head_series()
     spacing = check_poll_spacing(sites, polls, since_mono, until_mono)
@@ -723,6 +955,9 @@ def measure(harness: Harness, args: argparse.Namespace) -> int:
     for key, value in (*spacing.items(), *owners.items(), *central.items()):
         if isinstance(value, list) and value:
             print(f"  {key}: {value[:10]}{' ...' if len(value) > 10 else ''}")
+    res = gather_resources(harness, window, until_wall, "start", "end")
+    res.poll_worst_gap = spacing["worst_gap"]
+    ran_out = report_resources(res, args.scrape_interval)
     ok = not (
         spacing["twice"]
         or spacing["missed"]
@@ -733,51 +968,118 @@ def measure(harness: Harness, args: argparse.Namespace) -> int:
         or central["gaps"]
     )
     if args.reshard:
-        ok = reshard(harness, args) and ok
-    print(f"\nresult: {'every check held' if ok else 'CHECKS FAILED'}")
+        resharded, reshard_ran_out = reshard(harness, args)
+        ok = resharded and ok
+        ran_out = [f"window: {r}" for r in ran_out] + [f"reshard: {r}" for r in reshard_ran_out]
+    verdict = "every check held" if ok else "CHECKS FAILED"
+    if ran_out:
+        verdict += f"; ran out: {'; '.join(ran_out)}"
+    print(f"\nresult: {verdict}")
     return 0 if ok else 1
 
 
-def reshard(harness: Harness, args: argparse.Namespace) -> bool:
-    """Modulus K -> K+1: one more exporter and agent, every agent reloaded."""
+RELOAD_TICK = 5.0  # Prometheus applies a reloaded target list on a 5 s tick
+SAMPLE_EVERY = 5.0  # s between two readings of the exporters' poll counters in a reshard
+
+
+def polled_between(
+    history: list[tuple[float, list[dict[str, float]]]], exporter: int, name: str
+) -> tuple[float, float] | None:
+    """(first, last) reading time at which ``exporter``'s count of ``name`` had
+    grown since the first reading; None if it never did. Each time is at most
+    SAMPLE_EVERY after the poll it saw."""
+    base = history[0][1][exporter].get(name, 0.0)
+    grown = [at for at, counts in history if counts[exporter].get(name, 0.0) > base]
+    if not grown:
+        return None
+    final = history[-1][1][exporter].get(name, 0.0)
+    last = next(at for at, counts in history if counts[exporter].get(name, 0.0) >= final)
+    return grown[0], last
+
+
+def reshard(harness: Harness, args: argparse.Namespace) -> tuple[bool, list[str]]:
+    """Modulus K -> K+1: one more exporter and agent, every agent reloaded.
+
+    Checks that every moved site is taken up by its new exporter and given up
+    by its old one: the old exporter polls it at most ``idle_after`` after the
+    reload (plus the reload tick), and the two poll it together for at most
+    ``idle_after``; and that no site, moved or not, misses more than one
+    scrape centrally.
+    """
     sites = harness.sites
     old, new = args.shards, args.shards + 1
     moved = [s for s in sites if hashmod(s.name, old) != hashmod(s.name, new)]
     log(f"resharding {old} -> {new}: {len(moved)} sites move")
     harness.start_exporter(old, harness.workdir / "exporter.yml")
+    before = [harness.exporter_counts(p)[0] for p in harness.exporters]
+    harness.mark("reshard")
+    started = time.monotonic()
     harness.start_agent(old, new)
     reloaded_wall = time.time()
     reloaded = time.monotonic()
     for shard in range(old):
         harness.reload_agent(shard, new)
+    log(f"new agent up and {old} agents reloaded in {time.monotonic() - started:.1f} s")
     # Until idle_after has passed since the old shard's last probe, the old
-    # exporter still polls a moved site; then it must stop.
-    observe = args.idle_after + 2 * args.scrape_interval + LEGACY_INTERVAL
+    # exporter still polls a moved site; then it must stop: watch its counter
+    # for one legacy interval longer.
+    observe = args.idle_after + RELOAD_TICK + 2 * args.scrape_interval + LEGACY_INTERVAL
     log(f"observing for {observe:.0f} s")
-    time.sleep(observe)
-    polls_then = [harness.exporter_counts(p)[0] for p in harness.exporters]
-    time.sleep(LEGACY_INTERVAL + 10)
-    polls_now = [harness.exporter_counts(p)[0] for p in harness.exporters]
-    still = [
-        s.name
-        for s in moved
-        if polls_now[hashmod(s.name, old)].get(s.name, 0)
-        > polls_then[hashmod(s.name, old)].get(s.name, 0)
-    ]
-    taken = [s.name for s in moved if polls_now[hashmod(s.name, new)].get(s.name, 0) > 0]
+    history = [(reloaded, before)]
+    while True:
+        now = time.monotonic()
+        history.append((now, [harness.exporter_counts(p)[0] for p in harness.exporters]))
+        if now >= reloaded + observe:
+            break
+        harness.sleep(min(SAMPLE_EVERY, reloaded + observe - now))
+    harness.mark("reshard-end")
+    taken, still, overlaps, old_after, extra = [], [], [], [], []
+    for site in moved:
+        was, owner = hashmod(site.name, old), hashmod(site.name, new)
+        got = polled_between(history, owner, site.name)
+        kept = polled_between(history, was, site.name)
+        if got is not None:
+            taken.append(site.name)
+        polls_after = history[-1][1][was].get(site.name, 0.0) - before[was].get(site.name, 0.0)
+        extra.append(polls_after)
+        if kept is None:
+            continue
+        # kept[1]: the reading that saw the old exporter's last poll.
+        old_after.append(kept[1] - reloaded)
+        if kept[1] > reloaded + args.idle_after + RELOAD_TICK + SAMPLE_EVERY:
+            still.append(site.name)
+        if got is not None:
+            overlaps.append(kept[1] - got[0])
     end_wall = time.time()
-    time.sleep(15)
+    harness.sleep(15)
     samples = harness.central_up(end_wall - reloaded_wall + 120, end_wall + 15)
-    # Prometheus applies a reloaded target list on a 5 s tick: a moved site may
-    # miss one scrape while the new shard picks it up.
-    central = check_central(sites, samples, reloaded_wall - 60, args.scrape_interval + 5 + 15)
+    # A moved site may miss one scrape while the new shard picks it up (the
+    # reload tick): at most one scrape interval of data lost.
+    limit = 2 * args.scrape_interval + RELOAD_TICK
+    central = check_central(sites, samples, reloaded_wall - 60, limit)
+    missed_one = check_central(sites, samples, reloaded_wall - 60, 1.5 * args.scrape_interval)
+    res = gather_resources(harness, observe, end_wall, "reshard", "reshard-end")
     print(
-        f"\nreshard {old} -> {new} ({len(moved)} of {len(sites)} sites moved): "
-        f"taken up by the new owner: {len(taken)}; still polled by the old owner after "
-        f"idle_after ({args.idle_after:g} s) + 2 scrapes: {len(still)}; central sites absent: "
-        f"{len(central['absent'])}; gaps over one scrape (+ the 5 s reload tick): "
-        f"{len(central['gaps'])}; largest gap {central['largest_gap']:.1f} s "
-        f"(observed {time.monotonic() - reloaded:.0f} s)"
+        f"\nreshard {old} -> {new} ({len(moved)} of {len(sites)} sites moved), idle_after "
+        f"{args.idle_after:g} s, scrapes every {args.scrape_interval:g} s, observed "
+        f"{observe:.0f} s; load average {os.getloadavg()[0]:.1f}:"
+    )
+    print(f"  taken up by the new exporter: {len(taken)} of {len(moved)}")
+    print(
+        f"  the old exporter's polls after the reload: {min(extra, default=0):.0f}-"
+        f"{max(extra, default=0):.0f} per moved site; its last one at most "
+        f"{max(old_after, default=0):.0f} s after the reload (limit idle_after + the "
+        f"{RELOAD_TICK:g} s tick, read every {SAMPLE_EVERY:g} s); still polled after that: "
+        f"{len(still)}"
+    )
+    print(
+        f"  polled by both exporters for at most {max(overlaps, default=0):.0f} s "
+        f"(idle_after {args.idle_after:g} s; +{SAMPLE_EVERY:g} s reading resolution)"
+    )
+    print(
+        f"  central: sites absent {len(central['absent'])}; sites that missed one scrape "
+        f"{len(missed_one['gaps'])}; gaps over {limit:g} s (more than one scrape lost): "
+        f"{len(central['gaps'])}; largest gap {central['largest_gap']:.1f} s"
     )
     moved_names = {s.name for s in moved}
     for name, _gap in central["gaps"][:10]:
@@ -792,7 +1094,16 @@ def reshard(harness: Harness, args: argparse.Namespace) -> bool:
             f"  {name} ({'moved ' + shards if name in moved_names else 'stayed'}): "
             f"gaps around the reload at {marks}"
         )
-    return not still and len(taken) == len(moved) and not central["absent"] and not central["gaps"]
+    ran_out = report_resources(res, args.scrape_interval)
+    overlap_ok = max(overlaps, default=0.0) <= args.idle_after + RELOAD_TICK + SAMPLE_EVERY
+    held = (
+        not still
+        and overlap_ok
+        and len(taken) == len(moved)
+        and not central["absent"]
+        and not central["gaps"]
+    )
+    return held, ran_out
 
 
 def main() -> int:
@@ -808,6 +1119,12 @@ def main() -> int:
     parser.add_argument("--reshard", action="store_true")
     parser.add_argument(
         "--idle-after", type=float, default=300.0, help="the exporters' idle_after (default 5m)"
+    )
+    parser.add_argument(
+        "--request-histograms",
+        choices=("on", "off"),
+        default="on",
+        help="the exporters' request_histograms (docs/scaling.md advises a fleet to turn it off)",
     )
     parser.add_argument("--keep-logs", help="copy the children's logs into this directory")
     parser.add_argument(
