@@ -714,6 +714,12 @@ def diagnose(res: Resources, scrape_interval: float) -> list[str]:
     return found
 
 
+def go_duration(seconds: float) -> str:
+    """How Prometheus labels a scrape interval: 15 -> "15s", 60 -> "1m0s"."""
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m{rest}s" if minutes else f"{rest}s"
+
+
 def quantile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -759,7 +765,7 @@ def gather_resources(
         log(f"central server did not answer for the scrape figures: {error}")
     try:
         pages = harness.agent_pages()
-        interval = f'interval="{harness.args.scrape_interval:g}s",quantile="0.99"'
+        interval = f'interval="{go_duration(harness.args.scrape_interval)}",quantile="0.99"'
         res.agent_interval_p99 = max(
             (v for page in pages for v in metric_values(
                 page, "prometheus_target_interval_length_seconds", interval

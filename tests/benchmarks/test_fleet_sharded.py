@@ -1,0 +1,130 @@
+"""benchmarks/fleet_sharded.py's verdicts: a failing fleet run must say which
+resource ran out, and the reshard figures must read the counters right.
+
+Only the pure parts; the harness itself runs real processes for minutes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def fs() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("fleet_sharded", BENCHMARKS / "fleet_sharded.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("fleet_sharded", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def healthy(fs: ModuleType) -> object:
+    return fs.Resources(
+        cores=2,
+        machine_busy=0.5,
+        ours=0.4,
+        busiest=("exporter-0", 0.2),
+        lowest_free_gib=10.0,
+        floor_gib=3.0,
+        scrape_p99=0.05,
+        scrape_max=0.2,
+        scrapes=3000,
+        agent_interval_p99=60.0,
+        remote_write_lag=1.0,
+        poll_duration_max=0.1,
+        poll_worst_gap=1.0,
+    )
+
+
+def test_a_fleet_within_every_limit_has_nothing_run_out(fs: ModuleType):
+    assert fs.diagnose(healthy(fs), 60.0) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "first_word"),
+    [
+        ({"memory_tripped": True, "lowest_free_gib": 2.9}, "memory"),
+        ({"machine_busy": 0.97, "ours": 0.9}, "CPU:"),
+        ({"busiest": ("sims-0", 0.95)}, "CPU of one process"),
+        ({"scrapes_failed": 3}, "scrapes"),
+        ({"scrape_max": 9.0}, "scrapes"),
+        ({"agent_interval_p99": 75.0}, "agents late"),
+        ({"poll_worst_gap": 1.3}, "polls late"),
+        ({"remote_write_failed": 500.0}, "remote write"),
+        ({"remote_write_lag": 120.0}, "remote write"),
+    ],
+)
+def test_each_exhausted_resource_is_named(fs: ModuleType, change: dict, first_word: str):
+    res = healthy(fs)
+    for key, value in change.items():
+        setattr(res, key, value)
+    found = fs.diagnose(res, 60.0)
+    assert len(found) == 1 and found[0].startswith(first_word), found
+
+
+def test_the_cause_comes_before_its_symptoms(fs: ModuleType):
+    res = healthy(fs)
+    res.machine_busy, res.ours, res.scrapes_failed, res.poll_worst_gap = 0.99, 0.95, 40, 1.6
+    found = fs.diagnose(res, 60.0)
+    assert [f.split(":")[0] for f in found] == ["CPU", "scrapes", "polls late"]
+    assert "other processes 4 %" in found[0]
+
+
+def test_a_figure_nobody_answered_for_is_not_a_limit(fs: ModuleType):
+    res = healthy(fs)
+    res.scrape_max = res.agent_interval_p99 = res.remote_write_lag = math.nan
+    assert fs.diagnose(res, 60.0) == []
+    assert "nan" in res.line(60.0)
+
+
+def test_agent_interval_label_is_a_go_duration(fs: ModuleType):
+    assert [fs.go_duration(s) for s in (15, 60, 90, 300)] == ["15s", "1m0s", "1m30s", "5m0s"]
+
+
+def test_metric_values_filters_by_label(fs: ModuleType):
+    page = (
+        "# HELP x y\n"
+        'prometheus_target_interval_length_seconds{interval="1m0s",quantile="0.99"} 60.2\n'
+        'prometheus_target_interval_length_seconds{interval="1m0s",quantile="0.5"} 60\n'
+        'prometheus_target_interval_length_seconds{interval="15s",quantile="0.99"} 15.1\n'
+        "prometheus_remote_storage_samples_pending 7\n"
+    )
+    name = "prometheus_target_interval_length_seconds"
+    assert fs.metric_values(page, name, 'interval="1m0s",quantile="0.99"') == [60.2]
+    assert sorted(fs.metric_values(page, name)) == [15.1, 60.0, 60.2]
+    assert fs.metric_values(page, "prometheus_remote_storage_samples_pending") == [7.0]
+
+
+def test_polled_between_reads_the_first_and_last_growth(fs: ModuleType):
+    # Exporter 0 polls site-a at +10 and +130 and then stops; exporter 1 never.
+    history = [
+        (0.0, [{"site-a": 4.0}, {}]),
+        (5.0, [{"site-a": 4.0}, {}]),
+        (15.0, [{"site-a": 5.0}, {}]),
+        (135.0, [{"site-a": 6.0}, {}]),
+        (400.0, [{"site-a": 6.0}, {}]),
+    ]
+    assert fs.polled_between(history, 0, "site-a") == (15.0, 135.0)
+    assert fs.polled_between(history, 1, "site-a") is None
+
+
+def test_poll_spacing_finds_a_double_and_a_missed_poll(fs: ModuleType):
+    sites = [fs.Site(0, "legacy", 2), fs.Site(1, "legacy", 2), fs.Site(2, "legacy", 2)]
+    polls = {
+        "site-00000": [0.0, 120.0, 240.0, 360.0],
+        "site-00001": [0.0, 30.0, 150.0, 270.0],  # twice within half an interval
+        "site-00002": [0.0, 200.0, 320.0],  # one gap of 1.67 intervals
+    }
+    found = fs.check_poll_spacing(sites, polls, 0.0, 360.0)
+    assert found["twice"] == ["site-00001"]
+    assert found["missed"] == ["site-00002"]
+    assert found["worst_gap"] == pytest.approx(200 / 120)
