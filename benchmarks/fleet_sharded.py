@@ -8,7 +8,9 @@ Everything the docs/scaling.md recipe runs, with real processes, on loopback:
   fleet), spread over simulator processes of up to ``--per-process`` PVSes;
 * K exporters, the real CLI (``python -m sunpower_pvs_exporter --config``),
   all with one config file naming every PVS, ``poll_mode: on_demand``, the
-  default poll intervals (legacy 120 s, varserver 60 s) and ``idle_after``;
+  default poll intervals (legacy 120 s, varserver 60 s) and ``idle_after``,
+  and ``request_histograms: false`` as in contrib/prometheus/sharding/
+  (``--request-histograms on`` for the exporter's default);
 * K Prometheus servers in agent mode, each with the full target list and
   the ``hashmod`` + ``keep`` pair of contrib/prometheus/sharding/, probing
   its exporter every ``--scrape-interval`` and scraping its ``/metrics``,
@@ -28,12 +30,20 @@ measures over ``--intervals`` legacy poll intervals and checks:
   no two samples further apart than 1.5 scrape intervals (one missed
   scrape would make it two);
 * CPU (share of one core over the window) and RSS (now and peak) of each
-  kind of process, and the central server's series count.
+  kind of process, and the central server's series count;
+* which resource ran out, if one did, in one line ("ran out: ..."): the
+  machine's CPU, one single-threaded process's core, MemAvailable (under
+  ``--min-free-gib`` the fleet is stopped at once), and the symptoms of a
+  starved fleet: probe scrapes failed or near their timeout, agents
+  scraping late, PVSes polled late, remote write failing or behind. A run
+  that stops early (a timeout, memory) says the same.
 
 ``--reshard`` then adds one exporter and one agent (modulus K -> K+1),
-reloads every agent, and checks that no site misses more than one scrape
-centrally and that no PVS is polled by two exporters for longer than
-``idle_after``.
+reloads every agent, and checks, reading every exporter's poll counters
+every 5 s, that each moved site is taken up by its new exporter, that its
+old exporter polls it no later than ``idle_after`` (+ the 5 s reload tick)
+after the reload and the two poll it together for no longer than that, and
+that no site misses more than one scrape centrally.
 
     python benchmarks/fleet_sharded.py --pvs 1000 --shards 2
     python benchmarks/fleet_sharded.py --pvs 10000 --shards 10 --intervals 3
@@ -1129,8 +1139,8 @@ def main() -> int:
     parser.add_argument(
         "--request-histograms",
         choices=("on", "off"),
-        default="on",
-        help="the exporters' request_histograms (docs/scaling.md advises a fleet to turn it off)",
+        default="off",
+        help="the exporters' request_histograms (off, as contrib/prometheus/sharding/ has it)",
     )
     parser.add_argument("--keep-logs", help="copy the children's logs into this directory")
     parser.add_argument(
