@@ -96,7 +96,6 @@ CENTRAL_RECIPE = (
 # piece of its raw target): a legacy poll is one DeviceList; a varserver poll
 # is one /vars per group, of which the supervisor's (cache set spx_info) is
 # read on every poll (pvs/varserver.py).
-SEED_LABEL = "agent_seed"  # see Harness.agent_config
 POLL_REQUEST = {"legacy": ("DeviceList", ""), "varserver": ("/vars", "spx_info")}
 
 
@@ -404,25 +403,11 @@ class Harness:
     def agent_config(self, shard: int, modulus: int) -> dict[str, Any]:
         exporter = f"127.0.0.1:{self.exporters[shard].port}"
         interval = f"{self.args.scrape_interval:g}s"
-        labels = {"fleet": "bench"}
-        remote_write: dict[str, Any] = {"url": f"http://127.0.0.1:{self.central_port}/api/v1/write"}
-        if self.args.agent_offsets == "distinct":
-            # Prometheus seeds each target's scrape offset with the host name
-            # and the external labels: agents on one host scrape a target at
-            # the same instant. During a reshard the old and the new agent
-            # then send a moved site's counters at one millisecond with two
-            # values, and the central server refuses the whole request
-            # ("duplicate sample for timestamp"). A label that differs per
-            # agent gives each its own offsets, as separate hosts have; it is
-            # dropped on the way out (write relabelling comes after the
-            # external labels), so a moved site keeps its series.
-            labels[SEED_LABEL] = str(shard)
-            remote_write["write_relabel_configs"] = [{"action": "labeldrop", "regex": SEED_LABEL}]
         return {
             "global": {
                 "scrape_interval": interval,
                 "scrape_timeout": "10s",
-                "external_labels": labels,
+                "external_labels": {"fleet": "bench"},
             },
             "scrape_configs": [
                 {
@@ -444,7 +429,7 @@ class Harness:
                 },
                 {"job_name": "sunpower_exporter", "static_configs": [{"targets": [exporter]}]},
             ],
-            "remote_write": [remote_write],
+            "remote_write": [{"url": f"http://127.0.0.1:{self.central_port}/api/v1/write"}],
         }
 
     @property
@@ -1125,12 +1110,7 @@ def reshard(harness: Harness, args: argparse.Namespace) -> tuple[bool, list[str]
             f"  {name} ({'moved ' + shards if name in moved_names else 'stayed'}): "
             f"gaps around the reload at {marks}"
         )
-    seeded = harness.central_query(f'count({{{SEED_LABEL}!=""}})', end_wall)
-    print(
-        f"  remote write: samples refused by the central server {res.remote_write_failed:.0f}; "
-        f"series there with the agents' {SEED_LABEL} label: "
-        f"{int(float(seeded[0]['value'][1])) if seeded else 0}"
-    )
+    print(f"  remote write: samples refused by the central server {res.remote_write_failed:.0f}")
     ran_out = report_resources(res, args.scrape_interval)
     overlap_ok = max(overlaps, default=0.0) <= args.idle_after + RELOAD_TICK + SAMPLE_EVERY
     held = (
@@ -1140,7 +1120,6 @@ def reshard(harness: Harness, args: argparse.Namespace) -> tuple[bool, list[str]
         and not central["absent"]
         and not central["gaps"]
         and not res.remote_write_failed
-        and not seeded
     )
     return held, ran_out
 
@@ -1164,13 +1143,6 @@ def main() -> int:
         choices=("on", "off"),
         default="off",
         help="the exporters' request_histograms (off, as contrib/prometheus/sharding/ has it)",
-    )
-    parser.add_argument(
-        "--agent-offsets",
-        choices=("distinct", "shared"),
-        default="distinct",
-        help="distinct: an external label per agent, dropped at remote write, so agents on "
-        "this one host do not scrape a target at the same instant (see agent_config)",
     )
     parser.add_argument("--keep-logs", help="copy the children's logs into this directory")
     parser.add_argument(
