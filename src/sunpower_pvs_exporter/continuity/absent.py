@@ -29,7 +29,7 @@ FORGET_AFTER_SECONDS = 7 * 86400.0
 @dataclass(slots=True)
 class _Seen:
     """Kept for every device of every target: slots (no per-instance dict)
-    take ~3 KB off a 30-inverter site (benchmarks/RESULTS.md, "bigger sites")."""
+    take ~3 KB off a 30-inverter site (benchmarks/RESULTS.md, "Bigger sites")."""
 
     device: Device
     seen_at: float

@@ -198,7 +198,7 @@ class HttpTransport:
         Called when a poll ends. Between polls a minute apart the session's
         keep-alive connection has timed out anyway, and a fleet kept a
         session, connector and cookie jar per target, ~6 KB each
-        (benchmarks/RESULTS.md, "bigger sites"). Kept: a session holding a
+        (benchmarks/RESULTS.md, "Bigger sites"). Kept: a session holding a
         cookie (a varserver login), and one with a request still running
         (given up on, left to finish).
         """

@@ -140,7 +140,7 @@ def to_unique_text(value: object) -> str:
 
     Not interned: no other device shares it, so interning saved nothing and
     grew the interpreter's table of interned strings by an entry per
-    device, ~3 KB per 30-inverter site (benchmarks/RESULTS.md, "bigger sites").
+    device, ~3 KB per 30-inverter site (benchmarks/RESULTS.md, "Bigger sites").
     """
     if value is None or isinstance(value, dict | list):
         return ""
