@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import gc
 import hashlib
 import logging
@@ -50,6 +49,7 @@ from sunpower_pvs_exporter.metrics.cache import (
     DeviceText,
     HealthText,
 )
+from sunpower_pvs_exporter.off_loop import LARGE_SITE_DEVICES, run_by_size
 from sunpower_pvs_exporter.poller import (
     DEFAULT_BACKOFF_CAP,
     DEFAULT_IDLE_AFTER,
@@ -405,15 +405,22 @@ class ExporterState:
             await self.pusher.delete_all()
 
     async def _prerender(self, target: str, snapshot: Snapshot) -> None:
-        """Encode a new snapshot's device metrics off the event loop, before it is served.
+        """Encode a new snapshot's device metrics before it is served: in a thread
+        for a large site, on the loop for a small one (less work than the thread
+        hop itself; ``off_loop.py``).
 
         Scrapes keep getting the previous snapshot's cached text meanwhile, so
         none pays for the encoding (benchmarks/RESULTS.md, render: "first scrape after
         a poll, if not pre-rendered").
         """
         for openmetrics in sorted(self.cache.wanted):
-            await asyncio.to_thread(
-                functools.partial(self.cache.parts, target, snapshot, openmetrics=openmetrics)
+            await run_by_size(
+                len(snapshot.devices),
+                LARGE_SITE_DEVICES,
+                self.cache.parts,
+                target,
+                snapshot,
+                openmetrics=openmetrics,
             )
 
     def _push_hook(self, poller: Poller) -> Callable[[], Awaitable[None]]:

@@ -9,13 +9,13 @@ original exporter sent five per scrape.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import time
 from collections.abc import Callable
 from datetime import tzinfo
 
+from sunpower_pvs_exporter.off_loop import LARGE_BODY_BYTES, run_by_size
 from sunpower_pvs_exporter.pvs.errors import PvsAuthError, PvsError
 from sunpower_pvs_exporter.pvs.legacy_ess import ESS_DEVICE_TYPES, parse_ess_status
 from sunpower_pvs_exporter.pvs.legacy_parse import (
@@ -31,7 +31,7 @@ from sunpower_pvs_exporter.pvs.model import (
     TransferSwitch,
 )
 from sunpower_pvs_exporter.pvs.request_counts import RequestKind
-from sunpower_pvs_exporter.pvs.transport import HttpTransport
+from sunpower_pvs_exporter.pvs.transport import HttpTransport, decode_json
 
 DL_CGI = "/cgi-bin/dl_cgi"
 ESS_STATUS_PATH = "/cgi-bin/dl_cgi/energy-storage-system/status"
@@ -48,6 +48,10 @@ COMMAND_KINDS: dict[str, RequestKind] = {
 }
 
 log = logging.getLogger(__name__)
+
+
+def _parse_body(body: bytes, now: float, tz: tzinfo | None) -> Snapshot:
+    return parse_device_list(decode_json(body, "DeviceList"), now, tz)
 
 
 class LegacyClient:
@@ -86,7 +90,9 @@ class LegacyClient:
 
     async def read(self) -> Snapshot:
         try:
-            doc = await self.command("DeviceList")
+            body = await self.transport.request_bytes(
+                "GET", DL_CGI, "DeviceList", kind="device_list", params={"Command": "DeviceList"}
+            )
         except PvsAuthError as exc:
             # New (2025+) firmware refuses DeviceList without a session; say
             # what to do, since "403" alone sends people hunting.
@@ -94,7 +100,11 @@ class LegacyClient:
                 f"{exc.message}; PVS firmware from 2025 on needs the varserver API "
                 "(api: auto or varserver)"
             ) from exc
-        snapshot = await asyncio.to_thread(parse_device_list, doc, time.time(), self.tz)
+        # Decoded and parsed in one step: on the loop for a small site, else
+        # in one thread hop (off_loop.py).
+        snapshot = await run_by_size(
+            len(body), LARGE_BODY_BYTES, _parse_body, body, time.time(), self.tz
+        )
         for warning in snapshot.warnings:
             self.log.warning("DeviceList: %s", warning)
         await self._refresh_aux()

@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from sunpower_pvs_exporter.off_loop import LARGE_BODY_BYTES, run_by_size
 from sunpower_pvs_exporter.pvs.errors import (
     PvsAuthError,
     PvsConnectionError,
@@ -430,4 +431,4 @@ class HttpTransport:
         kind: RequestKind,
     ) -> Any:
         body = await self.request_bytes("GET", path, what, kind=kind, params=params)
-        return await asyncio.to_thread(decode_json, body, what)
+        return await run_by_size(len(body), LARGE_BODY_BYTES, decode_json, body, what)
