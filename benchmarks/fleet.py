@@ -31,6 +31,9 @@ at 1000 targets, CPU <= 1 % of a core per 100 targets at the default interval.
     python benchmarks/fleet.py [--sizes 10,100,1000] [--interval 10] [--inverters 2] [--src PATH]
 
 ``--src`` runs the exporter from another checkout's ``src`` (for before/after).
+``--cpu-only`` stops after the CPU window and prints CPU and the PVS requests
+per poll by kind; ``--profile FILE`` writes a cProfile of the 10 s exporter
+(its start, CPU window and scrapes) to ``FILE.<size>``.
 The machine is shared: read the ratios, not the absolute times.
 """
 
