@@ -49,7 +49,6 @@ from sunpower_pvs_exporter.metrics.cache import (
     DeviceText,
     HealthText,
 )
-from sunpower_pvs_exporter.off_loop import LARGE_SITE_DEVICES, run_by_size
 from sunpower_pvs_exporter.poller import (
     DEFAULT_BACKOFF_CAP,
     DEFAULT_IDLE_AFTER,
@@ -62,6 +61,7 @@ from sunpower_pvs_exporter.pvs.detect import AutoReader
 from sunpower_pvs_exporter.pvs.hosts import host_port
 from sunpower_pvs_exporter.pvs.legacy import LegacyClient
 from sunpower_pvs_exporter.pvs.model import Snapshot
+from sunpower_pvs_exporter.pvs.off_loop import LARGE_SITE_DEVICES, run_by_size
 from sunpower_pvs_exporter.pvs.reader import PvsReader
 from sunpower_pvs_exporter.pvs.request_counts import RequestCounts
 from sunpower_pvs_exporter.pvs.transport import Endpoint, HttpTransport
@@ -407,7 +407,7 @@ class ExporterState:
     async def _prerender(self, target: str, snapshot: Snapshot) -> None:
         """Encode a new snapshot's device metrics before it is served: in a thread
         for a large site, on the loop for a small one (less work than the thread
-        hop itself; ``off_loop.py``).
+        hop itself; ``pvs/off_loop.py``).
 
         Scrapes keep getting the previous snapshot's cached text meanwhile, so
         none pays for the encoding (benchmarks/RESULTS.md, render: "first scrape after

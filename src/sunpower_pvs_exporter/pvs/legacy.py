@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from datetime import tzinfo
 
-from sunpower_pvs_exporter.off_loop import LARGE_BODY_BYTES, run_by_size
 from sunpower_pvs_exporter.pvs.errors import PvsAuthError, PvsError
 from sunpower_pvs_exporter.pvs.legacy_ess import ESS_DEVICE_TYPES, parse_ess_status
 from sunpower_pvs_exporter.pvs.legacy_parse import (
@@ -30,6 +29,7 @@ from sunpower_pvs_exporter.pvs.model import (
     Snapshot,
     TransferSwitch,
 )
+from sunpower_pvs_exporter.pvs.off_loop import LARGE_BODY_BYTES, run_by_size
 from sunpower_pvs_exporter.pvs.request_counts import RequestKind
 from sunpower_pvs_exporter.pvs.transport import HttpTransport, decode_json
 
@@ -101,7 +101,7 @@ class LegacyClient:
                 "(api: auto or varserver)"
             ) from exc
         # Decoded and parsed in one step: on the loop for a small site, else
-        # in one thread hop (off_loop.py).
+        # in one thread hop (pvs/off_loop.py).
         snapshot = await run_by_size(
             len(body), LARGE_BODY_BYTES, _parse_body, body, time.time(), self.tz
         )

@@ -24,7 +24,6 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from sunpower_pvs_exporter.off_loop import LARGE_BODY_BYTES, run_by_size
 from sunpower_pvs_exporter.pvs.errors import (
     PvsAuthError,
     PvsConnectionError,
@@ -34,6 +33,7 @@ from sunpower_pvs_exporter.pvs.errors import (
     PvsTimeoutError,
 )
 from sunpower_pvs_exporter.pvs.hosts import host_port
+from sunpower_pvs_exporter.pvs.off_loop import LARGE_BODY_BYTES, run_by_size
 from sunpower_pvs_exporter.pvs.recording import Exchange, ExchangeRecorder, kept_headers
 from sunpower_pvs_exporter.pvs.request_counts import (
     ANSWERED,

@@ -56,7 +56,6 @@ from typing import Any, Literal
 
 from yarl import URL
 
-from sunpower_pvs_exporter.off_loop import LARGE_BODY_BYTES, run_by_size
 from sunpower_pvs_exporter.pvs.errors import (
     PvsAuthError,
     PvsError,
@@ -65,6 +64,7 @@ from sunpower_pvs_exporter.pvs.errors import (
     PvsTimeoutError,
 )
 from sunpower_pvs_exporter.pvs.model import ReadGroupStatus, Snapshot
+from sunpower_pvs_exporter.pvs.off_loop import LARGE_BODY_BYTES, run_by_size
 from sunpower_pvs_exporter.pvs.privacy import SUPERVISOR_VARIABLES, without_secrets
 from sunpower_pvs_exporter.pvs.request_counts import RequestKind
 from sunpower_pvs_exporter.pvs.transport import ABANDONED_GRACE, HttpTransport, decode_json

@@ -1,10 +1,10 @@
-"""``off_loop.py``: small work stays on the event loop's thread, large work leaves it."""
+"""``pvs/off_loop.py``: small work stays on the event loop's thread, large work leaves it."""
 
 from __future__ import annotations
 
 import threading
 
-from sunpower_pvs_exporter.off_loop import run_by_size
+from sunpower_pvs_exporter.pvs.off_loop import run_by_size
 
 
 def where(tag: str, *, suffix: str) -> tuple[str, int]:
