@@ -90,6 +90,12 @@ class LegacyClient:
 
     async def read(self) -> Snapshot:
         try:
+            return await self._read()
+        finally:
+            await self.transport.release_idle()
+
+    async def _read(self) -> Snapshot:
+        try:
             body = await self.transport.request_bytes(
                 "GET", DL_CGI, "DeviceList", kind="device_list", params={"Command": "DeviceList"}
             )
