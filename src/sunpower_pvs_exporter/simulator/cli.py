@@ -246,9 +246,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         code = EXIT_INTERRUPTED
     if code == EXIT_INTERRUPTED:
-        from sunpower_pvs_exporter.interrupts import report
+        from sunpower_pvs_exporter.interrupts import report, settle
 
         report(line)
+        settle()
     return code
 
 
