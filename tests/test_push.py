@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from sunpower_pvs_exporter.push import (
     group_url,
     read_push_auth,
 )
+from support import HungGateway
 
 
 def test_credentials_from_file_then_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -70,29 +70,6 @@ def test_unreadable_file(tmp_path: Path):
 )
 def test_group_url_follows_the_pushgateway_path_rules(gateway, job, instance, url):
     assert group_url(gateway, job, instance) == url
-
-
-class HungGateway:
-    """A Pushgateway on 127.0.0.1 that takes every PUT and answers the DELETE of
-    a group named ``hung-*`` never (it accepts, reads, and holds the connection)."""
-
-    def __init__(self) -> None:
-        self.requests: list[str] = []
-        self.held: list[asyncio.StreamWriter] = []
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        request_line = head.split(b"\r\n", 1)[0].decode()
-        self.requests.append(request_line)
-        length = re.search(rb"(?i)content-length: *(\d+)", head)
-        if length:
-            await reader.readexactly(int(length.group(1)))
-        if request_line.startswith("DELETE") and "/instance/hung-" in request_line:
-            self.held.append(writer)  # never answered
-            return
-        writer.write(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        await writer.drain()
-        writer.close()
 
 
 async def test_shutdown_deletes_all_groups_at_once_within_one_deadline(caplog):
