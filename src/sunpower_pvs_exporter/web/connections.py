@@ -15,7 +15,8 @@ address holding the most connections; a newcomer from that biggest holder is
 refused instead. So a flood of connections from one host stays that host's
 problem, and a scrape — whose request is in progress — is never closed.
 Before all that, a connection beyond its address's rate of new connections
-(``connection_rate.py``) is closed as it is accepted.
+(``connection_rate.py``) is reset as it is accepted, before asyncio makes
+anything of it (``acceptor.py``).
 
 Request-level limits that aiohttp reports as a bare 400 are answered with
 their own status here: an over-long request line is 414, an over-long or
@@ -47,6 +48,7 @@ from aiohttp.web_protocol import RequestHandler
 from multidict import CIMultiDict
 
 from sunpower_pvs_exporter.config import DEFAULT_MAX_CONNECTIONS
+from sunpower_pvs_exporter.web.acceptor import Acceptor
 from sunpower_pvs_exporter.web.connection_rate import ConnectionRate
 
 log = logging.getLogger(__name__)
@@ -188,8 +190,8 @@ class ConnectionGuard:
     holder itself is refused (closed at once): a flooding host cannot push
     anyone else out, and cannot make its own connections churn. If every
     connection of the bigger holders is busy with a request, the newcomer is
-    refused too. With a ``rate``, a newcomer beyond its address's rate of new
-    connections is refused first, whatever the count.
+    refused too. With a ``rate``, ``allows`` refuses a newcomer beyond its
+    address's rate of new connections first (at ``accept``), whatever the count.
     """
 
     def __init__(
@@ -222,11 +224,22 @@ class ConnectionGuard:
                     return admission
         return None
 
+    def allows(self, address: str | None) -> bool:
+        """Within its address's rate of new connections (always, without a ``rate``).
+
+        Asked once per accepted socket, before ``admit``: False, and the
+        socket is reset without anything else being made for it.
+        """
+        if self.rate is None:
+            return True
+        client = client_key(address)
+        if self.rate.allow(client):
+            return True
+        self._rate_refused(client, self.rate)
+        return False
+
     def admit(self, admission: Admission) -> bool:
         """Make room for ``admission`` (evicting if needed); False: refuse it."""
-        if self.rate is not None and not self.rate.allow(admission.client):
-            self._rate_refused(admission.client, self.rate)
-            return False
         if self._count >= self.max_connections:
             victim = self._victim(admission)
             if victim is None:
@@ -574,6 +587,7 @@ class GuardedSite(web.BaseSite):
         self.guard = guard
         self._tls_context = ssl_context
         self._bound = sock
+        self._acceptors: list[Acceptor] = []
 
     @property
     def name(self) -> str:
@@ -604,19 +618,30 @@ class GuardedSite(web.BaseSite):
         def protocol() -> _Admitter:
             return _Admitter(self.guard, make_handler, self._tls_context)
 
+        # asyncio binds (and later closes) the listening sockets; accepting
+        # on them is ``Acceptor``'s, which refuses a flood cheaper.
         if self._bound is not None:
-            self._server = await loop.create_server(
-                protocol, sock=self._bound, backlog=self._listen_backlog
+            listener = await loop.create_server(
+                protocol, sock=self._bound, backlog=self._listen_backlog, start_serving=False
             )
         else:
-            self._server = await loop.create_server(
+            listener = await loop.create_server(
                 protocol,
                 self._host,
                 self._port,
                 backlog=self._listen_backlog,
                 reuse_address=True,
+                start_serving=False,
             )
+        self._server = listener
+        for listening in listener.sockets:
+            acceptor = Acceptor(listening, protocol, self.guard.allows, self._listen_backlog)
+            self._acceptors.append(acceptor)
+            acceptor.start()
 
     async def stop(self) -> None:
+        for acceptor in self._acceptors:
+            acceptor.close()
+        self._acceptors.clear()
         await super().stop()
         self.guard.close_idle()
