@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from sunpower_pvs_exporter.pvs.errors import PvsAuthError, PvsConnectionError
+from sunpower_pvs_exporter.pvs.legacy import LegacyClient
 from sunpower_pvs_exporter.simulator.server import self_signed_certificate
-from support import read_once, target_for
+from support import read_once, target_for, tls_target_for
 
 
 async def test_https_with_the_pvs_self_signed_certificate(make_simulator):
@@ -67,3 +68,37 @@ async def test_new_firmware_403_says_which_api_to_use(make_simulator):
         await read_once(target_for(sim, api="legacy"))
     assert exc.value.reason == "auth"
     assert "varserver" in exc.value.message
+
+
+async def test_no_session_is_held_between_legacy_polls(make_simulator):
+    """A fleet kept an aiohttp session, connector and cookie jar per target between
+    polls a minute apart, whose keep-alive connection had closed by then anyway."""
+    from sunpower_pvs_exporter.runtime import make_reader
+
+    sim = await make_simulator(api="legacy", inverters=2)
+    reader = make_reader(target_for(sim))
+    assert isinstance(reader, LegacyClient)
+    try:
+        for polls in (1, 2):
+            snapshot = await reader.read()
+            assert len(snapshot.inverters) == 2
+            assert sim.pvs.log.count("DeviceList") == polls
+            assert not reader.transport.session_open
+    finally:
+        await reader.close()
+
+
+async def test_a_session_holding_a_login_cookie_is_kept(make_simulator):
+    """varserver logs in once per session: releasing it would log in at every poll."""
+    from sunpower_pvs_exporter.runtime import make_varserver
+
+    sim = await make_simulator(api="varserver", inverters=1)
+    client = make_varserver(tls_target_for(sim, api="varserver"))
+    try:
+        await client.read()
+        await client.transport.release_idle()
+        assert client.transport.session_open
+        await client.read()
+        assert sim.pvs.log.count("/auth") == 1
+    finally:
+        await client.close()

@@ -127,3 +127,30 @@ def test_label_text_is_shared_between_equal_values():
     other = "AC_Module_Type_" + "H"
     assert model is not other
     assert to_text(model) is to_text(other) == "AC_Module_Type_H"
+
+
+def test_a_devices_own_serial_is_not_interned():
+    """A serial belongs to one device: interning it only grew the interpreter's
+    table of interned strings by an entry per device of every site."""
+    import sys
+
+    from sunpower_pvs_exporter.pvs.legacy_parse import parse_device
+
+    serial = "".join(["E00122", "0987654321"])
+    device = parse_device(
+        {"DEVICE_TYPE": "Inverter", "SERIAL": serial, "MODEL": "AC_Module_Type_H"}, None
+    )
+    assert device.serial == serial
+    # Nothing equal to the serial was interned: interning an equal string
+    # made afresh returns that very string, not one the parse left behind.
+    fresh = "E00122" + "".join(["0987654321"])
+    assert sys.intern(fresh) is fresh
+    # The shared model string is interned, as before.
+    assert sys.intern("".join(["AC_Module_", "Type_H"])) is device.model
+
+
+@given(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text()))
+def test_unique_text_is_label_text_without_interning(value):
+    from sunpower_pvs_exporter.pvs.values import to_unique_text
+
+    assert to_unique_text(value) == to_text(value)

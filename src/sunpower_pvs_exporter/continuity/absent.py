@@ -26,8 +26,11 @@ MISSING_STATE = "missing"
 FORGET_AFTER_SECONDS = 7 * 86400.0
 
 
-@dataclass
+@dataclass(slots=True)
 class _Seen:
+    """Kept for every device of every target: slots (no per-instance dict)
+    take ~3 KB off a 30-inverter site (benchmarks/RESULTS.md, "Bigger sites")."""
+
     device: Device
     seen_at: float
 
@@ -37,22 +40,30 @@ class AbsentDevices:
 
     def __init__(self, forget_after: float = FORGET_AFTER_SECONDS) -> None:
         self.forget_after = forget_after
-        self._seen: dict[tuple[str, str], _Seen] = {}
+        # Device type -> serial -> when last seen. Nested rather than keyed by
+        # (type, serial): no key tuple per device of every target.
+        self._seen: dict[str, dict[str, _Seen]] = {}
 
     def apply(self, snapshot: Snapshot, now: float) -> Snapshot:
         present: set[tuple[str, str]] = set()
         for device in snapshot.devices:
             if not device.serial or device.device_type == "PVS":
                 continue
-            key = (device.device_type, device.serial)
-            present.add(key)
-            self._seen[key] = _Seen(device, now)
-        for key in [k for k, s in self._seen.items() if now - s.seen_at > self.forget_after]:
-            del self._seen[key]
+            present.add((device.device_type, device.serial))
+            of_type = self._seen.get(device.device_type)
+            if of_type is None:
+                of_type = self._seen[device.device_type] = {}
+            of_type[device.serial] = _Seen(device, now)
+        for device_type, of_type in list(self._seen.items()):
+            for serial in [k for k, s in of_type.items() if now - s.seen_at > self.forget_after]:
+                del of_type[serial]
+            if not of_type:
+                del self._seen[device_type]
         missing = tuple(
             replace(seen.device, state=MISSING_STATE)
-            for key, seen in self._seen.items()
-            if key not in present
+            for device_type, of_type in self._seen.items()
+            for serial, seen in of_type.items()
+            if (device_type, serial) not in present
         )
         if not missing:
             return snapshot
@@ -60,4 +71,4 @@ class AbsentDevices:
 
     @property
     def remembered(self) -> int:
-        return len(self._seen)
+        return sum(len(of_type) for of_type in self._seen.values())

@@ -86,6 +86,12 @@ class LegacyClient:
 
     async def read(self) -> Snapshot:
         try:
+            return await self._read()
+        finally:
+            await self.transport.release_idle()
+
+    async def _read(self) -> Snapshot:
+        try:
             doc = await self.command("DeviceList")
         except PvsAuthError as exc:
             # New (2025+) firmware refuses DeviceList without a session; say

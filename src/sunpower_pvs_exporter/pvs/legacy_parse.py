@@ -26,7 +26,13 @@ from sunpower_pvs_exporter.pvs.model import (
     Snapshot,
     Supervisor,
 )
-from sunpower_pvs_exporter.pvs.values import KILO, parse_pvs_time, to_float, to_text
+from sunpower_pvs_exporter.pvs.values import (
+    KILO,
+    parse_pvs_time,
+    to_float,
+    to_text,
+    to_unique_text,
+)
 
 KIBI = 1024.0
 
@@ -60,12 +66,12 @@ def meter_mode(meter_type: str) -> MeterMode:
 def parse_device(raw: Mapping[str, Any], tz: tzinfo | None) -> Device:
     return Device(
         device_type=to_text(raw.get("DEVICE_TYPE")),
-        serial=to_text(raw.get("SERIAL")),
+        serial=to_unique_text(raw.get("SERIAL")),
         model=to_text(raw.get("MODEL")),
         software_version=to_text(raw.get("SWVER")),
         state=to_text(raw.get("STATE")),
         type=to_text(raw.get("TYPE")),
-        description=to_text(raw.get("DESCR")),
+        description=to_unique_text(raw.get("DESCR")),
         port=to_text(raw.get("PORT")),
         data_time=parse_pvs_time(raw.get("DATATIME"), tz),
     )
@@ -130,7 +136,7 @@ def parse_inverter(raw: Mapping[str, Any], device: Device) -> Inverter:
         dc_power = raw.get("p_mppt1_kw")
     return Inverter(
         device=device,
-        module_id=to_text(raw.get("MOD_SN")),
+        module_id=to_unique_text(raw.get("MOD_SN")),
         panel=to_text(raw.get("PANEL")),
         ac_current_amperes=to_float(raw.get("i_3phsum_a")),
         ac_power_watts=to_float(raw.get("p_3phsum_kw"), KILO),

@@ -76,6 +76,10 @@ class RequestLine:
         if self._remember is not None:
             self._remember(self, remember_for)
 
+    def running_for(self, owner: object) -> bool:
+        """``owner`` has a request on the PVS or waiting for its turn."""
+        return any(sent_by is owner and not task.done() for task, sent_by in self._running.items())
+
     async def wait_idle(self, within: float) -> bool:
         """Wait up to ``within`` s until no request is running; True if none is."""
         pending = {task for task in self._running if not task.done()}

@@ -187,6 +187,29 @@ class HttpTransport:
             )
         return self._session
 
+    @property
+    def session_open(self) -> bool:
+        """A session (and its connector and cookie jar) is held now."""
+        return self._session is not None and not self._session.closed
+
+    async def release_idle(self) -> None:
+        """Close the session until the next request, if nothing is lost by it.
+
+        Called when a poll ends. Between polls a minute apart the session's
+        keep-alive connection has timed out anyway, and a fleet kept a
+        session, connector and cookie jar per target, ~6 KB each
+        (benchmarks/RESULTS.md, "Bigger sites"). Kept: a session holding a
+        cookie (a varserver login), and one with a request still running
+        (given up on, left to finish).
+        """
+        session = self._session
+        if session is None or len(session.cookie_jar):
+            return
+        if self._line is not None and self._line.running_for(self):
+            return
+        self._session = None
+        await session.close()
+
     async def close(self, *, drain_within: float | None = None) -> None:
         """Close, once a request given up on has been answered (bounded): whoever
         reads this PVS next, e.g. the poller a reload puts in place, must not

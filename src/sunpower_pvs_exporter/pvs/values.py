@@ -129,6 +129,18 @@ def to_text(value: object) -> str:
     Interned: a site's 30 inverters share one model, type, firmware and state
     string each, and a fleet keeps every site's snapshot (a third of the
     label strings per 30-inverter site, ~12 KB: benchmarks/RESULTS.md, fleet).
+    Text that is one device's own (a serial number) goes through
+    ``to_unique_text`` instead.
+    """
+    return sys.intern(to_unique_text(value))
+
+
+def to_unique_text(value: object) -> str:
+    """``to_text`` for a device's own identifier (serial, module serial, description).
+
+    Not interned: no other device shares it, so interning saved nothing and
+    grew the interpreter's table of interned strings by an entry per
+    device, ~3 KB per 30-inverter site (benchmarks/RESULTS.md, "Bigger sites").
     """
     if value is None or isinstance(value, dict | list):
         return ""
@@ -141,8 +153,7 @@ def to_text(value: object) -> str:
             text = str(value)
         except ValueError:  # an int of more digits than Python will print
             return ""
-    text = text.encode("utf-8", "replace").decode("utf-8")
-    return sys.intern(text[:MAX_LABEL_LENGTH])
+    return text.encode("utf-8", "replace").decode("utf-8")[:MAX_LABEL_LENGTH]
 
 
 def plausible_epoch(seconds: float | None) -> float | None:

@@ -72,6 +72,7 @@ from sunpower_pvs_exporter.pvs.values import (
     plausible_epoch,
     to_float,
     to_text,
+    to_unique_text,
 )
 
 PERCENT = 0.01
@@ -253,7 +254,7 @@ def _device(
     description: str = "",
     newest: float | None = None,
 ) -> Device:
-    serial = to_text(fields.get("sn"))
+    serial = to_unique_text(fields.get("sn"))
     data_time = parse_iso_utc(fields.get("msmtEps"))
     return Device(
         device_type=device_type,
@@ -330,7 +331,7 @@ def measured_fields(fields: Fields, mode: MeterMode) -> Fields:
 
 
 def parse_meter(fields: Fields, newest: float | None) -> Meter:
-    serial = to_text(fields.get("sn"))
+    serial = to_unique_text(fields.get("sn"))
     mode, type_ = meter_kind(serial, to_text(fields.get("prodMdlNm")))
     device = _device(fields, "Power Meter", type_, f"Power Meter {serial}", newest)
     fields = measured_fields(fields, mode)
@@ -355,7 +356,7 @@ def parse_meter(fields: Fields, newest: float | None) -> Meter:
 def parse_inverter(
     fields: Fields, newest: float | None, newest_inverter: float | None = None
 ) -> Inverter:
-    serial = to_text(fields.get("sn"))
+    serial = to_unique_text(fields.get("sn"))
     device = _device(fields, "Inverter", "SOLARBRIDGE", f"Inverter {serial}", newest)
     state = derive_inverter_state(device.data_time, newest_inverter, newest)
     device = dataclasses.replace(device, state=state)
