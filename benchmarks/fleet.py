@@ -31,6 +31,9 @@ at 1000 targets, CPU <= 1 % of a core per 100 targets at the default interval.
     python benchmarks/fleet.py [--sizes 10,100,1000] [--interval 10] [--inverters 2] [--src PATH]
 
 ``--src`` runs the exporter from another checkout's ``src`` (for before/after).
+``--cpu-only`` stops after the CPU window and prints CPU and the PVS requests
+per poll by kind; ``--profile FILE`` writes a cProfile of the 10 s exporter
+(its start, CPU window and scrapes) to ``FILE.<size>``.
 The machine is shared: read the ratios, not the absolute times.
 """
 
@@ -49,6 +52,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +97,10 @@ async def serve_sims(count: int, inverters: int, ready_file: str) -> None:
     async def stats(_request: web.Request) -> web.Response:
         total = sum(len(s.pvs.log.entries) for s in servers)
         device_lists = sum(s.pvs.log.count("DeviceList") for s in servers)
-        return web.json_response({"requests": total, "device_lists": device_lists})
+        by_name = Counter(entry.name for s in servers for entry in s.pvs.log.entries)
+        return web.json_response(
+            {"requests": total, "device_lists": device_lists, "by_name": by_name}
+        )
 
     app = web.Application()
     app.router.add_get("/stats", stats)
@@ -151,8 +158,17 @@ async def serve_exporter(spec: dict[str, Any], ready_file: str) -> None:
     else:
         server = ExporterServer(ExporterState(config, make_pollers(config)))
     await server.start()
+    profiler = None
+    if spec.get("profile"):
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     write_json(ready_file, {"port": server.port})
     await wait_for_term()
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(spec["profile"])
     await server.stop()
 
 
@@ -303,6 +319,8 @@ def start_exporter(
     src: str | None,
     *,
     no_request_histograms: bool = False,
+    profile: str | None = None,
+    rounds: int = 1,
 ) -> tuple[Child, Client]:
     """An exporter polling every simulated PVS, once each target has been polled."""
     size = len(sim_info["sims"])
@@ -314,16 +332,20 @@ def start_exporter(
                 "interval": interval,
                 "src": src,
                 "no_request_histograms": no_request_histograms,
+                "profile": profile,
             }
         )
     )
     exporter = Child(workdir, f"exporter-{name}", "--serve-exporter", str(spec))
     client = Client(exporter.wait_ready()["port"])
-    # Every target polled once (first polls spread over the interval).
-    deadline = time.monotonic() + interval * 3 + 60
+    # Every target polled ``rounds`` times (first polls spread over the interval).
+    # The poll count rises as a poll starts: waiting for the second start of each
+    # target is waiting until its first poll, with its once-per-10-minutes
+    # Get_Comm and GridProfileGet, has ended.
+    deadline = time.monotonic() + interval * (rounds + 2) + 60
     while True:
         counts = polls(client)
-        if len(counts) == size and min(counts) >= 1:
+        if len(counts) == size and min(counts) >= rounds:
             return exporter, client
         if time.monotonic() > deadline:
             exporter.stop()
@@ -356,6 +378,8 @@ def measure(size: int, args: argparse.Namespace, workdir: Path) -> dict[str, flo
             args.interval,
             args.src,
             no_request_histograms=args.no_request_histograms,
+            profile=args.profile and os.path.abspath(f"{args.profile}.{size}"),
+            rounds=2,
         )
 
         # CPU per poll over a window without scrapes.
@@ -367,6 +391,24 @@ def measure(size: int, args: argparse.Namespace, workdir: Path) -> dict[str, flo
         after_sim = json.loads(stats.get("/stats")[1])
         window_polls = sum(polls(client)) - before_polls
         fast_rss = exporter.rss_kb()
+        seconds = t1 - t0
+        cpu = cpu1 - cpu0
+        by_name = Counter(after_sim["by_name"]) - Counter(before_sim["by_name"])
+        quick = {
+            "size": size,
+            "cpu_per_poll_ms": 1000 * cpu / max(window_polls, 1),
+            "cpu_fraction": cpu / seconds,
+            "polls": window_polls,
+            "pvs_requests_per_min": (after_sim["requests"] - before_sim["requests"]) * 60 / seconds,
+            "device_lists_per_min": (after_sim["device_lists"] - before_sim["device_lists"])
+            * 60
+            / seconds,
+            "requests_per_poll": {
+                name: count / max(window_polls, 1) for name, count in sorted(by_name.items())
+            },
+        }
+        if args.cpu_only:
+            return quick
 
         for _ in range(3):
             client.timed("/metrics", headers)
@@ -419,19 +461,10 @@ def measure(size: int, args: argparse.Namespace, workdir: Path) -> dict[str, flo
             floor_times.append(static_client.timed("/metrics", headers))
             ours_times.append(client.timed("/metrics", headers))
 
-        seconds = t1 - t0
-        cpu = cpu1 - cpu0
         return {
-            "size": size,
+            **quick,
             "rss_kb": rss,
             "fast_rss_kb": fast_rss,
-            "cpu_per_poll_ms": 1000 * cpu / max(window_polls, 1),
-            "cpu_fraction": cpu / seconds,
-            "polls": window_polls,
-            "pvs_requests_per_min": (after_sim["requests"] - before_sim["requests"]) * 60 / seconds,
-            "device_lists_per_min": (after_sim["device_lists"] - before_sim["device_lists"])
-            * 60
-            / seconds,
             "metrics_p50_ms": 1000 * statistics.median(metrics_times),
             "metrics_p90_ms": 1000 * percentile(metrics_times, 0.9),
             "fast_p50_ms": 1000 * statistics.median(fast_times),
@@ -451,7 +484,19 @@ def measure(size: int, args: argparse.Namespace, workdir: Path) -> dict[str, flo
                 child.stop()
 
 
-def report(results: list[dict[str, float]], floor_kb: int, interval: float) -> None:
+def report_cpu(results: list[dict[str, Any]]) -> None:
+    """The CPU window alone (``--cpu-only``): CPU and the PVS requests per poll, by kind."""
+    print("| PVSes | polls in window | CPU per poll | CPU of one core | requests per poll |")
+    print("|---|---|---|---|---|")
+    for row in results:
+        kinds = ", ".join(f"{name} {per:.3f}" for name, per in row["requests_per_poll"].items())
+        print(
+            f"| {row['size']} | {row['polls']:.0f} | {row['cpu_per_poll_ms']:.2f} ms"
+            f" | {100 * row['cpu_fraction']:.1f} % | {kinds} |"
+        )
+
+
+def report(results: list[dict[str, Any]], floor_kb: int, interval: float) -> None:
     base = results[0]
     print(
         f"\nfloor: bare `import aiohttp.web, prometheus_client` process: {floor_kb / 1024:.1f} MiB"
@@ -519,6 +564,15 @@ def main() -> int:
         action="store_true",
         help="targets with request_histograms: false (the fleet setting of docs/scaling.md)",
     )
+    parser.add_argument(
+        "--cpu-only",
+        action="store_true",
+        help="only the CPU window of the fast exporter: CPU and PVS requests per poll",
+    )
+    parser.add_argument(
+        "--profile",
+        help="write a cProfile of the fast exporter (its CPU window and scrapes) to this file",
+    )
     parser.add_argument("--serve-sims", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-exporter", help=argparse.SUPPRESS)
     parser.add_argument("--serve-static", help=argparse.SUPPRESS)
@@ -545,7 +599,11 @@ def main() -> int:
         for size in sizes:
             print(f"measuring {size} PVSes ...", file=sys.stderr, flush=True)
             results.append(measure(size, args, workdir))
-        report(results, floor_kb, args.interval)
+        print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+        if args.cpu_only:
+            report_cpu(results)
+        else:
+            report(results, floor_kb, args.interval)
     return 0
 
 

@@ -345,3 +345,26 @@ def stop_process(process: subprocess.Popen[Any], timeout: float = 10.0) -> int:
     except subprocess.TimeoutExpired:
         process.kill()
         return process.wait(5)
+
+
+class HungGateway:
+    """A Pushgateway on 127.0.0.1 that takes every PUT and answers the DELETE of
+    a group named ``hung-*`` never (it accepts, reads, and holds the connection)."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        self.held: list[asyncio.StreamWriter] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        request_line = head.split(b"\r\n", 1)[0].decode()
+        self.requests.append(request_line)
+        length = re.search(rb"(?i)content-length: *(\d+)", head)
+        if length:
+            await reader.readexactly(int(length.group(1)))
+        if request_line.startswith("DELETE") and "/instance/hung-" in request_line:
+            self.held.append(writer)  # never answered
+            return
+        writer.write(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()

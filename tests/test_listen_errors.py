@@ -59,3 +59,24 @@ def test_other_bind_errors_say_their_fix():
     )
     elsewhere = listen_problem(OSError(errno.EADDRNOTAVAIL, "x"), (9110,))
     assert elsewhere.endswith("no network interface of this machine has that address")
+
+
+def test_the_holder_is_the_listener_at_the_address_asked_for(tmp_path: Path):
+    """A program with a lower pid listening on the same port number at ::1 (or
+    another IPv4 address) is not in the way of 127.0.0.1: it was named instead."""
+    proc = fake_proc(tmp_path, port=9110, inode="5555")  # pid 4242 on 127.0.0.1
+    loopback6 = "00000000000000000000000001000000"  # ::1, as /proc/net/tcp6 spells it
+    line = (
+        f"   0: {loopback6}:{9110:04X} 00000000000000000000000000000000:0000 0A "
+        "00000000:00000000 00:00000000 00000000     0        0 1 1\n"
+    )
+    (proc / "net" / "tcp6").write_text(HEADER + line)  # pid 77's socket:[1]
+    assert port_holder(9110, proc, host="127.0.0.1") == "pid 4242 (sunpower-pvs-exporter)"
+    assert port_holder(9110, proc, host="::1") == "pid 77 (other)"
+    # Every address (the default ""): either is in the way; the lowest pid is named.
+    assert port_holder(9110, proc, host="") == "pid 77 (other)"
+    # An address nobody listens on exactly: whoever holds the port is still named.
+    assert port_holder(9110, proc, host="127.0.0.2") in {
+        "pid 77 (other)",
+        "pid 4242 (sunpower-pvs-exporter)",
+    }

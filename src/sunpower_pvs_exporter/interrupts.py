@@ -15,6 +15,8 @@ The line is printed once, by whichever comes first: the command's own
 from __future__ import annotations
 
 import contextlib
+import gc
+import logging
 import os
 import signal
 import sys
@@ -32,6 +34,8 @@ GRACE_SECONDS = 5.0
 _line = ""
 _reported = False
 _armed = False
+# logging.disable's level before report() turned logging off; None while on.
+_silenced_from: int | None = None
 
 
 def _on_sigint(_signum: int, _frame: FrameType | None) -> None:
@@ -71,15 +75,31 @@ def restore(previous: object) -> None:
 def report(line: str | None = None) -> int:
     """Print the one line of an interrupted command (once) and return its exit code.
 
-    Logging is off from then on: the command ends, and nothing may follow its line.
+    Logging is off from then on until ``settle``: nothing may follow the line,
+    and a connection the interrupt caught half-open is collected once the
+    ``except`` that caught it ends, where asyncio would log "Unclosed client
+    session".
     """
-    global _reported
+    global _reported, _silenced_from
     if not _reported:
         _reported = True
         print(line or _line, file=sys.stderr, flush=True)
-        # Nothing after the one line: a connection the interrupt caught half-open
-        # is collected at exit, and asyncio would log "Unclosed client session".
-        import logging
-
-        logging.disable(logging.CRITICAL)
+        if _silenced_from is None:
+            _silenced_from = logging.root.manager.disable
+            logging.disable(logging.CRITICAL)
     return EXIT_INTERRUPTED
+
+
+def settle() -> None:
+    """End of the command (its outermost ``finally``): collect what the interrupt
+    left half-open while logging is still off, then turn logging back on.
+
+    The process exits next when run as a command; a caller in the same process
+    (a test, an embedding program) gets its logging back as it was.
+    """
+    global _silenced_from
+    if _silenced_from is None:
+        return
+    gc.collect()
+    logging.disable(_silenced_from)
+    _silenced_from = None

@@ -301,8 +301,9 @@ class Poller:
             self._inflight = asyncio.create_task(self._poll_once(), name=f"poll-{self.name}")
         await asyncio.shield(self._inflight)
 
-    async def refresh_if_due(self, wait: float) -> None:
-        """Scrape mode: poll if the schedule allows, waiting at most ``wait`` s.
+    async def refresh_if_due(self, wait: float, stopping: asyncio.Event | None = None) -> None:
+        """Scrape mode: poll if the schedule allows, waiting at most ``wait`` s,
+        and no longer once ``stopping`` is set (the exporter shuts down).
 
         A scrape that arrives within the interval of the last poll gets the
         cached result; one that arrives while a poll runs joins it.
@@ -310,13 +311,28 @@ class Poller:
         self._schedule_first_poll()
         if not (self.is_due() or (self._inflight is not None and not self._inflight.done())):
             return
-        try:
-            await asyncio.wait_for(self.poll(), timeout=wait)
-        except TimeoutError:
-            # The poll goes on in the background; until it ends the target is
-            # reported down, with its last data, instead of failing the scrape.
+        if stopping is not None and stopping.is_set():
+            # Shutting down: no new poll; the scrape answers with what there is.
             self._overdue = True
             self._changed()
+            return
+        poll: asyncio.Task[object] = asyncio.ensure_future(self.poll())
+        waits = {poll}
+        if stopping is not None:
+            waits.add(asyncio.ensure_future(stopping.wait()))
+        try:
+            done, _ = await asyncio.wait(waits, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                if not waiting.done():
+                    waiting.cancel()  # the poll itself is shielded: it goes on
+        if poll in done:
+            poll.result()
+            return
+        # The poll goes on in the background; until it ends the target is
+        # reported down, with its last data, instead of failing the scrape.
+        self._overdue = True
+        self._changed()
 
     async def _poll_once(self) -> None:
         if self._predecessor is not None:

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import os
+import threading
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote_plus, urlparse
@@ -26,6 +28,11 @@ from prometheus_client.exposition import basic_auth_handler, default_handler
 
 PUSH_AUTH_ENV = "SUNPOWER_PVS_PUSH_AUTH"
 PUSH_TIMEOUT = 10.0
+# All of shutdown's DELETEs together, sent at once: with the web server's 1 s
+# for open scrapes and the pollers' STOP_DEADLINE, a hung Pushgateway still
+# lets the process end well inside the systemd unit's TimeoutStopSec (20 s;
+# tests/contrib/test_systemd.py checks the sum).
+DELETE_DEADLINE = 5.0
 # What web.exposition.targets_text writes when not asked for OpenMetrics.
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -102,10 +109,10 @@ class Pusher:
 
         return handler
 
-    def _send(self, target: str, method: str, body: bytes) -> None:
+    def _send(self, target: str, method: str, body: bytes, timeout: float = PUSH_TIMEOUT) -> None:
         headers = [("Content-Type", TEXT_CONTENT_TYPE)]
         url = group_url(self.url, self.job, target)
-        self._handler()(url, method, PUSH_TIMEOUT, headers, body)()
+        self._handler()(url, method, timeout, headers, body)()
 
     async def push(self, target: str, body: bytes) -> None:
         """Replace the target's group with ``body`` (text format); failures are
@@ -117,18 +124,69 @@ class Pusher:
             return
         self._pushed.add(target)
 
-    async def delete_all(self) -> None:
-        for target in sorted(self._pushed):
-            try:
-                await asyncio.to_thread(self._send, target, "DELETE", b"")
-            except Exception as exc:
+    async def delete_all(self, deadline: float = DELETE_DEADLINE) -> None:
+        """Delete every group pushed, all at once, within ``deadline`` s in all.
+
+        One after another, a hung Pushgateway cost ``PUSH_TIMEOUT`` per group
+        and systemd's stop timeout ended the process with SIGKILL. Each DELETE
+        runs in a daemon thread: one still waiting at the deadline is given up
+        (one line per group left behind) and cannot hold the process's exit.
+        """
+        targets = sorted(self._pushed)
+        self._pushed.clear()
+        if not targets:
+            return
+        loop = asyncio.get_running_loop()
+        # The socket gives up a little after the deadline: a hung group is then
+        # always reported as not done in time, and its thread ends soon after.
+        timeout = min(PUSH_TIMEOUT, deadline + 1.0)
+        waits = {target: loop.create_future() for target in targets}
+        for target, done in waits.items():
+            thread = threading.Thread(
+                target=self._delete_in_thread,
+                args=(target, timeout, loop, done),
+                name=f"push-delete-{target}",
+                daemon=True,
+            )
+            thread.start()
+        await asyncio.wait(waits.values(), timeout=deadline)
+        for target, done in waits.items():
+            if not done.done():
+                done.cancel()
+                log.warning(
+                    "delete from %s not done within %g s: the group stays on the Pushgateway",
+                    self.url,
+                    deadline,
+                    extra={"target": target},
+                )
+            elif done.result() is not None:
                 log.warning(
                     "delete from %s failed: %s",
                     self.url,
-                    _describe(exc),
+                    _describe(done.result()),
                     extra={"target": target},
                 )
-        self._pushed.clear()
+
+    def _delete_in_thread(
+        self,
+        target: str,
+        timeout: float,
+        loop: asyncio.AbstractEventLoop,
+        done: asyncio.Future[Exception | None],
+    ) -> None:
+        outcome: Exception | None = None
+        try:
+            self._send(target, "DELETE", b"", timeout)
+        except Exception as exc:
+            outcome = exc
+
+        def settle() -> None:
+            if not done.done():
+                done.set_result(outcome)
+
+        # The loop may be closed already (the deadline passed, the process ends).
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle)
 
 
 def _describe(exc: Any) -> str:

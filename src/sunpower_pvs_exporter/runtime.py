@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import gc
 import hashlib
 import logging
@@ -62,6 +61,7 @@ from sunpower_pvs_exporter.pvs.detect import AutoReader
 from sunpower_pvs_exporter.pvs.hosts import host_port
 from sunpower_pvs_exporter.pvs.legacy import LegacyClient
 from sunpower_pvs_exporter.pvs.model import Snapshot
+from sunpower_pvs_exporter.pvs.off_loop import LARGE_SITE_DEVICES, run_by_size
 from sunpower_pvs_exporter.pvs.reader import PvsReader
 from sunpower_pvs_exporter.pvs.request_counts import RequestCounts
 from sunpower_pvs_exporter.pvs.transport import Endpoint, HttpTransport
@@ -405,15 +405,22 @@ class ExporterState:
             await self.pusher.delete_all()
 
     async def _prerender(self, target: str, snapshot: Snapshot) -> None:
-        """Encode a new snapshot's device metrics off the event loop, before it is served.
+        """Encode a new snapshot's device metrics before it is served: in a thread
+        for a large site, on the loop for a small one (less work than the thread
+        hop itself; ``pvs/off_loop.py``).
 
         Scrapes keep getting the previous snapshot's cached text meanwhile, so
         none pays for the encoding (benchmarks/RESULTS.md, render: "first scrape after
         a poll, if not pre-rendered").
         """
         for openmetrics in sorted(self.cache.wanted):
-            await asyncio.to_thread(
-                functools.partial(self.cache.parts, target, snapshot, openmetrics=openmetrics)
+            await run_by_size(
+                len(snapshot.devices),
+                LARGE_SITE_DEVICES,
+                self.cache.parts,
+                target,
+                snapshot,
+                openmetrics=openmetrics,
             )
 
     def _push_hook(self, poller: Poller) -> Callable[[], Awaitable[None]]:

@@ -133,6 +133,19 @@ def test_config_errors_stop_the_restart_loop():
     assert options["Service.RestartPreventExitStatus"] == ["2"]
 
 
+def test_the_whole_shutdown_fits_the_stop_timeout_with_margin():
+    """Open scrapes' grace, the pollers' deadline and the Pushgateway DELETEs
+    (all at once, under one deadline) end before systemd's SIGKILL, with room
+    to spare on a loaded Raspberry Pi."""
+    from sunpower_pvs_exporter.push import DELETE_DEADLINE
+    from sunpower_pvs_exporter.runtime import STOP_DEADLINE
+    from sunpower_pvs_exporter.web.server import OPEN_SCRAPES_GRACE
+
+    (stop_timeout,) = unit_options()["Service.TimeoutStopSec"]
+    seconds = float(stop_timeout.removesuffix("s"))
+    assert seconds / 2 >= OPEN_SCRAPES_GRACE + STOP_DEADLINE + DELETE_DEADLINE
+
+
 @pytest.mark.e2e
 def test_unit_with_the_password_drop_in_verifies(testable_unit: Path):
     """The unit plus password.conf as installed (a ``.d`` directory beside it)."""

@@ -12,12 +12,15 @@ from collections.abc import Iterator
 
 import aiohttp
 import pytest
+import yaml
 
 from support import (
+    HungGateway,
     http_ready,
     parse_samples,
     require_program,
     series,
+    start_exporter_async,
     start_on_free_port,
     stop_process,
     target_for,
@@ -103,3 +106,58 @@ async def test_push_after_poll_and_delete_on_shutdown(
         if labels.get("job") == "solar"
     ]
     assert left == [], "the group must be deleted on shutdown"
+
+
+async def test_sigterm_with_a_hung_pushgateway_ends_within_the_shutdown_deadline(
+    make_simulator, tmp_path
+):
+    """The real command, three targets, a Pushgateway that takes the pushes and
+    never answers a DELETE: SIGTERM ends the process within the web server's
+    grace, the pollers' deadline and one DELETE deadline (it was 10 s per group,
+    one after another, past the systemd unit's 20 s), with one line per group."""
+    from sunpower_pvs_exporter.push import DELETE_DEADLINE
+    from sunpower_pvs_exporter.runtime import STOP_DEADLINE
+    from sunpower_pvs_exporter.web.server import OPEN_SCRAPES_GRACE
+
+    sim = await make_simulator(inverters=1, error_inverters=0)
+    gateway = HungGateway()
+    server = await asyncio.start_server(gateway.handle, "127.0.0.1", 0)
+    gateway_url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    names = ["hung-a", "hung-b", "hung-c"]
+    config = {
+        "push_to": gateway_url,
+        "push_job": "solar",
+        "targets": [
+            {"name": name, "host": "127.0.0.1", "port": sim.port, "api": "legacy"} for name in names
+        ],
+    }
+    (tmp_path / "config.yml").write_text(yaml.safe_dump(config))
+    log = tmp_path / "exporter.log"
+    process, _port = await start_exporter_async(
+        "--config", str(tmp_path / "config.yml"), output=tmp_path / "out", log_file=log
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while sum(line.startswith("PUT") for line in gateway.requests) < len(names):
+            assert time.monotonic() < deadline, f"not pushed: {gateway.requests}"
+            assert process.returncode is None, (tmp_path / "out").read_text()
+            await asyncio.sleep(0.05)
+        process.terminate()
+        sent = time.monotonic()
+        code = await asyncio.wait_for(process.wait(), timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        for writer in gateway.held:
+            writer.close()
+        server.close()
+    assert code == 0, (tmp_path / "out").read_text()
+    deletes = sorted(line.split()[1] for line in gateway.requests if line.startswith("DELETE"))
+    assert deletes == [f"/metrics/job/solar/instance/{name}" for name in names]
+    # The deadline plus the interpreter's own start-to-exit slack on a loaded machine.
+    assert took < OPEN_SCRAPES_GRACE + STOP_DEADLINE + DELETE_DEADLINE + 3.0, took
+    left = [line for line in log.read_text().splitlines() if "not done within" in line]
+    assert len(left) == len(names), log.read_text()
+    assert all(any(name in line for line in left) for name in names), left

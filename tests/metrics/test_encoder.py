@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC
 from pathlib import Path
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from metrics.oracle import reference_exposition as reference
 from sunpower_pvs_exporter.metrics.catalog import DEVICE_METRICS, HEALTH_METRICS
-from sunpower_pvs_exporter.metrics.encoder import encode_metrics
+from sunpower_pvs_exporter.metrics.encoder import count_text, encode_metrics, go_float, value_text
 from sunpower_pvs_exporter.pvs.legacy_parse import parse_device_list
 from sunpower_pvs_exporter.pvs.request_counts import END_CLASSES, REQUEST_KINDS, RequestCounts
 from sunpower_pvs_exporter.simulator import legacy_api
@@ -72,6 +73,58 @@ def test_health_metrics_encode_identically():
     from sunpower_pvs_exporter.health import TargetStatus
 
     status = TargetStatus(target='we"ird\\name', host="h", api="auto", now=1.0, polls=3)
+    for _, openmetrics in FORMATS:
+        assert encode_metrics(
+            HEALTH_METRICS, status, use_timestamps=False, openmetrics=openmetrics
+        ) == reference(HEALTH_METRICS, status, False, openmetrics)
+
+
+EDGES = [0, 1, 9, 10, 99_999, 100_000, 999_999, 1_000_000, 1_000_001, 10**7, 10**15, 10**17]
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(count=st.one_of(st.sampled_from(EDGES), st.integers(0, 10**18)))
+def test_a_count_is_written_as_go_writes_its_float(count: int):
+    """``count_text``'s short cut for whole numbers below a million, and the rest."""
+    assert count_text(count) == go_float(float(count))
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(
+    value=st.one_of(
+        st.sampled_from([float(e) for e in EDGES] + [-0.0, -1.0, 0.5, 1e6 - 0.5, 999_999.9]),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.integers(-(10**7), 10**7).map(float),
+        st.integers(-(10**7), 10**7),
+    )
+)
+def test_a_value_is_written_as_go_writes_it(value: float):
+    """``value_text``'s short cut for whole floats, and every other value (an int
+    from a catalog lambda included)."""
+    assert value_text(value) == go_float(value)
+
+
+@settings(max_examples=50, derandomize=True, deadline=None)
+@given(
+    target=st.text(max_size=20),
+    answers=st.integers(0, 3 * 10**6),
+    seconds=st.floats(0, 1e4),
+)
+def test_a_histogram_with_large_counts_encodes_identically(
+    target: str, answers: int, seconds: float
+):
+    """Bucket counts past a million are written in Go's exponent form."""
+    from sunpower_pvs_exporter.health import TargetStatus
+
+    counts = RequestCounts()
+    counts.sent("device_list")
+    counts.ended("device_list", "2xx", body_bytes=answers, seconds=seconds)
+    kinds = counts.view()
+    many = tuple(
+        dataclasses.replace(view, cumulative=tuple(c * answers for c in view.cumulative))
+        for view in kinds
+    )
+    status = TargetStatus(target=target, host="h", api="auto", now=1.0, requests=many)
     for _, openmetrics in FORMATS:
         assert encode_metrics(
             HEALTH_METRICS, status, use_timestamps=False, openmetrics=openmetrics

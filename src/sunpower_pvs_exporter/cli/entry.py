@@ -25,6 +25,17 @@ SUBCOMMANDS = ("check", "capture")
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; Ctrl-C at any moment (imports included) ends it with one line."""
+    try:
+        return _main(argv)
+    finally:
+        # After an interrupt: logging back on once the command's leftovers are
+        # collected (interrupts.settle). Not imported here if it never was.
+        interrupts = sys.modules.get("sunpower_pvs_exporter.interrupts")
+        if interrupts is not None:
+            interrupts.settle()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args == ["--version"]:
         return _dispatch(args)  # before anything else is imported, the guard included

@@ -509,7 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sunpower_pvs_exporter.listen_errors import listen_problem
 
         where = listen_address(config.listen_host, config.listen_port)
-        problem = listen_problem(exc, (config.listen_port,))
+        problem = listen_problem(exc, (config.listen_port,), host=config.listen_host)
         print(f"{PROG}: error: cannot listen on {where}: {problem}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

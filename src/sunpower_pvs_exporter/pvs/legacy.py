@@ -9,7 +9,6 @@ original exporter sent five per scrape.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import time
@@ -30,8 +29,9 @@ from sunpower_pvs_exporter.pvs.model import (
     Snapshot,
     TransferSwitch,
 )
+from sunpower_pvs_exporter.pvs.off_loop import LARGE_BODY_BYTES, run_by_size
 from sunpower_pvs_exporter.pvs.request_counts import RequestKind
-from sunpower_pvs_exporter.pvs.transport import HttpTransport
+from sunpower_pvs_exporter.pvs.transport import HttpTransport, decode_json
 
 DL_CGI = "/cgi-bin/dl_cgi"
 ESS_STATUS_PATH = "/cgi-bin/dl_cgi/energy-storage-system/status"
@@ -48,6 +48,10 @@ COMMAND_KINDS: dict[str, RequestKind] = {
 }
 
 log = logging.getLogger(__name__)
+
+
+def _parse_body(body: bytes, now: float, tz: tzinfo | None) -> Snapshot:
+    return parse_device_list(decode_json(body, "DeviceList"), now, tz)
 
 
 class LegacyClient:
@@ -92,7 +96,9 @@ class LegacyClient:
 
     async def _read(self) -> Snapshot:
         try:
-            doc = await self.command("DeviceList")
+            body = await self.transport.request_bytes(
+                "GET", DL_CGI, "DeviceList", kind="device_list", params={"Command": "DeviceList"}
+            )
         except PvsAuthError as exc:
             # New (2025+) firmware refuses DeviceList without a session; say
             # what to do, since "403" alone sends people hunting.
@@ -100,7 +106,11 @@ class LegacyClient:
                 f"{exc.message}; PVS firmware from 2025 on needs the varserver API "
                 "(api: auto or varserver)"
             ) from exc
-        snapshot = await asyncio.to_thread(parse_device_list, doc, time.time(), self.tz)
+        # Decoded and parsed in one step: on the loop for a small site, else
+        # in one thread hop (pvs/off_loop.py).
+        snapshot = await run_by_size(
+            len(body), LARGE_BODY_BYTES, _parse_body, body, time.time(), self.tz
+        )
         for warning in snapshot.warnings:
             self.log.warning("DeviceList: %s", warning)
         await self._refresh_aux()

@@ -33,6 +33,7 @@ from sunpower_pvs_exporter.pvs.errors import (
     PvsTimeoutError,
 )
 from sunpower_pvs_exporter.pvs.hosts import host_port
+from sunpower_pvs_exporter.pvs.off_loop import LARGE_BODY_BYTES, run_by_size
 from sunpower_pvs_exporter.pvs.recording import Exchange, ExchangeRecorder, kept_headers
 from sunpower_pvs_exporter.pvs.request_counts import (
     ANSWERED,
@@ -453,4 +454,4 @@ class HttpTransport:
         kind: RequestKind,
     ) -> Any:
         body = await self.request_bytes("GET", path, what, kind=kind, params=params)
-        return await asyncio.to_thread(decode_json, body, what)
+        return await run_by_size(len(body), LARGE_BODY_BYTES, decode_json, body, what)

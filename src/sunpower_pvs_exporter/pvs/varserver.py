@@ -64,6 +64,7 @@ from sunpower_pvs_exporter.pvs.errors import (
     PvsTimeoutError,
 )
 from sunpower_pvs_exporter.pvs.model import ReadGroupStatus, Snapshot
+from sunpower_pvs_exporter.pvs.off_loop import LARGE_BODY_BYTES, run_by_size
 from sunpower_pvs_exporter.pvs.privacy import SUPERVISOR_VARIABLES, without_secrets
 from sunpower_pvs_exporter.pvs.request_counts import RequestKind
 from sunpower_pvs_exporter.pvs.transport import ABANDONED_GRACE, HttpTransport, decode_json
@@ -357,7 +358,7 @@ class VarserverClient:
                         raise PvsPayloadError(f"{what}: empty answer right after login")
                     self.relogins_after_empty_answer += 1
                 else:
-                    doc = await asyncio.to_thread(decode_json, body, what)
+                    doc = await run_by_size(len(body), LARGE_BODY_BYTES, decode_json, body, what)
                     if not needs_serial or attempt == 2 or _has_serial(doc):
                         return doc
                     self.relogins_after_empty_answer += 1

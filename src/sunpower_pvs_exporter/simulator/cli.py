@@ -246,9 +246,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         code = EXIT_INTERRUPTED
     if code == EXIT_INTERRUPTED:
-        from sunpower_pvs_exporter.interrupts import report
+        from sunpower_pvs_exporter.interrupts import report, settle
 
         report(line)
+        settle()
     return code
 
 
@@ -287,7 +288,9 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as exc:
         from sunpower_pvs_exporter.listen_errors import listen_problem
 
-        problem = listen_problem(exc, (args.port, args.tls_port), flag="--port/--tls-port")
+        problem = listen_problem(
+            exc, (args.port, args.tls_port), flag="--port/--tls-port", host=args.host
+        )
         print(
             f"sunpower-pvs-simulator: error: cannot listen on {args.host}: {problem}",
             file=sys.stderr,

@@ -78,13 +78,18 @@ class ServedState(Protocol):
 
 
 async def refresh(
-    state: ServedState, pollers: Sequence[Poller], deadline: float | None = None
+    state: ServedState,
+    pollers: Sequence[Poller],
+    deadline: float | None = None,
+    stopping: asyncio.Event | None = None,
 ) -> None:
     """Scrape poll mode: let due pollers read the PVS before rendering.
 
     ``deadline`` (seconds, from Prometheus's scrape timeout) bounds the
     wait for all of them together; a poll still running then goes on in
-    the background and this scrape gets the last data with ``up`` 0.
+    the background and this scrape gets the last data with ``up`` 0. So
+    does a scrape still waiting when ``stopping`` is set: the server is
+    shutting down and gives open scrapes only a moment to answer.
     """
     if state.config.poll_mode != "scrape":
         return
@@ -94,7 +99,10 @@ async def refresh(
         wait = poller.schedule.timeout
         if end is not None:
             wait = max(0.0, min(wait, end - loop.time()))
-        await poller.refresh_if_due(wait=wait)
+        await poller.refresh_if_due(wait=wait, stopping=stopping)
+
+
+STOPPING_KEY = web.AppKey("stopping", asyncio.Event)
 
 
 STATE_KEY = web.AppKey("exporter_state", ServedState)
@@ -148,7 +156,12 @@ def scrape_deadline(request: web.Request) -> float | None:
 async def handle_metrics(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     if state.config.single_target:
-        await refresh(state, list(state.pollers.values()), scrape_deadline(request))
+        await refresh(
+            state,
+            list(state.pollers.values()),
+            scrape_deadline(request),
+            request.app[STOPPING_KEY],
+        )
     pollers = list(state.pollers.values())
     devices = pollers if state.config.single_target else []
     return await _exposition(request, state.metrics_registry, pollers, devices, exporter_info=True)
@@ -173,7 +186,7 @@ async def handle_probe(request: web.Request) -> web.Response:
     poller.touch()  # on_demand: this probe keeps the target polled
     if poller.mode == "on_demand":
         await poller.wait_for_data(first_probe_wait(request, poller.schedule.timeout))
-    await refresh(state, [poller], scrape_deadline(request))
+    await refresh(state, [poller], scrape_deadline(request), request.app[STOPPING_KEY])
     return await _exposition(request, state.empty_registry, [poller], [poller], exporter_info=False)
 
 
@@ -293,6 +306,15 @@ def build_app(
     app.router.add_get("/-/healthy", handle_healthy)
     app.router.add_get("/-/ready", handle_ready)
     app.router.add_post("/-/reload", handle_reload)
+
+    app[STOPPING_KEY] = asyncio.Event()
+
+    async def stopping(app: web.Application) -> None:
+        # The server stopped listening and gives open requests a moment to end:
+        # scrapes waiting on a poll answer now with what they have.
+        app[STOPPING_KEY].set()
+
+    app.on_shutdown.append(stopping)
 
     async def lifecycle(app: web.Application) -> object:
         state.start()

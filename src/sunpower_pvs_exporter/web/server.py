@@ -22,6 +22,9 @@ from sunpower_pvs_exporter.web.connections import (
 from sunpower_pvs_exporter.web.security import RequestLimits, make_body_limit_middleware
 
 log = logging.getLogger(__name__)
+# Open scrapes get this long to finish on shutdown: SIGTERM must end the
+# process within two seconds (with a Pushgateway that answers).
+OPEN_SCRAPES_GRACE = 1.0
 # ``--listen-on [::]:PORT``: every address, of both families.
 ANY_IPV6 = "::"
 
@@ -89,13 +92,11 @@ class ExporterServer:
             [make_body_limit_middleware(limits.client_max_size), *self.middlewares],
             limits.client_max_size,
         )
-        # Open scrapes get one second to finish on shutdown: SIGTERM must end
-        # the process within two.
         self._runner = web.AppRunner(
             app,
             access_log=None,
             handle_signals=False,
-            shutdown_timeout=1.0,
+            shutdown_timeout=OPEN_SCRAPES_GRACE,
             **limits.handler_args(),
         )
         await self._runner.setup()
