@@ -315,6 +315,8 @@ class Harness:
         self.last_poll_durations: dict[str, list[float]] = {}
         self.watch: MemoryWatch | None = None
         self.stopped = threading.Event()
+        self.window = 0.0  # s, once measured
+        self.window_end = 0.0
         self.prometheus = shutil.which("prometheus") or "prometheus"
 
     # --- starting --------------------------------------------------------------
@@ -520,8 +522,10 @@ class Harness:
             found.update(http_json(f"http://127.0.0.1:{port}/polls"))
         return found
 
-    def exporter_counts(self, proc: Proc) -> tuple[dict[str, float], dict[str, float]]:
-        text = http_text(f"http://127.0.0.1:{proc.port}/metrics")
+    def exporter_counts(
+        self, proc: Proc, timeout: float = 120.0
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        text = http_text(f"http://127.0.0.1:{proc.port}/metrics", timeout)
         polls = {name: float(v) for name, v in POLLS.findall(text)}
         active = {name: float(v) for name, v in ACTIVE.findall(text)}
         self.last_poll_durations[proc.name] = [float(v) for _, v in POLL_DURATION.findall(text)]
@@ -881,9 +885,14 @@ def run(args: argparse.Namespace) -> int:
             # Say why in one line: which resource ran out since the launch.
             harness.mark("failed")
             for proc in harness.exporters:
-                with contextlib.suppress(OSError, RuntimeError, http.client.HTTPException):
-                    harness.exporter_counts(proc)
-            res = gather_resources(harness, time.time() - launched, time.time(), "launch", "failed")
+                if proc.name not in harness.last_poll_durations:
+                    with contextlib.suppress(OSError, RuntimeError, http.client.HTTPException):
+                        harness.exporter_counts(proc, timeout=15)
+            if "end" in harness.machine_marks:  # the window was measured: report it
+                res = gather_resources(harness, harness.window, harness.window_end, "start", "end")
+            else:
+                now = time.time()
+                res = gather_resources(harness, now - launched, now, "launch", "failed")
             print(f"\nthe run stopped: {error}")
             ran_out = report_resources(res, args.scrape_interval)
             print(f"\nresult: DID NOT HOLD; ran out: {'; '.join(ran_out) or 'nothing found'}")
@@ -925,18 +934,9 @@ def measure(harness: Harness, args: argparse.Namespace) -> int:
     harness.sleep(window)
     harness.mark("end")
     until_mono, until_wall = time.monotonic(), time.time()
+    harness.window, harness.window_end = until_mono - since_mono, until_wall
     load_end = os.getloadavg()
-    polls = harness.sim_polls()
-    exporter_polls = [harness.exporter_counts(p)[0] for p in harness.exporters]
-    sim_totals = {name: len(times) for name, times in polls.items()}
-    harness.sleep(15)  # the last samples through remote write
-    samples = harness.central_up(window + 60, until_wall + 15)
-    head_series = harness.central_head_series()
-    spacing = check_poll_spacing(sites, polls, since_mono, until_mono)
-    owners = check_owners(sites, args.shards, exporter_polls, sim_totals)
-    central = check_central(sites, samples, since_wall, 1.5 * args.scrape_interval)
-    polled_in_window = sum(sim_totals[n] - sim_before.get(n, 0) for n in sim_totals)
-
+    # The cost table first: reading the counters of a starved fleet can fail.
     legacy = sum(1 for s in sites if s.api == "legacy")
     big = sum(1 for s in sites if s.inverters == 30)
     print(
@@ -949,6 +949,17 @@ def measure(harness: Harness, args: argparse.Namespace) -> int:
     print("|---|---|---|---|---|")
     for row in summarise(harness, until_mono - since_mono, "start", "end"):
         print(row)
+    polls = harness.sim_polls()
+    exporter_polls = [harness.exporter_counts(p)[0] for p in harness.exporters]
+    sim_totals = {name: len(times) for name, times in polls.items()}
+    harness.sleep(15)  # the last samples through remote write
+    samples = harness.central_up(window + 60, until_wall + 15)
+    head_series = harness.central_head_series()
+    spacing = check_poll_spacing(sites, polls, since_mono, until_mono)
+    owners = check_owners(sites, args.shards, exporter_polls, sim_totals)
+    central = check_central(sites, samples, since_wall, 1.5 * args.scrape_interval)
+    polled_in_window = sum(sim_totals[n] - sim_before.get(n, 0) for n in sim_totals)
+
     expected = sum(window / s.interval for s in sites)
     print(
         f"\npolls seen by the PVSes in the window: {polled_in_window} (one per interval "
