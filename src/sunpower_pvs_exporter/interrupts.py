@@ -103,3 +103,26 @@ def settle() -> None:
     gc.collect()
     logging.disable(_silenced_from)
     _silenced_from = None
+
+
+def end_quietly_on_interrupt(code: int) -> None:
+    """The command has ended with ``code``: a Ctrl-C from now on ends the
+    process at once with that code.
+
+    What is left is the interpreter's own shutdown (atexit handlers, threads,
+    collecting modules), which on a loaded machine can take seconds. A
+    ``KeyboardInterrupt`` raised into it is printed as a traceback (or
+    "Exception ignored"), after the command has already said everything,
+    and the exit code it had decided is lost. Only for a process's entry
+    point: a caller in the same process keeps its own SIGINT handling.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def _end(_signum: int, _frame: FrameType | None) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+
+    signal.signal(signal.SIGINT, _end)

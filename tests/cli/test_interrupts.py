@@ -30,6 +30,10 @@ from sunpower_pvs_exporter.interrupts import EXIT_INTERRUPTED
 
 BIN = Path(sys.executable).parent
 MOMENTS = (0.1, 0.4, 1.0, 3.0)
+# On a heavily loaded machine the interpreter can take longer than the last
+# moment to reach this package's code; then later moments are tried, up to
+# the 30 s the waiting commands wait for the PVS.
+LATER_MOMENTS = (6.0, 12.0, 24.0)
 STOP_LIMIT = 30.0
 
 
@@ -104,7 +108,9 @@ def assert_one_line_end(name: str, code: int, err: str) -> None:
 def test_ctrl_c_at_any_moment_ends_with_one_line(name: str, hung_port: int, tmp_path: Path):
     command = commands(hung_port, tmp_path)[name]
     ours = 0
-    for moment in MOMENTS:
+    for moment in (*MOMENTS, *LATER_MOMENTS):
+        if moment in LATER_MOMENTS and ours:
+            break
         code, err, _took = interrupt(command, tmp_path, after=moment)
         assert_one_line_end(f"{name} at {moment} s", code, err)
         ours += code in (0, EXIT_INTERRUPTED)

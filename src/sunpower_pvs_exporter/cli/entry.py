@@ -25,14 +25,18 @@ SUBCOMMANDS = ("check", "capture")
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; Ctrl-C at any moment (imports included) ends it with one line."""
+    code = 1
     try:
-        return _main(argv)
+        code = _main(argv)
+        return code
     finally:
         # After an interrupt: logging back on once the command's leftovers are
         # collected (interrupts.settle). Not imported here if it never was.
         interrupts = sys.modules.get("sunpower_pvs_exporter.interrupts")
         if interrupts is not None:
             interrupts.settle()
+            if argv is None:  # the process's entry point: it exits next
+                interrupts.end_quietly_on_interrupt(code)
 
 
 def _main(argv: Sequence[str] | None) -> int:

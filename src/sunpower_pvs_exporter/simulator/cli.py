@@ -250,6 +250,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         report(line)
         settle()
+    if argv is None:  # the process's entry point: it exits next
+        from sunpower_pvs_exporter.interrupts import end_quietly_on_interrupt
+
+        end_quietly_on_interrupt(code)
     return code
 
 
