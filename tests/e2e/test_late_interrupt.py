@@ -33,6 +33,8 @@ raise SystemExit(main())
 CASES = {
     # A web config file that is not there: one error line, exit 2.
     "exporter": ("sunpower_pvs_exporter.cli.entry", ["--web.config.file", "{missing}"], 2),
+    # An unknown flag: argparse's refusal (SystemExit, exit 2).
+    "exporter-flag": ("sunpower_pvs_exporter.cli.entry", ["--no-such-flag"], 2),
     # A simulator refusing its flags: one error line, exit 2.
     "simulator": ("sunpower_pvs_exporter.simulator.cli", ["--reboot-every", "0"], 2),
 }

@@ -25,10 +25,13 @@ SUBCOMMANDS = ("check", "capture")
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; Ctrl-C at any moment (imports included) ends it with one line."""
-    code = 1
+    code = 1  # an exception escaping: Python's own exit code for it
     try:
         code = _main(argv)
         return code
+    except SystemExit as exc:  # argparse's refusals, exit 2
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        raise
     finally:
         # After an interrupt: logging back on once the command's leftovers are
         # collected (interrupts.settle). Not imported here if it never was.
