@@ -512,6 +512,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         problem = listen_problem(exc, (config.listen_port,), host=config.listen_host)
         print(f"{PROG}: error: cannot listen on {where}: {problem}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        pass
+    # A Ctrl-C before the server's own SIGINT handler is installed is not
+    # swallowed here (that ended the command silently with exit 0): the
+    # entry point reports it, one line and exit 130.
     return 0
