@@ -28,7 +28,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Hashable, Iterable, Sequence
 from datetime import tzinfo
 from typing import TYPE_CHECKING, Any
 
@@ -445,6 +445,19 @@ class ExporterState:
         return LiveStatus(
             target, stream.latest(), stream.connects, stream.messages, stream.unsupported
         )
+
+    def probe_key(self, poller: Poller, now: float) -> Hashable | None:
+        """Equal at two times when ``poller``'s ``/probe`` body can differ only in
+        its snapshot age (``HealthText`` keys its lines on the same
+        ``health_key``; a new snapshot bumps it); None when it may differ in
+        more: a live stream's metrics change between polls."""
+        if poller.name in self.streams:
+            return None
+        return poller.health_key(now)
+
+    def snapshot_age_sample(self, poller: Poller, now: float) -> tuple[str, str] | None:
+        """``HealthText.age_sample`` of ``poller`` at ``now``."""
+        return self.health.age_sample(poller, now)
 
     def metrics_text(
         self,

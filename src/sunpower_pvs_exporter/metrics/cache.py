@@ -96,6 +96,10 @@ def status_key(status: TargetStatus) -> tuple[object, ...]:
     return (*fields, tuple(status.failures.items()), status.snapshot is not None)
 
 
+def _age_value(now: float, last_snapshot_at: float) -> str:
+    return go_float(snapshot_age(now, last_snapshot_at))
+
+
 class HealthSource(Protocol):
     """A target as ``HealthText`` reads it: a poller, or a fixed status."""
 
@@ -212,6 +216,19 @@ class HealthText:
         self._entries[source.name] = entry
         return entry
 
+    def age_sample(self, source: HealthSource, now: float) -> tuple[str, str] | None:
+        """``source``'s snapshot-age sample at ``now`` as ``text`` writes it: its
+        ``name{labels} `` and its value. None before the target's first data:
+        the line is then the same at any time.
+
+        A ``/probe`` answer differs between two polls only there
+        (``web/probe_body.py`` keeps the rest compressed).
+        """
+        entry = self._lines(source, now)
+        if entry.last_snapshot_at is None:
+            return None
+        return entry.age_prefix, _age_value(now, entry.last_snapshot_at)
+
     def text(
         self,
         sources: Sequence[tuple[HealthSource, float]],
@@ -231,7 +248,7 @@ class HealthText:
             if last is None:
                 ages.append(lines[_AGE_INDEX])
             else:
-                ages.append(f"{entry.age_prefix}{go_float(snapshot_age(now, last))}\n")
+                ages.append(f"{entry.age_prefix}{_age_value(now, last)}\n")
         if rows:
             merged = ["".join(column) for column in zip(*rows, strict=True)]
         else:

@@ -13,7 +13,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Protocol
 
 from aiohttp import web
@@ -25,6 +25,7 @@ from sunpower_pvs_exporter.health import ReloadOutcome
 from sunpower_pvs_exporter.poller import Poller
 from sunpower_pvs_exporter.pvs.hosts import host_port
 from sunpower_pvs_exporter.web.exposition import gzip_if_accepted, render
+from sunpower_pvs_exporter.web.probe_body import ProbeAnswers
 
 SERVER_HEADER = f"sunpower-pvs-exporter/{__version__}"
 MAX_TARGET_NAME = 64
@@ -70,6 +71,14 @@ class ServedState(Protocol):
         """The health of ``health_pollers``, then the device and live metrics of
         ``device_pollers``: what ``/metrics`` and ``/probe`` append."""
 
+    def probe_key(self, poller: Poller, now: float) -> Hashable | None:
+        """Equal at two times when ``poller``'s ``/probe`` body can differ only in
+        its snapshot age; None when it may differ in more."""
+
+    def snapshot_age_sample(self, poller: Poller, now: float) -> tuple[str, str] | None:
+        """``name{labels} `` and value of ``poller``'s snapshot-age sample at
+        ``now``; None when it has no data yet (the line is the same at any time)."""
+
     def start(self) -> None:
         """Start polling (and live streams); the exporter is ready after this."""
 
@@ -106,6 +115,7 @@ STOPPING_KEY = web.AppKey("stopping", asyncio.Event)
 
 
 STATE_KEY = web.AppKey("exporter_state", ServedState)
+PROBE_ANSWERS_KEY = web.AppKey("probe_answers", ProbeAnswers)
 
 
 async def _exposition(
@@ -187,7 +197,13 @@ async def handle_probe(request: web.Request) -> web.Response:
     if poller.mode == "on_demand":
         await poller.wait_for_data(first_probe_wait(request, poller.schedule.timeout))
     await refresh(state, [poller], scrape_deadline(request), request.app[STOPPING_KEY])
-    return await _exposition(request, state.empty_registry, [poller], [poller], exporter_info=False)
+    body, headers = await request.app[PROBE_ANSWERS_KEY].answer(
+        state,
+        poller,
+        request.headers.get("Accept", ""),
+        request.headers.get("Accept-Encoding", ""),
+    )
+    return web.Response(body=body, headers=headers)
 
 
 def first_probe_wait(request: web.Request, poll_timeout: float) -> float:
@@ -300,6 +316,7 @@ def build_app(
         client_max_size=client_max_size,
     )
     app[STATE_KEY] = state
+    app[PROBE_ANSWERS_KEY] = ProbeAnswers()
     app.router.add_get("/metrics", handle_metrics)
     app.router.add_get("/probe", handle_probe)
     app.router.add_get("/", handle_status)
