@@ -2,7 +2,7 @@
 
 Between two polls a target's ``/probe`` answer changes in one place only, the
 snapshot-age sample. Compressing the whole answer on every scrape was a
-large part of a scrape's CPU (benchmarks/RESULTS.md, "probe cost"); here the
+large part of a scrape's CPU (benchmarks/RESULTS.md, "Probe cost"); here the
 text before and after that place is compressed once, each piece ending on a
 byte boundary (``Z_SYNC_FLUSH``), and each scrape adds only the changing
 bytes as a stored (uncompressed) deflate block between them. The result is

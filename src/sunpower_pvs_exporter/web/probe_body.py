@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Hashable
-from typing import TYPE_CHECKING
+from collections.abc import Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client.exposition import choose_encoder, gzip_accepted
+from prometheus_client.registry import CollectorRegistry
 
 from sunpower_pvs_exporter.web.exposition import (
     GZIP_MIN_BYTES,
@@ -33,7 +34,28 @@ from sunpower_pvs_exporter.web.gzip_splice import Spliced
 
 if TYPE_CHECKING:
     from sunpower_pvs_exporter.poller import Poller
-    from sunpower_pvs_exporter.web.app import ServedState
+
+
+class ServedState(Protocol):
+    """What an answer is made from: the part of ``web.app.ServedState`` read here."""
+
+    @property
+    def pollers(self) -> Mapping[str, Poller]: ...
+    @property
+    def empty_registry(self) -> CollectorRegistry: ...
+
+    def metrics_text(
+        self,
+        health_pollers: Sequence[Poller],
+        device_pollers: Sequence[Poller],
+        *,
+        exporter_info: bool,
+        openmetrics: bool,
+    ) -> bytes: ...
+
+    def probe_key(self, poller: Poller, now: float) -> Hashable | None: ...
+
+    def snapshot_age_sample(self, poller: Poller, now: float) -> tuple[str, str] | None: ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
