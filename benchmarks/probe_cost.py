@@ -51,15 +51,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fleet import wait_for_term, write_json
-from fleet_sharded import PASSWORD, Proc, free_port, http_text, wait_until
-from fleet_sharded import fleet as make_fleet
+from fleet_sharded import Harness, Proc, free_port, http_text, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARDED = Path(__file__).resolve().parent / "fleet_sharded.py"
 PROMETHEUS_ACCEPT = (
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
     "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
@@ -108,81 +104,8 @@ def get(port: int, path: str, headers: dict[str, str]) -> tuple[int, bytes, dict
         conn.close()
 
 
-class Run:
-    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
-        self.args = args
-        self.workdir = workdir
-        self.sites = make_fleet(args.pvs, args.varserver_every, args.big_every)
-        self.procs: list[Proc] = []
-        self.addresses: dict[str, tuple[str, int]] = {}
-        self.prometheus = shutil.which("prometheus") or "prometheus"
-
-    def spawn(
-        self,
-        kind: str,
-        name: str,
-        argv: list[str],
-        port: int = 0,
-        env: dict[str, str] | None = None,
-    ) -> Proc:
-        log = self.workdir / f"{name}.log"
-        with open(log, "wb") as handle:
-            process = subprocess.Popen(
-                argv,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-            )
-        proc = Proc(kind, name, process, log, port)
-        self.procs.append(proc)
-        return proc
-
-    def start_sims(self) -> Proc:
-        spec = self.workdir / "sims.json"
-        spec.write_text(json.dumps({"sites": [s.__dict__ for s in self.sites]}))
-        ready = self.workdir / "sims.ready"
-        proc = self.spawn(
-            "simulators",
-            "sims",
-            [sys.executable, str(SHARDED), "--serve-sims", str(spec), "--ready", str(ready)],
-        )
-        wait_until(
-            lambda: proc.alive() and ready.exists() and ready.read_text() != "",
-            f"simulators ready (see {proc.log})",
-            600,
-            0.5,
-        )
-        for name, host, port in json.loads(ready.read_text())["sites"]:
-            self.addresses[name] = (host, port)
-        return proc
-
-    def write_config(self) -> Path:
-        """The shard config of fleet_sharded.py: on_demand, default intervals."""
-        password = self.workdir / "pvs.password"
-        password.write_text(PASSWORD + "\n")
-        password.chmod(0o600)
-        targets = []
-        for site in self.sites:
-            host, port = self.addresses[site.name]
-            target: dict[str, Any] = {"name": site.name, "host": host, "port": port}
-            if site.api == "legacy":
-                target["api"] = "legacy"
-            else:
-                target.update(api="varserver", use_tls=True, password_file=str(password))
-            targets.append(target)
-        config = {
-            "listen_on": "127.0.0.1:9110",
-            "poll_mode": "on_demand",
-            "log_level": "WARNING",
-            "defaults": {"request_histograms": False},
-            # The agent of one machine opens ~17 connections a second.
-            "web_max_connection_rate": 1000,
-            "targets": targets,
-        }
-        path = self.workdir / "exporter.yml"
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
-        return path
+class Run(Harness):
+    """fleet_sharded.py's harness: its simulators, exporter config and Prometheus."""
 
     def start_exporter(self, name: str, src: Path, config: Path) -> Proc:
         env = {**os.environ, "PYTHONPATH": str(src)}
@@ -196,16 +119,23 @@ class Run:
         if not Path(where).resolve().is_relative_to(src.resolve()):
             raise RuntimeError(f"{name}: imports {where}, not from {src}")
         port = free_port()
-        proc = self.spawn(
-            "exporter",
-            name,
-            [
-                sys.executable, "-m", "sunpower_pvs_exporter", "--config", str(config),
-                "--listen-on", f"127.0.0.1:{port}",
-            ],
-            port,
-            env,
-        )  # fmt: skip
+        saved = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = str(src)  # for the child only: this process has imported
+        try:
+            proc = self.spawn(
+                "exporter",
+                name,
+                [
+                    sys.executable, "-m", "sunpower_pvs_exporter", "--config", str(config),
+                    "--listen-on", f"127.0.0.1:{port}",
+                ],
+                port,
+            )  # fmt: skip
+        finally:
+            if saved is None:
+                del os.environ["PYTHONPATH"]
+            else:
+                os.environ["PYTHONPATH"] = saved
         wait_until(
             lambda: proc.alive() and bool(http_text(f"http://127.0.0.1:{port}/-/healthy", 5)),
             f"{name} (see {proc.log})",
@@ -260,26 +190,9 @@ class Run:
                 }
             ],
         }
-        name = f"agent-{server.name}"
-        path = self.workdir / f"{name}.yml"
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
-        port = free_port()
-        proc = self.spawn(
-            "agent",
-            name,
-            [
-                self.prometheus, f"--config.file={path}",
-                f"--storage.agent.path={self.workdir / name}",
-                f"--web.listen-address=127.0.0.1:{port}", "--enable-feature=agent",
-            ],
-            port,
-        )  # fmt: skip
-        wait_until(
-            lambda: proc.alive() and bool(http_text(f"http://127.0.0.1:{port}/-/ready", 5)),
-            f"{name} ready (see {proc.log})",
-            120,
+        return self.start_prometheus(
+            "agents", f"agent-{server.name}", config, "--enable-feature=agent"
         )
-        return proc
 
     def polls(self, exporter: Proc) -> dict[str, float]:
         text = http_text(f"http://127.0.0.1:{exporter.port}/metrics", 120)
@@ -307,8 +220,9 @@ def log(message: str) -> None:
 
 
 def measure(run: Run, args: argparse.Namespace) -> dict[str, Any]:
-    sims = run.start_sims()
-    config = run.write_config()
+    run.start_sims()
+    sims = next(p for p in run.procs if p.kind == "simulators")
+    config = run.write_exporter_config()
     exporters = [run.start_exporter("after", ROOT / "src", config)]
     if args.before:
         exporters.append(run.start_exporter("before", Path(args.before), config))
@@ -329,7 +243,8 @@ def measure(run: Run, args: argparse.Namespace) -> dict[str, Any]:
     floor_agent = run.start_agent(floor)
     servers = [*exporters, floor]
     agents.append(floor_agent)
-    time.sleep(args.settle)
+    # The floor's agent spreads its first probes over one interval.
+    time.sleep(args.scrape_interval + args.settle)
 
     def mark() -> dict[str, Any]:
         return {
@@ -389,13 +304,15 @@ def measure(run: Run, args: argparse.Namespace) -> dict[str, Any]:
 def report(result: dict[str, Any], args: argparse.Namespace) -> None:
     rows = result["rows"]
     floor = rows["floor"]
+    # Per probe: the floor's agent starts last and may scrape less in the window.
+    floor_per_probe = max(1000 * floor["cpu"] / max(floor["scrapes"], 1), 1e-9)
     print(
         f"\n{args.pvs} PVSes, every {args.scrape_interval:g} s probed by one agent per server, "
         f"window {result['seconds']:.0f} s, load average {os.getloadavg()[0]:.2f}\n"
     )
     print(
         "| server | CPU, share of one core | per 1000 PVSes | polls | probes (failed) | "
-        "CPU per probe + polls | vs floor | RSS |"
+        "CPU per probe + polls | vs floor, per probe | RSS |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for name, row in rows.items():
@@ -403,12 +320,13 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
         print(
             f"| {name} | {100 * row['share']:.2f} % | {row['per_1000']:.3f} core"
             f" | {row['polls']:.0f} | {row['scrapes']:.0f} ({row['failed']})"
-            f" | {per_probe:.2f} ms | {row['cpu'] / max(floor['cpu'], 1e-9):.2f}×"
+            f" | {per_probe:.2f} ms | {per_probe / floor_per_probe:.2f}×"
             f" | {row['rss_mib']:.0f} MiB |"
         )
     if "before" in rows:
         after, before = rows["after"], rows["before"]
-        above = (after["cpu"] - floor["cpu"]) / max(before["cpu"] - floor["cpu"], 1e-9)
+        floor_cpu = floor_per_probe / 1000 * after["scrapes"]
+        above = (after["cpu"] - floor_cpu) / max(before["cpu"] - floor_cpu, 1e-9)
         print(
             f"\nafter / before: {after['cpu'] / max(before['cpu'], 1e-9):.2f}× the CPU;"
             f" above the floor: {above:.2f}×"
@@ -469,7 +387,10 @@ def main() -> int:
     parser.add_argument("--before", help="another checkout's src directory, measured beside")
     parser.add_argument("--varserver-every", type=int, default=3, help="every Nth site varserver")
     parser.add_argument("--big-every", type=int, default=10, help="every Nth site 30 inverters")
+    parser.add_argument("--per-process", type=int, default=1000, help="PVSes per simulator")
     parser.add_argument("--scrape-interval", type=float, default=60.0)
+    parser.add_argument("--idle-after", type=float, default=300.0, help="the exporters' idle_after")
+    parser.add_argument("--request-histograms", choices=("on", "off"), default="off")
     parser.add_argument("--settle", type=float, default=30.0)
     parser.add_argument("--window", type=float, default=240.0)
     parser.add_argument("--profile", help="py-spy each exporter over the window into this dir")
