@@ -391,7 +391,7 @@ def main() -> int:
     parser.add_argument("--scrape-interval", type=float, default=60.0)
     parser.add_argument("--idle-after", type=float, default=300.0, help="the exporters' idle_after")
     parser.add_argument("--request-histograms", choices=("on", "off"), default="off")
-    parser.add_argument("--settle", type=float, default=30.0)
+    parser.add_argument("--settle", type=float, default=10.0)
     parser.add_argument("--window", type=float, default=240.0)
     parser.add_argument("--profile", help="py-spy each exporter over the window into this dir")
     parser.add_argument("--summarise", nargs="+", help="summarise py-spy raw files and stop")
