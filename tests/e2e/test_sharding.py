@@ -161,14 +161,20 @@ class Fleet:
             )
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+        # The agents first, while the central server still takes their last
+        # samples: an agent stopping flushes its remote-write queue for up to
+        # its flush deadline (1 min), so with the central server gone each one
+        # held the teardown for the whole 10 s wait below.
+        agents = [p for name, p in self.processes.items() if name != "central"]
+        for group in (agents, [p for p in self.processes.values() if p not in agents]):
+            for process in group:
+                process.terminate()
+            for process in group:
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(5)
         for server in self.exporters:
             with contextlib.suppress(Exception):
                 self.loop.run(server.stop())
