@@ -128,3 +128,38 @@ def test_poll_spacing_finds_a_double_and_a_missed_poll(fs: ModuleType):
     assert found["twice"] == ["site-00001"]
     assert found["missed"] == ["site-00002"]
     assert found["worst_gap"] == pytest.approx(200 / 120)
+
+
+# Two lines as Prometheus 2.42 logs a refused remote-write request (one of a
+# 1000-site reshard, 2026-12-06), and one unrelated line.
+CENTRAL_LOG = (
+    'ts=2026-12-06T20:57:50.919Z caller=write_handler.go:109 level=error component=web '
+    'msg="Out of order sample from remote write" err="duplicate sample for timestamp" '
+    'series="{__name__=\\"sunpower_pvs_requests_total\\", fleet=\\"bench\\", '
+    'instance=\\"site-00454\\", job=\\"sunpower_probe\\", kind=\\"vars_cached\\", '
+    'target=\\"site-00454\\"}" timestamp=1796590604912\n'
+    "ts=2026-12-06T20:58:00.000Z caller=main.go:1 level=info msg=\"Completed loading\"\n"
+    'ts=2026-12-06T20:59:00.000Z caller=write_handler.go:109 level=error component=web '
+    'msg="Out of order sample from remote write" err="out of order sample" '
+    'series="{__name__=\\"up\\", instance=\\"site-00001\\", note=\\"a \\\\\\"quoted\\\\\\" value\\"}" '
+    "timestamp=1796590700000\n"
+)
+
+
+def test_refused_samples_are_read_from_the_central_servers_log(fs: ModuleType):
+    first, second = fs.refused_samples(CENTRAL_LOG)
+    assert first.name == "sunpower_pvs_requests_total"
+    assert first.site == "site-00454"
+    assert dict(first.labels)["kind"] == "vars_cached"
+    assert first.error == "duplicate sample for timestamp"
+    assert first.timestamp_ms == 1796590604912
+    assert first.late == pytest.approx(66.007, abs=1e-3)
+    assert dict(second.labels)["note"] == 'a "quoted" value'
+    assert second.error == "out of order sample"
+
+
+def test_refused_samples_are_sorted_by_the_steps_of_their_explanation(fs: ModuleType):
+    first, second = fs.refused_samples(CENTRAL_LOG)
+    reloaded = 1796590604912 / 1000 - 2.0  # the first taken 2 s after the reload
+    counts = fs.classify_refused([first, second], reloaded, {"site-00454"}, 60.0)
+    assert counts == {"refused": 2, "moved": 1, "in_tick": 1, "stale_time": 1, "duplicate": 1}
