@@ -1250,7 +1250,8 @@ def explain_refused(
         around = "?"
         with contextlib.suppress(OSError, RuntimeError, http.client.HTTPException, ValueError):
             selector = ",".join(f'{k}="{v}"' for k, v in labels.items())
-            found = harness.central_query(f"{{{selector}}}[{4 * interval:.0f}s]", taken + 3 * interval)
+            query = f"{{{selector}}}[{4 * interval:.0f}s]"
+            found = harness.central_query(query, taken + 3 * interval)
             times = sorted(float(t) for series in found for t, _ in series["values"])
             same = any(round(t * 1000) == item.timestamp_ms for t in times)
             around = (

@@ -133,15 +133,16 @@ def test_poll_spacing_finds_a_double_and_a_missed_poll(fs: ModuleType):
 # Two lines as Prometheus 2.42 logs a refused remote-write request (one of a
 # 1000-site reshard, 2026-12-06), and one unrelated line.
 CENTRAL_LOG = (
-    'ts=2026-12-06T20:57:50.919Z caller=write_handler.go:109 level=error component=web '
+    "ts=2026-12-06T20:57:50.919Z caller=write_handler.go:109 level=error component=web "
     'msg="Out of order sample from remote write" err="duplicate sample for timestamp" '
     'series="{__name__=\\"sunpower_pvs_requests_total\\", fleet=\\"bench\\", '
     'instance=\\"site-00454\\", job=\\"sunpower_probe\\", kind=\\"vars_cached\\", '
     'target=\\"site-00454\\"}" timestamp=1796590604912\n'
-    "ts=2026-12-06T20:58:00.000Z caller=main.go:1 level=info msg=\"Completed loading\"\n"
-    'ts=2026-12-06T20:59:00.000Z caller=write_handler.go:109 level=error component=web '
+    'ts=2026-12-06T20:58:00.000Z caller=main.go:1 level=info msg="Completed loading"\n'
+    "ts=2026-12-06T20:59:00.000Z caller=write_handler.go:109 level=error component=web "
     'msg="Out of order sample from remote write" err="out of order sample" '
-    'series="{__name__=\\"up\\", instance=\\"site-00001\\", note=\\"a \\\\\\"quoted\\\\\\" value\\"}" '
+    'series="{__name__=\\"up\\", instance=\\"site-00001\\", '
+    'note=\\"a \\\\\\"quoted\\\\\\" value\\"}" '
     "timestamp=1796590700000\n"
 )
 

@@ -48,7 +48,7 @@ async def test_a_first_poll_shows_every_series_of_a_long_polled_site(
     ]
     clock = FakeClock(NOON_UTC)
     targets = [
-        api_target_for(sim, api, name=name) for sim, name in zip(sims, ("long", "fresh"))
+        api_target_for(sim, api, name=name) for sim, name in ((sims[0], "long"), (sims[1], "fresh"))
     ]
     exporter = await make_exporter(targets, clock=clock, poll_mode="scrape")
     long, fresh = exporter.state.pollers["long"], exporter.state.pollers["fresh"]
