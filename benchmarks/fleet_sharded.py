@@ -598,11 +598,14 @@ def check_poll_spacing(
         counts.append(len(times))
         gaps = [b - a for a, b in itertools.pairwise(times)]
         worst = max([worst, *(g / site.interval for g in gaps)])
-        span = until - since
         if any(g < 0.5 * site.interval for g in gaps):
             twice.append(site.name)
-        # Missed: a gap over 1.5 intervals, or fewer polls than the window holds.
-        if any(g > 1.5 * site.interval for g in gaps) or len(times) < int(span / site.interval):
+        # Missed: a gap over 1.5 intervals, the window's ends included (no poll
+        # in its first or last 1.5 intervals). Not "fewer polls than the window
+        # holds": polls a second or two late each drift past the window's end,
+        # and a 360 s window then holds two polls 120 s apart, none missed.
+        edges = [times[0] - since, until - times[-1]] if times else [until - since]
+        if any(g > 1.5 * site.interval for g in [*gaps, *edges]):
             missed.append(site.name)
     return {
         "twice": twice,

@@ -130,6 +130,20 @@ def test_poll_spacing_finds_a_double_and_a_missed_poll(fs: ModuleType):
     assert found["worst_gap"] == pytest.approx(200 / 120)
 
 
+def test_poll_spacing_judges_the_window_ends_by_gap_not_by_count(fs: ModuleType):
+    sites = [fs.Site(i, "legacy", 2) for i in range(4)]
+    polls = {
+        # Late by 2 s a poll: two polls in a 360 s window, no gap over 1.02 intervals.
+        "site-00000": [-1.0, 121.5, 244.0, 366.5],
+        "site-00001": [10.0, 130.0],  # then nothing for the window's last 230 s
+        "site-00002": [190.0, 310.0],  # nothing for the window's first 190 s
+        "site-00003": [],  # never polled
+    }
+    found = fs.check_poll_spacing(sites, polls, 0.0, 360.0)
+    assert found["missed"] == ["site-00001", "site-00002", "site-00003"]
+    assert found["twice"] == []
+
+
 # Two lines as Prometheus 2.42 logs a refused remote-write request (one of a
 # 1000-site reshard, 2026-12-06), and one unrelated line.
 CENTRAL_LOG = (

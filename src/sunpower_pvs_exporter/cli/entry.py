@@ -49,6 +49,10 @@ def _main(argv: Sequence[str] | None) -> int:
     word = args[0] if args and args[0] in ("init", *SUBCOMMANDS) else ""
     line = f"{PROG}{' ' + word if word else ''}: interrupted"
     try:
+        if argv is None:  # the process's entry point
+            from sunpower_pvs_exporter import interrupt_redelivery
+
+            interrupt_redelivery.install()
         from sunpower_pvs_exporter import interrupts
 
         previous = interrupts.install(line)

@@ -230,6 +230,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Ctrl-C at any moment, the imports of the simulator included, ends with one line."""
     line = "sunpower-pvs-simulator: interrupted"
     try:
+        if argv is None:  # the process's entry point
+            from sunpower_pvs_exporter import interrupt_redelivery
+
+            interrupt_redelivery.install()
         from sunpower_pvs_exporter import interrupts
 
         previous = interrupts.install(line)
