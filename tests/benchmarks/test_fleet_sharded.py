@@ -6,11 +6,12 @@ Only the pure parts; the harness itself runs real processes for minutes.
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import math
 import sys
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import pytest
 
@@ -178,3 +179,27 @@ def test_refused_samples_are_sorted_by_the_steps_of_their_explanation(fs: Module
     reloaded = 1796590604912 / 1000 - 2.0  # the first taken 2 s after the reload
     counts = fs.classify_refused([first, second], reloaded, {"site-00454"}, 60.0)
     assert counts == {"refused": 2, "moved": 1, "in_tick": 1, "stale_time": 1, "duplicate": 1}
+
+
+@pytest.mark.parametrize("by", ["relabel", "new-job"])
+def test_a_reshard_by_new_job_renames_the_probe_job_and_keeps_its_label(
+    fs: ModuleType, tmp_path: Path, by: str
+):
+    args = argparse.Namespace(
+        pvs=4, varserver_every=3, big_every=10, scrape_interval=60.0, reshard_by=by
+    )
+    harness = fs.Harness(args, tmp_path)
+    harness.exporters = [SimpleNamespace(port=9001), SimpleNamespace(port=9002)]
+    harness.central = SimpleNamespace(port=9090)
+    before, after = harness.agent_config(0, 2), harness.agent_config(0, 3)
+    probes = [config["scrape_configs"][0] for config in (before, after)]
+    assert [p["relabel_configs"][0]["modulus"] for p in probes] == [2, 3]
+    job_rules = [
+        [r for r in p["relabel_configs"] if r.get("target_label") == "job"] for p in probes
+    ]
+    if by == "relabel":
+        assert [p["job_name"] for p in probes] == ["sunpower_probe", "sunpower_probe"]
+        assert job_rules == [[], []]
+    else:
+        assert [p["job_name"] for p in probes] == ["sunpower_probe_of_2", "sunpower_probe_of_3"]
+        assert job_rules == [[{"target_label": "job", "replacement": "sunpower_probe"}]] * 2
