@@ -43,7 +43,11 @@ reloads every agent, and checks, reading every exporter's poll counters
 every 5 s, that each moved site is taken up by its new exporter, that its
 old exporter polls it no later than ``idle_after`` (+ the 5 s reload tick)
 after the reload and the two poll it together for no longer than that, and
-that no site misses more than one scrape centrally.
+that no site misses more than one scrape centrally, and that the central
+server refused no sample; each refused sample it logged is shown with the
+evidence for its cause (its site, when it was taken and refused, the
+series' samples around it). ``--reshard-by new-job`` also renames the
+probe job at the reshard (docs/scaling.md, "Adding or removing a shard").
 
     python benchmarks/fleet_sharded.py --pvs 1000 --shards 2
     python benchmarks/fleet_sharded.py --pvs 10000 --shards 10 --intervals 3
@@ -74,6 +78,7 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -279,6 +284,7 @@ class Stopped(Exception):
     """The memory watch stopped the fleet."""
 
 
+PROBE_JOB = "sunpower_probe"
 POLLS = re.compile(r'^sunpower_pvs_polls_total\{target="([^"]*)"\} (\S+)$', re.M)
 ACTIVE = re.compile(r'^sunpower_pvs_target_active\{target="([^"]*)"\} (\S+)$', re.M)
 POLL_DURATION = re.compile(
@@ -405,6 +411,25 @@ class Harness:
     def agent_config(self, shard: int, modulus: int) -> dict[str, Any]:
         exporter = f"127.0.0.1:{self.exporters[shard].port}"
         interval = f"{self.args.scrape_interval:g}s"
+        relabel: list[dict[str, Any]] = [
+            {
+                "source_labels": ["__address__"],
+                "modulus": modulus,
+                "target_label": "__tmp_shard",
+                "action": "hashmod",
+            },
+            {"source_labels": ["__tmp_shard"], "regex": str(shard), "action": "keep"},
+            {"source_labels": ["__address__"], "target_label": "__param_target"},
+            {"source_labels": ["__param_target"], "target_label": "instance"},
+            {"target_label": "__address__", "replacement": exporter},
+        ]
+        job = PROBE_JOB
+        if self.args.reshard_by == "new-job":
+            # A job name per modulus: a reshard then replaces the job's scrape
+            # pool instead of restarting its loops with the targets it had
+            # (docs/scaling.md); the series keep the job label they had.
+            job = f"{PROBE_JOB}_of_{modulus}"
+            relabel.append({"target_label": "job", "replacement": PROBE_JOB})
         return {
             "global": {
                 "scrape_interval": interval,
@@ -413,21 +438,10 @@ class Harness:
             },
             "scrape_configs": [
                 {
-                    "job_name": "sunpower_probe",
+                    "job_name": job,
                     "metrics_path": "/probe",
                     "static_configs": [{"targets": [s.name for s in self.sites]}],
-                    "relabel_configs": [
-                        {
-                            "source_labels": ["__address__"],
-                            "modulus": modulus,
-                            "target_label": "__tmp_shard",
-                            "action": "hashmod",
-                        },
-                        {"source_labels": ["__tmp_shard"], "regex": str(shard), "action": "keep"},
-                        {"source_labels": ["__address__"], "target_label": "__param_target"},
-                        {"source_labels": ["__param_target"], "target_label": "instance"},
-                        {"target_label": "__address__", "replacement": exporter},
-                    ],
+                    "relabel_configs": relabel,
                 },
                 {"job_name": "sunpower_exporter", "static_configs": [{"targets": [exporter]}]},
             ],
@@ -637,6 +651,72 @@ def check_central(
         if gap > limit:
             gappy.append((site.name, round(gap, 1)))
     return {"absent": absent, "gaps": gappy, "largest_gap": worst}
+
+
+# --- samples the central server refused ---------------------------------------------------
+
+# The central server (storage/remote/write_handler.go) logs the first sample of
+# each remote-write request it refuses, with its series and its own timestamp.
+REFUSED_LINE = re.compile(
+    r'^ts=(\S+) .*msg="Out of order sample from remote write" err="([^"]*)" '
+    r'series="((?:[^"\\]|\\.)*)" timestamp=(-?\d+)',
+    re.M,
+)
+LABEL_PAIR = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+@dataclass(frozen=True)
+class Refused:
+    """One refused sample, as the central server logged it."""
+
+    logged: float  # wall-clock s when it was refused
+    error: str
+    labels: tuple[tuple[str, str], ...]
+    timestamp_ms: int  # the sample's own
+
+    @property
+    def name(self) -> str:
+        return dict(self.labels).get("__name__", "")
+
+    @property
+    def site(self) -> str:
+        return dict(self.labels).get("instance", "")
+
+    @property
+    def late(self) -> float:
+        """Seconds between the sample's timestamp and its refusal."""
+        return self.logged - self.timestamp_ms / 1000
+
+
+def unquote(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def refused_samples(log_text: str) -> list[Refused]:
+    found = []
+    for logged, error, series, timestamp in REFUSED_LINE.findall(log_text):
+        at = datetime.fromisoformat(logged.replace("Z", "+00:00")).timestamp()
+        labels = tuple((k, unquote(v)) for k, v in LABEL_PAIR.findall(unquote(series)))
+        found.append(Refused(at, error, labels, int(timestamp)))
+    return found
+
+
+def classify_refused(
+    refused: list[Refused], reloaded: float, moved: set[str], interval: float
+) -> dict[str, int]:
+    """How many refused samples fit each step of the explanation in
+    docs/scaling.md ("Adding or removing a shard"): of a moved site, taken
+    before the reloaded target list was applied (two 5 s ticks at most),
+    refused 1.1 scrape intervals after their timestamp (when a stopped scrape
+    loop writes its staleness markers)."""
+    window = [r for r in refused if 0 <= r.timestamp_ms / 1000 - reloaded <= 2 * RELOAD_TICK]
+    return {
+        "refused": len(refused),
+        "moved": sum(1 for r in refused if r.site in moved),
+        "in_tick": len(window),
+        "stale_time": sum(1 for r in refused if 1.05 <= r.late / interval <= 1.3),
+        "duplicate": sum(1 for r in refused if "duplicate" in r.error),
+    }
 
 
 # --- which resource ran out -------------------------------------------------------------
@@ -1090,7 +1170,8 @@ def reshard(harness: Harness, args: argparse.Namespace) -> tuple[bool, list[str]
     missed_one = check_central(sites, samples, reloaded_wall - 60, 1.5 * args.scrape_interval)
     res = gather_resources(harness, observe, end_wall, "reshard", "reshard-end")
     print(
-        f"\nreshard {old} -> {new} ({len(moved)} of {len(sites)} sites moved), idle_after "
+        f"\nreshard {old} -> {new} by {args.reshard_by} ({len(moved)} of {len(sites)} sites "
+        f"moved), idle_after "
         f"{args.idle_after:g} s, scrapes every {args.scrape_interval:g} s, observed "
         f"{observe:.0f} s; load average {os.getloadavg()[0]:.1f}:"
     )
@@ -1125,6 +1206,7 @@ def reshard(harness: Harness, args: argparse.Namespace) -> tuple[bool, list[str]
             f"gaps around the reload at {marks}"
         )
     print(f"  remote write: samples refused by the central server {res.remote_write_failed:.0f}")
+    explain_refused(harness, reloaded_wall, {s.name: s for s in moved}, old, new)
     ran_out = report_resources(res, args.scrape_interval)
     overlap_ok = max(overlaps, default=0.0) <= args.idle_after + RELOAD_TICK + SAMPLE_EVERY
     held = (
@@ -1136,6 +1218,54 @@ def reshard(harness: Harness, args: argparse.Namespace) -> tuple[bool, list[str]
         and not res.remote_write_failed
     )
     return held, ran_out
+
+
+def explain_refused(
+    harness: Harness, reloaded: float, moved: dict[str, Site], old: int, new: int
+) -> None:
+    """What the central server refused, and the evidence for why: each refused
+    sample's site and series, when it was taken and refused, the agents that
+    sent it, and the series' samples in the central server around it."""
+    interval = harness.args.scrape_interval
+    assert harness.central is not None
+    text = harness.central.log.read_text(errors="replace")
+    refused = [r for r in refused_samples(text) if r.logged >= reloaded - RELOAD_TICK]
+    with contextlib.suppress(OSError, RuntimeError, http.client.HTTPException, ValueError):
+        failed = [
+            sum(metric_values(page, "prometheus_remote_storage_samples_failed_total"))
+            for page in harness.agent_pages()
+        ]
+        print(f"  samples failed per agent: {[f'{v:.0f}' for v in failed]}")
+    counts = classify_refused(refused, reloaded, set(moved), interval)
+    print(
+        f"  refused samples in the central server's log (the first of each refused "
+        f"request): {counts['refused']}; of moved sites {counts['moved']}; taken within "
+        f"{2 * RELOAD_TICK:g} s after the reload {counts['in_tick']}; refused 1.05-1.3 "
+        f"scrape intervals after their timestamp {counts['stale_time']}; "
+        f'"duplicate sample for timestamp" {counts["duplicate"]}'
+    )
+    for item in refused[:12]:
+        labels = dict(item.labels)
+        site = moved.get(item.site)
+        where = f"moved {hashmod(item.site, old)}->{hashmod(item.site, new)}" if site else "stayed"
+        shown = {k: v for k, v in labels.items() if k in {"kind", "class", "device_id"}}
+        taken = item.timestamp_ms / 1000
+        around = "?"
+        with contextlib.suppress(OSError, RuntimeError, http.client.HTTPException, ValueError):
+            selector = ",".join(f'{k}="{v}"' for k, v in labels.items())
+            query = f"{{{selector}}}[{4 * interval:.0f}s]"
+            found = harness.central_query(query, taken + 3 * interval)
+            times = sorted(float(t) for series in found for t, _ in series["values"])
+            same = any(round(t * 1000) == item.timestamp_ms for t in times)
+            around = (
+                f"a sample at that very millisecond: {'yes' if same else 'no'}; "
+                f"its samples around it: {[f'{t - taken:+.1f}' for t in times]} s"
+            )
+        print(
+            f"    {item.site} ({where}) {item.name}{shown or ''}: taken at reload "
+            f"{taken - reloaded:+.1f} s, refused {item.late:.1f} s "
+            f"({item.late / interval:.2f} intervals) later; centrally {around}"
+        )
 
 
 def main() -> int:
@@ -1157,6 +1287,13 @@ def main() -> int:
         choices=("on", "off"),
         default="off",
         help="the exporters' request_histograms (off, as contrib/prometheus/sharding/ has it)",
+    )
+    parser.add_argument(
+        "--reshard-by",
+        choices=("relabel", "new-job"),
+        default="relabel",
+        help="how --reshard changes the agents: the modulus in the probe job's relabelling "
+        "(the recipe), or also a job name per modulus (relabelled back to sunpower_probe)",
     )
     parser.add_argument("--keep-logs", help="copy the children's logs into this directory")
     parser.add_argument(

@@ -29,8 +29,9 @@ from sunpower_pvs_exporter.simulator.site import SimClock, SiteConfig
 from sunpower_pvs_exporter.web.server import ExporterServer
 from support import NOON_UTC, pollers_for, tls_target_for
 
-# Certificates and exporters with a web config, for tests/web/ and tests/fuzz/.
-pytest_plugins = ["web_exporters"]
+# Certificates and exporters with a web config, for tests/web/ and tests/fuzz/;
+# the monitoring stack (real Prometheus) of tests/e2e/ and tests/contrib/.
+pytest_plugins = ["web_exporters", "e2e.monitoring_stack"]
 
 # The whole session runs in a zone far from UTC, with daylight saving. Real
 # PVS clocks run UTC; a test machine in UTC would hide every place where a

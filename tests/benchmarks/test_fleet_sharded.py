@@ -6,11 +6,12 @@ Only the pure parts; the harness itself runs real processes for minutes.
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import math
 import sys
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import pytest
 
@@ -142,3 +143,63 @@ def test_poll_spacing_judges_the_window_ends_by_gap_not_by_count(fs: ModuleType)
     found = fs.check_poll_spacing(sites, polls, 0.0, 360.0)
     assert found["missed"] == ["site-00001", "site-00002", "site-00003"]
     assert found["twice"] == []
+
+
+# Two lines as Prometheus 2.42 logs a refused remote-write request (one of a
+# 1000-site reshard, 2026-12-06), and one unrelated line.
+CENTRAL_LOG = (
+    "ts=2026-12-06T20:57:50.919Z caller=write_handler.go:109 level=error component=web "
+    'msg="Out of order sample from remote write" err="duplicate sample for timestamp" '
+    'series="{__name__=\\"sunpower_pvs_requests_total\\", fleet=\\"bench\\", '
+    'instance=\\"site-00454\\", job=\\"sunpower_probe\\", kind=\\"vars_cached\\", '
+    'target=\\"site-00454\\"}" timestamp=1796590604912\n'
+    'ts=2026-12-06T20:58:00.000Z caller=main.go:1 level=info msg="Completed loading"\n'
+    "ts=2026-12-06T20:59:00.000Z caller=write_handler.go:109 level=error component=web "
+    'msg="Out of order sample from remote write" err="out of order sample" '
+    'series="{__name__=\\"up\\", instance=\\"site-00001\\", '
+    'note=\\"a \\\\\\"quoted\\\\\\" value\\"}" '
+    "timestamp=1796590700000\n"
+)
+
+
+def test_refused_samples_are_read_from_the_central_servers_log(fs: ModuleType):
+    first, second = fs.refused_samples(CENTRAL_LOG)
+    assert first.name == "sunpower_pvs_requests_total"
+    assert first.site == "site-00454"
+    assert dict(first.labels)["kind"] == "vars_cached"
+    assert first.error == "duplicate sample for timestamp"
+    assert first.timestamp_ms == 1796590604912
+    assert first.late == pytest.approx(66.007, abs=1e-3)
+    assert dict(second.labels)["note"] == 'a "quoted" value'
+    assert second.error == "out of order sample"
+
+
+def test_refused_samples_are_sorted_by_the_steps_of_their_explanation(fs: ModuleType):
+    first, second = fs.refused_samples(CENTRAL_LOG)
+    reloaded = 1796590604912 / 1000 - 2.0  # the first taken 2 s after the reload
+    counts = fs.classify_refused([first, second], reloaded, {"site-00454"}, 60.0)
+    assert counts == {"refused": 2, "moved": 1, "in_tick": 1, "stale_time": 1, "duplicate": 1}
+
+
+@pytest.mark.parametrize("by", ["relabel", "new-job"])
+def test_a_reshard_by_new_job_renames_the_probe_job_and_keeps_its_label(
+    fs: ModuleType, tmp_path: Path, by: str
+):
+    args = argparse.Namespace(
+        pvs=4, varserver_every=3, big_every=10, scrape_interval=60.0, reshard_by=by
+    )
+    harness = fs.Harness(args, tmp_path)
+    harness.exporters = [SimpleNamespace(port=9001), SimpleNamespace(port=9002)]
+    harness.central = SimpleNamespace(port=9090)
+    before, after = harness.agent_config(0, 2), harness.agent_config(0, 3)
+    probes = [config["scrape_configs"][0] for config in (before, after)]
+    assert [p["relabel_configs"][0]["modulus"] for p in probes] == [2, 3]
+    job_rules = [
+        [r for r in p["relabel_configs"] if r.get("target_label") == "job"] for p in probes
+    ]
+    if by == "relabel":
+        assert [p["job_name"] for p in probes] == ["sunpower_probe", "sunpower_probe"]
+        assert job_rules == [[], []]
+    else:
+        assert [p["job_name"] for p in probes] == ["sunpower_probe_of_2", "sunpower_probe_of_3"]
+        assert job_rules == [[{"target_label": "job", "replacement": "sunpower_probe"}]] * 2

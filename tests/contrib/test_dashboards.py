@@ -28,7 +28,7 @@ from contrib.promql_names import (
     known_names,
     metric_names,
 )
-from e2e.monitoring_stack import MonitoringStack, PrometheusError, shared_stack
+from e2e.monitoring_stack import PrometheusError
 from sunpower_pvs_exporter.metrics.catalog import ALL_METRICS
 
 GRAFANA_DIR = REPO / "contrib" / "grafana"
@@ -293,12 +293,6 @@ def test_every_catalog_metric_has_a_panel_or_a_reason():
 
 
 # --- against a real Prometheus with the simulator's data ---------------------------------
-
-
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MonitoringStack]:
-    with shared_stack(tmp_path_factory) as shared:
-        yield shared
 
 
 @pytest.mark.e2e

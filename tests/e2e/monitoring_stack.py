@@ -431,29 +431,62 @@ class MonitoringStack:
         )
 
 
-_shared: MonitoringStack | None = None
-_users = 0
+class SharedStack:
+    """One stack for every test that asks for ``stack``, in whatever modules:
+    started by the first, stopped right after the last.
+
+    Kept running to the end of the session instead, it went on polling,
+    scraping and evaluating every rule file each second through all the
+    tests that run after its last user, on a 2-core machine that runs them.
+    """
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self.tmp_path_factory = tmp_path_factory
+        self.running: MonitoringStack | None = None
+
+    def get(self) -> MonitoringStack:
+        if self.running is None:
+            paths = require_binaries("prometheus")
+            stack = MonitoringStack(self.tmp_path_factory.mktemp("monitoring"), paths["prometheus"])
+            stack.start()
+            try:
+                stack.wait_until_scraped()
+            except BaseException:
+                stack.stop()
+                raise
+            self.running = stack
+        return self.running
+
+    def stop(self) -> None:
+        if self.running is not None:
+            self.running.stop()
+            self.running = None
 
 
-@contextlib.contextmanager
-def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MonitoringStack]:
-    """One stack per test session, however many test modules use it."""
-    global _shared, _users
-    paths = require_binaries("prometheus")
-    if _shared is None:
-        stack = MonitoringStack(tmp_path_factory.mktemp("monitoring"), paths["prometheus"])
-        stack.start()
-        try:
-            stack.wait_until_scraped()
-        except BaseException:
-            stack.stop()
-            raise
-        _shared = stack
-    _users += 1
+def needed_after(request: pytest.FixtureRequest, fixture: str) -> bool:
+    """Whether a test after this one (in the session's order) uses ``fixture``."""
+    items = request.session.items
     try:
-        yield _shared
+        at = items.index(request.node)
+    except ValueError:
+        return True
+    return any(fixture in getattr(item, "fixturenames", ()) for item in items[at + 1 :])
+
+
+@pytest.fixture(scope="session")
+def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedStack]:
+    """The session's holder: stops the stack at the end if no test did (a test
+    run stopped early, or a pytest-xdist worker that ran only some users)."""
+    holder = SharedStack(tmp_path_factory)
+    try:
+        yield holder
     finally:
-        _users -= 1
-        if _users == 0 and _shared is not None:
-            _shared.stop()
-            _shared = None
+        holder.stop()
+
+
+@pytest.fixture
+def stack(shared_stack: SharedStack, request: pytest.FixtureRequest) -> Iterator[MonitoringStack]:
+    """The running monitoring stack (started for the first test that asks)."""
+    yield shared_stack.get()
+    if not needed_after(request, "stack"):
+        shared_stack.stop()

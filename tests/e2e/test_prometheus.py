@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ from e2e.monitoring_stack import (
     MonitoringStack,
     http_get,
     require_binaries,
-    shared_stack,
 )
 from sunpower_pvs_exporter.metrics.catalog import ALL_METRICS
 from sunpower_pvs_exporter.simulator.site import SiteState
@@ -33,12 +31,6 @@ from support import parse_samples, series
 pytestmark = pytest.mark.e2e
 
 KIB = 1024.0
-
-
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MonitoringStack]:
-    with shared_stack(tmp_path_factory) as shared:
-        yield shared
 
 
 def value_of(sample: dict[str, Any]) -> float:

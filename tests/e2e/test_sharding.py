@@ -9,8 +9,8 @@ central Prometheus (``--web.enable-remote-write-receiver``).
 Checked: every PVS is polled by exactly one exporter (the simulator's request
 counts against both exporters' poll counters, and the owner is the one
 Prometheus's hashmod picks); all 20 sites reach the central Prometheus with no
-gaps; after a shard move (the modulus changes from 2 to 3 and both agents
-reload) the old exporter stops polling the moved sites within its idle window
+gaps; after a shard move (the modulus and the job's name change from 2 to 3
+and both agents reload) the old exporter stops polling the moved sites within its idle window
 and the new one takes them up, still without gaps centrally.
 
 Each simulated PVS listens on its own loopback address (127.0.2.10 and up;
@@ -75,7 +75,8 @@ BEFORE = {"modulus": 2, "keep": ("0", "1")}
 AFTER = {"modulus": 3, "keep": ("0|2", "1")}
 MAX_GAP = 3.0  # seconds between two central samples of a site, scraped every 1 s
 # Prometheus applies a reloaded scrape config's target list on a 5 s tick, so
-# during a reshard a moved site may miss up to that (plus a scrape) centrally.
+# during a reshard a site may miss up to that (plus a scrape) centrally: a
+# moved one, and with the job renamed (started afresh) one that stays too.
 RELOAD_TICK = 5.0
 
 
@@ -161,14 +162,20 @@ class Fleet:
             )
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+        # The agents first, while the central server still takes their last
+        # samples: an agent stopping flushes its remote-write queue for up to
+        # its flush deadline (1 min), so with the central server gone each one
+        # held the teardown for the whole 10 s wait below.
+        agents = [p for name, p in self.processes.items() if name != "central"]
+        for group in (agents, [p for p in self.processes.values() if p not in agents]):
+            for process in group:
+                process.terminate()
+            for process in group:
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(5)
         for server in self.exporters:
             with contextlib.suppress(Exception):
                 self.loop.run(server.stop())
@@ -192,15 +199,19 @@ class Fleet:
         config["global"].update({"scrape_interval": "1s", "scrape_timeout": "1s"})
         exporter = f"127.0.0.1:{self.exporters[shard].port}"
         probe, health = config["scrape_configs"]
-        assert probe["job_name"] == JOB
+        # Renamed with the modulus (a reshard starts the job afresh), the
+        # series relabelled back to JOB.
+        assert probe["job_name"] == f"{JOB}_of_{BEFORE['modulus']}"
+        probe["job_name"] = f"{JOB}_of_{layout['modulus']}"
         probe["static_configs"] = [{"targets": SITES}]
         relabel = probe["relabel_configs"]
         assert relabel[0]["action"] == "hashmod"
         relabel[0]["modulus"] = layout["modulus"]
         assert relabel[1]["action"] == "keep"
         relabel[1]["regex"] = layout["keep"][shard]
-        assert relabel[-1]["target_label"] == "__address__"
-        relabel[-1]["replacement"] = exporter
+        assert relabel[-1] == {"target_label": "job", "replacement": JOB}
+        assert relabel[-2]["target_label"] == "__address__"
+        relabel[-2]["replacement"] = exporter
         health["static_configs"] = [{"targets": [exporter]}]
         (remote,) = config["remote_write"]
         remote["url"] = f"http://127.0.0.1:{self.ports['central']}/api/v1/write"
@@ -322,9 +333,13 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
 
 def test_shipped_recipes_are_the_ones_tested():
     recipe = yaml.safe_load(RECIPE.read_text())
-    relabel = recipe["scrape_configs"][0]["relabel_configs"]
+    probe = recipe["scrape_configs"][0]
+    relabel = probe["relabel_configs"]
     assert [r.get("action", "replace") for r in relabel[:2]] == ["hashmod", "keep"]
     assert relabel[0]["source_labels"] == ["__address__"]
+    # The job's name carries the modulus; its series carry JOB.
+    assert probe["job_name"] == f"{JOB}_of_{relabel[0]['modulus']}"
+    assert relabel[-1] == {"target_label": "job", "replacement": JOB}
     assert recipe["remote_write"][0]["url"].endswith("/api/v1/write")
     exporter = yaml.safe_load(EXPORTER_RECIPE.read_text())
     assert exporter["poll_mode"] == "on_demand"
@@ -418,7 +433,7 @@ def test_each_pvs_polled_by_one_exporter_and_resharding_moves_the_polling(fleet:
         assert counts[0] <= polls[mine] <= counts[1] + 1, (site, polls, counts)
     assert_no_gaps(samples_since(fleet, filled, "30s"), filled)
 
-    # The shard moves: modulus 3; both agents reload.
+    # The shard moves: modulus 3, the job renamed with it; both agents reload.
     fleet.reload(0, AFTER)
     fleet.reload(1, AFTER)
 

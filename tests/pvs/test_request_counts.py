@@ -117,7 +117,10 @@ def counted(text: str, target: str = "site") -> Counted:
 
 def assert_agree(exporter: Counted, simulator: Served) -> None:
     """Kind by kind: sent = received, answers by class, bytes, histogram count."""
-    assert exporter.sent == dict(simulator.received)
+    # Every kind the PVS received is shown; a kind shown before its first
+    # request (``RequestCounts.expect``) at 0.
+    assert set(simulator.received) <= set(exporter.sent)
+    assert exporter.sent == {kind: simulator.received[kind] for kind in exporter.sent}
     for kind in exporter.sent:
         for end in ("2xx", "3xx", "4xx", "5xx"):
             assert exporter.ended.get((kind, end), 0) == simulator.answers[kind, end], (kind, end)
@@ -340,10 +343,43 @@ def test_a_request_ending_after_a_take_over_counts_in_the_new_record():
     assert old.view() == new.view() == ()
     by_kind = {view.kind: view for view in newer.view()}
     assert by_kind["vars_cached"].sent == 1
-    assert by_kind["vars_cached"].ended == (("5xx", 1),)
+    assert by_kind["vars_cached"].ended == (("2xx", 0), ("5xx", 1))
     assert by_kind["vars_cached"].body_bytes == 7
     assert by_kind["login"].answered == 1
     assert [view.kind for view in newer.view()] == ["login", "vars_cached"]
+
+
+def test_an_expected_kind_is_shown_at_zero_until_its_first_request():
+    """The reader says it will send a kind from its next poll on: its counters
+    show at 0 now, 2xx included, so a target's first poll shows the series its
+    later polls do (docs/scaling.md: a reshard's staleness markers)."""
+    counts = RequestCounts()
+    counts.sent("vars_match")
+    counts.ended("vars_match", "2xx", body_bytes=5, seconds=0.1)
+    version = counts.version
+    counts.expect("vars_cached")
+    assert counts.version != version
+    by_kind = {view.kind: view for view in counts.view()}
+    cached = by_kind["vars_cached"]
+    assert (cached.sent, cached.ended, cached.body_bytes) == (0, (("2xx", 0),), 0)
+    assert cached.cumulative == (0,) * (len(ANSWER_SECONDS_BUCKETS) + 1)
+    # Expecting a kind already counted changes nothing.
+    counts.sent("vars_cached")
+    counts.ended("vars_cached", "timeout", body_bytes=0, seconds=None)
+    version = counts.version
+    before = counts.view()
+    counts.expect("vars_cached")
+    assert counts.view() == before and counts.version == version
+    (cached,) = [view for view in counts.view() if view.kind == "vars_cached"]
+    assert cached.ended == (("2xx", 0), ("timeout", 1))
+
+
+def test_an_expected_kind_lands_in_the_record_that_took_over():
+    old, new = RequestCounts(), RequestCounts()
+    new.take_over(old)
+    old.expect("vars_cached")
+    assert old.view() == ()
+    assert [view.kind for view in new.view()] == ["vars_cached"]
 
 
 # What docs/monitoring.md ("Is polling hurting my PVS?") says the defaults ask of a
@@ -412,10 +448,10 @@ async def test_a_request_closed_by_the_exporter_ends_as_cancelled(make_simulator
             "GET", "/cgi-bin/dl_cgi?Command=DeviceList", "DeviceList", kind="device_list", limit=0.1
         )
     (view,) = counts.view()
-    assert view.sent == 1 and view.ended == ()  # still on the PVS
+    assert view.sent == 1 and view.ended == (("2xx", 0),)  # still on the PVS
     await transport.close(drain_within=0)
     (view,) = counts.view()
-    assert view.ended == (("cancelled", 1),)
+    assert view.ended == (("2xx", 0), ("cancelled", 1))
     assert view.answered == 0 and view.body_bytes == 0
 
 
@@ -433,4 +469,4 @@ async def test_a_refused_connection_is_counted_as_a_connection_error():
         await transport.close()
     (view,) = counts.view()
     assert view.kind == "supervisor_info" and view.sent == 1
-    assert view.ended == (("connection_error", 1),) and view.answered == 0
+    assert view.ended == (("2xx", 0), ("connection_error", 1)) and view.answered == 0

@@ -11,9 +11,20 @@ the PVS goes on working on it (``request_line.py``).
 
 One ``RequestCounts`` per target, shared by the target's transports (both of
 an ``api: auto`` target) and read by its poller; the metrics layer renders
-``view()``. A kind's counters are created at its first request, and a way
-of ending is shown from the first request that ended so: a target that was
-never polled, or never sends a kind, costs nothing for it.
+``view()``. A kind's counters are created at its first request, or earlier
+when the reader knows it will send that kind on its next poll (``expect``:
+the cached ``/vars`` reads, once their set is built). ``2xx`` is shown for
+every kind shown; any other way of ending from the first request that ended
+so. A target that was never polled, or never sends a kind, costs nothing
+for it.
+
+Why a freshly polled target shows every series a long-polled one does: when
+a sharded fleet moves a site to another shard, Prometheus 2.42 can send the
+old shard's staleness marker of a series at the very millisecond of that
+series' last sample, 1.1 scrape intervals late. The central server refuses
+it as a duplicate, with the whole remote-write request, unless the new
+shard has sent the series since: a series its exporter shows only from the
+second poll on had not been (docs/scaling.md, "Adding or removing a shard").
 """
 
 from __future__ import annotations
@@ -81,7 +92,7 @@ class KindView:
     kind: RequestKind
     sent: int
     # The ways requests of this kind ended so far, in END_CLASSES order, with
-    # how many ended so: a class no request ended in is not listed.
+    # how many ended so: 2xx always, another class only once a request ended so.
     ended: tuple[tuple[EndClass, int], ...]
     body_bytes: int
     # Cumulative answers per ANSWER_SECONDS_BUCKETS bound, then the total (+Inf).
@@ -139,6 +150,14 @@ class RequestCounts:
             found.answer_microseconds += round(seconds * 1e6)
         counts.version += 1
 
+    def expect(self, kind: RequestKind) -> None:
+        """Show ``kind``'s counters, at zero, before its first request: the
+        reader sends it from its next poll on (see the module's docstring)."""
+        counts = self._current()
+        if kind not in counts._kinds:
+            counts._kind(kind)
+            counts.version += 1
+
     def take_over(self, earlier: RequestCounts) -> None:
         """Continue ``earlier``'s counts (a reload replaced its target's poller)."""
         earlier = earlier._current()
@@ -171,7 +190,11 @@ class RequestCounts:
                 KindView(
                     kind,
                     found.sent,
-                    tuple((end, n) for end, n in zip(END_CLASSES, found.ended, strict=True) if n),
+                    tuple(
+                        (end, n)
+                        for end, n in zip(END_CLASSES, found.ended, strict=True)
+                        if n or end == "2xx"
+                    ),
                     found.body_bytes,
                     tuple(cumulative),
                     found.answer_microseconds / 1e6,

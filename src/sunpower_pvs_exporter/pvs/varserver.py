@@ -414,6 +414,9 @@ class VarserverClient:
         found = answer_variables(doc)
         state.built = bool(found)
         state.absent = not found
+        if state.built:
+            # Read with vars_cached from the next poll on: its series from now.
+            self.transport.requests.expect("vars_cached")
         return without_secrets(found)
 
     def _nothing_matched(self, what: str, refused: PvsHttpStatusError) -> dict[str, Any]:

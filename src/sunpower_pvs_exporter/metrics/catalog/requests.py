@@ -2,7 +2,8 @@
 
 The answer to "is polling hurting my PVS?" (docs/monitoring.md) starts here:
 requests per hour beside ``sunpower_pvs_supervisor_reboots_total`` and the
-uptime. A kind's series appear with its first request (``pvs/request_counts.py``)::
+uptime. A kind's series appear with its first request, or as soon as the next
+poll will send it (``pvs/request_counts.py``)::
 
     sunpower_pvs_requests_total{kind="device_list",target="home"} 42.0
     sunpower_pvs_request_results_total{class="2xx",kind="device_list",target="home"} 41.0
@@ -32,7 +33,8 @@ _KINDS = ", ".join(REQUEST_KINDS)
 TARGET_REQUEST_KIND = Subject[TargetStatus, TargetKind](
     name="target_request_kind",
     doc="each configured PVS and kind of request the exporter has sent it "
-    f"({_KINDS}); a kind's series appear with its first request",
+    f"({_KINDS}); a kind's series appear with its first request (`vars_cached`: "
+    "when the set it reads is built, at 0)",
     label_names=("target", "kind"),
     items=lambda status: ((status, view) for view in status.requests),
     labels=lambda item: (item[0].target, item[1].kind),
@@ -45,8 +47,9 @@ TARGET_REQUEST_END = Subject[TargetStatus, TargetKindEnd](
     "status outside 200-499), or `timeout` (no answer within the request's hard limit: "
     "its own wait, at most the target's timeout, plus the timeout again), "
     "`connection_error` (no connection, reset, answer cut short or malformed), "
-    "`cancelled` (closed by the exporter first: a reload or shutdown); a class's series "
-    "appears with the first request that ended so (`increase()` misses that first one)",
+    "`cancelled` (closed by the exporter first: a reload or shutdown); `2xx` is shown "
+    "with the kind (at 0 until one succeeds), any other class's series appears with "
+    "the first request that ended so (`increase()` misses that first one)",
     label_names=("target", "kind", "class"),
     items=lambda status: (
         (status, view, end, count) for view in status.requests for end, count in view.ended
