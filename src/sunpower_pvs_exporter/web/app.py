@@ -13,7 +13,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
 from aiohttp import web
@@ -25,7 +25,7 @@ from sunpower_pvs_exporter.health import ReloadOutcome
 from sunpower_pvs_exporter.poller import Poller
 from sunpower_pvs_exporter.pvs.hosts import host_port
 from sunpower_pvs_exporter.web.exposition import gzip_if_accepted, render
-from sunpower_pvs_exporter.web.probe_body import ProbeAnswers
+from sunpower_pvs_exporter.web.probe_body import ProbeAnswers, ProbeState
 
 SERVER_HEADER = f"sunpower-pvs-exporter/{__version__}"
 MAX_TARGET_NAME = 64
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class ServedState(Protocol):
+class ServedState(ProbeState, Protocol):
     """What the web layer reads: the running exporter as ``runtime`` builds it.
 
     A protocol, so that ``web/`` serves without importing what builds and
@@ -48,36 +48,13 @@ class ServedState(Protocol):
     @property
     def config(self) -> ExporterConfig: ...
     @property
-    def pollers(self) -> Mapping[str, Poller]: ...
-    @property
     def metrics_registry(self) -> CollectorRegistry: ...
-    @property
-    def empty_registry(self) -> CollectorRegistry: ...
     @property
     def simulated(self) -> Mapping[str, str]: ...
     @property
     def ready(self) -> bool: ...
     @property
     def reloader(self) -> Callable[[], Awaitable[ReloadOutcome]] | None: ...
-
-    def metrics_text(
-        self,
-        health_pollers: Sequence[Poller],
-        device_pollers: Sequence[Poller],
-        *,
-        exporter_info: bool,
-        openmetrics: bool,
-    ) -> bytes:
-        """The health of ``health_pollers``, then the device and live metrics of
-        ``device_pollers``: what ``/metrics`` and ``/probe`` append."""
-
-    def probe_key(self, poller: Poller, now: float) -> Hashable | None:
-        """Equal at two times when ``poller``'s ``/probe`` body can differ only in
-        its snapshot age; None when it may differ in more."""
-
-    def snapshot_age_sample(self, poller: Poller, now: float) -> tuple[str, str] | None:
-        """``name{labels} `` and value of ``poller``'s snapshot-age sample at
-        ``now``; None when it has no data yet (the line is the same at any time)."""
 
     def start(self) -> None:
         """Start polling (and live streams); the exporter is ready after this."""

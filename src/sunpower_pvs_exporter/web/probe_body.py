@@ -26,7 +26,6 @@ from prometheus_client.registry import CollectorRegistry
 from sunpower_pvs_exporter.web.exposition import (
     GZIP_MIN_BYTES,
     GZIP_THREAD_BYTES,
-    Tail,
     gzip_if_accepted,
     render,
 )
@@ -36,8 +35,9 @@ if TYPE_CHECKING:
     from sunpower_pvs_exporter.poller import Poller
 
 
-class ServedState(Protocol):
-    """What an answer is made from: the part of ``web.app.ServedState`` read here."""
+class ProbeState(Protocol):
+    """What an answer is made from: the part of ``web.app.ServedState`` (which
+    extends this) read here."""
 
     @property
     def pollers(self) -> Mapping[str, Poller]: ...
@@ -51,11 +51,17 @@ class ServedState(Protocol):
         *,
         exporter_info: bool,
         openmetrics: bool,
-    ) -> bytes: ...
+    ) -> bytes:
+        """The health of ``health_pollers``, then the device and live metrics of
+        ``device_pollers``: what ``/metrics`` and ``/probe`` append."""
 
-    def probe_key(self, poller: Poller, now: float) -> Hashable | None: ...
+    def probe_key(self, poller: Poller, now: float) -> Hashable | None:
+        """Equal at two times when ``poller``'s ``/probe`` body can differ only in
+        its snapshot age; None when it may differ in more."""
 
-    def snapshot_age_sample(self, poller: Poller, now: float) -> tuple[str, str] | None: ...
+    def snapshot_age_sample(self, poller: Poller, now: float) -> tuple[str, str] | None:
+        """``name{labels} `` and value of ``poller``'s snapshot-age sample at
+        ``now``; None when it has no data yet (the line is the same at any time)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -76,7 +82,7 @@ class ProbeAnswers:
         return len(self._answers)
 
     async def answer(
-        self, state: ServedState, poller: Poller, accept: str, accept_encoding: str
+        self, state: ProbeState, poller: Poller, accept: str, accept_encoding: str
     ) -> tuple[bytes, dict[str, str]]:
         """The body and headers of ``poller``'s ``/probe`` answer."""
         if not gzip_accepted(accept_encoding):
@@ -90,7 +96,7 @@ class ProbeAnswers:
             age = state.snapshot_age_sample(poller, now)
             middle = b"" if age is None else age[1].encode()
             return kept.spliced.gzip(middle), dict(kept.headers)
-        body, headers = render(state.empty_registry, accept, _appended(state, poller))
+        body, headers = _render(state, poller, accept)
         split = _split(state, poller, body, now) if key is not None else None
         if (
             split is None
@@ -110,7 +116,7 @@ class ProbeAnswers:
         self._answers[slot] = _Answer(poller, key, dict(headers), spliced)
         return spliced.gzip(body[start:end]), headers
 
-    def _prune(self, state: ServedState) -> None:
+    def _prune(self, state: ProbeState) -> None:
         """Drop the answers of targets that left the configuration or were replaced."""
         if len(self._answers) < 2 * len(state.pollers) + 8:
             return
@@ -122,21 +128,21 @@ class ProbeAnswers:
         }
 
 
-def _appended(state: ServedState, poller: Poller) -> Tail:
+def _render(state: ProbeState, poller: Poller, accept: str) -> tuple[bytes, dict[str, str]]:
     def appended(*, openmetrics: bool) -> bytes:
         return state.metrics_text([poller], [poller], exporter_info=False, openmetrics=openmetrics)
 
-    return appended
+    return render(state.empty_registry, accept, appended)
 
 
 async def _fresh(
-    state: ServedState, poller: Poller, accept: str, accept_encoding: str
+    state: ProbeState, poller: Poller, accept: str, accept_encoding: str
 ) -> tuple[bytes, dict[str, str]]:
-    body, headers = render(state.empty_registry, accept, _appended(state, poller))
+    body, headers = _render(state, poller, accept)
     return await gzip_if_accepted(body, headers, accept_encoding), headers
 
 
-def _split(state: ServedState, poller: Poller, body: bytes, now: float) -> tuple[int, int] | None:
+def _split(state: ProbeState, poller: Poller, body: bytes, now: float) -> tuple[int, int] | None:
     """Where the snapshot-age value is in ``body``: (start, end); (len, len)
     when it has none (nothing changes then); None if it cannot be found once."""
     age = state.snapshot_age_sample(poller, now)
